@@ -1,0 +1,83 @@
+// Package cmdutil holds what every command shares: the I/O streams, the Factory that
+// resolves config and endpoints lazily, and flag helpers.
+package cmdutil
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/term"
+)
+
+// IOStreams are a command's standard streams and what we know about them.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+
+	StdinTTY  bool
+	StdoutTTY bool
+	StderrTTY bool
+	// NoColor is set by --no-color or NO_COLOR.
+	NoColor bool
+	// Verbose is set by -v.
+	Verbose bool
+}
+
+// System returns the process's streams.
+func System() *IOStreams {
+	return &IOStreams{
+		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+		StdinTTY:  term.IsTerminal(int(os.Stdin.Fd())),
+		StdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
+		StderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
+		NoColor:   os.Getenv("NO_COLOR") != "",
+	}
+}
+
+// Test returns streams backed by buffers, for tests: not TTYs, no colour.
+func Test() (ios *IOStreams, in, out, errOut *bytes.Buffer) {
+	in, out, errOut = &bytes.Buffer{}, &bytes.Buffer{}, &bytes.Buffer{}
+	return &IOStreams{In: in, Out: out, ErrOut: errOut, NoColor: true}, in, out, errOut
+}
+
+// ColorOut reports whether stdout may carry colour.
+func (s *IOStreams) ColorOut() bool { return s.StdoutTTY && !s.NoColor }
+
+// ColorErr reports whether stderr may carry colour.
+func (s *IOStreams) ColorErr() bool { return s.StderrTTY && !s.NoColor }
+
+// Warnf prints a warning on stderr.
+func (s *IOStreams) Warnf(format string, args ...any) {
+	prefix := "warning: "
+	if s.ColorErr() {
+		prefix = "\x1b[33mwarning:\x1b[0m "
+	}
+	fmt.Fprintf(s.ErrOut, prefix+format+"\n", args...)
+}
+
+// Notef prints a notice on stderr, always (e.g. the sandbox banner).
+func (s *IOStreams) Notef(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if s.ColorErr() {
+		msg = "\x1b[36m" + msg + "\x1b[0m"
+	}
+	fmt.Fprintln(s.ErrOut, msg)
+}
+
+// Infof prints a status line on stderr, only when stderr is a TTY or -v is on
+// (so scripts stay quiet).
+func (s *IOStreams) Infof(format string, args ...any) {
+	if s.StderrTTY || s.Verbose {
+		fmt.Fprintf(s.ErrOut, format+"\n", args...)
+	}
+}
+
+// Debugf prints with -v only.
+func (s *IOStreams) Debugf(format string, args ...any) {
+	if s.Verbose {
+		fmt.Fprintf(s.ErrOut, "debug: "+format+"\n", args...)
+	}
+}

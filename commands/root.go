@@ -1,0 +1,129 @@
+// Package commands wires dsctl's cobra commands: flags become an Options struct, a run
+// function calls a probe, and the printer renders the result. No domain logic lives here.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dsctl/dsctl/commands/cmdutil"
+	"github.com/dsctl/dsctl/commands/configcmd"
+	"github.com/dsctl/dsctl/commands/ping"
+	"github.com/dsctl/dsctl/commands/sandboxcmd"
+	"github.com/dsctl/dsctl/commands/version"
+	"github.com/dsctl/dsctl/probes/errs"
+)
+
+// NewRoot builds the dsctl command tree on the factory's streams.
+func NewRoot(f *cmdutil.Factory) *cobra.Command {
+	g := &f.Global
+	root := &cobra.Command{
+		Use:   "dsctl",
+		Short: "Operate distributed systems: locks, Kafka durability, IDs, hash rings, ZooKeeper",
+		Long: `dsctl is one binary for operating the distributed plumbing behind a backend:
+Redis/ZooKeeper/SQL locks, Kafka durability audits, snowflake IDs and UUIDs,
+consistent-hash rings and ZooKeeper watches.
+
+Try it with no infrastructure: every command that needs Redis or Kafka accepts
+--sandbox, which starts embedded servers for the length of the command.
+
+Endpoints come from, highest first: command flags, the environment (DSCTL_REDIS,
+DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
+(--config, $DSCTL_CONFIG, $XDG_CONFIG_HOME/dsctl/config.yaml), then built-in defaults.
+
+` + ExitCodesHelp(),
+		Example: `  dsctl ping --sandbox
+  dsctl config set-context local --redis 127.0.0.1:6379 --brokers 127.0.0.1:9092 --use
+  dsctl version -o json`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.Context, "context", "", "context from the config file to use (default: the file's current_context; env DSCTL_CONTEXT)")
+	pf.StringVar(&g.ConfigPath, "config", "", "config file (default: $DSCTL_CONFIG, else $XDG_CONFIG_HOME/dsctl/config.yaml)")
+	pf.StringVarP(&g.Output, "output", "o", "", "output format: table|json|yaml (jsonl for streams; each command's help lists its own)")
+	pf.DurationVar(&g.Timeout, "timeout", 5*time.Second, "timeout for every network call")
+	pf.BoolVar(&g.NoColor, "no-color", false, "disable colour (also NO_COLOR)")
+	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "print debugging details on stderr")
+	pf.BoolVar(&g.Sandbox, "sandbox", false, "run against embedded in-process Redis and 3-broker Kafka servers (no ZooKeeper, no SQL)")
+
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return errs.Usage("%v", err).WithHint("see '%s --help'", cmd.CommandPath())
+	})
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		f.PreRunStarted = true
+		if g.NoColor {
+			f.IO.NoColor = true
+		}
+		f.IO.Verbose = g.Verbose
+		if g.Timeout <= 0 {
+			return errs.Usage("--timeout must be positive, got %s", g.Timeout)
+		}
+		// cobra checks these after PersistentPreRunE; checking here makes them usage errors.
+		if err := cmd.ValidateRequiredFlags(); err != nil {
+			return errs.Usage("%v", err).WithHint("see '%s --help'", cmd.CommandPath())
+		}
+		if err := cmd.ValidateFlagGroups(); err != nil {
+			return errs.Usage("%v", err).WithHint("see '%s --help'", cmd.CommandPath())
+		}
+		return nil
+	}
+
+	root.AddCommand(
+		version.NewCmd(f),
+		configcmd.NewCmd(f),
+		ping.NewCmd(f),
+		sandboxcmd.NewCmd(f),
+	)
+	root.CompletionOptions.HiddenDefaultCmd = false
+	return root
+}
+
+// Execute runs the root command and returns the error to report (already classified).
+func Execute(ctx context.Context, f *cmdutil.Factory, root *cobra.Command, args []string) error {
+	root.SetArgs(args)
+	defer f.Close()
+	_, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil && errs.KindOf(err) == errs.KindRuntime {
+		return errs.New(errs.KindInterrupted, "interrupted").Wrap(err)
+	}
+	var e *errs.Error
+	var st *errs.ExitStatus
+	var p *errs.Partial
+	if !f.PreRunStarted && !errors.As(err, &e) && !errors.As(err, &st) && !errors.As(err, &p) {
+		// cobra rejected the command line before any dsctl code ran: unknown command,
+		// wrong number of arguments.
+		return errs.Usage("%v", err).WithHint("see 'dsctl --help'")
+	}
+	return err
+}
+
+// PrintError writes the error on stderr in one line (nothing for a passed-through
+// exit status).
+func PrintError(w io.Writer, color bool, err error) {
+	var st *errs.ExitStatus
+	if err == nil || errors.As(err, &st) {
+		return
+	}
+	prefix := "error: "
+	if color {
+		prefix = "\x1b[31merror:\x1b[0m "
+	}
+	fmt.Fprintln(w, prefix+strings.TrimSpace(err.Error()))
+}

@@ -1,0 +1,108 @@
+// Package sandboxcmd implements `dsctl sandbox`: the embedded servers in the foreground.
+package sandboxcmd
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dsctl/dsctl/commands/cmdutil"
+	"github.com/dsctl/dsctl/commands/output"
+	"github.com/dsctl/dsctl/probes/errs"
+	"github.com/dsctl/dsctl/probes/sandbox"
+)
+
+// Options are the flags of `dsctl sandbox`.
+type Options struct {
+	RedisPort int
+	KafkaPort int
+}
+
+// Info is what `dsctl sandbox` prints once the servers are up.
+type Info struct {
+	Redis  string              `json:"redis"`
+	Kafka  []string            `json:"kafka"`
+	Topics []sandbox.DemoTopic `json:"topics"`
+}
+
+// Table lists the endpoints and the demo topics.
+func (i Info) Table() *output.TableData {
+	t := &output.TableData{Header: []string{"server", "endpoint", "notes"}}
+	t.AddRow("redis", i.Redis, "miniredis (Redis protocol, in process)")
+	t.AddRow("kafka", strings.Join(i.Kafka, ","), "kfake, 3 brokers (Kafka protocol, in process)")
+	for _, tp := range i.Topics {
+		t.AddRow("topic", tp.Name, fmt.Sprintf("rf %d: %s", tp.ReplicationFactor, tp.Demonstrates))
+	}
+	t.Notes = []output.Cell{
+		output.C(""),
+		output.S("# point other shells or tools at the sandbox:", output.Dim),
+	}
+	for _, kv := range i.EnvLines() {
+		t.Notes = append(t.Notes, output.C("export "+kv[0]+"="+kv[1]))
+	}
+	return t
+}
+
+// EnvLines are the env vars that point dsctl at the sandbox.
+func (i Info) EnvLines() [][2]string {
+	return [][2]string{{"DSCTL_REDIS", i.Redis}, {"DSCTL_KAFKA", strings.Join(i.Kafka, ",")}}
+}
+
+// NewCmd builds `dsctl sandbox`.
+func NewCmd(f *cmdutil.Factory) *cobra.Command {
+	o := &Options{}
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Run the embedded Redis and 3-broker Kafka in the foreground until ctrl-C",
+		Long: `Run dsctl's embedded servers in the foreground and print their endpoints, so other
+commands (in another shell) or other tools can use them: a Redis-protocol server
+(miniredis) and a 3-broker Kafka-protocol cluster (kfake) seeded with demo topics
+that each show one durability risk. Everything is in memory and gone on ctrl-C.
+There is no embedded ZooKeeper or SQL database.
+
+Use --redis-port 0 / --kafka-port 0 for any free port. -o env prints only the
+export lines (eval them in another shell).
+
+JSON keys: redis, kafka, topics (name, partitions, replication_factor, configs, demonstrates).`,
+		Example: `  dsctl sandbox
+  dsctl sandbox --redis-port 0 --kafka-port 0 -o json
+  # in another shell:
+  export DSCTL_REDIS=127.0.0.1:46379 DSCTL_KAFKA=127.0.0.1:49092,127.0.0.1:49093,127.0.0.1:49094
+  dsctl ping`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := f.Printer([]output.Format{output.Table, output.JSON, output.YAML, output.Env})
+			if err != nil {
+				return err
+			}
+			return Run(cmd.Context(), f, p, o)
+		},
+	}
+	cmd.Flags().IntVar(&o.RedisPort, "redis-port", 46379, "Redis port (0 = any free port)")
+	cmd.Flags().IntVar(&o.KafkaPort, "kafka-port", 49092, "first of three consecutive Kafka broker ports (0 = any free ports)")
+	return cmd
+}
+
+// Run starts the sandbox, prints its endpoints and blocks until ctx is cancelled.
+func Run(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Options) error {
+	for _, port := range []int{o.RedisPort, o.KafkaPort} {
+		if port < 0 || port > 65533 {
+			return errs.Usage("port %d is out of range (0 for any free port, else 1-65533)", port)
+		}
+	}
+	if f.Sandbox == nil {
+		if err := f.StartSandbox(ctx, sandbox.Options{RedisPort: o.RedisPort, KafkaPort: o.KafkaPort}); err != nil {
+			return err
+		}
+	}
+	info := Info{Redis: f.Sandbox.Redis[0], Kafka: f.Sandbox.Kafka, Topics: sandbox.DemoTopics}
+	if err := p.Print(info); err != nil {
+		return err
+	}
+	fmt.Fprintln(f.IO.ErrOut, "sandbox running; press ctrl-C to stop")
+	<-ctx.Done()
+	fmt.Fprintln(f.IO.ErrOut, "sandbox stopped")
+	return nil
+}

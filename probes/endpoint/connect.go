@@ -1,0 +1,651 @@
+package endpoint
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/go-sql-driver/mysql"
+	"github.com/go-zookeeper/zk"
+	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/redis/go-redis/v9"
+	"github.com/xdg-go/scram"
+
+	"github.com/dsctl/dsctl/probes/errs"
+)
+
+// Default endpoints, used when neither a flag, an env var nor the context names one.
+const (
+	DefaultRedisAddr     = "127.0.0.1:6379"
+	DefaultZooKeeper     = "127.0.0.1:2181"
+	DefaultKafkaBroker   = "127.0.0.1:9092"
+	DefaultZKSession     = 10 * time.Second
+	DefaultTimeout       = 5 * time.Second
+	defaultKafkaVersion  = "3.9.0"
+	redisConnectHint     = "is redis-server up? set --redis, DSCTL_REDIS or the context's redis.addrs"
+	zkConnectHint        = "is the ensemble up? set --zk, DSCTL_ZK or the context's zookeeper.servers"
+	kafkaConnectHint     = "is the broker up? set --brokers, DSCTL_KAFKA or the context's kafka.brokers"
+	sqlConnectHint       = "is the database up? check the DSN in DSCTL_SQL_DSN or the context's sql.dsn"
+)
+
+// Dialer connects to backends with one timeout for every network call.
+type Dialer struct {
+	// Timeout bounds each connection attempt and each request.
+	Timeout time.Duration
+	// Warn receives non-fatal problems, such as a secret file readable by others.
+	Warn func(string)
+}
+
+func (d Dialer) timeout() time.Duration {
+	if d.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return d.Timeout
+}
+
+func (d Dialer) warn(msg string) {
+	if d.Warn != nil {
+		d.Warn(msg)
+	}
+}
+
+// ---- Redis ----
+
+// RedisTarget is one Redis server: its display name and its client options.
+type RedisTarget struct {
+	Addr    string
+	Options *redis.Options
+}
+
+// RedisTargets turns the description into client options, one per address. It does no I/O.
+func (d Dialer) RedisTargets(ep Redis) ([]RedisTarget, error) {
+	addrs := ep.Addrs
+	if len(addrs) == 0 {
+		addrs = []string{DefaultRedisAddr}
+	}
+	password, err := ep.Password.Resolve("redis password", d.warn)
+	if err != nil {
+		return nil, errs.Usage("%v", err)
+	}
+	var tlsConf *tls.Config
+	if ep.TLS.On() {
+		if tlsConf, err = buildTLS(ep.TLS, "redis"); err != nil {
+			return nil, err
+		}
+	}
+	targets := make([]RedisTarget, 0, len(addrs))
+	for _, a := range addrs {
+		a = strings.TrimSpace(a)
+		var opt *redis.Options
+		if strings.Contains(a, "://") {
+			opt, err = redis.ParseURL(a)
+			if err != nil {
+				return nil, errs.Usage("redis: bad address %q: %v", MaskURL(a), err).
+					WithHint("use host:port, redis://host:port/db or rediss://host:port")
+			}
+			if opt.Password != "" {
+				d.warn(fmt.Sprintf("redis: address %s carries a password; prefer redis.password.env in the config", MaskURL(a)))
+			}
+		} else {
+			if err := checkHostPort(a, "6379"); err != nil {
+				return nil, errs.Usage("redis: bad address %q: %v", a, err).WithHint("use host:port, e.g. 127.0.0.1:6379")
+			}
+			opt = &redis.Options{Addr: withDefaultPort(a, "6379"), DB: ep.DB}
+		}
+		if opt.Username == "" {
+			opt.Username = ep.Username
+		}
+		if opt.Password == "" {
+			opt.Password = password
+		}
+		if tlsConf != nil && opt.TLSConfig == nil {
+			opt.TLSConfig = tlsConf.Clone()
+		}
+		t := d.timeout()
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = t, t, t
+		opt.MaxRetries = -1 // one attempt per call: dsctl reports failures instead of hiding them
+		opt.ContextTimeoutEnabled = true
+		opt.DisableIdentity = true // no CLIENT SETINFO: older servers and miniredis reject it
+		targets = append(targets, RedisTarget{Addr: opt.Addr, Options: opt})
+	}
+	return targets, nil
+}
+
+// ConnectRedis opens one client per address and PINGs each within the timeout.
+// The first failure closes every client and comes back as an unreachable error.
+func (d Dialer) ConnectRedis(ctx context.Context, ep Redis) ([]*redis.Client, error) {
+	targets, err := d.RedisTargets(ep)
+	if err != nil {
+		return nil, err
+	}
+	clients := make([]*redis.Client, 0, len(targets))
+	for _, t := range targets {
+		c := redis.NewClient(t.Options)
+		clients = append(clients, c)
+		if err := d.PingRedis(ctx, t.Addr, c); err != nil {
+			for _, c := range clients {
+				c.Close()
+			}
+			return nil, err
+		}
+	}
+	return clients, nil
+}
+
+// PingRedis sends PING and classifies a failure.
+func (d Dialer) PingRedis(ctx context.Context, addr string, c *redis.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout())
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		return d.RedisError(addr, err)
+	}
+	return nil
+}
+
+// RedisError turns a Redis call failure into a typed error naming the server.
+func (d Dialer) RedisError(addr string, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "WRONGPASS"), strings.Contains(msg, "NOAUTH"), strings.Contains(msg, "invalid password"):
+		return errs.New(errs.KindRuntime, "redis %s: authentication failed: %s", addr, msg).
+			WithHint("check redis.username and the password env var or file")
+	case IsNetworkError(err):
+		return errs.Unreachable("redis", addr, d.timeout(), redisConnectHint, err)
+	}
+	return errs.New(errs.KindRuntime, "redis %s: %s", addr, msg).Wrap(err)
+}
+
+// ---- ZooKeeper ----
+
+// ZKSession is a connected ZooKeeper session and its event channel. The caller must
+// drain Events (go-zookeeper drops events when the small buffer is full) and Close it.
+type ZKSession struct {
+	Conn   *zk.Conn
+	Events <-chan zk.Event
+}
+
+// Close ends the session.
+func (s *ZKSession) Close() { s.Conn.Close() }
+
+type silentZKLogger struct{}
+
+func (silentZKLogger) Printf(string, ...any) {}
+
+// ConnectZooKeeper opens a session and waits for it within the timeout.
+func (d Dialer) ConnectZooKeeper(ctx context.Context, ep ZooKeeper) (*ZKSession, error) {
+	servers := ep.Servers
+	if len(servers) == 0 {
+		servers = []string{DefaultZooKeeper}
+	}
+	for i, s := range servers {
+		if err := checkHostPort(s, "2181"); err != nil {
+			return nil, errs.Usage("zookeeper: bad server %q: %v", s, err).WithHint("use host:port, e.g. 127.0.0.1:2181")
+		}
+		servers[i] = withDefaultPort(strings.TrimSpace(s), "2181")
+	}
+	session := time.Duration(ep.SessionTimeout)
+	if session <= 0 {
+		session = DefaultZKSession
+	}
+	var password string
+	if ep.DigestUser != "" {
+		var err error
+		if password, err = ep.DigestPassword.Resolve("zookeeper digest password", d.warn); err != nil {
+			return nil, errs.Usage("%v", err)
+		}
+	}
+	timeout := d.timeout()
+	dial := func(network, address string, _ time.Duration) (net.Conn, error) {
+		return net.DialTimeout(network, address, timeout)
+	}
+	conn, events, err := zk.Connect(servers, session, zk.WithDialer(dial), zk.WithLogger(silentZKLogger{}), zk.WithLogInfo(false))
+	if err != nil {
+		return nil, errs.Usage("zookeeper: %v", err)
+	}
+	endpointName := strings.Join(servers, ",")
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return nil, errs.Unreachable("zookeeper", endpointName, timeout, zkConnectHint, errors.New("connection closed"))
+			}
+			if ev.State == zk.StateAuthFailed {
+				conn.Close()
+				return nil, errs.New(errs.KindRuntime, "zookeeper %s: authentication failed", endpointName)
+			}
+			if ev.State == zk.StateHasSession {
+				if ep.DigestUser != "" {
+					if err := conn.AddAuth("digest", []byte(ep.DigestUser+":"+password)); err != nil {
+						conn.Close()
+						return nil, errs.New(errs.KindRuntime, "zookeeper %s: digest authentication as %s failed: %v",
+							endpointName, ep.DigestUser, err)
+					}
+				}
+				return &ZKSession{Conn: conn, Events: events}, nil
+			}
+		case <-timer.C:
+			conn.Close()
+			return nil, errs.Unreachable("zookeeper", endpointName, timeout, zkConnectHint, nil)
+		case <-ctx.Done():
+			conn.Close()
+			return nil, ctxError(ctx, "zookeeper", endpointName, timeout, zkConnectHint)
+		}
+	}
+}
+
+// ---- Kafka ----
+
+// KafkaConfig builds the sarama configuration: timeouts, protocol version, TLS and SASL.
+func (d Dialer) KafkaConfig(ep Kafka) (*sarama.Config, error) {
+	cfg := sarama.NewConfig()
+	cfg.ClientID = "dsctl"
+	t := d.timeout()
+	cfg.Net.DialTimeout, cfg.Net.ReadTimeout, cfg.Net.WriteTimeout = t, t, t
+	cfg.Metadata.Retry.Max = 1
+	cfg.Metadata.Retry.Backoff = 100 * time.Millisecond
+	cfg.Metadata.Timeout = t
+	cfg.Admin.Timeout = t
+	cfg.Admin.Retry.Max = 1
+	version := ep.Version
+	if version == "" {
+		version = defaultKafkaVersion
+	}
+	v, err := sarama.ParseKafkaVersion(version)
+	if err != nil {
+		return nil, errs.Usage("kafka: bad version %q: %v", version, err).WithHint("use e.g. 3.9.0")
+	}
+	cfg.Version = v
+	if ep.TLS.On() {
+		tc, err := buildTLS(ep.TLS, "kafka")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Net.TLS.Enable = true
+		cfg.Net.TLS.Config = tc
+	}
+	if ep.SASL != nil && ep.SASL.Mechanism != "" {
+		if err := d.applySASL(cfg, ep.SASL); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+func (d Dialer) applySASL(cfg *sarama.Config, s *SASL) error {
+	password, err := s.Password.Resolve("kafka sasl password", d.warn)
+	if err != nil {
+		return errs.Usage("%v", err)
+	}
+	cfg.Net.SASL.Enable = true
+	cfg.Net.SASL.User = s.Username
+	cfg.Net.SASL.Password = password
+	switch strings.ToUpper(s.Mechanism) {
+	case "PLAIN":
+		cfg.Net.SASL.Mechanism = sarama.SASLTypePlaintext
+	case "SCRAM-SHA-256":
+		cfg.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA256
+		cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha256.New} }
+	case "SCRAM-SHA-512":
+		cfg.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
+		cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: sha512.New} }
+	default:
+		return errs.Usage("kafka: unknown SASL mechanism %q", s.Mechanism).
+			WithHint("use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	}
+	if s.Username == "" {
+		return errs.Usage("kafka: SASL %s needs a username (kafka.sasl.username)", s.Mechanism)
+	}
+	return nil
+}
+
+// scramClient adapts xdg-go/scram to sarama's SCRAMClient interface.
+type scramClient struct {
+	hash func() hash.Hash
+	conv *scram.ClientConversation
+}
+
+func (c *scramClient) Begin(user, password, authzID string) error {
+	client, err := scram.HashGeneratorFcn(c.hash).NewClient(user, password, authzID)
+	if err != nil {
+		return err
+	}
+	c.conv = client.NewConversation()
+	return nil
+}
+
+func (c *scramClient) Step(challenge string) (string, error) { return c.conv.Step(challenge) }
+func (c *scramClient) Done() bool                             { return c.conv.Done() }
+
+// KafkaBrokers returns the broker list or the default.
+func KafkaBrokers(ep Kafka) []string {
+	if len(ep.Brokers) == 0 {
+		return []string{DefaultKafkaBroker}
+	}
+	return ep.Brokers
+}
+
+// ConnectKafka opens a sarama client (which fetches cluster metadata) within the timeout.
+// The client survives individual brokers being down as long as one answers.
+func (d Dialer) ConnectKafka(ctx context.Context, ep Kafka) (sarama.Client, error) {
+	cfg, err := d.KafkaConfig(ep)
+	if err != nil {
+		return nil, err
+	}
+	brokers := KafkaBrokers(ep)
+	for _, b := range brokers {
+		if err := checkHostPort(b, "9092"); err != nil {
+			return nil, errs.Usage("kafka: bad broker address %q: %v", b, err).WithHint("use host:port, e.g. 127.0.0.1:9092")
+		}
+	}
+	name := strings.Join(brokers, ",")
+	done := make(chan kafkaResult, 1)
+	go func() {
+		c, err := sarama.NewClient(brokers, cfg)
+		done <- kafkaResult{c, err}
+	}()
+	// sarama tries each seed broker in turn, so the wall time is bounded here, once.
+	timer := time.NewTimer(d.timeout())
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, d.KafkaError(name, r.err)
+		}
+		return r.c, nil
+	case <-timer.C:
+		go closeLater(done)
+		return nil, errs.Unreachable("kafka", name, d.timeout(), kafkaConnectHint, nil)
+	case <-ctx.Done():
+		go closeLater(done)
+		return nil, ctxError(ctx, "kafka", name, d.timeout(), kafkaConnectHint)
+	}
+}
+
+type kafkaResult struct {
+	c   sarama.Client
+	err error
+}
+
+// closeLater closes a client whose connect finished after we gave up on it.
+func closeLater(done <-chan kafkaResult) {
+	if r := <-done; r.c != nil {
+		r.c.Close()
+	}
+}
+
+// KafkaError turns a sarama failure into a typed error naming the brokers.
+func (d Dialer) KafkaError(brokers string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var kerr sarama.KError
+	if errors.As(err, &kerr) && (kerr == sarama.ErrSASLAuthenticationFailed || kerr == sarama.ErrIllegalSASLState ||
+		kerr == sarama.ErrUnsupportedSASLMechanism) {
+		return errs.New(errs.KindRuntime, "kafka %s: authentication failed: %v", brokers, err).
+			WithHint("check kafka.sasl.mechanism, username and the password env var or file")
+	}
+	if strings.Contains(err.Error(), "SASL") {
+		return errs.New(errs.KindRuntime, "kafka %s: authentication failed: %v", brokers, err).
+			WithHint("check kafka.sasl.mechanism, username and the password env var or file")
+	}
+	if errors.Is(err, sarama.ErrOutOfBrokers) || IsNetworkError(err) {
+		return errs.Unreachable("kafka", brokers, d.timeout(), kafkaConnectHint, err)
+	}
+	return errs.New(errs.KindRuntime, "kafka %s: %v", brokers, err).Wrap(err)
+}
+
+// ---- SQL ----
+
+// SQLTarget is a resolved SQL endpoint: the database/sql driver name, the DSN to open
+// and a display name with no password.
+type SQLTarget struct {
+	Driver  string // "mysql" or "postgres" (user-facing)
+	Name    string // host:port/db, safe to print
+	dsn     string
+	sqlName string // registered database/sql driver name
+}
+
+// SQLTarget resolves the DSN and driver. It does no I/O.
+func (d Dialer) SQLTarget(ep SQL) (SQLTarget, error) {
+	dsn := ep.dsnValue
+	if dsn == "" {
+		if ep.DSN.IsZero() {
+			return SQLTarget{}, errs.Usage("sql: no database configured").
+				WithHint("set DSCTL_SQL_DSN, or sql.dsn.env / sql.dsn.file in the context (dsctl config set-context NAME --sql-dsn-env VAR)")
+		}
+		var err error
+		if dsn, err = ep.DSN.Resolve("sql dsn", d.warn); err != nil {
+			return SQLTarget{}, errs.Usage("%v", err)
+		}
+		if dsn == "" {
+			return SQLTarget{}, errs.Usage("sql: the DSN from %s is empty", ep.DSN.Source())
+		}
+	}
+	driver, err := sqlDriver(ep.Driver, dsn)
+	if err != nil {
+		return SQLTarget{}, err
+	}
+	t := SQLTarget{Driver: driver}
+	switch driver {
+	case "mysql":
+		cfg, err := mysqlConfig(dsn)
+		if err != nil {
+			return SQLTarget{}, err
+		}
+		cfg.Timeout = d.timeout()
+		cfg.ReadTimeout, cfg.WriteTimeout = d.timeout(), d.timeout()
+		t.dsn, t.sqlName = cfg.FormatDSN(), "mysql"
+		t.Name = cfg.Addr + "/" + cfg.DBName
+	case "postgres":
+		pc, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return SQLTarget{}, errs.Usage("sql: bad PostgreSQL DSN %s: %v", MaskURL(dsn), maskErr(err, dsn)).
+				WithHint("use postgres://user@host:5432/db?sslmode=disable")
+		}
+		t.dsn, t.sqlName = dsn, "pgx"
+		t.Name = fmt.Sprintf("%s:%d/%s", pc.Host, pc.Port, pc.Database)
+	}
+	return t, nil
+}
+
+// ConnectSQL opens the database and runs a ping within the timeout.
+func (d Dialer) ConnectSQL(ctx context.Context, ep SQL) (*sql.DB, SQLTarget, error) {
+	t, err := d.SQLTarget(ep)
+	if err != nil {
+		return nil, t, err
+	}
+	db, err := sql.Open(t.sqlName, t.dsn)
+	if err != nil {
+		return nil, t, errs.Usage("sql %s: %v", t.Name, maskErr(err, t.dsn))
+	}
+	pctx, cancel := context.WithTimeout(ctx, d.timeout())
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		if ctx.Err() != nil {
+			return nil, t, ctxError(ctx, "sql", t.Name, d.timeout(), sqlConnectHint)
+		}
+		return nil, t, d.SQLError(t, err)
+	}
+	return db, t, nil
+}
+
+// SQLError turns a database failure into a typed error naming the database.
+func (d Dialer) SQLError(t SQLTarget, err error) error {
+	if err == nil {
+		return nil
+	}
+	if IsNetworkError(err) {
+		e := errs.Unreachable("sql", t.Name, d.timeout(), sqlConnectHint, err)
+		e.Msg = maskErr(errors.New(e.Msg), t.dsn)
+		return e
+	}
+	return errs.New(errs.KindRuntime, "sql %s (%s): %s", t.Name, t.Driver, maskErr(err, t.dsn)).Wrap(err)
+}
+
+func sqlDriver(driver, dsn string) (string, error) {
+	switch strings.ToLower(driver) {
+	case "mysql", "mariadb":
+		return "mysql", nil
+	case "postgres", "postgresql", "pg", "pgx":
+		return "postgres", nil
+	case "":
+	default:
+		return "", errs.Usage("sql: unknown driver %q", driver).WithHint("use mysql or postgres")
+	}
+	lower := strings.ToLower(dsn)
+	switch {
+	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"),
+		strings.Contains(lower, "host=") || strings.Contains(lower, "dbname="):
+		return "postgres", nil
+	case strings.HasPrefix(lower, "mysql://"), strings.HasPrefix(lower, "mariadb://"),
+		strings.Contains(dsn, "@tcp("), strings.Contains(dsn, "@unix("), strings.Contains(dsn, "@/"):
+		return "mysql", nil
+	}
+	return "", errs.Usage("sql: cannot tell the driver from the DSN").
+		WithHint("set sql.driver to mysql or postgres, or DSCTL_SQL_DRIVER")
+}
+
+// mysqlConfig accepts go-sql-driver DSNs (user:pass@tcp(host:3306)/db) and
+// mysql://user:pass@host:3306/db URLs.
+func mysqlConfig(dsn string) (*mysql.Config, error) {
+	lower := strings.ToLower(dsn)
+	if strings.HasPrefix(lower, "mysql://") || strings.HasPrefix(lower, "mariadb://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return nil, errs.Usage("sql: bad MySQL URL %s", MaskURL(dsn))
+		}
+		cfg := mysql.NewConfig()
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+		cfg.Net = "tcp"
+		cfg.Addr = withDefaultPort(u.Host, "3306")
+		cfg.DBName = strings.TrimPrefix(u.Path, "/")
+		for k, v := range u.Query() {
+			if cfg.Params == nil {
+				cfg.Params = map[string]string{}
+			}
+			cfg.Params[k] = v[0]
+		}
+		return cfg, nil
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, errs.Usage("sql: bad MySQL DSN %s: %s", MaskDSN(dsn), maskErr(err, dsn)).
+			WithHint("use user:pass@tcp(host:3306)/db or mysql://user@host:3306/db")
+	}
+	return cfg, nil
+}
+
+// ---- shared helpers ----
+
+// IsNetworkError reports whether err means the server could not be reached or did not
+// answer in time (as opposed to an answer that was an error).
+func IsNetworkError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var nerr net.Error
+	var operr *net.OpError
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, net.ErrClosed):
+		return true
+	case errors.As(err, &operr), errors.As(err, &dnsErr):
+		return true
+	case errors.As(err, &nerr) && nerr.Timeout():
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "connection refused") || strings.Contains(s, "i/o timeout") ||
+		strings.Contains(s, "no such host") || strings.Contains(s, "broken pipe")
+}
+
+func ctxError(ctx context.Context, backend, name string, timeout time.Duration, hint string) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return errs.New(errs.KindInterrupted, "%s: interrupted while connecting to %s", backend, name)
+	}
+	return errs.Unreachable(backend, name, timeout, hint, ctx.Err())
+}
+
+func checkHostPort(addr, defaultPort string) error {
+	addr = strings.TrimSpace(addr)
+	if addr == "" {
+		return errors.New("empty address")
+	}
+	host, port, err := net.SplitHostPort(withDefaultPort(addr, defaultPort))
+	if err != nil {
+		return err
+	}
+	if host == "" {
+		return errors.New("missing host")
+	}
+	var p int
+	if _, err := fmt.Sscanf(port, "%d", &p); err != nil || p <= 0 || p > 65535 || fmt.Sprint(p) != port {
+		return fmt.Errorf("bad port %q", port)
+	}
+	return nil
+}
+
+// withDefaultPort appends the default port when addr has none.
+func withDefaultPort(addr, port string) string {
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return addr
+	}
+	if strings.Count(addr, ":") > 1 && !strings.HasPrefix(addr, "[") { // bare IPv6
+		return "[" + addr + "]:" + port
+	}
+	if strings.HasSuffix(addr, ":") {
+		return addr + port
+	}
+	return net.JoinHostPort(strings.Trim(addr, "[]"), port)
+}
+
+func buildTLS(t *TLS, backend string) (*tls.Config, error) {
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in by the user
+	if t.CA != "" {
+		pem, err := os.ReadFile(ExpandHome(t.CA))
+		if err != nil {
+			return nil, errs.Usage("%s: cannot read TLS CA file %s: %v", backend, t.CA, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errs.Usage("%s: TLS CA file %s holds no PEM certificate", backend, t.CA)
+		}
+		conf.RootCAs = pool
+	}
+	if (t.Cert == "") != (t.Key == "") {
+		return nil, errs.Usage("%s: TLS client certificate needs both cert and key", backend)
+	}
+	if t.Cert != "" {
+		pair, err := tls.LoadX509KeyPair(ExpandHome(t.Cert), ExpandHome(t.Key))
+		if err != nil {
+			return nil, errs.Usage("%s: cannot load TLS client certificate %s / %s: %v", backend, t.Cert, t.Key, err)
+		}
+		conf.Certificates = []tls.Certificate{pair}
+	}
+	return conf, nil
+}

@@ -1,0 +1,105 @@
+package sandbox
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/dsctl/dsctl/probes/endpoint"
+)
+
+func TestSandboxServesRedisAndThreeBrokersWithDemoTopics(t *testing.T) {
+	ctx := context.Background()
+	s, err := Start(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	d := endpoint.Dialer{Timeout: 3 * time.Second}
+	clients, err := d.ConnectRedis(ctx, endpoint.Redis{Addrs: []string{s.RedisAddr}})
+	if err != nil {
+		t.Fatalf("redis: %v", err)
+	}
+	if got := clients[0].Ping(ctx).Val(); got != "PONG" {
+		t.Fatalf("PING = %q, want PONG", got)
+	}
+	clients[0].Close()
+
+	kc, err := d.ConnectKafka(ctx, endpoint.Kafka{Brokers: s.KafkaBrokers})
+	if err != nil {
+		t.Fatalf("kafka: %v", err)
+	}
+	defer kc.Close()
+	if n := len(kc.Brokers()); n != 3 {
+		t.Fatalf("sarama sees %d brokers, want 3", n)
+	}
+	topics, err := kc.Topics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(topics)
+	for _, want := range DemoTopics {
+		i := sort.SearchStrings(topics, want.Name)
+		if i == len(topics) || topics[i] != want.Name {
+			t.Fatalf("demo topic %s missing from %v", want.Name, topics)
+		}
+		parts, err := kc.Partitions(want.Name)
+		if err != nil || int32(len(parts)) != want.Partitions {
+			t.Fatalf("%s: %d partitions (%v), want %d", want.Name, len(parts), err, want.Partitions)
+		}
+		replicas, err := kc.Replicas(want.Name, 0)
+		if err != nil || len(replicas) != int(want.ReplicationFactor) {
+			t.Fatalf("%s: replicas %v (%v), want %d", want.Name, replicas, err, want.ReplicationFactor)
+		}
+	}
+
+	admin, err := sarama.NewClusterAdminFromClient(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: "payments"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range entries {
+		if e.Name == "min.insync.replicas" {
+			found = true
+			if e.Value != "3" || e.Source != sarama.SourceTopic {
+				t.Fatalf("payments min.insync.replicas = %q from %v, want 3 from the topic", e.Value, e.Source)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("payments: min.insync.replicas not described")
+	}
+}
+
+func TestSandboxFixedPortInUseIsAClearError(t *testing.T) {
+	ctx := context.Background()
+	a, err := Start(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	_, port, _ := splitPort(a.RedisAddr)
+	_, err = Start(ctx, Options{RedisPort: port})
+	if err == nil {
+		t.Fatal("second sandbox on the same Redis port started")
+	}
+}
+
+func splitPort(addr string) (string, int, error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := strconv.Atoi(p)
+	return h, n, err
+}
