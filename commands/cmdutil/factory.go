@@ -92,6 +92,15 @@ func (f *Factory) Config() (*config.File, error) {
 	return f.cfg, f.cfgErr
 }
 
+// ConfigForWrite loads the config for a command that writes it: a file named with
+// --config that does not exist yet is created rather than refused.
+func (f *Factory) ConfigForWrite() (*config.File, error) {
+	if f.Global.ConfigPath == "" {
+		return f.Config()
+	}
+	return config.Load(f.Global.ConfigPath, false)
+}
+
 // ContextName is the context selected by --context, DSCTL_CONTEXT or the file.
 func (f *Factory) ContextName() string {
 	if f.Global.Context != "" {

@@ -378,7 +378,7 @@ func runSetContext(f *cmdutil.Factory, cmd *cobra.Command, o *SetOptions) error 
 	if err := config.ValidateContextName(o.Name); err != nil {
 		return err
 	}
-	cfg, err := f.Config()
+	cfg, err := f.ConfigForWrite()
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -97,7 +98,7 @@ func Parse(b []byte, f *File) error {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b), yaml.Strict())
 	if err := dec.Decode(f); err != nil {
-		return errors.New(friendlyYAMLError(err))
+		return errors.New(friendlyYAMLError(err, b))
 	}
 	for name, c := range f.Contexts {
 		if err := ValidateContextName(name); err != nil {
@@ -115,10 +116,19 @@ func Parse(b []byte, f *File) error {
 	return nil
 }
 
-func friendlyYAMLError(err error) string {
+var inlineSecret = regexp.MustCompile(`^\s*(password|digest_password|dsn):\s*[^{\s#]`)
+
+// friendlyYAMLError renders a decode error with its line and column. Errors raised by
+// our own unmarshalers carry no position, so the offending line is found by its shape.
+func friendlyYAMLError(err error, src []byte) string {
 	msg := yaml.FormatError(err, false, true)
-	if strings.Contains(msg, "unknown field \"password\"") || strings.Contains(msg, "unknown field \"dsn\"") {
-		msg += "\nsecrets are never stored inline: use password: {env: VAR} or password: {file: PATH}"
+	if strings.HasPrefix(msg, "[") {
+		return msg
+	}
+	for i, line := range strings.Split(string(src), "\n") {
+		if inlineSecret.MatchString(line) {
+			return fmt.Sprintf("line %d: %s\n  %s", i+1, msg, strings.TrimSpace(line))
+		}
 	}
 	return msg
 }

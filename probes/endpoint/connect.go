@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -72,8 +73,17 @@ type RedisTarget struct {
 	Options *redis.Options
 }
 
+// silenceRedisLog stops go-redis printing its own log lines on stderr: dsctl reports
+// every failure itself, once, in its own words. go-redis's logger is process-wide.
+var silenceRedisLog sync.Once
+
+type nopRedisLogger struct{}
+
+func (nopRedisLogger) Printf(context.Context, string, ...any) {}
+
 // RedisTargets turns the description into client options, one per address. It does no I/O.
 func (d Dialer) RedisTargets(ep Redis) ([]RedisTarget, error) {
+	silenceRedisLog.Do(func() { redis.SetLogger(nopRedisLogger{}) })
 	addrs := ep.Addrs
 	if len(addrs) == 0 {
 		addrs = []string{DefaultRedisAddr}
@@ -119,6 +129,7 @@ func (d Dialer) RedisTargets(ep Redis) ([]RedisTarget, error) {
 		t := d.timeout()
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = t, t, t
 		opt.MaxRetries = -1 // one attempt per call: dsctl reports failures instead of hiding them
+		opt.DialerRetries = 1
 		opt.ContextTimeoutEnabled = true
 		opt.DisableIdentity = true // no CLIENT SETINFO: older servers and miniredis reject it
 		targets = append(targets, RedisTarget{Addr: opt.Addr, Options: opt})

@@ -161,3 +161,25 @@ func (s SQL) WithDSNValue(dsn string) SQL {
 
 // HasDSN reports whether a DSN source is set.
 func (s SQL) HasDSN() bool { return s.dsnValue != "" || !s.DSN.IsZero() }
+
+// String renders the duration as Go duration text.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML accepts {env: VAR} or {file: PATH} and refuses an inline secret with
+// a message that says what to write instead.
+func (s *Secret) UnmarshalYAML(decode func(any) error) error {
+	var text string
+	if err := decode(&text); err == nil {
+		return fmt.Errorf("secrets are never stored inline: use {env: VAR} or {file: PATH}")
+	}
+	type plain Secret
+	var p plain
+	if err := decode(&p); err != nil {
+		return err
+	}
+	if p.Env != "" && p.File != "" {
+		return fmt.Errorf("a secret comes from env or file, not both")
+	}
+	*s = Secret(p)
+	return nil
+}
