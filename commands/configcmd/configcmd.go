@@ -224,10 +224,10 @@ JSON keys: current, name, redis, zookeeper, kafka, sql.`,
 
 func newUseContextCmd(f *cmdutil.Factory) *cobra.Command {
 	return &cobra.Command{
-		Use:   "use-context NAME",
-		Short: "Make NAME the current context",
+		Use:     "use-context NAME",
+		Short:   "Make NAME the current context",
 		Example: `  dsctl config use-context staging`,
-		Args:  exactArgs(1, "NAME"),
+		Args:    exactArgs(1, "NAME"),
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			if cfg, err := f.Config(); err == nil {
 				return cfg.Names(), cobra.ShellCompDirectiveNoFileComp

@@ -45,8 +45,6 @@ func TestParse(t *testing.T) {
 	}
 }
 
-
-
 func TestParseRejectsBadInputWithLine(t *testing.T) {
 	cases := map[string]string{
 		"unknown key":       "contexts:\n  a:\n    redis:\n      adrs: [x]\n",

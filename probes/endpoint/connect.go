@@ -32,16 +32,16 @@ import (
 
 // Default endpoints, used when neither a flag, an env var nor the context names one.
 const (
-	DefaultRedisAddr     = "127.0.0.1:6379"
-	DefaultZooKeeper     = "127.0.0.1:2181"
-	DefaultKafkaBroker   = "127.0.0.1:9092"
-	DefaultZKSession     = 10 * time.Second
-	DefaultTimeout       = 5 * time.Second
-	defaultKafkaVersion  = "3.9.0"
-	redisConnectHint     = "is redis-server up? set --redis, DSCTL_REDIS or the context's redis.addrs"
-	zkConnectHint        = "is the ensemble up? set --zk, DSCTL_ZK or the context's zookeeper.servers"
-	kafkaConnectHint     = "is the broker up? set --brokers, DSCTL_KAFKA or the context's kafka.brokers"
-	sqlConnectHint       = "is the database up? check the DSN in DSCTL_SQL_DSN or the context's sql.dsn"
+	DefaultRedisAddr    = "127.0.0.1:6379"
+	DefaultZooKeeper    = "127.0.0.1:2181"
+	DefaultKafkaBroker  = "127.0.0.1:9092"
+	DefaultZKSession    = 10 * time.Second
+	DefaultTimeout      = 5 * time.Second
+	defaultKafkaVersion = "3.9.0"
+	redisConnectHint    = "is redis-server up? set --redis, DSCTL_REDIS or the context's redis.addrs"
+	zkConnectHint       = "is the ensemble up? set --zk, DSCTL_ZK or the context's zookeeper.servers"
+	kafkaConnectHint    = "is the broker up? set --brokers, DSCTL_KAFKA or the context's kafka.brokers"
+	sqlConnectHint      = "is the database up? check the DSN in DSCTL_SQL_DSN or the context's sql.dsn"
 )
 
 // Dialer connects to backends with one timeout for every network call.
@@ -345,7 +345,7 @@ func (c *scramClient) Begin(user, password, authzID string) error {
 }
 
 func (c *scramClient) Step(challenge string) (string, error) { return c.conv.Step(challenge) }
-func (c *scramClient) Done() bool                             { return c.conv.Done() }
+func (c *scramClient) Done() bool                            { return c.conv.Done() }
 
 // KafkaBrokers returns the broker list or the default.
 func KafkaBrokers(ep Kafka) []string {

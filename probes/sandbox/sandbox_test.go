@@ -3,8 +3,8 @@ package sandbox
 import (
 	"context"
 	"net"
-	"strconv"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
