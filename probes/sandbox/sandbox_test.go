@@ -63,12 +63,12 @@ func TestSandboxServesRedisAndThreeBrokersWithDemoTopics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: "payments"})
-	if err != nil {
-		t.Fatal(err)
+	res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: "payments"}}, sarama.DescribeConfigsOptions{})
+	if err != nil || len(res) != 1 || res[0].ErrorCode != sarama.ErrNoError {
+		t.Fatalf("describe configs: %v %+v", err, res)
 	}
 	found := false
-	for _, e := range entries {
+	for _, e := range res[0].Configs {
 		if e.Name == "min.insync.replicas" {
 			found = true
 			if e.Value != "3" || e.Source != sarama.SourceTopic {
