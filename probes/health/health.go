@@ -6,11 +6,12 @@ package health
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dsctl/dsctl/probes/endpoint"
@@ -86,28 +87,38 @@ func ZooKeeper(ctx context.Context, d endpoint.Dialer, ep endpoint.ZooKeeper) Re
 	}
 	defer s.Close()
 	r.Detail = "session 0x" + fmt.Sprintf("%x", s.Conn.SessionID())
-	if stats, _ := zk.FLWSrvr(ep.Servers, d.Timeout); len(stats) > 0 {
-		var modes []string
-		for _, st := range stats {
-			if st.Error != nil {
-				modes = append(modes, st.Server+"=?")
-				continue
-			}
-			modes = append(modes, st.Server+"="+modeName(st.Mode))
-		}
-		r.Detail += ", " + strings.Join(modes, " ")
+	var modes []string
+	for _, srv := range ep.Servers {
+		modes = append(modes, srv+"="+ServerMode(ctx, srv, d.Timeout))
 	}
+	r.Detail += ", " + strings.Join(modes, " ")
 	return finish(r, start, nil)
 }
 
-func modeName(m zk.Mode) string {
-	switch m {
-	case zk.ModeLeader:
-		return "leader"
-	case zk.ModeFollower:
-		return "follower"
-	case zk.ModeStandalone:
-		return "standalone"
+// ServerMode asks one ZooKeeper server for its mode with the srvr four-letter word:
+// leader, follower, observer or standalone; "down" when it does not answer and
+// "srvr-disabled" when the server does not allow the command (4lw.commands.whitelist).
+// go-zookeeper's FLWSrvr cannot parse ZooKeeper 3.8's version line, hence our own.
+func ServerMode(ctx context.Context, addr string, timeout time.Duration) string {
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return "down"
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(timeout))
+	if _, err := conn.Write([]byte("srvr")); err != nil {
+		return "down"
+	}
+	reply, _ := io.ReadAll(io.LimitReader(conn, 64<<10))
+	for _, line := range strings.Split(string(reply), "\n") {
+		if mode, ok := strings.CutPrefix(strings.TrimSpace(line), "Mode:"); ok {
+			return strings.TrimSpace(mode)
+		}
+	}
+	if strings.Contains(string(reply), "not in the whitelist") || strings.Contains(string(reply), "not executed") {
+		return "srvr-disabled"
 	}
 	return "unknown"
 }

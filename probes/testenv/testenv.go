@@ -55,3 +55,13 @@ func Service(t testing.TB, args ...string) {
 		t.Fatalf("scripts/services %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
+
+// Faults skips a fault test (one that stops, kills or pauses a shared server) unless
+// DSCTL_TEST_FAULTS=1. scripts/test sets it in a separate run with -p 1 after the main
+// run, so no other test is using the servers while one is down.
+func Faults(t testing.TB) {
+	t.Helper()
+	if os.Getenv("DSCTL_TEST_FAULTS") != "1" {
+		t.Skip("fault test: runs in scripts/test's fault phase (DSCTL_TEST_FAULTS=1, -p 1)")
+	}
+}
