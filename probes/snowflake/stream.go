@@ -1,0 +1,123 @@
+package snowflake
+
+import (
+	"bufio"
+	"errors"
+	"io"
+
+	"github.com/dsctl/dsctl/probes/errs"
+)
+
+// Format is a bulk output format.
+type Format int
+
+const (
+	// CSV writes a header line, then one record per ID.
+	CSV Format = iota
+	// JSONL writes one JSON object per line.
+	JSONL
+)
+
+// StreamStats counts what a stream held.
+type StreamStats struct {
+	Lines  int // lines read, blank ones included
+	Good   int // IDs parsed (and, for DecodeStream, written)
+	Failed int // lines that were not IDs
+}
+
+// BadLine is called for a line that is not an ID: its 1-based number, its text (only
+// valid during the call) and an errs.Usage error naming the input. A command layer can
+// print it to stderr, or try the text as a UUID.
+type BadLine func(line int, text []byte, err error)
+
+// maxLine is the longest line ReadIDs accepts; longer ones are bad lines.
+const maxLine = 64 << 10
+
+// ReadIDs reads one ID per line from r (decimal or 0x-hex; blank lines are skipped) and
+// calls fn for each. It holds one buffer, not the input. Lines that fail go to bad (may
+// be nil). It returns the counts and the first read error; it stops early if fn returns
+// an error, and returns that error.
+func ReadIDs(r io.Reader, fn func(line int, id uint64) error, bad BadLine) (StreamStats, error) {
+	var st StreamStats
+	br := bufio.NewReaderSize(r, maxLine)
+	for {
+		b, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			st.Lines++
+			st.Failed++
+			if bad != nil {
+				bad(st.Lines, b[:64], errs.Usage("line %d: longer than %d bytes; not an ID", st.Lines, maxLine))
+			}
+			for errors.Is(err, bufio.ErrBufferFull) { // skip the rest of the line
+				_, err = br.ReadSlice('\n')
+			}
+			if err == io.EOF {
+				return st, nil
+			}
+			if err != nil {
+				return st, err
+			}
+			continue
+		}
+		if len(b) > 0 {
+			st.Lines++
+			t := trimSpace(b)
+			if len(t) > 0 {
+				id, perr := ParseIDBytes(t)
+				if perr != nil {
+					st.Failed++
+					if bad != nil {
+						bad(st.Lines, t, perr)
+					}
+				} else {
+					st.Good++
+					if ferr := fn(st.Lines, id); ferr != nil {
+						return st, ferr
+					}
+				}
+			}
+		}
+		if err == io.EOF {
+			return st, nil
+		}
+		if err != nil {
+			return st, err
+		}
+	}
+}
+
+// flushAt is the output buffer size at which DecodeStream writes.
+const flushAt = 60 << 10
+
+// DecodeStream decodes one ID per line from r and writes a record per good line to w in
+// format f (CSV starts with a header). Memory stays at two buffers whatever the input
+// size. Bad lines go to bad and decoding goes on; the caller turns Failed > 0 into an
+// exit code (errs.Partial). The error is a read or write error.
+func DecodeStream(r io.Reader, w io.Writer, d *Decoder, f Format, bad BadLine) (StreamStats, error) {
+	buf := make([]byte, 0, flushAt+4096)
+	if f == CSV {
+		buf = d.AppendCSVHeader(buf)
+	}
+	var v Decoded
+	st, err := ReadIDs(r, func(_ int, id uint64) error {
+		d.DecodeInto(id, &v)
+		if f == CSV {
+			buf = d.AppendCSV(buf, &v)
+		} else {
+			buf = d.AppendJSON(buf, &v)
+		}
+		if len(buf) >= flushAt {
+			if _, werr := w.Write(buf); werr != nil {
+				return werr
+			}
+			buf = buf[:0]
+		}
+		return nil
+	}, bad)
+	if len(buf) > 0 {
+		if _, werr := w.Write(buf); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return st, err
+}
