@@ -52,7 +52,8 @@ type Dialer struct {
 	Warn func(string)
 }
 
-func (d Dialer) timeout() time.Duration {
+// Limit is the timeout in force: Timeout, or DefaultTimeout when unset.
+func (d Dialer) Limit() time.Duration {
 	if d.Timeout <= 0 {
 		return DefaultTimeout
 	}
@@ -126,7 +127,7 @@ func (d Dialer) RedisTargets(ep Redis) ([]RedisTarget, error) {
 		if tlsConf != nil && opt.TLSConfig == nil {
 			opt.TLSConfig = tlsConf.Clone()
 		}
-		t := d.timeout()
+		t := d.Limit()
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = t, t, t
 		opt.MaxRetries = -1 // one attempt per call: dsctl reports failures instead of hiding them
 		opt.DialerRetries = 1
@@ -160,7 +161,7 @@ func (d Dialer) ConnectRedis(ctx context.Context, ep Redis) ([]*redis.Client, er
 
 // PingRedis sends PING and classifies a failure.
 func (d Dialer) PingRedis(ctx context.Context, addr string, c *redis.Client) error {
-	ctx, cancel := context.WithTimeout(ctx, d.timeout())
+	ctx, cancel := context.WithTimeout(ctx, d.Limit())
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
 		return d.RedisError(addr, err)
@@ -179,7 +180,7 @@ func (d Dialer) RedisError(addr string, err error) error {
 		return errs.New(errs.KindRuntime, "redis %s: authentication failed: %s", addr, msg).
 			WithHint("check redis.username and the password env var or file")
 	case IsNetworkError(err):
-		return errs.Unreachable("redis", addr, d.timeout(), redisConnectHint, err)
+		return errs.Unreachable("redis", addr, d.Limit(), redisConnectHint, err)
 	}
 	return errs.New(errs.KindRuntime, "redis %s: %s", addr, msg).Wrap(err)
 }
@@ -223,7 +224,7 @@ func (d Dialer) ConnectZooKeeper(ctx context.Context, ep ZooKeeper) (*ZKSession,
 			return nil, errs.Usage("%v", err)
 		}
 	}
-	timeout := d.timeout()
+	timeout := d.Limit()
 	dial := func(network, address string, _ time.Duration) (net.Conn, error) {
 		return net.DialTimeout(network, address, timeout)
 	}
@@ -270,7 +271,7 @@ func (d Dialer) ConnectZooKeeper(ctx context.Context, ep ZooKeeper) (*ZKSession,
 func (d Dialer) KafkaConfig(ep Kafka) (*sarama.Config, error) {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = "dsctl"
-	t := d.timeout()
+	t := d.Limit()
 	cfg.Net.DialTimeout, cfg.Net.ReadTimeout, cfg.Net.WriteTimeout = t, t, t
 	cfg.Metadata.Retry.Max = 1
 	cfg.Metadata.Retry.Backoff = 100 * time.Millisecond
@@ -375,7 +376,7 @@ func (d Dialer) ConnectKafka(ctx context.Context, ep Kafka) (sarama.Client, erro
 		done <- kafkaResult{c, err}
 	}()
 	// sarama tries each seed broker in turn, so the wall time is bounded here, once.
-	timer := time.NewTimer(d.timeout())
+	timer := time.NewTimer(d.Limit())
 	defer timer.Stop()
 	select {
 	case r := <-done:
@@ -385,10 +386,10 @@ func (d Dialer) ConnectKafka(ctx context.Context, ep Kafka) (sarama.Client, erro
 		return r.c, nil
 	case <-timer.C:
 		go closeLater(done)
-		return nil, errs.Unreachable("kafka", name, d.timeout(), kafkaConnectHint, nil)
+		return nil, errs.Unreachable("kafka", name, d.Limit(), kafkaConnectHint, nil)
 	case <-ctx.Done():
 		go closeLater(done)
-		return nil, ctxError(ctx, "kafka", name, d.timeout(), kafkaConnectHint)
+		return nil, ctxError(ctx, "kafka", name, d.Limit(), kafkaConnectHint)
 	}
 }
 
@@ -420,7 +421,7 @@ func (d Dialer) KafkaError(brokers string, err error) error {
 			WithHint("check kafka.sasl.mechanism, username and the password env var or file")
 	}
 	if errors.Is(err, sarama.ErrOutOfBrokers) || IsNetworkError(err) {
-		return errs.Unreachable("kafka", brokers, d.timeout(), kafkaConnectHint, err)
+		return errs.Unreachable("kafka", brokers, d.Limit(), kafkaConnectHint, err)
 	}
 	return errs.New(errs.KindRuntime, "kafka %s: %v", brokers, err).Wrap(err)
 }
@@ -463,8 +464,8 @@ func (d Dialer) SQLTarget(ep SQL) (SQLTarget, error) {
 		if err != nil {
 			return SQLTarget{}, err
 		}
-		cfg.Timeout = d.timeout()
-		cfg.ReadTimeout, cfg.WriteTimeout = d.timeout(), d.timeout()
+		cfg.Timeout = d.Limit()
+		cfg.ReadTimeout, cfg.WriteTimeout = d.Limit(), d.Limit()
 		t.dsn, t.sqlName = cfg.FormatDSN(), "mysql"
 		t.Name = cfg.Addr + "/" + cfg.DBName
 	case "postgres":
@@ -489,12 +490,12 @@ func (d Dialer) ConnectSQL(ctx context.Context, ep SQL) (*sql.DB, SQLTarget, err
 	if err != nil {
 		return nil, t, errs.Usage("sql %s: %v", t.Name, maskErr(err, t.dsn))
 	}
-	pctx, cancel := context.WithTimeout(ctx, d.timeout())
+	pctx, cancel := context.WithTimeout(ctx, d.Limit())
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
 		if ctx.Err() != nil {
-			return nil, t, ctxError(ctx, "sql", t.Name, d.timeout(), sqlConnectHint)
+			return nil, t, ctxError(ctx, "sql", t.Name, d.Limit(), sqlConnectHint)
 		}
 		return nil, t, d.SQLError(t, err)
 	}
@@ -507,7 +508,7 @@ func (d Dialer) SQLError(t SQLTarget, err error) error {
 		return nil
 	}
 	if IsNetworkError(err) {
-		e := errs.Unreachable("sql", t.Name, d.timeout(), sqlConnectHint, err)
+		e := errs.Unreachable("sql", t.Name, d.Limit(), sqlConnectHint, err)
 		e.Msg = maskErr(errors.New(e.Msg), t.dsn)
 		return e
 	}

@@ -53,7 +53,7 @@ func Redis(ctx context.Context, d endpoint.Dialer, ep endpoint.Redis) []Result {
 		c := redis.NewClient(t.Options)
 		err := d.PingRedis(ctx, t.Addr, c)
 		if err == nil {
-			r.Detail = redisVersion(ctx, c, d.Timeout)
+			r.Detail = redisVersion(ctx, c, d.Limit())
 		}
 		c.Close()
 		out[i] = finish(r, start, err)
@@ -89,7 +89,7 @@ func ZooKeeper(ctx context.Context, d endpoint.Dialer, ep endpoint.ZooKeeper) Re
 	r.Detail = "session 0x" + fmt.Sprintf("%x", s.Conn.SessionID())
 	var modes []string
 	for _, srv := range ep.Servers {
-		modes = append(modes, srv+"="+ServerMode(ctx, srv, d.Timeout))
+		modes = append(modes, srv+"="+ServerMode(ctx, srv, d.Limit()))
 	}
 	r.Detail += ", " + strings.Join(modes, " ")
 	return finish(r, start, nil)
@@ -155,7 +155,7 @@ func SQL(ctx context.Context, d endpoint.Dialer, ep endpoint.SQL) Result {
 		return finish(r, start, err)
 	}
 	defer db.Close()
-	qctx, cancel := context.WithTimeout(ctx, d.Timeout)
+	qctx, cancel := context.WithTimeout(ctx, d.Limit())
 	defer cancel()
 	var version string
 	if err := db.QueryRowContext(qctx, "SELECT version()").Scan(&version); err != nil {
