@@ -124,8 +124,12 @@ func (d Dialer) RedisTargets(ep Redis) ([]RedisTarget, error) {
 		if opt.Password == "" {
 			opt.Password = password
 		}
-		if tlsConf != nil && opt.TLSConfig == nil {
-			opt.TLSConfig = tlsConf.Clone()
+		if tlsConf != nil { // the context's CA and client cert apply to rediss:// URLs too
+			c := tlsConf.Clone()
+			if c.ServerName == "" && opt.TLSConfig != nil {
+				c.ServerName = opt.TLSConfig.ServerName
+			}
+			opt.TLSConfig = c
 		}
 		t := d.Limit()
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = t, t, t
