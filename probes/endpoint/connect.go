@@ -384,6 +384,13 @@ func (d Dialer) ConnectKafka(ctx context.Context, ep Kafka) (sarama.Client, erro
 	defer timer.Stop()
 	select {
 	case r := <-done:
+		if r.err != nil && ep.SASL != nil && ep.SASL.Mechanism != "" && errors.Is(r.err, io.EOF) {
+			// Brokers (and kfake) may close the connection instead of answering a failed
+			// SASL exchange; with SASL on, that is almost always bad credentials.
+			return nil, errs.New(errs.KindRuntime, "kafka %s: authentication failed: the broker closed the connection during %s authentication as %q",
+				name, ep.SASL.Mechanism, ep.SASL.Username).
+				WithHint("check kafka.sasl.mechanism, username and the password env var or file, and that the listener speaks SASL")
+		}
 		if r.err != nil {
 			return nil, d.KafkaError(name, r.err)
 		}
