@@ -2,10 +2,14 @@ package endpoint_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-zookeeper/zk"
 
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
@@ -159,4 +163,31 @@ func TestUnreachableWithinTimeoutNamesEndpoint(t *testing.T) {
 func contains(list []string, s string) bool {
 	i := sort.SearchStrings(list, s)
 	return i < len(list) && list[i] == s
+}
+
+func TestRealZooKeeperDigestAuth(t *testing.T) {
+	servers := testenv.List(t, testenv.ZK)
+	t.Setenv("DSCTL_TEST_ZK_DIGEST_PW", "s3cret")
+	ctx := context.Background()
+	authed, err := dialer().ConnectZooKeeper(ctx, endpoint.ZooKeeper{Servers: servers, DigestUser: "dsctl",
+		DigestPassword: endpoint.Secret{Env: "DSCTL_TEST_ZK_DIGEST_PW"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer authed.Close()
+	path := fmt.Sprintf("/dsctl-test-digest-%d", time.Now().UnixNano())
+	if _, err := authed.Conn.Create(path, []byte("x"), zk.FlagEphemeral, zk.DigestACL(zk.PermAll, "dsctl", "s3cret")); err != nil {
+		t.Fatalf("create with digest ACL: %v", err)
+	}
+	if _, _, err := authed.Conn.Get(path); err != nil {
+		t.Fatalf("the authenticated session cannot read its own node: %v", err)
+	}
+	anon, err := dialer().ConnectZooKeeper(ctx, endpoint.ZooKeeper{Servers: servers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+	if _, _, err := anon.Conn.Get(path); !errors.Is(err, zk.ErrNoAuth) {
+		t.Fatalf("anonymous read of a digest-protected node: %v, want ErrNoAuth", err)
+	}
 }
