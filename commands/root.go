@@ -15,6 +15,7 @@ import (
 	"github.com/dsctl/dsctl/commands/cmdutil"
 	"github.com/dsctl/dsctl/commands/configcmd"
 	"github.com/dsctl/dsctl/commands/ping"
+	"github.com/dsctl/dsctl/commands/ring"
 	"github.com/dsctl/dsctl/commands/sandboxcmd"
 	"github.com/dsctl/dsctl/commands/version"
 	"github.com/dsctl/dsctl/probes/errs"
@@ -87,6 +88,7 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 		configcmd.NewCmd(f),
 		ping.NewCmd(f),
 		sandboxcmd.NewCmd(f),
+		ring.NewCmd(f),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	return root

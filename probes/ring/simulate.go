@@ -20,6 +20,10 @@ type Progress func(done, total int64)
 
 const progressEvery = 200 * time.Millisecond
 
+// ErrNoKeys is wrapped by the usage error Simulate and Sweep return when the key source
+// yields no key at all, so a caller that opened a file can name it.
+var ErrNoKeys = errors.New("ring: no keys")
+
 // SimulateSpec is one `ring simulate` run.
 type SimulateSpec struct {
 	Cluster
@@ -365,7 +369,7 @@ func run(ctx context.Context, evals []*evaluation, ids int, src KeySource, worke
 		progress(keys, src.Total())
 	}
 	if keys == 0 {
-		return 0, errs.Usage("ring: the key stream is empty").WithHint("give a keys file with one key per line, or --keys N")
+		return 0, errs.Usage("ring: the key stream is empty").WithHint("give a keys file with one key per line, or --keys N").Wrap(ErrNoKeys)
 	}
 	for _, ev := range evals {
 		ev.hashNanos = e.hashNanos[ev.hash.id]

@@ -192,6 +192,20 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// TestEmptyStreamWrapsErrNoKeys: the command layer names the keys file by matching the
+// sentinel, not the message.
+func TestEmptyStreamWrapsErrNoKeys(t *testing.T) {
+	_, err := Simulate(context.Background(), SimulateSpec{Cluster: Cluster{Nodes: mustNodes(t, 3), Vnodes: 10}, Algos: []Algo{AlgoRing}},
+		NewLineKeys(strings.NewReader("\n\n")), nil)
+	if !errors.Is(err, ErrNoKeys) || errs.KindOf(err) != errs.KindUsage {
+		t.Fatalf("simulate over blank lines: err = %v, want a usage error wrapping ErrNoKeys", err)
+	}
+	_, err = Sweep(context.Background(), SweepSpec{Cluster: Cluster{Nodes: mustNodes(t, 3)}}, NewLineKeys(strings.NewReader("")), nil)
+	if !errors.Is(err, ErrNoKeys) {
+		t.Fatalf("sweep over an empty stream: err = %v, want ErrNoKeys", err)
+	}
+}
+
 func TestInterruptedIsNotUsage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/dsctl/dsctl/probes/errs"
@@ -27,10 +28,11 @@ const (
 	PNG Format = "png"
 )
 
-// Chart size: 8 x 5 inches, 768 x 480 pixels as PNG.
+// Chart size: 8 x 5 inches, 768 x 480 pixels as PNG, with a margin inside.
 const (
 	width  = 8 * vg.Inch
 	height = 5 * vg.Inch
+	margin = 3 * vg.Millimeter
 )
 
 // FormatForPath picks the format from a file name's extension (.svg or .png, any case).
@@ -61,11 +63,13 @@ func WriteSweep(w io.Writer, f Format, r ring.SweepResult) error {
 		return errs.Usage("ring: the sweep has no points to plot")
 	}
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s imbalance vs virtual nodes (%d nodes, %d keys, %s)", r.Algo, r.Nodes, r.Keys, r.Hash)
+	p.Title.Text = fmt.Sprintf("%s imbalance vs virtual nodes (%d nodes, %s keys, %s)", r.Algo, r.Nodes, thousands(r.Keys), r.Hash)
+	p.Title.Padding = vg.Points(8)
 	p.X.Label.Text = "virtual nodes per node (V)"
 	p.Y.Label.Text = "load / mean"
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Tick.Marker = plot.TickerFunc(ratioTicks)
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
 
@@ -82,7 +86,8 @@ func WriteSweep(w io.Writer, f Format, r ring.SweepResult) error {
 	}
 	p.X.Min, p.X.Max = lo/1.5, hi*1.5
 	pad := (yhi - ylo) * 0.08
-	p.Y.Min, p.Y.Max = math.Max(0, ylo-pad), yhi+3*pad // room for the legend on top
+	top := yhi + pad                                   // the data's headroom
+	p.Y.Min, p.Y.Max = math.Max(0, ylo-pad), yhi+5*pad // and above it, room for the legend
 
 	if err := addSeries(p, "max / mean", maxXY, maxColor, draw.TriangleGlyph{}); err != nil {
 		return err
@@ -100,7 +105,8 @@ func WriteSweep(w io.Writer, f Format, r ring.SweepResult) error {
 	p.Legend.Add(fmt.Sprintf("target max/mean %.3g", r.Target), target)
 	if r.SmallestVnodes != nil {
 		v := float64(*r.SmallestVnodes)
-		best, err := plotter.NewLine(plotter.XYs{{X: v, Y: p.Y.Min}, {X: v, Y: p.Y.Max}})
+		// It stops below the legend, so it never runs through the legend's text.
+		best, err := plotter.NewLine(plotter.XYs{{X: v, Y: p.Y.Min}, {X: v, Y: top}})
 		if err != nil {
 			return err
 		}
@@ -110,11 +116,13 @@ func WriteSweep(w io.Writer, f Format, r ring.SweepResult) error {
 		p.Legend.Add(fmt.Sprintf("smallest V meeting it: %d", *r.SmallestVnodes), best)
 	}
 
-	wt, err := p.WriterTo(width, height, string(f))
+	c, err := draw.NewFormattedCanvas(width, height, string(f))
 	if err != nil {
 		return err
 	}
-	if _, err := wt.WriteTo(w); err != nil {
+	// A margin all round: gonum draws the title flush with the top edge.
+	p.Draw(draw.Crop(draw.New(c), margin, -margin, margin, -margin))
+	if _, err := c.WriteTo(w); err != nil {
 		return errs.New(errs.KindRuntime, "ring: cannot write the plot: %v", err).Wrap(err)
 	}
 	return nil
@@ -142,4 +150,50 @@ func sortedByV(pts []ring.SweepPoint) []ring.SweepPoint {
 		}
 	}
 	return out
+}
+
+// ratioTicks labels load/mean at the finest step of 0.02, 0.05, 0.1, 0.2, ... that gives
+// at most 12 labelled ticks (0.1 or 0.2 for the usual 0.5 .. 1.6 range), with unlabelled
+// ticks halfway, so values can be read off the chart.
+func ratioTicks(lo, hi float64) []plot.Tick {
+	step := 1.0
+	for _, s := range []float64{0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5} {
+		if (hi-lo)/s <= 12 {
+			step = s
+			break
+		}
+	}
+	var ticks []plot.Tick
+	const eps = 1e-9 // 23 * 0.05 is 1.1500000000000001
+	for i := math.Ceil(lo/step*2-eps) / 2; i*step <= hi+eps; i += 0.5 {
+		v := i * step
+		if v == 0 {
+			v = 0 // not -0
+		}
+		t := plot.Tick{Value: v}
+		if i == math.Trunc(i) {
+			t.Label = strconv.FormatFloat(v, 'f', decimals(step), 64)
+		}
+		ticks = append(ticks, t)
+	}
+	return ticks
+}
+
+// decimals is how many decimals label a multiple of step.
+func decimals(step float64) int {
+	d := 0
+	for step != math.Trunc(step) && d < 6 {
+		step *= 10
+		d++
+	}
+	return d
+}
+
+// thousands formats 1000000 as 1,000,000.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

@@ -53,7 +53,7 @@ func TestWriteSweepSVG(t *testing.T) {
 	if root.XMLName.Local != "svg" || root.Width == "" {
 		t.Fatalf("root element %q width %q, want an <svg> with a width", root.XMLName.Local, root.Width)
 	}
-	for _, want := range []string{"max / mean", "min / mean", "target max/mean 1.1", "smallest V meeting it", "virtual nodes per node"} {
+	for _, want := range []string{"max / mean", "min / mean", "target max/mean 1.1", "smallest V meeting it", "virtual nodes per node", "100,000 keys"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("SVG lacks %q", want)
 		}
@@ -104,5 +104,35 @@ func TestFormatForPath(t *testing.T) {
 	}
 	if err := WriteSweep(&bytes.Buffer{}, SVG, ring.SweepResult{}); errs.KindOf(err) != errs.KindUsage {
 		t.Errorf("empty sweep: %v", err)
+	}
+}
+
+func TestRatioTicks(t *testing.T) {
+	tests := []struct {
+		lo, hi float64
+		labels string
+	}{
+		{0.45, 1.9, "0.6 0.8 1.0 1.2 1.4 1.6 1.8"},
+		{0.9, 1.15, "0.90 0.95 1.00 1.05 1.10 1.15"},
+		{0, 9, "0 1 2 3 4 5 6 7 8 9"},
+	}
+	for _, tt := range tests {
+		var labels []string
+		for _, tk := range ratioTicks(tt.lo, tt.hi) {
+			if tk.Value < tt.lo-1e-6 || tk.Value > tt.hi+1e-6 {
+				t.Errorf("ratioTicks(%v, %v): tick %v outside the range", tt.lo, tt.hi, tk.Value)
+			}
+			if tk.Label != "" {
+				labels = append(labels, tk.Label)
+			}
+		}
+		if got := strings.Join(labels, " "); got != tt.labels {
+			t.Errorf("ratioTicks(%v, %v) labels %q, want %q", tt.lo, tt.hi, got, tt.labels)
+		}
+	}
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -1000: "-1,000"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
 	}
 }
