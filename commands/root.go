@@ -14,6 +14,7 @@ import (
 
 	"github.com/dsctl/dsctl/commands/cmdutil"
 	"github.com/dsctl/dsctl/commands/configcmd"
+	"github.com/dsctl/dsctl/commands/id"
 	"github.com/dsctl/dsctl/commands/kafka"
 	"github.com/dsctl/dsctl/commands/ping"
 	"github.com/dsctl/dsctl/commands/ring"
@@ -89,6 +90,7 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 		configcmd.NewCmd(f),
 		ping.NewCmd(f),
 		sandboxcmd.NewCmd(f),
+		id.NewCmd(f),
 		kafka.NewCmd(f),
 		ring.NewCmd(f),
 	)

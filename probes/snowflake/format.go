@@ -55,7 +55,18 @@ func (d *Decoder) AppendJSON(dst []byte, v *Decoded) []byte {
 	dst = strconv.AppendInt(dst, v.UnixMs, 10)
 	dst = append(dst, `,"age":"`...)
 	dst = AppendAge(dst, v.AgeMs)
-	dst = append(dst, `","fields":{`...)
+	dst = append(dst, `","fields":`...)
+	dst = d.AppendFieldsJSON(dst, v)
+	dst = append(dst, `,"warnings":[`...)
+	dst = v.Warnings.appendCodes(dst, ',', true)
+	return append(dst, ']', '}', '\n')
+}
+
+// AppendFieldsJSON appends the non-time fields of v as one JSON object in layout order
+// ({"worker":1,"process":0,"increment":7}), as AppendJSON writes them under "fields"; it
+// does not allocate when dst has room.
+func (d *Decoder) AppendFieldsJSON(dst []byte, v *Decoded) []byte {
+	dst = append(dst, '{')
 	first := true
 	for i := 0; i < d.n; i++ {
 		if i == d.timeIdx {
@@ -74,9 +85,7 @@ func (d *Decoder) AppendJSON(dst []byte, v *Decoded) []byte {
 			dst = appendUint(dst, v.Values[i])
 		}
 	}
-	dst = append(dst, `},"warnings":[`...)
-	dst = v.Warnings.appendCodes(dst, ',', true)
-	return append(dst, ']', '}', '\n')
+	return append(dst, '}')
 }
 
 // appendUint is strconv.AppendUint with a shortcut for the small values most fields hold.
