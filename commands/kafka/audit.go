@@ -272,26 +272,25 @@ type auditView struct {
 }
 
 func (v *auditView) Table() *output.TableData {
-	t := &output.TableData{Header: []string{"scope", "severity", "rule", "part", "detail"}}
+	t := &output.TableData{Header: []string{"scope", "severity", "rule", "at", "detail"}}
 	prevScope, prevRule, prevFix := "", "", ""
 	for _, fd := range v.Findings {
-		scope := fd.Scope()
-		if fd.File != "" && fd.Line > 0 {
-			scope = fmt.Sprintf("%s:%d", fd.File, fd.Line)
-		}
-		shownScope := scope
-		if fd.Scope() == prevScope {
+		shownScope := fd.Scope()
+		if shownScope == prevScope {
 			shownScope = ""
 		}
-		part := ""
-		if fd.Partition != nil {
-			part = fmt.Sprint(*fd.Partition)
+		at := ""
+		switch {
+		case fd.Partition != nil:
+			at = fmt.Sprintf("p%d", *fd.Partition)
+		case fd.File != "" && fd.Line > 0:
+			at = fmt.Sprintf("line %d", fd.Line)
 		}
 		sev := fd.Severity.String()
 		if fd.Baselined {
 			sev += " (baseline)"
 		}
-		t.AddCells(output.S(shownScope, output.Bold), output.S(sev, sevStyle(fd.Severity)), output.C(fd.Rule), output.C(part), output.C(fd.Observed))
+		t.AddCells(output.S(shownScope, output.Bold), output.S(sev, sevStyle(fd.Severity)), output.C(fd.Rule), output.C(at), output.C(fd.Observed))
 		sameGroup := fd.Scope() == prevScope && fd.Rule == prevRule
 		if fd.Source != "" && fd.Source != kprobe.SourceMetadata && !sameGroup {
 			t.AddCells(blank(4, output.S("source: "+fd.SourceDetail, output.Dim))...)

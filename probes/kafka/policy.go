@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -148,14 +149,14 @@ type rawThresholds struct {
 }
 
 type rawPolicy struct {
-	Version       at[int]    `yaml:"version"`
-	FailOn        at[string] `yaml:"fail_on"`
-	rawThresholds `yaml:",inline"`
-	Severity      map[string]at[string] `yaml:"severity"`
-	Topics        []struct {
-		Pattern       at[string] `yaml:"pattern"`
-		rawThresholds `yaml:",inline"`
-		Severity      map[string]at[string] `yaml:"severity"`
+	Version  at[int]               `yaml:"version"`
+	FailOn   at[string]            `yaml:"fail_on"`
+	Limits   rawThresholds         `yaml:",inline"`
+	Severity map[string]at[string] `yaml:"severity"`
+	Topics   []struct {
+		Pattern  at[string]            `yaml:"pattern"`
+		Limits   rawThresholds         `yaml:",inline"`
+		Severity map[string]at[string] `yaml:"severity"`
 	} `yaml:"topics"`
 	Ignore []struct {
 		Rule    at[string] `yaml:"rule"`
@@ -188,6 +189,21 @@ func policyErr(file string, line int, format string, args ...any) error {
 func ParsePolicy(file string, data []byte) (*Policy, error) {
 	var raw rawPolicy
 	if err := yaml.UnmarshalWithOptions(data, &raw, yaml.Strict()); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) && te.Token != nil {
+			want := "a value of another type"
+			switch te.DstType.Kind() {
+			case reflect.Int, reflect.Int64:
+				want = "a whole number"
+			case reflect.String:
+				want = "text"
+			case reflect.Map, reflect.Struct:
+				want = "a mapping (key: value lines)"
+			case reflect.Slice:
+				want = "a list (- item lines)"
+			}
+			return nil, policyErr(file, te.Token.Position.Line, "%q is not %s", te.Token.Value, want)
+		}
 		var ye yaml.Error
 		if errors.As(err, &ye) {
 			line := 0
@@ -215,7 +231,7 @@ func ParsePolicy(file string, data []byte) (*Policy, error) {
 		}
 	}
 	var err error
-	if p.Thresholds, err = raw.rawThresholds.apply(file, p.Thresholds); err != nil {
+	if p.Thresholds, err = raw.Limits.apply(file, p.Thresholds); err != nil {
 		return nil, err
 	}
 	if p.Severity, err = parseSeverities(file, raw.Severity); err != nil {
@@ -223,14 +239,14 @@ func ParsePolicy(file string, data []byte) (*Policy, error) {
 	}
 	for _, rt := range raw.Topics {
 		if !rt.Pattern.Set || rt.Pattern.V == "" {
-			return nil, policyErr(file, firstLine(rt.MinReplicationFactor.Line, rt.MinInsyncReplicas.Line), "topics: each entry needs a pattern")
+			return nil, policyErr(file, firstLine(rt.Limits.MinReplicationFactor.Line, rt.Limits.MinInsyncReplicas.Line), "topics: each entry needs a pattern")
 		}
 		re, err := regexp.Compile("^(?:" + rt.Pattern.V + ")$")
 		if err != nil {
 			return nil, policyErr(file, rt.Pattern.Line, "topics: pattern %q is not a valid regular expression: %v", rt.Pattern.V, err)
 		}
 		o := TopicOverride{Pattern: re, Line: rt.Pattern.Line}
-		if o.Thresholds, err = rt.rawThresholds.apply(file, p.Thresholds); err != nil {
+		if o.Thresholds, err = rt.Limits.apply(file, p.Thresholds); err != nil {
 			return nil, err
 		}
 		if o.Severity, err = parseSeverities(file, rt.Severity); err != nil {
