@@ -108,7 +108,6 @@ func TestParsePolicyErrorsNameTheLine(t *testing.T) {
 	}
 }
 
-
 func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte(fullPolicy))
 	f.Add([]byte("ignore:\n  - rule: x\n"))
