@@ -1,0 +1,441 @@
+package redislock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/errs"
+	"github.com/dsctl/dsctl/probes/lock"
+)
+
+const (
+	// safetyRecheck bounds how long a notified waiter sleeps without a message: a
+	// last line of defence should a release message be lost (go-redis resubscribes
+	// after a reconnect, and the resubscription itself wakes the waiter).
+	safetyRecheck = time.Minute
+	// noTTLRecheck is the retry interval when the holder's key has no expiry.
+	noTTLRecheck = time.Second
+	quorumNote   = "quorum mode (Redlock): independent servers share no counter, so there is no safe fencing token"
+)
+
+// attempt is the outcome of one failed try: who holds the lock, when to try again.
+type attempt struct {
+	holder  *lock.Holder
+	retryIn time.Duration
+	detail  string
+}
+
+// Acquire takes the lock. With opt.Wait it waits: notified by the lock's pub/sub
+// channel (subscribed before the retry that follows the first failure, so a release in
+// between is not missed) or when the holder's TTL runs out; or polling every
+// opt.PollInterval with lock.WaitPoll.
+func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptions) (*lock.Lease, error) {
+	if err := lock.ValidateName(name); err != nil {
+		return nil, err
+	}
+	if err := lock.ValidateTTL(opt.TTL); err != nil {
+		return nil, err
+	}
+	if opt.RequireFencing && !l.backend.FencingSafe {
+		return nil, lock.ErrFencingUnavailable(l.backend)
+	}
+	poll := opt.PollInterval
+	if poll <= 0 {
+		poll = lock.DefaultPollInterval
+	}
+	notify := opt.Strategy != lock.WaitPoll
+	token := newToken()
+	k := keysFor(name)
+	args := append([]any{token, opt.TTL.Milliseconds()}, ownerFields(opt.Owner)...)
+	start := time.Now()
+	deadline := opt.Wait.Deadline(start)
+
+	var w *waiter
+	defer func() { w.close() }()
+	seen := ""
+	for {
+		lease, att, err := l.try(ctx, name, k, token, opt, args)
+		if err != nil {
+			return nil, err
+		}
+		if lease != nil {
+			return lease, nil
+		}
+		if opt.OnWait != nil && att.holder != nil && att.holder.Token != seen {
+			seen = att.holder.Token
+			opt.OnWait(att.holder)
+		}
+		now := time.Now()
+		if opt.Wait.Zero() || (!opt.Wait.Forever() && !now.Before(deadline)) {
+			return nil, lock.NotAcquired(&lock.NotAcquiredError{Name: name, Holder: att.holder, Wait: opt.Wait,
+				Waited: now.Sub(start), Detail: att.detail})
+		}
+		if notify && w == nil {
+			if w, err = l.subscribe(ctx, k.channel); err == nil {
+				continue // try again now that no release can be missed
+			}
+			notify = false // cannot subscribe (ACL without pub/sub?): poll instead
+		}
+		sleep := poll
+		if notify {
+			sleep = att.retryIn
+		}
+		if !opt.Wait.Forever() {
+			sleep = min(sleep, deadline.Sub(now))
+		}
+		if err := w.wait(ctx, sleep); err != nil {
+			if errors.Is(err, context.Canceled) {
+				return nil, errs.New(errs.KindInterrupted, "interrupted while waiting for lock %q (held by %s)", name, att.holder)
+			}
+			return nil, lock.NotAcquired(&lock.NotAcquiredError{Name: name, Holder: att.holder, Wait: opt.Wait, Waited: time.Since(start)})
+		}
+	}
+}
+
+// try makes one attempt on the server, or on all servers in quorum mode.
+func (l *Locker) try(ctx context.Context, name string, k keys, token string, opt lock.AcquireOptions, args []any) (*lock.Lease, *attempt, error) {
+	if l.quorumMode() {
+		return l.tryQuorum(ctx, name, k, token, opt, args)
+	}
+	sent := time.Now()
+	r, err := l.acquireOn(ctx, l.nodes[0], k, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !r.ok {
+		return nil, &attempt{holder: r.holder, retryIn: retryAfter(r.holder)}, nil
+	}
+	lease := l.lease(name, token, r.fence, opt, sent)
+	if time.Now().After(lease.ExpiresAt) { // the reply came after the lease could have ended
+		_ = l.releaseOn(context.WithoutCancel(ctx), l.nodes[0], k, token)
+		return nil, &attempt{detail: fmt.Sprintf("the server answered after %s, longer than --ttl %s allows", time.Since(sent).Round(time.Millisecond), opt.TTL), retryIn: time.Millisecond}, nil
+	}
+	return lease, nil, nil
+}
+
+func (l *Locker) lease(name, token string, f lock.FencingToken, opt lock.AcquireOptions, sent time.Time) *lock.Lease {
+	le := &lock.Lease{Name: name, Token: token, Fence: f, FencingSafe: l.backend.FencingSafe,
+		TTL: opt.TTL, TTLMs: opt.TTL.Milliseconds(), AcquiredAt: sent,
+		ExpiresAt: sent.Add(opt.TTL - lock.ClockDrift(opt.TTL)), Owner: opt.Owner, Backend: l.backend}
+	if l.quorumMode() {
+		le.Fence, le.Note = 0, quorumNote
+	}
+	return le
+}
+
+func retryAfter(h *lock.Holder) time.Duration {
+	if h == nil || h.TTLLeft < 0 {
+		return noTTLRecheck
+	}
+	return min(h.TTLLeft+2*time.Millisecond, safetyRecheck)
+}
+
+type acquired struct {
+	ok     bool
+	fence  lock.FencingToken
+	holder *lock.Holder
+}
+
+func (l *Locker) acquireOn(ctx context.Context, n *node, k keys, args []any) (acquired, error) {
+	vals, err := l.runScript(ctx, n, scriptAcquire, []string{k.lock, k.owner, k.fence}, args...)
+	if err != nil {
+		return acquired{}, err
+	}
+	if num(vals[0]) == 1 && len(vals) >= 2 {
+		return acquired{ok: true, fence: fence(vals[1])}, nil
+	}
+	return acquired{holder: parseHolder(vals[1:])}, nil
+}
+
+func (l *Locker) releaseOn(ctx context.Context, n *node, k keys, token string) error {
+	vals, err := l.runScript(ctx, n, scriptRelease, []string{k.lock, k.owner, k.fence, k.brk}, token, k.channel)
+	if err != nil {
+		return err
+	}
+	if num(vals[0]) != 1 {
+		return notHeld("", token, vals)
+	}
+	return nil
+}
+
+// perCall is the time one server may take in quorum mode: a slow or paused server
+// must not eat the lease (Redlock: small compared to the TTL).
+func (l *Locker) perCall(ttl time.Duration) time.Duration {
+	return min(l.timeout, max(ttl/3, 50*time.Millisecond))
+}
+
+// tryQuorum is one Redlock round: the same token on every server in parallel. It
+// decides as soon as a majority took the lock, or a majority can no longer be reached;
+// on failure it releases on every server (also those that answer late), waiting only
+// for the servers that answered.
+func (l *Locker) tryQuorum(ctx context.Context, name string, k keys, token string, opt lock.AcquireOptions, args []any) (*lock.Lease, *attempt, error) {
+	total := len(l.nodes)
+	perCall := l.perCall(opt.TTL)
+	results := make(chan nodeResult[acquired], total)
+	var mu sync.Mutex
+	decided, failed := false, false
+	sent := time.Now()
+	for i, n := range l.nodes {
+		go func() {
+			cctx, cancel := context.WithTimeout(ctx, perCall)
+			defer cancel()
+			r, err := l.acquireOn(cctx, n, k, args)
+			mu.Lock()
+			defer mu.Unlock()
+			if decided {
+				if failed && err == nil && r.ok { // too late: give it back
+					go l.releaseQuiet(n, k, token, perCall)
+				}
+				return
+			}
+			results <- nodeResult[acquired]{i: i, val: r, err: err}
+		}()
+	}
+	got := make([]*nodeResult[acquired], total)
+	oks, fails := 0, 0
+	for oks < l.quorum && fails <= total-l.quorum && oks+fails < total {
+		r := <-results
+		got[r.i] = &r
+		if r.err == nil && r.val.ok {
+			oks++
+		} else {
+			fails++
+		}
+	}
+	elapsed := time.Since(sent)
+	validity := opt.TTL - elapsed - lock.ClockDrift(opt.TTL)
+	success := oks >= l.quorum && validity > 0
+	if !success {
+		// Let slower servers answer for a moment, so what they took is given back
+		// before we return, and a server that does answer is not reported as down.
+		// With no answer at all yet, wait for them (each is bounded by perCall).
+		answered := false
+		for _, r := range got {
+			answered = answered || (r != nil && r.err == nil)
+		}
+		grace := time.NewTimer(min(perCall, 50*time.Millisecond+2*elapsed))
+	collect:
+		for pending := total - oks - fails; pending > 0; pending-- {
+			var r nodeResult[acquired]
+			if answered {
+				select {
+				case r = <-results:
+				case <-grace.C:
+					break collect
+				}
+			} else {
+				r = <-results
+			}
+			got[r.i] = &r
+			if r.err == nil {
+				answered = true
+				if r.val.ok {
+					oks++
+				}
+			}
+		}
+		grace.Stop()
+	}
+
+	mu.Lock()
+	decided, failed = true, !success
+	for len(results) > 0 { // answers that arrived while deciding
+		r := <-results
+		got[r.i] = &r
+	}
+	mu.Unlock()
+	if success {
+		return l.lease(name, token, 0, opt, sent), nil, nil
+	}
+
+	// Failed: give back what we took, waiting for the servers that answered.
+	var wg sync.WaitGroup
+	for i, r := range got {
+		if r != nil && r.err == nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l.releaseQuiet(l.nodes[i], k, token, perCall)
+			}()
+		}
+	}
+	wg.Wait()
+	return nil, l.quorumAttempt(got, oks, perCall, validity, elapsed), l.allUnreachable(got)
+}
+
+func (l *Locker) releaseQuiet(n *node, k keys, token string, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_ = l.releaseOn(ctx, n, k, token)
+}
+
+// quorumAttempt explains a failed quorum round and picks the holder most servers name.
+func (l *Locker) quorumAttempt(got []*nodeResult[acquired], oks int, perCall, validity, elapsed time.Duration) *attempt {
+	att := &attempt{retryIn: -1}
+	votes := map[string]int{}
+	var parts []string
+	for i, r := range got {
+		addr := l.nodes[i].addr
+		switch {
+		case r == nil:
+			parts = append(parts, fmt.Sprintf("%s: no answer within %s", addr, perCall))
+		case r.err != nil:
+			parts = append(parts, fmt.Sprintf("%s: %s", addr, shortErr(r.err, perCall)))
+		case r.val.ok:
+			parts = append(parts, addr+": taken (given back)")
+		default:
+			h := r.val.holder
+			parts = append(parts, fmt.Sprintf("%s: held by token %s", addr, lock.ShortToken(tokenOf(h))))
+			if h != nil {
+				votes[h.Token]++
+				if att.holder == nil || votes[h.Token] > votes[att.holder.Token] {
+					att.holder = h
+				}
+				if ra := retryAfter(h); att.retryIn < 0 || ra < att.retryIn {
+					att.retryIn = ra
+				}
+			}
+		}
+	}
+	if att.retryIn < 0 { // split vote or servers down: back off with jitter so rivals do not collide again
+		att.retryIn = time.Duration(20+rand.IntN(80)) * time.Millisecond
+	}
+	head := fmt.Sprintf("took it on %d of %d servers, need %d", oks, len(l.nodes), l.quorum)
+	if oks >= l.quorum && validity <= 0 {
+		head = fmt.Sprintf("a majority answered after %s, leaving no lease validity", elapsed.Round(time.Millisecond))
+	}
+	att.detail = head + " (" + strings.Join(parts, "; ") + ")"
+	if oks > 0 {
+		att.detail += "; gave back what it took (a paused server may still apply the attempt later; it then expires within --ttl)"
+	}
+	return att
+}
+
+func tokenOf(h *lock.Holder) string {
+	if h == nil {
+		return "?"
+	}
+	return h.Token
+}
+
+func shortErr(err error, within time.Duration) string {
+	if endpoint.IsNetworkError(err) {
+		return fmt.Sprintf("no answer within %s", within)
+	}
+	return err.Error()
+}
+
+// allUnreachable returns an unreachable error when no server answered at all.
+func (l *Locker) allUnreachable(got []*nodeResult[acquired]) error {
+	var errsSeen []string
+	for i, r := range got {
+		if r != nil && r.err == nil {
+			return nil
+		}
+		if r != nil && errs.KindOf(r.err) != errs.KindUnreachable && !endpoint.IsNetworkError(r.err) {
+			return r.err
+		}
+		errsSeen = append(errsSeen, l.nodes[i].addr)
+	}
+	sort.Strings(errsSeen)
+	return errs.Unreachable("redis", strings.Join(errsSeen, ","), l.timeout,
+		"is redis-server up? set --redis, DSCTL_REDIS or the context's redis.addrs", nil)
+}
+
+// ---- waiting ----
+
+// waiter is a subscription to a lock's channel on every server that answered.
+type waiter struct {
+	pss  []*redis.PubSub
+	wake chan struct{}
+}
+
+func (l *Locker) subscribe(ctx context.Context, channel string) (*waiter, error) {
+	w := &waiter{wake: make(chan struct{}, 1)}
+	var firstErr error
+	for _, n := range l.nodes {
+		ps := n.c.Subscribe(ctx, channel)
+		ch := ps.ChannelWithSubscriptions(redis.WithChannelSize(16))
+		if err := confirmed(ctx, ch, l.timeout); err != nil {
+			ps.Close()
+			if firstErr == nil {
+				firstErr = l.dialer.RedisError(n.addr, err)
+			}
+			continue
+		}
+		// Any message wakes the waiter: a release, a break, or a resubscription after
+		// a reconnect (a release may have been missed meanwhile).
+		go func() {
+			for range ch {
+				select {
+				case w.wake <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		w.pss = append(w.pss, ps)
+	}
+	if len(w.pss) == 0 {
+		return nil, firstErr
+	}
+	return w, nil
+}
+
+// confirmed waits for the server's subscription confirmation.
+func confirmed(ctx context.Context, ch <-chan any, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				return errors.New("subscription closed")
+			}
+			if _, sub := m.(*redis.Subscription); sub {
+				return nil
+			}
+		case <-t.C:
+			return context.DeadlineExceeded
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// wait sleeps for d, or until a message arrives (w may be nil: plain sleep).
+func (w *waiter) wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	var wake <-chan struct{}
+	if w != nil {
+		wake = w.wake
+	}
+	select {
+	case <-wake:
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+func (w *waiter) close() {
+	if w == nil {
+		return
+	}
+	for _, ps := range w.pss {
+		ps.Close()
+	}
+}

@@ -1,0 +1,272 @@
+// Package redislock is the Redis backend of dsctl's lock contract (package lock):
+// leases taken with one Lua script (SET NX PX + fencing counter + owner data), renewed
+// and released with compare-and-set scripts, waiters woken by pub/sub instead of
+// polling, and a quorum mode (Redlock) over several independent masters. It also reads
+// the locks of other libraries (go-redsync/redsync, bsm/redislock, Redisson RLock) so
+// `inspect` and `list` can show who holds what.
+package redislock
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/lock"
+)
+
+// Locker implements lock.Locker on one Redis server, or on several independent
+// masters in quorum mode.
+type Locker struct {
+	nodes   []*node
+	dialer  endpoint.Dialer
+	timeout time.Duration
+	quorum  int
+	backend lock.Backend
+}
+
+type node struct {
+	addr string
+	c    *redis.Client
+}
+
+var _ lock.Locker = (*Locker)(nil)
+
+// New makes a Locker for the endpoint without any I/O: one address is a single
+// server, several are independent masters for quorum mode. Clients come from the
+// endpoint package (timeouts, TLS, ACL user and password are applied there).
+func New(d endpoint.Dialer, ep endpoint.Redis) (*Locker, error) {
+	targets, err := d.RedisTargets(ep)
+	if err != nil {
+		return nil, err
+	}
+	l := &Locker{dialer: d, timeout: d.Timeout}
+	if l.timeout <= 0 {
+		l.timeout = endpoint.DefaultTimeout
+	}
+	addrs := make([]string, 0, len(targets))
+	for _, t := range targets {
+		l.nodes = append(l.nodes, &node{addr: t.Addr, c: redis.NewClient(t.Options)})
+		addrs = append(addrs, t.Addr)
+	}
+	l.quorum = len(l.nodes)/2 + 1
+	l.backend = lock.Backend{Kind: "redis", Mode: lock.ModeSingle, Endpoints: addrs, FencingSafe: true, Notify: true, Detached: true}
+	if len(l.nodes) > 1 {
+		l.backend.Mode = lock.ModeQuorum
+		l.backend.FencingSafe = false
+	}
+	return l, nil
+}
+
+// Backend describes the servers and what they promise.
+func (l *Locker) Backend() lock.Backend { return l.backend }
+
+// Close closes the clients.
+func (l *Locker) Close() error {
+	var first error
+	for _, n := range l.nodes {
+		if err := n.c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Clients exposes the underlying clients (for tests and the benchmark's checks).
+func (l *Locker) Clients() []*redis.Client {
+	out := make([]*redis.Client, len(l.nodes))
+	for i, n := range l.nodes {
+		out[i] = n.c
+	}
+	return out
+}
+
+func (l *Locker) quorumMode() bool { return len(l.nodes) > 1 }
+
+// call bounds one request by the timeout and classifies its failure.
+func (l *Locker) call(ctx context.Context, n *node, fn func(ctx context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	err := fn(cctx)
+	if err == nil || errors.Is(err, redis.Nil) {
+		return nil
+	}
+	if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return ctx.Err()
+	}
+	return l.dialer.RedisError(n.addr, err)
+}
+
+// runScript runs a script on one node and returns its array reply.
+func (l *Locker) runScript(ctx context.Context, n *node, s *redis.Script, keys []string, args ...any) ([]any, error) {
+	var vals []any
+	err := l.call(ctx, n, func(ctx context.Context) error {
+		v, err := s.Run(ctx, n.c, keys, args...).Result()
+		if err != nil {
+			return err
+		}
+		arr, ok := v.([]any)
+		if !ok || len(arr) == 0 {
+			return fmt.Errorf("unexpected script reply %T %v", v, v)
+		}
+		vals = arr
+		return nil
+	})
+	return vals, err
+}
+
+// newToken makes a 128-bit random holder token.
+func newToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}
+
+// ---- reply parsing ----
+
+func str(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+func num(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func fence(v any) lock.FencingToken {
+	n, _ := strconv.ParseUint(str(v), 10, 64)
+	return lock.FencingToken(n)
+}
+
+func pairs(vals []any) map[string]string {
+	m := make(map[string]string, len(vals)/2)
+	for i := 0; i+1 < len(vals); i += 2 {
+		m[str(vals[i])] = str(vals[i+1])
+	}
+	return m
+}
+
+// pttl converts a PTTL reply: -1 (no expiry) becomes a negative duration.
+func pttl(ms int64) time.Duration {
+	if ms < 0 {
+		return -1
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+func msTime(s string) time.Time {
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// parseHolder reads {pttl, token, owner field/value...} (the tail of holder()).
+func parseHolder(vals []any) *lock.Holder {
+	if len(vals) < 2 {
+		return nil
+	}
+	h := &lock.Holder{Token: str(vals[1])}
+	h.SetTTLLeft(pttl(num(vals[0])))
+	fields := pairs(vals[2:])
+	if fields["token"] == h.Token {
+		h.Fence = fence(fields["fence"])
+		h.AcquiredAt = msTime(fields["acquired_ms"])
+		h.Owner = ownerFromFields(fields)
+	}
+	return h
+}
+
+func ownerFields(o lock.Owner) []any {
+	var out []any
+	add := func(k, v string) {
+		if v != "" {
+			out = append(out, k, v)
+		}
+	}
+	add("host", o.Host)
+	if o.PID > 0 {
+		add("pid", strconv.Itoa(o.PID))
+	}
+	add("user", o.User)
+	add("cmd", o.Command)
+	add("label", o.Label)
+	add("tool", o.Tool)
+	return out
+}
+
+func ownerFromFields(f map[string]string) *lock.Owner {
+	pid, _ := strconv.Atoi(f["pid"])
+	o := &lock.Owner{Host: f["host"], PID: pid, User: f["user"], Command: f["cmd"], Label: f["label"], Tool: f["tool"]}
+	if *o == (lock.Owner{}) {
+		return nil
+	}
+	return o
+}
+
+func parseBreak(f map[string]string) *lock.Break {
+	if len(f) == 0 {
+		return nil
+	}
+	return &lock.Break{At: msTime(f["at_ms"]), By: f["by"], Reason: f["reason"], Token: f["token"], Fence: fence(f["fence"])}
+}
+
+// notHeld turns the reply of not_held() into the error.
+func notHeld(name, token string, vals []any) *lock.NotHeldError {
+	e := &lock.NotHeldError{Name: name, Token: token, Reason: lock.LostExpired}
+	switch num(vals[0]) {
+	case 2:
+		e.Reason, e.Current = lock.LostTaken, parseHolder(vals[1:])
+	case 3:
+		e.Reason = lock.LostDataLoss
+	case 4:
+		e.Reason, e.Break = lock.LostBroken, parseBreak(pairs(vals[1:]))
+	}
+	return e
+}
+
+// ---- fan-out over the nodes (quorum mode) ----
+
+type nodeResult[T any] struct {
+	i   int
+	val T
+	err error
+}
+
+// each runs fn on every node in parallel and returns the results in node order.
+func each[T any](ctx context.Context, nodes []*node, fn func(ctx context.Context, n *node) (T, error)) []nodeResult[T] {
+	out := make([]nodeResult[T], len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := fn(ctx, n)
+			out[i] = nodeResult[T]{i: i, val: v, err: err}
+		}()
+	}
+	wg.Wait()
+	return out
+}

@@ -1,0 +1,369 @@
+package redislock_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bsm "github.com/bsm/redislock"
+	"github.com/go-redsync/redsync/v4"
+	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dsctl/dsctl/probes/errs"
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
+	"github.com/dsctl/dsctl/probes/testenv"
+)
+
+var ctx = context.Background()
+
+func ownerOpts(ttl time.Duration) lock.AcquireOptions {
+	return lock.AcquireOptions{TTL: ttl, Owner: lock.CurrentOwner(7, "job", "", "dsctl test")}
+}
+
+func TestKeysShareOneHashTagAndFenceOutlivesTheLease(t *testing.T) {
+	m := startMiniredis(t)
+	l := newLocker(t, m.Addr())
+	lease, err := l.Acquire(ctx, "jobs/nightly", ownerOpts(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := m.Keys()
+	if len(keys) != 3 {
+		t.Fatalf("keys = %v, want lock, owner and fence", keys)
+	}
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "dsctl:lock:{jobs/nightly}") {
+			t.Errorf("key %q lacks the {jobs/nightly} hash tag", k)
+		}
+	}
+	if ttl := m.TTL("dsctl:lock:{jobs/nightly}:fence"); ttl != 0 {
+		t.Errorf("fencing counter has TTL %s; it must outlive every lease", ttl)
+	}
+	if got, _ := m.Get("dsctl:lock:{jobs/nightly}"); got != lease.Token {
+		t.Errorf("lock key holds %q, want the token", got)
+	}
+	if err := l.Release(ctx, "jobs/nightly", lease.Token); err != nil {
+		t.Fatal(err)
+	}
+	if keys := m.Keys(); len(keys) != 1 || !strings.HasSuffix(keys[0], ":fence") {
+		t.Fatalf("after release keys = %v, want only the fencing counter", keys)
+	}
+}
+
+// The fencing token is max(counter+1, server clock in µs): it keeps increasing even
+// when Redis loses the counter (restart without persistence, flush, failover).
+func TestFenceKeepsIncreasingAfterDataLoss(t *testing.T) {
+	addr := testenv.List(t, testenv.Redis)[0]
+	l := newLocker(t, addr)
+	c := l.Clients()[0]
+	name := locktest.Name(t, "loss")
+	first, err := l.Acquire(ctx, name, ownerOpts(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMicro()
+	if f := int64(first.Fence); f < now-60_000_000 || f > now+60_000_000 {
+		t.Fatalf("fence %d is not near the server clock %d µs", f, now)
+	}
+	// The server forgets everything about the lock.
+	if err := c.Del(ctx, "dsctl:lock:{"+name+"}", "dsctl:lock:{"+name+"}:owner", "dsctl:lock:{"+name+"}:fence").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.Renew(ctx, name, first.Token, 5*time.Second)
+	if nh, ok := lock.AsNotHeld(err); !ok || nh.Reason != lock.LostDataLoss || !strings.Contains(err.Error(), "no record") {
+		t.Fatalf("renew after data loss: %v, want data-lost", err)
+	}
+	second, err := l.Acquire(ctx, name, ownerOpts(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Fence <= first.Fence {
+		t.Fatalf("fence after data loss %d is not above the lost holder's %d", second.Fence, first.Fence)
+	}
+	_ = l.Release(ctx, name, second.Token)
+	c.Del(ctx, "dsctl:lock:{"+name+"}:fence")
+}
+
+// Uncontended acquire and release are one round trip each (once the scripts are
+// cached on the server).
+func TestUncontendedAcquireAndReleaseAreOneRoundTripEach(t *testing.T) {
+	addr := testenv.List(t, testenv.Redis)[0]
+	l := newLocker(t, addr)
+	var calls atomic.Int64
+	l.Clients()[0].AddHook(countHook{&calls})
+	name := locktest.Name(t, "rtt")
+	warm, err := l.Acquire(ctx, name, ownerOpts(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(ctx, name, warm.Token); err != nil {
+		t.Fatal(err)
+	}
+	calls.Store(0)
+	lease, err := l.Acquire(ctx, name, ownerOpts(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Swap(0); n != 1 {
+		t.Fatalf("acquire took %d round trips", n)
+	}
+	if err := l.Release(ctx, name, lease.Token); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("release took %d round trips", n)
+	}
+	l.Clients()[0].Del(ctx, "dsctl:lock:{"+name+"}:fence")
+}
+
+type countHook struct{ n *atomic.Int64 }
+
+func (h countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
+}
+
+// Locks made by other libraries, with those libraries, are recognised, listed and
+// broken; dsctl never renews or releases them.
+func TestForeignLocksFromRealLibraries(t *testing.T) {
+	addr := testenv.List(t, testenv.Redis)[0]
+	l := newLocker(t, addr)
+	c := l.Clients()[0]
+	base := locktest.Name(t, "foreign")
+
+	rs := redsync.New(goredis.NewPool(c))
+	mutex := rs.NewMutex(base+"/redsync", redsync.WithExpiry(30*time.Second), redsync.WithTries(1))
+	if err := mutex.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	defer mutex.Unlock()
+
+	bl, err := bsm.New(c).Obtain(ctx, base+"/redislock", 30*time.Second, &bsm.Options{Metadata: "worker-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bl.Release(ctx)
+
+	// Redisson RLock, written exactly as its tryLockInnerAsync script does (there is no
+	// Java here): HSET name "<client uuid>:<thread id>" 1, PEXPIRE name leaseTime.
+	redisson := base + "/redisson"
+	field := "8f14e45f-ceea-467f-a0e5-7ea9c1a2f3d1:57"
+	c.HSet(ctx, redisson, field, 2)
+	c.PExpire(ctx, redisson, 30*time.Second)
+	defer c.Del(ctx, redisson)
+	// A Redisson waiter listens on its channel.
+	sub := c.Subscribe(ctx, "redisson_lock__channel:{"+redisson+"}")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// A cache entry with a TTL is not a lock.
+	c.Set(ctx, base+"/cache", "some cached html", time.Minute)
+	defer c.Del(ctx, base+"/cache")
+
+	for _, want := range []struct {
+		key    string
+		format lock.Format
+		token  string
+		label  string
+	}{
+		{base + "/redsync", lock.FormatRedsync, mutex.Value(), ""},
+		{base + "/redislock", lock.FormatRedislock, strings.TrimSuffix(c.Get(ctx, base+"/redislock").Val(), "worker-7"), "worker-7"},
+		{redisson, lock.FormatRedisson, field, "Redisson client 8f14e45f-ceea-467f-a0e5-7ea9c1a2f3d1, thread 57"},
+	} {
+		info, err := l.Inspect(ctx, want.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !info.Held || info.Format != want.format || info.Holder == nil || info.Holder.Token != want.token ||
+			info.Holder.TTLLeft <= 25*time.Second || info.FencingSafe {
+			t.Errorf("inspect %s: %+v holder %+v", want.format, info, info.Holder)
+			continue
+		}
+		if want.label != "" && (info.Holder.Owner == nil || info.Holder.Owner.Label != want.label) {
+			t.Errorf("inspect %s: owner %+v, want label %q", want.format, info.Holder.Owner, want.label)
+		}
+		if want.format == lock.FormatRedisson && (info.Holder.Reentrancy != 2 || info.Waiters != 1) {
+			t.Errorf("redisson: reentrancy %d waiters %d, want 2 and 1", info.Holder.Reentrancy, info.Waiters)
+		}
+	}
+
+	listed, err := l.List(ctx, lock.ListOptions{Prefix: base, Foreign: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var formats []string
+	for _, i := range listed {
+		formats = append(formats, string(i.Format))
+	}
+	if strings.Join(formats, ",") != "redislock,redisson,redsync" {
+		t.Fatalf("list --foreign found %v, want the three locks and not the cache entry", formats)
+	}
+	if own, _ := l.List(ctx, lock.ListOptions{Prefix: base}); len(own) != 0 {
+		t.Fatalf("list without --foreign shows other libraries' locks: %+v", own)
+	}
+
+	// dsctl cannot release another library's lock with its token...
+	if err := l.Release(ctx, base+"/redsync", mutex.Value()); errs.KindOf(err) != errs.KindLockLost {
+		t.Fatalf("release of a redsync lock: %v", err)
+	}
+	// ...but break removes it, and wakes Redisson's waiters with its unlock message.
+	for _, key := range []string{base + "/redsync", base + "/redislock", redisson} {
+		prev, err := l.Break(ctx, key, lock.BreakOptions{By: "test", Reason: "test"})
+		if err != nil || !prev.Held {
+			t.Fatalf("break %s: %+v %v", key, prev, err)
+		}
+		if n := c.Exists(ctx, key).Val(); n != 0 {
+			t.Fatalf("break %s left the key", key)
+		}
+	}
+	msg, err := sub.ReceiveMessage(ctx)
+	if err != nil || msg.Payload != "0" {
+		t.Fatalf("redisson waiter got %v %v, want the unlock message 0", msg, err)
+	}
+	if _, err := mutex.Extend(); err == nil {
+		t.Fatal("redsync still extends a broken lock")
+	}
+}
+
+func TestBreakRefusesAKeyThatIsNotALock(t *testing.T) {
+	m := startMiniredis(t)
+	l := newLocker(t, m.Addr())
+	m.Lpush("queue", "job")
+	info, err := l.Inspect(ctx, "queue")
+	if err != nil || info.Held || info.Format != lock.FormatNotALock {
+		t.Fatalf("inspect a list: %+v %v", info, err)
+	}
+	if _, err := l.Break(ctx, "queue", lock.BreakOptions{}); errs.KindOf(err) != errs.KindUsage || !m.Exists("queue") {
+		t.Fatalf("break of a list: %v (exists %v)", err, m.Exists("queue"))
+	}
+}
+
+func TestUnreachableIsExit6WithinTimeout(t *testing.T) {
+	l := newLocker(t, "127.0.0.1:1")
+	start := time.Now()
+	_, err := l.Acquire(ctx, "x", ownerOpts(time.Second))
+	if errs.KindOf(err) != errs.KindUnreachable || time.Since(start) > 3*time.Second {
+		t.Fatalf("acquire on a closed port: %v after %s", err, time.Since(start))
+	}
+	if !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("error does not name the server: %v", err)
+	}
+}
+
+func TestQuorumNeedsAMajorityOfReachableServers(t *testing.T) {
+	a, b := startMiniredis(t), startMiniredis(t)
+	// Two live servers and one closed port: 2 of 3 is a majority.
+	l := newLocker(t, a.Addr(), b.Addr(), "127.0.0.1:1")
+	if l.Backend().Mode != lock.ModeQuorum || l.Backend().FencingSafe {
+		t.Fatalf("backend = %+v", l.Backend())
+	}
+	lease, err := l.Acquire(ctx, "q", ownerOpts(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lease.Fence != 0 || !strings.Contains(lease.Note, "no safe fencing token") {
+		t.Fatalf("quorum lease = %+v", lease)
+	}
+	info, err := l.Inspect(ctx, "q")
+	if err != nil || !info.Held || len(info.Instances) != 3 || info.Instances[2].Error == "" {
+		t.Fatalf("inspect = %+v %v", info, err)
+	}
+	if _, err := l.Renew(ctx, "q", lease.Token, 2*time.Second); err != nil {
+		t.Fatalf("renew with 2 of 3: %v", err)
+	}
+	if err := l.Release(ctx, "q", lease.Token); err != nil {
+		t.Fatal(err)
+	}
+
+	// One live server of three: not a majority; exit 3, and nothing left behind.
+	b.Close()
+	start := time.Now()
+	_, err = l.Acquire(ctx, "q", ownerOpts(2*time.Second))
+	if errs.KindOf(err) != errs.KindLockNotAcquired || !strings.Contains(err.Error(), "1 of 3 servers, need 2") {
+		t.Fatalf("acquire with 1 of 3: %v", err)
+	}
+	if time.Since(start) > 3*time.Second {
+		t.Fatalf("took %s", time.Since(start))
+	}
+	if a.Exists("dsctl:lock:{q}") {
+		t.Fatal("failed quorum attempt left the lock held on the live server")
+	}
+	// No server at all: unreachable.
+	a.Close()
+	if _, err := l.Acquire(ctx, "q", ownerOpts(2*time.Second)); errs.KindOf(err) != errs.KindUnreachable {
+		t.Fatalf("acquire with 0 of 3: %v, want unreachable", err)
+	}
+}
+
+func TestPollStrategyAlsoWaits(t *testing.T) {
+	m := startMiniredis(t)
+	a, b := newLocker(t, m.Addr()), newLocker(t, m.Addr())
+	lease, err := a.Acquire(ctx, "p", ownerOpts(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(150*time.Millisecond, func() { a.Release(ctx, "p", lease.Token) })
+	o := ownerOpts(time.Second)
+	o.Wait, o.Strategy, o.PollInterval = lock.WaitFor(5*time.Second), lock.WaitPoll, 20*time.Millisecond
+	if _, err := b.Acquire(ctx, "p", o); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.PubSubNumSub("dsctl:lock:{p}:ch")["dsctl:lock:{p}:ch"]; n != 0 {
+		t.Fatalf("poll strategy subscribed (%d subscribers)", n)
+	}
+}
+
+func TestInspectShowsWaitersAndLastBreak(t *testing.T) {
+	m := startMiniredis(t)
+	a, b := newLocker(t, m.Addr()), newLocker(t, m.Addr())
+	lease, err := a.Acquire(ctx, "w", ownerOpts(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		o := ownerOpts(time.Second)
+		o.Wait = lock.WaitFor(5 * time.Second)
+		le, err := b.Acquire(ctx, "w", o)
+		if err == nil {
+			err = b.Release(ctx, "w", le.Token)
+		}
+		done <- err
+	}()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		info, err := a.Inspect(ctx, "w")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Waiters == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiters = %d, want 1", info.Waiters)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := a.Break(ctx, "w", lock.BreakOptions{By: "ops@box", Reason: "stuck"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	info, _ := a.Inspect(ctx, "w")
+	if info.LastBreak == nil || info.LastBreak.By != "ops@box" || info.LastBreak.Reason != "stuck" || info.LastBreak.Token != lease.Token {
+		t.Fatalf("last break = %+v", info.LastBreak)
+	}
+	if d := time.Since(info.LastBreak.At); d < 0 || d > time.Minute {
+		t.Fatalf("break time %s", info.LastBreak.At)
+	}
+}
