@@ -42,6 +42,7 @@ Finding duplicates keeps every distinct ID: about 11 to 21 bytes each, so 10 mil
 IDs take 110 to 215 MB. Lines that are not IDs are reported on stderr as "line N: ..."
 and the exit code is then 2; a check that runs to the end exits 0 whatever it finds.
 
+Output: -o table (the default), json, yaml or jsonl.
 JSON keys: layout, count, distinct, first, last, span_ms, duplicates [id, count,
 repeat_lines], duplicate_ids, duplicate_extra, out_of_order, out_of_order_pairs
 [prev_line, prev_id, line, id], workers [worker, fields, count, first, last,

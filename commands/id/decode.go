@@ -54,7 +54,7 @@ and sequence numbers). Decoding stdin needs one layout. On stdin the first line
 decides whether the stream holds snowflake IDs or UUIDs; lines that do not parse are
 reported on stderr as "line N: ...", the others still decode, and the exit code is 2.
 
-JSON keys (-o json|jsonl|yaml):
+Output: -o table (the default), json, yaml, jsonl or csv. JSON keys:
   ID:    id (a string), layout, timestamp, unix_ms, age, fields {name: value, ...},
          warnings [code, ...]
   auto:  id, candidates [rank, layout, score, plausible, timestamp, unix_ms, age,
@@ -228,8 +228,7 @@ func decodeArgsCSV(w io.Writer, d *snowflake.Decoder, sf []sfRecord, autos []aut
 // decodeStdin is bulk mode: stdin to stdout, streamed, bad lines to stderr.
 func decodeStdin(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *DecodeOptions, now time.Time) error {
 	readingStdinNote(f.IO, "decode")
-	streamsToTTY := f.IO.StdoutTTY && (p.Format == output.Table || p.Format == output.JSONL)
-	prog := newProgress(f.IO, "decode", "lines", 0, streamsToTTY)
+	prog := newProgress(f.IO, "decode", "lines", 0, f.IO.StdoutTTY)
 	defer prog.finish()
 	in := &inputReader{ctx: ctx, r: f.IO.In, p: prog}
 	first, rest, err := firstLine(in)

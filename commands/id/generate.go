@@ -53,8 +53,8 @@ number mint the same IDs. --datacenter sets twitter's datacenter; --field NAME=N
 any other node field (discord's process). Values outside a field's range are refused
 with the range (exit 2).
 
-The default output is one ID per line, ready for 'dsctl id decode' and 'dsctl id check'.
-JSON keys: id (a string).`,
+Output: -o table (the default: one ID per line, ready for 'dsctl id decode' and
+'dsctl id check'), json, yaml, jsonl or csv. JSON keys: id (a string).`,
 		Example: `  dsctl id generate --layout twitter --worker 3 --datacenter 1
   dsctl id generate --layout discord --worker 1 --field process=2 -n 1000 > ids.txt
   dsctl id generate --layout sonyflake --worker 7 -n 3 -o json

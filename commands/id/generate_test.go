@@ -232,3 +232,24 @@ func TestGenerateClockRollback(t *testing.T) {
 		t.Fatalf("fail policy: %v", err)
 	}
 }
+
+func TestGenerateProgressOnlyWhenStdoutIsNotTheTerminal(t *testing.T) {
+	old := progressDelay
+	progressDelay = 0
+	defer func() { progressDelay = old }()
+	for _, tc := range []struct{ stderrTTY, stdoutTTY, want bool }{{false, false, false}, {true, false, true}, {true, true, false}} {
+		e := newEnv(t, "")
+		e.ios.StderrTTY, e.ios.StdoutTTY = tc.stderrTTY, tc.stdoutTTY
+		o := GenerateOptions{Layout: "twitter", Worker: 1, WorkerSet: true, Count: 20000, OnRollback: "wait", MaxRollback: time.Second}
+		if err := RunGenerate(context.Background(), e.f, e.p, &o); err != nil {
+			t.Fatal(err)
+		}
+		shown := strings.Contains(e.errOut.String(), "of 20,000 IDs (")
+		if shown != tc.want {
+			t.Errorf("stderr TTY %v, stdout TTY %v: progress %v: %q", tc.stderrTTY, tc.stdoutTTY, shown, e.errOut.String())
+		}
+		if n := strings.Count(e.out.String(), "\n"); n != 20000 {
+			t.Errorf("%d IDs", n)
+		}
+	}
+}

@@ -35,9 +35,11 @@ func newLayoutCmd(f *cmdutil.Factory) *cobra.Command {
 epoch, the date its time bits run out, the most IDs per second one node can mint
 (sequence values per tick / tick length) and how many nodes the node fields address.
 
-NAME is a preset (` + strings.Join(snowflake.PresetNames(), ", ") + `) or a custom
-spec such as 'time:41:1ms,datacenter:5,worker:5,sequence:12' with --epoch.
+NAME is a preset or a custom spec such as
+'time:41:1ms,datacenter:5,worker:5,sequence:12' with --epoch. Presets:
+` + strings.Join(snowflake.PresetNames(), ", ") + `.
 
+Output: -o table (the default), json, yaml, jsonl or csv.
 JSON keys: name, note, fields [name, bits, role, shift], total_bits, sign_bit,
 time_bits, unit, epoch, runs_out, lifetime_years, expired,
 max_ids_per_second_per_node, nodes. Without NAME, a list of those.
