@@ -55,19 +55,34 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	notify := opt.Strategy != lock.WaitPoll
 	token := newToken()
 	k := keysFor(name)
-	args := append([]any{token, opt.TTL.Milliseconds()}, ownerFields(opt.Owner)...)
+	args := append([]any{token, opt.TTL.Milliseconds(), "", k.channel}, ownerFields(opt.Owner)...)
 	start := time.Now()
 	deadline := opt.Wait.Deadline(start)
 
 	var w *waiter
-	defer func() { w.close() }()
+	registered := false
+	defer func() {
+		w.close()
+		if registered { // gave up: leave the waiter list (best effort)
+			l.leave(context.WithoutCancel(ctx), k, args[2].(string))
+		}
+	}()
 	seen := ""
 	for {
 		lease, att, err := l.try(ctx, name, k, token, opt, args)
 		if err != nil {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				// The attempt may have landed without our seeing the reply: give it back.
+				each(context.WithoutCancel(ctx), l.nodes, func(_ context.Context, n *node) (struct{}, error) {
+					l.releaseQuiet(n, k, token, min(l.timeout, time.Second))
+					return struct{}{}, nil
+				})
+				return nil, errs.New(errs.KindInterrupted, "interrupted while acquiring lock %q", name)
+			}
 			return nil, err
 		}
 		if lease != nil {
+			registered = false // the acquire script took us off the list
 			return lease, nil
 		}
 		if opt.OnWait != nil && att.holder != nil && att.holder.Token != seen {
@@ -79,11 +94,22 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 			return nil, lock.NotAcquired(&lock.NotAcquiredError{Name: name, Holder: att.holder, Wait: opt.Wait,
 				Waited: now.Sub(start), Detail: att.detail})
 		}
-		if notify && w == nil {
-			if w, err = l.subscribe(ctx, k.channel); err == nil {
+		if !registered {
+			// From now on each try (re)registers us as a waiter, so releases wake us in
+			// turn and inspect can count us.
+			id := newToken()[:16]
+			if notify {
+				if w, err = l.subscribe(ctx, k.channel, id); err != nil {
+					notify = false // cannot subscribe (ACL without pub/sub?): poll instead
+				}
+			}
+			if !notify {
+				id = "p:" + id
+			}
+			args[2], registered = id, true
+			if notify {
 				continue // try again now that no release can be missed
 			}
-			notify = false // cannot subscribe (ACL without pub/sub?): poll instead
 		}
 		sleep := poll
 		if notify {
@@ -99,6 +125,15 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 			return nil, lock.NotAcquired(&lock.NotAcquiredError{Name: name, Holder: att.holder, Wait: opt.Wait, Waited: time.Since(start)})
 		}
 	}
+}
+
+// leave takes a waiter off the list on every server.
+func (l *Locker) leave(ctx context.Context, k keys, id string) {
+	each(ctx, l.nodes, func(ctx context.Context, n *node) (struct{}, error) {
+		cctx, cancel := context.WithTimeout(ctx, min(l.timeout, time.Second))
+		defer cancel()
+		return struct{}{}, n.c.ZRem(cctx, k.waiters, id).Err()
+	})
 }
 
 // try makes one attempt on the server, or on all servers in quorum mode.
@@ -146,7 +181,7 @@ type acquired struct {
 }
 
 func (l *Locker) acquireOn(ctx context.Context, n *node, k keys, args []any) (acquired, error) {
-	vals, err := l.runScript(ctx, n, scriptAcquire, []string{k.lock, k.owner, k.fence}, args...)
+	vals, err := l.runScript(ctx, n, scriptAcquire, []string{k.lock, k.owner, k.fence, k.waiters}, args...)
 	if err != nil {
 		return acquired{}, err
 	}
@@ -157,7 +192,7 @@ func (l *Locker) acquireOn(ctx context.Context, n *node, k keys, args []any) (ac
 }
 
 func (l *Locker) releaseOn(ctx context.Context, n *node, k keys, token string) error {
-	vals, err := l.runScript(ctx, n, scriptRelease, []string{k.lock, k.owner, k.fence, k.brk}, token, k.channel)
+	vals, err := l.runScript(ctx, n, scriptRelease, []string{k.lock, k.owner, k.fence, k.brk, k.waiters}, token, k.channel)
 	if err != nil {
 		return err
 	}
@@ -353,18 +388,28 @@ func (l *Locker) allUnreachable(got []*nodeResult[acquired]) error {
 
 // ---- waiting ----
 
-// waiter is a subscription to a lock's channel on every server that answered.
+// stagger is the delay between the waiters a release wakes in turn: long enough for
+// the first one's acquire (one round trip) and its "taken" message to arrive.
+const stagger = 5 * time.Millisecond
+
+// waiter is a subscription to a lock's channel on every server that answered. Its
+// messages plan a wake-up: "released"/"broken" at this waiter's turn, "taken" cancels
+// it, and a resubscription after a reconnect wakes it at once (it may have missed
+// something).
 type waiter struct {
-	pss  []*redis.PubSub
-	wake chan struct{}
+	id      string
+	pss     []*redis.PubSub
+	mu      sync.Mutex
+	wakeAt  time.Time
+	changed chan struct{}
 }
 
-func (l *Locker) subscribe(ctx context.Context, channel string) (*waiter, error) {
-	w := &waiter{wake: make(chan struct{}, 1)}
+func (l *Locker) subscribe(ctx context.Context, channel, id string) (*waiter, error) {
+	w := &waiter{id: id, changed: make(chan struct{}, 1)}
 	var firstErr error
 	for _, n := range l.nodes {
 		ps := n.c.Subscribe(ctx, channel)
-		ch := ps.ChannelWithSubscriptions(redis.WithChannelSize(16))
+		ch := ps.ChannelWithSubscriptions(redis.WithChannelSize(64))
 		if err := confirmed(ctx, ch, l.timeout); err != nil {
 			ps.Close()
 			if firstErr == nil {
@@ -372,14 +417,9 @@ func (l *Locker) subscribe(ctx context.Context, channel string) (*waiter, error)
 			}
 			continue
 		}
-		// Any message wakes the waiter: a release, a break, or a resubscription after
-		// a reconnect (a release may have been missed meanwhile).
 		go func() {
-			for range ch {
-				select {
-				case w.wake <- struct{}{}:
-				default:
-				}
+			for m := range ch {
+				w.handle(m)
 			}
 		}()
 		w.pss = append(w.pss, ps)
@@ -388,6 +428,53 @@ func (l *Locker) subscribe(ctx context.Context, channel string) (*waiter, error)
 		return nil, firstErr
 	}
 	return w, nil
+}
+
+func (w *waiter) handle(m any) {
+	switch m := m.(type) {
+	case *redis.Subscription:
+		w.plan(0)
+	case *redis.Message:
+		fields := strings.Fields(m.Payload)
+		if len(fields) == 0 {
+			return
+		}
+		switch fields[0] {
+		case "released", "broken":
+			turn := len(fields) - 1 // not named (yet): after everyone who is
+			for i, id := range fields[1:] {
+				if id == w.id {
+					turn = i
+					break
+				}
+			}
+			w.plan(time.Duration(turn) * stagger)
+		case "taken":
+			w.mu.Lock()
+			w.wakeAt = time.Time{}
+			w.mu.Unlock()
+			w.signal()
+		default:
+			w.plan(0)
+		}
+	}
+}
+
+func (w *waiter) plan(after time.Duration) {
+	at := time.Now().Add(after)
+	w.mu.Lock()
+	if w.wakeAt.IsZero() || at.Before(w.wakeAt) {
+		w.wakeAt = at
+	}
+	w.mu.Unlock()
+	w.signal()
+}
+
+func (w *waiter) signal() {
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
 }
 
 // confirmed waits for the server's subscription confirmation.
@@ -411,24 +498,48 @@ func confirmed(ctx context.Context, ch <-chan any, timeout time.Duration) error 
 	}
 }
 
-// wait sleeps for d, or until a message arrives (w may be nil: plain sleep).
+// wait sleeps for d, or until the wake-up planned by messages (w may be nil: a plain
+// sleep).
 func (w *waiter) wait(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	var wake <-chan struct{}
+	limit := time.NewTimer(d)
+	defer limit.Stop()
+	var changed <-chan struct{}
 	if w != nil {
-		wake = w.wake
+		changed = w.changed
 	}
-	select {
-	case <-wake:
-	case <-t.C:
-	case <-ctx.Done():
-		return ctx.Err()
+	for {
+		var turn <-chan time.Time
+		var turnTimer *time.Timer
+		if w != nil {
+			w.mu.Lock()
+			at := w.wakeAt
+			w.mu.Unlock()
+			if !at.IsZero() {
+				if time.Until(at) <= 0 {
+					w.mu.Lock()
+					w.wakeAt = time.Time{}
+					w.mu.Unlock()
+					return nil
+				}
+				turnTimer = time.NewTimer(time.Until(at))
+				turn = turnTimer.C
+			}
+		}
+		select {
+		case <-limit.C:
+			return nil
+		case <-turn:
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if turnTimer != nil {
+			turnTimer.Stop()
+		}
 	}
-	return nil
 }
 
 func (w *waiter) close() {

@@ -88,7 +88,8 @@ func (l *Locker) inspectOn(ctx context.Context, n *node, name string) (*observed
 		get, fc, rget   *redis.StringCmd
 		pt, rpt         *redis.DurationCmd
 		own, brk, rhash *redis.MapStringStringCmd
-		ns, rns         *redis.MapStringIntCmd
+		ns              *redis.IntCmd
+		rns             *redis.MapStringIntCmd
 		typ             *redis.StatusCmd
 		k               = keysFor(dname)
 		rawChannel      = redissonChannel(raw)
@@ -99,7 +100,7 @@ func (l *Locker) inspectOn(ctx context.Context, n *node, name string) (*observed
 		if dname != "" {
 			get, pt = pipe.Get(ctx, k.lock), pipe.PTTL(ctx, k.lock)
 			own, fc, brk = pipe.HGetAll(ctx, k.owner), pipe.Get(ctx, k.fence), pipe.HGetAll(ctx, k.brk)
-			ns = pipe.PubSubNumSub(ctx, k.channel)
+			ns = pipe.ZCount(ctx, k.waiters, strconv.FormatInt(time.Now().UnixMilli(), 10), "+inf")
 			check = pt
 		}
 		if raw != "" {
@@ -120,7 +121,7 @@ func (l *Locker) inspectOn(ctx context.Context, n *node, name string) (*observed
 	info := &lock.Info{Name: name, Waiters: -1, Backend: l.backend}
 	if dname != "" {
 		info.Name, info.Key = dname, k.lock
-		info.Waiters = int(ns.Val()[k.channel])
+		info.Waiters = int(ns.Val())
 		info.LastFence = fence(fc.Val())
 		info.FencingSafe = l.backend.FencingSafe
 		info.LastBreak = parseBreak(brk.Val())
@@ -365,14 +366,15 @@ func (l *Locker) describeBatch(ctx context.Context, n *node, names []string) ([]
 		pt  *redis.DurationCmd
 		own *redis.MapStringStringCmd
 		fc  *redis.StringCmd
-		ns  *redis.MapStringIntCmd
+		ns  *redis.IntCmd
 	}
 	cs := make([]cmds, len(names))
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	err := l.call(ctx, n, func(ctx context.Context) error {
 		pipe := n.c.Pipeline()
 		for i, name := range names {
 			k := keysFor(name)
-			cs[i] = cmds{pipe.Get(ctx, k.lock), pipe.PTTL(ctx, k.lock), pipe.HGetAll(ctx, k.owner), pipe.Get(ctx, k.fence), pipe.PubSubNumSub(ctx, k.channel)}
+			cs[i] = cmds{pipe.Get(ctx, k.lock), pipe.PTTL(ctx, k.lock), pipe.HGetAll(ctx, k.owner), pipe.Get(ctx, k.fence), pipe.ZCount(ctx, k.waiters, now, "+inf")}
 		}
 		_, err := pipe.Exec(ctx)
 		if err != nil && !errors.Is(err, redis.Nil) {
@@ -397,7 +399,7 @@ func (l *Locker) describeBatch(ctx context.Context, n *node, names []string) ([]
 			h.Fence, h.AcquiredAt, h.Owner = fence(f["fence"]), msTime(f["acquired_ms"]), ownerFromFields(f)
 		}
 		out = append(out, lock.Info{Name: name, Key: k.lock, Held: true, Format: lock.FormatDsctl,
-			FormatDetail: lock.FormatDsctl.Describe(), Holder: h, Waiters: int(c.ns.Val()[k.channel]),
+			FormatDetail: lock.FormatDsctl.Describe(), Holder: h, Waiters: int(c.ns.Val()),
 			LastFence: fence(c.fc.Val()), FencingSafe: l.backend.FencingSafe, Backend: l.backend})
 	}
 	return out, nil
@@ -542,7 +544,7 @@ func (l *Locker) breakOn(ctx context.Context, n *node, name string, opt lock.Bre
 	switch info.Format {
 	case lock.FormatDsctl:
 		k := keysFor(info.Name)
-		vals, err := l.runScript(ctx, n, scriptBreak, []string{k.lock, k.owner, k.brk},
+		vals, err := l.runScript(ctx, n, scriptBreak, []string{k.lock, k.owner, k.brk, k.waiters},
 			opt.By, opt.Reason, k.channel, strconv.Itoa(breakKeepsMs))
 		if err != nil {
 			return nil, err

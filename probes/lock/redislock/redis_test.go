@@ -15,6 +15,7 @@ import (
 	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
 	"github.com/dsctl/dsctl/probes/lock/locktest"
+	"github.com/dsctl/dsctl/probes/lock/redislock"
 	"github.com/dsctl/dsctl/probes/testenv"
 )
 
@@ -365,5 +366,81 @@ func TestInspectShowsWaitersAndLastBreak(t *testing.T) {
 	}
 	if d := time.Since(info.LastBreak.At); d < 0 || d > time.Minute {
 		t.Fatalf("break time %s", info.LastBreak.At)
+	}
+}
+
+// A release wakes the waiters in turn, not all at once: one handoff costs about one
+// acquire attempt, whatever the number of waiters.
+func TestReleaseWakesWaitersInTurn(t *testing.T) {
+	addr := testenv.List(t, testenv.Redis)[0]
+	holder := newLocker(t, addr)
+	name := locktest.Name(t, "herd")
+	lease, err := holder.Acquire(ctx, name, ownerOpts(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const waiters = 6
+	var attempts atomic.Int64
+	got := make(chan *lock.Lease, waiters)
+	lockers := make([]*redislock.Locker, waiters)
+	for i := range waiters {
+		l := newLocker(t, addr)
+		l.Clients()[0].AddHook(countHook{&attempts})
+		lockers[i] = l
+		go func() {
+			o := ownerOpts(30 * time.Second)
+			o.Wait = lock.WaitFor(20 * time.Second)
+			le, err := l.Acquire(ctx, name, o)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- le
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		info, err := holder.Inspect(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Waiters == waiters {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("inspect counts %d waiters, want %d", info.Waiters, waiters)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	attempts.Store(0)
+	if err := holder.Release(ctx, name, lease.Token); err != nil {
+		t.Fatal(err)
+	}
+	first := <-got
+	time.Sleep(200 * time.Millisecond) // time for the others to stir, if they would
+	if n := attempts.Load(); n > 2 {
+		t.Fatalf("one release caused %d acquire attempts among %d waiters; want about 1", n, waiters)
+	}
+	// Hand the lock down the line; each release wakes the next in turn.
+	owner := first
+	for range waiters - 1 {
+		var l *redislock.Locker
+		for _, c := range lockers {
+			if info, _ := c.Inspect(ctx, name); info != nil && info.Holder != nil && info.Holder.Token == owner.Token {
+				l = c
+				break
+			}
+		}
+		if err := l.Release(ctx, name, owner.Token); err != nil {
+			t.Fatal(err)
+		}
+		owner = <-got
+	}
+	if n := attempts.Load(); n > 3*waiters {
+		t.Fatalf("%d handoffs took %d acquire attempts", waiters, n)
+	}
+	_ = holder.Release(ctx, name, owner.Token)
+	if info, _ := holder.Inspect(ctx, name); info.Waiters != 0 {
+		t.Fatalf("%d waiters left registered", info.Waiters)
 	}
 }
