@@ -16,6 +16,7 @@ import (
 	"github.com/dsctl/dsctl/commands/configcmd"
 	"github.com/dsctl/dsctl/commands/id"
 	"github.com/dsctl/dsctl/commands/kafka"
+	"github.com/dsctl/dsctl/commands/lock"
 	"github.com/dsctl/dsctl/commands/ping"
 	"github.com/dsctl/dsctl/commands/ring"
 	"github.com/dsctl/dsctl/commands/sandboxcmd"
@@ -92,6 +93,7 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 		sandboxcmd.NewCmd(f),
 		id.NewCmd(f),
 		kafka.NewCmd(f),
+		lock.NewCmd(f),
 		ring.NewCmd(f),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false

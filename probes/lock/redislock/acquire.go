@@ -246,40 +246,40 @@ func (l *Locker) tryQuorum(ctx context.Context, name string, k keys, token strin
 			fails++
 		}
 	}
+	// Let slower servers answer for a moment: on success so that every healthy server
+	// holds the lock (a majority that survives one more failure), on failure so that
+	// what they took is given back before we return and a server that does answer is
+	// not reported as down. With no answer at all yet, wait for them (each is bounded
+	// by perCall). A paused server does not hold us longer than the grace.
+	answered := false
+	for _, r := range got {
+		answered = answered || (r != nil && r.err == nil)
+	}
+	grace := time.NewTimer(min(perCall, 50*time.Millisecond+2*time.Since(sent)))
+collect:
+	for pending := total - oks - fails; pending > 0; pending-- {
+		var r nodeResult[acquired]
+		if answered {
+			select {
+			case r = <-results:
+			case <-grace.C:
+				break collect
+			}
+		} else {
+			r = <-results
+		}
+		got[r.i] = &r
+		if r.err == nil {
+			answered = true
+			if r.val.ok {
+				oks++
+			}
+		}
+	}
+	grace.Stop()
 	elapsed := time.Since(sent)
 	validity := opt.TTL - elapsed - lock.ClockDrift(opt.TTL)
 	success := oks >= l.quorum && validity > 0
-	if !success {
-		// Let slower servers answer for a moment, so what they took is given back
-		// before we return, and a server that does answer is not reported as down.
-		// With no answer at all yet, wait for them (each is bounded by perCall).
-		answered := false
-		for _, r := range got {
-			answered = answered || (r != nil && r.err == nil)
-		}
-		grace := time.NewTimer(min(perCall, 50*time.Millisecond+2*elapsed))
-	collect:
-		for pending := total - oks - fails; pending > 0; pending-- {
-			var r nodeResult[acquired]
-			if answered {
-				select {
-				case r = <-results:
-				case <-grace.C:
-					break collect
-				}
-			} else {
-				r = <-results
-			}
-			got[r.i] = &r
-			if r.err == nil {
-				answered = true
-				if r.val.ok {
-					oks++
-				}
-			}
-		}
-		grace.Stop()
-	}
 
 	mu.Lock()
 	decided, failed = true, !success

@@ -418,7 +418,9 @@ func TestReleaseWakesWaitersInTurn(t *testing.T) {
 	}
 	first := <-got
 	time.Sleep(200 * time.Millisecond) // time for the others to stir, if they would
-	if n := attempts.Load(); n > 2 {
+	// About 1; a loaded machine (or -race) can let the second in line try before the
+	// "taken" message reaches it. All six at once is the thundering herd.
+	if n := attempts.Load(); n > waiters/2 {
 		t.Fatalf("one release caused %d acquire attempts among %d waiters; want about 1", n, waiters)
 	}
 	// Hand the lock down the line; each release wakes the next in turn.

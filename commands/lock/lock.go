@@ -1,0 +1,186 @@
+// Package lock wires `dsctl lock`: acquire, run, renew, release, inspect, list, break
+// and bench. Flags become Options, a run function calls the probes (probes/lock and its
+// Redis backend, supervisor, bench), and the printer renders the typed result.
+package lock
+
+import (
+	"context"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dsctl/dsctl/commands/cmdutil"
+	"github.com/dsctl/dsctl/commands/output"
+	"github.com/dsctl/dsctl/probes/config"
+	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/errs"
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/redislock"
+)
+
+// NewCmd builds `dsctl lock`.
+func NewCmd(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "lock",
+		Short: "Take, hold, inspect and break distributed locks (Redis), with fencing tokens",
+		Long: `Take, hold, inspect and break distributed locks, with fencing tokens.
+
+A lock is a lease: it has a holder token (needed to renew or release it), a fencing
+token that is larger for every new holder (give it to your storage so it can refuse
+writes from a holder that lost the lease without knowing), and a TTL after which the
+backend drops it unless renewed. Waiters are woken by the release (no polling).
+
+Backend: Redis. One address (--redis, DSCTL_REDIS or the context's redis.addrs) is a
+single server; several addresses are independent masters used as a quorum (Redlock:
+a majority must agree; such leases have no safe fencing token).
+
+Exit codes: 3 lock not acquired (held by someone else for the whole --wait), 4 lock
+lost or not held by the given token, 6 Redis unreachable, 2 bad input; ` + "`lock run`" + `
+passes its command's exit code through.`,
+		Example: `  dsctl lock run deploy-prod --ttl 30s --wait 5m -- ./deploy.sh prod
+  eval "$(dsctl lock acquire nightly -o env)"; ./job.sh; dsctl lock release nightly
+  dsctl lock inspect deploy-prod
+  dsctl lock list --prefix deploy
+  dsctl lock break deploy-prod --force --reason "host died"
+  dsctl lock bench --sandbox`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(
+		newAcquireCmd(f),
+		newRunCmd(f),
+		newRenewCmd(f),
+		newReleaseCmd(f),
+		newInspectCmd(f),
+		newListCmd(f),
+		newBreakCmd(f),
+		newBenchCmd(f),
+	)
+	return cmd
+}
+
+// backendFlags are the endpoint flags every lock command has.
+type backendFlags struct {
+	Redis []string
+}
+
+func (b *backendFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringSliceVar(&b.Redis, "redis", nil,
+		"Redis address(es); several = independent masters, quorum mode (overrides DSCTL_REDIS and the context)")
+}
+
+// open resolves the endpoints and makes the Locker. It is the one place that picks
+// the backend (ZooKeeper and SQL will be chosen here too).
+func open(ctx context.Context, f *cmdutil.Factory, b backendFlags) (lock.Locker, config.Endpoints, error) {
+	e, err := f.Endpoints(ctx, config.Overrides{Redis: b.Redis})
+	if err != nil {
+		return nil, e, err
+	}
+	l, err := newLocker(f, e)
+	return l, e, err
+}
+
+// newLocker makes a Locker (with its own connections) for resolved endpoints.
+func newLocker(f *cmdutil.Factory, e config.Endpoints) (lock.Locker, error) {
+	return redislock.New(f.Dialer(), e.Redis)
+}
+
+// acquireFlags are the flags of acquire and run.
+type acquireFlags struct {
+	TTL            time.Duration
+	Wait           string
+	Owner          string
+	Strategy       string
+	PollInterval   time.Duration
+	RequireFencing bool
+}
+
+func (a *acquireFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.DurationVar(&a.TTL, "ttl", lock.DefaultTTL, "lease TTL: the lock is dropped this long after the last renewal (min 100ms)")
+	fl.StringVar(&a.Wait, "wait", "0", "how long to wait for a held lock: 0 (fail at once), a duration such as 30s, or forever")
+	fl.StringVar(&a.Owner, "owner", "", "free text recorded with the lease, shown by inspect and list")
+	fl.StringVar(&a.Strategy, "wait-strategy", "notify", "how to wait: notify (woken by the release) or poll (retry every --poll-interval)")
+	fl.DurationVar(&a.PollInterval, "poll-interval", lock.DefaultPollInterval, "retry interval with --wait-strategy poll")
+	fl.BoolVar(&a.RequireFencing, "require-fencing", false, "refuse backends that cannot give safe fencing tokens (quorum mode)")
+}
+
+// options checks the flags (before any connection, so bad input changes nothing)
+// and builds the acquire options.
+func (a *acquireFlags) options(name string, owner lock.Owner) (lock.AcquireOptions, error) {
+	if err := lock.ValidateName(name); err != nil {
+		return lock.AcquireOptions{}, err
+	}
+	if err := lock.ValidateTTL(a.TTL); err != nil {
+		return lock.AcquireOptions{}, err
+	}
+	wait, err := lock.ParseWait(a.Wait)
+	if err != nil {
+		return lock.AcquireOptions{}, err
+	}
+	strategy, err := lock.ParseStrategy(a.Strategy)
+	if err != nil {
+		return lock.AcquireOptions{}, err
+	}
+	if err := lock.ValidatePollInterval(a.PollInterval); err != nil {
+		return lock.AcquireOptions{}, err
+	}
+	if err := lock.ValidateLabel(a.Owner); err != nil {
+		return lock.AcquireOptions{}, err
+	}
+	owner.Label = a.Owner
+	return lock.AcquireOptions{TTL: a.TTL, Wait: wait, Strategy: strategy, PollInterval: a.PollInterval,
+		Owner: owner, RequireFencing: a.RequireFencing}, nil
+}
+
+// onWait reports on stderr (TTY or -v only) who holds the lock we wait for.
+func onWait(f *cmdutil.Factory, name string, wait lock.Wait) func(*lock.Holder) {
+	return func(h *lock.Holder) {
+		f.IO.Infof("waiting for lock %q (--wait %s): held by %s", name, wait, h)
+	}
+}
+
+func tool(f *cmdutil.Factory) string { return "dsctl " + f.Build.Version }
+
+// who names the person breaking a lock: user@host.
+func who() string {
+	o := lock.CurrentOwner(0, "", "", "")
+	return o.User + "@" + o.Host
+}
+
+// childEnv is the environment `lock run` gives its command: this process's, without
+// the variable holding the Redis password (it is dsctl's secret, not the job's) and
+// without DSCTL_REDIS when that carries a password in a URL.
+func childEnv(ep endpoint.Redis) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		name, value, _ := strings.Cut(kv, "=")
+		if ep.Password.Env != "" && name == ep.Password.Env {
+			continue
+		}
+		if name == config.EnvRedis && endpoint.MaskURL(value) != value {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// tokenFor is --token, or DSCTL_LOCK_TOKEN when DSCTL_LOCK_NAME names this lock (as
+// left by `eval "$(dsctl lock acquire NAME -o env)"`).
+func tokenFor(f *cmdutil.Factory, name, flag, verb string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if f.Getenv("DSCTL_LOCK_NAME") == name {
+		if t := f.Getenv("DSCTL_LOCK_TOKEN"); t != "" {
+			return t, nil
+		}
+	}
+	return "", errs.Usage("%s %q needs the holder's token", verb, name).
+		WithHint("pass --token, or eval the -o env output of `dsctl lock acquire %s` first", name)
+}
+
+var leaseFormats = []output.Format{output.Table, output.JSON, output.YAML, output.Env}
