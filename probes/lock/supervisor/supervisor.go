@@ -303,7 +303,7 @@ loop:
 	s.res.Ended = time.Now()
 	s.res.ExitCode, s.res.Signal = exitInfo(s.cmd.ProcessState, waitErr)
 	if s.res.Lost != nil && !termSent.IsZero() && s.res.Lost.Action == "the child was sent SIGTERM" {
-		s.res.Lost.Action += fmt.Sprintf(" and exited %s later", lock.RoundDuration(s.res.Ended.Sub(termSent)))
+		s.res.Lost.Action += fmt.Sprintf(" and exited %s later", max(lock.RoundDuration(s.res.Ended.Sub(termSent)), time.Millisecond))
 	}
 	if s.res.Lost != nil && s.o.OnLost == OnLostIgnore {
 		s.res.Lost.Action += fmt.Sprintf("; it exited with code %d", s.res.ExitCode)
