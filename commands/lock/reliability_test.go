@@ -528,4 +528,3 @@ func TestFaultQuorumWithOneAndTwoPaused(t *testing.T) {
 		l.Close()
 	}
 }
-
