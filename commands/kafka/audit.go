@@ -243,7 +243,7 @@ func RunAudit(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Aud
 	if rep.Failed {
 		n := 0
 		for _, fd := range rep.Findings {
-			if !fd.Baselined && fd.Severity.String() != "" && severityAtLeast(fd.Severity, rep.FailOn) {
+			if !fd.Baselined && severityAtLeast(fd.Severity, rep.FailOn) {
 				n++
 			}
 		}

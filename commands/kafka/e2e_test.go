@@ -241,3 +241,43 @@ func TestKafkaAuthenticationFailure(t *testing.T) {
 		t.Fatalf("right password: exit %d\n%s%s", r.code, r.out, r.errOut)
 	}
 }
+
+func TestSandboxPolicyBaselineAndRuleList(t *testing.T) {
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.yaml")
+	text := "fail_on: warn\n" +
+		"severity:\n  topic-min-isr-low: off\n" +
+		"topics:\n  - pattern: click.*\n    min_replication_factor: 1\n" +
+		"ignore:\n  - rule: topic-unclean-election\n    topic: audit-log\n    reason: legacy readers\n    expires: 2999-12-31\n"
+	if err := os.WriteFile(policy, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Left: payments' min ISR = RF (warn), which fail_on: warn turns into exit 5.
+	r := dsctl(t, nil, "kafka", "audit", "--sandbox", "--policy", policy, "-o", "json")
+	var rep kprobe.Report
+	if r.code != 5 || json.Unmarshal([]byte(r.out), &rep) != nil {
+		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+	if got := findingKeys(&rep, "", kprobe.Warn, true); !same(got, []string{"topic-min-isr-blocks-writes payments"}) || rep.Summary.Ignored != 1 || rep.FailOn != "warn" {
+		t.Fatalf("findings %v, summary %+v", got, rep.Summary)
+	}
+	// --fail-on on the command line wins over the policy.
+	if r := dsctl(t, nil, "kafka", "audit", "--sandbox", "--policy", policy, "--fail-on", "error"); r.code != 0 {
+		t.Fatalf("--fail-on error: exit %d\n%s", r.code, r.out)
+	}
+
+	baseline := filepath.Join(dir, "baseline.json")
+	if r := dsctl(t, nil, "kafka", "audit", "--sandbox", "--write-baseline", baseline, "--fail-on", "warn"); r.code != 5 {
+		t.Fatalf("writing a baseline still reports: exit %d", r.code)
+	}
+	r = dsctl(t, nil, "kafka", "audit", "--sandbox", "--baseline", baseline, "--fail-on", "info", "-o", "json")
+	rep = kprobe.Report{}
+	if r.code != 0 || json.Unmarshal([]byte(r.out), &rep) != nil || rep.Summary.Baselined != 7 || rep.Summary.Total() != 0 {
+		t.Fatalf("with the baseline: exit %d, summary %+v\n%s", r.code, rep.Summary, r.errOut)
+	}
+
+	r = dsctl(t, nil, "kafka", "audit", "--list-rules")
+	if r.code != 0 || !strings.Contains(r.out, "partition-under-min-isr") || strings.Count(r.out, "\n") != len(kprobe.Rules)+1 {
+		t.Fatalf("--list-rules: exit %d\n%s", r.code, r.out)
+	}
+}

@@ -33,7 +33,7 @@ func DescribeTopic(ctx context.Context, d endpoint.Dialer, ep endpoint.Kafka, na
 	}
 	if len(snap.Topics) == 0 {
 		return nil, errs.Usage("kafka: topic %q does not exist on %s", name, joinAddrs(endpoint.KafkaBrokers(ep))).
-			WithHint("list topics with: dsctl kafka audit -o json | jq '.findings'; or kafka-topics.sh --list")
+			WithHint("check the name; kafka-topics.sh --bootstrap-server HOST:PORT --list lists the topics")
 	}
 	t := snap.Topics[0]
 	td := &TopicDescription{Name: t.Name, Internal: t.Internal, ReplicationFactor: t.ReplicationFactor(), Partitions: t.Partitions,
