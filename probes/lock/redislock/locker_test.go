@@ -24,7 +24,8 @@ func newLocker(t testing.TB, addrs ...string) *redislock.Locker {
 }
 
 // miniredis is the --sandbox server: the contract must hold there too. Its TTLs run on
-// the wall clock only with ClockTTL (dsctl's sandbox enables it the same way).
+// the wall clock only with ClockTTL, which the tests turn on (expiry is part of the
+// contract).
 func startMiniredis(t testing.TB) *miniredis.Miniredis {
 	m := miniredis.RunT(t)
 	m.ClockTTL(true)
