@@ -108,11 +108,12 @@ func Execute(ctx context.Context, f *cmdutil.Factory, root *cobra.Command, args 
 	if err == nil {
 		return nil
 	}
-	if ctx.Err() != nil && errs.KindOf(err) == errs.KindRuntime {
-		return errs.New(errs.KindInterrupted, "interrupted").Wrap(err)
-	}
 	var e *errs.Error
 	var st *errs.ExitStatus
+	if ctx.Err() != nil && errs.KindOf(err) == errs.KindRuntime && !errors.As(err, &st) {
+		// A child's own exit status (lock run) stays as it is even after ctrl-C.
+		return errs.New(errs.KindInterrupted, "interrupted").Wrap(err)
+	}
 	var p *errs.Partial
 	if !f.PreRunStarted && !errors.As(err, &e) && !errors.As(err, &st) && !errors.As(err, &p) {
 		// cobra rejected the command line before any dsctl code ran: unknown command,

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/dsctl/dsctl/commands/cmdutil"
 	"github.com/dsctl/dsctl/probes/errs"
 )
@@ -235,5 +237,25 @@ func TestPingUnreachableExit6WithinTimeout(t *testing.T) {
 	}
 	if time.Since(start) > 3*time.Second {
 		t.Fatalf("took %s with --timeout 1s", time.Since(start))
+	}
+}
+
+func TestChildExitStatusSurvivesInterrupt(t *testing.T) {
+	ios, _, _, _ := cmdutil.Test()
+	f := cmdutil.New(ios, cmdutil.BuildInfo{})
+	root := NewRoot(f)
+	root.AddCommand(&cobra.Command{Use: "child-exit", RunE: func(*cobra.Command, []string) error {
+		return &errs.ExitStatus{Code: 42}
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // as if ctrl-C arrived while the child ran
+	err := Execute(ctx, f, root, []string{"child-exit"})
+	if code := CodeFor(err); code != 42 {
+		t.Fatalf("exit %d after an interrupt, want the child's 42 (%v)", code, err)
+	}
+	root = NewRoot(f)
+	root.AddCommand(&cobra.Command{Use: "plain-fail", RunE: func(*cobra.Command, []string) error { return errors.New("x") }})
+	if code := CodeFor(Execute(ctx, f, root, []string{"plain-fail"})); code != 130 {
+		t.Fatalf("a plain failure after an interrupt: exit %d, want 130", code)
 	}
 }

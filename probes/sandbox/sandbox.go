@@ -66,6 +66,7 @@ type Sandbox struct {
 func Start(ctx context.Context, opt Options) (*Sandbox, error) {
 	s := &Sandbox{}
 	s.redis = miniredis.NewMiniRedis()
+	s.redis.ClockTTL(true) // TTLs run down with the wall clock, as on a real server
 	if err := s.redis.StartAddr(net.JoinHostPort("127.0.0.1", strconv.Itoa(opt.RedisPort))); err != nil {
 		return nil, portError("redis", opt.RedisPort, err)
 	}

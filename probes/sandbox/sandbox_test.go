@@ -103,3 +103,25 @@ func splitPort(addr string) (string, int, error) {
 	n, err := strconv.Atoi(p)
 	return h, n, err
 }
+
+func TestSandboxRedisKeysExpireWithTheWallClock(t *testing.T) {
+	ctx := context.Background()
+	s, err := Start(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	clients, err := endpoint.Dialer{Timeout: 3 * time.Second}.ConnectRedis(ctx, endpoint.Redis{Addrs: []string{s.RedisAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clients[0].Close()
+	c := clients[0]
+	if err := c.Set(ctx, "lease", "x", 150*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := c.Exists(ctx, "lease").Val(); n != 0 {
+		t.Fatalf("a key with a 150ms TTL still exists after 300ms: sandbox leases would never expire")
+	}
+}
