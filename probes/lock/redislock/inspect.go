@@ -58,23 +58,9 @@ func (l *Locker) Inspect(ctx context.Context, name string) (*lock.Info, error) {
 		return o.info, nil
 	}
 	results := each(ctx, l.nodes, func(ctx context.Context, n *node) (*observed, error) { return l.inspectOn(ctx, n, name) })
-	views := make([]*lock.Info, len(results))
-	var firstErr error
-	for i, r := range results {
-		if r.err != nil {
-			if errs.KindOf(r.err) == errs.KindUsage {
-				return nil, r.err
-			}
-			if firstErr == nil {
-				firstErr = r.err
-			}
-			continue
-		}
-		views[i] = r.val.info
-	}
-	merged := l.merge(views, results)
+	merged, _, err := l.mergeQuorum(results)
 	if merged == nil {
-		return nil, firstErr
+		return nil, err
 	}
 	return merged, nil
 }
@@ -186,6 +172,26 @@ func durationReply(d time.Duration) time.Duration {
 
 // merge combines the servers' views in quorum mode: held when a majority name the
 // same holder token.
+// mergeQuorum merges what each server reported, and returns the first server error
+// beside it. A usage error from any server wins outright.
+func (l *Locker) mergeQuorum(results []nodeResult[*observed]) (merged *lock.Info, views []*lock.Info, err error) {
+	views = make([]*lock.Info, len(results))
+	var firstErr error
+	for i, r := range results {
+		if r.err != nil {
+			if errs.KindOf(r.err) == errs.KindUsage {
+				return nil, nil, r.err
+			}
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			continue
+		}
+		views[i] = r.val.info
+	}
+	return l.merge(views, results), views, firstErr
+}
+
 func (l *Locker) merge(views []*lock.Info, results []nodeResult[*observed]) *lock.Info {
 	var base *lock.Info
 	votes := map[string]int{}
@@ -491,23 +497,9 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		info, err := l.breakOn(ctx, n, name, opt)
 		return &observed{info: info}, err
 	})
-	views := make([]*lock.Info, len(results))
-	var firstErr error
-	for i, r := range results {
-		if r.err != nil {
-			if errs.KindOf(r.err) == errs.KindUsage {
-				return nil, r.err
-			}
-			if firstErr == nil {
-				firstErr = r.err
-			}
-			continue
-		}
-		views[i] = r.val.info
-	}
-	merged := l.merge(views, results)
+	merged, views, err := l.mergeQuorum(results)
 	if merged == nil {
-		return nil, firstErr
+		return nil, err
 	}
 	// Broken on any server counts: report what was there even short of a majority.
 	for _, in := range merged.Instances {
@@ -524,7 +516,7 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 			}
 		}
 	}
-	return merged, firstErr
+	return merged, err
 }
 
 func (l *Locker) breakOn(ctx context.Context, n *node, name string, opt lock.BreakOptions) (*lock.Info, error) {
