@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Stream writes a sequence of records as they come, without holding them: one JSON
@@ -83,7 +84,7 @@ func (s *Stream) padWidths(t *TableData) {
 		for i := range row {
 			if i < len(row)-1 {
 				if pad := widths[i] - len([]rune(row[i].Text)); pad > 0 {
-					row[i].Text += spaces(pad)
+					row[i].Text += strings.Repeat(" ", pad)
 				}
 			}
 		}
@@ -92,19 +93,11 @@ func (s *Stream) padWidths(t *TableData) {
 		for i := range t.Header {
 			if i < len(t.Header)-1 {
 				if pad := widths[i] - len([]rune(t.Header[i])); pad > 0 {
-					t.Header[i] += spaces(pad)
+					t.Header[i] += strings.Repeat(" ", pad)
 				}
 			}
 		}
 	}
-}
-
-func spaces(n int) string {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = ' '
-	}
-	return string(b)
 }
 
 // Close ends the stream (closes the JSON array; an empty stream prints []).
