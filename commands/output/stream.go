@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/mattn/go-runewidth"
 )
 
 // Stream writes a sequence of records as they come, without holding them: one JSON
@@ -83,7 +85,7 @@ func (s *Stream) padWidths(t *TableData) {
 	for _, row := range t.Rows {
 		for i := range row {
 			if i < len(row)-1 {
-				if pad := widths[i] - len([]rune(row[i].Text)); pad > 0 {
+				if pad := widths[i] - runewidth.StringWidth(row[i].Text); pad > 0 {
 					row[i].Text += strings.Repeat(" ", pad)
 				}
 			}
@@ -92,7 +94,7 @@ func (s *Stream) padWidths(t *TableData) {
 	if len(t.Header) > 0 {
 		for i := range t.Header {
 			if i < len(t.Header)-1 {
-				if pad := widths[i] - len([]rune(t.Header[i])); pad > 0 {
+				if pad := widths[i] - runewidth.StringWidth(t.Header[i]); pad > 0 {
 					t.Header[i] += strings.Repeat(" ", pad)
 				}
 			}
