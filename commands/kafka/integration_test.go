@@ -85,6 +85,11 @@ func TestRealAuditReportsEachTopicRuleWithItsSource(t *testing.T) {
 	if rep.Requests.ByAPI["Metadata"] != 1 || rep.Requests.ByAPI["DescribeConfigs"] != 4 {
 		t.Fatalf("requests %+v", rep.Requests)
 	}
+	// More topics outside the pattern (a fresh cluster may have no others): same requests.
+	other := realCluster(t)
+	for _, name := range []string{"a", "b", "c"} {
+		other.create(name, 1, 1, off, nil)
+	}
 	full, _ := auditJSON(t, "--brokers", c.bootstrap())
 	if full.Requests.Total != rep.Requests.Total || full.Cluster.TopicsAudited <= rep.Cluster.TopicsAudited {
 		t.Fatalf("requests for %d topics: %+v; for %d topics: %+v", rep.Cluster.TopicsAudited, rep.Requests, full.Cluster.TopicsAudited, full.Requests)
