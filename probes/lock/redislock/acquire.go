@@ -36,8 +36,9 @@ type attempt struct {
 
 // Acquire takes the lock. With opt.Wait it waits: notified by the lock's pub/sub
 // channel (subscribed before the retry that follows the first failure, so a release in
-// between is not missed) or when the holder's TTL runs out; or polling every
-// opt.PollInterval with lock.WaitPoll.
+// between is not missed; the subscription is the Locker's and stays for its next waits,
+// which then register on their first try) or when the holder's TTL runs out; or
+// polling every opt.PollInterval with lock.WaitPoll.
 func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptions) (*lock.Lease, error) {
 	if err := lock.ValidateName(name); err != nil {
 		return nil, err
@@ -67,6 +68,14 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 			l.leave(context.WithoutCancel(ctx), k, args[2].(string))
 		}
 	}()
+	if notify && !opt.Wait.Zero() && l.subscribed(k.channel) {
+		// This Locker already listens on the lock's channel (it waited before): join as a
+		// waiter at no cost, so the first failed try registers us and no second try is needed.
+		id := newToken()[:16]
+		if w, _ = l.subscribe(ctx, k.channel, id); w != nil {
+			args[2], registered = id, true
+		}
+	}
 	seen := ""
 	for {
 		lease, att, err := l.try(ctx, name, k, token, opt, args)
@@ -392,42 +401,190 @@ func (l *Locker) allUnreachable(got []*nodeResult[acquired]) error {
 // the first one's acquire (one round trip) and its "taken" message to arrive.
 const stagger = 5 * time.Millisecond
 
-// waiter is a subscription to a lock's channel on every server that answered. Its
-// messages plan a wake-up: "released"/"broken" at this waiter's turn, "taken" cancels
-// it, and a resubscription after a reconnect wakes it at once (it may have missed
-// something).
+// waiter is one Acquire's interest in a lock's channel, fed by the Locker's shared
+// subscriptions. Its messages plan a wake-up: "released"/"broken" at this waiter's turn,
+// "taken" cancels it, and a resubscription after a reconnect wakes it at once (it may
+// have missed something).
 type waiter struct {
 	id      string
-	pss     []*redis.PubSub
+	channel string
+	l       *Locker
 	mu      sync.Mutex
 	wakeAt  time.Time
 	changed chan struct{}
 }
 
-func (l *Locker) subscribe(ctx context.Context, channel, id string) (*waiter, error) {
-	w := &waiter{id: id, changed: make(chan struct{}, 1)}
-	var firstErr error
-	for _, n := range l.nodes {
-		ps := n.c.Subscribe(ctx, channel)
-		ch := ps.ChannelWithSubscriptions(redis.WithChannelSize(64))
-		if err := confirmed(ctx, ch, l.timeout); err != nil {
-			ps.Close()
-			if firstErr == nil {
-				firstErr = l.dialer.RedisError(n.addr, err)
-			}
-			continue
-		}
-		go func() {
-			for m := range ch {
-				w.handle(m)
-			}
-		}()
-		w.pss = append(w.pss, ps)
+// nodeSub is a Locker's one pub/sub connection to a server, shared by all its waiters
+// and kept until Close: a connection per wait cost a dial, HELLO and SUBSCRIBE (and a
+// second acquire attempt) every time a client had to wait. Guarded by Locker.subMu.
+type nodeSub struct {
+	ps *redis.PubSub
+	// confirmed holds a channel per subscribed lock channel, closed once the server
+	// confirmed the subscription.
+	confirmed map[string]chan struct{}
+	waiters   map[string]map[*waiter]struct{}
+}
+
+// subscribed reports whether every server has confirmed the subscription to channel,
+// so a waiter may join without a round trip.
+func (l *Locker) subscribed(channel string) bool {
+	l.subMu.Lock()
+	defer l.subMu.Unlock()
+	if l.subs == nil || l.closed {
+		return false
 	}
-	if len(w.pss) == 0 {
+	for _, s := range l.subs {
+		if s == nil || !isClosed(s.confirmed[channel]) {
+			return false
+		}
+	}
+	return true
+}
+
+// subscribe makes a waiter on channel: it joins the Locker's subscription on every
+// server, subscribing (and waiting for the confirmation) where that is not done yet.
+// It fails only when no server confirmed.
+func (l *Locker) subscribe(ctx context.Context, channel, id string) (*waiter, error) {
+	w := &waiter{id: id, channel: channel, l: l, changed: make(chan struct{}, 1)}
+	l.subMu.Lock()
+	if l.closed {
+		l.subMu.Unlock()
+		return nil, errors.New("locker closed")
+	}
+	if l.subs == nil {
+		l.subs = make([]*nodeSub, len(l.nodes))
+	}
+	pending := make([]chan struct{}, len(l.nodes))
+	send := make([]bool, len(l.nodes))
+	for i, n := range l.nodes {
+		s := l.subs[i]
+		if s == nil {
+			s = &nodeSub{ps: n.c.Subscribe(context.WithoutCancel(ctx)), confirmed: map[string]chan struct{}{},
+				waiters: map[string]map[*waiter]struct{}{}}
+			l.subs[i] = s
+			go l.dispatch(s, s.ps.ChannelWithSubscriptions(redis.WithChannelSize(64)))
+		}
+		if s.waiters[channel] == nil {
+			s.waiters[channel] = map[*waiter]struct{}{}
+		}
+		s.waiters[channel][w] = struct{}{} // before subscribing: no message after the confirmation is missed
+		c, ok := s.confirmed[channel]
+		if !ok {
+			c = make(chan struct{})
+			s.confirmed[channel] = c
+			send[i] = true
+		}
+		pending[i] = c
+	}
+	l.subMu.Unlock()
+
+	var firstErr error
+	ok := 0
+	for i, n := range l.nodes {
+		err := l.confirm(ctx, l.subs[i], channel, pending[i], send[i])
+		if err == nil {
+			ok++
+		} else if firstErr == nil {
+			firstErr = l.dialer.RedisError(n.addr, err)
+		}
+	}
+	if ok == 0 {
+		w.close()
 		return nil, firstErr
 	}
 	return w, nil
+}
+
+// confirm sends SUBSCRIBE when asked to and waits for the server's confirmation. On
+// failure it forgets the pending subscription, so the next waiter asks again.
+func (l *Locker) confirm(ctx context.Context, s *nodeSub, channel string, c chan struct{}, send bool) error {
+	var err error
+	if send {
+		err = s.ps.Subscribe(ctx, channel)
+	}
+	if err == nil {
+		t := time.NewTimer(l.timeout)
+		defer t.Stop()
+		select {
+		case <-c:
+			return nil
+		case <-t.C:
+			err = context.DeadlineExceeded
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	l.subMu.Lock()
+	if s.confirmed[channel] == c && !isClosed(c) {
+		delete(s.confirmed, channel)
+	}
+	l.subMu.Unlock()
+	return err
+}
+
+// dispatch hands a server's pub/sub messages to the waiters of their channel. The
+// first confirmation of a channel completes subscribe; a later one is a resubscription
+// after a reconnect and wakes the channel's waiters.
+func (l *Locker) dispatch(s *nodeSub, ch <-chan any) {
+	for m := range ch {
+		var channel string
+		switch m := m.(type) {
+		case *redis.Subscription:
+			if m.Kind != "subscribe" {
+				continue
+			}
+			channel = m.Channel
+		case *redis.Message:
+			channel = m.Channel
+		default:
+			continue
+		}
+		l.subMu.Lock()
+		if _, ok := m.(*redis.Subscription); ok {
+			c := s.confirmed[channel]
+			if c == nil {
+				c = make(chan struct{})
+				s.confirmed[channel] = c
+			}
+			if !isClosed(c) {
+				close(c)
+				l.subMu.Unlock()
+				continue
+			}
+		}
+		ws := make([]*waiter, 0, len(s.waiters[channel]))
+		for w := range s.waiters[channel] {
+			ws = append(ws, w)
+		}
+		l.subMu.Unlock()
+		for _, w := range ws {
+			w.handle(m)
+		}
+	}
+}
+
+func isClosed(c chan struct{}) bool {
+	if c == nil {
+		return false
+	}
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// closeSubs closes the shared subscriptions (Close).
+func (l *Locker) closeSubs() {
+	l.subMu.Lock()
+	defer l.subMu.Unlock()
+	l.closed = true
+	for _, s := range l.subs {
+		if s != nil {
+			s.ps.Close()
+		}
+	}
 }
 
 func (w *waiter) handle(m any) {
@@ -477,27 +634,6 @@ func (w *waiter) signal() {
 	}
 }
 
-// confirmed waits for the server's subscription confirmation.
-func confirmed(ctx context.Context, ch <-chan any, timeout time.Duration) error {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	for {
-		select {
-		case m, ok := <-ch:
-			if !ok {
-				return errors.New("subscription closed")
-			}
-			if _, sub := m.(*redis.Subscription); sub {
-				return nil
-			}
-		case <-t.C:
-			return context.DeadlineExceeded
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
 // wait sleeps for d, or until the wake-up planned by messages (w may be nil: a plain
 // sleep).
 func (w *waiter) wait(ctx context.Context, d time.Duration) error {
@@ -542,11 +678,19 @@ func (w *waiter) wait(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// close leaves the Locker's subscriptions (the subscriptions themselves stay).
 func (w *waiter) close() {
 	if w == nil {
 		return
 	}
-	for _, ps := range w.pss {
-		ps.Close()
+	w.l.subMu.Lock()
+	defer w.l.subMu.Unlock()
+	for _, s := range w.l.subs {
+		if s != nil {
+			delete(s.waiters[w.channel], w)
+			if len(s.waiters[w.channel]) == 0 {
+				delete(s.waiters, w.channel)
+			}
+		}
 	}
 }

@@ -30,6 +30,10 @@ type Locker struct {
 	timeout time.Duration
 	quorum  int
 	backend lock.Backend
+
+	subMu  sync.Mutex
+	subs   []*nodeSub // one shared pub/sub connection per server, made on the first wait
+	closed bool
 }
 
 type node struct {
@@ -70,6 +74,7 @@ func (l *Locker) Backend() lock.Backend { return l.backend }
 
 // Close closes the clients.
 func (l *Locker) Close() error {
+	l.closeSubs()
 	var first error
 	for _, n := range l.nodes {
 		if err := n.c.Close(); err != nil && first == nil {

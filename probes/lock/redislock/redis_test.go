@@ -323,6 +323,51 @@ func TestPollStrategyAlsoWaits(t *testing.T) {
 	}
 }
 
+// A Locker that waits again reuses its subscription: no new connection, no second
+// SUBSCRIBE, and it still wakes on the release. Close drops the subscription.
+func TestWaitingAgainReusesTheSubscription(t *testing.T) {
+	m := startMiniredis(t)
+	a, b := newLocker(t, m.Addr()), newLocker(t, m.Addr())
+	const channel = "dsctl:lock:{s}:ch"
+	o := ownerOpts(10 * time.Second)
+	o.Wait = lock.WaitFor(5 * time.Second)
+	conns := 0
+	for round := range 2 {
+		lease, err := a.Acquire(ctx, "s", ownerOpts(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.AfterFunc(100*time.Millisecond, func() { a.Release(ctx, "s", lease.Token) })
+		start := time.Now()
+		got, err := b.Acquire(ctx, "s", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); waited > time.Second {
+			t.Fatalf("round %d: woke after %s, not on the release", round, waited)
+		}
+		if err := b.Release(ctx, "s", got.Token); err != nil {
+			t.Fatal(err)
+		}
+		if n := m.PubSubNumSub(channel)[channel]; n != 1 {
+			t.Fatalf("round %d: %d subscribers, want 1", round, n)
+		}
+		if round == 0 {
+			conns = m.TotalConnectionCount()
+		} else if n := m.TotalConnectionCount(); n != conns {
+			t.Fatalf("waiting again opened %d connections", n-conns)
+		}
+	}
+	b.Close()
+	deadline := time.Now().Add(2 * time.Second)
+	for m.PubSubNumSub(channel)[channel] != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Close left the subscription open")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestInspectShowsWaitersAndLastBreak(t *testing.T) {
 	m := startMiniredis(t)
 	a, b := newLocker(t, m.Addr()), newLocker(t, m.Addr())
