@@ -61,50 +61,14 @@ func (d Dialer) KafkaBootstrap(ctx context.Context, ep Kafka, o KafkaSessionOpti
 		}
 	}
 	s := &KafkaSession{Config: cfg, Name: strings.Join(brokers, ","), dialer: d, SeedID: -1, opened: map[int32]*sarama.Broker{}}
-	type result struct {
-		b    *sarama.Broker
-		resp *sarama.MetadataResponse
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		var last error
-		for _, addr := range brokers {
-			b := sarama.NewBroker(withDefaultPort(strings.TrimSpace(addr), "9092"))
-			if err := b.Open(cfg); err != nil && !errors.Is(err, sarama.ErrAlreadyConnected) {
-				last = err
-				continue
-			}
-			resp, err := b.GetMetadata(sarama.NewMetadataRequest(cfg.Version, o.Topics))
-			if err == nil {
-				done <- result{b: b, resp: resp}
-				return
-			}
-			_ = b.Close()
-			last = err
+	r, err := d.bootstrapRace(ctx, cfg, brokers, o.Topics)
+	if err != nil {
+		if !isTyped(err) {
+			return nil, d.kafkaSessionError(ep, s.Name, err)
 		}
-		done <- result{err: last}
-	}()
-	closeLater := func() {
-		if r := <-done; r.b != nil {
-			_ = r.b.Close()
-		}
+		return nil, err
 	}
-	timer := time.NewTimer(d.Limit())
-	defer timer.Stop()
-	select {
-	case r := <-done:
-		if r.err != nil {
-			return nil, d.kafkaSessionError(ep, s.Name, r.err)
-		}
-		s.Seed, s.Metadata = r.b, r.resp
-	case <-timer.C:
-		go closeLater()
-		return nil, errs.Unreachable("kafka", s.Name, d.Limit(), kafkaConnectHint, nil)
-	case <-ctx.Done():
-		go closeLater()
-		return nil, ctxError(ctx, "kafka", s.Name, d.Limit(), kafkaConnectHint)
-	}
+	s.Seed, s.Metadata = r.b, r.resp
 	for _, b := range s.Metadata.Brokers {
 		if b.Addr() == s.Seed.Addr() {
 			s.SeedID = b.ID()
@@ -182,4 +146,107 @@ func (d Dialer) countRequests(cfg *sarama.Config, c *RequestCounter) {
 	}
 	cfg.Net.Proxy.Enable = true
 	cfg.Net.Proxy.Dialer = cd
+}
+
+type seedResult struct {
+	b    *sarama.Broker
+	resp *sarama.MetadataResponse
+	err  error
+}
+
+// bootstrapRace asks the seed brokers for metadata in a staggered race (like happy
+// eyeballs): the next seed starts when the previous one fails or after a short delay,
+// so a broker that accepts connections but never answers (paused, overloaded) costs a
+// fraction of the timeout instead of all of it. The first answer wins; connections that
+// answer later are closed. With healthy seeds only the first one is ever contacted.
+func (d Dialer) bootstrapRace(ctx context.Context, cfg *sarama.Config, brokers []string, topics []string) (seedResult, error) {
+	name := strings.Join(brokers, ",")
+	stagger := d.Limit() / time.Duration(2*len(brokers))
+	stagger = min(max(stagger, 50*time.Millisecond), 500*time.Millisecond)
+
+	results := make(chan seedResult, len(brokers))
+	stop := make(chan struct{})
+	failed := make(chan struct{}, len(brokers))
+	try := func(addr string) {
+		b := sarama.NewBroker(withDefaultPort(strings.TrimSpace(addr), "9092"))
+		if err := b.Open(cfg); err != nil && !errors.Is(err, sarama.ErrAlreadyConnected) {
+			failed <- struct{}{}
+			results <- seedResult{err: err}
+			return
+		}
+		resp, err := b.GetMetadata(sarama.NewMetadataRequest(cfg.Version, topics))
+		if err != nil {
+			_ = b.Close()
+			failed <- struct{}{}
+			results <- seedResult{err: err}
+			return
+		}
+		results <- seedResult{b: b, resp: resp}
+	}
+	go func() {
+		for i, addr := range brokers {
+			if i > 0 {
+				t := time.NewTimer(stagger)
+				select {
+				case <-t.C:
+				case <-failed:
+					t.Stop()
+				case <-stop:
+					t.Stop()
+					return
+				}
+			}
+			go try(addr)
+		}
+	}()
+
+	deadline := time.NewTimer(d.Limit())
+	defer deadline.Stop()
+	var last error
+	for pending := len(brokers); pending > 0; {
+		select {
+		case r := <-results:
+			pending--
+			if r.err != nil {
+				last = r.err
+				continue
+			}
+			close(stop)
+			go drainSeeds(results, pending)
+			return r, nil
+		case <-deadline.C:
+			close(stop)
+			go drainSeeds(results, pending)
+			return seedResult{}, errs.Unreachable("kafka", name, d.Limit(), kafkaConnectHint, nil)
+		case <-ctx.Done():
+			close(stop)
+			go drainSeeds(results, pending)
+			return seedResult{}, ctxError(ctx, "kafka", name, d.Limit(), kafkaConnectHint)
+		}
+	}
+	if last == nil {
+		last = sarama.ErrOutOfBrokers
+	}
+	return seedResult{}, last
+}
+
+// drainSeeds closes the connections of seeds that answer after the race is decided.
+// Seeds never started (stopped launcher) are not waited for: their results never come.
+func drainSeeds(results <-chan seedResult, pending int) {
+	timeout := time.After(time.Minute)
+	for ; pending > 0; pending-- {
+		select {
+		case r := <-results:
+			if r.b != nil {
+				_ = r.b.Close()
+			}
+		case <-timeout:
+			return
+		}
+	}
+}
+
+func isTyped(err error) bool {
+	var e *errs.Error
+	return errors.As(err, &e)
 }

@@ -88,6 +88,19 @@ func TestKafkaBootstrapSkipsDeadSeedsAndNamesThemWhenAllFail(t *testing.T) {
 	if errs.KindOf(err) != errs.KindUnreachable || time.Since(start) > 2*time.Second {
 		t.Fatalf("silent broker: %v after %s", err, time.Since(start))
 	}
+
+	// A silent seed first (a paused broker) must not eat the whole timeout: the next seed
+	// starts after a short stagger and answers.
+	start = time.Now()
+	s, err = (Dialer{Timeout: 4 * time.Second}).KafkaBootstrap(context.Background(),
+		Kafka{Brokers: append([]string{l.Addr().String()}, cluster.ListenAddrs()...)}, KafkaSessionOptions{})
+	if err != nil {
+		t.Fatalf("silent seed then a live one: %v", err)
+	}
+	s.Close()
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("silent first seed cost %s of a 4s timeout; the next seed should start after a short stagger", took)
+	}
 }
 
 func TestKafkaBootstrapAuthenticationFailure(t *testing.T) {
