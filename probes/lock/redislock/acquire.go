@@ -56,7 +56,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	notify := opt.Strategy != lock.WaitPoll
 	token := newToken()
 	k := keysFor(name)
-	args := l.acquireArgs(k, token, opt.TTL, opt.Owner)
+	args := append([]any{token, opt.TTL.Milliseconds(), "", k.channel}, ownerFields(opt.Owner)...)
 	start := time.Now()
 	deadline := opt.Wait.Deadline(start)
 
@@ -136,39 +136,13 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	}
 }
 
-// leave takes a waiter off the list on every server, giving up a reservation it held.
+// leave takes a waiter off the list on every server.
 func (l *Locker) leave(ctx context.Context, k keys, id string) {
 	each(ctx, l.nodes, func(ctx context.Context, n *node) (struct{}, error) {
 		cctx, cancel := context.WithTimeout(ctx, min(l.timeout, time.Second))
 		defer cancel()
-		return struct{}{}, scriptLeave.Run(cctx, n.c, []string{k.waiters, k.queue, k.grant}, id, k.channel).Err()
+		return struct{}{}, n.c.ZRem(cctx, k.waiters, id).Err()
 	})
-}
-
-// acquireArgs are scriptAcquire's ARGV; the waiter id (ARGV[3]) is set once waiting.
-func (l *Locker) acquireArgs(k keys, token string, ttl time.Duration, owner lock.Owner) []any {
-	return append([]any{token, ttl.Milliseconds(), "", k.channel, l.starveMs()}, ownerFields(owner)...)
-}
-
-func (k keys) acquireKeys() []string {
-	return []string{k.lock, k.owner, k.fence, k.waiters, k.queue, k.grant}
-}
-
-func (k keys) releaseKeys() []string {
-	return []string{k.lock, k.owner, k.fence, k.brk, k.waiters, k.queue, k.grant}
-}
-
-func (l *Locker) releaseArgs(k keys, token string) []any {
-	return []any{token, k.channel, l.starveMs()}
-}
-
-// starveMs is the starvation threshold the scripts get: 0 (never reserve) in quorum
-// mode, where each server would pick its own oldest waiter and split the vote.
-func (l *Locker) starveMs() int {
-	if l.quorumMode() {
-		return 0
-	}
-	return starveMs
 }
 
 // try makes one attempt on the server, or on all servers in quorum mode.
@@ -182,10 +156,6 @@ func (l *Locker) try(ctx context.Context, name string, k keys, token string, opt
 		return nil, nil, err
 	}
 	if !r.ok {
-		if r.reserved >= 0 {
-			return nil, &attempt{retryIn: r.reserved + 2*time.Millisecond,
-				detail: fmt.Sprintf("free, but reserved for %s for a waiter that has waited longest", r.reserved)}, nil
-		}
 		return nil, &attempt{holder: r.holder, retryIn: retryAfter(r.holder)}, nil
 	}
 	lease := l.lease(name, token, r.fence, opt, sent)
@@ -217,26 +187,21 @@ type acquired struct {
 	ok     bool
 	fence  lock.FencingToken
 	holder *lock.Holder
-	// reserved is how long the free lock stays reserved for another waiter, or -1.
-	reserved time.Duration
 }
 
 func (l *Locker) acquireOn(ctx context.Context, n *node, k keys, args []any) (acquired, error) {
-	vals, err := l.runScript(ctx, n, scriptAcquire, k.acquireKeys(), args...)
+	vals, err := l.runScript(ctx, n, scriptAcquire, []string{k.lock, k.owner, k.fence, k.waiters}, args...)
 	if err != nil {
 		return acquired{}, err
 	}
 	if num(vals[0]) == 1 && len(vals) >= 2 {
-		return acquired{ok: true, fence: fence(vals[1]), reserved: -1}, nil
+		return acquired{ok: true, fence: fence(vals[1])}, nil
 	}
-	if len(vals) == 3 && str(vals[2]) == "" && num(vals[1]) >= 0 { // free, reserved for another waiter
-		return acquired{reserved: time.Duration(num(vals[1])) * time.Millisecond}, nil
-	}
-	return acquired{holder: parseHolder(vals[1:]), reserved: -1}, nil
+	return acquired{holder: parseHolder(vals[1:])}, nil
 }
 
 func (l *Locker) releaseOn(ctx context.Context, n *node, k keys, token string) error {
-	vals, err := l.runScript(ctx, n, scriptRelease, k.releaseKeys(), l.releaseArgs(k, token)...)
+	vals, err := l.runScript(ctx, n, scriptRelease, []string{k.lock, k.owner, k.fence, k.brk, k.waiters}, token, k.channel)
 	if err != nil {
 		return err
 	}

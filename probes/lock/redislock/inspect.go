@@ -536,7 +536,7 @@ func (l *Locker) breakOn(ctx context.Context, n *node, name string, opt lock.Bre
 	switch info.Format {
 	case lock.FormatDsctl:
 		k := keysFor(info.Name)
-		vals, err := l.runScript(ctx, n, scriptBreak, []string{k.lock, k.owner, k.brk, k.waiters, k.queue},
+		vals, err := l.runScript(ctx, n, scriptBreak, []string{k.lock, k.owner, k.brk, k.waiters},
 			opt.By, opt.Reason, k.channel, strconv.Itoa(breakKeepsMs))
 		if err != nil {
 			return nil, err

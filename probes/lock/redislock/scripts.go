@@ -14,8 +14,6 @@ import (
 //	dsctl:lock:{NAME}:owner    hash    token, fence, acquired_ms, ttl_ms, host, pid, user, cmd, label, tool; same PX
 //	dsctl:lock:{NAME}:fence    string  fencing counter, no TTL (it must outlive every lease)
 //	dsctl:lock:{NAME}:waiters  zset    waiter id -> alive-until (server ms); "p:" ids poll
-//	dsctl:lock:{NAME}:queue    zset    waiter id -> first registration (server ms), kept across retries
-//	dsctl:lock:{NAME}:grant    string  id of the waiter the free lock is reserved for; PX grantMs
 //	dsctl:lock:{NAME}:break    hash    the last `lock break`: token, fence, by, reason, at_ms; kept a day
 //	dsctl:lock:{NAME}:ch       channel "released ID..." / "broken ID..." (live notified waiters, in
 //	                                   order) and "taken PTTL" messages
@@ -32,28 +30,16 @@ const (
 	waiterMarginMs = 5000
 	// wakeListMax bounds the waiter ids in one "released" message.
 	wakeListMax = 32
-	// starveMs is how long the oldest waiter may wait before a free lock is reserved for
-	// it. It equals one wake stagger: a waiter woken first by a release either holds the
-	// lock within that time (one round trip, well under a millisecond here) or lost a
-	// race to a barging client, and losing once is when Go's sync.Mutex switches to
-	// starvation mode too (its threshold is 1 ms; ours includes a network round trip and
-	// the pub/sub delivery). Lower makes every contended handoff a reservation; higher
-	// lets bargers win for longer.
-	starveMs = 5
-	// grantMs is the lifetime of a reservation: long enough for the woken waiter to be
-	// scheduled and make its round trip on a loaded machine, short enough that a waiter
-	// that died while registered holds the free lock up only briefly.
-	grantMs = 50
 )
 
 type keys struct {
-	lock, owner, fence, waiters, queue, grant, brk, channel string
+	lock, owner, fence, waiters, brk, channel string
 }
 
 func keysFor(name string) keys {
 	base := KeyPrefix + "{" + name + "}"
 	return keys{lock: base, owner: base + ":owner", fence: base + ":fence", waiters: base + ":waiters",
-		queue: base + ":queue", grant: base + ":grant", brk: base + ":break", channel: base + ":ch"}
+		brk: base + ":break", channel: base + ":ch"}
 }
 
 // nameFromKey maps a main lock key back to its name ("" if key is not one).
@@ -116,115 +102,34 @@ local function not_held(k_lock, k_owner, k_fence, k_break, token)
 end
 `
 
-// luaQueue holds the waiter queue helpers shared by acquire, release, break and leave.
-// live_queue returns the live waiters, oldest registration first, and their
-// registration times, dropping queue entries whose registration lapsed. starving
-// returns the oldest notified waiter when it has waited threshold ms or more. grant
-// reserves the free lock for a waiter and takes it off the queue. wake publishes what
-// happened and the notified waiters in order, first (the granted waiter) at the head.
-var luaQueue = `
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function live_queue(k_waiters, k_queue, now)
-  redis.call('ZREMRANGEBYSCORE', k_waiters, '-inf', now)
-  local ids, since = {}, {}
-  local q = redis.call('ZRANGE', k_queue, 0, -1, 'WITHSCORES')
-  for i = 1, #q, 2 do
-    if redis.call('ZSCORE', k_waiters, q[i]) then
-      ids[#ids + 1] = q[i]
-      since[#since + 1] = tonumber(q[i + 1])
-    else
-      redis.call('ZREM', k_queue, q[i])
-    end
-  end
-  return ids, since
-end
-local function starving(ids, since, now, threshold)
-  if threshold <= 0 then return nil end
-  for i = 1, #ids do
-    if string.sub(ids[i], 1, 2) ~= 'p:' then
-      if now - since[i] >= threshold then return ids[i] end
-      return nil
-    end
-  end
-  return nil
-end
-local function grant(k_grant, k_waiters, k_queue, id)
-  redis.call('SET', k_grant, id, 'PX', ` + strconv.Itoa(grantMs) + `)
-  redis.call('ZREM', k_waiters, id)
-  redis.call('ZREM', k_queue, id)
-end
-local function wake(channel, what, ids, first)
-  local msg = what
-  local n = 0
-  if first then
-    msg = msg .. ' ' .. first
-    n = 1
-  end
-  for _, id in ipairs(ids) do
-    if n >= ` + strconv.Itoa(wakeListMax) + ` then break end
-    if id ~= first and string.sub(id, 1, 2) ~= 'p:' then
-      msg = msg .. ' ' .. id
-      n = n + 1
-    end
-  end
-  redis.call('PUBLISH', channel, msg)
-end
-`
-
-// scriptAcquire: KEYS lock, owner, fence, waiters, queue, grant; ARGV token, ttl_ms,
-// waiter id ("" when not waiting), channel, starvation threshold ms (0: never
-// reserve), owner field/value pairs. Returns {1, fence, server_ms} when taken, else the
-// holder {0, pttl, token, fields...}, or {0, reservation pttl, ”} when the free lock is
-// reserved for another waiter. A waiter that fails (re)registers until its next planned
-// retry plus a margin, keeping its first registration time in the queue; one that
-// succeeds leaves the list, and tells the others the lock is taken.
-var scriptAcquire = redis.NewScript(luaFence + luaHolder + luaQueue + `
+// scriptAcquire: KEYS lock, owner, fence, waiters; ARGV token, ttl_ms, waiter id ("" when
+// not waiting), channel, owner field/value pairs. Returns {1, fence, server_ms} when
+// taken, else the holder {0, pttl, token, fields...}. A waiter that fails (re)registers
+// until its next planned retry plus a margin; one that succeeds leaves the list, and
+// tells the others the lock is taken.
+var scriptAcquire = redis.NewScript(luaFence + luaHolder + `
 local id = ARGV[3]
-local now = now_ms()
-local g = redis.call('GET', KEYS[6])
-local refused = false
-if g then
-  refused = g ~= id
-elseif redis.call('EXISTS', KEYS[1]) == 0 then
-  local ids, since = live_queue(KEYS[4], KEYS[5], now)
-  local s = starving(ids, since, now, tonumber(ARGV[5]))
-  if s and s ~= id then
-    grant(KEYS[6], KEYS[4], KEYS[5], s)
-    wake(ARGV[4], 'released', ids, s)
-    refused = true
-  end
-end
-if not refused and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  if g then redis.call('DEL', KEYS[6]) end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   local fence, now_ms = next_fence(KEYS[3])
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[2], 'token', ARGV[1], 'fence', fence, 'acquired_ms', now_ms, 'ttl_ms', ARGV[2], unpack(ARGV, 6))
+  redis.call('HSET', KEYS[2], 'token', ARGV[1], 'fence', fence, 'acquired_ms', now_ms, 'ttl_ms', ARGV[2], unpack(ARGV, 5))
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  if id ~= '' then
-    redis.call('ZREM', KEYS[4], id)
-    redis.call('ZREM', KEYS[5], id)
-  end
+  if id ~= '' then redis.call('ZREM', KEYS[4], id) end
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now_ms)
   if redis.call('ZCARD', KEYS[4]) > 0 then redis.call('PUBLISH', ARGV[4], 'taken ' .. ARGV[2]) end
   return {1, fence, now_ms}
 end
 local h = holder(0, KEYS[1], KEYS[2])
-if not h then
-  h = {0, -2, ''}
-  if refused then h[2] = math.max(redis.call('PTTL', KEYS[6]), 0) end
-end
+if not h then h = {0, -2, ''} end
 if id ~= '' then
+  local t = redis.call('TIME')
+  local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local wait = h[2]
   if wait < 0 then wait = 1000 end
   if wait > 60000 then wait = 60000 end
   local alive = wait + ` + strconv.Itoa(waiterMarginMs) + `
-  redis.call('ZADD', KEYS[4], string.format('%d', now + alive), id)
-  redis.call('ZADD', KEYS[5], 'NX', string.format('%d', now), id)
+  redis.call('ZADD', KEYS[4], string.format('%d', now_ms + alive), id)
   if redis.call('PTTL', KEYS[4]) < alive then redis.call('PEXPIRE', KEYS[4], alive) end
-  if redis.call('PTTL', KEYS[5]) < alive then redis.call('PEXPIRE', KEYS[5], alive) end
 end
 return h
 `)
@@ -241,49 +146,50 @@ end
 return not_held(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 `)
 
-// scriptRelease: KEYS lock, owner, fence, break, waiters, queue, grant; ARGV token,
-// channel, starvation threshold ms. Compare-and-DEL, reserve the lock for a starving
-// waiter, then wake the waiters: {1} or not_held.
-var scriptRelease = redis.NewScript(luaHolder + luaNotHeld + luaQueue + `
+// luaWake publishes what happened and the live notified waiters, oldest first.
+var luaWake = `
+local function wake(k_waiters, channel, what)
+  local t = redis.call('TIME')
+  local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', k_waiters, '-inf', now_ms)
+  local msg = what
+  local n = 0
+  for _, id in ipairs(redis.call('ZRANGE', k_waiters, 0, -1)) do
+    if string.sub(id, 1, 2) ~= 'p:' then
+      msg = msg .. ' ' .. id
+      n = n + 1
+      if n >= ` + strconv.Itoa(wakeListMax) + ` then break end
+    end
+  end
+  redis.call('PUBLISH', channel, msg)
+end
+`
+
+// scriptRelease: KEYS lock, owner, fence, break, waiters; ARGV token, channel.
+// Compare-and-DEL, then wake the waiters: {1} or not_held.
+var scriptRelease = redis.NewScript(luaHolder + luaNotHeld + luaWake + `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1], KEYS[2])
-  local now = now_ms()
-  local ids, since = live_queue(KEYS[5], KEYS[6], now)
-  local s = starving(ids, since, now, tonumber(ARGV[3]))
-  if s then grant(KEYS[7], KEYS[5], KEYS[6], s) end
-  wake(ARGV[2], 'released', ids, s)
+  wake(KEYS[5], ARGV[2], 'released')
   return {1}
 end
 return not_held(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 `)
 
-// scriptBreak: KEYS lock, owner, break, waiters, queue; ARGV by, reason, channel, ms to
-// keep the record. Deletes whatever holds the lock, records the break, wakes the waiters.
+// scriptBreak: KEYS lock, owner, break, waiters; ARGV by, reason, channel, ms to keep
+// the record. Deletes whatever holds the lock, records the break, wakes the waiters.
 // Returns the previous holder {1, pttl, token, fields...} or {0} when free.
-var scriptBreak = redis.NewScript(luaHolder + luaQueue + `
+var scriptBreak = redis.NewScript(luaHolder + luaWake + `
 local h = holder(1, KEYS[1], KEYS[2])
 if not h then return {0} end
-local now = now_ms()
+local t = redis.call('TIME')
+local now_ms = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local fence = redis.call('HGET', KEYS[2], 'fence') or ''
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-redis.call('HSET', KEYS[3], 'token', h[3], 'fence', fence, 'by', ARGV[1], 'reason', ARGV[2], 'at_ms', string.format('%d', now))
+redis.call('HSET', KEYS[3], 'token', h[3], 'fence', fence, 'by', ARGV[1], 'reason', ARGV[2], 'at_ms', now_ms)
 redis.call('PEXPIRE', KEYS[3], ARGV[4])
-local ids = live_queue(KEYS[4], KEYS[5], now)
-wake(ARGV[3], 'broken', ids, nil)
+wake(KEYS[4], ARGV[3], 'broken')
 return h
-`)
-
-// scriptLeave takes a waiter that gives up off the lists: KEYS waiters, queue, grant;
-// ARGV id, channel. A reservation it held is given up and the others are woken.
-var scriptLeave = redis.NewScript(luaQueue + `
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-if redis.call('GET', KEYS[3]) == ARGV[1] then
-  redis.call('DEL', KEYS[3])
-  local ids = live_queue(KEYS[1], KEYS[2], now_ms())
-  wake(ARGV[2], 'released', ids, nil)
-end
-return {1}
 `)
 
 // scriptBreakString deletes a foreign string lock if it still has the value seen by
