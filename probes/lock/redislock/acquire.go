@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -56,7 +57,8 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	notify := opt.Strategy != lock.WaitPoll
 	token := newToken()
 	k := keysFor(name)
-	args := append([]any{token, opt.TTL.Milliseconds(), "", k.channel}, ownerFields(opt.Owner)...)
+	args := append([]any{token, opt.TTL.Milliseconds(), "", k.base, l.mode()}, ownerFields(opt.Owner)...)
+	channel := l.waitChannel(k)
 	start := time.Now()
 	deadline := opt.Wait.Deadline(start)
 
@@ -64,20 +66,23 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	registered := false
 	defer func() {
 		w.close()
-		if registered { // gave up: leave the waiter list (best effort)
-			l.leave(context.WithoutCancel(ctx), k, args[2].(string))
+		if registered { // gave up: leave the waiter list, passing on a late grant (best effort)
+			l.leave(context.WithoutCancel(ctx), k, token, args[2].(string))
 		}
 	}()
-	if notify && !opt.Wait.Zero() && l.subscribed(k.channel) {
-		// This Locker already listens on the lock's channel (it waited before): join as a
-		// waiter at no cost, so the first failed try registers us and no second try is needed.
-		id := newToken()[:16]
-		if w, _ = l.subscribe(ctx, k.channel, id); w != nil {
+	if notify && !opt.Wait.Zero() && l.subscribed(channel) {
+		// This Locker already listens on its channel for the lock (it waited before): join
+		// as a waiter at no cost, so the first failed try registers us and no second try
+		// is needed.
+		id := l.waiterID()
+		if w, _ = l.subscribe(ctx, channel, id); w != nil {
 			args[2], registered = id, true
 		}
 	}
 	seen := ""
+	var regSent time.Time // when the last try that registered us was sent
 	for {
+		sent := time.Now()
 		lease, att, err := l.try(ctx, name, k, token, opt, args)
 		if err != nil {
 			if errors.Is(ctx.Err(), context.Canceled) {
@@ -94,6 +99,9 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 			registered = false // the acquire script took us off the list
 			return lease, nil
 		}
+		if registered {
+			regSent = sent
+		}
 		if opt.OnWait != nil && att.holder != nil && att.holder.Token != seen {
 			seen = att.holder.Token
 			opt.OnWait(att.holder)
@@ -106,9 +114,9 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 		if !registered {
 			// From now on each try (re)registers us as a waiter, so releases wake us in
 			// turn and inspect can count us.
-			id := newToken()[:16]
+			id := l.waiterID()
 			if notify {
-				if w, err = l.subscribe(ctx, k.channel, id); err != nil {
+				if w, err = l.subscribe(ctx, channel, id); err != nil {
 					notify = false // cannot subscribe (ACL without pub/sub?): poll instead
 				}
 			}
@@ -133,16 +141,56 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 			}
 			return nil, lock.NotAcquired(&lock.NotAcquiredError{Name: name, Holder: att.holder, Wait: opt.Wait, Waited: time.Since(start)})
 		}
+		if f, ok := w.takeGrant(); ok {
+			lease, err := l.granted(ctx, name, token, f, opt, regSent)
+			if err != nil {
+				return nil, err // the deferred leave passes the lock on
+			}
+			if lease != nil {
+				registered = false // the grant took us off the list
+				return lease, nil
+			}
+			// The grant came too late to be trusted and the lease was gone: wait on.
+		}
 	}
 }
 
-// leave takes a waiter off the list on every server.
-func (l *Locker) leave(ctx context.Context, k keys, id string) {
+// granted makes the lease a release handed us. The lock was ours from a moment after
+// the server processed our last registering try, so that try's send time plus the TTL
+// (less drift) is a safe end. When that leaves under two thirds of the TTL (we waited
+// long, or were paused), a renewal makes it exact; nil, nil when the lease is gone.
+func (l *Locker) granted(ctx context.Context, name, token string, f lock.FencingToken, opt lock.AcquireOptions, regSent time.Time) (*lock.Lease, error) {
+	lease := l.lease(name, token, f, opt, regSent, opt.TTL)
+	if time.Until(lease.ExpiresAt) >= opt.TTL*2/3 {
+		return lease, nil
+	}
+	renewed, err := l.Renew(ctx, name, token, opt.TTL)
+	if err != nil {
+		if errs.KindOf(err) == errs.KindLockLost {
+			return nil, nil
+		}
+		return nil, err
+	}
+	renewed.Owner = opt.Owner
+	return renewed, nil
+}
+
+// leave takes a waiter off the list on every server, passing on the lock should a
+// release have handed it to us meanwhile.
+func (l *Locker) leave(ctx context.Context, k keys, token, id string) {
 	each(ctx, l.nodes, func(ctx context.Context, n *node) (struct{}, error) {
-		cctx, cancel := context.WithTimeout(ctx, min(l.timeout, time.Second))
-		defer cancel()
-		return struct{}{}, n.c.ZRem(cctx, k.waiters, id).Err()
+		_, err := l.runScript(ctx, n, scriptLeave, []string{k.lock, k.owner, k.fence, k.waiters}, token, k.base, l.mode(), id)
+		return struct{}{}, err
 	})
+}
+
+// mode tells the scripts whether a release hands the lock over (one server) or only
+// wakes the waiters (quorum mode).
+func (l *Locker) mode() string {
+	if l.quorumMode() {
+		return modeWake
+	}
+	return modeGrant
 }
 
 // try makes one attempt on the server, or on all servers in quorum mode.
@@ -158,7 +206,7 @@ func (l *Locker) try(ctx context.Context, name string, k keys, token string, opt
 	if !r.ok {
 		return nil, &attempt{holder: r.holder, retryIn: retryAfter(r.holder)}, nil
 	}
-	lease := l.lease(name, token, r.fence, opt, sent)
+	lease := l.lease(name, token, r.fence, opt, sent, r.left)
 	if time.Now().After(lease.ExpiresAt) { // the reply came after the lease could have ended
 		_ = l.releaseOn(context.WithoutCancel(ctx), l.nodes[0], k, token)
 		return nil, &attempt{detail: fmt.Sprintf("the server answered after %s, longer than --ttl %s allows", time.Since(sent).Round(time.Millisecond), opt.TTL), retryIn: time.Millisecond}, nil
@@ -166,10 +214,13 @@ func (l *Locker) try(ctx context.Context, name string, k keys, token string, opt
 	return lease, nil, nil
 }
 
-func (l *Locker) lease(name, token string, f lock.FencingToken, opt lock.AcquireOptions, sent time.Time) *lock.Lease {
+// lease is the lease taken by a request sent at sent, with left of it remaining when
+// the server answered (the TTL, unless the lock was handed over earlier).
+func (l *Locker) lease(name, token string, f lock.FencingToken, opt lock.AcquireOptions, sent time.Time, left time.Duration) *lock.Lease {
+	left = min(left, opt.TTL)
 	le := &lock.Lease{Name: name, Token: token, Fence: f, FencingSafe: l.backend.FencingSafe,
 		TTL: opt.TTL, TTLMs: opt.TTL.Milliseconds(), AcquiredAt: sent,
-		ExpiresAt: sent.Add(opt.TTL - lock.ClockDrift(opt.TTL)), Owner: opt.Owner, Backend: l.backend}
+		ExpiresAt: sent.Add(left - lock.ClockDrift(opt.TTL)), Owner: opt.Owner, Backend: l.backend}
 	if l.quorumMode() {
 		le.Fence, le.Note = 0, quorumNote
 	}
@@ -186,6 +237,7 @@ func retryAfter(h *lock.Holder) time.Duration {
 type acquired struct {
 	ok     bool
 	fence  lock.FencingToken
+	left   time.Duration // of the lease, when the server answered
 	holder *lock.Holder
 }
 
@@ -194,14 +246,14 @@ func (l *Locker) acquireOn(ctx context.Context, n *node, k keys, args []any) (ac
 	if err != nil {
 		return acquired{}, err
 	}
-	if num(vals[0]) == 1 && len(vals) >= 2 {
-		return acquired{ok: true, fence: fence(vals[1])}, nil
+	if num(vals[0]) == 1 && len(vals) >= 4 {
+		return acquired{ok: true, fence: fence(vals[1]), left: time.Duration(num(vals[3])) * time.Millisecond}, nil
 	}
 	return acquired{holder: parseHolder(vals[1:])}, nil
 }
 
 func (l *Locker) releaseOn(ctx context.Context, n *node, k keys, token string) error {
-	vals, err := l.runScript(ctx, n, scriptRelease, []string{k.lock, k.owner, k.fence, k.brk, k.waiters}, token, k.channel)
+	vals, err := l.runScript(ctx, n, scriptRelease, []string{k.lock, k.owner, k.fence, k.brk, k.waiters}, token, k.base, l.mode())
 	if err != nil {
 		return err
 	}
@@ -298,7 +350,7 @@ collect:
 	}
 	mu.Unlock()
 	if success {
-		return l.lease(name, token, 0, opt, sent), nil, nil
+		return l.lease(name, token, 0, opt, sent, opt.TTL), nil, nil
 	}
 
 	// Failed: give back what we took, waiting for the servers that answered.
@@ -397,20 +449,29 @@ func (l *Locker) allUnreachable(got []*nodeResult[acquired]) error {
 
 // ---- waiting ----
 
+// waitChannel is this Locker's private wake-up channel for a lock.
+func (l *Locker) waitChannel(k keys) string { return k.channel + ":" + l.id }
+
+// waiterID names one wait of this Locker: the release script finds the Locker's
+// channel from the part before the dot.
+func (l *Locker) waiterID() string { return l.id + "." + newToken()[:8] }
+
 // stagger is the delay between the waiters a release wakes in turn: long enough for
 // the first one's acquire (one round trip) and its "taken" message to arrive.
 const stagger = 5 * time.Millisecond
 
-// waiter is one Acquire's interest in a lock's channel, fed by the Locker's shared
-// subscriptions. Its messages plan a wake-up: "released"/"broken" at this waiter's turn,
-// "taken" cancels it, and a resubscription after a reconnect wakes it at once (it may
-// have missed something).
+// waiter is one Acquire's interest in a lock, fed by the Locker's shared subscriptions
+// to its private channel for that lock. A message naming this waiter plans a wake-up
+// at its turn, and a resubscription after a reconnect wakes it at once (it may have
+// missed something).
 type waiter struct {
 	id      string
 	channel string
 	l       *Locker
 	mu      sync.Mutex
 	wakeAt  time.Time
+	granted bool // a release handed us the lock
+	fence   lock.FencingToken
 	changed chan struct{}
 }
 
@@ -592,39 +653,63 @@ func (w *waiter) handle(m any) {
 	case *redis.Subscription:
 		w.plan(0)
 	case *redis.Message:
+		// "granted ID FENCE": the lock is ours. "released ID TURN" / "broken ID
+		// TURN": try at our turn among those woken. "taken ID 0": someone else got it.
 		fields := strings.Fields(m.Payload)
-		if len(fields) == 0 {
+		if len(fields) != 3 || fields[1] != w.id {
 			return
 		}
-		switch fields[0] {
-		case "released", "broken":
-			turn := len(fields) - 1 // not named (yet): after everyone who is
-			for i, id := range fields[1:] {
-				if id == w.id {
-					turn = i
-					break
-				}
-			}
-			w.plan(time.Duration(turn) * stagger)
-		case "taken":
+		if fields[0] == "granted" {
+			w.mu.Lock()
+			w.granted, w.fence = true, fence(fields[2])
+			w.wakeAt = time.Now()
+			w.mu.Unlock()
+			w.signal()
+			return
+		}
+		if fields[0] == "taken" {
+			// Someone else got it: forget the planned wake-up. No need to wake the
+			// waiting goroutine: a timer that fires finds nothing planned.
 			w.mu.Lock()
 			w.wakeAt = time.Time{}
 			w.mu.Unlock()
-			w.signal()
-		default:
-			w.plan(0)
+			return
 		}
+		turn, err := strconv.Atoi(fields[2])
+		if err != nil || turn < 0 {
+			turn = 0
+		}
+		w.plan(time.Duration(min(turn, wakeOnBreak)) * stagger)
 	}
 }
 
+// takeGrant reports (once) that a release handed us the lock, with its fencing token.
+func (w *waiter) takeGrant() (lock.FencingToken, bool) {
+	if w == nil {
+		return 0, false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.granted {
+		return 0, false
+	}
+	w.granted = false
+	return w.fence, true
+}
+
+// plan asks for a wake-up after the delay, unless one is planned earlier; it wakes the
+// waiting goroutine only when the plan changed.
 func (w *waiter) plan(after time.Duration) {
 	at := time.Now().Add(after)
 	w.mu.Lock()
-	if w.wakeAt.IsZero() || at.Before(w.wakeAt) {
+	changed := w.wakeAt.IsZero() || at.Before(w.wakeAt)
+	if changed {
 		w.wakeAt = at
 	}
 	w.mu.Unlock()
-	w.signal()
+	if changed {
+		w.signal()
+	}
 }
 
 func (w *waiter) signal() {

@@ -74,7 +74,7 @@ func (l *Locker) inspectOn(ctx context.Context, n *node, name string) (*observed
 		get, fc, rget   *redis.StringCmd
 		pt, rpt         *redis.DurationCmd
 		own, brk, rhash *redis.MapStringStringCmd
-		ns              *redis.IntCmd
+		ns              *redis.Cmd
 		rns             *redis.MapStringIntCmd
 		typ             *redis.StatusCmd
 		k               = keysFor(dname)
@@ -86,7 +86,7 @@ func (l *Locker) inspectOn(ctx context.Context, n *node, name string) (*observed
 		if dname != "" {
 			get, pt = pipe.Get(ctx, k.lock), pipe.PTTL(ctx, k.lock)
 			own, fc, brk = pipe.HGetAll(ctx, k.owner), pipe.Get(ctx, k.fence), pipe.HGetAll(ctx, k.brk)
-			ns = pipe.ZCount(ctx, k.waiters, strconv.FormatInt(time.Now().UnixMilli(), 10), "+inf")
+			ns = pipe.Eval(ctx, scriptCountWaiters, []string{k.waiters}, k.base)
 			check = pt
 		}
 		if raw != "" {
@@ -107,7 +107,8 @@ func (l *Locker) inspectOn(ctx context.Context, n *node, name string) (*observed
 	info := &lock.Info{Name: name, Waiters: -1, Backend: l.backend}
 	if dname != "" {
 		info.Name, info.Key = dname, k.lock
-		info.Waiters = int(ns.Val())
+		n, _ := ns.Int64()
+		info.Waiters = int(n)
 		info.LastFence = fence(fc.Val())
 		info.FencingSafe = l.backend.FencingSafe
 		info.LastBreak = parseBreak(brk.Val())
@@ -372,15 +373,14 @@ func (l *Locker) describeBatch(ctx context.Context, n *node, names []string) ([]
 		pt  *redis.DurationCmd
 		own *redis.MapStringStringCmd
 		fc  *redis.StringCmd
-		ns  *redis.IntCmd
+		ns  *redis.Cmd
 	}
 	cs := make([]cmds, len(names))
-	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	err := l.call(ctx, n, func(ctx context.Context) error {
 		pipe := n.c.Pipeline()
 		for i, name := range names {
 			k := keysFor(name)
-			cs[i] = cmds{pipe.Get(ctx, k.lock), pipe.PTTL(ctx, k.lock), pipe.HGetAll(ctx, k.owner), pipe.Get(ctx, k.fence), pipe.ZCount(ctx, k.waiters, now, "+inf")}
+			cs[i] = cmds{pipe.Get(ctx, k.lock), pipe.PTTL(ctx, k.lock), pipe.HGetAll(ctx, k.owner), pipe.Get(ctx, k.fence), pipe.Eval(ctx, scriptCountWaiters, []string{k.waiters}, k.base)}
 		}
 		_, err := pipe.Exec(ctx)
 		if err != nil && !errors.Is(err, redis.Nil) {
@@ -405,7 +405,7 @@ func (l *Locker) describeBatch(ctx context.Context, n *node, names []string) ([]
 			h.Fence, h.AcquiredAt, h.Owner = fence(f["fence"]), msTime(f["acquired_ms"]), ownerFromFields(f)
 		}
 		out = append(out, lock.Info{Name: name, Key: k.lock, Held: true, Format: lock.FormatDsctl,
-			FormatDetail: lock.FormatDsctl.Describe(), Holder: h, Waiters: int(c.ns.Val()),
+			FormatDetail: lock.FormatDsctl.Describe(), Holder: h, Waiters: waiterCount(c.ns),
 			LastFence: fence(c.fc.Val()), FencingSafe: l.backend.FencingSafe, Backend: l.backend})
 	}
 	return out, nil
@@ -537,7 +537,7 @@ func (l *Locker) breakOn(ctx context.Context, n *node, name string, opt lock.Bre
 	case lock.FormatDsctl:
 		k := keysFor(info.Name)
 		vals, err := l.runScript(ctx, n, scriptBreak, []string{k.lock, k.owner, k.brk, k.waiters},
-			opt.By, opt.Reason, k.channel, strconv.Itoa(breakKeepsMs))
+			opt.By, opt.Reason, k.base, strconv.Itoa(breakKeepsMs))
 		if err != nil {
 			return nil, err
 		}
@@ -566,4 +566,9 @@ func (l *Locker) breakOn(ctx context.Context, n *node, name string, opt lock.Bre
 			WithHint("inspect it again and retry")
 	}
 	return info, nil
+}
+
+func waiterCount(c *redis.Cmd) int {
+	n, _ := c.Int64()
+	return int(n)
 }

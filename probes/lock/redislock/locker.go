@@ -25,6 +25,7 @@ import (
 // Locker implements lock.Locker on one Redis server, or on several independent
 // masters in quorum mode.
 type Locker struct {
+	id      string // names this Locker's wake-up channels (hex)
 	nodes   []*node
 	dialer  endpoint.Dialer
 	timeout time.Duration
@@ -51,7 +52,7 @@ func New(d endpoint.Dialer, ep endpoint.Redis) (*Locker, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Locker{dialer: d, timeout: d.Timeout}
+	l := &Locker{id: newToken()[:16], dialer: d, timeout: d.Timeout}
 	if l.timeout <= 0 {
 		l.timeout = endpoint.DefaultTimeout
 	}

@@ -318,8 +318,8 @@ func TestPollStrategyAlsoWaits(t *testing.T) {
 	if _, err := b.Acquire(ctx, "p", o); err != nil {
 		t.Fatal(err)
 	}
-	if n := m.PubSubNumSub("dsctl:lock:{p}:ch")["dsctl:lock:{p}:ch"]; n != 0 {
-		t.Fatalf("poll strategy subscribed (%d subscribers)", n)
+	if chs := m.PubSubChannels("dsctl:lock:{p}:ch*"); len(chs) != 0 {
+		t.Fatalf("poll strategy subscribed to %v", chs)
 	}
 }
 
@@ -328,7 +328,14 @@ func TestPollStrategyAlsoWaits(t *testing.T) {
 func TestWaitingAgainReusesTheSubscription(t *testing.T) {
 	m := startMiniredis(t)
 	a, b := newLocker(t, m.Addr()), newLocker(t, m.Addr())
-	const channel = "dsctl:lock:{s}:ch"
+	// Each Locker listens on a channel of its own for the lock.
+	subscribers := func() int {
+		n := 0
+		for _, c := range m.PubSubChannels("dsctl:lock:{s}:ch:*") {
+			n += m.PubSubNumSub(c)[c]
+		}
+		return n
+	}
 	o := ownerOpts(10 * time.Second)
 	o.Wait = lock.WaitFor(5 * time.Second)
 	conns := 0
@@ -349,7 +356,7 @@ func TestWaitingAgainReusesTheSubscription(t *testing.T) {
 		if err := b.Release(ctx, "s", got.Token); err != nil {
 			t.Fatal(err)
 		}
-		if n := m.PubSubNumSub(channel)[channel]; n != 1 {
+		if n := subscribers(); n != 1 {
 			t.Fatalf("round %d: %d subscribers, want 1", round, n)
 		}
 		if round == 0 {
@@ -360,7 +367,7 @@ func TestWaitingAgainReusesTheSubscription(t *testing.T) {
 	}
 	b.Close()
 	deadline := time.Now().Add(2 * time.Second)
-	for m.PubSubNumSub(channel)[channel] != 0 {
+	for subscribers() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("Close left the subscription open")
 		}
@@ -414,19 +421,23 @@ func TestInspectShowsWaitersAndLastBreak(t *testing.T) {
 	}
 }
 
-// A release wakes the waiters in turn, not all at once: one handoff costs about one
-// acquire attempt, whatever the number of waiters.
-func TestReleaseWakesWaitersInTurn(t *testing.T) {
+// A release hands the lock to the waiters in the order they came, one at a time: the
+// new holder needs no acquire attempt of its own, and no other waiter stirs.
+func TestReleaseHandsTheLockOverInOrder(t *testing.T) {
 	addr := testenv.List(t, testenv.Redis)[0]
 	holder := newLocker(t, addr)
-	name := locktest.Name(t, "herd")
+	name := locktest.Name(t, "fifo")
 	lease, err := holder.Acquire(ctx, name, ownerOpts(30*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	const waiters = 6
 	var attempts atomic.Int64
-	got := make(chan *lock.Lease, waiters)
+	type got struct {
+		i     int
+		lease *lock.Lease
+	}
+	gotc := make(chan got, waiters)
 	lockers := make([]*redislock.Locker, waiters)
 	for i := range waiters {
 		l := newLocker(t, addr)
@@ -439,55 +450,126 @@ func TestReleaseWakesWaitersInTurn(t *testing.T) {
 			if err != nil {
 				t.Error(err)
 			}
-			got <- le
+			gotc <- got{i, le}
 		}()
+		// Let each one register before the next arrives, so the order is known.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			info, err := holder.Inspect(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Waiters == i+1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("inspect counts %d waiters, want %d", info.Waiters, i+1)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		info, err := holder.Inspect(ctx, name)
-		if err != nil {
+	attempts.Store(0)
+	owner, ownerLocker := lease, holder
+	lastFence := lease.Fence
+	for want := range waiters {
+		if err := ownerLocker.Release(ctx, name, owner.Token); err != nil {
 			t.Fatal(err)
 		}
-		if info.Waiters == waiters {
+		select {
+		case g := <-gotc:
+			if g.i != want {
+				t.Fatalf("handover %d went to waiter %d, want %d (arrival order)", want, g.i, want)
+			}
+			if g.lease.Fence <= lastFence {
+				t.Fatalf("fence %d after %d", g.lease.Fence, lastFence)
+			}
+			if left := time.Until(g.lease.ExpiresAt); left < 25*time.Second || left > 30*time.Second {
+				t.Fatalf("handed-over lease ends in %s, want about its 30s TTL", left)
+			}
+			info, _ := holder.Inspect(ctx, name)
+			if info.Holder == nil || info.Holder.Token != g.lease.Token || info.Holder.Fence != g.lease.Fence {
+				t.Fatalf("server holder %+v, lease %+v", info.Holder, g.lease)
+			}
+			if info.Holder.Owner == nil || info.Holder.Owner.Command != "job" || info.Holder.Owner.PID != 7 {
+				t.Fatalf("the waiter's owner data did not follow the lock: %+v", info.Holder.Owner)
+			}
+			if info.Waiters != waiters-1-want {
+				t.Fatalf("after handover %d: %d waiters listed, want %d", want, info.Waiters, waiters-1-want)
+			}
+			owner, ownerLocker, lastFence = g.lease, lockers[g.i], g.lease.Fence
+		case <-time.After(5 * time.Second):
+			t.Fatalf("handover %d: nobody got the lock", want)
+		}
+	}
+	// Only the releases themselves talked to Redis: no waiter made an attempt.
+	if n := attempts.Load(); n != waiters-1 {
+		t.Fatalf("%d handovers made %d calls from the waiters' clients, want %d (their releases)", waiters, n, waiters-1)
+	}
+	if err := ownerLocker.Release(ctx, name, owner.Token); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := holder.Inspect(ctx, name); info.Held || info.Waiters != 0 {
+		t.Fatalf("after the last release: held %v, %d waiters", info.Held, info.Waiters)
+	}
+}
+
+// A waiter whose process died (nobody listens on its channel any more) is skipped: the
+// release hands the lock to the next live waiter, and the dead one is dropped.
+func TestReleaseSkipsADeadWaiter(t *testing.T) {
+	addr := testenv.List(t, testenv.Redis)[0]
+	a, b := newLocker(t, addr), newLocker(t, addr)
+	c := a.Clients()[0]
+	name := locktest.Name(t, "deadwaiter")
+	lease, err := a.Acquire(ctx, name, ownerOpts(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A waiter registered first, whose Locker is gone: in the list, with its request,
+	// and nobody subscribed to its channel.
+	base := "dsctl:lock:{" + name + "}"
+	dead := "0123456789abcdef.deadbeef"
+	if err := c.ZAdd(ctx, base+":waiters", redis.Z{Score: float64(time.Now().Add(-time.Second).UnixMicro()), Member: dead}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	c.HSet(ctx, base+":w:"+dead, "token", "ghost", "ttl_ms", "30000")
+	c.PExpire(ctx, base+":w:"+dead, time.Minute)
+	got := make(chan *lock.Lease, 1)
+	go func() {
+		o := ownerOpts(30 * time.Second)
+		o.Wait = lock.WaitFor(10 * time.Second)
+		le, err := b.Acquire(ctx, name, o)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- le
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if n, _ := c.ZCard(ctx, base+":waiters").Result(); n == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("inspect counts %d waiters, want %d", info.Waiters, waiters)
+			t.Fatal("the live waiter never registered")
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(50 * time.Millisecond)
-	attempts.Store(0)
-	if err := holder.Release(ctx, name, lease.Token); err != nil {
+	start := time.Now()
+	if err := a.Release(ctx, name, lease.Token); err != nil {
 		t.Fatal(err)
 	}
-	first := <-got
-	time.Sleep(200 * time.Millisecond) // time for the others to stir, if they would
-	// About 1; a loaded machine (or -race) can let the second in line try before the
-	// "taken" message reaches it. All six at once is the thundering herd.
-	if n := attempts.Load(); n > waiters/2 {
-		t.Fatalf("one release caused %d acquire attempts among %d waiters; want about 1", n, waiters)
+	le := <-got
+	if le == nil {
+		t.FailNow()
 	}
-	// Hand the lock down the line; each release wakes the next in turn.
-	owner := first
-	for range waiters - 1 {
-		var l *redislock.Locker
-		for _, c := range lockers {
-			if info, _ := c.Inspect(ctx, name); info != nil && info.Holder != nil && info.Holder.Token == owner.Token {
-				l = c
-				break
-			}
-		}
-		if err := l.Release(ctx, name, owner.Token); err != nil {
-			t.Fatal(err)
-		}
-		owner = <-got
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("the live waiter got the lock %s after the release", d)
 	}
-	if n := attempts.Load(); n > 3*waiters {
-		t.Fatalf("%d handoffs took %d acquire attempts", waiters, n)
+	if v, _ := c.Get(ctx, base).Result(); v != le.Token {
+		t.Fatalf("lock value %q, want the live waiter's token", v)
 	}
-	_ = holder.Release(ctx, name, owner.Token)
-	if info, _ := holder.Inspect(ctx, name); info.Waiters != 0 {
-		t.Fatalf("%d waiters left registered", info.Waiters)
+	if n, _ := c.Exists(ctx, base+":w:"+dead).Result(); n != 0 {
+		t.Fatal("the dead waiter's request was left behind")
 	}
+	if s, _ := c.ZScore(ctx, base+":waiters", dead).Result(); s != 0 {
+		t.Fatal("the dead waiter is still listed")
+	}
+	_ = b.Release(ctx, name, le.Token)
 }

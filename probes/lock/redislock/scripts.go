@@ -13,32 +13,57 @@ import (
 //	dsctl:lock:{NAME}          string  holder token; PX = the lease (SET NX PX)
 //	dsctl:lock:{NAME}:owner    hash    token, fence, acquired_ms, ttl_ms, host, pid, user, cmd, label, tool; same PX
 //	dsctl:lock:{NAME}:fence    string  fencing counter, no TTL (it must outlive every lease)
-//	dsctl:lock:{NAME}:waiters  zset    waiter id -> alive-until (server ms); "p:" ids poll
+//	dsctl:lock:{NAME}:waiters  zset    waiter id -> first registration (server µs): arrival order; "p:" ids poll
+//	dsctl:lock:{NAME}:w:ID     hash    a waiter's request: token, ttl_ms, owner fields; it expires
+//	                                   at the waiter's next planned retry plus a margin, and
+//	                                   while it exists the waiter counts as alive
 //	dsctl:lock:{NAME}:break    hash    the last `lock break`: token, fence, by, reason, at_ms; kept a day
-//	dsctl:lock:{NAME}:ch       channel "released ID..." / "broken ID..." (live notified waiters, in
-//	                                   order) and "taken PTTL" messages
+//	dsctl:lock:{NAME}:ch:LID   channel a Locker's private channel for this lock: "granted ID FENCE",
+//	                                   "released ID TURN", "taken ID 0", "broken ID TURN"
 //
-// A release wakes the waiters in order: the first named tries at once, the k-th after
-// k staggers, and a "taken" message (sent by an acquire while others wait) cancels the
-// rest. So a handoff costs one round trip, not one per waiter, and a dead waiter delays
-// the next by one stagger. Messages only save time: a waiter that misses them still
-// wakes when the holder's TTL runs out.
+// A notified waiter's id is "LID.RANDOM", LID being its Locker's id, so a script can
+// reach the waiter's Locker alone instead of every subscriber. Waiters keep their place
+// in the list when they retry; scripts drop the entries whose request expired.
+//
+// On one server a release hands the lock over: the same script that deletes the lease
+// takes the oldest live notified waiter off the list, gives it the lock under its own
+// token and TTL with the next fencing token (its :w: hash becomes the owner hash), and
+// tells it so on its Locker's channel. The waiter holds the lock the moment the
+// release runs; it learns it from the message, without a round trip of its own, and
+// no one else can barge in between. PUBLISH counts the receivers: when nobody listens
+// for the waiter (its process died), the grant is undone and the next waiter is tried.
+// A waiter that gives up leaves with a script that also passes on a grant that reached
+// it too late. Poll waiters are not handed the lock; they find it free.
+//
+// In quorum mode no server can hand over alone: a release wakes the first live waiter
+// at once and the second one stagger later, and an acquire tells the first waiter the
+// lock is "taken" again. A break wakes up to wakeOnBreak waiters in turn (all modes).
+// Messages only save time: a waiter that misses them still wakes when the holder's TTL
+// runs out.
 const (
 	KeyPrefix    = "dsctl:lock:"
 	breakKeepsMs = 24 * 60 * 60 * 1000
-	// waiterMarginMs keeps a waiter registered this long past its next planned retry.
+	// waiterMarginMs keeps a waiter's request alive this long past its next planned retry.
 	waiterMarginMs = 5000
-	// wakeListMax bounds the waiter ids in one "released" message.
-	wakeListMax = 32
+	// wakeOnRelease is how many live waiters a release wakes in quorum mode (the
+	// second one a stagger later); wakeOnBreak how many a break wakes; wakeScan bounds
+	// the list entries one wake-up or hand-over looks at.
+	wakeOnRelease = 2
+	wakeOnBreak   = 32
+	wakeScan      = 48
+	// modeGrant and modeWake tell the scripts whether a release hands the lock over
+	// (one server) or only wakes waiters (quorum mode).
+	modeGrant = "g"
+	modeWake  = "w"
 )
 
 type keys struct {
-	lock, owner, fence, waiters, brk, channel string
+	base, lock, owner, fence, waiters, brk, channel string
 }
 
 func keysFor(name string) keys {
 	base := KeyPrefix + "{" + name + "}"
-	return keys{lock: base, owner: base + ":owner", fence: base + ":fence", waiters: base + ":waiters",
+	return keys{base: base, lock: base, owner: base + ":owner", fence: base + ":fence", waiters: base + ":waiters",
 		brk: base + ":break", channel: base + ":ch"}
 }
 
@@ -102,24 +127,34 @@ local function not_held(k_lock, k_owner, k_fence, k_break, token)
 end
 `
 
-// scriptAcquire: KEYS lock, owner, fence, waiters; ARGV token, ttl_ms, waiter id ("" when
-// not waiting), channel, owner field/value pairs. Returns {1, fence, server_ms} when
-// taken, else the holder {0, pttl, token, fields...}. A waiter that fails (re)registers
-// until its next planned retry plus a margin; one that succeeds leaves the list, and
-// tells the others the lock is taken.
-var scriptAcquire = redis.NewScript(luaFence + luaHolder + `
-local id = ARGV[3]
+// scriptAcquire: KEYS lock, owner, fence, waiters; ARGV token, ttl_ms, waiter id (""
+// when not waiting), key base, mode, owner field/value pairs. Returns {1, fence,
+// acquired_ms, pttl} when the token holds the lock (taken now, or handed over while
+// this request was on its way), else the holder {0, pttl, token, fields...}. A waiter
+// that fails registers (keeping its place if it was already listed) with its request,
+// alive until its next planned retry plus a margin; one that succeeds leaves the list.
+var scriptAcquire = redis.NewScript(luaFence + luaHolder + luaWake + `
+local id, base, mode = ARGV[3], ARGV[4], ARGV[5]
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   local fence, now_ms = next_fence(KEYS[3])
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[2], 'token', ARGV[1], 'fence', fence, 'acquired_ms', now_ms, 'ttl_ms', ARGV[2], unpack(ARGV, 5))
+  redis.call('HSET', KEYS[2], 'token', ARGV[1], 'fence', fence, 'acquired_ms', now_ms, 'ttl_ms', ARGV[2], unpack(ARGV, 6))
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  if id ~= '' then redis.call('ZREM', KEYS[4], id) end
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now_ms)
-  if redis.call('ZCARD', KEYS[4]) > 0 then redis.call('PUBLISH', ARGV[4], 'taken ' .. ARGV[2]) end
-  return {1, fence, now_ms}
+  if id ~= '' then
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('DEL', base .. ':w:' .. id)
+  end
+  if mode == '` + modeWake + `' and redis.call('EXISTS', KEYS[4]) == 1 then wake(KEYS[4], base, 'taken', 1) end
+  return {1, fence, now_ms, tonumber(ARGV[2])}
 end
 local h = holder(0, KEYS[1], KEYS[2])
+if h and h[3] == ARGV[1] then
+  if id ~= '' then
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('DEL', base .. ':w:' .. id)
+  end
+  return {1, redis.call('HGET', KEYS[2], 'fence') or '0', redis.call('HGET', KEYS[2], 'acquired_ms') or '0', h[2]}
+end
 if not h then h = {0, -2, ''} end
 if id ~= '' then
   local t = redis.call('TIME')
@@ -128,8 +163,13 @@ if id ~= '' then
   if wait < 0 then wait = 1000 end
   if wait > 60000 then wait = 60000 end
   local alive = wait + ` + strconv.Itoa(waiterMarginMs) + `
-  redis.call('ZADD', KEYS[4], string.format('%d', now_ms + alive), id)
+  redis.call('ZADD', KEYS[4], 'NX', string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2])), id)
   if redis.call('PTTL', KEYS[4]) < alive then redis.call('PEXPIRE', KEYS[4], alive) end
+  local wk = base .. ':w:' .. id
+  if redis.call('EXISTS', wk) == 0 then
+    redis.call('HSET', wk, 'token', ARGV[1], 'ttl_ms', ARGV[2], unpack(ARGV, 6))
+  end
+  redis.call('PEXPIRE', wk, alive)
 end
 return h
 `)
@@ -146,37 +186,95 @@ end
 return not_held(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 `)
 
-// luaWake publishes what happened and the live notified waiters, oldest first.
+// luaWake wakes up to max live notified waiters, oldest first, each on its Locker's
+// channel with its turn; a waiter whose request expired or whom nobody listens for is
+// dropped. Returns how many were woken.
 var luaWake = `
-local function wake(k_waiters, channel, what)
-  local t = redis.call('TIME')
-  local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('ZREMRANGEBYSCORE', k_waiters, '-inf', now_ms)
-  local msg = what
+local function wake(k_waiters, base, what, max)
   local n = 0
-  for _, id in ipairs(redis.call('ZRANGE', k_waiters, 0, -1)) do
-    if string.sub(id, 1, 2) ~= 'p:' then
-      msg = msg .. ' ' .. id
-      n = n + 1
-      if n >= ` + strconv.Itoa(wakeListMax) + ` then break end
+  for _, id in ipairs(redis.call('ZRANGE', k_waiters, 0, ` + strconv.Itoa(wakeScan-1) + `)) do
+    local lid = string.match(id, '^(%x+)%.')
+    if redis.call('EXISTS', base .. ':w:' .. id) == 0 then
+      redis.call('ZREM', k_waiters, id)
+    elseif lid then
+      if redis.call('PUBLISH', base .. ':ch:' .. lid, what .. ' ' .. id .. ' ' .. n) > 0 then
+        n = n + 1
+        if n >= max then break end
+      else
+        redis.call('ZREM', k_waiters, id)
+        redis.call('DEL', base .. ':w:' .. id)
+      end
     end
   end
-  redis.call('PUBLISH', channel, msg)
+  return n
 end
 `
 
-// scriptRelease: KEYS lock, owner, fence, break, waiters; ARGV token, channel.
-// Compare-and-DEL, then wake the waiters: {1} or not_held.
-var scriptRelease = redis.NewScript(luaHolder + luaNotHeld + luaWake + `
+// luaGrant hands a free lock to the oldest live notified waiter (see the key layout).
+// Returns true when one took it.
+var luaGrant = luaFence + `
+local function grant(k_lock, k_owner, k_fence, k_waiters, base)
+  for _, id in ipairs(redis.call('ZRANGE', k_waiters, 0, ` + strconv.Itoa(wakeScan-1) + `)) do
+    local lid = string.match(id, '^(%x+)%.')
+    local wk = base .. ':w:' .. id
+    local tok = redis.call('HGET', wk, 'token')
+    if not tok then
+      redis.call('ZREM', k_waiters, id)
+    elseif lid then
+      redis.call('ZREM', k_waiters, id)
+      local ttl = redis.call('HGET', wk, 'ttl_ms')
+      local fence, at_ms = next_fence(k_fence)
+      redis.call('SET', k_lock, tok, 'PX', ttl)
+      redis.call('RENAME', wk, k_owner)
+      redis.call('HSET', k_owner, 'fence', fence, 'acquired_ms', at_ms)
+      redis.call('PEXPIRE', k_owner, ttl)
+      if redis.call('PUBLISH', base .. ':ch:' .. lid, 'granted ' .. id .. ' ' .. fence) > 0 then
+        return true
+      end
+      redis.call('DEL', k_lock, k_owner)
+    end
+  end
+  return false
+end
+`
+
+// luaFree deletes a lease and passes the lock on: handed to a waiter in grant mode,
+// the waiters woken otherwise (and in grant mode when only poll waiters are left).
+var luaFree = luaGrant + luaWake + `
+local function free(k_lock, k_owner, k_fence, k_waiters, base, mode)
+  redis.call('DEL', k_lock, k_owner)
+  if mode == '` + modeGrant + `' then
+    if not grant(k_lock, k_owner, k_fence, k_waiters, base) then return end
+  else
+    wake(k_waiters, base, 'released', ` + strconv.Itoa(wakeOnRelease) + `)
+  end
+end
+`
+
+// scriptRelease: KEYS lock, owner, fence, break, waiters; ARGV token, key base, mode.
+// Compare-and-DEL, then pass the lock on: {1} or not_held.
+var scriptRelease = redis.NewScript(luaHolder + luaNotHeld + luaFree + `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1], KEYS[2])
-  wake(KEYS[5], ARGV[2], 'released')
+  free(KEYS[1], KEYS[2], KEYS[3], KEYS[5], ARGV[2], ARGV[3])
   return {1}
 end
 return not_held(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 `)
 
-// scriptBreak: KEYS lock, owner, break, waiters; ARGV by, reason, channel, ms to keep
+// scriptLeave takes a waiter that gives up off the list: KEYS lock, owner, fence,
+// waiters; ARGV token, key base, mode, waiter id. Should the lock have been handed to
+// it meanwhile, it passes it on. Returns {1} when it had been handed the lock.
+var scriptLeave = redis.NewScript(luaFree + `
+redis.call('ZREM', KEYS[4], ARGV[4])
+redis.call('DEL', ARGV[2] .. ':w:' .. ARGV[4])
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  free(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3])
+  return {1}
+end
+return {0}
+`)
+
+// scriptBreak: KEYS lock, owner, break, waiters; ARGV by, reason, key base, ms to keep
 // the record. Deletes whatever holds the lock, records the break, wakes the waiters.
 // Returns the previous holder {1, pttl, token, fields...} or {0} when free.
 var scriptBreak = redis.NewScript(luaHolder + luaWake + `
@@ -188,7 +286,7 @@ local fence = redis.call('HGET', KEYS[2], 'fence') or ''
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 redis.call('HSET', KEYS[3], 'token', h[3], 'fence', fence, 'by', ARGV[1], 'reason', ARGV[2], 'at_ms', now_ms)
 redis.call('PEXPIRE', KEYS[3], ARGV[4])
-wake(KEYS[4], ARGV[3], 'broken')
+wake(KEYS[4], ARGV[3], 'broken', ` + strconv.Itoa(wakeOnBreak) + `)
 return h
 `)
 
@@ -210,3 +308,12 @@ if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
 end
 return 0
 `)
+
+// scriptCountWaiters counts the live waiters: KEYS waiters; ARGV key base.
+const scriptCountWaiters = `
+local n = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, 999)) do
+  if redis.call('EXISTS', ARGV[1] .. ':w:' .. id) == 1 then n = n + 1 end
+end
+return n
+`
