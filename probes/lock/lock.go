@@ -277,8 +277,8 @@ type WaitStrategy string
 
 // Strategies.
 const (
-	// WaitNotify wakes on the backend's release notification (Redis pub/sub, ZooKeeper
-	// watch) or when the holder's TTL runs out.
+	// WaitNotify is told by the backend when the lock is handed to it or may be free
+	// (Redis pub/sub, ZooKeeper watch), or wakes when the holder's TTL runs out.
 	WaitNotify WaitStrategy = "notify"
 	// WaitPoll retries every PollInterval: the common baseline, kept for comparison
 	// and for backends without notifications.
@@ -324,8 +324,9 @@ type Locker interface {
 	// Renew extends the lease of the holder of token to ttl from now. It never
 	// re-acquires a lock that was lost: that is a NotHeldError.
 	Renew(ctx context.Context, name, token string, ttl time.Duration) (*Lease, error)
-	// Release frees the lock if token holds it and wakes the waiters; with another
-	// token it changes nothing and returns a NotHeldError naming the holder.
+	// Release frees the lock if token holds it and passes it on (hands it to the next
+	// waiter, or wakes the waiters); with another token it changes nothing and returns
+	// a NotHeldError naming the holder.
 	Release(ctx context.Context, name, token string) error
 	// Inspect reports the lock's state, recognising other libraries' formats.
 	Inspect(ctx context.Context, name string) (*Info, error)

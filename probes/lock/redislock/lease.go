@@ -108,9 +108,10 @@ func majorityReason(lost []*lock.NotHeldError) (lock.LostReason, *lock.Holder) {
 	return best.Reason, best.Current
 }
 
-// Release is compare-and-DEL plus PUBLISH on the lock's channel, which wakes the
-// waiters at once. With a token that does not hold the lock nothing changes, and the
-// error names the holder.
+// Release is compare-and-DEL in one script that also passes the lock on: on one
+// server it hands it to the oldest live waiter, in quorum mode it wakes the first
+// waiters. With a token that does not hold the lock nothing changes, and the error
+// names the holder.
 func (l *Locker) Release(ctx context.Context, name, token string) error {
 	if err := lock.ValidateName(name); err != nil {
 		return err

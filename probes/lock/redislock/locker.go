@@ -1,7 +1,7 @@
 // Package redislock is the Redis backend of dsctl's lock contract (package lock):
 // leases taken with one Lua script (SET NX PX + fencing counter + owner data), renewed
-// and released with compare-and-set scripts, waiters woken by pub/sub instead of
-// polling, and a quorum mode (Redlock) over several independent masters. It also reads
+// and released with compare-and-set scripts, waiters queued in arrival order and handed
+// the lock by the release (told by pub/sub, never polling), and a quorum mode (Redlock) over several independent masters. It also reads
 // the locks of other libraries (go-redsync/redsync, bsm/redislock, Redisson RLock) so
 // `inspect` and `list` can show who holds what.
 package redislock
