@@ -42,7 +42,8 @@ check: never two holders at once, fencing tokens strictly increasing. Exit 1 if 
 check fails.
 
 --think makes each client work outside the lock between cycles: with 0 a client asks
-again the moment it releases, and may win against the waiters (few handoffs).
+again the moment it releases (with notify on one server it queues behind the waiters,
+which are handed the lock in turn; an unfair lock would let it win again instead).
 --wait-strategy poll retries every --poll-interval, as the common SET NX loop does,
 for comparison.
 
