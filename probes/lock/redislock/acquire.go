@@ -112,8 +112,8 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 				Waited: now.Sub(start), Detail: att.detail})
 		}
 		if !registered {
-			// From now on each try (re)registers us as a waiter, so releases wake us in
-			// turn and inspect can count us.
+			// From now on each try (re)registers us as a waiter, so releases hand us the
+			// lock (or wake us, in quorum mode) in turn and inspect can count us.
 			id := l.waiterID()
 			if notify {
 				if w, err = l.subscribe(ctx, channel, id); err != nil {
@@ -179,7 +179,9 @@ func (l *Locker) granted(ctx context.Context, name, token string, f lock.Fencing
 // release have handed it to us meanwhile.
 func (l *Locker) leave(ctx context.Context, k keys, token, id string) {
 	each(ctx, l.nodes, func(ctx context.Context, n *node) (struct{}, error) {
-		_, err := l.runScript(ctx, n, scriptLeave, []string{k.lock, k.owner, k.fence, k.waiters}, token, k.base, l.mode(), id)
+		cctx, cancel := context.WithTimeout(ctx, min(l.timeout, time.Second))
+		defer cancel()
+		_, err := l.runScript(cctx, n, scriptLeave, []string{k.lock, k.owner, k.fence, k.waiters}, token, k.base, l.mode(), id)
 		return struct{}{}, err
 	})
 }
