@@ -238,13 +238,14 @@ local function grant(k_lock, k_owner, k_fence, k_waiters, base)
 end
 `
 
-// luaFree deletes a lease and passes the lock on: handed to a waiter in grant mode,
-// the waiters woken otherwise (and in grant mode when only poll waiters are left).
+// luaFree deletes a lease and passes the lock on: in grant mode handed to the oldest
+// live notified waiter (left free when there is none: poll waiters find it on their
+// next try), in quorum mode by waking the first waiters.
 var luaFree = luaGrant + luaWake + `
 local function free(k_lock, k_owner, k_fence, k_waiters, base, mode)
   redis.call('DEL', k_lock, k_owner)
   if mode == '` + modeGrant + `' then
-    if not grant(k_lock, k_owner, k_fence, k_waiters, base) then return end
+    grant(k_lock, k_owner, k_fence, k_waiters, base)
   else
     wake(k_waiters, base, 'released', ` + strconv.Itoa(wakeOnRelease) + `)
   end
