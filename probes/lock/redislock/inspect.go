@@ -107,8 +107,7 @@ func (l *Locker) inspectOn(ctx context.Context, n *node, name string) (*observed
 	info := &lock.Info{Name: name, Waiters: -1, Backend: l.backend}
 	if dname != "" {
 		info.Name, info.Key = dname, k.lock
-		n, _ := ns.Int64()
-		info.Waiters = int(n)
+		info.Waiters = waiterCount(ns)
 		info.LastFence = fence(fc.Val())
 		info.FencingSafe = l.backend.FencingSafe
 		info.LastBreak = parseBreak(brk.Val())

@@ -127,6 +127,14 @@ local function not_held(k_lock, k_owner, k_fence, k_break, token)
 end
 `
 
+// luaForget takes a waiter off the list and deletes its request.
+const luaForget = `
+local function forget(k_waiters, base, id)
+  redis.call('ZREM', k_waiters, id)
+  redis.call('DEL', base .. ':w:' .. id)
+end
+`
+
 // scriptAcquire: KEYS lock, owner, fence, waiters; ARGV token, ttl_ms, waiter id (""
 // when not waiting), key base, mode, owner field/value pairs. Returns {1, fence,
 // acquired_ms, pttl} when the token holds the lock (taken now, or handed over while
@@ -140,25 +148,18 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[2], 'token', ARGV[1], 'fence', fence, 'acquired_ms', now_ms, 'ttl_ms', ARGV[2], unpack(ARGV, 6))
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  if id ~= '' then
-    redis.call('ZREM', KEYS[4], id)
-    redis.call('DEL', base .. ':w:' .. id)
-  end
+  if id ~= '' then forget(KEYS[4], base, id) end
   if mode == '` + modeWake + `' and redis.call('EXISTS', KEYS[4]) == 1 then wake(KEYS[4], base, 'taken', 1) end
   return {1, fence, now_ms, tonumber(ARGV[2])}
 end
 local h = holder(0, KEYS[1], KEYS[2])
 if h and h[3] == ARGV[1] then
-  if id ~= '' then
-    redis.call('ZREM', KEYS[4], id)
-    redis.call('DEL', base .. ':w:' .. id)
-  end
+  if id ~= '' then forget(KEYS[4], base, id) end
   return {1, redis.call('HGET', KEYS[2], 'fence') or '0', redis.call('HGET', KEYS[2], 'acquired_ms') or '0', h[2]}
 end
 if not h then h = {0, -2, ''} end
 if id ~= '' then
   local t = redis.call('TIME')
-  local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local wait = h[2]
   if wait < 0 then wait = 1000 end
   if wait > 60000 then wait = 60000 end
@@ -189,7 +190,7 @@ return not_held(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 // luaWake wakes up to max live notified waiters, oldest first, each on its Locker's
 // channel with its turn; a waiter whose request expired or whom nobody listens for is
 // dropped. Returns how many were woken.
-var luaWake = `
+var luaWake = luaForget + `
 local function wake(k_waiters, base, what, max)
   local n = 0
   for _, id in ipairs(redis.call('ZRANGE', k_waiters, 0, ` + strconv.Itoa(wakeScan-1) + `)) do
@@ -201,8 +202,7 @@ local function wake(k_waiters, base, what, max)
         n = n + 1
         if n >= max then break end
       else
-        redis.call('ZREM', k_waiters, id)
-        redis.call('DEL', base .. ':w:' .. id)
+        forget(k_waiters, base, id)
       end
     end
   end
@@ -266,8 +266,7 @@ return not_held(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 // waiters; ARGV token, key base, mode, waiter id. Should the lock have been handed to
 // it meanwhile, it passes it on. Returns {1} when it had been handed the lock.
 var scriptLeave = redis.NewScript(luaFree + `
-redis.call('ZREM', KEYS[4], ARGV[4])
-redis.call('DEL', ARGV[2] .. ':w:' .. ARGV[4])
+forget(KEYS[4], ARGV[2], ARGV[4])
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   free(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3])
   return {1}
