@@ -344,7 +344,8 @@ func TestWaitingAgainReusesTheSubscription(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.AfterFunc(100*time.Millisecond, func() { a.Release(ctx, "s", lease.Token) })
+		released := make(chan error, 1)
+		time.AfterFunc(100*time.Millisecond, func() { released <- a.Release(ctx, "s", lease.Token) })
 		start := time.Now()
 		got, err := b.Acquire(ctx, "s", o)
 		if err != nil {
@@ -354,6 +355,12 @@ func TestWaitingAgainReusesTheSubscription(t *testing.T) {
 			t.Fatalf("round %d: woke after %s, not on the release", round, waited)
 		}
 		if err := b.Release(ctx, "s", got.Token); err != nil {
+			t.Fatal(err)
+		}
+		// The release script hands the lock to b before a's Release call has
+		// read its reply: wait for it, or a's next Acquire may find a's only
+		// connection still busy and rightly open a second one.
+		if err := <-released; err != nil {
 			t.Fatal(err)
 		}
 		if n := subscribers(); n != 1 {
