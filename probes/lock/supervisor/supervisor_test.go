@@ -282,8 +282,9 @@ func TestRenewalFailingPastTheLeaseIsLost(t *testing.T) {
 	if res.Lost == nil || res.Lost.Reason != lock.LostUnreachable || res.ExitCode != 143 {
 		t.Fatalf("result %+v lost %+v", res, res.Lost)
 	}
-	// Lost when the lease runs out (about 400ms), not later.
-	if d := res.Lost.At.Sub(start); d > 800*time.Millisecond {
+	// Lost when the lease runs out (about 400ms after the acquire), not at
+	// the child's end (30s); the margin is for a loaded CI machine.
+	if d := res.Lost.At.Sub(start); d > 1500*time.Millisecond {
 		t.Fatalf("lost after %s with a 400ms lease", d)
 	}
 }
