@@ -59,7 +59,13 @@ backend {kind, mode, endpoints, fencing_safe, notify, detached}, note.`,
 
 // RunAcquire takes the lease and prints it.
 func RunAcquire(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *AcquireOptions) error {
-	owner := lock.CurrentOwner(os.Getppid(), lock.QuoteCommand(append([]string{"dsctl"}, os.Args[1:]...)), "", tool(f))
+	// The lease outlives this process: its owner is the script that called us.
+	// An orphan (parent gone, re-parented to init) records its own pid instead.
+	pid := os.Getppid()
+	if pid <= 1 {
+		pid = os.Getpid()
+	}
+	owner := lock.CurrentOwner(pid, lock.QuoteCommand(append([]string{"dsctl"}, os.Args[1:]...)), "", tool(f))
 	opt, err := o.options(o.Name, owner)
 	if err != nil {
 		return err
