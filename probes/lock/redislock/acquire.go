@@ -278,6 +278,7 @@ func (l *Locker) perCall(ttl time.Duration) time.Duration {
 func (l *Locker) tryQuorum(ctx context.Context, name string, k keys, token string, opt lock.AcquireOptions, args []any) (*lock.Lease, *attempt, error) {
 	total := len(l.nodes)
 	perCall := l.perCall(opt.TTL)
+	id, _ := args[2].(string) // our waiter id, "" when not waiting
 	results := make(chan nodeResult[acquired], total)
 	var mu sync.Mutex
 	decided, failed := false, false
@@ -292,6 +293,8 @@ func (l *Locker) tryQuorum(ctx context.Context, name string, k keys, token strin
 			if decided {
 				if failed && err == nil && r.ok { // too late: give it back
 					go l.releaseQuiet(n, k, token, perCall)
+				} else if !failed && err == nil && !r.ok && id != "" { // won elsewhere: not a waiter here
+					l.forgetOn(n, k, id, perCall)
 				}
 				return
 			}
@@ -352,6 +355,13 @@ collect:
 	}
 	mu.Unlock()
 	if success {
+		// Servers that refused us registered us as a waiter: take us off their lists,
+		// or their next release would wake us instead of a real waiter.
+		for i, r := range got {
+			if r != nil && r.err == nil && !r.val.ok && id != "" {
+				l.forgetOn(l.nodes[i], k, id, perCall)
+			}
+		}
 		return l.lease(name, token, 0, opt, sent, opt.TTL), nil, nil
 	}
 
@@ -481,6 +491,7 @@ type waiter struct {
 // and kept until Close: a connection per wait cost a dial, HELLO and SUBSCRIBE (and a
 // second acquire attempt) every time a client had to wait. Guarded by Locker.subMu.
 type nodeSub struct {
+	n  *node
 	ps *redis.PubSub
 	// confirmed holds a channel per subscribed lock channel, closed once the server
 	// confirmed the subscription.
@@ -522,7 +533,7 @@ func (l *Locker) subscribe(ctx context.Context, channel, id string) (*waiter, er
 	for i, n := range l.nodes {
 		s := l.subs[i]
 		if s == nil {
-			s = &nodeSub{ps: n.c.Subscribe(context.WithoutCancel(ctx)), confirmed: map[string]chan struct{}{},
+			s = &nodeSub{n: n, ps: n.c.Subscribe(context.WithoutCancel(ctx)), confirmed: map[string]chan struct{}{},
 				waiters: map[string]map[*waiter]struct{}{}}
 			l.subs[i] = s
 			go l.dispatch(s, s.ps.ChannelWithSubscriptions(redis.WithChannelSize(64)))
@@ -623,7 +634,45 @@ func (l *Locker) dispatch(s *nodeSub, ch <-chan any) {
 		for _, w := range ws {
 			w.handle(m)
 		}
+		if msg, ok := m.(*redis.Message); ok {
+			l.passOnIfGone(s.n, channel, msg.Payload, ws)
+		}
 	}
+}
+
+// passOnIfGone hands on a wake-up ("released" or "broken") that names a waiter this
+// Locker no longer has. PUBLISH counted this Locker as a receiver, so the server
+// believes the waiter was told; left alone, the waiters behind it would sleep until
+// the lease they last saw ran out. That happens in quorum mode, where a waiter that
+// won on a majority stays listed on the servers it lost until its forget lands there.
+func (l *Locker) passOnIfGone(n *node, channel, payload string, ws []*waiter) {
+	fields := strings.Fields(payload)
+	if len(fields) != 3 || (fields[0] != "released" && fields[0] != "broken") {
+		return
+	}
+	for _, w := range ws {
+		if w.id == fields[1] {
+			return
+		}
+	}
+	base, ok := strings.CutSuffix(channel, ":ch:"+l.id)
+	if !ok {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), min(l.timeout, time.Second))
+		defer cancel()
+		_, _ = l.runScript(ctx, n, scriptPassOn, []string{base + ":waiters"}, base, fields[1], fields[0])
+	}()
+}
+
+// forgetOn takes waiter id off the list on one server (best effort, in the background).
+func (l *Locker) forgetOn(n *node, k keys, id string, timeout time.Duration) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		_, _ = l.runScript(ctx, n, scriptForget, []string{k.waiters}, k.base, id)
+	}()
 }
 
 func isClosed(c chan struct{}) bool {

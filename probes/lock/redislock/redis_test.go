@@ -2,11 +2,13 @@ package redislock_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	bsm "github.com/bsm/redislock"
 	"github.com/go-redsync/redsync/v4"
 	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
@@ -579,4 +581,103 @@ func TestReleaseSkipsADeadWaiter(t *testing.T) {
 		t.Fatal("the dead waiter is still listed")
 	}
 	_ = b.Release(ctx, name, le.Token)
+}
+
+// Quorum waiters must be woken by releases, never left to their TTL timer: a client
+// that wins on a majority was registered as a waiter on the servers it lost, and a
+// release there must not spend its wake-up on that client's Locker (still subscribed,
+// so PUBLISH counts it) while the real waiters sleep until the lease would have ended.
+func TestQuorumContentionIsWokenByReleasesNotTTLs(t *testing.T) {
+	addrs := testenv.List(t, testenv.Redis)
+	if len(addrs) < 3 {
+		t.Skip("needs three Redis servers")
+	}
+	name := "qwake-" + strings.ToLower(time.Now().Format("150405.000000"))
+	const clients, cycles, ttl = 4, 200, 3 * time.Second
+	var worst atomic.Int64
+	var holders atomic.Int32
+	errc := make(chan error, clients)
+	for range clients {
+		l := newLocker(t, addrs[:3]...)
+		go func() {
+			o := ownerOpts(ttl)
+			o.Wait = lock.WaitFor(4 * ttl)
+			for range cycles {
+				start := time.Now()
+				lease, err := l.Acquire(ctx, name, o)
+				if err != nil {
+					errc <- err
+					return
+				}
+				for d := int64(time.Since(start)); ; {
+					if w := worst.Load(); d <= w || worst.CompareAndSwap(w, d) {
+						break
+					}
+				}
+				if holders.Add(1) != 1 {
+					errc <- errors.New("two holders at once")
+					return
+				}
+				holders.Add(-1)
+				if err := l.Release(ctx, name, lease.Token); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range clients {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := time.Duration(worst.Load()); w > ttl/3 {
+		t.Fatalf("an acquire waited %s (TTL %s): a release did not wake the waiters", w, ttl)
+	}
+}
+
+// A wake-up that reaches a Locker for a waiter it no longer has is handed on: here two
+// stale entries of Locker a head every server's list (PUBLISH counts a as a receiver),
+// so the release's two wake-ups both land on a, and only a's pass-on reaches b.
+func TestQuorumWakeForAGoneWaiterIsPassedOn(t *testing.T) {
+	ms := []*miniredis.Miniredis{startMiniredis(t), startMiniredis(t), startMiniredis(t)}
+	addrs := []string{ms[0].Addr(), ms[1].Addr(), ms[2].Addr()}
+	h, a, b := newLocker(t, addrs...), newLocker(t, addrs...), newLocker(t, addrs...)
+	held, err := h.Acquire(ctx, "gone", ownerOpts(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a waits once (and gives up), so it stays subscribed to its channel for "gone".
+	o := ownerOpts(10 * time.Second)
+	o.Wait = lock.WaitFor(50 * time.Millisecond)
+	if _, err := a.Acquire(ctx, "gone", o); errs.KindOf(err) != errs.KindLockNotAcquired {
+		t.Fatalf("a: %v", err)
+	}
+	chs := ms[0].PubSubChannels("dsctl:lock:{gone}:ch:*")
+	if len(chs) != 1 {
+		t.Fatalf("channels %v, want a's", chs)
+	}
+	lid := chs[0][strings.LastIndex(chs[0], ":")+1:]
+	for _, m := range ms {
+		for i, id := range []string{lid + ".00000001", lid + ".00000002"} {
+			m.ZAdd("dsctl:lock:{gone}:waiters", float64(i), id)
+			m.HSet("dsctl:lock:{gone}:w:"+id, "token", "stale", "ttl_ms", "10000")
+			m.SetTTL("dsctl:lock:{gone}:w:"+id, time.Minute)
+		}
+	}
+	time.AfterFunc(100*time.Millisecond, func() { h.Release(ctx, "gone", held.Token) })
+	o.Wait = lock.WaitFor(5 * time.Second)
+	start := time.Now()
+	if _, err := b.Acquire(ctx, "gone", o); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Fatalf("b waited %s: the wake-ups spent on a's gone waiters were not passed on", waited)
+	}
+	for _, m := range ms {
+		if m.Exists("dsctl:lock:{gone}:w:" + lid + ".00000001") {
+			t.Fatal("the gone waiter's request was not forgotten")
+		}
+	}
 }

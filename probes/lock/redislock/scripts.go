@@ -274,6 +274,23 @@ end
 return {0}
 `)
 
+// scriptForget takes a waiter off the list: KEYS waiters; ARGV key base, waiter id.
+// A quorum acquire that won on a majority uses it on the servers it lost, where its
+// try registered it.
+var scriptForget = redis.NewScript(luaForget + `
+forget(KEYS[1], ARGV[1], ARGV[2])
+return 1
+`)
+
+// scriptPassOn hands on a wake-up that reached a Locker for a waiter it no longer has
+// (the waiter won on other servers, or gave up and its leave has not run yet): KEYS
+// waiters; ARGV key base, waiter id, what ("released" or "broken"). It forgets that
+// waiter and wakes the first ones left. Returns how many were woken.
+var scriptPassOn = redis.NewScript(luaWake + `
+forget(KEYS[1], ARGV[1], ARGV[2])
+return wake(KEYS[1], ARGV[1], ARGV[3], ` + strconv.Itoa(wakeOnRelease) + `)
+`)
+
 // scriptBreak: KEYS lock, owner, break, waiters; ARGV by, reason, key base, ms to keep
 // the record. Deletes whatever holds the lock, records the break, wakes the waiters.
 // Returns the previous holder {1, pttl, token, fields...} or {0} when free.
