@@ -571,21 +571,47 @@ func (l *Locker) subscribe(ctx context.Context, channel, id string) (*waiter, er
 
 // confirm sends SUBSCRIBE when asked to and waits for the server's confirmation. On
 // failure it forgets the pending subscription, so the next waiter asks again.
+//
+// A refused SUBSCRIBE (an ACL user without channel rights: Redis 7's default for new
+// users) never reaches us: go-redis drops error replies on a pub/sub connection. So a
+// first SUBSCRIBE goes with a PUBLISH on the same channel, which the same channel
+// rights govern and whose NOPERM we do see; the waiter then polls at once instead of
+// after the timeout. (Our own waiters ignore the probe message.)
 func (l *Locker) confirm(ctx context.Context, s *nodeSub, channel string, c chan struct{}, send bool) error {
 	var err error
+	var probe chan error
 	if send {
+		probe = make(chan error, 1)
+		go func() { probe <- s.n.c.Publish(ctx, channel, "probe").Err() }()
 		err = s.ps.Subscribe(ctx, channel)
 	}
 	if err == nil {
 		t := time.NewTimer(l.timeout)
 		defer t.Stop()
-		select {
-		case <-c:
+		pending := c
+	wait:
+		for pending != nil || probe != nil {
+			select {
+			case <-pending:
+				pending = nil
+			case perr := <-probe:
+				probe = nil
+				if perr != nil && strings.HasPrefix(perr.Error(), "NOPERM") {
+					err = perr
+					break wait
+				}
+			case <-t.C:
+				if pending != nil {
+					err = context.DeadlineExceeded
+				}
+				break wait
+			case <-ctx.Done():
+				err = ctx.Err()
+				break wait
+			}
+		}
+		if err == nil {
 			return nil
-		case <-t.C:
-			err = context.DeadlineExceeded
-		case <-ctx.Done():
-			err = ctx.Err()
 		}
 	}
 	l.subMu.Lock()

@@ -14,6 +14,7 @@ import (
 	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
 	"github.com/dsctl/dsctl/probes/lock/locktest"
@@ -681,3 +682,68 @@ func TestQuorumWakeForAGoneWaiterIsPassedOn(t *testing.T) {
 		}
 	}
 }
+
+// Redis 7 gives new ACL users no channel rights (acl-pubsub-default resetchannels).
+// Such a user cannot SUBSCRIBE or PUBLISH: its waiters must fall back to polling at
+// once (not after --timeout), and a release by such a user, with waiters that may
+// listen queued, must still release cleanly (its script must not fail half-way).
+func TestACLUserWithoutChannelRights(t *testing.T) {
+	addr := testenv.List(t, testenv.Redis)[0]
+	admin := redis.NewClient(&redis.Options{Addr: addr})
+	defer admin.Close()
+	user := "dsctl-nochan-" + newSuffix()
+	if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">pw-"+user, "~*", "+@all", "resetchannels").Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Do(context.Background(), "ACL", "DELUSER", user) })
+	t.Setenv("DSCTL_TEST_ACL_PW", "pw-"+user)
+	restricted := func() *redislock.Locker {
+		l, err := redislock.New(endpoint.Dialer{Timeout: 5 * time.Second},
+			endpoint.Redis{Addrs: []string{addr}, Username: user, Password: endpoint.Secret{Env: "DSCTL_TEST_ACL_PW"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	name := "acl-" + newSuffix()
+
+	// A restricted waiter polls, and gets the lock soon after the release.
+	h, w := restricted(), restricted()
+	lease, err := h.Acquire(ctx, name, ownerOpts(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(200*time.Millisecond, func() { h.Release(ctx, name, lease.Token) })
+	o := ownerOpts(2 * time.Second) // short: the next waiter's timer follows it
+	o.Wait, o.PollInterval = lock.WaitFor(8*time.Second), 50*time.Millisecond
+	start := time.Now()
+	got, err := w.Acquire(ctx, name, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited > 1500*time.Millisecond {
+		t.Fatalf("restricted waiter took %s (release after 200ms): it waited for the SUBSCRIBE to time out", waited)
+	}
+
+	// A restricted holder releases while a notified waiter (full rights) is queued:
+	// the release works (the script cannot publish, so it must not fail half-way) and
+	// the waiter still gets the lock, by its timer (at most the 2s TTL it saw).
+	full := newLocker(t, addr)
+	done := make(chan error, 1)
+	go func() {
+		o := ownerOpts(10 * time.Second)
+		o.Wait = lock.WaitFor(8 * time.Second)
+		_, err := full.Acquire(ctx, name, o)
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if err := w.Release(ctx, name, got.Token); err != nil {
+		t.Fatalf("release by a user without channel rights: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("queued waiter: %v", err)
+	}
+}
+
+func newSuffix() string { return strings.ReplaceAll(time.Now().Format("150405.000000000"), ".", "") }

@@ -190,7 +190,7 @@ return not_held(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 // luaWake wakes up to max live notified waiters, oldest first, each on its Locker's
 // channel with its turn; a waiter whose request expired or whom nobody listens for is
 // dropped. Returns how many were woken.
-var luaWake = luaForget + `
+var luaWake = luaForget + luaPublish + `
 local function wake(k_waiters, base, what, max)
   local n = 0
   for _, id in ipairs(redis.call('ZRANGE', k_waiters, 0, ` + strconv.Itoa(wakeScan-1) + `)) do
@@ -198,7 +198,9 @@ local function wake(k_waiters, base, what, max)
     if redis.call('EXISTS', base .. ':w:' .. id) == 0 then
       redis.call('ZREM', k_waiters, id)
     elseif lid then
-      if redis.call('PUBLISH', base .. ':ch:' .. lid, what .. ' ' .. id .. ' ' .. n) > 0 then
+      local r = publish(base .. ':ch:' .. lid, what .. ' ' .. id .. ' ' .. n)
+      if r < 0 then break end
+      if r > 0 then
         n = n + 1
         if n >= max then break end
       else
@@ -210,8 +212,23 @@ local function wake(k_waiters, base, what, max)
 end
 `
 
+// luaPublish PUBLISHes and returns the receiver count, or -1 when this user may not
+// publish on the channel (an ACL user without channel rights, Redis 7's default for
+// new users): the script must not fail half-way, and the waiters then find the lock
+// by their own timers.
+const luaPublish = `
+local function publish(ch, msg)
+  local r = redis.pcall('PUBLISH', ch, msg)
+  if type(r) ~= 'number' then return -1 end
+  return r
+end
+`
+
 // luaGrant hands a free lock to the oldest live notified waiter (see the key layout).
 // Returns true when one took it.
+// The message goes out before the writes: nobody sees either before the script ends,
+// and a waiter nobody listens for (or a user who may not publish) then costs no undo.
+// It uses forget and publish: put luaWake before it.
 var luaGrant = luaFence + `
 local function grant(k_lock, k_owner, k_fence, k_waiters, base)
   for _, id in ipairs(redis.call('ZRANGE', k_waiters, 0, ` + strconv.Itoa(wakeScan-1) + `)) do
@@ -221,17 +238,19 @@ local function grant(k_lock, k_owner, k_fence, k_waiters, base)
     if not tok then
       redis.call('ZREM', k_waiters, id)
     elseif lid then
-      redis.call('ZREM', k_waiters, id)
-      local ttl = redis.call('HGET', wk, 'ttl_ms')
       local fence, at_ms = next_fence(k_fence)
-      redis.call('SET', k_lock, tok, 'PX', ttl)
-      redis.call('RENAME', wk, k_owner)
-      redis.call('HSET', k_owner, 'fence', fence, 'acquired_ms', at_ms)
-      redis.call('PEXPIRE', k_owner, ttl)
-      if redis.call('PUBLISH', base .. ':ch:' .. lid, 'granted ' .. id .. ' ' .. fence) > 0 then
+      local r = publish(base .. ':ch:' .. lid, 'granted ' .. id .. ' ' .. fence)
+      if r < 0 then return false end
+      if r > 0 then
+        local ttl = redis.call('HGET', wk, 'ttl_ms')
+        redis.call('ZREM', k_waiters, id)
+        redis.call('SET', k_lock, tok, 'PX', ttl)
+        redis.call('RENAME', wk, k_owner)
+        redis.call('HSET', k_owner, 'fence', fence, 'acquired_ms', at_ms)
+        redis.call('PEXPIRE', k_owner, ttl)
         return true
       end
-      redis.call('DEL', k_lock, k_owner)
+      forget(k_waiters, base, id)
     end
   end
   return false
@@ -241,7 +260,7 @@ end
 // luaFree deletes a lease and passes the lock on: in grant mode handed to the oldest
 // live notified waiter (left free when there is none: poll waiters find it on their
 // next try), in quorum mode by waking the first waiters.
-var luaFree = luaGrant + luaWake + `
+var luaFree = luaWake + luaGrant + `
 local function free(k_lock, k_owner, k_fence, k_waiters, base, mode)
   redis.call('DEL', k_lock, k_owner)
   if mode == '` + modeGrant + `' then
