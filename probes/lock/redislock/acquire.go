@@ -731,7 +731,7 @@ func (w *waiter) handle(m any) {
 		w.plan(0)
 	case *redis.Message:
 		// "granted ID FENCE": the lock is ours. "released ID TURN" / "broken ID
-		// TURN": try at our turn among those woken. "taken ID 0": someone else got it.
+		// TURN": try at our turn among those woken. "taken ID TTL": someone else got it.
 		fields := strings.Fields(m.Payload)
 		if len(fields) != 3 || fields[1] != w.id {
 			return
@@ -745,11 +745,17 @@ func (w *waiter) handle(m any) {
 			return
 		}
 		if fields[0] == "taken" {
-			// Someone else got it: forget the planned wake-up. No need to wake the
-			// waiting goroutine: a timer that fires finds nothing planned.
+			// Someone else got it for TTL ms: drop a planned wake-up, and retry when
+			// that lease ends at the latest (our timer follows the lease we last saw,
+			// which may end later).
+			ms, _ := strconv.Atoi(fields[2])
 			w.mu.Lock()
 			w.wakeAt = time.Time{}
+			if ms > 0 {
+				w.wakeAt = time.Now().Add(time.Duration(ms)*time.Millisecond + 2*time.Millisecond)
+			}
 			w.mu.Unlock()
+			w.signal()
 			return
 		}
 		turn, err := strconv.Atoi(fields[2])

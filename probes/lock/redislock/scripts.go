@@ -19,7 +19,7 @@ import (
 //	                                   while it exists the waiter counts as alive
 //	dsctl:lock:{NAME}:break    hash    the last `lock break`: token, fence, by, reason, at_ms; kept a day
 //	dsctl:lock:{NAME}:ch:LID   channel a Locker's private channel for this lock: "granted ID FENCE",
-//	                                   "released ID TURN", "taken ID 0", "broken ID TURN"
+//	                                   "released ID TURN", "taken ID TTL", "broken ID TURN"
 //
 // A notified waiter's id is "LID.RANDOM", LID being its Locker's id, so a script can
 // reach the waiter's Locker alone instead of every subscriber. Waiters keep their place
@@ -37,7 +37,9 @@ import (
 //
 // In quorum mode no server can hand over alone: a release wakes the first live waiter
 // at once and the second one stagger later, and an acquire tells the first waiter the
-// lock is "taken" again. A break wakes up to wakeOnBreak waiters in turn (all modes).
+// lock is "taken" again, with the new lease's TTL. On one server the first waiter is
+// told so only when its timer (which follows the lease it last saw) would fire after
+// the new lease ends. A break wakes up to wakeOnBreak waiters in turn (all modes).
 // Messages only save time: a waiter that misses them still wakes when the holder's TTL
 // runs out.
 const (
@@ -48,6 +50,9 @@ const (
 	// wakeOnRelease is how many live waiters a release wakes in quorum mode (the
 	// second one a stagger later); wakeOnBreak how many a break wakes; wakeScan bounds
 	// the list entries one wake-up or hand-over looks at.
+	// nudgeSlackMs: a waiter whose timer is due within this of a new lease's end is
+	// not told about the lease (see nudge).
+	nudgeSlackMs  = 50
 	wakeOnRelease = 2
 	wakeOnBreak   = 32
 	wakeScan      = 48
@@ -149,7 +154,7 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('HSET', KEYS[2], 'token', ARGV[1], 'fence', fence, 'acquired_ms', now_ms, 'ttl_ms', ARGV[2], unpack(ARGV, 6))
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   if id ~= '' then forget(KEYS[4], base, id) end
-  if mode == '` + modeWake + `' and redis.call('EXISTS', KEYS[4]) == 1 then wake(KEYS[4], base, 'taken', 1) end
+  if redis.call('EXISTS', KEYS[4]) == 1 then nudge(KEYS[4], base, tonumber(ARGV[2]), mode == '` + modeWake + `') end
   return {1, fence, now_ms, tonumber(ARGV[2])}
 end
 local h = holder(0, KEYS[1], KEYS[2])
@@ -210,6 +215,31 @@ local function wake(k_waiters, base, what, max)
   end
   return n
 end
+
+-- nudge tells the first live notified waiter that the lock was just taken for ttl ms
+-- ("taken ID TTL"): it drops a planned wake-up and retries by then at the latest. Its
+-- own timer follows the lease it last saw, which may end later than this one (a
+-- shorter TTL, handed over or taken after an expiry). always: send it even when the
+-- waiter's timer is due first (quorum mode, where it also cancels the wake-up).
+local function nudge(k_waiters, base, ttl, always)
+  for _, id in ipairs(redis.call('ZRANGE', k_waiters, 0, ` + strconv.Itoa(wakeScan-1) + `)) do
+    local lid = string.match(id, '^(%x+)%.')
+    local wk = base .. ':w:' .. id
+    local left = redis.call('PTTL', wk)
+    if left < 0 then
+      redis.call('ZREM', k_waiters, id)
+    elseif lid then
+      if not always and left - ` + strconv.Itoa(waiterMarginMs) + ` <= ttl + ` + strconv.Itoa(nudgeSlackMs) + ` then return end
+      local r = publish(base .. ':ch:' .. lid, 'taken ' .. id .. ' ' .. ttl)
+      if r < 0 then return end
+      if r > 0 then
+        if left > ttl + ` + strconv.Itoa(waiterMarginMs) + ` then redis.call('PEXPIRE', wk, ttl + ` + strconv.Itoa(waiterMarginMs) + `) end
+        return
+      end
+      forget(k_waiters, base, id)
+    end
+  end
+end
 `
 
 // luaPublish PUBLISHes and returns the receiver count, or -1 when this user may not
@@ -248,6 +278,7 @@ local function grant(k_lock, k_owner, k_fence, k_waiters, base)
         redis.call('RENAME', wk, k_owner)
         redis.call('HSET', k_owner, 'fence', fence, 'acquired_ms', at_ms)
         redis.call('PEXPIRE', k_owner, ttl)
+        nudge(k_waiters, base, tonumber(ttl), false)
         return true
       end
       forget(k_waiters, base, id)
