@@ -588,30 +588,24 @@ func (l *Locker) confirm(ctx context.Context, s *nodeSub, channel string, c chan
 	if err == nil {
 		t := time.NewTimer(l.timeout)
 		defer t.Stop()
-		pending := c
 	wait:
-		for pending != nil || probe != nil {
+		for {
 			select {
-			case <-pending:
-				pending = nil
+			case <-c:
+				return nil
 			case perr := <-probe:
 				probe = nil
-				if perr != nil && strings.HasPrefix(perr.Error(), "NOPERM") {
-					err = perr
+				if perr != nil && strings.HasPrefix(perr.Error(), "NOPERM") && !isClosed(c) {
+					err = perr // may not publish, so not subscribe either: poll
 					break wait
 				}
 			case <-t.C:
-				if pending != nil {
-					err = context.DeadlineExceeded
-				}
+				err = context.DeadlineExceeded
 				break wait
 			case <-ctx.Done():
 				err = ctx.Err()
 				break wait
 			}
-		}
-		if err == nil {
-			return nil
 		}
 	}
 	l.subMu.Lock()

@@ -619,6 +619,7 @@ func TestQuorumContentionIsWokenByReleasesNotTTLs(t *testing.T) {
 					errc <- errors.New("two holders at once")
 					return
 				}
+				time.Sleep(50 * time.Microsecond) // a critical section another holder could overlap
 				holders.Add(-1)
 				if err := l.Release(ctx, name, lease.Token); err != nil {
 					errc <- err
@@ -667,10 +668,29 @@ func TestQuorumWakeForAGoneWaiterIsPassedOn(t *testing.T) {
 			m.SetTTL("dsctl:lock:{gone}:w:"+id, time.Minute)
 		}
 	}
-	time.AfterFunc(100*time.Millisecond, func() { h.Release(ctx, "gone", held.Token) })
 	o.Wait = lock.WaitFor(5 * time.Second)
+	bGot := make(chan error, 1)
 	start := time.Now()
-	if _, err := b.Acquire(ctx, "gone", o); err != nil {
+	go func() { _, err := b.Acquire(ctx, "gone", o); bGot <- err }()
+	// Release once b queued behind the two stale entries on every server.
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		queued := 0
+		for _, m := range ms {
+			if ids, _ := m.ZMembers("dsctl:lock:{gone}:waiters"); len(ids) == 3 {
+				queued++
+			}
+		}
+		if queued == len(ms) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b did not queue on every server")
+		}
+	}
+	if err := h.Release(ctx, "gone", held.Token); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-bGot; err != nil {
 		t.Fatal(err)
 	}
 	if waited := time.Since(start); waited > 2*time.Second {
@@ -703,6 +723,9 @@ func TestACLUserWithoutChannelRights(t *testing.T) {
 	defer admin.Close()
 	user := "dsctl-nochan-" + newSuffix()
 	if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">pw-"+user, "~*", "+@all", "resetchannels").Err(); err != nil {
+		if strings.Contains(err.Error(), "resetchannels") || strings.Contains(err.Error(), "Syntax") {
+			t.Skipf("this Redis has no channel ACLs (6.2+): %v", err)
+		}
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { admin.Do(context.Background(), "ACL", "DELUSER", user) })
@@ -787,12 +810,14 @@ func TestNextWaiterFollowsAShorterGrantedLease(t *testing.T) {
 	bGot := make(chan error, 1)
 	go func() { _, err := b.Acquire(ctx, name, short); bGot <- err }() // b will die holding it
 	waitFor(1)
-	cGot := make(chan time.Time, 1)
+	type result struct {
+		at  time.Time
+		err error
+	}
+	cGot := make(chan result, 1)
 	go func() {
-		if _, err := c.Acquire(ctx, name, short); err != nil {
-			t.Error(err)
-		}
-		cGot <- time.Now()
+		_, err := c.Acquire(ctx, name, short)
+		cGot <- result{time.Now(), err}
 	}()
 	waitFor(2)
 	if err := a.Release(ctx, name, held.Token); err != nil {
@@ -804,8 +829,11 @@ func TestNextWaiterFollowsAShorterGrantedLease(t *testing.T) {
 	}
 	// b never releases nor renews: its 1s lease runs out and c should take over.
 	select {
-	case at := <-cGot:
-		if d := at.Sub(granted); d > 1500*time.Millisecond {
+	case r := <-cGot:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if d := r.at.Sub(granted); d > 1500*time.Millisecond {
 			t.Fatalf("c took the lock %s after b's 1s lease began", d)
 		}
 	case <-time.After(6 * time.Second):

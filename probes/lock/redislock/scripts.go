@@ -232,10 +232,7 @@ local function nudge(k_waiters, base, ttl, always)
       if not always and left - ` + strconv.Itoa(waiterMarginMs) + ` <= ttl + ` + strconv.Itoa(nudgeSlackMs) + ` then return end
       local r = publish(base .. ':ch:' .. lid, 'taken ' .. id .. ' ' .. ttl)
       if r < 0 then return end
-      if r > 0 then
-        if left > ttl + ` + strconv.Itoa(waiterMarginMs) + ` then redis.call('PEXPIRE', wk, ttl + ` + strconv.Itoa(waiterMarginMs) + `) end
-        return
-      end
+      if r > 0 then return end
       forget(k_waiters, base, id)
     end
   end
@@ -329,7 +326,7 @@ return {0}
 // try registered it.
 var scriptForget = redis.NewScript(luaForget + `
 forget(KEYS[1], ARGV[1], ARGV[2])
-return 1
+return {1}
 `)
 
 // scriptPassOn hands on a wake-up that reached a Locker for a waiter it no longer has
@@ -338,7 +335,7 @@ return 1
 // waiter and wakes the first ones left. Returns how many were woken.
 var scriptPassOn = redis.NewScript(luaWake + `
 forget(KEYS[1], ARGV[1], ARGV[2])
-return wake(KEYS[1], ARGV[1], ARGV[3], ` + strconv.Itoa(wakeOnRelease) + `)
+return {wake(KEYS[1], ARGV[1], ARGV[3], ` + strconv.Itoa(wakeOnRelease) + `)}
 `)
 
 // scriptBreak: KEYS lock, owner, break, waiters; ARGV by, reason, key base, ms to keep
