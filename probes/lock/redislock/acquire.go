@@ -665,9 +665,13 @@ func (l *Locker) dispatch(s *nodeSub, ch <-chan any) {
 // believes the waiter was told; left alone, the waiters behind it would sleep until
 // the lease they last saw ran out. That happens in quorum mode, where a waiter that
 // won on a majority stays listed on the servers it lost until its forget lands there.
+//
+// A "granted" for a gone waiter (it gave up, and the leave that would pass the lock on
+// did not get through) is passed on the same way: the lock goes to the next waiter
+// instead of staying with a token nobody has until its TTL runs out.
 func (l *Locker) passOnIfGone(n *node, channel, payload string, ws []*waiter) {
 	fields := strings.Fields(payload)
-	if len(fields) != 3 || (fields[0] != "released" && fields[0] != "broken") {
+	if len(fields) != 3 || (fields[0] != "released" && fields[0] != "broken" && fields[0] != "granted") {
 		return
 	}
 	for _, w := range ws {
@@ -682,6 +686,11 @@ func (l *Locker) passOnIfGone(n *node, channel, payload string, ws []*waiter) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), min(l.timeout, time.Second))
 		defer cancel()
+		if fields[0] == "granted" {
+			k := keysForBase(base)
+			_, _ = l.runScript(ctx, n, scriptDisown, []string{k.lock, k.owner, k.fence, k.waiters}, base, l.mode(), fields[1])
+			return
+		}
 		_, _ = l.runScript(ctx, n, scriptPassOn, []string{base + ":waiters"}, base, fields[1], fields[0])
 	}()
 }

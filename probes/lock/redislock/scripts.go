@@ -14,7 +14,7 @@ import (
 //	dsctl:lock:{NAME}:owner    hash    token, fence, acquired_ms, ttl_ms, host, pid, user, cmd, label, tool; same PX
 //	dsctl:lock:{NAME}:fence    string  fencing counter, no TTL (it must outlive every lease)
 //	dsctl:lock:{NAME}:waiters  zset    waiter id -> first registration (server µs): arrival order; "p:" ids poll
-//	dsctl:lock:{NAME}:w:ID     hash    a waiter's request: token, ttl_ms, owner fields; it expires
+//	dsctl:lock:{NAME}:w:ID     hash    a waiter's request: token, ttl_ms, wid (= ID), owner fields; it expires
 //	                                   at the waiter's next planned retry plus a margin, and
 //	                                   while it exists the waiter counts as alive
 //	dsctl:lock:{NAME}:break    hash    the last `lock break`: token, fence, by, reason, at_ms; kept a day
@@ -66,8 +66,9 @@ type keys struct {
 	base, lock, owner, fence, waiters, brk, channel string
 }
 
-func keysFor(name string) keys {
-	base := KeyPrefix + "{" + name + "}"
+func keysFor(name string) keys { return keysForBase(KeyPrefix + "{" + name + "}") }
+
+func keysForBase(base string) keys {
 	return keys{base: base, lock: base, owner: base + ":owner", fence: base + ":fence", waiters: base + ":waiters",
 		brk: base + ":break", channel: base + ":ch"}
 }
@@ -173,7 +174,7 @@ if id ~= '' then
   if redis.call('PTTL', KEYS[4]) < alive then redis.call('PEXPIRE', KEYS[4], alive) end
   local wk = base .. ':w:' .. id
   if redis.call('EXISTS', wk) == 0 then
-    redis.call('HSET', wk, 'token', ARGV[1], 'ttl_ms', ARGV[2], unpack(ARGV, 6))
+    redis.call('HSET', wk, 'token', ARGV[1], 'ttl_ms', ARGV[2], 'wid', id, unpack(ARGV, 6))
   end
   redis.call('PEXPIRE', wk, alive)
 end
@@ -336,6 +337,19 @@ return {1}
 var scriptPassOn = redis.NewScript(luaWake + `
 forget(KEYS[1], ARGV[1], ARGV[2])
 return {wake(KEYS[1], ARGV[1], ARGV[3], ` + strconv.Itoa(wakeOnRelease) + `)}
+`)
+
+// scriptDisown passes on a lock that a release handed to a waiter its Locker no longer
+// has (it gave up, and its leave did not get through): KEYS lock, owner, fence,
+// waiters; ARGV key base, mode, waiter id. The owner hash of a handed-over lock keeps
+// the waiter's id (wid), so only that grant is undone. Returns {1} when it was.
+var scriptDisown = redis.NewScript(luaFree + `
+forget(KEYS[4], ARGV[1], ARGV[3])
+if redis.call('HGET', KEYS[2], 'wid') == ARGV[3] then
+  free(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
+  return {1}
+end
+return {0}
 `)
 
 // scriptBreak: KEYS lock, owner, break, waiters; ARGV by, reason, key base, ms to keep
