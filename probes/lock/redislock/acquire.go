@@ -251,7 +251,7 @@ func (l *Locker) acquireOn(ctx context.Context, n *node, k keys, args []any) (ac
 	if num(vals[0]) == 1 && len(vals) >= 4 {
 		return acquired{ok: true, fence: fence(vals[1]), left: time.Duration(num(vals[3])) * time.Millisecond}, nil
 	}
-	return acquired{holder: parseHolder(vals[1:])}, nil
+	return acquired{holder: l.holderSeen(parseHolder(vals[1:]))}, nil
 }
 
 func (l *Locker) releaseOn(ctx context.Context, n *node, k keys, token string) error {
@@ -260,7 +260,7 @@ func (l *Locker) releaseOn(ctx context.Context, n *node, k keys, token string) e
 		return err
 	}
 	if num(vals[0]) != 1 {
-		return notHeld("", token, vals)
+		return l.notHeldSeen(notHeld("", token, vals))
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ func (l *Locker) Renew(ctx context.Context, name, token string, ttl time.Duratio
 		if num(vals[0]) == 1 && len(vals) >= 3 {
 			return renewed{ok: true, fence: fence(vals[1]), acquired: msTime(str(vals[2]))}, nil
 		}
-		return renewed{nh: notHeld(name, token, vals)}, nil
+		return renewed{nh: l.notHeldSeen(notHeld(name, token, vals))}, nil
 	}
 	lease := &lock.Lease{Name: name, Token: token, FencingSafe: l.backend.FencingSafe, TTL: ttl, TTLMs: ttl.Milliseconds(),
 		AcquiredAt: sent, ExpiresAt: sent.Add(ttl - lock.ClockDrift(ttl)), Backend: l.backend}

@@ -253,6 +253,24 @@ func notHeld(name, token string, vals []any) *lock.NotHeldError {
 	return e
 }
 
+// holderSeen is a holder as one server reports it. In quorum mode that server's
+// fencing counter means nothing (each server has its own), so it is not shown.
+func (l *Locker) holderSeen(h *lock.Holder) *lock.Holder {
+	if h != nil && l.quorumMode() {
+		h.Fence = 0
+	}
+	return h
+}
+
+// notHeldSeen drops one server's fencing tokens from a not-held answer in quorum mode.
+func (l *Locker) notHeldSeen(e *lock.NotHeldError) *lock.NotHeldError {
+	l.holderSeen(e.Current)
+	if e.Break != nil && l.quorumMode() {
+		e.Break.Fence = 0
+	}
+	return e
+}
+
 // ---- fan-out over the nodes (quorum mode) ----
 
 type nodeResult[T any] struct {

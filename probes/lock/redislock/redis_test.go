@@ -887,3 +887,29 @@ func TestGrantToAGoneWaiterIsPassedOn(t *testing.T) {
 		t.Fatalf("b got the lock %s after the release: the grant to the gone waiter was not passed on", waited)
 	}
 }
+
+// In quorum mode each server has its own fencing counter: messages about the holder
+// must not show one server's counter as if it were the lock's fencing token.
+func TestQuorumMessagesShowNoFence(t *testing.T) {
+	addrs := []string{startMiniredis(t).Addr(), startMiniredis(t).Addr(), startMiniredis(t).Addr()}
+	a, b := newLocker(t, addrs...), newLocker(t, addrs...)
+	lease, err := a.Acquire(ctx, "qf", ownerOpts(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Acquire(ctx, "qf", ownerOpts(10*time.Second))
+	if errs.KindOf(err) != errs.KindLockNotAcquired || strings.Contains(err.Error(), "fence") {
+		t.Fatalf("not acquired: %v", err)
+	}
+	err = b.Release(ctx, "qf", "not-the-token")
+	if errs.KindOf(err) != errs.KindLockLost || strings.Contains(err.Error(), "fence") {
+		t.Fatalf("release with a wrong token: %v", err)
+	}
+	_, err = b.Renew(ctx, "qf", "not-the-token", 10*time.Second)
+	if errs.KindOf(err) != errs.KindLockLost || strings.Contains(err.Error(), "fence") {
+		t.Fatalf("renew with a wrong token: %v", err)
+	}
+	if err := a.Release(ctx, "qf", lease.Token); err != nil {
+		t.Fatal(err)
+	}
+}
