@@ -95,7 +95,8 @@ func RunBench(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ben
 	if err := lock.ValidatePollInterval(o.PollInterval); err != nil {
 		return err
 	}
-	if o.Name == "" {
+	throwaway := o.Name == ""
+	if throwaway {
 		b := make([]byte, 4)
 		_, _ = rand.Read(b)
 		o.Name = "dsctl-bench/" + hex.EncodeToString(b)
@@ -117,6 +118,9 @@ func RunBench(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ben
 	if f.IO.StderrTTY {
 		fmt.Fprintln(f.IO.ErrOut)
 	}
+	if throwaway { // leave no fencing counter behind for a name nobody will use again
+		purge(context.WithoutCancel(ctx), f, e, o.Name)
+	}
 	if err != nil {
 		return err
 	}
@@ -127,4 +131,18 @@ func RunBench(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ben
 		return errs.New(errs.KindRuntime, "lock bench: correctness check failed: %d overlaps, %d fencing tokens out of order", res.Overlaps, res.FenceViolations)
 	}
 	return nil
+}
+
+// purge deletes a throwaway lock's leftover keys (best effort).
+func purge(ctx context.Context, f *cmdutil.Factory, e config.Endpoints, name string) {
+	l, err := newLocker(f, e)
+	if err != nil {
+		return
+	}
+	defer l.Close()
+	if p, ok := l.(interface {
+		Purge(context.Context, string) error
+	}); ok {
+		_ = p.Purge(ctx, name)
+	}
 }

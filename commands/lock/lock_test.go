@@ -338,3 +338,21 @@ func TestHelpListsLockAndItsVerbs(t *testing.T) {
 		}
 	}
 }
+
+// lock bench with its generated name leaves nothing behind (not even the fencing
+// counter); with --name the counter stays, as for any lock.
+func TestBenchLeavesNoKeysForItsOwnName(t *testing.T) {
+	m := miniredisT(t)
+	if r := dsctl(t, nil, "lock", "bench", "--redis", m.Addr(), "--clients", "3", "--ops", "30"); r.code != 0 {
+		t.Fatalf("bench: %d %s", r.code, r.errOut)
+	}
+	if keys := m.Keys(); len(keys) != 0 {
+		t.Fatalf("bench left keys %v", keys)
+	}
+	if r := dsctl(t, nil, "lock", "bench", "--redis", m.Addr(), "--clients", "3", "--ops", "30", "--name", "mine"); r.code != 0 {
+		t.Fatalf("bench --name: %d %s", r.code, r.errOut)
+	}
+	if keys := m.Keys(); len(keys) != 1 || keys[0] != "dsctl:lock:{mine}:fence" {
+		t.Fatalf("bench --name left %v, want only the fencing counter", keys)
+	}
+}

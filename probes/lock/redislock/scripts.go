@@ -352,6 +352,14 @@ end
 return {0}
 `)
 
+// scriptPurge deletes every key of a free lock: KEYS lock, owner, fence, waiters,
+// break. Returns 0 (and deletes nothing) while the lock is held.
+var scriptPurge = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+return {1}
+`)
+
 // scriptBreak: KEYS lock, owner, break, waiters; ARGV by, reason, key base, ms to keep
 // the record. Deletes whatever holds the lock, records the break, wakes the waiters.
 // Returns the previous holder {1, pttl, token, fields...} or {0} when free.
