@@ -145,6 +145,9 @@ func newAuditCmd(f *cmdutil.Factory, brokers *[]string) *cobra.Command {
 // RunAudit reads the inputs, audits, prints, and returns an AuditFailed error when a
 // finding is at or above the fail-on severity.
 func RunAudit(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *AuditOptions) error {
+	if err := checkSandboxBrokers(f, o.Brokers); err != nil {
+		return err
+	}
 	now := time.Now
 	if o.Now != nil {
 		now = o.Now

@@ -90,6 +90,14 @@ configs{NAME: {name, value, source, ...}}}], missing.`,
 
 // RunDescribe describes a topic or the brokers.
 func RunDescribe(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *DescribeOptions) error {
+	if err := checkSandboxBrokers(f, o.Brokers); err != nil {
+		return err
+	}
+	if o.What == "topic" {
+		if err := kprobe.ValidateTopicName(o.Topic); err != nil {
+			return err
+		}
+	}
 	e, err := f.Endpoints(ctx, config.Overrides{Kafka: o.Brokers})
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +115,13 @@ func TestPartitionTableAndKeysFile(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.out, "skew (max/mean keys per partition") || !strings.Contains(r.out, "3000 keys on 4 partitions") {
 		t.Fatalf("keys file: exit %d\n%s%s", r.code, r.out, r.errOut)
 	}
+	// --show sets how many disagreeing keys are listed (it used to be fixed at 10).
+	for _, show := range []int{0, 5, 50} {
+		r = dsctl(t, nil, "kafka", "partition", "--partitions", "4", "--keys-file", keys, "--show", strconv.Itoa(show))
+		if n := strings.Count(r.out, `disagree: "`); r.code != 0 || n != show || !strings.Contains(r.out, "more disagreeing keys (--show N lists more)") {
+			t.Fatalf("--show %d: exit %d, %d disagreeing keys listed\n%s%s", show, r.code, n, r.out, r.errOut)
+		}
+	}
 }
 
 func TestKafkaBadInput(t *testing.T) {
@@ -151,6 +159,21 @@ func TestKafkaBadInput(t *testing.T) {
 		{"unknown topic for partition", []string{"kafka", "partition", "--topic", "nope", "--key", "a", "--sandbox"}, 2, []string{`"nope" does not exist`}},
 		{"describe topic without name", []string{"kafka", "describe", "topic"}, 2, []string{"exactly one topic"}},
 		{"bad broker address", []string{"kafka", "audit", "--brokers", "host:port"}, 2, []string{"host:port"}},
+		// Topic names are checked as Kafka does, before any broker is contacted
+		// (127.0.0.1:1 would refuse the connection with exit 6).
+		{"partition topic with a space", []string{"kafka", "partition", "--topic", "bad name", "--key", "a", "--brokers", "127.0.0.1:1"}, 2, []string{`invalid topic name "bad name"`, `character ' '`}},
+		{"partition empty topic", []string{"kafka", "partition", "--topic", "", "--key", "a", "--brokers", "127.0.0.1:1"}, 2, []string{"invalid topic name", "empty"}},
+		{"describe non-ascii topic", []string{"kafka", "describe", "topic", "ü🔒", "--brokers", "127.0.0.1:1"}, 2, []string{`invalid topic name "ü🔒"`, "'ü'"}},
+		{"describe topic with a space", []string{"kafka", "describe", "topic", "bad name", "--brokers", "127.0.0.1:1"}, 2, []string{"invalid topic name"}},
+		{"describe empty topic", []string{"kafka", "describe", "topic", "", "--brokers", "127.0.0.1:1"}, 2, []string{"the name is empty"}},
+		{"describe dot topic", []string{"kafka", "describe", "topic", "..", "--brokers", "127.0.0.1:1"}, 2, []string{`".." alone is not allowed`}},
+		{"describe long topic", []string{"kafka", "describe", "topic", strings.Repeat("a", 250), "--brokers", "127.0.0.1:1"}, 2, []string{"250 characters", "249"}},
+		{"audit literal invalid topic", []string{"kafka", "audit", "--topic", "bad name", "--brokers", "127.0.0.1:1"}, 2, []string{`--topic "bad name" can never match`}},
+		{"audit empty topic", []string{"kafka", "audit", "--topic", "", "--brokers", "127.0.0.1:1"}, 2, []string{`--topic "" can never match`}},
+		{"show negative", []string{"kafka", "partition", "--partitions", "3", "--keys-file", "-", "--show", "-1"}, 2, []string{"--show must be 0 or more"}},
+		{"sandbox and brokers: audit", []string{"kafka", "audit", "--sandbox", "--brokers", "127.0.0.1:19092"}, 2, []string{"--sandbox and --brokers are mutually exclusive"}},
+		{"sandbox and brokers: describe", []string{"kafka", "describe", "brokers", "--sandbox", "--brokers", "127.0.0.1:19092"}, 2, []string{"--sandbox and --brokers are mutually exclusive"}},
+		{"sandbox and brokers: partition", []string{"kafka", "partition", "--topic", "orders", "--key", "a", "--sandbox", "--brokers", "127.0.0.1:19092"}, 2, []string{"--sandbox and --brokers are mutually exclusive"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -3,11 +3,14 @@
 package kafka
 
 import (
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"github.com/dsctl/dsctl/commands/cmdutil"
 	"github.com/dsctl/dsctl/commands/output"
 	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/errs"
 	kprobe "github.com/dsctl/dsctl/probes/kafka"
 )
 
@@ -35,6 +38,17 @@ context's kafka.brokers; TLS and SASL PLAIN/SCRAM from the context) or --sandbox
 	cmd.PersistentFlags().StringSliceVar(&brokers, "brokers", nil, "Kafka bootstrap brokers host:port,... (overrides DSCTL_KAFKA and the context)")
 	cmd.AddCommand(newAuditCmd(f, &brokers), newPartitionCmd(f, &brokers), newDescribeCmd(f, &brokers))
 	return cmd
+}
+
+// checkSandboxBrokers refuses --brokers together with --sandbox: the sandbox would
+// silently replace the brokers the user named. The endpoint resolution itself
+// (cmdutil.Factory.Endpoints) lets the sandbox win, so the check is made here, before it.
+func checkSandboxBrokers(f *cmdutil.Factory, brokers []string) error {
+	if f.Global.Sandbox && len(brokers) > 0 {
+		return errs.Usage("--sandbox and --brokers are mutually exclusive").
+			WithHint("drop --sandbox to use %s, or drop --brokers to use the embedded cluster", strings.Join(brokers, ","))
+	}
+	return nil
 }
 
 // requests converts a counter for output.

@@ -24,7 +24,8 @@ type PartitionOptions struct {
 	Partitions    int
 	PartitionsSet bool
 	Topic         string
-	// Show is how many keys of a keys file to list.
+	TopicSet      bool
+	// Show is how many keys, and disagreeing keys, of a keys file to list.
 	Show int
 }
 
@@ -45,7 +46,7 @@ different partitions, which breaks per-key ordering for its consumers.
 
 With --keys-file (one key per line, blank lines skipped, - for stdin) the output is
 the number of keys per partition for each partitioner, the skew (max/mean keys per
-partition; 1.0 is perfectly even) and the first disagreeing keys. --topic reads the
+partition; 1.0 is perfectly even) and the first --show disagreeing keys. --topic reads the
 partition count from the cluster; --partitions gives it directly.
 
 JSON keys: partitions, topic, keys_total, keys[{key, partitions{java, sarama,
@@ -59,6 +60,7 @@ from_file.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Brokers = *brokers
 			o.PartitionsSet = cmd.Flags().Changed("partitions")
+			o.TopicSet = cmd.Flags().Changed("topic")
 			p, err := f.Printer(output.Standard)
 			if err != nil {
 				return err
@@ -71,28 +73,39 @@ from_file.`,
 	fl.StringVar(&o.KeysFile, "keys-file", "", "file with one key per line (- for stdin)")
 	fl.IntVar(&o.Partitions, "partitions", 0, "number of partitions")
 	fl.StringVar(&o.Topic, "topic", "", "read the number of partitions of this topic from the cluster")
-	fl.IntVar(&o.Show, "show", 20, "with --keys-file, how many keys to list")
+	fl.IntVar(&o.Show, "show", kprobe.DefaultShow, "with --keys-file, how many keys and disagreeing keys to list (0: none)")
 	return cmd
 }
 
 // RunPartition maps the keys and prints the placement.
 func RunPartition(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *PartitionOptions) error {
+	if err := checkSandboxBrokers(f, o.Brokers); err != nil {
+		return err
+	}
+	topicGiven := o.TopicSet || o.Topic != ""
 	switch {
 	case len(o.Keys) == 0 && o.KeysFile == "":
 		return errs.Usage("give keys with --key K (repeatable) or --keys-file FILE")
 	case len(o.Keys) > 0 && o.KeysFile != "":
 		return errs.Usage("give --key or --keys-file, not both")
-	case o.PartitionsSet && o.Topic != "":
+	case o.PartitionsSet && topicGiven:
 		return errs.Usage("give --partitions or --topic, not both")
-	case !o.PartitionsSet && o.Topic == "":
+	case !o.PartitionsSet && !topicGiven:
 		return errs.Usage("give the partition count with --partitions N, or --topic T to read it from the cluster")
 	case o.PartitionsSet && o.Partitions < 1:
 		return errs.Usage("--partitions must be at least 1, got %d", o.Partitions)
 	case o.PartitionsSet && o.Partitions > 1<<31-1:
 		return errs.Usage("--partitions is too large: %d", o.Partitions)
+	case o.Show < 0:
+		return errs.Usage("--show must be 0 or more, got %d", o.Show)
+	}
+	if topicGiven {
+		if err := kprobe.ValidateTopicName(o.Topic); err != nil {
+			return err
+		}
 	}
 	n := int32(o.Partitions)
-	if o.Topic != "" {
+	if topicGiven {
 		e, err := f.Endpoints(ctx, config.Overrides{Kafka: o.Brokers})
 		if err != nil {
 			return err
@@ -115,7 +128,7 @@ func RunPartition(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o 
 		} else if f.IO.StdinTTY {
 			f.IO.Infof("kafka partition: reading one key per line from stdin (ctrl-D to end)")
 		}
-		pl, err = kprobe.PlaceReader(r, n, max(o.Show, 0))
+		pl, err = kprobe.PlaceReader(r, n, o.Show)
 	} else {
 		pl, err = kprobe.Place(o.Keys, n)
 	}
@@ -157,6 +170,9 @@ func (v placementView) Table() *output.TableData {
 		t.Notes = append(t.Notes, output.C(fmt.Sprintf("skew (max/mean keys per partition, 1.0 is even): %s", strings.Join(skews, ", "))))
 		for _, ex := range v.DisagreeingExamples {
 			t.Notes = append(t.Notes, output.S(fmt.Sprintf("  disagree: %q -> %s", ex.Key, placementText(ex, names)), output.Warn))
+		}
+		if shown := int64(len(v.DisagreeingExamples)); v.Disagreeing > shown {
+			t.Notes = append(t.Notes, output.S(fmt.Sprintf("  ... and %d more disagreeing keys (--show N lists more)", v.Disagreeing-shown), output.Dim))
 		}
 	} else {
 		t = &output.TableData{Header: append(append([]string{"key"}, names...), "agree"), RightAlign: map[int]bool{1: true, 2: true, 3: true}}

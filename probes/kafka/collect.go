@@ -61,10 +61,17 @@ func MatchTopic(patterns []*regexp.Regexp, name string) bool {
 	return false
 }
 
-// CompileTopicPatterns compiles --topic regexes as full matches.
+// CompileTopicPatterns compiles --topic regexes as full matches. A pattern that is a
+// plain literal must be a valid topic name: otherwise it could never match.
 func CompileTopicPatterns(exprs []string) ([]*regexp.Regexp, error) {
 	out := make([]*regexp.Regexp, 0, len(exprs))
 	for _, e := range exprs {
+		if name, ok := literalPattern(e); ok {
+			if reason := topicNameProblem(name); reason != "" {
+				return nil, errs.Usage("--topic %q can never match: it is not a valid topic name: %s", e, reason).
+					WithHint("topic names are 1-%d characters of a-z, A-Z, 0-9, '.', '_' and '-'; --topic takes a regular expression", MaxTopicNameLength)
+			}
+		}
 		re, err := regexp.Compile("^(?:" + e + ")$")
 		if err != nil {
 			return nil, errs.Usage("--topic %q is not a valid regular expression: %v", e, err).
@@ -135,6 +142,9 @@ func snapshotFromMetadata(sess *endpoint.KafkaSession, o CollectOptions) *Snapsh
 			continue
 		}
 		t := Topic{Name: tm.Name, Internal: internal}
+		if tm.Err != sarama.ErrNoError {
+			t.Error, t.ErrorCode = tm.Err.Error(), tm.Err
+		}
 		for _, pm := range tm.Partitions {
 			p := Partition{ID: pm.ID, Leader: pm.Leader, Replicas: ids(pm.Replicas), ISR: ids(pm.Isr), Offline: ids(pm.OfflineReplicas)}
 			if pm.Err != sarama.ErrNoError {

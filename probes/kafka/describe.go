@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/IBM/sarama"
+
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
 )
@@ -24,6 +26,9 @@ type TopicDescription struct {
 
 // DescribeTopic reads one topic: a Metadata request for it and one DescribeConfigs.
 func DescribeTopic(ctx context.Context, d endpoint.Dialer, ep endpoint.Kafka, name string, counter *endpoint.RequestCounter) (*TopicDescription, error) {
+	if err := ValidateTopicName(name); err != nil {
+		return nil, err
+	}
 	snap, err := Collect(ctx, d, ep, CollectOptions{
 		MetadataTopics: []string{name}, BrokerConfigs: []string{}, Counter: counter,
 		Topics: []*regexp.Regexp{exactly(name)},
@@ -36,6 +41,9 @@ func DescribeTopic(ctx context.Context, d endpoint.Dialer, ep endpoint.Kafka, na
 			WithHint("check the name; kafka-topics.sh --bootstrap-server HOST:PORT --list lists the topics")
 	}
 	t := snap.Topics[0]
+	if err := topicMetadataError(t, ep); err != nil {
+		return nil, err
+	}
 	td := &TopicDescription{Name: t.Name, Internal: t.Internal, ReplicationFactor: t.ReplicationFactor(), Partitions: t.Partitions,
 		ConfigError: t.ConfigError, Brokers: snap.Brokers, Configs: []ConfigValue{}}
 	for _, cv := range t.Configs {
@@ -83,6 +91,9 @@ func DescribeBrokers(ctx context.Context, d endpoint.Dialer, ep endpoint.Kafka, 
 
 // TopicPartitionCount reads a topic's partition count (one Metadata request).
 func TopicPartitionCount(ctx context.Context, d endpoint.Dialer, ep endpoint.Kafka, topic string) (int32, error) {
+	if err := ValidateTopicName(topic); err != nil {
+		return 0, err
+	}
 	snap, err := Collect(ctx, d, ep, CollectOptions{MetadataTopics: []string{topic}, BrokerConfigs: []string{},
 		Topics: []*regexp.Regexp{exactly(topic)}, SkipTopicConfigs: true})
 	if err != nil {
@@ -92,7 +103,34 @@ func TopicPartitionCount(ctx context.Context, d endpoint.Dialer, ep endpoint.Kaf
 		return 0, errs.Usage("kafka: topic %q does not exist on %s", topic, joinAddrs(endpoint.KafkaBrokers(ep))).
 			WithHint("check the name, or give --partitions N")
 	}
-	return int32(len(snap.Topics[0].Partitions)), nil
+	t := snap.Topics[0]
+	if err := topicMetadataError(t, ep); err != nil {
+		return 0, err
+	}
+	if len(t.Partitions) == 0 {
+		return 0, errs.New(errs.KindRuntime, "kafka: topic %q has no partitions in the metadata from %s", topic, joinAddrs(endpoint.KafkaBrokers(ep))).
+			WithHint("retry in a moment, or give --partitions N")
+	}
+	return int32(len(t.Partitions)), nil
+}
+
+// topicMetadataError turns a topic-level error in the Metadata response into an error:
+// an invalid name is the user's input (exit 2), anything else a failure (exit 1).
+func topicMetadataError(t Topic, ep endpoint.Kafka) error {
+	if t.Error == "" {
+		return nil
+	}
+	where := joinAddrs(endpoint.KafkaBrokers(ep))
+	switch t.ErrorCode {
+	case sarama.ErrInvalidTopic:
+		return errs.Usage("kafka: the broker rejected topic name %q: %s", t.Name, t.Error).
+			WithHint("topic names are 1-%d characters of a-z, A-Z, 0-9, '.', '_' and '-'", MaxTopicNameLength)
+	case sarama.ErrTopicAuthorizationFailed:
+		return errs.New(errs.KindRuntime, "kafka: not authorized to describe topic %q on %s: %s", t.Name, where, t.Error).
+			WithHint("check the context's SASL user and its ACLs")
+	}
+	return errs.New(errs.KindRuntime, "kafka: metadata for topic %q from %s carries an error: %s", t.Name, where, t.Error).
+		WithHint("retry in a moment; if it persists, check the brokers' logs")
 }
 
 func exactly(name string) *regexp.Regexp {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/IBM/sarama"
 	"github.com/dsctl/dsctl/probes/errs"
 )
 
@@ -155,6 +156,10 @@ type Topic struct {
 	Configs    map[string]ConfigValue `json:"configs,omitempty"`
 	// ConfigError is set when DescribeConfigs failed for this topic.
 	ConfigError string `json:"config_error,omitempty"`
+	// Error is the topic-level metadata error (e.g. INVALID_TOPIC_EXCEPTION,
+	// TOPIC_AUTHORIZATION_FAILED); ErrorCode is the same for callers.
+	Error     string        `json:"error,omitempty"`
+	ErrorCode sarama.KError `json:"-"`
 }
 
 // ReplicationFactor is the smallest replica count over the topic's partitions.

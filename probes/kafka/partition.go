@@ -112,7 +112,7 @@ type Placement struct {
 	Keys []KeyPlacement `json:"keys"`
 	// Disagreeing counts keys on which the partitioners do not all agree.
 	Disagreeing int64 `json:"disagreeing"`
-	// DisagreeingExamples are the first few such keys (keys file only).
+	// DisagreeingExamples are the first such keys, up to the keep count (keys file only).
 	DisagreeingExamples []KeyPlacement `json:"disagreeing_examples,omitempty"`
 	// Distribution and Skew are filled for a keys file: keys per partition, and
 	// max/mean keys per partition for each partitioner (1.0 is perfectly even).
@@ -135,14 +135,19 @@ func Place(keys []string, n int32) (*Placement, error) {
 	return p, nil
 }
 
-// MaxExamples is how many disagreeing keys a keys-file placement keeps.
-const MaxExamples = 10
+// DefaultShow is how many keys, and disagreeing keys, a keys-file placement lists
+// unless told otherwise.
+const DefaultShow = 10
 
 // PlaceReader maps every line of r (one key per line; a trailing \r is dropped, blank
-// lines are skipped) and computes the distribution. keep is how many keys to list.
+// lines are skipped) and computes the distribution. keep is how many keys, and how
+// many disagreeing keys, to list (0: none).
 func PlaceReader(r io.Reader, n int32, keep int) (*Placement, error) {
 	if err := checkPartitions(n); err != nil {
 		return nil, err
+	}
+	if keep < 0 {
+		return nil, errs.Usage("--show must be 0 or more, got %d", keep)
 	}
 	p := newPlacement(n)
 	p.FromFile = true
@@ -162,7 +167,7 @@ func PlaceReader(r io.Reader, n int32, keep int) (*Placement, error) {
 			counts[name][part]++
 		}
 		p.add(kp, len(p.Keys) < keep)
-		if !kp.Agree && len(p.DisagreeingExamples) < MaxExamples {
+		if !kp.Agree && len(p.DisagreeingExamples) < keep {
 			p.DisagreeingExamples = append(p.DisagreeingExamples, kp)
 		}
 	}

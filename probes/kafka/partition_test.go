@@ -120,8 +120,31 @@ func TestPlaceReaderDistributionAndSkew(t *testing.T) {
 	if p.Keys[0].Key != "user-0" {
 		t.Fatalf("the \\r must be dropped: %q", p.Keys[0].Key)
 	}
-	if p.Disagreeing == 0 || len(p.DisagreeingExamples) != MaxExamples {
-		t.Fatalf("disagreeing %d, examples %d", p.Disagreeing, len(p.DisagreeingExamples))
+	if p.Disagreeing == 0 || len(p.DisagreeingExamples) != 5 {
+		t.Fatalf("disagreeing %d, examples %d, want 5 (the keep count)", p.Disagreeing, len(p.DisagreeingExamples))
+	}
+}
+
+// The keep count (--show) bounds both the keys listed and the disagreeing examples.
+func TestPlaceReaderKeepsShowCount(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&b, "user-%d\n", i)
+	}
+	for _, keep := range []int{0, 5, 50} {
+		p, err := PlaceReader(strings.NewReader(b.String()), 12, keep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Disagreeing < 50 {
+			t.Fatalf("need at least 50 disagreeing keys for this test, got %d", p.Disagreeing)
+		}
+		if len(p.Keys) != keep || len(p.DisagreeingExamples) != keep {
+			t.Fatalf("keep %d: listed %d keys and %d disagreeing examples", keep, len(p.Keys), len(p.DisagreeingExamples))
+		}
+	}
+	if _, err := PlaceReader(strings.NewReader(b.String()), 12, -1); errs.KindOf(err) != errs.KindUsage {
+		t.Fatalf("keep -1: %v, want a usage error", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -106,7 +107,8 @@ func portError(what string, port int, err error) error {
 		WithHint("is another sandbox running? choose another port")
 }
 
-// seed creates the demo topics through the Kafka protocol, as a user would.
+// seed creates the demo topics through the Kafka protocol, as a user would, then
+// places their leaders deterministically (see placeLeaders).
 func (s *Sandbox) seed(ctx context.Context) error {
 	d := endpoint.Dialer{Timeout: 5 * time.Second}
 	cfg, err := d.KafkaConfig(endpoint.Kafka{})
@@ -131,8 +133,42 @@ func (s *Sandbox) seed(ctx context.Context) error {
 			return errs.New(errs.KindRuntime, "sandbox: cannot create demo topic %s: %v", t.Name, err)
 		}
 	}
+	brokers, _, err := admin.DescribeCluster()
+	if err != nil {
+		return errs.New(errs.KindRuntime, "sandbox: embedded kafka did not describe its brokers: %v", err)
+	}
+	nodes := make([]int32, 0, len(brokers))
+	for _, b := range brokers {
+		nodes = append(nodes, b.ID())
+	}
+	return s.placeLeaders(nodes)
+}
+
+// placeLeaders makes the demo cluster the same on every run. kfake picks each new
+// partition's leader at random (and lists the replicas as the leader followed by the
+// next brokers), so where clickstream's single replicas land, and so the audit's
+// what-if findings, would change between runs. Partition p of every demo topic is led
+// by the p-th broker (by id, wrapping), as Kafka's round-robin assignment does from a
+// fixed start.
+func (s *Sandbox) placeLeaders(nodes []int32) error {
+	if len(nodes) == 0 {
+		return errs.New(errs.KindRuntime, "sandbox: embedded kafka lists no brokers")
+	}
+	slices.Sort(nodes)
+	for _, t := range DemoTopics {
+		for p := range t.Partitions {
+			leader := DemoLeader(nodes, p)
+			if err := s.kafka.MoveTopicPartition(t.Name, p, leader); err != nil {
+				return errs.New(errs.KindRuntime, "sandbox: cannot place %s-%d on broker %d: %v", t.Name, p, leader, err)
+			}
+		}
+	}
 	return nil
 }
+
+// DemoLeader is the broker that leads partition p of every demo topic, given the
+// brokers' ids in ascending order.
+func DemoLeader(nodes []int32, p int32) int32 { return nodes[int(p)%len(nodes)] }
 
 // Close stops the servers.
 func (s *Sandbox) Close() {

@@ -125,3 +125,40 @@ func TestSandboxRedisKeysExpireWithTheWallClock(t *testing.T) {
 		t.Fatalf("a key with a 150ms TTL still exists after 300ms: sandbox leases would never expire")
 	}
 }
+
+// The demo cluster is the same on every run, so the audit's what-if findings (which
+// broker takes which clickstream partition offline) can be documented. kfake alone
+// picks each leader at random.
+func TestSandboxLeadersAreDeterministic(t *testing.T) {
+	for run := range 2 {
+		s, err := Start(context.Background(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kc, err := endpoint.Dialer{Timeout: 3 * time.Second}.ConnectKafka(context.Background(), endpoint.Kafka{Brokers: s.KafkaBrokers})
+		if err != nil {
+			s.Close()
+			t.Fatal(err)
+		}
+		var nodes []int32
+		for _, b := range kc.Brokers() {
+			nodes = append(nodes, b.ID())
+		}
+		sort.Slice(nodes, func(i, j int) bool { return nodes[i] < nodes[j] })
+		for _, dt := range DemoTopics {
+			for p := range dt.Partitions {
+				want := DemoLeader(nodes, p)
+				leader, err := kc.Leader(dt.Name, p)
+				if err != nil {
+					t.Fatalf("run %d: %s-%d: %v", run, dt.Name, p, err)
+				}
+				replicas, _ := kc.Replicas(dt.Name, p)
+				if leader.ID() != want || len(replicas) == 0 || replicas[0] != want {
+					t.Fatalf("run %d: %s-%d led by %d with replicas %v, want leader %d (brokers %v)", run, dt.Name, p, leader.ID(), replicas, want, nodes)
+				}
+			}
+		}
+		kc.Close()
+		s.Close()
+	}
+}
