@@ -45,7 +45,7 @@ algo, hash, owners (array, preference order), note (bounded only).`,
   dsctl ring locate user:42 --node a,b,c,d --replicas 2 --algo rendezvous
   dsctl ring locate user:42 --node 10.0.0.1:11211 --node 10.0.0.2:11211 --compat ketama -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkNodesFlag(cmd, o.Nodes); err != nil {
+			if err := checkNumericFlags(cmd, o.Nodes); err != nil {
 				return err
 			}
 			o.Keys = args

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -86,14 +87,43 @@ func addClusterFlags(cmd *cobra.Command, o *ClusterOptions) {
 	fl.IntVar(&o.BalanceFactor, "balance-factor", hashring.DefaultBalanceFactor, "bounded: a node holds at most this percent of the average load (like HAProxy's hash-balance-factor)")
 }
 
-// checkNodesFlag turns an explicit --nodes 0 (or below) into the engine's error, which
-// would otherwise read as "no nodes given".
-func checkNodesFlag(cmd *cobra.Command, n int) error {
+// checkNumericFlags turns an explicit --nodes 0 (or below) into the engine's error,
+// which would otherwise read as "no nodes given", and rejects an explicit 0 (or an
+// empty list) for the flags whose engine field reads zero as "use the default":
+// --replicas 0 must not quietly mean 1.
+func checkNumericFlags(cmd *cobra.Command, n int) error {
 	if cmd.Flags().Changed("nodes") && n < 1 {
 		_, err := hashring.GenerateNodes(n)
 		return err
 	}
+	for _, z := range zeroMeansDefault {
+		fl := cmd.Flags().Lookup(z.flag)
+		if fl == nil || !fl.Changed || z.list != (fl.Value.Type() == "string") {
+			continue
+		}
+		v := strings.TrimSpace(fl.Value.String())
+		if v == "" {
+			return errs.Usage("ring: --%s must be %s, got an empty value", z.flag, z.want).WithHint("%s", z.hint)
+		}
+		if x, err := strconv.ParseFloat(v, 64); err == nil && x == 0 {
+			return errs.Usage("ring: --%s must be %s, got %s", z.flag, z.want, v).WithHint("%s", z.hint)
+		}
+	}
 	return nil
+}
+
+// zeroMeansDefault are the flags whose engine field takes 0 for "the default"; given
+// explicitly, 0 is a mistake.
+var zeroMeansDefault = []struct {
+	flag, want, hint string
+	list             bool // a comma-separated string flag: only an empty value is checked here
+}{
+	{"replicas", "at least 1", "--replicas R lists the R nodes a key goes to, in preference order", false},
+	{"maglev-m", "a prime of at least 2", fmt.Sprintf("the default is %d; use a prime well above the node count", hashring.DefaultMaglevM), false},
+	{"balance-factor", "above 100 (percent of the average load)", "125 lets a node hold 1.25x the average", false},
+	{"target-max-over-mean", "a number >= 1", fmt.Sprintf("the default is %v: the most loaded node may hold %vx its fair share", hashring.DefaultTarget, hashring.DefaultTarget), false},
+	// sweep's --vnodes list; simulate and locate's int --vnodes 0 gets the engine's own error.
+	{"vnodes", "a comma-separated list of whole numbers >= 1", "e.g. --vnodes 10,20,50,100,200,500,1000", true},
 }
 
 // compatModes are the --compat values, in help order.

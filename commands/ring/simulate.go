@@ -63,7 +63,7 @@ max_over_mean, min_over_mean before it).`,
   dsctl ring simulate --nodes 20 --dist zipf:1.1 --algo ring,bounded --balance-factor 125`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkNodesFlag(cmd, o.Nodes); err != nil {
+			if err := checkNumericFlags(cmd, o.Nodes); err != nil {
 				return err
 			}
 			if err := checkKeysFlags(cmd, &o.KeysOptions); err != nil {

@@ -54,7 +54,7 @@ memory_bytes), smallest_vnodes (null when no V meets the target).`,
   dsctl ring sweep --node a,b,c --compat groupcache --keys-file keys.txt -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkNodesFlag(cmd, o.Nodes); err != nil {
+			if err := checkNumericFlags(cmd, o.Nodes); err != nil {
 				return err
 			}
 			if err := checkKeysFlags(cmd, &o.KeysOptions); err != nil {
