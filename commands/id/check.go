@@ -46,7 +46,7 @@ Output: -o table (the default), json, yaml or jsonl.
 JSON keys: layout, count, distinct, first, last, span_ms, duplicates [id, count,
 repeat_lines], duplicate_ids, duplicate_extra, out_of_order, out_of_order_pairs
 [prev_line, prev_id, line, id], workers [worker, fields, count, first, last,
-ids_per_second, out_of_order, clock_skew_suspect, clock_steps, max_step_ms, steps
+ids_per_second (null, "-" in the table, when first = last), out_of_order, clock_skew_suspect, clock_steps, max_step_ms, steps
 [prev_line, line, from, to, step_ms]], clock_skew_suspects, warnings {code: count},
 truncated (a list hit --max-listed). IDs are strings.`,
 		Example: `  dsctl id check --layout twitter < ids.txt
@@ -163,7 +163,7 @@ func (r checkReport) sections() []section {
 				maxStep = output.S(string(snowflake.AppendAge(nil, w.MaxStepMs)), output.Error)
 			}
 			t.AddCells(output.C(w.Worker), output.C(commas(int64(w.Count))), output.C(w.First.String()), output.C(w.Last.String()),
-				output.C(perSecond(w.IDsPerSecond)), output.C(strconv.Itoa(w.OutOfOrder)), output.C(strconv.Itoa(w.ClockSteps)), maxStep, skew)
+				output.C(rateText(w.IDsPerSecond)), output.C(strconv.Itoa(w.OutOfOrder)), output.C(strconv.Itoa(w.ClockSteps)), maxStep, skew)
 		}
 		secs = append(secs, section{title: "Workers:", t: t})
 	}
@@ -182,6 +182,14 @@ func (r checkReport) sections() []section {
 			output.S("lists are cut at --max-listed; the counts above are complete", output.Dim))
 	}
 	return secs
+}
+
+// rateText is a worker's IDs per second, or "-" when its IDs span no time.
+func rateText(r *float64) string {
+	if r == nil {
+		return "-"
+	}
+	return perSecond(*r)
 }
 
 func countCell(n int, text string, st output.Style) output.Cell {

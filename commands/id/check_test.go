@@ -72,11 +72,11 @@ func TestCheckCraftedStream(t *testing.T) {
 		} `json:"duplicates"`
 		OutOfOrder int `json:"out_of_order"`
 		Workers    []struct {
-			Worker    string  `json:"worker"`
-			Count     int     `json:"count"`
-			Suspect   bool    `json:"clock_skew_suspect"`
-			MaxStepMs int64   `json:"max_step_ms"`
-			Rate      float64 `json:"ids_per_second"`
+			Worker    string   `json:"worker"`
+			Count     int      `json:"count"`
+			Suspect   bool     `json:"clock_skew_suspect"`
+			MaxStepMs int64    `json:"max_step_ms"`
+			Rate      *float64 `json:"ids_per_second"`
 			Steps     []struct {
 				PrevLine int    `json:"prev_line"`
 				Line     int    `json:"line"`
@@ -112,6 +112,10 @@ func TestCheckCraftedStream(t *testing.T) {
 	if r.Workers[2].Suspect || r.Workers[2].Worker != "datacenter=1,worker=1" {
 		t.Errorf("datacenter 1 %+v", r.Workers[2])
 	}
+	// A rate needs a time span: one lone ID has none, so its rate is null, not 1,000,000/s.
+	if r.Workers[2].Rate != nil || w1.Rate == nil || *w1.Rate != 6 {
+		t.Errorf("rates: datacenter 1 %v (want null), worker 1 %v (want 6)", r.Workers[2].Rate, w1.Rate)
+	}
 
 	// The table says the same to a person.
 	e, err = check(t, "", stdin, CheckOptions{Layout: "twitter"})
@@ -135,6 +139,9 @@ func TestCheckCraftedStream(t *testing.T) {
 	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(l, "datacenter=0,worker=1 ") && strings.Contains(l, "2024-01-01T00:00:00.000Z") && !strings.HasSuffix(l, "600ms  SUSPECT") {
 			t.Errorf("worker row %q", l)
+		}
+		if strings.HasPrefix(l, "datacenter=1,worker=1 ") && !strings.Contains(l, "2024-01-01T00:00:02.000Z          -") {
+			t.Errorf("lone ID's worker row %q, want rate -", l)
 		}
 	}
 }

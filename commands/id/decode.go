@@ -302,7 +302,7 @@ func readError(ctx context.Context, err error) error {
 
 // decodeIDStream writes one record per ID line. CSV and JSON lines go straight through
 // the engine's allocation-free encoder; JSON is the same records framed as an array;
-// tables and YAML go through the printer's stream, one record at a time.
+// YAML is one list written item by item; tables go through the printer's stream.
 func decodeIDStream(r io.Reader, out *bufferedOut, p *output.Printer, d *snowflake.Decoder, bad *badLines) (snowflake.StreamStats, error) {
 	switch p.Format {
 	case output.CSV:
@@ -319,6 +319,17 @@ func decodeIDStream(r io.Reader, out *bufferedOut, p *output.Printer, d *snowfla
 			return arr.add(scratch[:len(scratch)-1])
 		}, bad.report, out.Flush)
 		if cerr := arr.close(); err == nil {
+			err = cerr
+		}
+		return st, err
+	case output.YAML:
+		list := &yamlList{w: out}
+		var v snowflake.Decoded
+		st, err := snowflake.ReadIDsIdle(r, func(_ int, id uint64) error {
+			d.DecodeInto(id, &v)
+			return list.add(sfRecord{d: d, v: v})
+		}, bad.report, out.Flush)
+		if cerr := list.close(); err == nil {
 			err = cerr
 		}
 		return st, err
@@ -411,6 +422,9 @@ func uuidEmitter(out *bufferedOut, p *output.Printer) (emit func(uuidRecord) err
 			}
 			return out.record()
 		}, cw.flush
+	case output.YAML:
+		list := &yamlList{w: out}
+		return func(r uuidRecord) error { return list.add(r) }, list.close
 	default:
 		s := printerOn(p, out).NewStream(uuidHeader, nil)
 		return func(r uuidRecord) error {

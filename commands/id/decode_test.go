@@ -531,3 +531,25 @@ func TestDecodeStopsOnCancel(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// YAML from stdin is the same single list as YAML from arguments, for snowflake IDs and
+// for UUIDs (it used to be "---"-separated documents), and an empty stream is [].
+func TestDecodeYAMLStreamIsOneList(t *testing.T) {
+	for _, c := range []struct {
+		layout string
+		ids    []string
+	}{
+		{"discord", []string{"175928847299117063", "175928847299117064"}},
+		{"", []string{"C232AB00-9414-11EC-B3C8-9F6BDECED846", "017F22E2-79B0-7CC3-98C4-DC0C0C07398F"}},
+	} {
+		args := mustDecode(t, "yaml", "", DecodeOptions{IDs: c.ids, Layout: c.layout}).out.String()
+		stream := mustDecode(t, "yaml", strings.Join(c.ids, "\n")+"\n", DecodeOptions{Layout: c.layout}).out.String()
+		if stream != args || !strings.HasPrefix(stream, "  - ") || strings.Contains(stream, "---") {
+			t.Errorf("layout %q: stdin YAML\n%s\ndiffers from arguments YAML\n%s", c.layout, stream, args)
+		}
+	}
+	e, _ := decode(t, "yaml", "bogus\n", DecodeOptions{Layout: "discord"})
+	if e.out.String() != "[]\n" {
+		t.Errorf("no good lines: %q, want []", e.out)
+	}
+}

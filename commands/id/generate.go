@@ -157,7 +157,8 @@ func idFraming(f output.Format) (pre, post, head, foot string) {
 	case output.JSONL:
 		return `{"id":"`, "\"}\n", "", ""
 	case output.YAML:
-		return "---\nid: \"", "\"\n", "", ""
+		// One YAML list, laid out as the printer lays out lists (see yamlListItem).
+		return "  - id: \"", "\"\n", "", ""
 	case output.CSV:
 		return "", "\n", "id\n", ""
 	}

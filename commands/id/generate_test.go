@@ -122,8 +122,10 @@ func TestGenerateFormats(t *testing.T) {
 			t.Errorf("jsonl %q: %v", l, err)
 		}
 	}
+	// YAML is one list, laid out like every other command's YAML list (no "---" documents).
 	e, _ = generate(t, "yaml", o)
-	if strings.Count(e.out.String(), "---\nid: \"") != 2 {
+	if ylines := strings.Split(strings.TrimSuffix(e.out.String(), "\n"), "\n"); len(ylines) != 2 ||
+		ylines[0] != `  - id: "`+lines[1]+`"` || ylines[1] != `  - id: "`+lines[2]+`"` {
 		t.Errorf("yaml:\n%s", e.out)
 	}
 	// --field sets discord's process.

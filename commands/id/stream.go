@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dsctl/dsctl/commands/cmdutil"
+	"github.com/dsctl/dsctl/commands/output"
 	"github.com/dsctl/dsctl/probes/uuidinfo"
 )
 
@@ -171,4 +172,44 @@ func commasU(n uint64) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// yamlList writes records as one YAML list, as they come, laid out as the printer lays
+// out a list (`  - key: v`, then `    key: v`), so a streamed YAML output reads the same
+// as the YAML of a command that prints a whole list at once. No records: `[]`.
+type yamlList struct {
+	w *bufferedOut
+	n int
+}
+
+func (l *yamlList) add(v any) error {
+	b, err := output.ToYAML(v)
+	if err != nil {
+		return err
+	}
+	l.n++
+	l.w.Write(yamlListItem(nil, b))
+	return l.w.record()
+}
+
+func (l *yamlList) close() error {
+	if l.n == 0 {
+		_, err := l.w.WriteString("[]\n")
+		return err
+	}
+	return nil
+}
+
+// yamlListItem appends doc (one YAML value, ending in a newline) as an item of a list
+// indented like the printer's: "  - " before the first line, four spaces before the rest.
+func yamlListItem(dst, doc []byte) []byte {
+	for i, line := range bytes.SplitAfter(bytes.TrimRight(doc, "\n"), []byte("\n")) {
+		if i == 0 {
+			dst = append(dst, "  - "...)
+		} else if len(bytes.TrimSpace(line)) > 0 {
+			dst = append(dst, "    "...)
+		}
+		dst = append(dst, line...)
+	}
+	return append(dst, '\n')
 }

@@ -197,13 +197,15 @@ type ClockStep struct {
 
 // WorkerReport is one generator's share of the stream.
 type WorkerReport struct {
-	Worker       string       `json:"worker"` // e.g. "datacenter=1,worker=3"; "all" when the layout has no node fields
-	Fields       []NamedValue `json:"fields"`
-	Count        int          `json:"count"`
-	First        Instant      `json:"first"`
-	Last         Instant      `json:"last"`
-	IDsPerSecond float64      `json:"ids_per_second"`
-	OutOfOrder   int          `json:"out_of_order"`
+	Worker string       `json:"worker"` // e.g. "datacenter=1,worker=3"; "all" when the layout has no node fields
+	Fields []NamedValue `json:"fields"`
+	Count  int          `json:"count"`
+	First  Instant      `json:"first"`
+	Last   Instant      `json:"last"`
+	// IDsPerSecond is Count over the time from First to Last; nil (JSON null) when they
+	// are the same instant, where a rate means nothing.
+	IDsPerSecond *float64 `json:"ids_per_second"`
+	OutOfOrder   int      `json:"out_of_order"`
 	// ClockSkewSuspect: this worker's time went backwards at least once.
 	ClockSkewSuspect bool        `json:"clock_skew_suspect"`
 	ClockSteps       int         `json:"clock_steps"`
@@ -259,11 +261,10 @@ func (c *Checker) Report() CheckReport {
 		rep := w.rep
 		rep.Steps = append([]ClockStep{}, rep.Steps...)
 		rep.First, rep.Last = Instant(w.minMs), Instant(w.maxMs)
-		span := float64(subSat(w.maxMs, w.minMs))
-		if span < float64(c.l.unitMs) {
-			span = float64(c.l.unitMs)
+		if span := subSat(w.maxMs, w.minMs); span > 0 {
+			rate := float64(rep.Count) * 1000 / float64(span)
+			rep.IDsPerSecond = &rate
 		}
-		rep.IDsPerSecond = float64(rep.Count) * 1000 / span
 		rep.ClockSkewSuspect = rep.ClockSteps > 0
 		if rep.ClockSteps > len(rep.Steps) {
 			r.Truncated = true

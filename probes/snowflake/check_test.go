@@ -60,10 +60,10 @@ func TestChecker(t *testing.T) {
 	if w2.Count != 4 || w2.ClockSteps != 1 || w2.MaxStepMs != 1 || w2.OutOfOrder != 1 {
 		t.Errorf("worker 2 %+v", w2)
 	}
-	if dc1.ClockSkewSuspect || dc1.Count != 1 || dc1.IDsPerSecond != 1000 { // one ID in one 1ms tick
-		t.Errorf("dc 1 %+v", dc1)
+	if dc1.ClockSkewSuspect || dc1.Count != 1 || dc1.IDsPerSecond != nil { // one ID: no span, no rate
+		t.Errorf("dc 1 %+v, want no rate over a zero span", dc1)
 	}
-	if w1.IDsPerSecond != 6 { // 6 IDs over base..base+1000
+	if w1.IDsPerSecond == nil || *w1.IDsPerSecond != 6 { // 6 IDs over base..base+1000
 		t.Errorf("worker 1 rate %v", w1.IDsPerSecond)
 	}
 	if len(r.SkewSuspects) != 2 || r.SkewSuspects[0] != "datacenter=0,worker=1" {

@@ -114,7 +114,7 @@ type Decoded struct {
 // Time is the timestamp as a time.Time in UTC.
 func (d *Decoded) Time() time.Time { return time.UnixMilli(d.UnixMs).UTC() }
 
-// Age is AgeMs in the compact form of AppendAge ("9y142d", "-3s").
+// Age is AgeMs in the compact form of AppendAge ("9y142d", "3s in the future").
 func (d *Decoded) Age() string { return string(AppendAge(nil, d.AgeMs)) }
 
 // Instant is the timestamp as an Instant.

@@ -191,7 +191,8 @@ func TestAppendAge(t *testing.T) {
 	for ms, want := range map[int64]string{
 		0: "0ms", 850: "850ms", 42_000: "42s", 723_000: "12m3s", 60_000: "1m",
 		5*3_600_000 + 12*60_000: "5h12m", 45*86_400_000 + 3*3_600_000: "45d3h",
-		(9*365 + 142) * 86_400_000: "9y142d", -3000: "-3s", math.MinInt64: "-292471208y247d",
+		(9*365 + 142) * 86_400_000: "9y142d", -3000: "3s in the future", -(28*365 + 67) * 86_400_000: "28y67d in the future",
+		math.MinInt64: "292471208y247d in the future",
 	} {
 		if got := string(AppendAge(nil, ms)); got != want {
 			t.Errorf("%d: %q, want %q", ms, got, want)

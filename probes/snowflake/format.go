@@ -11,7 +11,7 @@ import "strconv"
 //
 // The ID is a string in JSON (JavaScript loses precision above 2^53). Field values are
 // numbers, except fields wider than 53 bits, which are always strings. timestamp is RFC
-// 3339 UTC with milliseconds; age is compact ("9y142d", "5h12m", "-3s" for the future).
+// 3339 UTC with milliseconds; age is compact ("9y142d", "5h12m", "3s in the future" for the future).
 // Warning codes: future, before_epoch, sign_bit, layout_expired, js_unsafe.
 
 // AppendCSVHeader appends the CSV header line (with '\n').

@@ -276,8 +276,17 @@ type ClockRollbackError struct {
 func (e *ClockRollbackError) Error() string {
 	if e.Policy == RollbackFail {
 		return fmt.Sprintf("layout %s: the clock moved backwards (%s behind the last ID); refusing to generate (rollback policy fail)",
-			e.Layout, e.Behind)
+			e.Layout, HumanDuration(e.Behind))
 	}
 	return fmt.Sprintf("layout %s: the clock moved backwards (%s behind the last ID after waiting %s); more than the %s the wait policy allows",
-		e.Layout, e.Behind, e.Waited, e.Max)
+		e.Layout, HumanDuration(e.Behind), HumanDuration(e.Waited), HumanDuration(e.Max))
+}
+
+// HumanDuration rounds a measured duration for people: to the millisecond from a second
+// up ("1.667s", not "1.666666666s"), to the microsecond below.
+func HumanDuration(d time.Duration) time.Duration {
+	if d >= time.Second || d <= -time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Microsecond)
 }

@@ -300,3 +300,22 @@ func TestNoDuplicatesRealClock(t *testing.T) {
 		t.Errorf("%d ids, want %d", len(seen), workers*each)
 	}
 }
+
+func TestHumanDurationAndRollbackMessage(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		5 * time.Second / 3:        "1.667s",
+		1234567 * time.Nanosecond:  "1.235ms",
+		850*time.Microsecond + 123: "850µs",
+		90*time.Second + 123456789: "1m30.123s",
+		-(5 * time.Second / 3):     "-1.667s",
+		0:                          "0s",
+	} {
+		if got := HumanDuration(d).String(); got != want {
+			t.Errorf("%d ns: %s, want %s", int64(d), got, want)
+		}
+	}
+	e := &ClockRollbackError{Layout: "twitter", Behind: 5 * time.Second / 3, Waited: 1000000001, Max: time.Second, Policy: RollbackWait}
+	if want := "layout twitter: the clock moved backwards (1.667s behind the last ID after waiting 1s); more than the 1s the wait policy allows"; e.Error() != want {
+		t.Errorf("%s\nwant %s", e, want)
+	}
+}

@@ -104,17 +104,23 @@ func civilFromDays(z int64) (y int64, m, d int64) {
 	return y, m, d
 }
 
-// AppendAge appends a compact, signed age: "850ms", "42s", "12m3s", "5h12m", "45d3h",
-// "9y142d" (a year is 365 days). Negative ages (times in the future) start with "-".
+// AppendAge appends a compact age: "850ms", "42s", "12m3s", "5h12m", "45d3h", "9y142d"
+// (a year is 365 days), rounded down to its two largest units. A negative age is a time
+// in the future, and says so: "28y67d in the future" (a bare "-28y67d" read as noise).
 func AppendAge(dst []byte, ms int64) []byte {
 	if ms < 0 {
-		dst = append(dst, '-')
 		if ms == math.MinInt64 {
 			ms = math.MaxInt64
 		} else {
 			ms = -ms
 		}
+		return append(appendAge(dst, ms), " in the future"...)
 	}
+	return appendAge(dst, ms)
+}
+
+// appendAge is AppendAge for ms >= 0.
+func appendAge(dst []byte, ms int64) []byte {
 	const (
 		sec  = 1000
 		min  = 60 * sec
