@@ -42,7 +42,7 @@ backend {kind, mode, endpoints, fencing_safe, notify, detached}, note.`,
 		Example: `  dsctl lock acquire nightly --ttl 10m --owner "nightly batch"
   eval "$(dsctl lock acquire nightly --ttl 10m -o env)" && ./batch.sh && dsctl lock release nightly
   dsctl lock acquire deploy --wait 2m -o json`,
-		Args: cobra.ExactArgs(1),
+		Args: oneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
 			p, err := f.Printer(leaseFormats)

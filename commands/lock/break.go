@@ -35,7 +35,7 @@ writes are no longer protected. So break needs --force; without it, exit 2.
 
 ` + infoKeys + ` Plus action: "broken".`,
 		Example: `  dsctl lock break deploy-prod --force --reason "runner died, see INC-1234"`,
-		Args:    cobra.ExactArgs(1),
+		Args:    oneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
 			p, err := f.Printer(output.Standard)

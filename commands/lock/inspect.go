@@ -41,7 +41,7 @@ The format is a best guess from the value's shape, and is shown.
 ` + infoKeys,
 		Example: `  dsctl lock inspect deploy-prod
   dsctl lock inspect 'orders:lock:42' -o json      # a Redisson or redsync lock by its key`,
-		Args: cobra.ExactArgs(1),
+		Args: oneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
 			p, err := f.Printer(output.Standard)

@@ -83,6 +83,19 @@ func open(ctx context.Context, f *cmdutil.Factory, b backendFlags) (lock.Locker,
 }
 
 // newLocker makes a Locker (with its own connections) for resolved endpoints.
+// oneName accepts exactly one lock name, and says so plainly otherwise (two words are
+// usually a name with a space that was not quoted).
+func oneName(cmd *cobra.Command, args []string) error {
+	switch {
+	case len(args) == 0:
+		return errs.Usage("%s needs a lock name", cmd.CommandPath()).WithHint("usage: %s", cmd.UseLine())
+	case len(args) > 1:
+		return errs.Usage("%s takes one lock name, got %d arguments: %s", cmd.CommandPath(), len(args), lock.QuoteCommand(args)).
+			WithHint("quote a name that contains spaces; usage: %s", cmd.UseLine())
+	}
+	return nil
+}
+
 func newLocker(f *cmdutil.Factory, e config.Endpoints) (lock.Locker, error) {
 	return redislock.New(f.Dialer(), e.Redis)
 }

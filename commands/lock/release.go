@@ -32,7 +32,7 @@ The token comes from --token, or from DSCTL_LOCK_TOKEN when DSCTL_LOCK_NAME is N
 JSON keys: name, released, token.`,
 		Example: `  dsctl lock release nightly --token 4f9c2d0e8a1b4c6d9e7f0a1b2c3d4e5f
   eval "$(dsctl lock acquire nightly -o env)"; ./batch.sh; dsctl lock release nightly`,
-		Args: cobra.ExactArgs(1),
+		Args: oneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
 			p, err := f.Printer(output.Standard)
@@ -86,10 +86,10 @@ else is never taken back: that is exit 4, saying why.
 
 The token comes from --token, or from DSCTL_LOCK_TOKEN when DSCTL_LOCK_NAME is NAME.
 
-JSON keys: as for acquire (the owner is not repeated).`,
+JSON keys: as for acquire, without owner; acquired_at is when this renewal was sent.`,
 		Example: `  dsctl lock renew nightly --ttl 10m
   while ./step.sh; do dsctl lock renew nightly --ttl 1m >/dev/null || exit 4; done`,
-		Args: cobra.ExactArgs(1),
+		Args: oneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
 			p, err := f.Printer(leaseFormats)

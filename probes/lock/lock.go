@@ -108,7 +108,7 @@ type Lease struct {
 	AcquiredAt time.Time `json:"acquired_at"`
 	// ExpiresAt is the conservative local deadline: request sent + TTL - clock drift.
 	ExpiresAt time.Time `json:"expires_at"`
-	Owner     Owner     `json:"owner"`
+	Owner     Owner     `json:"owner,omitzero"`
 	Backend   Backend   `json:"backend"`
 	// Note explains a limit of this lease, e.g. why there is no safe fencing token.
 	Note string `json:"note,omitempty"`

@@ -225,7 +225,7 @@ func startError(name string, err error) *StartError {
 func childEnv(env []string, lease *lock.Lease) []string {
 	out := make([]string, 0, len(env)+3)
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, EnvName+"=") && !strings.HasPrefix(kv, EnvToken+"=") && !strings.HasPrefix(kv, EnvFence+"=") {
+		if !strings.HasPrefix(kv, "DSCTL_LOCK_") { // e.g. an outer acquire's -o env, DSCTL_LOCK_EXPIRES too
 			out = append(out, kv)
 		}
 	}

@@ -80,6 +80,8 @@ func TestExitCodePassesThroughAndTheLockIsReleased(t *testing.T) {
 func TestChildGetsNameTokenAndFence(t *testing.T) {
 	_, newLocker := backend(t)
 	o, out := options(newLocker(), "env-job", time.Second, "sh", "-c", "env | grep ^DSCTL_LOCK_ | sort")
+	// An outer lock's variables (eval "$(dsctl lock acquire ... -o env)") are not passed on.
+	o.Env = append(os.Environ(), "DSCTL_LOCK_NAME=outer", "DSCTL_LOCK_EXPIRES=2026-01-01T00:00:00Z", "DSCTL_LOCK_FENCE=1")
 	res, err := supervisor.Run(ctx, o)
 	if err != nil {
 		t.Fatal(err)
