@@ -112,6 +112,16 @@ func (f *Factory) ContextName() string {
 // Endpoints resolves the endpoints for this run: flags > env > context > default,
 // with --sandbox replacing Redis and Kafka (the sandbox starts on first use).
 func (f *Factory) Endpoints(ctx context.Context, ov config.Overrides) (config.Endpoints, error) {
+	if f.Global.Sandbox { // an explicit address must not be replaced silently
+		switch {
+		case len(ov.Redis) > 0:
+			return config.Endpoints{}, errs.Usage("--sandbox and --redis are mutually exclusive").
+				WithHint("--sandbox runs its own Redis; drop one of them")
+		case len(ov.Kafka) > 0:
+			return config.Endpoints{}, errs.Usage("--sandbox and --brokers are mutually exclusive").
+				WithHint("--sandbox runs its own Kafka; drop one of them")
+		}
+	}
 	if f.Global.Sandbox && f.Sandbox == nil {
 		if err := f.StartSandbox(ctx, sandbox.Options{}); err != nil {
 			return config.Endpoints{}, err

@@ -356,3 +356,10 @@ func TestBenchLeavesNoKeysForItsOwnName(t *testing.T) {
 		t.Fatalf("bench --name left %v, want only the fencing counter", keys)
 	}
 }
+
+func TestSandboxAndAnExplicitRedisAreExclusive(t *testing.T) {
+	r := dsctl(t, nil, "lock", "inspect", "x", "--sandbox", "--redis", "127.0.0.1:16379")
+	if r.code != 2 || !strings.Contains(r.errOut, "--sandbox and --redis are mutually exclusive") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.errOut)
+	}
+}

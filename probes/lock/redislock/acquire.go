@@ -395,7 +395,7 @@ func (l *Locker) quorumAttempt(got []*nodeResult[acquired], oks int, perCall, va
 		addr := l.nodes[i].addr
 		switch {
 		case r == nil:
-			parts = append(parts, fmt.Sprintf("%s: no answer within %s", addr, perCall))
+			parts = append(parts, fmt.Sprintf("%s: no answer within %s", addr, lock.RoundDuration(perCall)))
 		case r.err != nil:
 			parts = append(parts, fmt.Sprintf("%s: %s", addr, shortErr(r.err, perCall)))
 		case r.val.ok:
@@ -437,7 +437,7 @@ func tokenOf(h *lock.Holder) string {
 
 func shortErr(err error, within time.Duration) string {
 	if endpoint.IsNetworkError(err) {
-		return fmt.Sprintf("no answer within %s", within)
+		return fmt.Sprintf("no answer within %s", lock.RoundDuration(within))
 	}
 	return err.Error()
 }

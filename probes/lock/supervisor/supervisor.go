@@ -54,6 +54,8 @@ const (
 	EnvName  = "DSCTL_LOCK_NAME"
 	EnvToken = "DSCTL_LOCK_TOKEN"
 	EnvFence = "DSCTL_LOCK_FENCE"
+	// EnvExpires is set by `lock acquire -o env`, not for a child of `lock run`.
+	EnvExpires = "DSCTL_LOCK_EXPIRES"
 )
 
 // Options are the inputs of Run.
@@ -221,11 +223,23 @@ func startError(name string, err error) *StartError {
 	return &StartError{Command: name, Code: code, Err: err}
 }
 
-// childEnv is env without any inherited DSCTL_LOCK_* plus this lease's.
+// inheritedLockVar reports whether kv is one of the variables dsctl sets for a lease
+// (here, or by `lock acquire -o env`): an outer lock's must not reach the child.
+// Other DSCTL_LOCK_* names are the user's and pass through.
+func inheritedLockVar(kv string) bool {
+	for _, v := range []string{EnvName, EnvToken, EnvFence, EnvExpires} {
+		if strings.HasPrefix(kv, v+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// childEnv is env without the lease variables of an outer lock, plus this lease's.
 func childEnv(env []string, lease *lock.Lease) []string {
 	out := make([]string, 0, len(env)+3)
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, "DSCTL_LOCK_") { // e.g. an outer acquire's -o env, DSCTL_LOCK_EXPIRES too
+		if !inheritedLockVar(kv) {
 			out = append(out, kv)
 		}
 	}

@@ -80,13 +80,16 @@ func TestExitCodePassesThroughAndTheLockIsReleased(t *testing.T) {
 func TestChildGetsNameTokenAndFence(t *testing.T) {
 	_, newLocker := backend(t)
 	o, out := options(newLocker(), "env-job", time.Second, "sh", "-c", "env | grep ^DSCTL_LOCK_ | sort")
-	// An outer lock's variables (eval "$(dsctl lock acquire ... -o env)") are not passed on.
-	o.Env = append(os.Environ(), "DSCTL_LOCK_NAME=outer", "DSCTL_LOCK_EXPIRES=2026-01-01T00:00:00Z", "DSCTL_LOCK_FENCE=1")
+	// An outer lock's variables (eval "$(dsctl lock acquire ... -o env)") are not passed
+	// on; the user's own DSCTL_LOCK_* names are.
+	o.Env = append(os.Environ(), "DSCTL_LOCK_NAME=outer", "DSCTL_LOCK_EXPIRES=2026-01-01T00:00:00Z", "DSCTL_LOCK_FENCE=1",
+		"DSCTL_LOCK_USERVAR=kept")
 	res, err := supervisor.Run(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "DSCTL_LOCK_FENCE=" + res.Lease.Fence.String() + "\nDSCTL_LOCK_NAME=env-job\nDSCTL_LOCK_TOKEN=" + res.Lease.Token + "\n"
+	want := "DSCTL_LOCK_FENCE=" + res.Lease.Fence.String() + "\nDSCTL_LOCK_NAME=env-job\nDSCTL_LOCK_TOKEN=" + res.Lease.Token +
+		"\nDSCTL_LOCK_USERVAR=kept\n"
 	if out.String() != want {
 		t.Fatalf("child env:\n%s\nwant:\n%s", out, want)
 	}
