@@ -38,6 +38,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "writer" {
 		os.Exit(writer())
 	}
+	if os.Getenv("DSCTL_LOCK_TOKEN") != "" {
+		// Started by `lock run` but not as a helper: running the tests here would start
+		// more `lock run`s of this binary, recursively.
+		fmt.Fprintln(os.Stderr, "lock tests: started under `lock run` without "+helperEnv+"; refusing to recurse")
+		os.Exit(3)
+	}
 	dir, err := os.MkdirTemp("", "dsctl-lock-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
