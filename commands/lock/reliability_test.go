@@ -38,9 +38,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "writer" {
 		os.Exit(writer())
 	}
-	if os.Getenv("DSCTL_LOCK_TOKEN") != "" {
-		// Started by `lock run` but not as a helper: running the tests here would start
-		// more `lock run`s of this binary, recursively.
+	if strings.HasPrefix(os.Getenv("DSCTL_LOCK_NAME"), "locktest/") {
+		// Started by one of these tests' `lock run` but not as a helper: running the
+		// tests here would start more `lock run`s of this binary, recursively.
 		fmt.Fprintln(os.Stderr, "lock tests: started under `lock run` without "+helperEnv+"; refusing to recurse")
 		os.Exit(3)
 	}
