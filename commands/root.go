@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,7 @@ import (
 	"github.com/dsctl/dsctl/commands/ring"
 	"github.com/dsctl/dsctl/commands/sandboxcmd"
 	"github.com/dsctl/dsctl/commands/version"
+	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
 )
 
@@ -31,8 +33,8 @@ func NewRoot(f *cmdutil.Factory) *cobra.Command {
 		Use:   "dsctl",
 		Short: "Operate distributed systems: locks, Kafka durability, IDs, hash rings, ZooKeeper",
 		Long: `dsctl is one binary for operating the distributed plumbing behind a backend:
-Redis/ZooKeeper/SQL locks, Kafka durability audits, snowflake IDs and UUIDs,
-consistent-hash rings and ZooKeeper watches.
+Redis locks with fencing tokens, Kafka durability audits, snowflake IDs and UUIDs,
+consistent-hash rings, and reachability checks of Redis, ZooKeeper, Kafka and SQL.
 
 Try it with no infrastructure: every command that needs Redis or Kafka accepts
 --sandbox, which starts embedded servers for the length of the command.
@@ -58,7 +60,7 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 	pf.StringVarP(&g.Output, "output", "o", "", "output format: table|json|yaml (jsonl for streams; each command's help lists its own)")
 	pf.DurationVar(&g.Timeout, "timeout", 5*time.Second, "timeout for every network call")
 	pf.BoolVar(&g.NoColor, "no-color", false, "disable colour (also NO_COLOR)")
-	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "print debugging details on stderr")
+	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "print connection details on stderr: addresses dialed, TLS and auth in use (never secrets), time per attempt")
 	pf.BoolVar(&g.Sandbox, "sandbox", false, "run against embedded in-process Redis and 3-broker Kafka servers (no ZooKeeper, no SQL)")
 
 	root.SetIn(f.IO.In)
@@ -73,6 +75,9 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 			f.IO.NoColor = true
 		}
 		f.IO.Verbose = g.Verbose
+		if g.Verbose {
+			cmd.SetContext(endpoint.WithTrace(cmdutil.Context(cmd), debugLines(f.IO)))
+		}
 		if g.Timeout <= 0 {
 			return errs.Usage("--timeout must be positive, got %s", g.Timeout)
 		}
@@ -97,7 +102,45 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 		ring.NewCmd(f),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
+	strictCompletion(root)
 	return root
+}
+
+// strictCompletion makes `dsctl completion SHELL` refuse a shell it cannot generate
+// for (cobra prints help and exits 0).
+func strictCompletion(root *cobra.Command) {
+	root.InitDefaultCompletionCmd()
+	var comp *cobra.Command
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			comp = c
+		}
+	}
+	if comp == nil {
+		return
+	}
+	var shells []string
+	for _, c := range comp.Commands() {
+		shells = append(shells, c.Name())
+	}
+	comp.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return errs.Usage("unknown shell %q", args[0]).WithHint("supported shells: %s", strings.Join(shells, ", "))
+		}
+		return nil
+	}
+	comp.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+}
+
+// debugLines prints -v connection details on stderr, one whole line at a time (they
+// come from several goroutines).
+func debugLines(ios *cmdutil.IOStreams) func(string) {
+	var mu sync.Mutex
+	return func(msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		ios.Debugf("%s", msg)
+	}
 }
 
 // Execute runs the root command and returns the error to report (already classified).

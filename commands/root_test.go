@@ -132,10 +132,13 @@ func TestConfigContextsLifecycle(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.errOut, "created context \"local\"") || !strings.Contains(r.errOut, "(current)") {
 		t.Fatalf("set-context: %d %q", r.code, r.errOut)
 	}
-	if r := dsctl(t, env, "config", "set-context", "prod", "--redis", "redis://:inlinepw@prod:6379",
+	if r := dsctl(t, env, "config", "set-context", "prod", "--redis", "redis://prod:6379",
 		"--sql-driver", "postgres", "--sql-dsn-env", "DSCTL_TEST_PG"); r.code != 0 {
 		t.Fatalf("set-context prod: %v", r.err)
 	}
+	// A password that reaches the file anyway (written by hand) is masked on output.
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, []byte(strings.Replace(string(b), "redis://prod:6379", "redis://:inlinepw@prod:6379", 1)), 0o600)
 	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("config file mode: %v %v", info, err)
 	}
@@ -257,5 +260,181 @@ func TestChildExitStatusSurvivesInterrupt(t *testing.T) {
 	root.AddCommand(&cobra.Command{Use: "plain-fail", RunE: func(*cobra.Command, []string) error { return errors.New("x") }})
 	if code := CodeFor(Execute(ctx, f, root, []string{"plain-fail"})); code != 130 {
 		t.Fatalf("a plain failure after an interrupt: exit %d, want 130", code)
+	}
+}
+
+func TestSetContextRefusesPasswordInAddress(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	env := map[string]string{"DSCTL_CONFIG": path}
+	for _, args := range [][]string{
+		{"--redis", "redis://u:hunter2@127.0.0.1:16379"},
+		{"--redis", "127.0.0.1:6379,rediss://:hunter2@r2:6380"},
+		{"--brokers", "kafka://ops:hunter2@b1:9092"},
+		{"--zk", "zk://ops:hunter2@z1:2181"},
+	} {
+		r := dsctl(t, env, append([]string{"config", "set-context", "sec"}, args...)...)
+		if r.code != 2 || !strings.Contains(r.errOut, "carries a password") || !strings.Contains(r.errOut, "-password-") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 saying how to give the password", args, r.code, r.errOut)
+		}
+		if strings.Contains(r.out+r.errOut, "hunter2") {
+			t.Errorf("%v: the password is echoed: %q", args, r.errOut)
+		}
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("a refused set-context wrote the file (%v)", err)
+	}
+}
+
+func TestSetContextValidatesInput(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	env := map[string]string{"DSCTL_CONFIG": path}
+	for _, args := range [][]string{
+		{"--redis", "127.0.0.1:notaport"},
+		{"--redis", ""},
+		{"--redis", " , "},
+		{"--redis", "redis://127.0.0.1:6379/notadb"},
+		{"--zk", "z1:99999"},
+		{"--brokers", ":9092"},
+		{"--redis-password-env", "hunter2 with spaces"},
+		{"--kafka-password-env", "$KAFKA_PASSWORD"},
+		{"--sql-dsn-file", dir},
+	} {
+		r := dsctl(t, env, append([]string{"config", "set-context", "bad"}, args...)...)
+		if r.code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%q)", args, r.code, r.errOut)
+		}
+		if strings.Contains(r.errOut, "hunter2") {
+			t.Errorf("%v: a value given as an env var name is echoed: %q", args, r.errOut)
+		}
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("refused input wrote the file (%v)", err)
+	}
+
+	// A password file that does not exist yet is accepted, with a warning.
+	missing := filepath.Join(dir, "later.pass")
+	r := dsctl(t, env, "config", "set-context", "ok", "--redis", "127.0.0.1:6379", "--redis-password-file", missing)
+	if r.code != 0 || !strings.Contains(r.errOut, "warning: --redis-password-file "+missing+" does not exist yet") {
+		t.Fatalf("missing password file: exit %d, stderr %q", r.code, r.errOut)
+	}
+	if r := dsctl(t, env, "config", "set-context", "ok", "--redis-password-file", path); r.code != 0 || strings.Contains(r.errOut, "warning") {
+		t.Fatalf("existing password file: exit %d, stderr %q", r.code, r.errOut)
+	}
+}
+
+func TestSetContextExplicitConfigInMissingDirIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	explicit := filepath.Join(dir, "nonexistent", "x.yaml")
+	r := dsctl(t, nil, "--config", explicit, "config", "set-context", "a", "--redis", "127.0.0.1:6379")
+	if r.code != 2 || !strings.Contains(r.errOut, "does not exist") || !strings.Contains(r.errOut, "mkdir -p") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.errOut)
+	}
+	if _, err := os.Stat(filepath.Dir(explicit)); !os.IsNotExist(err) {
+		t.Fatalf("the directory was created (%v)", err)
+	}
+	// An explicit file in an existing directory is created.
+	ok := filepath.Join(dir, "x.yaml")
+	if r := dsctl(t, nil, "--config", ok, "config", "set-context", "a", "--redis", "127.0.0.1:6379"); r.code != 0 {
+		t.Fatalf("explicit file in an existing dir: exit %d %q", r.code, r.errOut)
+	}
+}
+
+func TestGetContextsJSONListsAreNeverNull(t *testing.T) {
+	env := map[string]string{"DSCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
+	if r := dsctl(t, env, "config", "set-context", "only-sql", "--sql-dsn-env", "DB_URL"); r.code != 0 {
+		t.Fatal(r.err)
+	}
+	if r := dsctl(t, env, "config", "set-context", "redis", "--redis", "127.0.0.1:6379"); r.code != 0 {
+		t.Fatal(r.err)
+	}
+	r := dsctl(t, env, "config", "get-contexts", "-o", "json")
+	if strings.Contains(r.out, "null") {
+		t.Fatalf("get-contexts mixes null and []:\n%s", r.out)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(r.out), &rows); err != nil || len(rows) != 2 {
+		t.Fatalf("%v\n%s", err, r.out)
+	}
+	for _, key := range []string{"redis", "zookeeper", "kafka"} {
+		if _, ok := rows[0][key].([]any); !ok {
+			t.Errorf("%s = %#v, want a list", key, rows[0][key])
+		}
+	}
+}
+
+func TestCompletionUnknownShell(t *testing.T) {
+	r := dsctl(t, nil, "completion", "tcsh")
+	if r.code != 2 || !strings.Contains(r.errOut, `unknown shell "tcsh"`) || !strings.Contains(r.errOut, "bash, fish, powershell, zsh") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.errOut)
+	}
+	if r := dsctl(t, nil, "completion", "bash"); r.code != 0 || !strings.Contains(r.out, "bash completion") {
+		t.Fatalf("completion bash: exit %d", r.code)
+	}
+}
+
+func TestRootHelpDescribesOnlyWhatExists(t *testing.T) {
+	r := dsctl(t, nil, "--help")
+	for _, gone := range []string{"SQL locks", "ZooKeeper locks", "ZooKeeper watches", "tui"} {
+		if strings.Contains(r.out, gone) {
+			t.Errorf("root help mentions %q, which is not built", gone)
+		}
+	}
+	if !strings.Contains(r.out, "Redis locks") {
+		t.Errorf("root help does not say locks are Redis:\n%s", r.out)
+	}
+}
+
+func TestVerbosePrintsConnectionDetails(t *testing.T) {
+	args := []string{"ping", "redis", "kafka", "--redis", "127.0.0.1:1", "--brokers", "127.0.0.1:1", "--timeout", "1s"}
+	r := dsctl(t, nil, append(args, "-v")...)
+	for _, want := range []string{
+		"debug: redis: PING 127.0.0.1:1 (tls off, no auth, timeout 1s): failed after",
+		"debug: kafka: bootstrap from 127.0.0.1:1 (tls off, no sasl, timeout 1s)",
+		"debug: kafka: dial 127.0.0.1:1 (tls off, no sasl): failed after",
+	} {
+		if !strings.Contains(r.errOut, want) {
+			t.Errorf("-v stderr lacks %q:\n%s", want, r.errOut)
+		}
+	}
+	if r := dsctl(t, nil, args...); strings.Contains(r.errOut, "debug:") {
+		t.Errorf("debug lines without -v:\n%s", r.errOut)
+	}
+	// Auth is described by where the secret comes from, never by its value.
+	t.Setenv("DSCTL_TEST_VERBOSE_PW", "hunter2")
+	env := map[string]string{"DSCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
+	if r := dsctl(t, env, "config", "set-context", "a", "--redis", "127.0.0.1:1", "--redis-username", "ops",
+		"--redis-password-env", "DSCTL_TEST_VERBOSE_PW"); r.code != 0 {
+		t.Fatal(r.err)
+	}
+	r = dsctl(t, env, "ping", "redis", "-v", "--timeout", "1s")
+	if !strings.Contains(r.errOut, "user ops with a password") || strings.Contains(r.errOut, "hunter2") {
+		t.Errorf("-v auth details:\n%s", r.errOut)
+	}
+}
+
+// The README's ping example runs after `config use-context prod`, whose Kafka SASL
+// password comes from KAFKA_PASSWORD: without it set, the context's auth applies to
+// --brokers too and the error says how to proceed; with --context local it is a
+// plain unreachable broker.
+func TestPingWithContextAuthAndFlagBrokers(t *testing.T) {
+	env := map[string]string{"DSCTL_CONFIG": filepath.Join(t.TempDir(), "c.yaml")}
+	for _, args := range [][]string{
+		{"config", "set-context", "local", "--redis", "127.0.0.1:6379", "--zk", "127.0.0.1:2181", "--brokers", "127.0.0.1:9092", "--use"},
+		{"config", "set-context", "prod", "--brokers", "b1:9093", "--kafka-sasl", "SCRAM-SHA-512", "--kafka-username", "ops", "--kafka-password-env", "DSCTL_TEST_UNSET_KAFKA_PASSWORD"},
+		{"config", "use-context", "prod"},
+	} {
+		if r := dsctl(t, env, args...); r.code != 0 {
+			t.Fatalf("%v: %v", args, r.err)
+		}
+	}
+	r := dsctl(t, env, "ping", "kafka", "--brokers", "127.0.0.1:1", "--timeout", "1s")
+	if r.code != 2 || !strings.Contains(r.out+r.errOut, "export DSCTL_TEST_UNSET_KAFKA_PASSWORD") || !strings.Contains(r.out+r.errOut, "--context") {
+		t.Fatalf("missing secret: exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+	r = dsctl(t, env, "--context", "local", "ping", "kafka", "--brokers", "127.0.0.1:1", "--timeout", "1s")
+	if r.code != 6 || !strings.Contains(r.out, "cannot reach 127.0.0.1:1 within 1s") {
+		t.Fatalf("--context local: exit %d\n%s%s", r.code, r.out, r.errOut)
 	}
 }

@@ -4,7 +4,11 @@ package configcmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -182,7 +186,8 @@ func newGetContextsCmd(f *cmdutil.Factory) *cobra.Command {
 		Short: "List the contexts in the config file",
 		Long: `List the contexts in the config file; * marks the current one.
 
-JSON keys: current, name, redis, zookeeper, kafka, sql.`,
+JSON keys: current, name, redis, zookeeper, kafka (lists, [] when unset), sql (a
+string, "" when unset).`,
 		Example: `  dsctl config get-contexts
   dsctl config get-contexts -o json`,
 		Args: cobra.NoArgs,
@@ -202,15 +207,16 @@ JSON keys: current, name, redis, zookeeper, kafka, sql.`,
 			rows := contextList{}
 			for _, name := range cfg.Names() {
 				c := cfg.Contexts[name].Masked()
-				r := ContextRow{Current: name == current, Name: name}
+				// Lists are [] rather than null when empty, so scripts see one shape.
+				r := ContextRow{Current: name == current, Name: name, Redis: []string{}, ZooKeeper: []string{}, Kafka: []string{}}
 				if c.Redis != nil {
-					r.Redis = c.Redis.Addrs
+					r.Redis = append(r.Redis, c.Redis.Addrs...)
 				}
 				if c.ZooKeeper != nil {
-					r.ZooKeeper = c.ZooKeeper.Servers
+					r.ZooKeeper = append(r.ZooKeeper, c.ZooKeeper.Servers...)
 				}
 				if c.Kafka != nil {
-					r.Kafka = c.Kafka.Brokers
+					r.Kafka = append(r.Kafka, c.Kafka.Brokers...)
 				}
 				if c.SQL != nil && !c.SQL.DSN.IsZero() {
 					r.SQL = strings.TrimSpace(c.SQL.Driver + " " + c.SQL.DSN.Source())
@@ -331,7 +337,15 @@ func newSetContextCmd(f *cmdutil.Factory) *cobra.Command {
 		Long: `Create a context, or update the endpoints of an existing one. Only the flags
 given change the context. Secrets are named, never given: --redis-password-env
 VAR or --redis-password-file PATH, and the same for ZooKeeper, Kafka and SQL.
-The file is written with mode 0600. The first context created becomes current.`,
+An address that carries a password (redis://user:pass@host) is refused.
+
+Addresses are checked before anything is written (exit 2 on a bad one). A secret
+file or TLS CA file that does not exist yet is accepted with a warning, since it
+may be created later; commands that need it fail until it exists.
+
+The file is written with mode 0600. The first context created becomes current.
+The default config location is created when missing; a --config FILE whose
+directory does not exist is refused.`,
 		Example: `  dsctl config set-context local --redis 127.0.0.1:6379 --zk 127.0.0.1:2181 --brokers 127.0.0.1:9092 --use
   dsctl config set-context prod --brokers b1:9093,b2:9093 --kafka-sasl SCRAM-SHA-512 \
       --kafka-username ops --kafka-password-env KAFKA_PASSWORD --kafka-tls
@@ -378,6 +392,9 @@ func runSetContext(f *cmdutil.Factory, cmd *cobra.Command, o *SetOptions) error 
 	if err := config.ValidateContextName(o.Name); err != nil {
 		return err
 	}
+	if err := checkExplicitConfigDir(f.Global.ConfigPath); err != nil {
+		return err
+	}
 	cfg, err := f.ConfigForWrite()
 	if err != nil {
 		return err
@@ -387,7 +404,7 @@ func runSetContext(f *cmdutil.Factory, cmd *cobra.Command, o *SetOptions) error 
 	if !existed {
 		c = &config.Context{}
 	}
-	if err := applySetOptions(c, o, changed); err != nil {
+	if err := applySetOptions(c, o, changed, func(m string) { f.IO.Warnf("%s", m) }); err != nil {
 		return err
 	}
 	cfg.Contexts[o.Name] = c
@@ -409,7 +426,44 @@ func runSetContext(f *cmdutil.Factory, cmd *cobra.Command, o *SetOptions) error 
 	return nil
 }
 
-func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool) error {
+// checkExplicitConfigDir refuses a --config path whose directory does not exist: a
+// typo there would otherwise create directories silently. The default location's
+// directory is created by Save.
+func checkExplicitConfigDir(path string) error {
+	if path == "" {
+		return nil
+	}
+	dir := filepath.Dir(endpoint.ExpandHome(path))
+	info, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return errs.Usage("--config %s: directory %s does not exist", path, dir).
+			WithHint("create it first (mkdir -p %s), or leave out --config to use the default location", dir)
+	}
+	if err == nil && !info.IsDir() {
+		return errs.Usage("--config %s: %s is not a directory", path, dir)
+	}
+	return nil
+}
+
+// addrList checks the addresses given to an address flag before they are stored.
+func addrList(flag string, vals []string, check func(string) error, secretHint string) ([]string, error) {
+	list := config.SplitList(strings.Join(vals, ","))
+	if len(list) == 0 {
+		return nil, errs.Usage("--%s needs at least one address", flag).WithHint("e.g. --%s 127.0.0.1:PORT; several are comma-separated", flag)
+	}
+	for _, a := range list {
+		if endpoint.CarriesSecret(a) {
+			return nil, errs.Usage("--%s %s: the address carries a password, and secrets are never stored in the config file",
+				flag, endpoint.MaskURL(a)).WithHint("%s", secretHint)
+		}
+		if err := check(a); err != nil {
+			return nil, errs.Usage("--%s %q: %v", flag, a, err)
+		}
+	}
+	return list, nil
+}
+
+func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool, warn func(string)) error {
 	any := func(names ...string) bool {
 		for _, n := range names {
 			if changed(n) {
@@ -424,7 +478,12 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 		}
 		r := c.Redis
 		if changed("redis") {
-			r.Addrs = config.SplitList(strings.Join(o.Redis, ","))
+			list, err := addrList("redis", o.Redis, endpoint.CheckRedisAddr,
+				"give the address without the password and name it with --redis-password-env VAR or --redis-password-file PATH (--redis-username for an ACL user)")
+			if err != nil {
+				return err
+			}
+			r.Addrs = list
 		}
 		if changed("redis-db") {
 			if o.RedisDB < 0 {
@@ -435,7 +494,9 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 		if changed("redis-username") {
 			r.Username = o.RedisUsername
 		}
-		setSecret(&r.Password, o.RedisPasswordEnv, o.RedisPasswordFile, changed("redis-password-env"), changed("redis-password-file"))
+		if err := setSecret(&r.Password, "redis-password", o.RedisPasswordEnv, o.RedisPasswordFile, changed, warn); err != nil {
+			return err
+		}
 		if any("redis-tls", "redis-tls-ca") {
 			if r.TLS == nil {
 				r.TLS = &endpoint.TLS{}
@@ -444,6 +505,7 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 				r.TLS.Enabled = o.RedisTLS
 			}
 			if changed("redis-tls-ca") {
+				warnMissingFile("redis-tls-ca", o.RedisTLSCA, warn)
 				r.TLS.CA = o.RedisTLSCA
 			}
 		}
@@ -454,7 +516,12 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 		}
 		z := c.ZooKeeper
 		if changed("zk") {
-			z.Servers = config.SplitList(strings.Join(o.ZK, ","))
+			list, err := addrList("zk", o.ZK, func(a string) error { return endpoint.CheckHostPort(a, "2181") },
+				"give host:port and name the digest password with --zk-digest-user and --zk-digest-password-env VAR or --zk-digest-password-file PATH")
+			if err != nil {
+				return err
+			}
+			z.Servers = list
 		}
 		if changed("zk-session-timeout") {
 			if o.ZKSessionTimeout <= 0 {
@@ -465,7 +532,9 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 		if changed("zk-digest-user") {
 			z.DigestUser = o.ZKDigestUser
 		}
-		setSecret(&z.DigestPassword, o.ZKDigestPassEnv, o.ZKDigestPassFile, changed("zk-digest-password-env"), changed("zk-digest-password-file"))
+		if err := setSecret(&z.DigestPassword, "zk-digest-password", o.ZKDigestPassEnv, o.ZKDigestPassFile, changed, warn); err != nil {
+			return err
+		}
 	}
 	if any("brokers", "kafka-version", "kafka-tls", "kafka-tls-ca", "kafka-sasl", "kafka-username", "kafka-password-env", "kafka-password-file") {
 		if c.Kafka == nil {
@@ -473,7 +542,12 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 		}
 		k := c.Kafka
 		if changed("brokers") {
-			k.Brokers = config.SplitList(strings.Join(o.Brokers, ","))
+			list, err := addrList("brokers", o.Brokers, func(a string) error { return endpoint.CheckHostPort(a, "9092") },
+				"give host:port and name the SASL password with --kafka-password-env VAR or --kafka-password-file PATH")
+			if err != nil {
+				return err
+			}
+			k.Brokers = list
 		}
 		if changed("kafka-version") {
 			k.Version = o.KafkaVersion
@@ -486,6 +560,7 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 				k.TLS.Enabled = o.KafkaTLS
 			}
 			if changed("kafka-tls-ca") {
+				warnMissingFile("kafka-tls-ca", o.KafkaTLSCA, warn)
 				k.TLS.CA = o.KafkaTLSCA
 			}
 		}
@@ -504,7 +579,9 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 			if changed("kafka-username") {
 				k.SASL.Username = o.KafkaUsername
 			}
-			setSecret(&k.SASL.Password, o.KafkaPasswordEnv, o.KafkaPasswordFile, changed("kafka-password-env"), changed("kafka-password-file"))
+			if err := setSecret(&k.SASL.Password, "kafka-password", o.KafkaPasswordEnv, o.KafkaPasswordFile, changed, warn); err != nil {
+				return err
+			}
 		}
 	}
 	if any("sql-driver", "sql-dsn-env", "sql-dsn-file") {
@@ -521,16 +598,44 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 				return errs.Usage("--sql-driver %q: use mysql or postgres", o.SQLDriver)
 			}
 		}
-		setSecret(&c.SQL.DSN, o.SQLDSNEnv, o.SQLDSNFile, changed("sql-dsn-env"), changed("sql-dsn-file"))
+		if err := setSecret(&c.SQL.DSN, "sql-dsn", o.SQLDSNEnv, o.SQLDSNFile, changed, warn); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func setSecret(s *endpoint.Secret, env, file string, envChanged, fileChanged bool) {
-	if envChanged {
+// setSecret stores the secret reference given by --NAME-env or --NAME-file (an empty
+// value removes it). An env var name must look like one; a file that does not exist
+// yet is accepted with a warning, since it may be created later.
+func setSecret(s *endpoint.Secret, name, env, file string, changed func(string) bool, warn func(string)) error {
+	if changed(name + "-env") {
+		if env != "" {
+			if err := endpoint.CheckEnvName(env); err != nil {
+				return errs.Usage("--%s-env: %v", name, err)
+			}
+		}
 		*s = endpoint.Secret{Env: env}
 	}
-	if fileChanged {
+	if changed(name + "-file") {
+		if file != "" {
+			info, err := os.Stat(endpoint.ExpandHome(file))
+			if err == nil && info.IsDir() {
+				return errs.Usage("--%s-file %s is a directory, not a file", name, file)
+			}
+		}
+		warnMissingFile(name+"-file", file, warn)
 		*s = endpoint.Secret{File: file}
+	}
+	return nil
+}
+
+// warnMissingFile warns that a file named in the context does not exist (yet).
+func warnMissingFile(flag, path string, warn func(string)) {
+	if path == "" {
+		return
+	}
+	if _, err := os.Stat(endpoint.ExpandHome(path)); errors.Is(err, fs.ErrNotExist) {
+		warn(fmt.Sprintf("--%s %s does not exist yet; commands that need it will fail until it is created", flag, path))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"hash"
@@ -91,7 +92,7 @@ func (d Dialer) RedisTargets(ep Redis) ([]RedisTarget, error) {
 	}
 	password, err := ep.Password.Resolve("redis password", d.warn)
 	if err != nil {
-		return nil, errs.Usage("%v", err)
+		return nil, errs.Usage("%v", err).WithHint("%s", missingSecretHint(ep.Password))
 	}
 	var tlsConf *tls.Config
 	if ep.TLS.On() {
@@ -167,7 +168,10 @@ func (d Dialer) ConnectRedis(ctx context.Context, ep Redis) ([]*redis.Client, er
 func (d Dialer) PingRedis(ctx context.Context, addr string, c *redis.Client) error {
 	ctx, cancel := context.WithTimeout(ctx, d.Limit())
 	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
+	start := time.Now()
+	err := c.Ping(ctx).Err()
+	d.trace(ctx, "redis: PING %s (%s, timeout %s): %s", addr, redisNote(c.Options(), redisAuth(c.Options())), d.Limit(), outcome(start, err))
+	if err != nil {
 		return d.RedisError(addr, err)
 	}
 	return nil
@@ -225,28 +229,53 @@ func (d Dialer) ConnectZooKeeper(ctx context.Context, ep ZooKeeper) (*ZKSession,
 	if ep.DigestUser != "" {
 		var err error
 		if password, err = ep.DigestPassword.Resolve("zookeeper digest password", d.warn); err != nil {
-			return nil, errs.Usage("%v", err)
+			return nil, errs.Usage("%v", err).WithHint("%s", missingSecretHint(ep.DigestPassword))
 		}
 	}
 	timeout := d.Limit()
+	d.trace(ctx, "zookeeper: connecting to %s (session timeout %s, %s, timeout %s)", strings.Join(servers, ","), session, zkAuthNote(ep), timeout)
+	// go-zookeeper retries the servers forever; dial failures come back here so that an
+	// ensemble whose every server refuses fails at once instead of at the timeout.
+	dialed := make(chan error, 64)
 	dial := func(network, address string, _ time.Duration) (net.Conn, error) {
-		return net.DialTimeout(network, address, timeout)
+		start := time.Now()
+		c, err := net.DialTimeout(network, address, timeout)
+		d.trace(ctx, "zookeeper: dial %s: %s", address, outcome(start, err))
+		select {
+		case dialed <- err:
+		default:
+		}
+		return c, err
 	}
 	conn, events, err := zk.Connect(servers, session, zk.WithDialer(dial), zk.WithLogger(silentZKLogger{}), zk.WithLogInfo(false))
 	if err != nil {
 		return nil, errs.Usage("zookeeper: %v", err)
 	}
+	// go-zookeeper's Close waits up to a second for the server to acknowledge; a session
+	// we give up on is closed in the background so the failure is reported on time.
+	abandon := func() { go conn.Close() }
 	endpointName := strings.Join(servers, ",")
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	refused, connected := 0, false
 	for {
 		select {
+		case err := <-dialed:
+			// A dial timeout has already used the whole timeout: the timer reports it.
+			connected = connected || err == nil
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				refused++
+			}
+			if !connected && refused >= len(servers) {
+				abandon()
+				return nil, errs.Unreachable("zookeeper", endpointName, timeout, zkConnectHint, err)
+			}
 		case ev, ok := <-events:
 			if !ok {
 				return nil, errs.Unreachable("zookeeper", endpointName, timeout, zkConnectHint, errors.New("connection closed"))
 			}
 			if ev.State == zk.StateAuthFailed {
-				conn.Close()
+				abandon()
 				return nil, errs.New(errs.KindRuntime, "zookeeper %s: authentication failed", endpointName)
 			}
 			if ev.State == zk.StateHasSession {
@@ -257,16 +286,50 @@ func (d Dialer) ConnectZooKeeper(ctx context.Context, ep ZooKeeper) (*ZKSession,
 							endpointName, ep.DigestUser, err)
 					}
 				}
+				d.trace(ctx, "zookeeper: session 0x%x with %s", conn.SessionID(), conn.Server())
 				return &ZKSession{Conn: conn, Events: events}, nil
 			}
 		case <-timer.C:
-			conn.Close()
+			abandon()
 			return nil, errs.Unreachable("zookeeper", endpointName, timeout, zkConnectHint, nil)
 		case <-ctx.Done():
-			conn.Close()
+			abandon()
 			return nil, ctxError(ctx, "zookeeper", endpointName, timeout, zkConnectHint)
 		}
 	}
+}
+
+// missingSecretHint says how to supply a secret that could not be read. A context's
+// TLS and auth settings apply even when the addresses come from flags or env, so a
+// secret of the current context can be needed for a flag-given address too.
+func missingSecretHint(s Secret) string {
+	how := "create the file " + s.File + " holding only the secret (chmod 600)"
+	if s.Env != "" {
+		how = "export " + s.Env
+	}
+	return how + ", or pick a context that does not need it with --context NAME (the context's auth applies even to addresses given by flag or env)"
+}
+
+func zkAuthNote(ep ZooKeeper) string {
+	if ep.DigestUser == "" {
+		return "no auth"
+	}
+	return fmt.Sprintf("digest auth as %q, %s", ep.DigestUser, secretNote(ep.DigestPassword))
+}
+
+// redisAuth describes a client's authentication without its password.
+func redisAuth(opt *redis.Options) string {
+	if opt.Password == "" && opt.Username == "" {
+		return "no auth"
+	}
+	return "user " + orDefaultUser(opt.Username) + " with a password"
+}
+
+func orDefaultUser(u string) string {
+	if u == "" {
+		return "default"
+	}
+	return u
 }
 
 // ---- Kafka ----
@@ -310,7 +373,7 @@ func (d Dialer) KafkaConfig(ep Kafka) (*sarama.Config, error) {
 func (d Dialer) applySASL(cfg *sarama.Config, s *SASL) error {
 	password, err := s.Password.Resolve("kafka sasl password", d.warn)
 	if err != nil {
-		return errs.Usage("%v", err)
+		return errs.Usage("%v", err).WithHint("%s", missingSecretHint(s.Password))
 	}
 	cfg.Net.SASL.Enable = true
 	cfg.Net.SASL.User = s.Username
@@ -374,6 +437,10 @@ func (d Dialer) ConnectKafka(ctx context.Context, ep Kafka) (sarama.Client, erro
 		}
 	}
 	name := strings.Join(brokers, ",")
+	d.traceKafkaDial(ctx, cfg, ep)
+	d.trace(ctx, "kafka: bootstrap from %s (%s, timeout %s)", name, kafkaAuthNote(ep), d.Limit())
+	start := time.Now()
+	defer func() { d.trace(ctx, "kafka: bootstrap took %s", time.Since(start).Round(10*time.Microsecond)) }()
 	done := make(chan kafkaResult, 1)
 	go func() {
 		c, err := sarama.NewClient(brokers, cfg)
@@ -448,8 +515,17 @@ type SQLTarget struct {
 	sqlName string // registered database/sql driver name
 }
 
+// silenceMySQLLog stops go-sql-driver printing its own "[mysql] ... i/o timeout" lines
+// on stderr: dsctl reports the failure itself. The driver's logger is process-wide.
+var silenceMySQLLog sync.Once
+
+type nopMySQLLogger struct{}
+
+func (nopMySQLLogger) Print(...any) {}
+
 // SQLTarget resolves the DSN and driver. It does no I/O.
 func (d Dialer) SQLTarget(ep SQL) (SQLTarget, error) {
+	silenceMySQLLog.Do(func() { mysql.SetLogger(nopMySQLLogger{}) })
 	dsn := ep.dsnValue
 	if dsn == "" {
 		if ep.DSN.IsZero() {
@@ -503,7 +579,10 @@ func (d Dialer) ConnectSQL(ctx context.Context, ep SQL) (*sql.DB, SQLTarget, err
 	}
 	pctx, cancel := context.WithTimeout(ctx, d.Limit())
 	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
+	start := time.Now()
+	err = db.PingContext(pctx)
+	d.trace(ctx, "sql: connect %s %s (password never shown): %s", t.Driver, t.Name, outcome(start, err))
+	if err != nil {
 		db.Close()
 		if ctx.Err() != nil {
 			return nil, t, ctxError(ctx, "sql", t.Name, d.Limit(), sqlConnectHint)
@@ -518,6 +597,11 @@ func (d Dialer) SQLError(t SQLTarget, err error) error {
 	if err == nil {
 		return nil
 	}
+	if isBrokenConn(err) {
+		// The driver's word for a connection that failed mid-exchange, typically a
+		// server that accepted the connection and then said nothing within the timeout.
+		return errs.Unreachable("sql", t.Name, d.Limit(), sqlConnectHint, stalledError{err})
+	}
 	if IsNetworkError(err) {
 		e := errs.Unreachable("sql", t.Name, d.Limit(), sqlConnectHint, err)
 		e.Msg = maskErr(errors.New(e.Msg), t.dsn)
@@ -525,6 +609,20 @@ func (d Dialer) SQLError(t SQLTarget, err error) error {
 	}
 	return errs.New(errs.KindRuntime, "sql %s (%s): %s", t.Name, t.Driver, maskErr(err, t.dsn)).Wrap(err)
 }
+
+// isBrokenConn reports the database/sql and go-sql-driver errors for a connection that
+// broke before the server answered.
+func isBrokenConn(err error) bool {
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
+		strings.Contains(err.Error(), "invalid connection")
+}
+
+// stalledError says what a broken connection means to the user, keeping the driver's
+// error for errors.Is.
+type stalledError struct{ err error }
+
+func (e stalledError) Error() string { return "connected, but the server did not answer" }
+func (e stalledError) Unwrap() error { return e.err }
 
 func sqlDriver(driver, dsn string) (string, error) {
 	switch strings.ToLower(driver) {
@@ -595,7 +693,8 @@ func IsNetworkError(err error) bool {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ECONNREFUSED),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EHOSTUNREACH),
 		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, net.ErrClosed):
+		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, net.ErrClosed),
+		errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn):
 		return true
 	case errors.As(err, &operr), errors.As(err, &dnsErr):
 		return true

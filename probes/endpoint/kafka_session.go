@@ -61,6 +61,8 @@ func (d Dialer) KafkaBootstrap(ctx context.Context, ep Kafka, o KafkaSessionOpti
 		}
 	}
 	s := &KafkaSession{Config: cfg, Name: strings.Join(brokers, ","), dialer: d, SeedID: -1, opened: map[int32]*sarama.Broker{}}
+	d.traceKafkaDial(ctx, cfg, ep)
+	d.trace(ctx, "kafka: bootstrap from %s (%s, timeout %s)", s.Name, kafkaAuthNote(ep), d.Limit())
 	r, err := d.bootstrapRace(ctx, cfg, brokers, o.Topics)
 	if err != nil {
 		if !isTyped(err) {

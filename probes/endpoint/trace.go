@@ -1,0 +1,122 @@
+package endpoint
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/redis/go-redis/v9"
+)
+
+// netDialer is sarama's proxy.Dialer.
+type netDialer interface {
+	Dial(network, addr string) (net.Conn, error)
+}
+
+// Tracing: with -v, commands put a trace function in the context, and every connection
+// made through this package reports on it which address it dials, with what TLS and
+// authentication (never a secret), and how long each dial or attempt took.
+
+type traceKey struct{}
+
+// WithTrace returns a context whose connections report connection-level details to fn.
+func WithTrace(ctx context.Context, fn func(string)) context.Context {
+	if fn == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, traceKey{}, fn)
+}
+
+func traceFunc(ctx context.Context) func(string) {
+	if ctx == nil {
+		return nil
+	}
+	fn, _ := ctx.Value(traceKey{}).(func(string))
+	return fn
+}
+
+// trace reports one line when the context carries a trace function.
+func (d Dialer) trace(ctx context.Context, format string, args ...any) {
+	if fn := traceFunc(ctx); fn != nil {
+		fn(fmt.Sprintf(format, args...))
+	}
+}
+
+// outcome renders the result of an attempt that started at start.
+func outcome(start time.Time, err error) string {
+	took := time.Since(start).Round(10 * time.Microsecond)
+	if err != nil {
+		return fmt.Sprintf("failed after %s: %v", took, err)
+	}
+	return fmt.Sprintf("ok in %s", took)
+}
+
+// secretNote says whether a password is in use and where it comes from, never its value.
+func secretNote(s Secret) string {
+	if s.IsZero() {
+		return "no password"
+	}
+	return "password from " + s.Source()
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// redisNote describes a client's TLS and authentication, never the password itself.
+func redisNote(opt *redis.Options, auth string) string {
+	tlsNote := "tls off"
+	if opt.TLSConfig != nil {
+		tlsNote = "tls on"
+		if opt.TLSConfig.InsecureSkipVerify {
+			tlsNote += " (certificate not verified)"
+		}
+	}
+	return tlsNote + ", " + auth
+}
+
+// kafkaAuthNote describes the TLS and SASL settings of a sarama config.
+func kafkaAuthNote(ep Kafka) string {
+	parts := []string{"tls " + onOff(ep.TLS.On())}
+	if ep.SASL != nil && ep.SASL.Mechanism != "" {
+		parts = append(parts, fmt.Sprintf("sasl %s as %q, %s", strings.ToUpper(ep.SASL.Mechanism), ep.SASL.Username, secretNote(ep.SASL.Password)))
+	} else {
+		parts = append(parts, "no sasl")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// traceKafkaDial routes sarama's connections through a dialer that reports each dial,
+// when the context carries a trace function. TLS is still layered on by sarama.
+func (d Dialer) traceKafkaDial(ctx context.Context, cfg *sarama.Config, ep Kafka) {
+	fn := traceFunc(ctx)
+	if fn == nil {
+		return
+	}
+	var base netDialer = &net.Dialer{Timeout: cfg.Net.DialTimeout, KeepAlive: cfg.Net.KeepAlive}
+	if cfg.Net.Proxy.Enable && cfg.Net.Proxy.Dialer != nil {
+		base = cfg.Net.Proxy.Dialer
+	}
+	note := kafkaAuthNote(ep)
+	cfg.Net.Proxy.Enable = true
+	cfg.Net.Proxy.Dialer = tracingDialer{base: base, fn: fn, note: note}
+}
+
+type tracingDialer struct {
+	base netDialer
+	fn   func(string)
+	note string
+}
+
+func (t tracingDialer) Dial(network, addr string) (net.Conn, error) {
+	start := time.Now()
+	c, err := t.base.Dial(network, addr)
+	t.fn(fmt.Sprintf("kafka: dial %s (%s): %s", addr, t.note, outcome(start, err)))
+	return c, err
+}
