@@ -438,3 +438,23 @@ func TestPingWithContextAuthAndFlagBrokers(t *testing.T) {
 		t.Fatalf("--context local: exit %d\n%s%s", r.code, r.out, r.errOut)
 	}
 }
+
+// A relative secret or CA file is stored as an absolute path: the context must work
+// from whatever directory a later command runs in.
+func TestRelativeSecretFileIsStoredAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.WriteFile("redis.pass", []byte("pw\n"), 0o600)
+	cfg := filepath.Join(dir, "config.yaml")
+	env := map[string]string{"DSCTL_CONFIG": cfg}
+	if r := dsctl(t, env, "config", "set-context", "rel", "--redis", "127.0.0.1:6379", "--redis-password-file", "redis.pass",
+		"--redis-tls-ca", "ca.pem"); r.code != 0 {
+		t.Fatalf("set-context: %d %s", r.code, r.errOut)
+	}
+	b, _ := os.ReadFile(cfg)
+	for _, want := range []string{filepath.Join(dir, "redis.pass"), filepath.Join(dir, "ca.pem")} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("config does not name %s:\n%s", want, b)
+		}
+	}
+}

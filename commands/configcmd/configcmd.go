@@ -506,7 +506,7 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 			}
 			if changed("redis-tls-ca") {
 				warnMissingFile("redis-tls-ca", o.RedisTLSCA, warn)
-				r.TLS.CA = o.RedisTLSCA
+				r.TLS.CA = absPath(o.RedisTLSCA)
 			}
 		}
 	}
@@ -561,7 +561,7 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 			}
 			if changed("kafka-tls-ca") {
 				warnMissingFile("kafka-tls-ca", o.KafkaTLSCA, warn)
-				k.TLS.CA = o.KafkaTLSCA
+				k.TLS.CA = absPath(o.KafkaTLSCA)
 			}
 		}
 		if any("kafka-sasl", "kafka-username", "kafka-password-env", "kafka-password-file") {
@@ -625,9 +625,21 @@ func setSecret(s *endpoint.Secret, name, env, file string, changed func(string) 
 			}
 		}
 		warnMissingFile(name+"-file", file, warn)
-		*s = endpoint.Secret{File: file}
+		*s = endpoint.Secret{File: absPath(file)}
 	}
 	return nil
+}
+
+// absPath makes a relative file path absolute, so the context works from any
+// directory later; "~/..." and absolute paths are kept as given.
+func absPath(p string) string {
+	if p == "" || filepath.IsAbs(p) || p == "~" || strings.HasPrefix(p, "~/") {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // warnMissingFile warns that a file named in the context does not exist (yet).
