@@ -82,7 +82,6 @@ func open(ctx context.Context, f *cmdutil.Factory, b backendFlags) (lock.Locker,
 	return l, e, err
 }
 
-// newLocker makes a Locker (with its own connections) for resolved endpoints.
 // oneName accepts exactly one lock name, and says so plainly otherwise (two words are
 // usually a name with a space that was not quoted).
 func oneName(cmd *cobra.Command, args []string) error {
@@ -96,6 +95,7 @@ func oneName(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// newLocker makes a Locker (with its own connections) for resolved endpoints.
 func newLocker(f *cmdutil.Factory, e config.Endpoints) (lock.Locker, error) {
 	return redislock.New(f.Dialer(), e.Redis)
 }
