@@ -179,7 +179,11 @@ func (f *Factory) NoSandboxSQL() error {
 
 // Dialer is the connection maker with the global timeout and warnings on stderr.
 func (f *Factory) Dialer() endpoint.Dialer {
-	return endpoint.Dialer{Timeout: f.Timeout(), Warn: func(m string) { f.IO.Warnf("%s", m) }}
+	d := endpoint.Dialer{Timeout: f.Timeout(), Warn: func(m string) { f.IO.Warnf("%s", m) }}
+	if f.IO.Verbose {
+		d.Trace = func(m string) { f.IO.Debugf("%s", m) }
+	}
+	return d
 }
 
 // Timeout is --timeout (default 5s).

@@ -363,3 +363,23 @@ func TestSandboxAndAnExplicitRedisAreExclusive(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", r.code, r.errOut)
 	}
 }
+
+// -v shows the lock commands' Redis connections (go-redis dials from its pool, outside
+// the command's context), never the password.
+func TestVerboseShowsRedisDialsWithoutThePassword(t *testing.T) {
+	m := miniredisT(t)
+	m.RequireAuth("s3cret-v-pw")
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	os.WriteFile(cfg, []byte("current_context: t\ncontexts:\n  t:\n    redis:\n      addrs: ["+m.Addr()+"]\n      password: {env: DSCTL_TEST_V_PW}\n"), 0o600)
+	t.Setenv("DSCTL_TEST_V_PW", "s3cret-v-pw")
+	r := dsctl(t, map[string]string{"DSCTL_CONFIG": cfg}, "-v", "lock", "acquire", "verbose")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.errOut)
+	}
+	if !strings.Contains(r.errOut, "redis: dial "+m.Addr()+" (tls off, user default with a password): ok") {
+		t.Fatalf("-v stderr lacks the dial: %q", r.errOut)
+	}
+	if strings.Contains(r.errOut, "s3cret-v-pw") {
+		t.Fatal("-v printed the password")
+	}
+}

@@ -51,6 +51,9 @@ type Dialer struct {
 	Timeout time.Duration
 	// Warn receives non-fatal problems, such as a secret file readable by others.
 	Warn func(string)
+	// Trace, when set (-v), receives connection details for clients that dial outside
+	// any command's context (go-redis dials from its pool with a background context).
+	Trace func(string)
 }
 
 // Limit is the timeout in force: Timeout, or DefaultTimeout when unset.
@@ -138,6 +141,7 @@ func (d Dialer) RedisTargets(ep Redis) ([]RedisTarget, error) {
 		opt.DialerRetries = 1
 		opt.ContextTimeoutEnabled = true
 		opt.DisableIdentity = true // no CLIENT SETINFO: older servers and miniredis reject it
+		opt.Dialer = tracedRedisDialer(opt, d.Trace)
 		targets = append(targets, RedisTarget{Addr: opt.Addr, Options: opt})
 	}
 	return targets, nil

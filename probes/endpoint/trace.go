@@ -120,3 +120,23 @@ func (t tracingDialer) Dial(network, addr string) (net.Conn, error) {
 	t.fn(fmt.Sprintf("kafka: dial %s (%s): %s", addr, t.note, outcome(start, err)))
 	return c, err
 }
+
+// tracedRedisDialer is go-redis's own dialer for opt, reporting each dial to trace
+// (the Dialer's; go-redis dials from its pool with a background context, so a trace
+// function in the command's context does not reach here) or to the context's.
+func tracedRedisDialer(opt *redis.Options, trace func(string)) func(context.Context, string, string) (net.Conn, error) {
+	base := redis.NewDialer(opt)
+	note := redisNote(opt, redisAuth(opt))
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		start := time.Now()
+		c, err := base(ctx, network, addr)
+		fn := trace
+		if fn == nil {
+			fn = traceFunc(ctx)
+		}
+		if fn != nil {
+			fn(fmt.Sprintf("redis: dial %s (%s): %s", addr, note, outcome(start, err)))
+		}
+		return c, err
+	}
+}
