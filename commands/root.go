@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -76,7 +75,7 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 		}
 		f.IO.Verbose = g.Verbose
 		if g.Verbose {
-			cmd.SetContext(endpoint.WithTrace(cmdutil.Context(cmd), debugLines(f.IO)))
+			cmd.SetContext(endpoint.WithTrace(cmdutil.Context(cmd), f.IO.Debug))
 		}
 		if g.Timeout <= 0 {
 			return errs.Usage("--timeout must be positive, got %s", g.Timeout)
@@ -130,17 +129,6 @@ func strictCompletion(root *cobra.Command) {
 		return nil
 	}
 	comp.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
-}
-
-// debugLines prints -v connection details on stderr, one whole line at a time (they
-// come from several goroutines).
-func debugLines(ios *cmdutil.IOStreams) func(string) {
-	var mu sync.Mutex
-	return func(msg string) {
-		mu.Lock()
-		defer mu.Unlock()
-		ios.Debugf("%s", msg)
-	}
 }
 
 // Execute runs the root command and returns the error to report (already classified).

@@ -181,7 +181,7 @@ func (f *Factory) NoSandboxSQL() error {
 func (f *Factory) Dialer() endpoint.Dialer {
 	d := endpoint.Dialer{Timeout: f.Timeout(), Warn: func(m string) { f.IO.Warnf("%s", m) }}
 	if f.IO.Verbose {
-		d.Trace = func(m string) { f.IO.Debugf("%s", m) }
+		d.Trace = f.IO.Debug
 	}
 	return d
 }

@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"golang.org/x/term"
 )
 
 // IOStreams are a command's standard streams and what we know about them.
 type IOStreams struct {
+	debugMu sync.Mutex
+
 	In     io.Reader
 	Out    io.Writer
 	ErrOut io.Writer
@@ -75,9 +78,15 @@ func (s *IOStreams) Infof(format string, args ...any) {
 	}
 }
 
-// Debugf prints with -v only.
+// Debugf prints with -v only, one whole line at a time (connection details come
+// from several goroutines).
 func (s *IOStreams) Debugf(format string, args ...any) {
 	if s.Verbose {
+		s.debugMu.Lock()
+		defer s.debugMu.Unlock()
 		fmt.Fprintf(s.ErrOut, "debug: "+format+"\n", args...)
 	}
 }
+
+// Debug is Debugf for one ready line, usable as a trace function.
+func (s *IOStreams) Debug(msg string) { s.Debugf("%s", msg) }

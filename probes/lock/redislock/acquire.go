@@ -683,24 +683,25 @@ func (l *Locker) passOnIfGone(n *node, channel, payload string, ws []*waiter) {
 	if !ok {
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), min(l.timeout, time.Second))
-		defer cancel()
-		if fields[0] == "granted" {
-			k := keysForBase(base)
-			_, _ = l.runScript(ctx, n, scriptDisown, []string{k.lock, k.owner, k.fence, k.waiters}, base, l.mode(), fields[1])
-			return
-		}
-		_, _ = l.runScript(ctx, n, scriptPassOn, []string{base + ":waiters"}, base, fields[1], fields[0])
-	}()
+	k := keysForBase(base)
+	if fields[0] == "granted" {
+		l.background(n, min(l.timeout, time.Second), scriptDisown, []string{k.lock, k.owner, k.fence, k.waiters}, base, l.mode(), fields[1])
+		return
+	}
+	l.background(n, min(l.timeout, time.Second), scriptPassOn, []string{k.waiters}, base, fields[1], fields[0])
 }
 
 // forgetOn takes waiter id off the list on one server (best effort, in the background).
 func (l *Locker) forgetOn(n *node, k keys, id string, timeout time.Duration) {
+	l.background(n, timeout, scriptForget, []string{k.waiters}, k.base, id)
+}
+
+// background runs a best-effort script on one server without waiting for it.
+func (l *Locker) background(n *node, timeout time.Duration, s *redis.Script, keys []string, args ...any) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		_, _ = l.runScript(ctx, n, scriptForget, []string{k.waiters}, k.base, id)
+		_, _ = l.runScript(ctx, n, s, keys, args...)
 	}()
 }
 

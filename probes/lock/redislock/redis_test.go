@@ -593,7 +593,7 @@ func TestQuorumContentionIsWokenByReleasesNotTTLs(t *testing.T) {
 	if len(addrs) < 3 {
 		t.Skip("needs three Redis servers")
 	}
-	name := "qwake-" + strings.ToLower(time.Now().Format("150405.000000"))
+	name := locktest.Name(t, "qwake")
 	const clients, cycles, ttl = 4, 200, 3 * time.Second
 	var worst atomic.Int64
 	var holders atomic.Int32
@@ -739,7 +739,7 @@ func TestACLUserWithoutChannelRights(t *testing.T) {
 		t.Cleanup(func() { l.Close() })
 		return l
 	}
-	name := "acl-" + newSuffix()
+	name := locktest.Name(t, "acl")
 
 	// A restricted waiter polls, and gets the lock soon after the release.
 	h, w := restricted(), restricted()
