@@ -297,6 +297,10 @@ type AcquireOptions struct {
 	// OnWait, when set, is called each time the lock is found held by a holder not
 	// seen before while waiting (for a status line).
 	OnWait func(*Holder)
+	// Fair asks for strict first-come-first-served order among waiters (like
+	// Redisson's fair lock): a newcomer never takes a free lock ahead of a live waiter
+	// queued before it. Backends that cannot honour it refuse it.
+	Fair bool
 }
 
 // ListOptions are the inputs of List.
@@ -311,6 +315,11 @@ type BreakOptions struct {
 	Reason string
 	// By says who breaks the lock (user@host), for the record.
 	By string
+	// IfToken, when set, breaks the lock only while that holder token holds it.
+	IfToken string
+	// Raw allows deleting a key that is not recognised as a lock of any known format
+	// (the only way to do so).
+	Raw bool
 }
 
 // Locker is the contract every lock backend implements. All methods are safe for
