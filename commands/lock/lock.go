@@ -79,6 +79,11 @@ func open(ctx context.Context, f *cmdutil.Factory, b backendFlags) (lock.Locker,
 		return nil, e, err
 	}
 	l, err := newLocker(f, e)
+	if err == nil {
+		for _, w := range l.Backend().Warnings {
+			f.IO.Warnf("%s", w)
+		}
+	}
 	return l, e, err
 }
 
@@ -108,6 +113,7 @@ type acquireFlags struct {
 	Strategy       string
 	PollInterval   time.Duration
 	RequireFencing bool
+	Fair           bool
 }
 
 func (a *acquireFlags) register(cmd *cobra.Command) {
@@ -118,6 +124,7 @@ func (a *acquireFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&a.Strategy, "wait-strategy", "notify", "how to wait: notify (woken by the release) or poll (retry every --poll-interval)")
 	fl.DurationVar(&a.PollInterval, "poll-interval", lock.DefaultPollInterval, "retry interval with --wait-strategy poll")
 	fl.BoolVar(&a.RequireFencing, "require-fencing", false, "refuse backends that cannot give safe fencing tokens (quorum mode)")
+	fl.BoolVar(&a.Fair, "fair", false, "first come, first served: never take a free lock ahead of a live waiter queued earlier (single server only; costs throughput, see docs/performance.md)")
 }
 
 // options checks the flags (before any connection, so bad input changes nothing)
@@ -145,7 +152,7 @@ func (a *acquireFlags) options(name string, owner lock.Owner) (lock.AcquireOptio
 	}
 	owner.Label = a.Owner
 	return lock.AcquireOptions{TTL: a.TTL, Wait: wait, Strategy: strategy, PollInterval: a.PollInterval,
-		Owner: owner, RequireFencing: a.RequireFencing}, nil
+		Owner: owner, RequireFencing: a.RequireFencing, Fair: a.Fair}, nil
 }
 
 // onWait reports on stderr (TTY or -v only) who holds the lock we wait for.

@@ -131,6 +131,9 @@ type Backend struct {
 	// Detached reports whether a lease outlives the process that took it (until its
 	// TTL), so `lock acquire` can hand it to a script.
 	Detached bool `json:"detached"`
+	// Warnings are weaknesses of this setup that do not stop it from working (e.g.
+	// an even number of quorum members); commands show them on stderr.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // String is e.g. "redis 127.0.0.1:6379" or "redis quorum of 3 (a, b, c)".

@@ -55,9 +55,17 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 		poll = lock.DefaultPollInterval
 	}
 	notify := opt.Strategy != lock.WaitPoll
-	token := newToken()
+	token := l.tokens()
 	k := keysFor(name)
-	args := append([]any{token, opt.TTL.Milliseconds(), "", k.base, l.mode()}, ownerFields(opt.Owner)...)
+	fair := ""
+	if opt.Fair {
+		if l.quorumMode() {
+			return nil, errs.Usage("--fair needs a single Redis server: in quorum mode each master keeps its own queue, so no order is shared").
+				WithHint("drop --fair, or point --redis at one server")
+		}
+		fair = "1"
+	}
+	args := append([]any{token, opt.TTL.Milliseconds(), "", k.base, l.mode(), fair}, ownerFields(opt.Owner)...)
 	channel := l.waitChannel(k)
 	start := time.Now()
 	deadline := opt.Wait.Deadline(start)
@@ -65,8 +73,11 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	var w *waiter
 	registered := false
 	defer func() {
+		if registered { // gave up: a grant that reaches us from now on is passed on
+			l.gaveUp(args[2].(string), token)
+		}
 		w.close()
-		if registered { // gave up: leave the waiter list, passing on a late grant (best effort)
+		if registered { // leave the waiter list, passing on a late grant (best effort)
 			l.leave(context.WithoutCancel(ctx), k, token, args[2].(string))
 		}
 	}()
@@ -80,17 +91,16 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 		}
 	}
 	seen := ""
-	var regSent time.Time // when the last try that registered us was sent
 	for {
-		sent := time.Now()
 		lease, att, err := l.try(ctx, name, k, token, opt, args)
 		if err != nil {
+			if !l.quorumMode() {
+				// The attempt may have landed without our seeing the reply (timed out,
+				// cancelled): give it back, or it stays held by a token nobody has until
+				// its TTL runs out. (A quorum round gives back what it may have taken.)
+				l.releaseQuiet(l.nodes[0], k, token, min(l.timeout, time.Second))
+			}
 			if errors.Is(ctx.Err(), context.Canceled) {
-				// The attempt may have landed without our seeing the reply: give it back.
-				each(context.WithoutCancel(ctx), l.nodes, func(_ context.Context, n *node) (struct{}, error) {
-					l.releaseQuiet(n, k, token, min(l.timeout, time.Second))
-					return struct{}{}, nil
-				})
 				return nil, errs.New(errs.KindInterrupted, "interrupted while acquiring lock %q", name)
 			}
 			return nil, err
@@ -98,9 +108,6 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 		if lease != nil {
 			registered = false // the acquire script took us off the list
 			return lease, nil
-		}
-		if registered {
-			regSent = sent
 		}
 		if opt.OnWait != nil && att.holder != nil && att.holder.Token != seen {
 			seen = att.holder.Token
@@ -141,38 +148,11 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 			}
 			return nil, lock.NotAcquired(&lock.NotAcquiredError{Name: name, Holder: att.holder, Wait: opt.Wait, Waited: time.Since(start)})
 		}
-		if f, ok := w.takeGrant(); ok {
-			lease, err := l.granted(ctx, name, token, f, opt, regSent)
-			if err != nil {
-				return nil, err // the deferred leave passes the lock on
-			}
-			if lease != nil {
-				registered = false // the grant took us off the list
-				return lease, nil
-			}
-			// The grant came too late to be trusted and the lease was gone: wait on.
-		}
+		// A grant only wakes us: the next try confirms on the server that our token
+		// holds the lock and dates the lease from the TTL the server has left. No lease
+		// is ever returned on the strength of a message (it may be late: a pause, a slow
+		// connection, and the lease it announced may be gone by now).
 	}
-}
-
-// granted makes the lease a release handed us. The lock was ours from a moment after
-// the server processed our last registering try, so that try's send time plus the TTL
-// (less drift) is a safe end. When that leaves under two thirds of the TTL (we waited
-// long, or were paused), a renewal makes it exact; nil, nil when the lease is gone.
-func (l *Locker) granted(ctx context.Context, name, token string, f lock.FencingToken, opt lock.AcquireOptions, regSent time.Time) (*lock.Lease, error) {
-	lease := l.lease(name, token, f, opt, regSent, opt.TTL)
-	if time.Until(lease.ExpiresAt) >= opt.TTL*2/3 {
-		return lease, nil
-	}
-	renewed, err := l.Renew(ctx, name, token, opt.TTL)
-	if err != nil {
-		if errs.KindOf(err) == errs.KindLockLost {
-			return nil, nil
-		}
-		return nil, err
-	}
-	renewed.Owner = opt.Owner
-	return renewed, nil
 }
 
 // leave takes a waiter off the list on every server, passing on the lock should a
@@ -204,6 +184,9 @@ func (l *Locker) try(ctx context.Context, name string, k keys, token string, opt
 	r, err := l.acquireOn(ctx, l.nodes[0], k, args)
 	if err != nil {
 		return nil, nil, err
+	}
+	if r.queued > 0 {
+		return nil, &attempt{retryIn: r.retry, detail: fmt.Sprintf("it is free, but --fair leaves it to %d waiter(s) queued earlier", r.queued)}, nil
 	}
 	if !r.ok {
 		return nil, &attempt{holder: r.holder, retryIn: retryAfter(r.holder)}, nil
@@ -238,6 +221,8 @@ func retryAfter(h *lock.Holder) time.Duration {
 
 type acquired struct {
 	ok     bool
+	queued int           // fair mode: the lock is free, but this many live waiters came first
+	retry  time.Duration // when to try again if queued
 	fence  lock.FencingToken
 	left   time.Duration // of the lease, when the server answered
 	holder *lock.Holder
@@ -247,6 +232,9 @@ func (l *Locker) acquireOn(ctx context.Context, n *node, k keys, args []any) (ac
 	vals, err := l.runScript(ctx, n, scriptAcquire, []string{k.lock, k.owner, k.fence, k.waiters}, args...)
 	if err != nil {
 		return acquired{}, err
+	}
+	if num(vals[0]) == 5 && len(vals) >= 3 {
+		return acquired{queued: int(num(vals[2])), retry: time.Duration(num(vals[1])) * time.Millisecond}, nil
 	}
 	if num(vals[0]) == 1 && len(vals) >= 4 {
 		return acquired{ok: true, fence: fence(vals[1]), left: time.Duration(num(vals[3])) * time.Millisecond}, nil
@@ -271,11 +259,20 @@ func (l *Locker) perCall(ttl time.Duration) time.Duration {
 	return min(l.timeout, max(ttl/3, 50*time.Millisecond))
 }
 
-// tryQuorum is one Redlock round: the same token on every server in parallel. It
-// decides as soon as a majority took the lock, or a majority can no longer be reached;
-// on failure it releases on every server (also those that answer late), waiting only
-// for the servers that answered.
-func (l *Locker) tryQuorum(ctx context.Context, name string, k keys, token string, opt lock.AcquireOptions, args []any) (*lock.Lease, *attempt, error) {
+// tryQuorum is one Redlock round: a new token, the same on every server, in parallel.
+// It decides as soon as a majority took the lock, or a majority can no longer be
+// reached. The lease's validity is the smallest TTL left among the servers counted
+// (each reports its PTTL), less the round's time and the drift. On failure it releases
+// on every server, waiting only for those that answered; the others (timed out, or
+// answering late) get a release in the background, since a request that timed out here
+// may still be applied there.
+//
+// A new token per round matters: a request of an earlier round that timed out but was
+// applied later holds that server under the earlier token, and must not count as a
+// vote of this round (nor lend it its full TTL).
+func (l *Locker) tryQuorum(ctx context.Context, name string, k keys, _ string, opt lock.AcquireOptions, args []any) (*lock.Lease, *attempt, error) {
+	token := l.tokens()
+	args = append([]any{token}, args[1:]...)
 	total := len(l.nodes)
 	perCall := l.perCall(opt.TTL)
 	id, _ := args[2].(string) // our waiter id, "" when not waiting
@@ -291,7 +288,7 @@ func (l *Locker) tryQuorum(ctx context.Context, name string, k keys, token strin
 			mu.Lock()
 			defer mu.Unlock()
 			if decided {
-				if failed && err == nil && r.ok { // too late: give it back
+				if failed && (err != nil || r.ok) { // too late, or maybe applied after all: give it back
 					go l.releaseQuiet(n, k, token, perCall)
 				} else if !failed && err == nil && !r.ok && id != "" { // won elsewhere: not a waiter here
 					l.forgetOn(n, k, id, perCall)
@@ -344,7 +341,13 @@ collect:
 	}
 	grace.Stop()
 	elapsed := time.Since(sent)
-	validity := opt.TTL - elapsed - lock.ClockDrift(opt.TTL)
+	left := opt.TTL
+	for _, r := range got {
+		if r != nil && r.err == nil && r.val.ok {
+			left = min(left, r.val.left)
+		}
+	}
+	validity := left - elapsed - lock.ClockDrift(opt.TTL)
 	success := oks >= l.quorum && validity > 0
 
 	mu.Lock()
@@ -362,12 +365,15 @@ collect:
 				l.forgetOn(l.nodes[i], k, id, perCall)
 			}
 		}
-		return l.lease(name, token, 0, opt, sent, opt.TTL), nil, nil
+		return l.lease(name, token, 0, opt, sent, left), nil, nil
 	}
 
 	// Failed: give back what we took, waiting for the servers that answered.
 	var wg sync.WaitGroup
 	for i, r := range got {
+		if r != nil && r.err != nil {
+			go l.releaseQuiet(l.nodes[i], k, token, perCall)
+		}
 		if r != nil && r.err == nil {
 			wg.Add(1)
 			go func() {
@@ -482,8 +488,6 @@ type waiter struct {
 	l       *Locker
 	mu      sync.Mutex
 	wakeAt  time.Time
-	granted bool // a release handed us the lock
-	fence   lock.FencingToken
 	changed chan struct{}
 }
 
@@ -630,6 +634,9 @@ func (l *Locker) dispatch(s *nodeSub, ch <-chan any) {
 			channel = m.Channel
 		case *redis.Message:
 			channel = m.Channel
+			if l.beforeMessage != nil {
+				l.beforeMessage(m.Payload)
+			}
 		default:
 			continue
 		}
@@ -666,9 +673,12 @@ func (l *Locker) dispatch(s *nodeSub, ch <-chan any) {
 // the lease they last saw ran out. That happens in quorum mode, where a waiter that
 // won on a majority stays listed on the servers it lost until its forget lands there.
 //
-// A "granted" for a gone waiter (it gave up, and the leave that would pass the lock on
+// A "granted" for a waiter that gave up (and whose leave, which would pass the lock on,
 // did not get through) is passed on the same way: the lock goes to the next waiter
-// instead of staying with a token nobody has until its TTL runs out.
+// instead of staying with a token nobody has until its TTL runs out. Only for a waiter
+// known to have given up, and only while its token still holds the lock: a waiter that
+// left with a lease (its own try succeeded while the grant was on its way) holds the
+// lock under that very token, and freeing it would break exclusion.
 func (l *Locker) passOnIfGone(n *node, channel, payload string, ws []*waiter) {
 	fields := strings.Fields(payload)
 	if len(fields) != 3 || (fields[0] != "released" && fields[0] != "broken" && fields[0] != "granted") {
@@ -685,10 +695,46 @@ func (l *Locker) passOnIfGone(n *node, channel, payload string, ws []*waiter) {
 	}
 	k := keysForBase(base)
 	if fields[0] == "granted" {
-		l.background(n, min(l.timeout, time.Second), scriptDisown, []string{k.lock, k.owner, k.fence, k.waiters}, base, l.mode(), fields[1])
+		if token, ok := l.gaveUpToken(fields[1]); ok {
+			l.background(n, min(l.timeout, time.Second), scriptDisown, []string{k.lock, k.owner, k.fence, k.waiters}, base, l.mode(), fields[1], token)
+		}
 		return
 	}
 	l.background(n, min(l.timeout, time.Second), scriptPassOn, []string{k.waiters}, base, fields[1], fields[0])
+}
+
+// gaveUpKeep is how long a Locker remembers a waiter that gave up, for a grant that
+// reaches it late (a grant is published while the waiter is listed, so it arrives
+// within a connection's delivery time of the give-up).
+const gaveUpKeep = 2 * time.Minute
+
+// gaveUp records that waiter id gave up without a lease (its token is token).
+func (l *Locker) gaveUp(id, token string) {
+	l.goneMu.Lock()
+	defer l.goneMu.Unlock()
+	now := time.Now()
+	for k, g := range l.gone {
+		if now.Sub(g.at) > gaveUpKeep {
+			delete(l.gone, k)
+		}
+	}
+	if l.gone == nil {
+		l.gone = map[string]goneWaiter{}
+	}
+	l.gone[id] = goneWaiter{token: token, at: now}
+}
+
+// gaveUpToken returns the token of waiter id if it gave up without a lease.
+func (l *Locker) gaveUpToken(id string) (string, bool) {
+	l.goneMu.Lock()
+	defer l.goneMu.Unlock()
+	g, ok := l.gone[id]
+	return g.token, ok
+}
+
+type goneWaiter struct {
+	token string
+	at    time.Time
 }
 
 // forgetOn takes waiter id off the list on one server (best effort, in the background).
@@ -740,9 +786,8 @@ func (w *waiter) handle(m any) {
 		if len(fields) != 3 || fields[1] != w.id {
 			return
 		}
-		if fields[0] == "granted" {
+		if fields[0] == "granted" { // confirmed by the next try, never trusted as such
 			w.mu.Lock()
-			w.granted, w.fence = true, fence(fields[2])
 			w.wakeAt = time.Now()
 			w.mu.Unlock()
 			w.signal()
@@ -768,20 +813,6 @@ func (w *waiter) handle(m any) {
 		}
 		w.plan(time.Duration(min(turn, wakeOnBreak)) * stagger)
 	}
-}
-
-// takeGrant reports (once) that a release handed us the lock, with its fencing token.
-func (w *waiter) takeGrant() (lock.FencingToken, bool) {
-	if w == nil {
-		return 0, false
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.granted {
-		return 0, false
-	}
-	w.granted = false
-	return w.fence, true
 }
 
 // plan asks for a wake-up after the delay, unless one is planned earlier; it wakes the

@@ -2,10 +2,14 @@ package redislock
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+
 	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
 	"github.com/dsctl/dsctl/probes/lock/locktest"
 	"github.com/dsctl/dsctl/probes/testenv"
@@ -85,44 +89,53 @@ func TestLeavePassesOnALateGrant(t *testing.T) {
 	_ = a.Release(ctx, name, held.Token)
 }
 
-// A grant's lease is dated from the try that registered the waiter. When that leaves
-// too little of the TTL (a long wait, a pause), granted renews first; when the lease
-// is gone by then, it says so with nil and the waiter waits on.
-func TestGrantedLeaseIsSafeAfterAPause(t *testing.T) {
+// On one server a release hands the lock to the oldest waiter. If that waiter gave up
+// and its leave did not get through, its Locker passes the lock on when the grant
+// reaches it, instead of letting it sit with a token nobody has until its TTL.
+func TestGrantToAWaiterThatGaveUpIsPassedOn(t *testing.T) {
 	ctx := context.Background()
-	addr := testenv.List(t, testenv.Redis)[0]
-	l := internalLocker(t, addr)
-	name := locktest.Name(t, "stale")
-	opt := lock.AcquireOptions{TTL: 3 * time.Second}
-	le, err := l.Acquire(ctx, name, opt)
+	m := miniredis.RunT(t)
+	h, a, b := internalLocker(t, m.Addr()), internalLocker(t, m.Addr()), internalLocker(t, m.Addr())
+	opt := lock.AcquireOptions{TTL: 10 * time.Second}
+	held, err := h.Acquire(ctx, "ghost", opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Registered a moment ago: the lease is trusted as it is.
-	fresh, err := l.granted(ctx, name, le.Token, le.Fence, opt, time.Now().Add(-50*time.Millisecond))
-	if err != nil || fresh == nil {
-		t.Fatalf("fresh grant: %v %v", fresh, err)
+	o := opt
+	o.Wait = lock.WaitFor(50 * time.Millisecond)
+	if _, err := a.Acquire(ctx, "ghost", o); errs.KindOf(err) != errs.KindLockNotAcquired {
+		t.Fatalf("a: %v", err) // a waited and gave up: it stays subscribed
 	}
-	if left := time.Until(fresh.ExpiresAt); left > 3*time.Second || left < 2*time.Second {
-		t.Fatalf("fresh grant ends in %s", left)
+	chs := m.PubSubChannels("dsctl:lock:{ghost}:ch:*")
+	if len(chs) != 1 {
+		t.Fatalf("channels %v, want a's", chs)
 	}
-	// Registered 2.5s ago (the waiter was paused): renewed to a full TTL from now.
-	stale, err := l.granted(ctx, name, le.Token, le.Fence, opt, time.Now().Add(-2500*time.Millisecond))
-	if err != nil || stale == nil {
-		t.Fatalf("stale grant: %v %v", stale, err)
+	// A give-up whose leave was lost: a knows it gave up, the server still lists it.
+	gone := chs[0][strings.LastIndex(chs[0], ":")+1:] + ".00000001"
+	a.gaveUp(gone, "ghost-token")
+	m.ZAdd("dsctl:lock:{ghost}:waiters", 0, gone)
+	m.HSet("dsctl:lock:{ghost}:w:"+gone, "token", "ghost-token", "ttl_ms", "10000", "wid", gone)
+	m.SetTTL("dsctl:lock:{ghost}:w:"+gone, time.Minute)
+
+	o.Wait = lock.WaitFor(5 * time.Second)
+	bGot := make(chan error, 1)
+	go func() { _, err := b.Acquire(ctx, "ghost", o); bGot <- err }()
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if ids, _ := m.ZMembers("dsctl:lock:{ghost}:waiters"); len(ids) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b did not queue")
+		}
 	}
-	if left := time.Until(stale.ExpiresAt); left < 2500*time.Millisecond {
-		t.Fatalf("stale grant not renewed: ends in %s", left)
-	}
-	if pt, _ := l.Clients()[0].PTTL(ctx, keysFor(name).lock).Result(); pt < 2500*time.Millisecond {
-		t.Fatalf("server lease %s, want renewed", pt)
-	}
-	// The lease is gone by the time the waiter looks: nil, no error.
-	if err := l.Release(ctx, name, le.Token); err != nil {
+	start := time.Now()
+	if err := h.Release(ctx, "ghost", held.Token); err != nil {
 		t.Fatal(err)
 	}
-	lost, err := l.granted(ctx, name, le.Token, le.Fence, opt, time.Now().Add(-10*time.Second))
-	if err != nil || lost != nil {
-		t.Fatalf("grant of a lost lease: %v %v", lost, err)
+	if err := <-bGot; err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Fatalf("b got the lock %s after the release: the grant to the gone waiter was not passed on", waited)
 	}
 }

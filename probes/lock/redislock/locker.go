@@ -13,12 +13,15 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
 )
 
@@ -35,11 +38,23 @@ type Locker struct {
 	subMu  sync.Mutex
 	subs   []*nodeSub // one shared pub/sub connection per server, made on the first wait
 	closed bool
+
+	tokens func() string // makes holder tokens (tests replace it)
+	// beforeMessage, when set (tests), runs before each pub/sub message is handled:
+	// a test delays or holds messages with it, as a slow connection or a pause would.
+	beforeMessage func(payload string)
+
+	checkMu sync.Mutex // serializes checkServer
+
+	goneMu sync.Mutex
+	gone   map[string]goneWaiter // waiters that gave up without a lease, by id
 }
 
 type node struct {
-	addr string
-	c    *redis.Client
+	addr    string
+	c       *redis.Client
+	checked atomic.Bool // checkServer passed
+	runID   string      // the server's run_id, once known (guarded by Locker.checkMu)
 }
 
 var _ lock.Locker = (*Locker)(nil)
@@ -52,12 +67,19 @@ func New(d endpoint.Dialer, ep endpoint.Redis) (*Locker, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Locker{id: newToken()[:16], dialer: d, timeout: d.Timeout}
+	l := &Locker{id: newToken()[:16], dialer: d, timeout: d.Timeout, tokens: newToken}
 	if l.timeout <= 0 {
 		l.timeout = endpoint.DefaultTimeout
 	}
 	addrs := make([]string, 0, len(targets))
+	seen := map[string]bool{}
 	for _, t := range targets {
+		if key := strings.ToLower(t.Addr); seen[key] {
+			return nil, errs.Usage("redis: %s is listed twice; a quorum needs independent masters (%s)", t.Addr, strings.Join(ep.Addrs, ",")).
+				WithHint("list each master once: one address is a single server, three or five are a quorum")
+		} else {
+			seen[key] = true
+		}
 		l.nodes = append(l.nodes, &node{addr: t.Addr, c: redis.NewClient(t.Options)})
 		addrs = append(addrs, t.Addr)
 	}
@@ -66,6 +88,11 @@ func New(d endpoint.Dialer, ep endpoint.Redis) (*Locker, error) {
 	if len(l.nodes) > 1 {
 		l.backend.Mode = lock.ModeQuorum
 		l.backend.FencingSafe = false
+		if len(l.nodes)%2 == 0 {
+			l.backend.Warnings = append(l.backend.Warnings, fmt.Sprintf(
+				"a quorum of %d masters needs %d and survives %d down, no more than %d masters would: use an odd number",
+				len(l.nodes), l.quorum, len(l.nodes)-l.quorum, len(l.nodes)-1))
+		}
 	}
 	return l, nil
 }
@@ -112,6 +139,11 @@ func (l *Locker) call(ctx context.Context, n *node, fn func(ctx context.Context)
 
 // runScript runs a script on one node and returns its array reply.
 func (l *Locker) runScript(ctx context.Context, n *node, s *redis.Script, keys []string, args ...any) ([]any, error) {
+	if !n.checked.Load() {
+		if err := l.checkServer(ctx, n); err != nil {
+			return nil, err
+		}
+	}
 	var vals []any
 	err := l.call(ctx, n, func(ctx context.Context) error {
 		v, err := s.Run(ctx, n.c, keys, args...).Result()
@@ -126,6 +158,64 @@ func (l *Locker) runScript(ctx context.Context, n *node, s *redis.Script, keys [
 		return nil
 	})
 	return vals, err
+}
+
+// minRedisMajor is the oldest Redis whose scripts may call TIME before writing
+// (effects replication is the default from 5.0). Older servers reject the first write
+// after TIME, half-way through a script, which would leave a lock without its owner
+// data and fencing token.
+const minRedisMajor = 5
+
+// checkServer asks a server once, before its first script, for its version (refusing
+// Redis older than 5) and its run_id (refusing a quorum that lists one server twice
+// under different addresses). A server that does not answer INFO (an in-process fake,
+// a proxy) is taken as it is.
+func (l *Locker) checkServer(ctx context.Context, n *node) error {
+	var info string
+	err := l.call(ctx, n, func(ctx context.Context) error {
+		var err error
+		info, err = n.c.Info(ctx, "server").Result()
+		return err
+	})
+	if err != nil {
+		if errs.KindOf(err) == errs.KindUnreachable || ctx.Err() != nil {
+			return err
+		}
+		n.checked.Store(true)
+		return nil
+	}
+	fields := infoFields(info)
+	if v := fields["redis_version"]; v != "" {
+		major, _ := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
+		if major > 0 && major < minRedisMajor {
+			return errs.Usage("redis: %s runs Redis %s; dsctl's lock scripts need Redis 5.0 or newer", n.addr, v).
+				WithHint("upgrade the server, or point --redis at one running Redis 5 or newer")
+		}
+	}
+	l.checkMu.Lock()
+	defer l.checkMu.Unlock()
+	if id := fields["run_id"]; id != "" && l.quorumMode() {
+		for _, o := range l.nodes {
+			if o != n && o.runID == id {
+				return errs.Usage("redis: %s and %s are the same server (run_id %s); a quorum needs independent masters", o.addr, n.addr, lock.ShortToken(id)).
+					WithHint("list each master once: one address is a single server, three or five are a quorum")
+			}
+		}
+		n.runID = id
+	}
+	n.checked.Store(true)
+	return nil
+}
+
+// infoFields parses an INFO reply's "key:value" lines.
+func infoFields(info string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(info, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // newToken makes a 128-bit random holder token.

@@ -47,6 +47,10 @@ const (
 	breakKeepsMs = 24 * 60 * 60 * 1000
 	// waiterMarginMs keeps a waiter's request alive this long past its next planned retry.
 	waiterMarginMs = 5000
+	// fairRetryMs is how soon a fair waiter retries when the lock is free but left to
+	// a waiter queued earlier (who normally takes it within a round trip; a dead one
+	// leaves the queue when its request expires, waiterMarginMs after its last retry).
+	fairRetryMs = 50
 	// wakeOnRelease is how many live waiters a release wakes in quorum mode (the
 	// second one a stagger later); wakeOnBreak how many a break wakes; wakeScan bounds
 	// the list entries one wake-up or hand-over looks at.
@@ -142,17 +146,48 @@ end
 `
 
 // scriptAcquire: KEYS lock, owner, fence, waiters; ARGV token, ttl_ms, waiter id (""
-// when not waiting), key base, mode, owner field/value pairs. Returns {1, fence,
-// acquired_ms, pttl} when the token holds the lock (taken now, or handed over while
-// this request was on its way), else the holder {0, pttl, token, fields...}. A waiter
-// that fails registers (keeping its place if it was already listed) with its request,
-// alive until its next planned retry plus a margin; one that succeeds leaves the list.
+// when not waiting), key base, mode, fair ("1" or ""), owner field/value pairs.
+// Returns {1, fence, acquired_ms, pttl} when the token holds the lock (taken now, or
+// handed over while this request was on its way), else the holder {0, pttl, token,
+// fields...}, or {5, retry_ms, waiters ahead} when the lock is free but fair mode
+// leaves it to a live waiter queued earlier. A waiter that fails registers (keeping
+// its place if it was already listed) with its request, alive until its next planned
+// retry plus a margin; one that succeeds leaves the list.
 var scriptAcquire = redis.NewScript(luaFence + luaHolder + luaWake + `
-local id, base, mode = ARGV[3], ARGV[4], ARGV[5]
+local id, base, mode, fair = ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
+local function register(wait)
+  local t = redis.call('TIME')
+  if wait < 0 then wait = 1000 end
+  if wait > 60000 then wait = 60000 end
+  local alive = wait + ` + strconv.Itoa(waiterMarginMs) + `
+  redis.call('ZADD', KEYS[4], 'NX', string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2])), id)
+  if redis.call('PTTL', KEYS[4]) < alive then redis.call('PEXPIRE', KEYS[4], alive) end
+  local wk = base .. ':w:' .. id
+  if redis.call('EXISTS', wk) == 0 then
+    redis.call('HSET', wk, 'token', ARGV[1], 'ttl_ms', ARGV[2], 'wid', id, unpack(ARGV, 7))
+  end
+  redis.call('PEXPIRE', wk, alive)
+end
+if fair and redis.call('EXISTS', KEYS[1]) == 0 then
+  -- first come, first served: a free lock belongs to the oldest live waiter
+  local ahead = 0
+  for _, w in ipairs(redis.call('ZRANGE', KEYS[4], 0, ` + strconv.Itoa(wakeScan-1) + `)) do
+    if w == id then break end
+    if redis.call('EXISTS', base .. ':w:' .. w) == 1 then
+      ahead = ahead + 1
+    else
+      redis.call('ZREM', KEYS[4], w)
+    end
+  end
+  if ahead > 0 then
+    if id ~= '' then register(` + strconv.Itoa(fairRetryMs) + `) end
+    return {5, ` + strconv.Itoa(fairRetryMs) + `, ahead}
+  end
+end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   local fence, now_ms = next_fence(KEYS[3])
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[2], 'token', ARGV[1], 'fence', fence, 'acquired_ms', now_ms, 'ttl_ms', ARGV[2], unpack(ARGV, 6))
+  redis.call('HSET', KEYS[2], 'token', ARGV[1], 'fence', fence, 'acquired_ms', now_ms, 'ttl_ms', ARGV[2], unpack(ARGV, 7))
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   if id ~= '' then forget(KEYS[4], base, id) end
   if redis.call('EXISTS', KEYS[4]) == 1 then nudge(KEYS[4], base, tonumber(ARGV[2]), mode == '` + modeWake + `') end
@@ -164,20 +199,7 @@ if h and h[3] == ARGV[1] then
   return {1, redis.call('HGET', KEYS[2], 'fence') or '0', redis.call('HGET', KEYS[2], 'acquired_ms') or '0', h[2]}
 end
 if not h then h = {0, -2, ''} end
-if id ~= '' then
-  local t = redis.call('TIME')
-  local wait = h[2]
-  if wait < 0 then wait = 1000 end
-  if wait > 60000 then wait = 60000 end
-  local alive = wait + ` + strconv.Itoa(waiterMarginMs) + `
-  redis.call('ZADD', KEYS[4], 'NX', string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2])), id)
-  if redis.call('PTTL', KEYS[4]) < alive then redis.call('PEXPIRE', KEYS[4], alive) end
-  local wk = base .. ':w:' .. id
-  if redis.call('EXISTS', wk) == 0 then
-    redis.call('HSET', wk, 'token', ARGV[1], 'ttl_ms', ARGV[2], 'wid', id, unpack(ARGV, 6))
-  end
-  redis.call('PEXPIRE', wk, alive)
-end
+if id ~= '' then register(h[2]) end
 return h
 `)
 
@@ -339,13 +361,14 @@ forget(KEYS[1], ARGV[1], ARGV[2])
 return {wake(KEYS[1], ARGV[1], ARGV[3], ` + strconv.Itoa(wakeOnRelease) + `)}
 `)
 
-// scriptDisown passes on a lock that a release handed to a waiter its Locker no longer
-// has (it gave up, and its leave did not get through): KEYS lock, owner, fence,
-// waiters; ARGV key base, mode, waiter id. The owner hash of a handed-over lock keeps
-// the waiter's id (wid), so only that grant is undone. Returns {1} when it was.
+// scriptDisown passes on a lock that a release handed to a waiter that gave up (and
+// whose leave did not get through): KEYS lock, owner, fence, waiters; ARGV key base,
+// mode, waiter id, the waiter's token. Only while that token holds the lock under that
+// grant (the owner hash of a handed-over lock keeps the waiter's id, wid) is it undone.
+// Returns {1} when it was.
 var scriptDisown = redis.NewScript(luaFree + `
 forget(KEYS[4], ARGV[1], ARGV[3])
-if redis.call('HGET', KEYS[2], 'wid') == ARGV[3] then
+if redis.call('GET', KEYS[1]) == ARGV[4] and redis.call('HGET', KEYS[2], 'wid') == ARGV[3] then
   free(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
   return {1}
 end

@@ -1,0 +1,310 @@
+package redislock
+
+// Adversarial tests for the exclusion holes an outside review found (issue 10): each
+// one reproduces its hole against real Redis, with late messages held back by the
+// Locker's message hook or requests delayed by a TCP proxy, and fails on the code
+// before its fix.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/errs"
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
+	"github.com/dsctl/dsctl/probes/testenv"
+)
+
+// gate holds back a Locker's pub/sub messages whose payload starts with one of the
+// prefixes until opened, as a paused process or a slow connection would.
+type gate struct {
+	open chan struct{}
+	once sync.Once
+	held atomic.Int64
+}
+
+func holdMessages(l *Locker, prefixes ...string) *gate {
+	g := &gate{open: make(chan struct{})}
+	l.beforeMessage = func(payload string) {
+		for _, p := range prefixes {
+			if strings.HasPrefix(payload, p) {
+				g.held.Add(1)
+				<-g.open
+				return
+			}
+		}
+	}
+	return g
+}
+
+func (g *gate) release() { g.once.Do(func() { close(g.open) }) }
+
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// Hole 1: a waiter's timed retry succeeds while the release's grant to that same
+// waiter is still on its way. When the grant arrives after Acquire returned, it must
+// not be taken for a grant to a waiter that left: that disowned (freed) the lease the
+// caller now holds and handed it to the next waiter.
+func TestLateGrantDoesNotFreeTheLeaseItsWaiterHolds(t *testing.T) {
+	ctx := context.Background()
+	addr := testenv.List(t, testenv.Redis)[0]
+	h, w := internalLocker(t, addr), internalLocker(t, addr)
+	name := locktest.Name(t, "late-grant")
+	k := keysFor(name)
+	c := h.Clients()[0]
+	held, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := holdMessages(w, "granted")
+	defer g.release()
+	got := make(chan *lock.Lease, 1)
+	go func() {
+		le, err := w.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second, Wait: lock.WaitFor(5 * time.Second)})
+		if err != nil {
+			t.Error(err)
+		}
+		got <- le
+	}()
+	waitFor(t, "the waiter to queue", 3*time.Second, func() bool { n, _ := c.ZCard(ctx, k.waiters).Result(); return n == 1 })
+	if err := h.Release(ctx, name, held.Token); err != nil { // hands the lock to w; the message is held back
+		t.Fatal(err)
+	}
+	le := <-got // w's timer fires when h's lease would have ended; its try finds its own token
+	if le == nil {
+		t.FailNow()
+	}
+	waitFor(t, "the grant message to be held", time.Second, func() bool { return g.held.Load() == 1 })
+	g.release() // the grant arrives after Acquire returned
+	time.Sleep(300 * time.Millisecond)
+	if v, _ := c.Get(ctx, k.lock).Result(); v != le.Token {
+		t.Fatalf("the late grant freed the lease its waiter holds: lock value %q, want %q", v, le.Token)
+	}
+	if _, err := w.Renew(ctx, name, le.Token, 10*time.Second); err != nil {
+		t.Fatalf("renew after the late grant: %v", err)
+	}
+	if err := w.Release(ctx, name, le.Token); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Hole 2: a waiter is paused, is granted the lock while paused, the grant's TTL runs
+// out and another client takes the lock. When the waiter resumes, its overdue retry
+// fails, and the grant it then reads must not be accepted: no lease on the strength of
+// a message.
+func TestStaleGrantAfterAPauseIsNotALease(t *testing.T) {
+	ctx := context.Background()
+	addr := testenv.List(t, testenv.Redis)[0]
+	h, w, other := internalLocker(t, addr), internalLocker(t, addr), internalLocker(t, addr)
+	name := locktest.Name(t, "stale-grant")
+	k := keysFor(name)
+	c := h.Clients()[0]
+	held, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 700 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := holdMessages(w, "granted", "taken") // w hears nothing while "paused"
+	defer g.release()
+	type result struct {
+		le  *lock.Lease
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		le, err := w.Acquire(ctx, name, lock.AcquireOptions{TTL: 400 * time.Millisecond, Wait: lock.WaitFor(3 * time.Second)})
+		got <- result{le, err}
+	}()
+	var wid string
+	waitFor(t, "the waiter to queue", 3*time.Second, func() bool {
+		ids, _ := c.ZRange(ctx, k.waiters, 0, -1).Result()
+		if len(ids) == 1 {
+			wid = ids[0]
+		}
+		return wid != ""
+	})
+	if err := h.Release(ctx, name, held.Token); err != nil { // granted to w for 400ms; w does not hear it
+		t.Fatal(err)
+	}
+	waitFor(t, "the grant to expire", 2*time.Second, func() bool { n, _ := c.Exists(ctx, k.lock).Result(); return n == 0 })
+	theirs, err := other.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// w's overdue retry (at the end of h's lease) fails and re-registers it until the
+	// new holder's lease ends: its request's TTL jumps past 10s.
+	waitFor(t, "the waiter's retry", 3*time.Second, func() bool {
+		pt, _ := c.PTTL(ctx, k.base+":w:"+wid).Result()
+		return pt > 10*time.Second
+	})
+	g.release() // the stale grant arrives now
+	r := <-got
+	if r.err == nil {
+		v, _ := c.Get(ctx, k.lock).Result()
+		t.Fatalf("a stale grant became a lease (ends in %s) while %s holds the lock (value %s)",
+			time.Until(r.le.ExpiresAt).Round(time.Millisecond), lock.ShortToken(theirs.Token), lock.ShortToken(v))
+	}
+	if errs.KindOf(r.err) != errs.KindLockNotAcquired {
+		t.Fatalf("want not acquired, got %v", r.err)
+	}
+	if v, _ := c.Get(ctx, k.lock).Result(); v != theirs.Token {
+		t.Fatalf("the holder's lease was disturbed: lock value %q", v)
+	}
+	_ = other.Release(ctx, name, theirs.Token)
+}
+
+// delayProxy forwards TCP to upstream, holding client-to-server bytes for the delay in
+// force when they were read: requests arrive late but in order, and are delivered even
+// after the client gave up and closed the connection (as a request stuck in a slow
+// network or a paused server's buffers is still applied).
+type delayProxy struct {
+	ln       net.Listener
+	upstream string
+	delay    atomic.Int64 // ns
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    []net.Conn
+}
+
+func startDelayProxy(t *testing.T, upstream string) *delayProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &delayProxy{ln: ln, upstream: upstream}
+	go p.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		p.mu.Lock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *delayProxy) Addr() string              { return p.ln.Addr().String() }
+func (p *delayProxy) setDelay(d time.Duration) { p.delay.Store(int64(d)) }
+
+func (p *delayProxy) serve() {
+	for {
+		cc, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		sc, err := net.Dial("tcp", p.upstream)
+		if err != nil {
+			cc.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, cc, sc)
+		p.mu.Unlock()
+		type chunk struct {
+			b  []byte
+			at time.Time
+		}
+		q := make(chan chunk, 1024)
+		p.wg.Add(3)
+		go func() { defer p.wg.Done(); _, _ = io.Copy(cc, sc); cc.Close() }()
+		go func() {
+			defer p.wg.Done()
+			defer close(q)
+			for {
+				b := make([]byte, 32<<10)
+				n, err := cc.Read(b)
+				if n > 0 {
+					q <- chunk{b[:n], time.Now().Add(time.Duration(p.delay.Load()))}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+		go func() {
+			defer p.wg.Done()
+			for c := range q {
+				time.Sleep(time.Until(c.at))
+				if _, err := sc.Write(c.b); err != nil {
+					break
+				}
+			}
+			time.Sleep(50 * time.Millisecond) // let the last replies through
+			sc.Close()
+		}()
+	}
+}
+
+// Hole 4: in quorum mode, a SET that timed out here but was applied there later holds
+// that server under the round's token. The next round must not count it as a fresh
+// vote, nor lend it the full TTL: every lease needs a majority of servers that hold
+// its token at least until the lease's local deadline.
+func TestQuorumDoesNotCountALeftoverVote(t *testing.T) {
+	ctx := context.Background()
+	addrs := testenv.List(t, testenv.Redis)
+	if len(addrs) < 3 {
+		t.Skip("needs 3 Redis masters")
+	}
+	proxy := startDelayProxy(t, addrs[2])
+	q, err := New(endpoint.Dialer{Timeout: 2 * time.Second}, endpoint.Redis{Addrs: []string{addrs[0], addrs[1], proxy.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	name := locktest.Name(t, "leftover")
+	k := keysFor(name)
+	// Warm up: connections, server checks, and the scripts cached on every server (a
+	// NOSCRIPT answer that comes too late would mean nothing was applied).
+	warm, err := q.Acquire(ctx, name+"-warm", lock.AcquireOptions{TTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Release(ctx, name+"-warm", warm.Token); err != nil {
+		t.Fatal(err)
+	}
+	direct := internalLocker(t, addrs[2]).Clients()[0]
+	s2 := internalLocker(t, addrs[1]).Clients()[0]
+	if err := s2.Set(ctx, k.lock, "someone-else", 10*time.Second).Err(); err != nil { // held on one server by another client
+		t.Fatal(err)
+	}
+	defer s2.Del(ctx, k.lock)
+	proxy.setDelay(350 * time.Millisecond) // server 3's answers come after the 300ms per-call limit
+	go func() { time.Sleep(320 * time.Millisecond); proxy.setDelay(0) }()
+	le, err := q.Acquire(ctx, name, lock.AcquireOptions{TTL: 900 * time.Millisecond, Wait: lock.WaitFor(3 * time.Second),
+		Strategy: lock.WaitPoll, PollInterval: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backing := 0
+	var seen []string
+	for i, c := range append(q.Clients()[:2], direct) {
+		v, _ := c.Get(ctx, k.lock).Result()
+		pt, _ := c.PTTL(ctx, k.lock).Result()
+		ends := time.Now().Add(pt)
+		seen = append(seen, fmt.Sprintf("server %d: %s ends in %s", i+1, lock.ShortToken(v), pt))
+		if v == le.Token && !ends.Before(le.ExpiresAt) {
+			backing++
+		}
+	}
+	if backing < 2 {
+		t.Fatalf("lease until %s is backed by %d server(s): %s", time.Until(le.ExpiresAt).Round(time.Millisecond), backing, strings.Join(seen, "; "))
+	}
+	_ = q.Release(ctx, name, le.Token)
+}
