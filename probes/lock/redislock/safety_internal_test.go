@@ -200,7 +200,7 @@ func startDelayProxy(t *testing.T, upstream string) *delayProxy {
 	return p
 }
 
-func (p *delayProxy) Addr() string              { return p.ln.Addr().String() }
+func (p *delayProxy) Addr() string             { return p.ln.Addr().String() }
 func (p *delayProxy) setDelay(d time.Duration) { p.delay.Store(int64(d)) }
 
 func (p *delayProxy) serve() {
