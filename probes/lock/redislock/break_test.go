@@ -38,7 +38,7 @@ func TestKeysThatAreNotLocks(t *testing.T) {
 	}
 	counterMake, counterCheck := str("12345", 0)
 	cacheMake, cacheCheck := str("12345", time.Minute)
-	rsMake, rsCheck := str("q83vEjRWeJ0Sm7LhBcZwgA==", 0)      // a redsync token, no TTL
+	rsMake, rsCheck := str("q83vEjRWeJ0Sm7LhBcZwgA==", 0)     // a redsync token, no TTL
 	blMake, blCheck := str("GX8m0KqLz5VbT2rNw1yYcQworker", 0) // a redislock value, no TTL
 	lowerMake, lowerCheck := str("user_profile_cache_keyQ", time.Minute)
 	cases := []keyCase{
@@ -230,7 +230,8 @@ func TestBreakIfToken(t *testing.T) {
 			if !ok || errs.KindOf(err) != errs.KindLockLost || nh.Reason != lock.LostTaken || nh.Current == nil || nh.Current.Token != tc.token {
 				t.Fatalf("break with a wrong token: %v", err)
 			}
-			if !strings.Contains(err.Error(), "not-the-holder") || !strings.Contains(err.Error(), "held by") {
+			if !strings.Contains(err.Error(), "not-the-") || !strings.Contains(err.Error(), "held by") ||
+				!strings.Contains(err.Error(), "token is "+tc.token) || !strings.Contains(err.Error(), "nothing was deleted") {
 				t.Errorf("error does not name the token and the holder: %v", err)
 			}
 			if !tc.intact() {
