@@ -155,7 +155,7 @@ func plural(n int64, unit string) string {
 
 // notALockDetail is FormatDetail for a key that is not a lock.
 func notALockDetail(o *object) string {
-	return o.describe() + "; not a lock of any known format (dsctl, redsync, redislock, Redisson)"
+	return o.describe() + "; matches no known lock format (dsctl, redsync, redislock, Redisson)"
 }
 
 // classifyDsctl recognises dsctl's own lease at its main key: a string holding
