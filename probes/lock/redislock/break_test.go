@@ -132,7 +132,7 @@ func TestAppKeyNamedLikeADsctlLock(t *testing.T) {
 		t.Errorf("inspect does not say the dsctl lock is free: %v", info.Notes)
 	}
 	_, err = l.Break(ctx, name, lock.BreakOptions{By: "test"})
-	if errs.KindOf(err) != errs.KindUsage || c.Get(ctx, name).Val() != "12345" {
+	if errs.KindOf(err) != errs.KindUsage || c.Get(ctx, name).Val() != "12345" || !strings.Contains(err.Error(), "no dsctl lock named") {
 		t.Fatalf("break: %v; value %q", err, c.Get(ctx, name).Val())
 	}
 

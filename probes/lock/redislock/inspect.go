@@ -588,7 +588,7 @@ func (l *Locker) refuseNotALock(name string, results []nodeResult[*observed]) er
 	}
 	msg := fmt.Sprintf("key %q is not a lock (%s): it matches no known lock format (dsctl, go-redsync/redsync, bsm/redislock, Redisson RLock); nothing was deleted",
 		key, strings.Join(what, "; "))
-	if v := results[0].val; v != nil && v.info.Key != key {
+	if dname, raw, _ := lockNames(name); dname != "" && key == raw {
 		msg += fmt.Sprintf("; no dsctl lock named %q is held", name)
 	}
 	return errs.Usage("%s", msg).
