@@ -237,7 +237,8 @@ func classifyString(val string) (lock.Format, *lock.Holder) {
 
 // looksRandom rejects the identifiers a redislock-shaped prefix (22 characters of
 // [A-Za-z0-9_-], the prefix of any longer value) most often is: all lowercase or all
-// uppercase. A random 16-byte token has both cases but for 1 in about 30,000.
+// uppercase. A random 16-byte token lacks one of the two cases once in about 57,000
+// tries; such a lock is then "not a lock", and only --raw breaks it.
 func looksRandom(s string) bool {
 	upper := strings.IndexFunc(s, func(r rune) bool { return r >= 'A' && r <= 'Z' }) >= 0
 	lower := strings.IndexFunc(s, func(r rune) bool { return r >= 'a' && r <= 'z' }) >= 0
