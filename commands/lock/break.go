@@ -39,7 +39,7 @@ Only locks are broken: a key counts as a lock when it matches a known format (se
 ` + "`dsctl lock inspect --help`" + `). Anything else, such as an application counter or a
 cache entry that shares the name, is refused with exit 2 and left as it is; --raw
 deletes it anyway, and is the only way to. In quorum mode every server is inspected
-first: if the key is not a lock on any of them, nothing is deleted anywhere.
+first: if the key is not a lock on even one of them, nothing is deleted on any.
 
 --if-token TOKEN breaks the lock only while that holder token holds it (the token
 from inspect's holder.token; for redislock also its whole value, for Redisson the
@@ -53,8 +53,9 @@ Exit codes: 0 broken, or nothing to break; 2 without --force, or the key is not 
 lock and --raw was not given; 4 --if-token does not hold the lock; 6 Redis
 unreachable.
 
-` + infoKeys + ` Plus action: "broken" (a lock, or nothing when held is false) or
-"deleted" (--raw removed a key that was not a lock).`,
+` + infoKeys + `
+Plus action: "broken" (a lock; nothing was there when held is false) or "deleted"
+(--raw removed a key that was not a lock).`,
 		Example: `  dsctl lock break deploy-prod --force --reason "runner died, see INC-1234"
   dsctl lock break deploy-prod --force --if-token 3f2a9c0d1b7e4c55a1e0c2b3d4f5a6b7
   dsctl lock break 'orders:lock:42' --force --raw   # an unidentified key: deleted as it is`,

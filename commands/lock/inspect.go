@@ -11,8 +11,8 @@ import (
 )
 
 const infoKeys = `JSON keys: name, key, held, format (dsctl, redsync, redislock, redisson,
-not-a-lock, or "" when free), format_detail (for not-a-lock: the key's type, size
-and expiry, e.g. "string, 5 bytes, no expiry; ..."), holder {token, fence (string), owner
+not-a-lock, or "" when free), format_detail (for not-a-lock the key's type, size and
+expiry: "string, 5 bytes, no expiry; ..."), holder {token, fence (string), owner
 {host, pid, user, command, label, tool}, acquired_at, ttl_left_ms (-1: no expiry),
 reentrancy}, waiters (-1: unknown), last_fence, fencing_safe, last_break {at, by,
 reason, token, fence}, instances [{endpoint, held, token, fence, ttl_left_ms, error}]
