@@ -10,8 +10,9 @@ import (
 	"github.com/dsctl/dsctl/probes/lock"
 )
 
-const infoKeys = `JSON keys: name, key, held, format (dsctl, redsync, redislock, redisson, string,
-not-a-lock, or "" when free), format_detail, holder {token, fence (string), owner
+const infoKeys = `JSON keys: name, key, held, format (dsctl, redsync, redislock, redisson,
+not-a-lock, or "" when free), format_detail (for not-a-lock the key's type, size and
+expiry: "string, 5 bytes, no expiry; ..."), holder {token, fence (string), owner
 {host, pid, user, command, label, tool}, acquired_at, ttl_left_ms (-1: no expiry),
 reentrancy}, waiters (-1: unknown), last_fence, fencing_safe, last_break {at, by,
 reason, token, fence}, instances [{endpoint, held, token, fence, ttl_left_ms, error}]
@@ -33,10 +34,18 @@ command), when it was taken, TTL left, fencing token, the number of waiters, and
 last forced break.
 
 It also recognises locks made by other libraries, looked up by their Redis key:
-go-redsync/redsync and bsm/redislock (string keys holding a random token; redislock's
-metadata is shown as the owner label) and Redisson RLock (a hash whose field is
-<client uuid>:<thread id> and whose value is the hold count; its waiters are counted).
-The format is a best guess from the value's shape, and is shown.
+  redsync    go-redsync/redsync: a string of 16 random bytes in base64 (24 characters
+             ending in ==) with a TTL
+  redislock  bsm/redislock: a string of 16 random bytes in URL-safe base64 (22
+             characters), then optional metadata (shown as the owner label), with a TTL
+  redisson   Redisson RLock: a hash with one field <client uuid>:<thread id> whose
+             value is the hold count, with a TTL (its waiters are counted)
+A key is a lock only when it matches one of these (or dsctl's own lease) in type,
+value and TTL. Anything else, e.g. a counter or a cache entry named like a lock, is
+shown as "not a lock" with its type, size and expiry, and ` + "`lock break`" + ` refuses it
+(--raw deletes it). A value such a library made with a custom token (redsync
+WithValue, redislock Options.Token) is not recognised. In quorum mode every server is
+read; a server where the key is not a lock is named in a note.
 
 ` + infoKeys,
 		Example: `  dsctl lock inspect deploy-prod
@@ -85,9 +94,10 @@ func newListCmd(f *cmdutil.Factory) *cobra.Command {
 TTL left and waiters. Keys are found with SCAN (never KEYS), so a large keyspace is
 walked in steps without blocking Redis.
 
-With --foreign, keys starting with --prefix that look like other libraries' locks
-(redsync, redislock, Redisson; with a TTL) are listed too; this reads every such
-key, so give a prefix on a big keyspace.
+With --foreign, keys starting with --prefix that are other libraries' locks (they
+match the redsync, redislock or Redisson format described in ` + "`inspect --help`" + `,
+TTL included) are listed too; keys that are not locks are never listed. This reads
+every key under the prefix, so give a prefix on a big keyspace.
 
 JSON: an array of objects as in ` + "`inspect`" + `.`,
 		Example: `  dsctl lock list

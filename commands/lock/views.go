@@ -59,23 +59,31 @@ func fenceText(f lock.FencingToken, safe bool) string {
 // InfoView is what inspect and break print.
 type InfoView struct {
 	*lock.Info
-	// Action says what break did ("broken"), empty for inspect.
+	// Action says what break did ("broken", or "deleted" for a key that was not a
+	// lock, with --raw), empty for inspect.
 	Action string `json:"action,omitempty"`
 }
+
+// notALock reports whether the key exists but is not a lock of any known format.
+func (v InfoView) notALock() bool { return v.Info.Format == lock.FormatNotALock }
 
 // Table renders one lock as key: value lines, with the per-server view in quorum mode.
 func (v InfoView) Table() *output.TableData {
 	i := v.Info
-	state := output.S("free", output.OK)
-	if i.Held {
+	var state output.Cell
+	switch {
+	case v.Action != "" && i.Held:
+		state = output.S("broken (was held)", output.Warn)
+	case v.Action != "" && v.notALock():
+		state = output.S("deleted (--raw: it was not a lock)", output.Warn)
+	case v.Action != "":
+		state = output.S("was not held: nothing to break", output.Info)
+	case i.Held:
 		state = output.S("held", output.Warn)
-	}
-	if v.Action != "" {
-		if i.Held {
-			state = output.S("broken (was held)", output.Warn)
-		} else {
-			state = output.S("was not held: nothing to break", output.Info)
-		}
+	case v.notALock():
+		state = output.S("not a lock", output.Warn)
+	default:
+		state = output.S("free", output.OK)
 	}
 	t := &output.TableData{}
 	kv := func(k string, c output.Cell) { t.AddCells(output.S(k+":", output.Dim), c) }
@@ -102,6 +110,7 @@ func (v InfoView) Table() *output.TableData {
 		kv("ttl left", output.C(ttlText(h)))
 	}
 	switch {
+	case v.notALock() && !i.Held:
 	case i.Waiters >= 0:
 		kv("waiters", output.C(strconv.Itoa(i.Waiters)))
 	default:
@@ -127,6 +136,10 @@ func (v InfoView) Table() *output.TableData {
 	}
 	for _, n := range i.Notes {
 		t.Notes = append(t.Notes, output.S("note: "+n, output.Dim))
+	}
+	if v.Action == "" && v.notALock() && !i.Held {
+		name := lock.QuoteCommand([]string{i.Name})
+		t.Notes = append(t.Notes, output.S("note: `dsctl lock break "+name+" --force` refuses it; only --raw deletes it", output.Dim))
 	}
 	return t
 }

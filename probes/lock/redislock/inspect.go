@@ -2,12 +2,10 @@ package redislock
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -24,9 +22,10 @@ const (
 
 // observed is one server's view of a lock, with what break needs to delete it safely.
 type observed struct {
-	info  *lock.Info
-	raw   string // the full value of a foreign string lock
-	field string // the holder field of a Redisson lock
+	info *lock.Info
+	// obj is the key info is about as it was seen (another library's lock, or a key
+	// that is not a lock); nil for dsctl's own lease and for a free lock.
+	obj *object
 }
 
 // lockNames works out where to look for NAME: dsctl's keys for a valid lock name (or
@@ -48,7 +47,7 @@ func lockNames(name string) (dsctlName, raw string, err error) {
 }
 
 // Inspect reports the lock: dsctl's own lease if there is one, else the raw key NAME
-// recognised as another library's lock.
+// when it is another library's lock, else what the key holds (lock.FormatNotALock).
 func (l *Locker) Inspect(ctx context.Context, name string) (*lock.Info, error) {
 	if !l.quorumMode() {
 		o, err := l.inspectOn(ctx, l.nodes[0], name)
@@ -65,113 +64,110 @@ func (l *Locker) Inspect(ctx context.Context, name string) (*lock.Info, error) {
 	return merged, nil
 }
 
+// inspectOn reads NAME on one server in one round trip. A key counts as a lock only
+// when it matches a known format (see formats.go): dsctl's lease first, then the raw
+// key as another library's lock; a key that exists but matches none is reported as
+// lock.FormatNotALock with what it holds.
 func (l *Locker) inspectOn(ctx context.Context, n *node, name string) (*observed, error) {
 	dname, raw, err := lockNames(name)
 	if err != nil {
 		return nil, err
 	}
 	var (
-		get, fc, rget   *redis.StringCmd
-		pt, rpt         *redis.DurationCmd
-		own, brk, rhash *redis.MapStringStringCmd
-		ns              *redis.Cmd
-		rns             *redis.MapStringIntCmd
-		typ             *redis.StatusCmd
-		k               = keysFor(dname)
-		rawChannel      = redissonChannel(raw)
+		desc, ns  *redis.Cmd
+		own, brk  *redis.MapStringStringCmd
+		fc        *redis.StringCmd
+		rns       *redis.MapStringIntCmd
+		k         = keysFor(dname)
+		rawChan   = redissonChannel(raw)
+		described []string
 	)
+	if dname != "" {
+		described = append(described, k.lock)
+	}
+	if raw != "" {
+		described = append(described, raw)
+	}
 	err = l.call(ctx, n, func(ctx context.Context) error {
 		pipe := n.c.Pipeline()
-		var check redis.Cmder
+		desc = pipe.Eval(ctx, describeLua, described)
 		if dname != "" {
-			get, pt = pipe.Get(ctx, k.lock), pipe.PTTL(ctx, k.lock)
 			own, fc, brk = pipe.HGetAll(ctx, k.owner), pipe.Get(ctx, k.fence), pipe.HGetAll(ctx, k.brk)
 			ns = pipe.Eval(ctx, scriptCountWaiters, []string{k.waiters}, k.base)
-			check = pt
 		}
 		if raw != "" {
-			typ, rpt = pipe.Type(ctx, raw), pipe.PTTL(ctx, raw)
-			rget, rhash = pipe.Get(ctx, raw), pipe.HGetAll(ctx, raw)
-			rns = pipe.PubSubNumSub(ctx, rawChannel)
-			if check == nil {
-				check = typ
-			}
+			rns = pipe.PubSubNumSub(ctx, rawChan)
 		}
-		_, _ = pipe.Exec(ctx) // per-command errors (nil, WRONGTYPE) are expected and read below
-		return check.Err()
+		_, _ = pipe.Exec(ctx) // per-key errors (nil, WRONGTYPE) are expected; a failed call fails desc too
+		return desc.Err()
 	})
 	if err != nil {
 		return nil, err
 	}
-	dsctlHeld := false
+	objs, err := parseObjects(described, desc.Val())
+	if err != nil {
+		return nil, fmt.Errorf("redis %s: %w", n.addr, err)
+	}
+	var dobj, robj *object
+	if dname != "" {
+		dobj = objs[0]
+	}
+	if raw != "" {
+		robj = objs[len(objs)-1]
+	}
+
 	info := &lock.Info{Name: name, Waiters: -1, Backend: l.backend}
+	o := &observed{info: info}
 	if dname != "" {
 		info.Name, info.Key = dname, k.lock
 		info.Waiters = waiterCount(ns)
 		info.LastFence = fence(fc.Val())
 		info.FencingSafe = l.backend.FencingSafe
 		info.LastBreak = parseBreak(brk.Val())
-		if tok := get.Val(); tok != "" {
-			dsctlHeld = true
-			h := &lock.Holder{Token: tok}
-			h.SetTTLLeft(durationReply(pt.Val()))
-			if f := own.Val(); f["token"] == tok {
-				h.Fence = fence(f["fence"])
-				h.AcquiredAt = msTime(f["acquired_ms"])
-				h.Owner = ownerFromFields(f)
+		if owner := own.Val(); dobj.exists() && classifyDsctl(dobj, owner) {
+			h := &lock.Holder{Token: dobj.head}
+			h.SetTTLLeft(dobj.ttl)
+			if owner["token"] == dobj.head {
+				h.Fence = fence(owner["fence"])
+				h.AcquiredAt = msTime(owner["acquired_ms"])
+				h.Owner = ownerFromFields(owner)
 			}
 			info.Held, info.Format, info.Holder = true, lock.FormatDsctl, h
+			info.FormatDetail = lock.FormatDsctl.Describe()
+			if dobj.ttl < 0 {
+				info.Notes = append(info.Notes, "the lease has no expiry (its TTL was removed by hand?): it is held until broken")
+			}
+			return o, nil
 		}
 	}
-	o := &observed{info: info}
-	if !dsctlHeld && raw != "" {
-		rawNotFound := false
-		switch typ.Val() {
-		case "string":
-			info.Format, info.Holder = classifyString(rget.Val(), durationReply(rpt.Val()))
-			o.raw = rget.Val()
-		case "hash":
-			info.Format, info.Holder = classifyHash(rhash.Val(), durationReply(rpt.Val()))
-			if info.Holder != nil {
-				o.field = info.Holder.Token
-				info.Waiters = int(rns.Val()[rawChannel])
+	switch {
+	case robj.exists():
+		f, h, notes := classifyForeign(robj)
+		info.Name, info.Key, o.obj = raw, raw, robj
+		info.FencingSafe, info.LastFence, info.LastBreak, info.Waiters = false, 0, nil, -1
+		if f == lock.FormatNotALock {
+			info.Format, info.FormatDetail = lock.FormatNotALock, notALockDetail(robj)
+			info.Notes = append(info.Notes, notes...)
+			if dname != "" {
+				info.Notes = append(info.Notes, fmt.Sprintf("no dsctl lock named %q is held", dname))
 			}
-		case "none":
-			rawNotFound = true
-		default:
-			info.Format = lock.FormatNotALock
-			info.Notes = append(info.Notes, fmt.Sprintf("key %q is a %s", raw, typ.Val()))
+			return o, nil
 		}
-		if !rawNotFound {
-			info.Name, info.Key = raw, raw
-			info.FencingSafe, info.LastFence, info.LastBreak = false, 0, nil
-			info.Held = info.Format != lock.FormatNotALock
-			if info.Held {
-				info.Notes = append(info.Notes, foreignNote)
-				if info.Holder != nil && info.Holder.TTLLeft < 0 {
-					info.Notes = append(info.Notes, "the key has no expiry: it is held until deleted")
-				}
-			}
+		info.Held, info.Format, info.Holder = true, f, h
+		info.FormatDetail = f.Describe()
+		if f == lock.FormatRedisson {
+			info.Waiters = int(rns.Val()[rawChan])
 		}
-	}
-	if info.Held || info.Format != lock.FormatNone {
-		info.FormatDetail = info.Format.Describe()
-	} else {
+		info.Notes = append(info.Notes, foreignNote)
+	case dobj.exists():
+		info.Format, info.FormatDetail, o.obj = lock.FormatNotALock, notALockDetail(dobj), dobj
+		info.Notes = append(info.Notes, fmt.Sprintf("%s is where dsctl keeps lock %q, but it does not hold a dsctl lease (written by something else?)", k.lock, dname))
+	default:
 		info.FormatDetail = "not held"
 	}
 	return o, nil
 }
 
-// durationReply converts go-redis's PTTL value (-1ns no expiry, -2ns no key).
-func durationReply(d time.Duration) time.Duration {
-	if d < 0 {
-		return -1
-	}
-	return d
-}
-
-// merge combines the servers' views in quorum mode: held when a majority name the
-// same holder token.
 // mergeQuorum merges what each server reported, and returns the first server error
 // beside it. A usage error from any server wins outright.
 func (l *Locker) mergeQuorum(results []nodeResult[*observed]) (merged *lock.Info, views []*lock.Info, err error) {
@@ -192,29 +188,34 @@ func (l *Locker) mergeQuorum(results []nodeResult[*observed]) (merged *lock.Info
 	return l.merge(views, results), views, firstErr
 }
 
+// merge combines the servers' views in quorum mode: held when a majority name the
+// same holder token. Each server's view is in Instances; a server whose key is not a
+// lock is named in a note, and when no server has a lock the merged view is not a lock.
 func (l *Locker) merge(views []*lock.Info, results []nodeResult[*observed]) *lock.Info {
-	var base *lock.Info
 	votes := map[string]int{}
 	var top string
 	for _, v := range views {
-		if v == nil {
-			continue
-		}
-		if base == nil {
-			c := *v
-			base = &c
-		}
-		if v.Held && v.Holder != nil {
+		if v != nil && v.Held && v.Holder != nil {
 			votes[v.Holder.Token]++
 			if votes[v.Holder.Token] > votes[top] {
 				top = v.Holder.Token
 			}
 		}
 	}
-	if base == nil {
+	chosen := firstView(views, func(v *lock.Info) bool { return v.Held && v.Holder != nil && v.Holder.Token == top })
+	if chosen == nil {
+		chosen = firstView(views, func(v *lock.Info) bool { return v.Format == lock.FormatNotALock })
+	}
+	if chosen == nil {
+		chosen = firstView(views, func(*lock.Info) bool { return true })
+	}
+	if chosen == nil {
 		return nil
 	}
+	c := *chosen
+	base := &c
 	base.Instances, base.Held, base.Holder, base.FencingSafe, base.LastFence = nil, false, nil, false, 0
+	base.Notes = append([]string(nil), chosen.Notes...)
 	base.Waiters = -1
 	held := 0
 	for i, v := range views {
@@ -228,9 +229,15 @@ func (l *Locker) merge(views []*lock.Info, results []nodeResult[*observed]) *loc
 				held++
 				if base.Holder == nil {
 					h := *v.Holder
-					base.Holder, base.Format, base.Key, base.Name = &h, v.Format, v.Key, v.Name
+					base.Holder = &h
 				}
 			}
+		case v.Format == lock.FormatNotALock:
+			what := v.FormatDetail
+			if r := results[i]; r.val != nil && r.val.obj != nil {
+				what = r.val.obj.describe()
+			}
+			base.Notes = append(base.Notes, fmt.Sprintf("on %s key %q is not a lock (%s)", in.Endpoint, v.Key, what))
 		}
 		if v != nil && v.Waiters > base.Waiters {
 			base.Waiters = v.Waiters
@@ -249,6 +256,15 @@ func (l *Locker) merge(views []*lock.Info, results []nodeResult[*observed]) *loc
 	}
 	base.Notes = append(base.Notes, quorumNote)
 	return base
+}
+
+func firstView(views []*lock.Info, ok func(*lock.Info) bool) *lock.Info {
+	for _, v := range views {
+		if v != nil && ok(v) {
+			return v
+		}
+	}
+	return nil
 }
 
 // List reports dsctl's locks whose name starts with opt.Prefix, found with SCAN (never
@@ -365,52 +381,57 @@ func (l *Locker) scan(ctx context.Context, n *node, match string) ([]string, err
 	}
 }
 
-// describeBatch reads the holder of each dsctl lock name in one round trip.
+// describeBatch reads the holder of each dsctl lock name in one round trip. A key that
+// does not hold a dsctl lease (see classifyDsctl) is not listed.
 func (l *Locker) describeBatch(ctx context.Context, n *node, names []string) ([]lock.Info, error) {
 	type cmds struct {
-		get *redis.StringCmd
-		pt  *redis.DurationCmd
 		own *redis.MapStringStringCmd
 		fc  *redis.StringCmd
 		ns  *redis.Cmd
 	}
 	cs := make([]cmds, len(names))
+	lockKeys := make([]string, len(names))
+	for i, name := range names {
+		lockKeys[i] = keysFor(name).lock
+	}
+	var desc *redis.Cmd
 	err := l.call(ctx, n, func(ctx context.Context) error {
 		pipe := n.c.Pipeline()
+		desc = pipe.Eval(ctx, describeLua, lockKeys)
 		for i, name := range names {
 			k := keysFor(name)
-			cs[i] = cmds{pipe.Get(ctx, k.lock), pipe.PTTL(ctx, k.lock), pipe.HGetAll(ctx, k.owner), pipe.Get(ctx, k.fence), pipe.Eval(ctx, scriptCountWaiters, []string{k.waiters}, k.base)}
+			cs[i] = cmds{pipe.HGetAll(ctx, k.owner), pipe.Get(ctx, k.fence), pipe.Eval(ctx, scriptCountWaiters, []string{k.waiters}, k.base)}
 		}
-		_, err := pipe.Exec(ctx)
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return err
-		}
-		return nil
+		_, _ = pipe.Exec(ctx) // per-key errors (nil, WRONGTYPE) are expected; a failed call fails desc too
+		return desc.Err()
 	})
 	if err != nil {
 		return nil, err
 	}
+	objs, err := parseObjects(lockKeys, desc.Val())
+	if err != nil {
+		return nil, fmt.Errorf("redis %s: %w", n.addr, err)
+	}
 	var out []lock.Info
 	for i, name := range names {
-		c := cs[i]
-		tok := c.get.Val()
-		if tok == "" { // released or expired since SCAN saw it
+		c, obj, owner := cs[i], objs[i], cs[i].own.Val()
+		if !obj.exists() || !classifyDsctl(obj, owner) { // released or expired since SCAN saw it, or not a lease
 			continue
 		}
-		k := keysFor(name)
-		h := &lock.Holder{Token: tok}
-		h.SetTTLLeft(durationReply(c.pt.Val()))
-		if f := c.own.Val(); f["token"] == tok {
-			h.Fence, h.AcquiredAt, h.Owner = fence(f["fence"]), msTime(f["acquired_ms"]), ownerFromFields(f)
+		h := &lock.Holder{Token: obj.head}
+		h.SetTTLLeft(obj.ttl)
+		if owner["token"] == obj.head {
+			h.Fence, h.AcquiredAt, h.Owner = fence(owner["fence"]), msTime(owner["acquired_ms"]), ownerFromFields(owner)
 		}
-		out = append(out, lock.Info{Name: name, Key: k.lock, Held: true, Format: lock.FormatDsctl,
+		out = append(out, lock.Info{Name: name, Key: lockKeys[i], Held: true, Format: lock.FormatDsctl,
 			FormatDetail: lock.FormatDsctl.Describe(), Holder: h, Waiters: waiterCount(c.ns),
 			LastFence: fence(c.fc.Val()), FencingSafe: l.backend.FencingSafe, Backend: l.backend})
 	}
 	return out, nil
 }
 
-// listForeign finds other libraries' locks among the keys starting with prefix.
+// listForeign finds other libraries' locks among the keys starting with prefix: only
+// keys that match a known format (formats.go), never keys that merely have a TTL.
 func (l *Locker) listForeign(ctx context.Context, n *node, prefix string) ([]lock.Info, error) {
 	all, err := l.scan(ctx, n, globEscape(prefix)+"*")
 	if err != nil {
@@ -425,143 +446,271 @@ func (l *Locker) listForeign(ctx context.Context, n *node, prefix string) ([]loc
 	var out []lock.Info
 	for start := 0; start < len(keys); start += batchSize {
 		batch := keys[start:min(start+batchSize, len(keys))]
-		types := make([]*redis.StatusCmd, len(batch))
-		ttls := make([]*redis.DurationCmd, len(batch))
+		var reply any
 		err := l.call(ctx, n, func(ctx context.Context) error {
-			pipe := n.c.Pipeline()
-			for i, k := range batch {
-				types[i], ttls[i] = pipe.Type(ctx, k), pipe.PTTL(ctx, k)
-			}
-			_, err := pipe.Exec(ctx)
+			var err error
+			reply, err = scriptDescribe.Run(ctx, n.c, batch).Result()
 			return err
 		})
 		if err != nil {
 			return nil, err
 		}
-		strs := map[int]*redis.StringCmd{}
-		hashes := map[int]*redis.MapStringStringCmd{}
-		err = l.call(ctx, n, func(ctx context.Context) error {
-			pipe := n.c.Pipeline()
-			for i, k := range batch {
-				if ttls[i].Val() <= 0 { // locks expire; keys without a TTL are not listed
-					continue
-				}
-				switch types[i].Val() {
-				case "string":
-					strs[i] = pipe.Get(ctx, k)
-				case "hash":
-					hashes[i] = pipe.HGetAll(ctx, k)
-				}
-			}
-			if len(strs)+len(hashes) == 0 {
-				return nil
-			}
-			_, err := pipe.Exec(ctx)
-			if err != nil && !errors.Is(err, redis.Nil) {
-				return err
-			}
-			return nil
-		})
+		objs, err := parseObjects(batch, reply)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("redis %s: %w", n.addr, err)
 		}
-		for i, k := range batch {
-			var f lock.Format
-			var h *lock.Holder
-			if c, ok := strs[i]; ok && c.Val() != "" {
-				f, h = classifyString(c.Val(), ttls[i].Val())
-			} else if c, ok := hashes[i]; ok {
-				f, h = classifyHash(c.Val(), ttls[i].Val())
+		for _, o := range objs {
+			f, h, _ := classifyForeign(o)
+			if f == lock.FormatNotALock || !o.exists() {
+				continue
 			}
-			if f != lock.FormatRedsync && f != lock.FormatRedislock && f != lock.FormatRedisson {
-				continue // plain strings with a TTL are caches far more often than locks
-			}
-			out = append(out, lock.Info{Name: k, Key: k, Held: true, Format: f, FormatDetail: f.Describe(), Holder: h,
+			out = append(out, lock.Info{Name: o.key, Key: o.key, Held: true, Format: f, FormatDetail: f.Describe(), Holder: h,
 				Waiters: -1, Backend: l.backend, Notes: []string{foreignNote}})
 		}
 	}
 	return out, nil
 }
 
-// Break deletes the lock whoever holds it, records who broke it and why (dsctl locks),
-// and wakes the waiters (dsctl's, and Redisson's). It returns the lock as it was.
+// Break deletes the lock whoever holds it (or only while opt.IfToken holds it), records
+// who broke it and why (dsctl locks), and wakes the waiters (dsctl's, and Redisson's).
+// It returns the lock as it was. A key that is not a lock of a known format is left
+// alone (a usage error, exit 2) unless opt.Raw. In quorum mode every server is
+// inspected first and the break is refused on all of them if it is refused on one.
 func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) (*lock.Info, error) {
 	if err := lock.ValidateLabel(opt.Reason); err != nil {
 		return nil, errs.Usage("--reason: %v", strings.TrimPrefix(err.Error(), "--owner text "))
 	}
-	if !l.quorumMode() {
-		return l.breakOn(ctx, l.nodes[0], name, opt)
+	if len(opt.IfToken) > valueHead {
+		return nil, errs.Usage("--if-token is %d bytes long; no lock token is longer than %d", len(opt.IfToken), valueHead)
 	}
-	results := each(ctx, l.nodes, func(ctx context.Context, n *node) (*observed, error) {
-		info, err := l.breakOn(ctx, n, name, opt)
-		return &observed{info: info}, err
+	results := each(ctx, l.nodes, func(ctx context.Context, n *node) (*observed, error) { return l.inspectOn(ctx, n, name) })
+	var firstErr error
+	for _, r := range results {
+		if r.err != nil && (errs.KindOf(r.err) == errs.KindUsage || !l.quorumMode()) {
+			return nil, r.err
+		}
+		if r.err != nil && firstErr == nil {
+			firstErr = r.err
+		}
+	}
+	if !opt.Raw {
+		if err := l.refuseNotALock(name, results); err != nil {
+			return nil, err
+		}
+	}
+	act := make([]bool, len(results))
+	if opt.IfToken != "" {
+		holds := 0
+		for i, r := range results {
+			if r.err == nil && tokenHolds(r.val, opt.IfToken) {
+				act[i] = true
+				holds++
+			}
+		}
+		need := 1
+		if l.quorumMode() {
+			need = l.quorum
+		}
+		if holds < need {
+			return nil, l.notHeldByToken(name, opt.IfToken, results, holds)
+		}
+	} else {
+		for i, r := range results {
+			act[i] = r.err == nil && (r.val.info.Held || r.val.info.Format == lock.FormatNotALock)
+		}
+	}
+	broken := each(ctx, l.nodes, func(ctx context.Context, n *node) (*lock.Info, error) {
+		i := l.index(n)
+		if !act[i] {
+			return nil, nil
+		}
+		return l.breakObserved(ctx, n, results[i].val, opt)
 	})
-	merged, views, err := l.mergeQuorum(results)
+	if !l.quorumMode() {
+		if broken[0].err != nil {
+			return nil, broken[0].err
+		}
+		if broken[0].val == nil {
+			return results[0].val.info, nil
+		}
+		return broken[0].val, nil
+	}
+	for _, b := range broken {
+		if b.err != nil && (firstErr == nil || errs.KindOf(b.err) != errs.KindUnreachable) {
+			firstErr = b.err
+		}
+	}
+	merged, views, _ := l.mergeQuorum(results)
 	if merged == nil {
-		return nil, err
+		return nil, firstErr
 	}
 	// Broken on any server counts: report what was there even short of a majority.
-	for _, in := range merged.Instances {
-		if in.Held {
+	for i, b := range broken {
+		if b.err == nil && b.val != nil && views[i] != nil && views[i].Held {
 			merged.Held = true
 		}
 	}
 	if merged.Held && merged.Holder == nil {
-		for _, v := range views {
-			if v != nil && v.Holder != nil {
-				h := *v.Holder
-				merged.Holder, merged.Format, merged.FormatDetail = &h, v.Format, v.Format.Describe()
-				break
-			}
+		if v := firstView(views, func(v *lock.Info) bool { return v.Holder != nil }); v != nil {
+			h := *v.Holder
+			merged.Holder, merged.Format, merged.FormatDetail = &h, v.Format, v.Format.Describe()
 		}
 	}
-	return merged, err
+	return merged, firstErr
 }
 
-func (l *Locker) breakOn(ctx context.Context, n *node, name string, opt lock.BreakOptions) (*lock.Info, error) {
-	o, err := l.inspectOn(ctx, n, name)
-	if err != nil {
-		return nil, err
-	}
-	info := o.info
-	if !info.Held {
-		if info.Format == lock.FormatNotALock {
-			return nil, errs.Usage("key %q does not look like a lock (%s); not deleting it", info.Key, strings.Join(info.Notes, "; ")).
-				WithHint("delete it with redis-cli if you are sure")
+func (l *Locker) index(n *node) int {
+	for i, m := range l.nodes {
+		if m == n {
+			return i
 		}
-		return info, nil
 	}
+	return -1
+}
+
+// refuseNotALock is the error for a break of a key that is not a lock on some server.
+func (l *Locker) refuseNotALock(name string, results []nodeResult[*observed]) error {
+	var what []string
+	key := name
+	for _, r := range results {
+		if r.err != nil || r.val.info.Format != lock.FormatNotALock {
+			continue
+		}
+		key = r.val.info.Key
+		w := r.val.obj.describe()
+		if l.quorumMode() {
+			w = "on " + l.nodes[r.i].addr + ": " + w
+		}
+		what = append(what, w)
+	}
+	if len(what) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("key %q is not a lock (%s): it matches no known lock format (dsctl, go-redsync/redsync, bsm/redislock, Redisson RLock); nothing was deleted",
+		key, strings.Join(what, "; "))
+	if dname, raw, _ := lockNames(name); dname != "" && key == raw {
+		msg += fmt.Sprintf("; no dsctl lock named %q is held", name)
+	}
+	return errs.Usage("%s", msg).
+		WithHint("see `dsctl lock inspect %s`; if you are sure it is a stale lock of another kind, delete it with `dsctl lock break %s --force --raw`", lock.QuoteCommand([]string{name}), lock.QuoteCommand([]string{name}))
+}
+
+// tokenHolds reports whether token holds the lock o saw: its holder token (for
+// redislock also the whole value, token + metadata), or with Raw the whole value of a
+// string key that is not a lock.
+func tokenHolds(o *observed, token string) bool {
+	i := o.info
+	if i.Held && i.Holder != nil && i.Holder.Token == token {
+		return true
+	}
+	whole := o.obj != nil && o.obj.typ == "string" && o.obj.complete() && o.obj.head == token
+	return whole && (i.Format == lock.FormatRedislock || i.Format == lock.FormatNotALock)
+}
+
+// notHeldByToken is the exit-4 error of a break whose --if-token does not hold the lock.
+func (l *Locker) notHeldByToken(name, token string, results []nodeResult[*observed], holds int) error {
+	e := &lock.NotHeldError{Name: name, Token: token, Reason: lock.LostExpired}
+	views := make([]*lock.Info, len(results))
+	for i, r := range results {
+		if r.err == nil {
+			views[i] = r.val.info
+		}
+	}
+	cur := views[0]
+	if l.quorumMode() {
+		cur = l.merge(views, results)
+	}
+	if cur == nil {
+		cur = firstView(views, func(*lock.Info) bool { return true })
+	}
+	if cur != nil {
+		e.Name = cur.Name
+		h := cur.Holder
+		if h == nil {
+			if v := firstView(views, func(v *lock.Info) bool { return v.Held && v.Holder != nil }); v != nil {
+				h = v.Holder
+			}
+		}
+		if h != nil {
+			e.Reason, e.Current = lock.LostTaken, l.holderSeen(h)
+		}
+	}
+	var detail []string
+	if e.Current != nil {
+		detail = append(detail, "the holder's token is "+e.Current.Token)
+	}
+	if l.quorumMode() {
+		detail = append(detail, fmt.Sprintf("token %s holds %d of %d servers, short of the majority of %d", lock.ShortToken(token), holds, len(l.nodes), l.quorum))
+	}
+	e.Detail = strings.Join(append(detail, "nothing was deleted"), "; ")
+	return lock.NotHeld(e)
+}
+
+// notHeldOn is the exit-4 error of a break whose token no longer held the lock on n
+// when the compare-and-delete ran (it changed hands after inspect).
+func (l *Locker) notHeldOn(n *node, now *lock.Info, token string) error {
+	e := &lock.NotHeldError{Name: now.Name, Token: token, Reason: lock.LostExpired, Detail: "it changed hands while breaking it; nothing was deleted"}
+	if l.quorumMode() {
+		e.Detail = "on " + n.addr + " " + e.Detail
+	}
+	if now.Held && now.Holder != nil {
+		e.Reason, e.Current = lock.LostTaken, l.holderSeen(now.Holder)
+		e.Detail = "the holder's token is " + now.Holder.Token + "; " + e.Detail
+	}
+	return lock.NotHeld(e)
+}
+
+// breakObserved deletes, on one server, the lock inspect saw there: with a
+// compare-and-delete, so a lock that changed hands meanwhile is not deleted.
+func (l *Locker) breakObserved(ctx context.Context, n *node, o *observed, opt lock.BreakOptions) (*lock.Info, error) {
+	info := o.info
 	var deleted int64
+	var err error
 	switch info.Format {
 	case lock.FormatDsctl:
 		k := keysFor(info.Name)
 		vals, err := l.runScript(ctx, n, scriptBreak, []string{k.lock, k.owner, k.brk, k.waiters},
-			opt.By, opt.Reason, k.base, strconv.Itoa(breakKeepsMs))
+			opt.By, opt.Reason, k.base, strconv.Itoa(breakKeepsMs), opt.IfToken)
 		if err != nil {
 			return nil, err
 		}
-		if num(vals[0]) == 1 {
+		switch num(vals[0]) {
+		case 1:
 			deleted = 1
-			info.Holder = parseHolder(vals[1:])
+			info.Holder = l.holderSeen(parseHolder(vals[1:]))
+		case 0:
+			if opt.IfToken == "" { // it ended on its own meanwhile: nothing left to break
+				info.Held, info.Holder = false, nil
+				return info, nil
+			}
 		}
 	case lock.FormatRedisson:
 		err = l.call(ctx, n, func(ctx context.Context) error {
 			var err error
-			deleted, err = scriptBreakRedisson.Run(ctx, n.c, []string{info.Key}, o.field, redissonChannel(info.Key)).Int64()
+			deleted, err = scriptBreakRedisson.Run(ctx, n.c, []string{info.Key}, info.Holder.Token, redissonChannel(info.Key)).Int64()
+			return err
+		})
+	case lock.FormatRedsync, lock.FormatRedislock, lock.FormatNotALock:
+		err = l.call(ctx, n, func(ctx context.Context) error {
+			var err error
+			deleted, err = scriptBreakKey.Run(ctx, n.c, []string{o.obj.key}, o.obj.typ, o.obj.size, o.obj.head).Int64()
 			return err
 		})
 	default:
-		err = l.call(ctx, n, func(ctx context.Context) error {
-			var err error
-			deleted, err = scriptBreakString.Run(ctx, n.c, []string{info.Key}, o.raw).Int64()
-			return err
-		})
+		return info, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	if deleted == 0 {
-		return nil, errs.New(errs.KindRuntime, "lock %q changed hands while breaking it; nothing was deleted", info.Name).
+		if opt.IfToken != "" {
+			now, ierr := l.inspectOn(ctx, n, info.Key)
+			if ierr != nil {
+				return nil, ierr
+			}
+			return nil, l.notHeldOn(n, now.info, opt.IfToken)
+		}
+		return nil, errs.New(errs.KindRuntime, "%q changed on %s while breaking it; nothing was deleted there", info.Key, n.addr).
 			WithHint("inspect it again and retry")
 	}
 	return info, nil
