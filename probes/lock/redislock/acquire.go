@@ -50,6 +50,9 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	if opt.RequireFencing && !l.backend.FencingSafe {
 		return nil, lock.ErrFencingUnavailable(l.backend)
 	}
+	if err := l.checkServers(ctx); err != nil {
+		return nil, err
+	}
 	poll := opt.PollInterval
 	if poll <= 0 {
 		poll = lock.DefaultPollInterval
@@ -98,7 +101,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 				// The attempt may have landed without our seeing the reply (timed out,
 				// cancelled): give it back, or it stays held by a token nobody has until
 				// its TTL runs out. (A quorum round gives back what it may have taken.)
-				l.releaseQuiet(l.nodes[0], k, token, min(l.timeout, time.Second))
+				l.giveBack(l.nodes[0], k, token, opt.TTL)
 			}
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return nil, errs.New(errs.KindInterrupted, "interrupted while acquiring lock %q", name)
@@ -385,6 +388,30 @@ collect:
 	wg.Wait()
 	return nil, l.quorumAttempt(got, oks, perCall, validity, elapsed), l.allUnreachable(got)
 }
+
+// giveBack releases a lease that an attempt may have taken without our seeing the
+// reply. A request that timed out may still be on its way (a slow network, a paused
+// server), and so may the release: it is retried until one gets an answer from the
+// server, for at most min(ttl, giveBackFor). If the server answers before the late
+// request arrives, that request's lease stays until its TTL: no client can tell, and
+// fencing tokens cover it.
+func (l *Locker) giveBack(n *node, k keys, token string, ttl time.Duration) {
+	end := time.Now().Add(min(ttl, giveBackFor))
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), min(l.timeout, time.Until(end)))
+		err := l.releaseOn(ctx, n, k, token)
+		cancel()
+		if err == nil || errs.KindOf(err) != errs.KindUnreachable || time.Now().Add(giveBackPause).After(end) {
+			return
+		}
+		time.Sleep(giveBackPause)
+	}
+}
+
+const (
+	giveBackFor   = 2 * time.Second
+	giveBackPause = 50 * time.Millisecond
+)
 
 func (l *Locker) releaseQuiet(n *node, k keys, token string, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)

@@ -207,6 +207,26 @@ func (l *Locker) checkServer(ctx context.Context, n *node) error {
 	return nil
 }
 
+// checkServers runs checkServer on every server not checked yet, in parallel, so that
+// a setup error (a quorum listing one server twice, an old Redis) fails the command
+// as a whole instead of costing one vote. Unreachable servers are checked later.
+func (l *Locker) checkServers(ctx context.Context) error {
+	for _, r := range each(ctx, l.nodes, func(ctx context.Context, n *node) (struct{}, error) {
+		if n.checked.Load() {
+			return struct{}{}, nil
+		}
+		return struct{}{}, l.checkServer(ctx, n)
+	}) {
+		if r.err != nil && errs.KindOf(r.err) == errs.KindUsage {
+			return r.err
+		}
+		if r.err != nil && !l.quorumMode() {
+			return r.err
+		}
+	}
+	return nil
+}
+
 // infoFields parses an INFO reply's "key:value" lines.
 func infoFields(info string) map[string]string {
 	out := map[string]string{}

@@ -6,10 +6,13 @@ package redislock
 // before its fix.
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,4 +310,202 @@ func TestQuorumDoesNotCountALeftoverVote(t *testing.T) {
 		t.Fatalf("lease until %s is backed by %d server(s): %s", time.Until(le.ExpiresAt).Round(time.Millisecond), backing, strings.Join(seen, "; "))
 	}
 	_ = q.Release(ctx, name, le.Token)
+}
+
+// Item 6: a first try that times out (not cancelled) may still be applied by the
+// server: it is given back, not left as a lease nobody holds until its TTL.
+func TestTimedOutTryIsGivenBack(t *testing.T) {
+	ctx := context.Background()
+	addr := testenv.List(t, testenv.Redis)[0]
+	proxy := startDelayProxy(t, addr)
+	l, err := New(endpoint.Dialer{Timeout: 200 * time.Millisecond}, endpoint.Redis{Addrs: []string{proxy.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	name := locktest.Name(t, "orphan")
+	warm, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second}) // scripts cached, server checked
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(ctx, name, warm.Token); err != nil {
+		t.Fatal(err)
+	}
+	// A slow network for 250ms: the try (and the first give-back, whose connection
+	// handshake is just as slow) time out at 200ms; the try is applied at 300ms.
+	proxy.setDelay(300 * time.Millisecond)
+	go func() { time.Sleep(250 * time.Millisecond); proxy.setDelay(0) }()
+	_, err = l.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second})
+	if errs.KindOf(err) != errs.KindUnreachable {
+		t.Fatalf("want unreachable (timed out), got %v", err)
+	}
+	direct := internalLocker(t, addr).Clients()[0]
+	k := keysFor(name)
+	time.Sleep(time.Second) // the late SET, then the late release, have arrived
+	if n, _ := direct.Exists(ctx, k.lock).Result(); n != 0 {
+		pt, _ := direct.PTTL(ctx, k.lock).Result()
+		t.Fatalf("the timed-out try left a lease nobody holds (%s left)", pt)
+	}
+}
+
+// fakeRedis answers like an old Redis: HELLO unknown, INFO with the given version and
+// run_id, anything else an error.
+func fakeRedis(t *testing.T, version string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					cmd, err := readRESP(r)
+					if err != nil {
+						return
+					}
+					switch strings.ToUpper(cmd[0]) {
+					case "INFO":
+						body := "# Server\r\nredis_version:" + version + "\r\nrun_id:0123456789abcdef\r\n"
+						fmt.Fprintf(c, "$%d\r\n%s\r\n", len(body), body)
+					case "PING":
+						io.WriteString(c, "+PONG\r\n")
+					default:
+						fmt.Fprintf(c, "-ERR unknown command '%s'\r\n", cmd[0])
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func readRESP(r *bufio.Reader) ([]string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(line, "*") {
+		return nil, errors.New("not an array")
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(line[1:]))
+	out := make([]string, 0, n)
+	for range n {
+		if _, err := r.ReadString('\n'); err != nil { // $len
+			return nil, err
+		}
+		arg, err := r.ReadString('\n')
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, strings.TrimRight(arg, "\r\n"))
+	}
+	return out, nil
+}
+
+// Item 6: Redis before 5 rejects a write after TIME half-way through a script, which
+// would leave a lock without owner data or fence: refused before any script runs.
+func TestRedisOlderThan5IsRefused(t *testing.T) {
+	l := internalLocker(t, fakeRedis(t, "4.0.14"))
+	_, err := l.Acquire(context.Background(), "old", lock.AcquireOptions{TTL: time.Second})
+	if errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), "Redis 4.0.14") || !strings.Contains(err.Error(), "5.0 or newer") {
+		t.Fatalf("got %v", err)
+	}
+	l5 := internalLocker(t, fakeRedis(t, "5.0.0"))
+	_, err = l5.Acquire(context.Background(), "new", lock.AcquireOptions{TTL: time.Second})
+	if err == nil || strings.Contains(err.Error(), "5.0 or newer") { // passes the check, then the fake refuses EVALSHA
+		t.Fatalf("5.0 refused by the version check: %v", err)
+	}
+}
+
+// Item 6: a quorum must be independent masters: one server listed twice (same address,
+// or another name for it) is refused; an even count works, with a warning.
+func TestQuorumOfDuplicatesIsRefused(t *testing.T) {
+	addrs := testenv.List(t, testenv.Redis)
+	if len(addrs) < 3 {
+		t.Skip("needs 3 Redis masters")
+	}
+	_, err := New(endpoint.Dialer{Timeout: 2 * time.Second}, endpoint.Redis{Addrs: []string{addrs[0], addrs[0], addrs[1]}})
+	if errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), "listed twice") {
+		t.Fatalf("same address twice: %v", err)
+	}
+	_, port, _ := net.SplitHostPort(addrs[0])
+	alias := "localhost:" + port
+	l, err := New(endpoint.Dialer{Timeout: 2 * time.Second}, endpoint.Redis{Addrs: []string{addrs[0], alias, addrs[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	name := locktest.Name(t, "dup")
+	_, err = l.Acquire(context.Background(), name, lock.AcquireOptions{TTL: time.Second})
+	if errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), "same server") {
+		t.Fatalf("one server under two names: %v", err)
+	}
+	even, err := New(endpoint.Dialer{Timeout: 2 * time.Second}, endpoint.Redis{Addrs: addrs[:2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer even.Close()
+	if w := even.Backend().Warnings; len(w) != 1 || !strings.Contains(w[0], "odd number") {
+		t.Fatalf("2 masters: warnings %q", w)
+	}
+}
+
+// --fair: a free lock goes to the oldest live waiter, never to a newcomer, even when
+// each hand-over happens by expiry (no release to hand it over).
+func TestFairNewcomerNeverBargesIn(t *testing.T) {
+	ctx := context.Background()
+	addr := testenv.List(t, testenv.Redis)[0]
+	name := locktest.Name(t, "fair")
+	first := internalLocker(t, addr)
+	if _, err := first.Acquire(ctx, name, lock.AcquireOptions{TTL: 300 * time.Millisecond, Fair: true}); err != nil {
+		t.Fatal(err)
+	}
+	const queued = 3
+	order := make(chan int, queued+1)
+	c := first.Clients()[0]
+	k := keysFor(name)
+	for i := range queued {
+		l := internalLocker(t, addr)
+		go func() {
+			// Each holds until its lease runs out: the next hand-over is by expiry.
+			_, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 250 * time.Millisecond, Wait: lock.WaitFor(10 * time.Second), Fair: true})
+			if err != nil {
+				t.Error(err)
+			}
+			order <- i
+		}()
+		waitFor(t, "the waiter to queue", 3*time.Second, func() bool { n, _ := c.ZCard(ctx, k.waiters).Result(); return n == int64(i+1) })
+	}
+	// A newcomer tries hard all along, as a --fair client that arrived last.
+	barger := internalLocker(t, addr)
+	stop := time.Now().Add(5 * time.Second)
+	for took := 0; took < queued && time.Now().Before(stop); {
+		le, err := barger.Acquire(ctx, name, lock.AcquireOptions{TTL: 100 * time.Millisecond, Fair: true})
+		if err == nil {
+			select {
+			case i := <-order:
+				t.Fatalf("the newcomer took the lock while waiter %d of %d had not", i+1, queued)
+			default:
+				t.Fatalf("the newcomer took the lock (fence %d) ahead of %d queued waiters", le.Fence, queued-took)
+			}
+		}
+		for len(order) > 0 {
+			if i := <-order; i != took {
+				t.Fatalf("waiter %d got the lock, want %d (arrival order)", i, took)
+			}
+			took++
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if n, _ := c.ZCard(ctx, k.waiters).Result(); n != 0 {
+		t.Fatalf("%d waiters left queued", n)
+	}
 }
