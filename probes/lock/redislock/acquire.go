@@ -41,6 +41,14 @@ type attempt struct {
 // which then register on their first try) or when the holder's TTL runs out; or
 // polling every opt.PollInterval with lock.WaitPoll.
 func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptions) (*lock.Lease, error) {
+	lease, err := l.acquire(ctx, name, opt)
+	if err != nil && errs.KindOf(err) != errs.KindInterrupted && errors.Is(ctx.Err(), context.Canceled) {
+		return nil, errs.New(errs.KindInterrupted, "interrupted while acquiring lock %q", name)
+	}
+	return lease, err
+}
+
+func (l *Locker) acquire(ctx context.Context, name string, opt lock.AcquireOptions) (*lock.Lease, error) {
 	if err := lock.ValidateName(name); err != nil {
 		return nil, err
 	}
