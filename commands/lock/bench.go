@@ -26,6 +26,7 @@ type BenchOptions struct {
 	Think        time.Duration
 	Strategy     string
 	PollInterval time.Duration
+	Fair         bool
 	Name         string
 	Backend      backendFlags
 }
@@ -47,7 +48,7 @@ which are handed the lock in turn; an unfair lock would let it win again instead
 --wait-strategy poll retries every --poll-interval, as the common SET NX loop does,
 for comparison.
 
-JSON keys: backend, wait_strategy, poll_interval_ms, clients, ops, hold_ms, think_ms,
+JSON keys: backend, wait_strategy, poll_interval_ms, fair, clients, ops, hold_ms, think_ms,
 elapsed_ms, throughput_ops_per_s, acquire_latency {count, p50_ms, p99_ms, max_ms},
 handoff_latency {...}, overlaps, fence_violations, fencing_checked, ok.`,
 		Example: `  dsctl lock bench --sandbox
@@ -70,6 +71,7 @@ handoff_latency {...}, overlaps, fence_violations, fencing_checked, ok.`,
 	fl.DurationVar(&o.Think, "think", 0, "time each client spends outside the lock between cycles")
 	fl.StringVar(&o.Strategy, "wait-strategy", "notify", "notify or poll")
 	fl.DurationVar(&o.PollInterval, "poll-interval", lock.DefaultPollInterval, "retry interval with --wait-strategy poll")
+	fl.BoolVar(&o.Fair, "fair", false, "take the lock first come, first served (as lock acquire --fair)")
 	fl.StringVar(&o.Name, "name", "", "lock name (default: dsctl-bench/ and a random suffix)")
 	o.Backend.register(cmd)
 	return cmd
@@ -109,7 +111,7 @@ func RunBench(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ben
 		return err
 	}
 	opt := bench.Options{Clients: o.Clients, Ops: o.Ops, Name: o.Name, TTL: o.TTL, Hold: o.Hold, Think: o.Think,
-		Strategy: strategy, PollInterval: o.PollInterval,
+		Strategy: strategy, PollInterval: o.PollInterval, Fair: o.Fair,
 		NewLocker: func() (lock.Locker, error) { return newLocker(f, e) }}
 	if f.IO.StderrTTY {
 		opt.Progress = func(done, total int) { fmt.Fprintf(f.IO.ErrOut, "\rlock bench: %d/%d cycles", done, total) }

@@ -34,6 +34,8 @@ type Options struct {
 	Think        time.Duration
 	Strategy     lock.WaitStrategy
 	PollInterval time.Duration
+	// Fair takes the lock first come, first served (lock.AcquireOptions.Fair).
+	Fair bool
 	// NewLocker makes one client's Locker (its own connections).
 	NewLocker func() (lock.Locker, error)
 	// Progress, when set, is called with the number of cycles done (at most ~10 times a second).
@@ -53,6 +55,7 @@ type Result struct {
 	Backend        lock.Backend      `json:"backend"`
 	Strategy       lock.WaitStrategy `json:"wait_strategy"`
 	PollIntervalMs float64           `json:"poll_interval_ms,omitempty"`
+	Fair           bool              `json:"fair"`
 	Clients        int               `json:"clients"`
 	Ops            int               `json:"ops"`
 	HoldMs         float64           `json:"hold_ms"`
@@ -93,7 +96,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		defer l.Close()
 		lockers[i] = l
 	}
-	acqOpt := lock.AcquireOptions{TTL: o.TTL, Wait: lock.WaitForever, Strategy: o.Strategy, PollInterval: o.PollInterval,
+	acqOpt := lock.AcquireOptions{TTL: o.TTL, Wait: lock.WaitForever, Strategy: o.Strategy, PollInterval: o.PollInterval, Fair: o.Fair,
 		Owner: lock.CurrentOwner(0, "dsctl lock bench", "bench", "dsctl")}
 
 	base := time.Now()
@@ -180,7 +183,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		return nil, firstErr
 	}
-	r := &Result{Backend: lockers[0].Backend(), Strategy: o.Strategy, Clients: o.Clients, Ops: o.Ops,
+	r := &Result{Backend: lockers[0].Backend(), Strategy: o.Strategy, Fair: o.Fair, Clients: o.Clients, Ops: o.Ops,
 		HoldMs: ms(int64(o.Hold)), ThinkMs: ms(int64(o.Think)), ElapsedMs: ms(int64(elapsed)), Throughput: float64(o.Ops) / elapsed.Seconds(),
 		Acquire: summarise(acquireNs), Handoff: summarise(handoffNs),
 		Overlaps: int(overlaps.Load()), FenceViolations: int(violations.Load()), FencingChecked: fencing}
