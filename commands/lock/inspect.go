@@ -12,10 +12,13 @@ import (
 
 const infoKeys = `JSON keys: name, key, held, format (dsctl, redsync, redislock, redisson,
 not-a-lock, or "" when free), format_detail (for not-a-lock the key's type, size and
-expiry: "string, 5 bytes, no expiry; ..."), holder {token, fence (string), owner
+expiry: "string, 5 bytes, no expiry; ..."), object {type, ttl_left_ms (-1: no expiry),
+size (bytes, fields, elements or members; -1 unknown)} (not-a-lock only), holder {token,
+fence (string), owner
 {host, pid, user, command, label, tool}, acquired_at, ttl_left_ms (-1: no expiry),
 reentrancy}, waiters (-1: unknown), last_fence, fencing_safe, last_break {at, by,
-reason, token, fence}, instances [{endpoint, held, token, fence, ttl_left_ms, error}]
+reason, token, fence}, instances [{endpoint, held, format, token, fence, ttl_left_ms,
+error}]
 (quorum mode), backend, notes.`
 
 // InspectOptions are the flags and arguments of `dsctl lock inspect`.

@@ -239,8 +239,10 @@ type Info struct {
 	Held   bool   `json:"held"`
 	Format Format `json:"format"`
 	// FormatDetail says what the format is, in words.
-	FormatDetail string  `json:"format_detail"`
-	Holder       *Holder `json:"holder,omitempty"`
+	FormatDetail string `json:"format_detail"`
+	// Object says what the key holds when it is not a lock (Format not-a-lock).
+	Object *KeyObject `json:"object,omitempty"`
+	Holder *Holder    `json:"holder,omitempty"`
 	// Waiters is the number of processes waiting, or -1 when the backend cannot know
 	// (formats whose clients poll).
 	Waiters int `json:"waiters"`
@@ -259,10 +261,21 @@ type Info struct {
 type InstanceInfo struct {
 	Endpoint string       `json:"endpoint"`
 	Held     bool         `json:"held"`
+	Format   Format       `json:"format,omitempty"`
 	Token    string       `json:"token,omitempty"`
 	Fence    FencingToken `json:"fence,omitempty"`
 	TTLLeft  int64        `json:"ttl_left_ms,omitempty"`
 	Error    string       `json:"error,omitempty"`
+}
+
+// KeyObject describes a key that is not a lock: its type, expiry and size.
+type KeyObject struct {
+	// Type is the backend's type name ("string", "hash", "list", ...).
+	Type string `json:"type"`
+	// TTLLeftMs is the time to expiry in ms, -1 for none.
+	TTLLeftMs int64 `json:"ttl_left_ms"`
+	// Size is bytes of a string, fields of a hash, elements or members; -1 unknown.
+	Size int64 `json:"size"`
 }
 
 // Break records a forced release: who, when, why, and whose lease it ended.

@@ -374,3 +374,38 @@ func TestQuorumBreakPerServer(t *testing.T) {
 		t.Fatalf("quorum list --foreign shows a non-lock: %+v %v", listed, err)
 	}
 }
+
+// Inspect describes a key that is not a lock in typed fields, not only in words.
+func TestNotALockHasATypedObject(t *testing.T) {
+	addrs := testenv.List(t, testenv.Redis)
+	c := newLocker(t, addrs[0]).Clients()[0]
+	key := "locktest-app-" + newSuffix()
+	if err := c.RPush(ctx, key, "a", "b", "c").Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Del(ctx, key)
+	info, err := newLocker(t, addrs[0]).Inspect(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Format != lock.FormatNotALock || info.Object == nil || *info.Object != (lock.KeyObject{Type: "list", TTLLeftMs: -1, Size: 3}) {
+		t.Fatalf("inspect of a 3-element list: format %q object %+v", info.Format, info.Object)
+	}
+	if len(addrs) < 3 {
+		return
+	}
+	for _, a := range addrs[1:3] {
+		cc := newLocker(t, a).Clients()[0]
+		cc.RPush(ctx, key, "x")
+		defer cc.Del(ctx, key)
+	}
+	q, err := newLocker(t, addrs[:3]...).Inspect(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range q.Instances {
+		if in.Format != lock.FormatNotALock {
+			t.Fatalf("quorum instance %s: format %q, want not-a-lock", in.Endpoint, in.Format)
+		}
+	}
+}

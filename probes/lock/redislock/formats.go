@@ -57,6 +57,15 @@ type object struct {
 	field, fieldValue string
 }
 
+// keyObject is the contract's description of a key that is not a lock.
+func (o *object) keyObject() *lock.KeyObject {
+	ko := &lock.KeyObject{Type: o.typ, TTLLeftMs: o.ttl.Milliseconds(), Size: o.size}
+	if o.ttl < 0 {
+		ko.TTLLeftMs = -1
+	}
+	return ko
+}
+
 func (o *object) exists() bool { return o != nil && o.typ != "none" && o.typ != "" }
 
 // complete reports whether head is the whole string value.

@@ -146,7 +146,7 @@ func (l *Locker) inspectOn(ctx context.Context, n *node, name string) (*observed
 		info.Name, info.Key, o.obj = raw, raw, robj
 		info.FencingSafe, info.LastFence, info.LastBreak, info.Waiters = false, 0, nil, -1
 		if f == lock.FormatNotALock {
-			info.Format, info.FormatDetail = lock.FormatNotALock, notALockDetail(robj)
+			info.Format, info.FormatDetail, info.Object = lock.FormatNotALock, notALockDetail(robj), robj.keyObject()
 			info.Notes = append(info.Notes, notes...)
 			if dname != "" {
 				info.Notes = append(info.Notes, fmt.Sprintf("no dsctl lock named %q is held", dname))
@@ -160,7 +160,7 @@ func (l *Locker) inspectOn(ctx context.Context, n *node, name string) (*observed
 		}
 		info.Notes = append(info.Notes, foreignNote)
 	case dobj.exists():
-		info.Format, info.FormatDetail, o.obj = lock.FormatNotALock, notALockDetail(dobj), dobj
+		info.Format, info.FormatDetail, info.Object, o.obj = lock.FormatNotALock, notALockDetail(dobj), dobj.keyObject(), dobj
 		info.Notes = append(info.Notes, fmt.Sprintf("%s is where dsctl keeps lock %q, but it does not hold a dsctl lease (written by something else?)", k.lock, dname))
 	default:
 		info.FormatDetail = "not held"
@@ -220,6 +220,9 @@ func (l *Locker) merge(views []*lock.Info, results []nodeResult[*observed]) *loc
 	held := 0
 	for i, v := range views {
 		in := lock.InstanceInfo{Endpoint: l.nodes[i].addr}
+		if v != nil {
+			in.Format = v.Format
+		}
 		switch {
 		case v == nil:
 			in.Error = results[i].err.Error()
