@@ -1,0 +1,212 @@
+package redislock
+
+// Attack tests from an independent review of the Redis lock's claims (TestAttack*).
+// Each one tries to break a claim against the real servers; a failing TestAttack test
+// is a finding (see its comment for the interleaving, the claim, and a suggested fix).
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
+	"github.com/dsctl/dsctl/probes/testenv"
+)
+
+// chaosAction is what a chaosProxy does with one chunk read from the client: deliver
+// it to the server after delay, and, with reset, drop the client's side of the
+// connection at once (the client sees the connection reset; the server still gets the
+// bytes later, as behind a middlebox or a server busy with its input buffer).
+type chaosAction struct {
+	delay time.Duration
+	reset bool
+}
+
+// chaosProxy forwards TCP to upstream. Chunks read from clients take the scripted
+// actions in order (any connection), then pass at once.
+type chaosProxy struct {
+	ln       net.Listener
+	upstream string
+	mu       sync.Mutex
+	actions  []chaosAction
+	conns    []net.Conn
+	wg       sync.WaitGroup
+}
+
+func startChaosProxy(t *testing.T, upstream string) *chaosProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &chaosProxy{ln: ln, upstream: upstream}
+	go p.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		p.mu.Lock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *chaosProxy) Addr() string { return p.ln.Addr().String() }
+
+// script sets the actions for the next chunks read.
+func (p *chaosProxy) script(a ...chaosAction) {
+	p.mu.Lock()
+	p.actions = append([]chaosAction(nil), a...)
+	p.mu.Unlock()
+}
+
+func (p *chaosProxy) pending() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.actions)
+}
+
+func (p *chaosProxy) next() chaosAction {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.actions) == 0 {
+		return chaosAction{}
+	}
+	a := p.actions[0]
+	p.actions = p.actions[1:]
+	return a
+}
+
+func (p *chaosProxy) serve() {
+	for {
+		cc, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		sc, err := net.Dial("tcp", p.upstream)
+		if err != nil {
+			cc.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, cc, sc)
+		p.mu.Unlock()
+		type chunk struct {
+			b  []byte
+			at time.Time
+		}
+		q := make(chan chunk, 1024)
+		p.wg.Add(3)
+		go func() { defer p.wg.Done(); _, _ = io.Copy(cc, sc); cc.Close() }()
+		go func() {
+			defer p.wg.Done()
+			defer close(q)
+			for {
+				b := make([]byte, 32<<10)
+				n, err := cc.Read(b)
+				if n > 0 {
+					a := p.next()
+					q <- chunk{b[:n], time.Now().Add(a.delay)}
+					if a.reset {
+						if tc, ok := cc.(*net.TCPConn); ok {
+							_ = tc.SetLinger(0) // RST
+						}
+						cc.Close()
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+		go func() {
+			defer p.wg.Done()
+			for c := range q {
+				time.Sleep(time.Until(c.at))
+				if _, err := sc.Write(c.b); err != nil {
+					break
+				}
+			}
+			time.Sleep(50 * time.Millisecond) // let the last replies be read
+			sc.Close()
+		}()
+	}
+}
+
+// Finding 1 (claim 1, exclusion; also claim 5's "given back"): a single-server Acquire
+// keeps one holder token for all its tries. When a try's reply comes back after the
+// lease it took could have ended, try() releases that lease with the same token and
+// ignores the release's error, and the loop tries again with that token. If that
+// release is applied late (connection reset after the bytes left, a busy server), the
+// next try finds its own token holding the lock ("already holds" path of
+// scriptAcquire) and returns a lease; the late release then deletes it, and another
+// client takes the lock while the first still believes (ExpiresAt in the future).
+//
+// Interleaving (TTL 1s, timeout 3s):
+//
+//	t=0     W try#1 EVALSHA acquire(T)            proxy holds it 1100ms
+//	t=1100  server: SET lock T PX 1000            reply reaches W: 1100 > TTL-drift: "late"
+//	t=1100  W releaseOn(T)                        proxy resets W's connection, holds the bytes 400ms
+//	        W ignores the error, subscribes, try#2 acquire(T) on a new connection
+//	t~1105  server: lock == T, "already holds"    W returns a lease, ExpiresAt ~ t+1090
+//	t=1500  server: the held release(T) runs      DEL lock (and hands it on)
+//	t~1505  C acquires                            two holders believe
+//
+// Fix: never reuse a token after a release for it was sent but not confirmed. In the
+// late-reply path, either return (an error, like giveBack's paths) or start over with
+// a fresh token and a fresh waiter id (leaving the old registration with its token).
+func TestAttackLateReplyReleaseReusesToken(t *testing.T) {
+	ctx := context.Background()
+	addr := testenv.List(t, testenv.Redis)[0]
+	proxy := startChaosProxy(t, addr)
+	w, err := New(endpoint.Dialer{Timeout: 3 * time.Second}, endpoint.Redis{Addrs: []string{proxy.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	name := locktest.Name(t, "late-reply")
+	k := keysFor(name)
+	direct := internalLocker(t, addr)
+	c := direct.Clients()[0]
+	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	// Warm up: server checked, acquire and release scripts cached, one pooled connection.
+	warm, err := w.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Release(ctx, name, warm.Token); err != nil {
+		t.Fatal(err)
+	}
+	proxy.script(chaosAction{delay: 1100 * time.Millisecond}, chaosAction{delay: 400 * time.Millisecond, reset: true})
+	le, err := w.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Wait: lock.WaitFor(5 * time.Second)})
+	if err != nil {
+		t.Fatalf("acquire: %v (proxy actions left: %d)", err, proxy.pending())
+	}
+	if proxy.pending() != 0 {
+		t.Fatalf("the scripted faults did not all apply (%d left): the test did not reproduce its interleaving", proxy.pending())
+	}
+	// Another client tries while W's lease is still valid by W's own deadline.
+	var theirs *lock.Lease
+	for time.Now().Before(le.ExpiresAt.Add(-50 * time.Millisecond)) {
+		if got, err := direct.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second}); err == nil {
+			theirs = got
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if theirs != nil {
+		left := time.Until(le.ExpiresAt)
+		_ = direct.Release(ctx, name, theirs.Token)
+		t.Fatalf("EXCLUSION BROKEN: a second client took the lock (fence %d) while the first still believes its lease (fence %d) for %s more",
+			theirs.Fence, le.Fence, left.Round(time.Millisecond))
+	}
+	_ = w.Release(ctx, name, le.Token)
+}
