@@ -210,3 +210,101 @@ func TestAttackLateReplyReleaseReusesToken(t *testing.T) {
 	}
 	_ = w.Release(ctx, name, le.Token)
 }
+
+// Finding 2 (claim 7, liveness): a --fair poll waiter's request lives until the
+// holder's lease would end plus 5s, not until its planned retry (the poll interval)
+// plus 5s. A poll waiter that dies (SIGKILL: no leave) while a long lease is held
+// therefore blocks every --fair client for the rest of that lease plus 5s, even after
+// the holder released early: the free lock is left to a waiter that will never come.
+//
+// Interleaving: H takes the lock (TTL 30s); P (--fair --wait-strategy poll) tries once,
+// registering "p:ID" alive for 35s, then dies; H releases at once (no notified waiter
+// to hand it to: the lock is free); N (--fair) is told "free, but left to 1 waiter
+// queued earlier" every 50ms for 35s.
+//
+// Fix: register a poll waiter for its own retry (pass the poll interval to the script,
+// as fair mode does with fairRetryMs), not for the holder's PTTL.
+func TestAttackFairDeadPollWaiterBlocksPastItsRetry(t *testing.T) {
+	ctx := context.Background()
+	addr := testenv.List(t, testenv.Redis)[0]
+	h, p, n := internalLocker(t, addr), internalLocker(t, addr), internalLocker(t, addr)
+	name := locktest.Name(t, "fair-dead-poll")
+	k := keysFor(name)
+	c := h.Clients()[0]
+	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	held, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Fair: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// P's one try, exactly as Acquire sends it for a poll waiter, then P is killed.
+	pid := "p:" + p.waiterID()
+	r, err := p.acquireOn(ctx, p.nodes[0], k, append([]any{p.tokens(), int64(1000), pid, k.base, p.mode(), "1"}, ownerFields(lock.Owner{Label: "dead"})...))
+	if err != nil || r.ok {
+		t.Fatalf("P's try: %+v %v", r, err)
+	}
+	defer c.Del(ctx, k.base+":w:"+pid)
+	if err := h.Release(ctx, name, held.Token); err != nil {
+		t.Fatal(err)
+	}
+	// P's planned retry was lock.DefaultPollInterval away: by claim 7 it stops blocking
+	// within that plus 5s. Allow 7s.
+	start := time.Now()
+	le, err := n.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Fair: true, Wait: lock.WaitFor(7 * time.Second)})
+	if err != nil {
+		pt, _ := c.PTTL(ctx, k.base+":w:"+pid).Result()
+		t.Fatalf("LIVENESS: a free --fair lock was withheld for %s by a dead poll waiter whose planned retry was %s away (its request lives %s more): %v",
+			time.Since(start).Round(time.Millisecond), lock.DefaultPollInterval, pt, err)
+	}
+	_ = n.Release(ctx, name, le.Token)
+}
+
+// Finding 3 (claim 7 / AcquireOptions.Fair "strict first-come-first-served order among
+// waiters", fairness): a release hands the lock to the oldest *notified* waiter and
+// skips poll waiters, so a --fair poll waiter queued first is overtaken by every
+// notified waiter that queued after it.
+//
+// Fix: in fair mode, when the oldest live waiter is a poll waiter, leave the lock free
+// (its next poll takes it; the fair check holds the others back) instead of granting
+// past it.
+func TestAttackFairGrantSkipsEarlierPollWaiter(t *testing.T) {
+	ctx := context.Background()
+	addr := testenv.List(t, testenv.Redis)[0]
+	h, p, n := internalLocker(t, addr), internalLocker(t, addr), internalLocker(t, addr)
+	name := locktest.Name(t, "fair-poll-first")
+	k := keysFor(name)
+	c := h.Clients()[0]
+	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	held, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Fair: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type win struct {
+		who string
+		le  *lock.Lease
+	}
+	wins := make(chan win, 2)
+	run := func(who string, l *Locker, opt lock.AcquireOptions) {
+		le, err := l.Acquire(ctx, name, opt)
+		if err != nil {
+			t.Error(who, err)
+			wins <- win{who: who}
+			return
+		}
+		wins <- win{who, le}
+		time.Sleep(100 * time.Millisecond)
+		_ = l.Release(ctx, name, le.Token)
+	}
+	go run("poll waiter queued first", p, lock.AcquireOptions{TTL: time.Second, Fair: true, Wait: lock.WaitFor(8 * time.Second),
+		Strategy: lock.WaitPoll, PollInterval: 200 * time.Millisecond})
+	waitFor(t, "the poll waiter to queue", 3*time.Second, func() bool { n, _ := c.ZCard(ctx, k.waiters).Result(); return n == 1 })
+	go run("notified waiter queued second", n, lock.AcquireOptions{TTL: time.Second, Fair: true, Wait: lock.WaitFor(8 * time.Second)})
+	waitFor(t, "the notified waiter to queue", 3*time.Second, func() bool { n, _ := c.ZCard(ctx, k.waiters).Result(); return n == 2 })
+	if err := h.Release(ctx, name, held.Token); err != nil {
+		t.Fatal(err)
+	}
+	first := <-wins
+	second := <-wins
+	if first.who != "poll waiter queued first" {
+		t.Errorf("FAIRNESS: the %s got the lock first (fence %d), ahead of the %s (fence %d)", first.who, first.le.Fence, second.who, second.le.Fence)
+	}
+}
