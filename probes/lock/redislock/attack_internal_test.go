@@ -34,8 +34,10 @@ type chaosProxy struct {
 	upstream string
 	mu       sync.Mutex
 	actions  []chaosAction
+	def      chaosAction // once the scripted actions are used up
 	conns    []net.Conn
 	wg       sync.WaitGroup
+	done     chan struct{}
 }
 
 func startChaosProxy(t *testing.T, upstream string) *chaosProxy {
@@ -44,9 +46,10 @@ func startChaosProxy(t *testing.T, upstream string) *chaosProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &chaosProxy{ln: ln, upstream: upstream}
+	p := &chaosProxy{ln: ln, upstream: upstream, done: make(chan struct{})}
 	go p.serve()
 	t.Cleanup(func() {
+		close(p.done)
 		ln.Close()
 		p.mu.Lock()
 		for _, c := range p.conns {
@@ -67,6 +70,13 @@ func (p *chaosProxy) script(a ...chaosAction) {
 	p.mu.Unlock()
 }
 
+// always sets what happens to every chunk once the scripted actions are used up.
+func (p *chaosProxy) always(a chaosAction) {
+	p.mu.Lock()
+	p.def = a
+	p.mu.Unlock()
+}
+
 func (p *chaosProxy) pending() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -77,7 +87,7 @@ func (p *chaosProxy) next() chaosAction {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.actions) == 0 {
-		return chaosAction{}
+		return p.def
 	}
 	a := p.actions[0]
 	p.actions = p.actions[1:]
@@ -130,7 +140,12 @@ func (p *chaosProxy) serve() {
 		go func() {
 			defer p.wg.Done()
 			for c := range q {
-				time.Sleep(time.Until(c.at))
+				select {
+				case <-time.After(time.Until(c.at)):
+				case <-p.done:
+					sc.Close()
+					return
+				}
 				if _, err := sc.Write(c.b); err != nil {
 					break
 				}
@@ -306,5 +321,65 @@ func TestAttackFairGrantSkipsEarlierPollWaiter(t *testing.T) {
 	second := <-wins
 	if first.who != "poll waiter queued first" {
 		t.Errorf("FAIRNESS: the %s got the lock first (fence %d), ahead of the %s (fence %d)", first.who, first.le.Fence, second.who, second.le.Fence)
+	}
+}
+
+// Finding 4 (claim 7, liveness): a head waiter that is cut off (its host partitioned
+// or hung; the server still counts its pub/sub connection as a receiver) is handed the
+// lock by a release, under its own TTL. Every --fair client is then blocked for that
+// waiter's whole TTL, far beyond "until its request key expires (its planned retry +
+// 5s)". (The README mentions a paused waiter keeping a handed-over lock until its TTL;
+// claim 7 promises a bound for a dead head waiter that the hand-over does not keep.)
+//
+// Interleaving: H holds (TTL 1s). W (--fair, --ttl 20s) queues; its request lives
+// ~1s+5s. W's host loses its route to Redis (its requests are held 60s; the server
+// side of its subscription stays open). H releases: the script hands the lock to W
+// (PUBLISH counts W's connection) for 20s. W's confirming try, give-back, leave and
+// disown all sit in the partition. N (--fair) cannot take the lock for 20s.
+//
+// Fix: hand over under a short claim TTL (e.g. min(waiter TTL, a few seconds)), and
+// let the waiter's confirming try (the "already holds" path) extend it to the
+// waiter's TTL and date the lease from there; a grantee that never confirms then
+// blocks only for the claim TTL.
+func TestAttackFairPartitionedGranteeBlocksForItsTTL(t *testing.T) {
+	ctx := context.Background()
+	addr := testenv.List(t, testenv.Redis)[0]
+	proxy := startChaosProxy(t, addr)
+	w, err := New(endpoint.Dialer{Timeout: 500 * time.Millisecond}, endpoint.Redis{Addrs: []string{proxy.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	h, n := internalLocker(t, addr), internalLocker(t, addr)
+	name := locktest.Name(t, "fair-partitioned")
+	k := keysFor(name)
+	c := h.Clients()[0]
+	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	held, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Fair: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wdone := make(chan error, 1)
+	go func() {
+		_, err := w.Acquire(ctx, name, lock.AcquireOptions{TTL: 20 * time.Second, Fair: true, Wait: lock.WaitFor(30 * time.Second)})
+		wdone <- err
+	}()
+	waitFor(t, "W to queue", 3*time.Second, func() bool { n, _ := c.ZCard(ctx, k.waiters).Result(); return n == 1 })
+	time.Sleep(20 * time.Millisecond)                        // W's registering try has been answered
+	proxy.always(chaosAction{delay: time.Minute})            // W's host is cut off from Redis
+	if err := h.Release(ctx, name, held.Token); err != nil { // handed to W
+		t.Fatal(err)
+	}
+	pt, _ := c.PTTL(ctx, k.lock).Result()
+	t.Logf("after the release the lock is held for %s more (W's request would have expired ~6s after it queued)", pt)
+	start := time.Now()
+	le, err := n.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Fair: true, Wait: lock.WaitFor(8 * time.Second)})
+	if err != nil {
+		t.Fatalf("LIVENESS: a --fair newcomer was blocked for %s by a head waiter cut off from Redis (claim 7 bounds a dead head waiter by its request's expiry, ~6s): %v",
+			time.Since(start).Round(time.Millisecond), err)
+	}
+	_ = n.Release(ctx, name, le.Token)
+	if err := <-wdone; err == nil {
+		t.Log("W got a lease")
 	}
 }
