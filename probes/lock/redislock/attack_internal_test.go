@@ -8,11 +8,17 @@ import (
 	"context"
 	"io"
 	"net"
+	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
 	"github.com/dsctl/dsctl/probes/lock/locktest"
 	"github.com/dsctl/dsctl/probes/testenv"
@@ -381,5 +387,163 @@ func TestAttackFairPartitionedGranteeBlocksForItsTTL(t *testing.T) {
 	_ = n.Release(ctx, name, le.Token)
 	if err := <-wdone; err == nil {
 		t.Log("W got a lease")
+	}
+}
+
+// privateRedis runs a throwaway redis-server of this test's own on a free port (no
+// persistence, like the shared ones), with extra config arguments. restart kills it
+// and starts it again on the same port: an empty server, as after a crash or a reboot
+// without persistence.
+type privateRedis struct {
+	t    *testing.T
+	port int
+	args []string
+	cmd  *exec.Cmd
+}
+
+func startPrivateRedis(t *testing.T, args ...string) *privateRedis {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("needs redis-server on PATH for a private server")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	r := &privateRedis{t: t, port: port, args: args}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *privateRedis) Addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
+
+func (r *privateRedis) start() {
+	r.t.Helper()
+	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--daemonize", "no", "--logfile", ""}, r.args...)
+	r.cmd = exec.Command("redis-server", args...)
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", r.Addr(), 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("private redis-server on %s did not start", r.Addr())
+		}
+	}
+}
+
+func (r *privateRedis) stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+func (r *privateRedis) restart() { r.stop(); r.start() }
+
+// Finding 5 (claim 4, exclusion in quorum mode): a master that restarts without
+// persistence forgets the leases it backed, and the lease's "majority of servers that
+// hold its token until its local deadline" is gone. (This is the known Redlock
+// weakness; Redlock asks for restarts delayed by the longest TTL. dsctl neither
+// enforces nor detects it, although checkServer already reads each server's INFO:
+// run_id changes and uptime_in_seconds tell a restarted master.)
+//
+// Interleaving: X holds the name on server B for 800ms. W takes the quorum on P and A
+// (B refuses), TTL 10s. P crashes and comes back empty. X's key on B expires. C takes
+// the quorum on P and B (A refuses): W and C both believe they hold the lock.
+//
+// Fix: do not count the vote of a server whose uptime is shorter than the longest
+// lease TTL (dsctl's MaxTTL, or a per-name max kept with the lock), or whose run_id
+// changed while a lease this Locker granted is alive; or document that quorum members
+// must run with appendfsync always or restart no sooner than the longest TTL.
+func TestAttackQuorumMasterRestartLosesMajority(t *testing.T) {
+	ctx := context.Background()
+	addrs := testenv.List(t, testenv.Redis)
+	if len(addrs) < 3 {
+		t.Skip("needs 3 Redis masters")
+	}
+	p := startPrivateRedis(t)
+	quorum := []string{p.Addr(), addrs[1], addrs[2]}
+	newQ := func() *Locker {
+		l, err := New(endpoint.Dialer{Timeout: 2 * time.Second}, endpoint.Redis{Addrs: quorum})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	w, c := newQ(), newQ()
+	name := locktest.Name(t, "restart")
+	k := keysFor(name)
+	a := internalLocker(t, addrs[1]).Clients()[0]
+	b := internalLocker(t, addrs[2]).Clients()[0]
+	defer a.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	defer b.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	if err := b.Set(ctx, k.lock, "x-holds-b", 800*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	le, err := w.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.restart()
+	waitFor(t, "X's key on B to expire", 3*time.Second, func() bool { n, _ := b.Exists(ctx, k.lock).Result(); return n == 0 })
+	theirs, err := c.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second})
+	if err == nil && time.Now().Before(le.ExpiresAt) {
+		t.Fatalf("EXCLUSION BROKEN (quorum): after one master restarted empty, a second client took the quorum (token %s) while the first believes its lease (token %s) for %s more",
+			lock.ShortToken(theirs.Token), lock.ShortToken(le.Token), time.Until(le.ExpiresAt).Round(time.Millisecond))
+	}
+	if err != nil && errs.KindOf(err) != errs.KindLockNotAcquired {
+		t.Fatalf("second acquire: %v", err)
+	}
+	_ = w.Release(ctx, name, le.Token)
+}
+
+// Finding 6 (claim 6, setup): a quorum that lists one server twice under two names is
+// refused only when the server answers INFO. A user whose ACL denies INFO (common on
+// hardened or managed servers: "+@all -info", or "-@dangerous" which includes INFO)
+// gets no version check and no run_id check: checkServer takes the NOPERM as "a proxy
+// or fake" and lets the duplicate count twice. One server then carries two of three
+// votes: the quorum does not survive that server's loss, and a restart of it loses a
+// majority at once.
+//
+// Fix: on a refused INFO, fall back to a probe the user may run (e.g. a random key
+// SET on one name and read through the other, or HELLO's "id"/"server" fields plus a
+// CLIENT ID / ROLE check), or refuse quorum mode unless every member's identity is
+// known.
+func TestAttackQuorumDuplicateWithoutInfoIsAccepted(t *testing.T) {
+	addrs := testenv.List(t, testenv.Redis)
+	if len(addrs) < 3 {
+		t.Skip("needs 3 Redis masters")
+	}
+	p := startPrivateRedis(t, "--user", "default", "on", "nopass", "~*", "&*", "+@all", "-info")
+	direct := redis.NewClient(&redis.Options{Addr: p.Addr()})
+	defer direct.Close()
+	if err := direct.Info(context.Background(), "server").Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("the private server should refuse INFO, got %v", err)
+	}
+	alias := "localhost:" + strconv.Itoa(p.port)
+	l, err := New(endpoint.Dialer{Timeout: 2 * time.Second}, endpoint.Redis{Addrs: []string{p.Addr(), alias, addrs[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	name := locktest.Name(t, "dup-noinfo")
+	le, err := l.Acquire(context.Background(), name, lock.AcquireOptions{TTL: time.Second})
+	if err == nil {
+		_ = l.Release(context.Background(), name, le.Token)
+		t.Fatalf("SETUP: a quorum listing %s twice (as %s) took a lock instead of being refused", p.Addr(), alias)
+	}
+	if errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), "same server") {
+		t.Fatalf("want a usage error naming the same server, got %v", err)
 	}
 }
