@@ -7,8 +7,10 @@ package redislock
 import (
 	"context"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,7 +42,8 @@ type chaosProxy struct {
 	upstream string
 	mu       sync.Mutex
 	actions  []chaosAction
-	def      chaosAction // once the scripted actions are used up
+	def      chaosAction        // once the scripted actions are used up
+	gen      func() chaosAction // when set, makes the action of every unscripted chunk
 	conns    []net.Conn
 	wg       sync.WaitGroup
 	done     chan struct{}
@@ -93,6 +96,9 @@ func (p *chaosProxy) next() chaosAction {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.actions) == 0 {
+		if p.gen != nil {
+			return p.gen()
+		}
 		return p.def
 	}
 	a := p.actions[0]
@@ -545,5 +551,98 @@ func TestAttackQuorumDuplicateWithoutInfoIsAccepted(t *testing.T) {
 	}
 	if errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), "same server") {
 		t.Fatalf("want a usage error naming the same server, got %v", err)
+	}
+}
+
+// A randomized search for claim 1 on one server: clients behind their own chaos
+// proxies (random request delays, some connection resets whose bytes still arrive
+// later), with pub/sub messages randomly delayed and holders sometimes overstaying
+// their deadline (a pause), each recording the interval it believes it holds the lock
+// (Acquire returned .. min(Release called, ExpiresAt)). Any two intervals that overlap
+// break exclusion. The run is bounded (about 20s) and seeded from the clock; the seed
+// is logged.
+func TestAttackRandomChaosExclusion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("randomized search; skipped with -short")
+	}
+	ctx := context.Background()
+	addr := testenv.List(t, testenv.Redis)[0]
+	name := locktest.Name(t, "chaos")
+	k := keysFor(name)
+	c := internalLocker(t, addr).Clients()[0]
+	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	type interval struct {
+		who        int
+		fence      lock.FencingToken
+		start, end time.Time
+	}
+	var mu sync.Mutex
+	var got []interval
+	const clients = 5
+	stop := time.Now().Add(18 * time.Second)
+	var wg sync.WaitGroup
+	for i := range clients {
+		rng := rand.New(rand.NewPCG(seed, uint64(i)))
+		var rmu sync.Mutex
+		r := func(n int) int { rmu.Lock(); defer rmu.Unlock(); return rng.IntN(n) }
+		proxy := startChaosProxy(t, addr)
+		proxy.gen = func() chaosAction {
+			switch x := r(100); {
+			case x < 8:
+				return chaosAction{delay: time.Duration(r(300)) * time.Millisecond, reset: true}
+			case x < 25:
+				return chaosAction{delay: time.Duration(100+r(250)) * time.Millisecond}
+			default:
+				return chaosAction{}
+			}
+		}
+		l, err := New(endpoint.Dialer{Timeout: 400 * time.Millisecond}, endpoint.Redis{Addrs: []string{proxy.Addr()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		l.beforeMessage = func(string) {
+			if r(10) == 0 {
+				time.Sleep(time.Duration(r(200)) * time.Millisecond)
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				ttl := time.Duration(150+r(200)) * time.Millisecond
+				le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: ttl, Wait: lock.WaitFor(time.Second)})
+				if err != nil {
+					continue
+				}
+				start := time.Now()
+				hold := time.Duration(r(int(ttl/time.Millisecond))) * time.Millisecond
+				if r(5) == 0 {
+					hold = ttl + 50*time.Millisecond // paused past its deadline
+				}
+				time.Sleep(hold)
+				end := time.Now()
+				if le.ExpiresAt.Before(end) {
+					end = le.ExpiresAt
+				}
+				mu.Lock()
+				got = append(got, interval{i, le.Fence, start, end})
+				mu.Unlock()
+				_ = l.Release(ctx, name, le.Token)
+			}
+		}()
+	}
+	wg.Wait()
+	sort.Slice(got, func(a, b int) bool { return got[a].start.Before(got[b].start) })
+	t.Logf("%d leases", len(got))
+	for a := range got {
+		for b := a + 1; b < len(got) && got[b].start.Before(got[a].end); b++ {
+			if got[b].who != got[a].who || got[b].fence != got[a].fence {
+				t.Errorf("EXCLUSION BROKEN: client %d (fence %d) and client %d (fence %d) both believed for %s (seed %d)",
+					got[a].who, got[a].fence, got[b].who, got[b].fence, got[a].end.Sub(got[b].start).Round(time.Millisecond), seed)
+			}
+		}
 	}
 }
