@@ -646,3 +646,40 @@ func TestAttackRandomChaosExclusion(t *testing.T) {
 		}
 	}
 }
+
+// Finding 7 (claim 8, cosmetic / operator safety): bsm/redislock recognition accepts
+// any string with a TTL whose first 22 characters are mixed-case URL-safe base64 with
+// zero trailing bits. That is one in 16 of the random URL-safe tokens applications keep
+// with a TTL (Python's secrets.token_urlsafe(32), Ruby's SecureRandom.urlsafe_base64:
+// password-reset, CSRF or refresh tokens), so `lock break KEY --force` deletes such an
+// application key without --raw, reporting it as a bsm/redislock lock.
+//
+// Fix: require redislock's exact shape (22 characters, or 22 + metadata only when the
+// metadata was written by redislock's Options.Metadata, which cannot be told apart) or
+// treat "22 + anything" as not-a-lock unless the total length is 22; at least say in
+// the break's confirmation that the format was guessed from the value's shape.
+func TestAttackBreakDeletesTokenLikeApplicationKey(t *testing.T) {
+	ctx := context.Background()
+	addr := testenv.List(t, testenv.Redis)[0]
+	l := internalLocker(t, addr)
+	c := l.Clients()[0]
+	name := locktest.Name(t, "password-reset")
+	// 43 characters, as secrets.token_urlsafe(32) makes; its 22nd character happens to
+	// be one of the 4 in 64 with zero low bits.
+	value := "Xk3pL9vQ2mN8rT5wY7zB1AcD4eF6gH8iJ0kL2mN4oP6"
+	if err := c.Set(ctx, name, value, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Del(ctx, name)
+	info, err := l.Break(ctx, name, lock.BreakOptions{Reason: "stale", By: "attack"})
+	if n, _ := c.Exists(ctx, name).Result(); n == 0 {
+		format := lock.Format("?")
+		if info != nil {
+			format = info.Format
+		}
+		t.Fatalf("OPERATOR SAFETY: break without --raw deleted an application's token key (taken for a %q lock)", format)
+	}
+	if errs.KindOf(err) != errs.KindUsage {
+		t.Fatalf("want a usage error (not a lock), got %v", err)
+	}
+}
