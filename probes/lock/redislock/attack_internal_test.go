@@ -683,3 +683,48 @@ func TestAttackBreakDeletesTokenLikeApplicationKey(t *testing.T) {
 		t.Fatalf("want a usage error (not a lock), got %v", err)
 	}
 }
+
+// Finding 8 (claim 1 on one server, exclusion under a common server setting): a Redis
+// that evicts keys under memory pressure (maxmemory with any policy but noeviction:
+// allkeys-lru is the usual cache setup, volatile-ttl picks the shortest TTLs first,
+// which are the locks) drops a held lease early. The holder still believes until its
+// deadline, and the next client takes the lock. dsctl reads each server's INFO before
+// its first script but does not look at maxmemory_policy.
+//
+// Interleaving: W takes the lock (TTL 10s) on a server with maxmemory 4mb and
+// maxmemory-policy volatile-ttl; the application writes cache entries with a TTL of an
+// hour; Redis evicts the lock key (shortest TTL); C takes the lock while W believes.
+//
+// Fix: checkServer reads INFO memory too and, when maxmemory > 0 and maxmemory_policy
+// is not noeviction, refuses (or at least adds a Backend warning shown on stderr:
+// "this server may evict held locks").
+func TestAttackEvictionDropsHeldLease(t *testing.T) {
+	ctx := context.Background()
+	p := startPrivateRedis(t, "--maxmemory", "4mb", "--maxmemory-policy", "volatile-ttl")
+	w, c := internalLocker(t, p.Addr()), internalLocker(t, p.Addr())
+	name := locktest.Name(t, "evicted")
+	le, err := w.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := w.Backend().Warnings; len(ws) > 0 {
+		t.Logf("backend warnings: %q", ws)
+	}
+	app := redis.NewClient(&redis.Options{Addr: p.Addr()})
+	defer app.Close()
+	filler := strings.Repeat("x", 10<<10)
+	k := keysFor(name)
+	for i := 0; i < 2000; i++ {
+		if err := app.Set(ctx, "cache:"+strconv.Itoa(i), filler, time.Hour).Err(); err != nil {
+			t.Fatalf("cache write %d: %v", i, err)
+		}
+		if n, _ := app.Exists(ctx, k.lock).Result(); n == 0 {
+			break
+		}
+	}
+	theirs, err := c.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second})
+	if err == nil && time.Now().Before(le.ExpiresAt) {
+		t.Fatalf("EXCLUSION BROKEN: the server evicted the held lease; a second client took the lock (fence %d) while the first believes (fence %d) for %s more, with no warning at setup",
+			theirs.Fence, le.Fence, time.Until(le.ExpiresAt).Round(time.Millisecond))
+	}
+}
