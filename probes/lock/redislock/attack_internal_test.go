@@ -580,7 +580,7 @@ func TestAttackRandomChaosExclusion(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var got []interval
-	const clients = 5
+	const clients = 3 // Lockers, each with two goroutines acquiring at once
 	stop := time.Now().Add(18 * time.Second)
 	var wg sync.WaitGroup
 	for i := range clients {
@@ -608,33 +608,47 @@ func TestAttackRandomChaosExclusion(t *testing.T) {
 				time.Sleep(time.Duration(r(200)) * time.Millisecond)
 			}
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(stop) {
-				ttl := time.Duration(150+r(200)) * time.Millisecond
-				le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: ttl, Wait: lock.WaitFor(time.Second)})
-				if err != nil {
-					continue
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(stop) {
+					ttl := time.Duration(150+r(200)) * time.Millisecond
+					actx, cancel := context.WithCancel(ctx)
+					if r(5) == 0 { // cancelled at a random moment
+						time.AfterFunc(time.Duration(r(300))*time.Millisecond, cancel)
+					}
+					le, err := l.Acquire(actx, name, lock.AcquireOptions{TTL: ttl, Wait: lock.WaitFor(time.Second)})
+					cancel()
+					if err != nil {
+						continue
+					}
+					start := time.Now()
+					hold := time.Duration(r(int(ttl/time.Millisecond))) * time.Millisecond
+					if r(5) == 0 {
+						hold = ttl + 50*time.Millisecond // paused past its deadline
+					}
+					time.Sleep(hold)
+					end := time.Now()
+					if le.ExpiresAt.Before(end) {
+						end = le.ExpiresAt
+					}
+					mu.Lock()
+					got = append(got, interval{i, le.Fence, start, end})
+					mu.Unlock()
+					_ = l.Release(ctx, name, le.Token)
 				}
-				start := time.Now()
-				hold := time.Duration(r(int(ttl/time.Millisecond))) * time.Millisecond
-				if r(5) == 0 {
-					hold = ttl + 50*time.Millisecond // paused past its deadline
-				}
-				time.Sleep(hold)
-				end := time.Now()
-				if le.ExpiresAt.Before(end) {
-					end = le.ExpiresAt
-				}
-				mu.Lock()
-				got = append(got, interval{i, le.Fence, start, end})
-				mu.Unlock()
-				_ = l.Release(ctx, name, le.Token)
-			}
-		}()
+			}()
+		}
 	}
 	wg.Wait()
+	// Liveness: whatever the faults left behind ends within a TTL (plus the give-back).
+	final := internalLocker(t, addr)
+	if le, err := final.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Wait: lock.WaitFor(5 * time.Second)}); err != nil {
+		t.Errorf("LIVENESS: the lock could not be taken 5s after the chaos ended: %v", err)
+	} else {
+		_ = final.Release(ctx, name, le.Token)
+	}
 	sort.Slice(got, func(a, b int) bool { return got[a].start.Before(got[b].start) })
 	t.Logf("%d leases", len(got))
 	for a := range got {
