@@ -562,20 +562,35 @@ func TestAttackQuorumDuplicateWithoutInfoIsAccepted(t *testing.T) {
 // break exclusion. The run is bounded (about 20s) and seeded from the clock; the seed
 // is logged.
 func TestAttackRandomChaosExclusion(t *testing.T) {
+	runChaos(t, testenv.List(t, testenv.Redis)[:1])
+}
+
+// The same search in quorum mode (Redlock over the 3 masters), each client reaching
+// each master through its own chaos proxy.
+func TestAttackRandomChaosQuorum(t *testing.T) {
+	addrs := testenv.List(t, testenv.Redis)
+	if len(addrs) < 3 {
+		t.Skip("needs 3 Redis masters")
+	}
+	runChaos(t, addrs[:3])
+}
+
+func runChaos(t *testing.T, addrs []string) {
 	if testing.Short() {
 		t.Skip("randomized search; skipped with -short")
 	}
 	ctx := context.Background()
-	addr := testenv.List(t, testenv.Redis)[0]
 	name := locktest.Name(t, "chaos")
 	k := keysFor(name)
-	c := internalLocker(t, addr).Clients()[0]
-	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	for _, a := range addrs {
+		c := internalLocker(t, a).Clients()[0]
+		defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	}
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	type interval struct {
 		who        int
-		fence      lock.FencingToken
+		token      string
 		start, end time.Time
 	}
 	var mu sync.Mutex
@@ -587,18 +602,22 @@ func TestAttackRandomChaosExclusion(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
 		var rmu sync.Mutex
 		r := func(n int) int { rmu.Lock(); defer rmu.Unlock(); return rng.IntN(n) }
-		proxy := startChaosProxy(t, addr)
-		proxy.gen = func() chaosAction {
-			switch x := r(100); {
-			case x < 8:
-				return chaosAction{delay: time.Duration(r(300)) * time.Millisecond, reset: true}
-			case x < 25:
-				return chaosAction{delay: time.Duration(100+r(250)) * time.Millisecond}
-			default:
-				return chaosAction{}
+		var via []string
+		for _, a := range addrs {
+			proxy := startChaosProxy(t, a)
+			proxy.gen = func() chaosAction {
+				switch x := r(100); {
+				case x < 8:
+					return chaosAction{delay: time.Duration(r(300)) * time.Millisecond, reset: true}
+				case x < 25:
+					return chaosAction{delay: time.Duration(100+r(250)) * time.Millisecond}
+				default:
+					return chaosAction{}
+				}
 			}
+			via = append(via, proxy.Addr())
 		}
-		l, err := New(endpoint.Dialer{Timeout: 400 * time.Millisecond}, endpoint.Redis{Addrs: []string{proxy.Addr()}})
+		l, err := New(endpoint.Dialer{Timeout: 400 * time.Millisecond}, endpoint.Redis{Addrs: via})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -634,7 +653,7 @@ func TestAttackRandomChaosExclusion(t *testing.T) {
 						end = le.ExpiresAt
 					}
 					mu.Lock()
-					got = append(got, interval{i, le.Fence, start, end})
+					got = append(got, interval{i, le.Token, start, end})
 					mu.Unlock()
 					_ = l.Release(ctx, name, le.Token)
 				}
@@ -643,7 +662,11 @@ func TestAttackRandomChaosExclusion(t *testing.T) {
 	}
 	wg.Wait()
 	// Liveness: whatever the faults left behind ends within a TTL (plus the give-back).
-	final := internalLocker(t, addr)
+	final, err := New(endpoint.Dialer{Timeout: 2 * time.Second}, endpoint.Redis{Addrs: addrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer final.Close()
 	if le, err := final.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Wait: lock.WaitFor(5 * time.Second)}); err != nil {
 		t.Errorf("LIVENESS: the lock could not be taken 5s after the chaos ended: %v", err)
 	} else {
@@ -651,11 +674,14 @@ func TestAttackRandomChaosExclusion(t *testing.T) {
 	}
 	sort.Slice(got, func(a, b int) bool { return got[a].start.Before(got[b].start) })
 	t.Logf("%d leases", len(got))
+	if len(got) < 10 {
+		t.Errorf("only %d leases in the run: the search did not exercise the lock", len(got))
+	}
 	for a := range got {
 		for b := a + 1; b < len(got) && got[b].start.Before(got[a].end); b++ {
-			if got[b].who != got[a].who || got[b].fence != got[a].fence {
-				t.Errorf("EXCLUSION BROKEN: client %d (fence %d) and client %d (fence %d) both believed for %s (seed %d)",
-					got[a].who, got[a].fence, got[b].who, got[b].fence, got[a].end.Sub(got[b].start).Round(time.Millisecond), seed)
+			if got[b].token != got[a].token {
+				t.Errorf("EXCLUSION BROKEN: client %d (token %s) and client %d (token %s) both believed for %s (seed %d)",
+					got[a].who, lock.ShortToken(got[a].token), got[b].who, lock.ShortToken(got[b].token), got[a].end.Sub(got[b].start).Round(time.Millisecond), seed)
 			}
 		}
 	}
