@@ -768,3 +768,69 @@ func TestAttackEvictionDropsHeldLease(t *testing.T) {
 			theirs.Fence, le.Fence, time.Until(le.ExpiresAt).Round(time.Millisecond))
 	}
 }
+
+// Tried and held (claim 2): forged and duplicated "granted" messages (published on the
+// waiter's Locker channel by anyone with channel rights, or replayed by a proxy) only
+// wake the waiter: its confirming try finds the holder and it keeps waiting. A forged
+// grant for a waiter that gave up makes disown run, which frees nothing because that
+// waiter's token does not hold the lock.
+func TestAttackForgedGrantIsNotALease(t *testing.T) {
+	ctx := context.Background()
+	addr := testenv.List(t, testenv.Redis)[0]
+	h, w := internalLocker(t, addr), internalLocker(t, addr)
+	name := locktest.Name(t, "forged")
+	k := keysFor(name)
+	c := h.Clients()[0]
+	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	held, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A first wait that gives up, so W's Locker has a gone waiter to be fooled about.
+	if _, err := w.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Wait: lock.WaitFor(100 * time.Millisecond)}); err == nil {
+		t.Fatal("acquired a held lock")
+	}
+	w.goneMu.Lock()
+	var goneID string
+	for id := range w.gone {
+		goneID = id
+	}
+	w.goneMu.Unlock()
+	if goneID == "" {
+		t.Fatal("the first wait did not record a waiter that gave up")
+	}
+	type result struct {
+		le  *lock.Lease
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		le, err := w.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Wait: lock.WaitFor(1500 * time.Millisecond)})
+		got <- result{le, err}
+	}()
+	var wid string
+	waitFor(t, "the waiter to queue", 3*time.Second, func() bool {
+		ids, _ := c.ZRange(ctx, k.waiters, 0, -1).Result()
+		for _, id := range ids {
+			if id != goneID {
+				wid = id
+			}
+		}
+		return wid != ""
+	})
+	ch := w.waitChannel(k)
+	for i := 0; i < 20; i++ { // forged and duplicated grants, to the waiter and to the one that left
+		_ = c.Publish(ctx, ch, "granted "+wid+" 99999999999999999").Err()
+		_ = c.Publish(ctx, ch, "granted "+goneID+" 1").Err()
+		_ = c.Publish(ctx, ch, "released "+wid+" 0").Err()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if v, _ := c.Get(ctx, k.lock).Result(); v != held.Token {
+		t.Fatalf("forged grants changed the holder: %q", v)
+	}
+	r := <-got
+	if r.err == nil && r.le.ExpiresAt.After(time.Now()) && time.Now().Before(held.ExpiresAt) {
+		t.Fatalf("EXCLUSION BROKEN: a forged grant became a lease while the holder's lease runs")
+	}
+	_ = h.Release(ctx, name, held.Token)
+}
