@@ -35,8 +35,11 @@ var binary string // built once in TestMain
 const helperEnv = "DSCTL_LOCK_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "writer" {
+	switch os.Getenv(helperEnv) {
+	case "writer":
 		os.Exit(writer())
+	case "stamper":
+		os.Exit(stamper())
 	}
 	if strings.HasPrefix(os.Getenv("DSCTL_LOCK_NAME"), "locktest/") {
 		// Started by one of these tests' `lock run` but not as a helper: running the

@@ -1,0 +1,124 @@
+//go:build unix
+
+package lock_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
+)
+
+// stamper is the child of `lock run` in the lost-lease tests: it ignores SIGTERM (as a
+// job stuck in a write or with a bad handler does), writes its pid, then appends the
+// wall-clock time to DSCTL_LOCK_TEST_STAMPS every 2ms, one write(2) per line, until it
+// is killed. The last line is the last moment it was still working under the lock.
+func stamper() int {
+	signal.Ignore(syscall.SIGTERM)
+	f, err := os.OpenFile(os.Getenv("DSCTL_LOCK_TEST_STAMPS"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Fprintf(f, "pid %d\n", os.Getpid())
+	for {
+		f.WriteString(strconv.FormatInt(time.Now().UnixNano(), 10) + "\n")
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// readStamps returns the stamper's pid and its timestamps.
+func readStamps(path string) (int, []time.Time) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, nil
+	}
+	defer f.Close()
+	pid := 0
+	var stamps []time.Time
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "pid "); ok {
+			pid, _ = strconv.Atoi(v)
+			continue
+		}
+		if ns, err := strconv.ParseInt(line, 10, 64); err == nil {
+			stamps = append(stamps, time.Unix(0, ns))
+		}
+	}
+	return pid, stamps
+}
+
+// Issue 10, hole 3: the supervisor of `lock run` loses its lease because the network
+// to Redis is blackholed (renewals hang, nothing is refused); another client, talking
+// to Redis directly, takes the lock as soon as Redis expires it. The child ignores
+// SIGTERM and writes a timestamp every 2ms. Its last write must come before the next
+// holder's acquire request was even sent, for every --on-lost policy that stops it.
+//
+// It also measures the overlap (or the gap) for docs/reliability.md:
+//
+//	go test -count=1 -run TestLostLeaseStopsTheChildBeforeTheNextHolder -v ./commands/lock
+func TestLostLeaseStopsTheChildBeforeTheNextHolder(t *testing.T) {
+	addr, l := realRedis(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"kill", []string{"--on-lost", "kill"}},
+		{"term-default-grace", nil},
+		{"term-grace-900ms", []string{"--grace", "900ms"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			proxy := newFaultProxy(t, addr)
+			name := locktest.Name(t, "overlap")
+			file := filepath.Join(t.TempDir(), "stamps")
+			args := append([]string{"lock", "run", name, "--redis", proxy.addr(), "--ttl", "2s"}, c.args...)
+			p := start(t, []string{helperEnv + "=stamper", "DSCTL_LOCK_TEST_STAMPS=" + file}, append(args, "--", self)...)
+			waitFor(t, "the child's first write", 10*time.Second, func() bool {
+				_, s := readStamps(file)
+				return len(s) > 0
+			})
+			child, _ := readStamps(file)
+			defer syscall.Kill(child, syscall.SIGKILL)
+			defer syscall.Kill(-child, syscall.SIGKILL)
+
+			proxy.blackhole(true)
+			cut := time.Now()
+			next, err := l.Acquire(context.Background(), name, lock.AcquireOptions{TTL: 5 * time.Second, Wait: lock.WaitFor(20 * time.Second)})
+			if err != nil {
+				t.Fatalf("the next holder did not get the lock: %v", err)
+			}
+			defer l.Release(context.Background(), name, next.Token)
+
+			code := p.wait(t, 30*time.Second)
+			waitFor(t, "the child to be gone", 5*time.Second, func() bool { return syscall.Kill(child, 0) != nil })
+			_, stamps := readStamps(file)
+			last := stamps[len(stamps)-1]
+			overlap := last.Sub(next.AcquiredAt)
+			t.Logf("%s: network cut %s after start; next holder's acquire sent %s after the cut; child's last write %s after it (negative: before)",
+				c.name, cut.Sub(stamps[0]).Round(time.Millisecond), next.AcquiredAt.Sub(cut).Round(time.Millisecond), overlap.Round(time.Millisecond))
+			t.Logf("dsctl said: %s", strings.TrimSpace(p.stderr.String()))
+			if code != 4 {
+				t.Errorf("exit %d, want 4", code)
+			}
+			if !last.Before(next.AcquiredAt) {
+				t.Fatalf("the child kept writing %s after the next holder took the lock", overlap.Round(time.Millisecond))
+			}
+		})
+	}
+}
