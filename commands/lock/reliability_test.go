@@ -339,7 +339,7 @@ func TestPausedHolderIsFencedOffAndExits4(t *testing.T) {
 		return []string{helperEnv + "=writer", "DSCTL_LOCK_TEST_STORE=" + srv.URL, "DSCTL_LOCK_TEST_WHO=" + who}
 	}
 
-	a := start(t, env("A"), "lock", "run", name, "--redis", addr, "--ttl", "1s", "--grace", "2s", "--", self)
+	a := start(t, env("A"), "lock", "run", name, "--redis", addr, "--ttl", "1s", "--", self)
 	waitFor(t, "A's first write", 5*time.Second, func() bool { return store.count("A", true) > 0 })
 	_, pids := store.snapshot()
 	child := pids["A"]
