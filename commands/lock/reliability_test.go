@@ -465,7 +465,7 @@ func TestFaultRedisRestartLosesTheLeaseExit4(t *testing.T) {
 		t.Fatalf("exit %d, want 4: %s", code, p.stderr)
 	}
 	msg := p.stderr.String()
-	if !strings.Contains(msg, "lost at") || !(strings.Contains(msg, "no record") || strings.Contains(msg, "could not be reached") || strings.Contains(msg, "renewal failed")) {
+	if !strings.Contains(msg, "lost at") || !(strings.Contains(msg, "no record") || strings.Contains(msg, "could not be reached") || strings.Contains(msg, "no renewal succeeded")) {
 		t.Fatalf("message does not say why: %s", msg)
 	}
 	t.Logf("dsctl said: %s", strings.TrimSpace(msg))
