@@ -134,3 +134,29 @@ func TestLostLeaseStopsTheChildBeforeTheNextHolder(t *testing.T) {
 		})
 	}
 }
+
+// A network cut shorter than the window before SIGTERM costs nothing: the renewal
+// stuck on the dead connection gives up after its bound, a retry on a new connection
+// succeeds once the network is back, and the command finishes with its own exit code.
+func TestShortNetworkCutKeepsTheLease(t *testing.T) {
+	addr, l := realRedis(t)
+	proxy := newFaultProxy(t, addr)
+	name := locktest.Name(t, "cut")
+	// TTL 3s: renewal due 1s after the acquire; SIGTERM would go 2.07s after it.
+	p := start(t, nil, "lock", "run", name, "--redis", proxy.addr(), "--ttl", "3s", "-v",
+		"--", "sh", "-c", "echo ready; sleep 4; exit 5")
+	waitFor(t, "the command to start", 10*time.Second, func() bool { return strings.Contains(p.stdout.String(), "ready") })
+	proxy.blackhole(true)
+	time.Sleep(1500 * time.Millisecond) // the first renewal hangs in this window
+	proxy.blackhole(false)
+	if code := p.wait(t, 15*time.Second); code != 5 {
+		t.Fatalf("exit %d, want the command's 5: %s", code, p.stderr)
+	}
+	msg := p.stderr.String()
+	if !strings.Contains(msg, "renewal failed") || !strings.Contains(msg, "renewed") || strings.Contains(msg, "lost") {
+		t.Fatalf("want a failed renewal, then a successful one, and no loss:\n%s", msg)
+	}
+	if held(l, name)() {
+		t.Fatal("lock still held after the command exited")
+	}
+}

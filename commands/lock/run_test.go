@@ -18,7 +18,7 @@ func TestRunRefusesGraceOfHalfTheTTL(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"--ttl", "2s", "--grace", "1s"}, []string{"--grace 1s is too long for --ttl 2s", "less than half the TTL", "--grace 500ms or less"}},
+		{[]string{"--ttl", "2s", "--grace", "1s"}, []string{"--grace 1s is too long for --ttl 2s", "less than half the TTL", "use a --grace under 1s (the default for --ttl 2s is 500ms)"}},
 		{[]string{"--grace", "20s"}, []string{"--grace 20s is too long for --ttl 30s"}},
 		{[]string{"--grace", "0"}, []string{"--grace must be positive"}},
 		{[]string{"--grace", "-1s"}, []string{"--grace must be positive"}},

@@ -45,7 +45,7 @@ func CheckGrace(grace, ttl time.Duration) error {
 	}
 	if grace >= ttl/2 {
 		return errs.Usage("--grace %s is too long for --ttl %s: it must be less than half the TTL", grace, ttl).
-			WithHint("SIGTERM goes out --grace before the lease ends, so that the command stops while the lock is still held; use --grace %s or less, or a longer --ttl", DefaultGrace(ttl))
+			WithHint("SIGTERM goes out --grace before the lease ends, so that the command stops while the lock is still held; use a --grace under %s (the default for --ttl %s is %s), or a longer --ttl", ttl/2, ttl, DefaultGrace(ttl))
 	}
 	return nil
 }
