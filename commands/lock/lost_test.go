@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -158,5 +159,54 @@ func TestShortNetworkCutKeepsTheLease(t *testing.T) {
 	}
 	if held(l, name)() {
 		t.Fatal("lock still held after the command exited")
+	}
+}
+
+// The residual no client can close: dsctl itself is stopped (SIGSTOP, a frozen VM)
+// while its command keeps running, past the lease's end. Nothing can signal the
+// command meanwhile; another holder takes the lock. What covers it is fencing: the
+// storage refuses the old holder's writes once it has seen the new fence. When dsctl
+// runs again it kills the command at once and exits 4 saying it did not run.
+func TestPausedSupervisorIsCoveredByFencing(t *testing.T) {
+	addr, _ := realRedis(t)
+	name := locktest.Name(t, "residual")
+	store := &fencedStore{childPID: map[string]int{}}
+	srv := httptest.NewServer(store)
+	defer srv.Close()
+	self, _ := os.Executable()
+	env := func(who string) []string {
+		return []string{helperEnv + "=writer", "DSCTL_LOCK_TEST_STORE=" + srv.URL, "DSCTL_LOCK_TEST_WHO=" + who}
+	}
+	a := start(t, env("A"), "lock", "run", name, "--redis", addr, "--ttl", "1s", "--", self)
+	waitFor(t, "A's first write", 5*time.Second, func() bool { return store.count("A", true) > 0 })
+	_, pids := store.snapshot()
+	child := pids["A"]
+	defer syscall.Kill(-child, syscall.SIGKILL)
+	a.cmd.Process.Signal(syscall.SIGSTOP) // dsctl only: its command runs on
+
+	b := start(t, append(env("B"), "DSCTL_LOCK_TEST_ONCE=1"), "lock", "run", name, "--redis", addr, "--ttl", "5s", "--wait", "10s", "--", self)
+	if code := b.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("B exit %d: %s", code, b.stderr)
+	}
+	waitFor(t, "A's command to write after B, and be refused", 5*time.Second, func() bool { return store.count("A", false) > 0 })
+	resumed := time.Now()
+	a.cmd.Process.Signal(syscall.SIGCONT)
+	if code := a.wait(t, 5*time.Second); code != 4 {
+		t.Fatalf("A exit %d, want 4: %s", code, a.stderr)
+	}
+	waitFor(t, "A's command to be gone", 2*time.Second, func() bool { return syscall.Kill(child, 0) != nil })
+	t.Logf("A's command was stopped %s after dsctl was resumed; %d of its writes were refused by fencing meanwhile",
+		time.Since(resumed).Round(time.Millisecond), store.count("A", false))
+	msg := a.stderr.String()
+	if !strings.Contains(msg, "did not run") || !strings.Contains(msg, "SIGKILL") {
+		t.Fatalf("A's message does not say it was stalled and killed: %s", msg)
+	}
+	writes, _ := store.snapshot()
+	seenB := false
+	for _, w := range writes {
+		seenB = seenB || w.who == "B"
+		if seenB && w.who == "A" && w.accepted {
+			t.Fatalf("a write with A's old fence was accepted after B's: %+v", writes)
+		}
 	}
 }
