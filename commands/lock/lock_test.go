@@ -235,7 +235,7 @@ func TestRunLostByBreakExit4SaysWhenAndWhy(t *testing.T) {
 		dsctl(t, nil, "lock", "break", "victim", "--force", "--reason", "INC-42 runner died", "--redis", m.Addr())
 	}()
 	start := time.Now()
-	r := dsctl(t, nil, "lock", "run", "victim", "--ttl", "600ms", "--grace", "500ms", "--redis", m.Addr(), "--", "sleep", "30")
+	r := dsctl(t, nil, "lock", "run", "victim", "--ttl", "600ms", "--grace", "200ms", "--redis", m.Addr(), "--", "sleep", "30")
 	if r.code != 4 || time.Since(start) > 5*time.Second {
 		t.Fatalf("exit %d after %s: %q", r.code, time.Since(start), r.errOut)
 	}

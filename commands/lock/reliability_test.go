@@ -35,8 +35,11 @@ var binary string // built once in TestMain
 const helperEnv = "DSCTL_LOCK_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "writer" {
+	switch os.Getenv(helperEnv) {
+	case "writer":
 		os.Exit(writer())
+	case "stamper":
+		os.Exit(stamper())
 	}
 	if strings.HasPrefix(os.Getenv("DSCTL_LOCK_NAME"), "locktest/") {
 		// Started by one of these tests' `lock run` but not as a helper: running the
@@ -336,7 +339,7 @@ func TestPausedHolderIsFencedOffAndExits4(t *testing.T) {
 		return []string{helperEnv + "=writer", "DSCTL_LOCK_TEST_STORE=" + srv.URL, "DSCTL_LOCK_TEST_WHO=" + who}
 	}
 
-	a := start(t, env("A"), "lock", "run", name, "--redis", addr, "--ttl", "1s", "--grace", "2s", "--", self)
+	a := start(t, env("A"), "lock", "run", name, "--redis", addr, "--ttl", "1s", "--", self)
 	waitFor(t, "A's first write", 5*time.Second, func() bool { return store.count("A", true) > 0 })
 	_, pids := store.snapshot()
 	child := pids["A"]
@@ -462,7 +465,7 @@ func TestFaultRedisRestartLosesTheLeaseExit4(t *testing.T) {
 		t.Fatalf("exit %d, want 4: %s", code, p.stderr)
 	}
 	msg := p.stderr.String()
-	if !strings.Contains(msg, "lost at") || !(strings.Contains(msg, "no record") || strings.Contains(msg, "could not be reached") || strings.Contains(msg, "renewal failed")) {
+	if !strings.Contains(msg, "lost at") || !(strings.Contains(msg, "no record") || strings.Contains(msg, "could not be reached") || strings.Contains(msg, "no renewal succeeded")) {
 		t.Fatalf("message does not say why: %s", msg)
 	}
 	t.Logf("dsctl said: %s", strings.TrimSpace(msg))

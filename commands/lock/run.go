@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,8 +24,14 @@ type RunOptions struct {
 	Command []string
 	Shell   bool
 	OnLost  string
+	// Grace is --grace; zero when not given (then supervisor.DefaultGrace).
 	Grace   time.Duration
 	Backend backendFlags
+	// Exit codes that replace dsctl's 3, 4 and 6, so a caller can tell them from the
+	// command's own.
+	ConflictExitCode    int
+	LostExitCode        int
+	UnreachableExitCode int
 	acquireFlags
 }
 
@@ -33,8 +40,8 @@ func newRunCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run NAME [flags] -- COMMAND [ARGS...]",
 		Short: "Run a command while holding a lock; stop it if the lock is lost",
-		Long: `Take the lock, run COMMAND, renew the lease every TTL/3 while it runs, release it
-when the command exits, and exit with the command's exit code.
+		Long: `Take the lock, run COMMAND, renew the lease while it runs, release it when the
+command exits, and exit with the command's exit code.
 
 The command is started directly, without a shell (use --shell to run COMMAND ARGS as
 one sh -c script). It gets DSCTL_LOCK_NAME, DSCTL_LOCK_TOKEN and DSCTL_LOCK_FENCE (the
@@ -43,18 +50,36 @@ holding the Redis password. SIGINT and SIGTERM are forwarded to it (when stdin i
 a terminal the command runs in its own process group and every process in it gets
 them; on a terminal, ctrl-C reaches it directly).
 
-If the lease is lost while the command runs (a renewal finds the lock expired, broken
-or held by someone else, renewals fail until the lease runs out, or dsctl itself did
-not run past the lease's end, e.g. stopped with SIGSTOP), --on-lost decides: term
-(default) sends SIGTERM, then SIGKILL after --grace; kill sends SIGKILL at once;
-ignore lets it finish. Then dsctl exits 4, saying when and why the lease was lost.
+The command never outlives the lease. dsctl renews every TTL/3 (retrying failures,
+each attempt bounded), and its own clock alone decides when the command is stopped:
+the lease ends, by dsctl's reckoning, TTL after the last successful renewal was sent
+(less 1% for clock drift), and unless a renewal succeeds first
+  --on-lost term (default)  SIGTERM at end - grace - margin, SIGKILL at end - margin
+  --on-lost kill            SIGKILL at end - margin
+  --on-lost ignore          the command runs on; the lease counts as lost at its end
+where margin is TTL/20 (20ms to 1s). A renewal hung on a dead network delays nothing.
+A renewal that finds the lease gone (broken, taken, expired on the server) acts at
+once: SIGTERM, then SIGKILL at most --grace later (kill: SIGKILL at once). dsctl asks
+the server who holds the lock only after the signals, then exits 4 saying when and why.
+--grace defaults to 5s or TTL/4, whichever is less, and must be under TTL/2.
+
+One risk no client can close: if dsctl itself is paused (SIGSTOP, a frozen VM or
+container, a machine suspend) while the command keeps running, nothing stops the
+command until dsctl runs again; it then kills it at once and reports that it did
+not run past the lease's end. A storage that checks DSCTL_LOCK_FENCE (refusing a
+token lower than one it has seen) rejects the command's writes in that window:
+use the fencing token wherever the work must not overlap.
 
 Exit codes: the command's own code (128+N if signal N ended it); 3 lock not acquired
-within --wait; 4 lease lost; 6 Redis unreachable; 127 command not found, 126 not
-executable (the lock is not taken then); 2 bad input; 130 interrupted while waiting.`,
+within --wait (--conflict-exit-code); 4 lease lost (--lost-exit-code); 6 Redis
+unreachable, the command did not run (--unreachable-exit-code); 127 command not found,
+126 not executable (the lock is not taken then); 2 bad input; 130 interrupted while
+waiting. Set the three codes to values your command never uses to tell them apart,
+as flock -E does; --conflict-exit-code 0 skips quietly when the lock is busy.`,
 		Example: `  dsctl lock run deploy-prod --ttl 30s --wait 10m -- ./deploy.sh --env prod
   dsctl lock run nightly --wait forever --shell -- 'pg_dump app | gzip > /backups/app.gz'
-  dsctl lock run cron-report --on-lost kill --grace 2s -- python3 report.py`,
+  dsctl lock run cron-report --on-lost kill -- python3 report.py
+  dsctl lock run hourly --conflict-exit-code 0 --lost-exit-code 75 -- ./hourly.sh   # busy: skip quietly`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if cmd.ArgsLenAtDash() != 1 || len(args) < 2 {
 				return errs.Usage("lock run needs a lock name, then -- and the command").
@@ -64,13 +89,19 @@ executable (the lock is not taken then); 2 bad input; 130 interrupted while wait
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name, o.Command = args[0], args[1:]
+			if cmd.Flags().Changed("grace") && o.Grace == 0 {
+				return errs.Usage("--grace must be positive, got 0").WithHint("leave it out for the default (5s or TTL/4, whichever is less)")
+			}
 			return RunRun(cmd.Context(), f, o)
 		},
 	}
 	o.acquireFlags.register(cmd)
 	cmd.Flags().BoolVar(&o.Shell, "shell", false, "run COMMAND ARGS as one script with sh -c")
-	cmd.Flags().StringVar(&o.OnLost, "on-lost", "term", "when the lease is lost: term (SIGTERM, then SIGKILL after --grace), kill, or ignore")
-	cmd.Flags().DurationVar(&o.Grace, "grace", 5*time.Second, "time between SIGTERM and SIGKILL when the lease is lost")
+	cmd.Flags().StringVar(&o.OnLost, "on-lost", "term", "when the lease cannot be kept: term (SIGTERM, then SIGKILL --grace later, before the lease ends), kill, or ignore")
+	cmd.Flags().DurationVar(&o.Grace, "grace", 0, "time between SIGTERM and SIGKILL; default 5s or TTL/4, whichever is less; must be under TTL/2")
+	cmd.Flags().IntVar(&o.ConflictExitCode, "conflict-exit-code", 3, "exit code when the lock is not acquired within --wait (0-255; 0 skips quietly)")
+	cmd.Flags().IntVar(&o.LostExitCode, "lost-exit-code", 4, "exit code when the lease is lost while the command runs (1-255)")
+	cmd.Flags().IntVar(&o.UnreachableExitCode, "unreachable-exit-code", 6, "exit code when Redis cannot be reached to take the lock (1-255)")
 	o.Backend.register(cmd)
 	return cmd
 }
@@ -82,8 +113,11 @@ func RunRun(ctx context.Context, f *cmdutil.Factory, o *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.Grace <= 0 {
+	if o.Grace < 0 {
 		return errs.Usage("--grace must be positive, got %s", o.Grace)
+	}
+	if err := o.checkExitCodes(); err != nil {
+		return err
 	}
 	owner := lock.CurrentOwner(os.Getpid(), lock.QuoteCommand(o.Command), "", tool(f))
 	opt, err := o.options(o.Name, owner)
@@ -115,7 +149,7 @@ func RunRun(ctx context.Context, f *cmdutil.Factory, o *RunOptions) error {
 		return &errs.ExitStatus{Code: se.Code}
 	}
 	if err != nil {
-		return err
+		return o.exitCode(f, err)
 	}
 	if res.ReleaseErr != nil {
 		f.IO.Warnf("lock run %s: could not release the lock (%v); it ends at its TTL, within %s", o.Name, res.ReleaseErr, res.Lease.TTL)
@@ -127,5 +161,53 @@ func RunRun(ctx context.Context, f *cmdutil.Factory, o *RunOptions) error {
 		// the command's own exit code is what lock run promises.
 		return &errs.Error{Kind: errs.KindInterrupted, Msg: "interrupted", Err: st}
 	}
-	return err
+	return o.exitCode(f, err)
+}
+
+// checkExitCodes checks the exit-code flags before anything else happens.
+func (o *RunOptions) checkExitCodes() error {
+	for _, c := range []struct {
+		flag string
+		code int
+		min  int
+		why  string
+	}{
+		{"--conflict-exit-code", o.ConflictExitCode, 0, "an exit status is 0-255"},
+		{"--lost-exit-code", o.LostExitCode, 1, "0 would report a lost lease as success"},
+		{"--unreachable-exit-code", o.UnreachableExitCode, 1, "0 would report a command that never ran as success"},
+	} {
+		if c.code < c.min || c.code > 255 {
+			return errs.Usage("%s %d is out of range", c.flag, c.code).WithHint("use %d-255 (%s)", c.min, c.why)
+		}
+	}
+	return nil
+}
+
+// exitCode applies --conflict-exit-code, --lost-exit-code and --unreachable-exit-code:
+// the message is printed here (an exit status prints nothing of its own) and the
+// chosen code returned. With --conflict-exit-code 0 the message is only shown on a
+// terminal or with -v, so a cron job that finds the lock busy stays quiet.
+func (o *RunOptions) exitCode(f *cmdutil.Factory, err error) error {
+	var code, std int
+	switch errs.KindOf(err) {
+	case errs.KindLockNotAcquired:
+		code, std = o.ConflictExitCode, 3
+	case errs.KindLockLost:
+		code, std = o.LostExitCode, 4
+	case errs.KindUnreachable:
+		code, std = o.UnreachableExitCode, 6
+	default:
+		return err
+	}
+	var st *errs.ExitStatus
+	if code == std || errors.As(err, &st) {
+		return err
+	}
+	msg := strings.TrimSpace(err.Error())
+	if code == 0 {
+		f.IO.Infof("lock run %s: not run: %s (exit 0: --conflict-exit-code 0)", o.Name, msg)
+	} else {
+		fmt.Fprintf(f.IO.ErrOut, "error: %s\n", msg)
+	}
+	return &errs.ExitStatus{Code: code}
 }

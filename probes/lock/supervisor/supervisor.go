@@ -1,11 +1,19 @@
 // Package supervisor runs a command under a lock (`dsctl lock run`) on any lock
 // backend: take the lease, start the child directly (no shell unless asked), renew the
 // lease every TTL/3, forward SIGINT/SIGTERM, release when the child exits and return
-// its exit code. When the lease is lost (renewal says the lock is gone or has another
-// owner, renewals fail until the lease runs out, or this process did not run until
-// after it had) the child is stopped: SIGTERM, then SIGKILL after a grace period (or
-// SIGKILL at once, or nothing with OnLostIgnore). It prints nothing: the caller gets a
-// Result saying what happened, when and why.
+// its exit code.
+//
+// The child must not outlive the lease. The lease's local deadline alone decides when
+// it is stopped (see schedule.go): SIGTERM at deadline - grace - margin and SIGKILL at
+// deadline - margin unless a renewal succeeded first, whatever state the renewals are
+// in; a renewal that finds the lease gone (broken, taken, expired) stops it at once.
+// Asking the backend what happened comes after the signals. It prints nothing: the
+// caller gets a Result saying what happened, when and why.
+//
+// One residual no client can close: if this process itself does not run (SIGSTOP,
+// a VM or a machine paused) while the child does, nothing sends the signals until it
+// runs again. It then acts at once and reports LostStalled; only a resource that checks
+// the fencing token (DSCTL_LOCK_FENCE) rejects the child's writes in that window.
 package supervisor
 
 import (
@@ -17,6 +25,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dsctl/dsctl/probes/errs"
@@ -28,11 +37,15 @@ type OnLost string
 
 // Policies.
 const (
-	// OnLostTerm sends SIGTERM, then SIGKILL after the grace period.
+	// OnLostTerm sends SIGTERM grace + margin before the lease's local end and SIGKILL
+	// margin before it (SIGTERM at once, SIGKILL at most grace later, when a renewal
+	// finds the lease gone).
 	OnLostTerm OnLost = "term"
-	// OnLostKill sends SIGKILL at once.
+	// OnLostKill sends SIGKILL margin before the lease's local end (at once when a
+	// renewal finds the lease gone).
 	OnLostKill OnLost = "kill"
-	// OnLostIgnore lets the child run on; the run still ends with exit 4.
+	// OnLostIgnore lets the child run on; the loss is declared at the lease's local end
+	// and the run still ends as lost.
 	OnLostIgnore OnLost = "ignore"
 )
 
@@ -67,7 +80,8 @@ type Options struct {
 	Command []string
 	Shell   bool
 	OnLost  OnLost
-	// Grace is the time between SIGTERM and SIGKILL (default 5s).
+	// Grace is the time between SIGTERM and SIGKILL: DefaultGrace(TTL) when zero, and
+	// less than half the TTL (CheckGrace).
 	Grace time.Duration
 	// Env is the child's environment before the DSCTL_LOCK_* variables are added. The
 	// caller leaves out any secret (dsctl drops its own Redis password variable).
@@ -82,7 +96,8 @@ type Options struct {
 	// SIGINT is not forwarded a second time). Otherwise the child gets its own
 	// process group, and signals (and a kill on lost lease) reach its whole tree.
 	Foreground bool
-	// RenewEvery is the renewal period (default TTL/3).
+	// RenewEvery is the renewal period (default TTL/3, shorter when a long grace leaves
+	// a short window before SIGTERM; a longer value is not used).
 	RenewEvery time.Duration
 	// OnEvent, when set, receives progress (for -v). It must not block.
 	OnEvent func(Event)
@@ -119,6 +134,11 @@ type Lost struct {
 	Reason  lock.LostReason `json:"reason"`
 	Why     string          `json:"why"`
 	Action  string          `json:"action"`
+	// Deadline is the lease's local end when the loss was declared.
+	Deadline time.Time `json:"lease_end,omitzero"`
+	// TermSent and KillSent are when SIGTERM and SIGKILL went to the child, if they did.
+	TermSent time.Time `json:"sigterm_at,omitzero"`
+	KillSent time.Time `json:"sigkill_at,omitzero"`
 }
 
 // Err is the error for the exit code: exit 4 naming when and why the lease was lost;
@@ -127,8 +147,13 @@ func (r *Result) Err() error {
 	if r.Lost != nil {
 		msg := fmt.Sprintf("lock %q lost at %s, %s after it was taken: %s; %s",
 			r.Lease.Name, r.Lost.At.Local().Format("15:04:05.000"), lock.RoundDuration(r.Lost.HeldFor), r.Lost.Why, r.Lost.Action)
-		return &errs.Error{Kind: errs.KindLockLost, Msg: msg,
-			Hint: "the child's work may overlap with the next holder's; a resource that checks DSCTL_LOCK_FENCE rejects its late writes"}
+		hint := "the child's work may overlap with the next holder's; a resource that checks DSCTL_LOCK_FENCE rejects its late writes"
+		l := r.Lost
+		stoppedInTime := (!l.KillSent.IsZero() && l.KillSent.Before(l.Deadline)) || (!l.TermSent.IsZero() && r.Ended.Before(l.Deadline))
+		if l.Reason == lock.LostUnreachable && stoppedInTime {
+			hint = "the child was stopped before the lease could end, so before anyone else could take the lock; its work is unfinished"
+		}
+		return &errs.Error{Kind: errs.KindLockLost, Msg: msg, Hint: hint}
 	}
 	if r.ExitCode != 0 {
 		return &errs.ExitStatus{Code: r.ExitCode}
@@ -156,8 +181,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if len(o.Command) == 0 {
 		return nil, errs.Usage("no command to run").WithHint("put it after --, e.g. dsctl lock run NAME -- ./job.sh")
 	}
-	if o.Grace <= 0 {
-		o.Grace = 5 * time.Second
+	ttl := o.Acquire.TTL
+	if err := lock.ValidateTTL(ttl); err != nil {
+		return nil, err
+	}
+	if o.Grace == 0 {
+		o.Grace = DefaultGrace(ttl)
+	}
+	if err := CheckGrace(o.Grace, ttl); err != nil {
+		return nil, err
 	}
 	if o.OnLost == "" {
 		o.OnLost = OnLostTerm
@@ -170,12 +202,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := runnable(cmd); err != nil { // do not take the lock for a command that cannot start
 		return nil, startError(argv[0], err)
 	}
-	s := &run{o: o, res: &Result{}}
+	s := &run{o: o, res: &Result{}, t: newTiming(ttl, o.Grace, o.RenewEvery)}
 	lease, err := o.Locker.Acquire(ctx, o.Name, o.Acquire)
 	if err != nil {
 		return nil, err
 	}
 	s.res.Lease = lease
+	s.sched = newSchedule(o.OnLost, s.t, lease)
 	s.event("acquired", fmt.Sprintf("fence %s, lease ends in %s", lease.Fence, lock.RoundDuration(lease.Remaining(time.Now()))))
 
 	cmd.Env = childEnv(o.Env, lease)
@@ -251,9 +284,13 @@ func childEnv(env []string, lease *lock.Lease) []string {
 }
 
 type run struct {
-	o   Options
-	res *Result
-	cmd *exec.Cmd
+	o     Options
+	res   *Result
+	cmd   *exec.Cmd
+	t     timing
+	sched *schedule
+	// inflight is the send time (UnixNano) of the renewal in flight, 0 when none.
+	inflight atomic.Int64
 }
 
 func (s *run) event(what, detail string) {
@@ -262,82 +299,227 @@ func (s *run) event(what, detail string) {
 	}
 }
 
-// supervise waits for the child while the watchdog renews, forwarding signals and
-// stopping the child if the lease is lost.
+// renewal is the outcome of one renewal call.
+type renewal struct {
+	lease *lock.Lease
+	err   error
+	// offset is bootOffset just before the request was sent.
+	offset time.Duration
+}
+
+// supervise waits for the child while the renewer renews, forwarding signals and
+// stopping the child on the lease's schedule. Nothing here waits for a renewal.
 func (s *run) supervise(ctx context.Context) {
 	waited := make(chan error, 1)
 	go func() { waited <- s.cmd.Wait() }()
-	wctx, stopWatchdog := context.WithCancel(ctx)
-	lost := make(chan *Lost, 1)
-	renewals := make(chan int, 1)
-	go func() {
-		l, n := s.watchdog(wctx)
-		renewals <- n
-		if l != nil {
-			lost <- l
-		}
-	}()
+	rctx, stopRenewer := context.WithCancel(ctx)
+	outcomes := make(chan renewal)
+	go s.renewer(rctx, outcomes)
 
-	var kill <-chan time.Time
-	var termSent time.Time
+	var tick <-chan time.Time
+	if _, ok := bootOffset(); ok {
+		ticker := time.NewTicker(s.t.tick)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
 	var waitErr error
 loop:
 	for {
+		s.actIfDue()
+		var due <-chan time.Time
+		var timer *time.Timer
+		if at := s.sched.next(); !at.IsZero() {
+			timer = time.NewTimer(time.Until(at))
+			due = timer.C
+		}
 		select {
 		case waitErr = <-waited:
+			stopTimer(timer)
 			break loop
-		case l := <-lost:
-			s.res.Lost = l
-			s.event("lost", l.Why)
-			switch s.o.OnLost {
-			case OnLostIgnore:
-				l.Action = "the child was left running (--on-lost ignore)"
-			case OnLostKill:
-				_ = signalChild(s.cmd.Process, os.Kill, !s.o.Foreground)
-				l.Action = "the child was killed (SIGKILL)"
-			default:
-				_ = signalChild(s.cmd.Process, termSignal, !s.o.Foreground)
-				termSent = time.Now()
-				kill = time.After(s.o.Grace)
-				l.Action = "the child was sent SIGTERM"
-			}
-		case <-kill:
-			_ = signalChild(s.cmd.Process, os.Kill, !s.o.Foreground)
-			s.res.Lost.Action = fmt.Sprintf("the child was sent SIGTERM and, still running after --grace %s, SIGKILL", s.o.Grace)
-			kill = nil
+		case r := <-outcomes:
+			s.actIfDue() // an overdue action comes first, e.g. after SIGSTOP
+			s.outcome(r)
+		case <-due:
+		case <-tick:
 		case sig := <-s.o.Signals:
-			if s.o.Foreground && isInterrupt(sig) {
-				continue // the terminal already delivered it to the child
+			if !(s.o.Foreground && isInterrupt(sig)) { // else the terminal already delivered it
+				_ = signalChild(s.cmd.Process, sig, !s.o.Foreground)
+				s.res.Forwarded = append(s.res.Forwarded, sig.String())
+				s.event("forwarded", sig.String())
 			}
-			_ = signalChild(s.cmd.Process, sig, !s.o.Foreground)
-			s.res.Forwarded = append(s.res.Forwarded, sig.String())
-			s.event("forwarded", sig.String())
 		}
+		stopTimer(timer)
 	}
 	s.res.Ended = time.Now()
 	s.res.ExitCode, s.res.Signal = exitInfo(s.cmd.ProcessState, waitErr)
-	if s.res.Lost != nil && !termSent.IsZero() && s.res.Lost.Action == "the child was sent SIGTERM" {
-		s.res.Lost.Action += fmt.Sprintf(" and exited %s later", max(lock.RoundDuration(s.res.Ended.Sub(termSent)), time.Millisecond))
-	}
-	if s.res.Lost != nil && s.o.OnLost == OnLostIgnore {
-		s.res.Lost.Action += fmt.Sprintf("; it exited with code %d", s.res.ExitCode)
-	}
-	stopWatchdog()
-	s.res.Renewals = <-renewals
-	if s.res.Lost == nil {
+	stopRenewer()
+	st := s.sched
+	if l := st.lost; l != nil {
+		if !st.termSent.IsZero() && st.killSent.IsZero() {
+			l.Action += fmt.Sprintf(" and exited %s later", max(lock.RoundDuration(s.res.Ended.Sub(st.termSent)), time.Millisecond))
+		}
+		if st.lateRenewal && s.o.OnLost != OnLostIgnore {
+			l.Action += "; a renewal succeeded afterwards, too late"
+		}
+		if s.o.OnLost == OnLostIgnore {
+			l.Action += fmt.Sprintf("; it exited with code %d", s.res.ExitCode)
+		}
+	} else {
 		select {
-		case l := <-lost: // lost just as the child exited
-			s.res.Lost = l
-			l.Action = "the child had already exited"
+		case r := <-outcomes: // lost just as the child exited
+			if nh, ok := lock.AsNotHeld(r.err); ok {
+				s.res.Lost = &Lost{At: time.Now(), HeldFor: time.Since(s.res.Lease.AcquiredAt), Reason: nh.Reason,
+					Why: nh.Why(), Action: "the child had already exited", Deadline: st.deadline}
+			}
 		default:
 		}
+	}
+	if st.lost != nil {
+		s.res.Lost = st.lost
+		s.diagnose(ctx)
 	}
 	s.release(ctx)
 }
 
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
+}
+
+// actIfDue runs every action of the schedule whose time has come.
+func (s *run) actIfDue() {
+	s.sched.checkSuspend()
+	for {
+		at := s.sched.next()
+		now := time.Now()
+		if at.IsZero() || now.Before(at) {
+			return
+		}
+		var inflight time.Time
+		if ns := s.inflight.Load(); ns != 0 {
+			inflight = time.Unix(0, ns)
+		}
+		s.signal(s.sched.fire(now, at, inflight))
+		if s.sched.lost != nil && s.sched.lost.At.Equal(now) {
+			s.event("lost", s.sched.lost.Why)
+		}
+	}
+}
+
+func (s *run) outcome(r renewal) {
+	if r.err == nil {
+		s.res.Renewals++
+		s.sched.renewed(r.lease, r.offset)
+		s.event("renewed", fmt.Sprintf("lease ends in %s", lock.RoundDuration(time.Until(s.sched.deadline))))
+		return
+	}
+	now := time.Now()
+	if nh, ok := lock.AsNotHeld(r.err); ok {
+		first := s.sched.lost == nil
+		s.signal(s.sched.notHeld(now, nh))
+		if first {
+			s.event("lost", s.sched.lost.Why)
+		}
+		return
+	}
+	s.sched.failed(now, r.err)
+	s.event("renewal failed", fmt.Sprintf("%v; retrying, lease ends in %s", r.err, lock.RoundDuration(s.sched.deadline.Sub(now))))
+}
+
+func (s *run) signal(sig os.Signal) {
+	if sig == nil {
+		return
+	}
+	_ = signalChild(s.cmd.Process, sig, !s.o.Foreground)
+	name := "SIGKILL"
+	if sig != os.Kill {
+		name = "SIGTERM"
+	}
+	s.event("signalled", name)
+}
+
+// renewer renews the lease every t.every, retrying failures every t.retry, each call
+// bounded by t.attempt and by the lease's end, and reports every outcome. It stops
+// when ctx ends, when the lease is found gone, or when the lease's local end has
+// passed (the schedule has acted by then). The supervisor never waits for it.
+func (s *run) renewer(ctx context.Context, out chan<- renewal) {
+	lease := s.res.Lease
+	deadline := lease.ExpiresAt
+	next := lease.AcquiredAt.Add(s.t.every)
+	for {
+		timer := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		sent := time.Now()
+		if !sent.Before(deadline) {
+			return
+		}
+		offset, _ := bootOffset()
+		s.inflight.Store(sent.UnixNano())
+		rctx, cancel := context.WithDeadline(ctx, minTime(deadline, sent.Add(s.t.attempt)))
+		renewed, err := s.o.Locker.Renew(rctx, lease.Name, lease.Token, lease.TTL)
+		cancel()
+		s.inflight.Store(0)
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case out <- renewal{lease: renewed, err: err, offset: offset}:
+		case <-ctx.Done():
+			return
+		}
+		if err == nil {
+			if renewed.ExpiresAt.After(deadline) {
+				deadline = renewed.ExpiresAt
+			}
+			next = renewed.AcquiredAt.Add(s.t.every)
+			continue
+		}
+		if _, ok := lock.AsNotHeld(err); ok {
+			return
+		}
+		next = time.Now().Add(s.t.retry)
+	}
+}
+
+// diagnose asks the backend, after the child was dealt with, who holds the lock now,
+// for a loss that was found locally (no renewal in time, or this process stalled).
+func (s *run) diagnose(ctx context.Context) {
+	l := s.res.Lost
+	if s.sched.gone || (l.Reason != lock.LostUnreachable && l.Reason != lock.LostStalled) {
+		return
+	}
+	ictx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	info, err := s.o.Locker.Inspect(ictx, s.res.Lease.Name)
+	if err != nil {
+		return
+	}
+	switch {
+	case info.Held && info.Holder != nil && info.Holder.Token == s.res.Lease.Token:
+		l.Why += "; it was still held by this lease afterwards"
+	case info.Held && info.Holder != nil:
+		l.Why += "; it is now held by " + info.Holder.String()
+	case !info.Held:
+		l.Why += "; it is now free"
+	}
+}
+
 // release gives the lease back. A release that finds the lock not held means it was
-// lost after the last renewal, while the child still ran: that is a loss too.
+// lost after the last renewal, while the child still ran: that is a loss too. After a
+// loss it is bounded to a second: the lease is most likely gone, or the server
+// unreachable, and the child is already stopped.
 func (s *run) release(ctx context.Context) {
+	if s.res.Lost != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Second)
+		defer cancel()
+	}
 	err := s.o.Locker.Release(ctx, s.res.Lease.Name, s.res.Lease.Token)
 	if err == nil {
 		s.event("released", "")
@@ -352,86 +534,6 @@ func (s *run) release(ctx context.Context) {
 		return
 	}
 	s.res.ReleaseErr = err
-}
-
-// watchdog renews the lease every RenewEvery until ctx ends or the lease is lost. It
-// returns the loss (nil if none) and the number of renewals.
-func (s *run) watchdog(ctx context.Context) (*Lost, int) {
-	lease := s.res.Lease
-	ttl := lease.TTL
-	every := s.o.RenewEvery
-	if every <= 0 {
-		every = ttl / 3
-	}
-	retry := max(min(ttl/10, 500*time.Millisecond), 20*time.Millisecond)
-	deadline := lease.ExpiresAt
-	next := lease.AcquiredAt.Add(every)
-	renewals := 0
-	lastRan := time.Now()
-	var lastErr error
-	for {
-		t := time.NewTimer(time.Until(next))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, renewals
-		case <-t.C:
-		}
-		now := time.Now()
-		if !now.Before(deadline) {
-			if lastErr == nil || now.Sub(lastRan) > every+retry+time.Second {
-				// We did not run for a while (SIGSTOP, suspend, starvation): the lease
-				// ran out meanwhile, and someone else may have held the lock.
-				why := fmt.Sprintf("this process did not run from %s to %s, past the lease's end at %s",
-					clock(lastRan), clock(now), clock(deadline))
-				return s.lost(ctx, lock.LostStalled, why), renewals
-			}
-			return s.lost(ctx, lock.LostUnreachable, fmt.Sprintf("renewal failed until the lease ran out at %s: %v", clock(deadline), lastErr)), renewals
-		}
-		lastRan = now
-		// One attempt may not take longer than a renewal period, so a hung connection
-		// leaves time for retries before the lease runs out.
-		rctx, cancel := context.WithDeadline(ctx, minTime(deadline, now.Add(every)))
-		renewed, err := s.o.Locker.Renew(rctx, lease.Name, lease.Token, ttl)
-		cancel()
-		if ctx.Err() != nil {
-			return nil, renewals
-		}
-		if err == nil {
-			renewals++
-			lastErr = nil
-			deadline = renewed.ExpiresAt
-			next = renewed.AcquiredAt.Add(every)
-			s.event("renewed", fmt.Sprintf("lease ends in %s", lock.RoundDuration(time.Until(deadline))))
-			continue
-		}
-		if nh, ok := lock.AsNotHeld(err); ok {
-			l := &Lost{At: time.Now(), HeldFor: time.Since(lease.AcquiredAt), Reason: nh.Reason, Why: nh.Why()}
-			if nh.Detail != "" {
-				l.Why += " (" + nh.Detail + ")"
-			}
-			return l, renewals
-		}
-		lastErr = err
-		s.event("renewal failed", fmt.Sprintf("%v; retrying, lease ends in %s", err, lock.RoundDuration(time.Until(deadline))))
-		next = time.Now().Add(min(retry, time.Until(deadline)))
-	}
-}
-
-// lost builds a loss found locally, asking the backend (briefly) who holds it now.
-func (s *run) lost(ctx context.Context, reason lock.LostReason, why string) *Lost {
-	l := &Lost{At: time.Now(), HeldFor: time.Since(s.res.Lease.AcquiredAt), Reason: reason, Why: why}
-	ictx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	if info, err := s.o.Locker.Inspect(ictx, s.res.Lease.Name); err == nil {
-		switch {
-		case info.Held && info.Holder != nil && info.Holder.Token != s.res.Lease.Token:
-			l.Why += "; it is now held by " + info.Holder.String()
-		case !info.Held:
-			l.Why += "; it is now free"
-		}
-	}
-	return l
 }
 
 func minTime(a, b time.Time) time.Time {
