@@ -1,0 +1,208 @@
+package zk
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/testenv"
+)
+
+// ensemble returns the real 3-node ensemble's client addresses (skips without it).
+func ensemble(t testing.TB) []string {
+	t.Helper()
+	return testenv.List(t, testenv.ZK)
+}
+
+func dialer() endpoint.Dialer { return endpoint.Dialer{Timeout: 5 * time.Second} }
+
+// connect opens a session on servers (default: the ensemble) and closes it at cleanup.
+func connect(t testing.TB, ep endpoint.ZooKeeper) *Client {
+	t.Helper()
+	if len(ep.Servers) == 0 {
+		ep.Servers = ensemble(t)
+	}
+	c, err := Connect(context.Background(), dialer(), Options{Endpoint: ep})
+	if err != nil {
+		t.Fatalf("connect %v: %v", ep.Servers, err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// base creates a unique node /dsctl-test/<test>-<hex> and deletes its tree at cleanup.
+func base(t testing.TB, c *Client) string {
+	t.Helper()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := strings.NewReplacer("/", ".", " ", "_").Replace(t.Name()) + "-" + hex.EncodeToString(b)
+	root := "/dsctl-test/" + name
+	if err := c.CreateAll(context.Background(), []string{"/dsctl-test", root}, nil, 0); err != nil {
+		t.Fatalf("create %s: %v", root, err)
+	}
+	t.Cleanup(func() {
+		cl, err := Connect(context.Background(), dialer(), Options{Endpoint: endpoint.ZooKeeper{Servers: ensemble(t)}})
+		if err != nil {
+			t.Logf("cleanup of %s: %v", root, err)
+			return
+		}
+		defer cl.Close()
+		if _, err := cl.DeleteTree(context.Background(), root, 0); err != nil {
+			t.Logf("cleanup of %s: %v", root, err)
+		}
+	})
+	return root
+}
+
+// proxy is a TCP proxy in front of one server, for private fault injection: it can
+// drop every connection (a network blip within the session) or refuse service for a
+// while (a client cut off past its session timeout).
+type proxy struct {
+	ln     net.Listener
+	target string
+
+	mu     sync.Mutex
+	conns  []net.Conn
+	paused bool
+}
+
+func startProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	go p.serve()
+	t.Cleanup(func() { ln.Close(); p.DropAll() })
+	return p
+}
+
+func (p *proxy) Addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) serve() {
+	for {
+		in, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		paused := p.paused
+		p.mu.Unlock()
+		if paused {
+			in.Close()
+			continue
+		}
+		out, err := net.DialTimeout("tcp", p.target, 2*time.Second)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(out, in); out.Close(); in.Close() }()
+		go func() { _, _ = io.Copy(in, out); out.Close(); in.Close() }()
+	}
+}
+
+// DropAll closes every proxied connection; new ones are accepted.
+func (p *proxy) DropAll() {
+	p.mu.Lock()
+	conns := p.conns
+	p.conns = nil
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// Pause drops every connection and refuses new ones until Resume.
+func (p *proxy) Pause() {
+	p.mu.Lock()
+	p.paused = true
+	p.mu.Unlock()
+	p.DropAll()
+}
+
+func (p *proxy) Resume() {
+	p.mu.Lock()
+	p.paused = false
+	p.mu.Unlock()
+}
+
+// collector gathers a watcher's events.
+type collector struct {
+	mu     sync.Mutex
+	events []Event
+	notify chan struct{}
+}
+
+func collect(w *Watcher) *collector {
+	c := &collector{notify: make(chan struct{}, 1)}
+	go func() {
+		for ev := range w.Events() {
+			c.mu.Lock()
+			c.events = append(c.events, ev)
+			c.mu.Unlock()
+			select {
+			case c.notify <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return c
+}
+
+func (c *collector) snapshot() []Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Event(nil), c.events...)
+}
+
+// waitFor waits (bounded) until cond holds over the events so far.
+func (c *collector) waitFor(t testing.TB, limit time.Duration, what string, cond func([]Event) bool) []Event {
+	t.Helper()
+	deadline := time.After(limit)
+	for {
+		evs := c.snapshot()
+		if cond(evs) {
+			return evs
+		}
+		select {
+		case <-c.notify:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("timed out after %s waiting for %s; %d events, last: %+v", limit, what, len(evs), tail(evs, 5))
+		}
+	}
+}
+
+func tail(evs []Event, n int) []Event {
+	if len(evs) <= n {
+		return evs
+	}
+	return evs[len(evs)-n:]
+}
+
+// accounted sums, per path, the data changes events show: data_changed counts one,
+// a data gap counts its Missed.
+func accounted(evs []Event) map[string]int64 {
+	out := map[string]int64{}
+	for _, ev := range evs {
+		switch {
+		case ev.Type == EventDataChanged:
+			out[ev.Path]++
+		case ev.Type == EventGap && ev.Change == EventDataChanged:
+			out[ev.Path] += ev.Missed
+		}
+	}
+	return out
+}
