@@ -253,7 +253,7 @@ func ValidatePath(p string) error {
 		}
 	}
 	for _, r := range p {
-		if r == 0 || (r > 0 && r < 0x1f) || (r >= 0x7f && r <= 0x9f) || (r >= 0xd800 && r <= 0xf8ff) || (r >= 0xfff0 && r <= 0xffff) {
+		if r == 0 || (r > 0 && r <= 0x1f) || (r >= 0x7f && r <= 0x9f) || (r >= 0xd800 && r <= 0xf8ff) || (r >= 0xfff0 && r <= 0xffff) {
 			return fmt.Errorf("invalid character %q", r)
 		}
 	}

@@ -395,7 +395,7 @@ func Judge(members []Member) *Status {
 		}
 	case len(members) == 1:
 		s.Verdict = VerdictDown
-	case s.Down == len(members):
+	case answering(members) == 0:
 		s.Verdict = VerdictDown
 	case s.Voting < s.Quorum || leaders == 0:
 		s.Verdict = VerdictQuorumLost
@@ -408,6 +408,17 @@ func Judge(members []Member) *Status {
 		s.Verdict = VerdictHealthy
 	}
 	return s
+}
+
+// answering counts members that answered as ZooKeeper (serving or not).
+func answering(members []Member) int {
+	n := 0
+	for _, m := range members {
+		if m.State == StateUp || m.State == StateNotServing {
+			n++
+		}
+	}
+	return n
 }
 
 // Err is the error that sets the exit code for a verdict: nil when healthy, exit 5
