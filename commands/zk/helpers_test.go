@@ -13,8 +13,8 @@ import (
 	"github.com/dsctl/dsctl/commands"
 	"github.com/dsctl/dsctl/commands/cmdutil"
 	"github.com/dsctl/dsctl/probes/endpoint"
-	zkprobe "github.com/dsctl/dsctl/probes/zk"
 	"github.com/dsctl/dsctl/probes/testenv"
+	zkprobe "github.com/dsctl/dsctl/probes/zk"
 )
 
 // target is one ZooKeeper the command tests run against.
