@@ -193,7 +193,7 @@ func tail(evs []Event, n int) []Event {
 }
 
 // accounted sums, per path, the data changes events show: data_changed counts one,
-// a data gap counts its Missed.
+// a data gap counts its Missed, a resync the version difference.
 func accounted(evs []Event) map[string]int64 {
 	out := map[string]int64{}
 	for _, ev := range evs {
@@ -202,6 +202,8 @@ func accounted(evs []Event) map[string]int64 {
 			out[ev.Path]++
 		case ev.Type == EventGap && ev.Change == EventDataChanged:
 			out[ev.Path] += ev.Missed
+		case ev.Type == EventResync && ev.Change == EventDataChanged:
+			out[ev.Path] += int64(ev.Version - ev.OldVersion)
 		}
 	}
 	return out
