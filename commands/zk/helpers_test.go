@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -66,13 +67,13 @@ func (s *syncBuffer) String() string {
 
 // dsctl runs the whole command tree in process, as main does, with test streams and
 // an environment of only env (plus a scratch HOME).
-func dsctl(t *testing.T, env map[string]string, args ...string) result {
+func dsctl(t testing.TB, env map[string]string, args ...string) result {
 	t.Helper()
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	return dsctlCtx(context.Background(), t, env, out, errOut, args...)
 }
 
-func dsctlCtx(ctx context.Context, t *testing.T, env map[string]string, out, errOut *syncBuffer, args ...string) result {
+func dsctlCtx(ctx context.Context, t testing.TB, env map[string]string, out io.Writer, errOut *syncBuffer, args ...string) result {
 	t.Helper()
 	ios, _, _, _ := cmdutil.Test()
 	ios.Out, ios.ErrOut = out, errOut
@@ -90,11 +91,15 @@ func dsctlCtx(ctx context.Context, t *testing.T, env map[string]string, out, err
 	start := time.Now()
 	err := commands.Execute(ctx, f, commands.NewRoot(f), args)
 	commands.PrintError(ios.ErrOut, false, err)
-	return result{out: out.String(), errOut: errOut.String(), err: err, code: commands.CodeFor(err), took: time.Since(start)}
+	r := result{errOut: errOut.String(), err: err, code: commands.CodeFor(err), took: time.Since(start)}
+	if sb, ok := out.(*syncBuffer); ok {
+		r.out = sb.String()
+	}
+	return r
 }
 
 // client opens a probe session on the target for setting up and checking state.
-func client(t *testing.T, tg target) *zkprobe.Client {
+func client(t testing.TB, tg target) *zkprobe.Client {
 	t.Helper()
 	c, err := zkprobe.Connect(context.Background(), endpoint.Dialer{Timeout: 5 * time.Second},
 		zkprobe.Options{Endpoint: endpoint.ZooKeeper{Servers: strings.Split(tg.servers, ",")}})
@@ -106,7 +111,7 @@ func client(t *testing.T, tg target) *zkprobe.Client {
 }
 
 // base creates a unique node for the test and deletes its subtree at cleanup.
-func base(t *testing.T, c *zkprobe.Client) string {
+func base(t testing.TB, c *zkprobe.Client) string {
 	t.Helper()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)

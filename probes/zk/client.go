@@ -118,10 +118,16 @@ func (c *Client) Close() {
 	}
 }
 
+// Notification is an event go-zookeeper reported and when it reached the client.
+type Notification struct {
+	gozk.Event
+	Received time.Time
+}
+
 // Subscribe returns every event go-zookeeper reports from now on (session state
 // changes and watch notifications), in order and without loss, until cancel is called
 // or the client is closed (then the channel is closed).
-func (c *Client) Subscribe() (events <-chan gozk.Event, cancel func()) {
+func (c *Client) Subscribe() (events <-chan Notification, cancel func()) {
 	q := newEventQueue()
 	c.mu.Lock()
 	if c.closed {
@@ -146,30 +152,31 @@ func (c *Client) Subscribe() (events <-chan gozk.Event, cancel func()) {
 
 // dispatch runs on go-zookeeper's receive goroutine: it must never block.
 func (c *Client) dispatch(ev gozk.Event) {
+	n := Notification{Event: ev, Received: time.Now()}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, q := range c.subs {
-		q.push(ev)
+		q.push(n)
 	}
 }
 
 // eventQueue is an unbounded FIFO in front of a channel: push never blocks.
 type eventQueue struct {
 	mu     sync.Mutex
-	items  []gozk.Event
+	items  []Notification
 	wake   chan struct{}
 	done   chan struct{}
-	out    chan gozk.Event
+	out    chan Notification
 	closed bool
 }
 
 func newEventQueue() *eventQueue {
-	q := &eventQueue{wake: make(chan struct{}, 1), done: make(chan struct{}), out: make(chan gozk.Event)}
+	q := &eventQueue{wake: make(chan struct{}, 1), done: make(chan struct{}), out: make(chan Notification)}
 	go q.pump()
 	return q
 }
 
-func (q *eventQueue) push(ev gozk.Event) {
+func (q *eventQueue) push(ev Notification) {
 	q.mu.Lock()
 	if !q.closed {
 		q.items = append(q.items, ev)

@@ -60,6 +60,9 @@ type Event struct {
 	// SessionID and Server describe the session (armed, reconnected, session_expired).
 	SessionID int64
 	Server    string
+	// Notified is when the watch notification behind this event reached the client
+	// (zero for events not caused by one); Time - Notified is dsctl's own latency.
+	Notified time.Time
 	// Nodes counts nodes (armed: nodes watched; resync: nodes re-read).
 	Nodes int
 	// Message is a human note (limit, disconnected).
@@ -111,6 +114,9 @@ type wnode struct {
 	// reports it as created.
 	fresh bool
 
+	// triggered is when the first notification not yet reported reached the client.
+	triggered time.Time
+
 	dataArmed, kidsArmed       bool
 	dataInflight, kidsInflight bool
 	dataDirty, kidsDirty       bool
@@ -146,6 +152,9 @@ type Watcher struct {
 	replies  chan readReply
 	queue    []readReply // reads waiting for a slot (only path and kind set)
 	inflight int
+
+	// notified is the notification time of the reply being applied.
+	notified time.Time
 
 	connected   bool
 	needResync  bool
@@ -231,6 +240,9 @@ func (w *Watcher) setWatched() {
 func (w *Watcher) emit(ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
+	}
+	if ev.Notified.IsZero() && ev.Path != "" && ev.Type != EventResync {
+		ev.Notified = w.notified
 	}
 	w.mu.Lock()
 	w.summary.Events++
@@ -391,7 +403,7 @@ func (w *Watcher) read(ctx context.Context, path string, kind readKind) readRepl
 
 // ---- the event loop ----
 
-func (w *Watcher) run(ctx context.Context, events <-chan gozk.Event, cancel func()) {
+func (w *Watcher) run(ctx context.Context, events <-chan Notification, cancel func()) {
 	defer close(w.done)
 	defer close(w.out)
 	defer cancel()
@@ -421,7 +433,8 @@ func (w *Watcher) run(ctx context.Context, events <-chan gozk.Event, cancel func
 	}
 }
 
-func (w *Watcher) onZKEvent(ctx context.Context, ev gozk.Event) {
+func (w *Watcher) onZKEvent(ctx context.Context, note Notification) {
+	ev := note.Event
 	if ev.Type == gozk.EventSession {
 		w.onSession(ctx, ev)
 		return
@@ -434,6 +447,9 @@ func (w *Watcher) onZKEvent(ctx context.Context, ev gozk.Event) {
 	if n == nil {
 		return
 	}
+	if n.triggered.IsZero() {
+		n.triggered = note.Received
+	}
 	switch ev.Type {
 	case gozk.EventNodeDataChanged, gozk.EventNodeCreated:
 		n.dataArmed = false
@@ -443,7 +459,9 @@ func (w *Watcher) onZKEvent(ctx context.Context, ev gozk.Event) {
 		if n.isRoot {
 			w.schedule(ctx, n, readData)
 		} else if n.exists {
+			w.notified = note.Received
 			w.nodeDeleted(n, "watch")
+			w.notified = time.Time{}
 		}
 	case gozk.EventNodeChildrenChanged:
 		n.kidsArmed = false
@@ -539,6 +557,9 @@ func (w *Watcher) onReply(r readReply) {
 		}
 		return
 	}
+	w.notified = n.triggered
+	n.triggered = time.Time{}
+	defer func() { w.notified = time.Time{} }()
 	switch r.kind {
 	case readData, verifyData:
 		if r.kind == readData {
