@@ -122,4 +122,3 @@ func waitArmed(b *testing.B, w *stampWriter) {
 		b.Fatal("watch not armed within 10s")
 	}
 }
-

@@ -131,8 +131,11 @@ func Connect(ctx context.Context, f *cmdutil.Factory, o *ConnOptions) (*zkprobe.
 	if err != nil {
 		return nil, err
 	}
-	f.IO.Debugf("zookeeper: session 0x%x on %s in %s (chroot %q)", c.SessionID(), c.Conn().Server(),
-		time.Since(start).Round(time.Microsecond), c.Chroot())
+	chroot := "no chroot"
+	if c.Chroot() != "" {
+		chroot = "chroot " + c.Chroot()
+	}
+	f.IO.Debugf("zookeeper: connected in %s, %s, timeout %s per call", time.Since(start).Round(time.Microsecond), chroot, c.Timeout())
 	f.OnClose(c.Close)
 	return c, nil
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -50,13 +51,8 @@ func Connect(ctx context.Context, d endpoint.Dialer, opt Options) (*Client, erro
 	ep := opt.Endpoint
 	ep.Servers = append([]string(nil), ep.Servers...)
 	c := &Client{chroot: chroot, timeout: d.Limit()}
-	sess, err := d.ConnectZooKeeperWithCallback(ctx, ep, c.dispatch)
+	sess, err := connectOrDiagnose(ctx, d, ep, c.dispatch)
 	if err != nil {
-		if errs.KindOf(err) == errs.KindUnreachable && ctx.Err() == nil {
-			if diag := diagnoseNotZooKeeper(ctx, ep.Servers, d.Limit()); diag != nil {
-				return nil, diag
-			}
-		}
 		return nil, err
 	}
 	c.conn = sess.Conn
@@ -78,6 +74,61 @@ func Connect(ctx context.Context, d endpoint.Dialer, opt Options) (*Client, erro
 		}
 	}
 	return c, nil
+}
+
+// connectOrDiagnose opens the session; when none comes within a quarter of the timeout
+// (at most 500ms), it asks the servers with a four-letter word whether they are
+// ZooKeeper at all, and fails at once with a usage error when none is (go-zookeeper
+// would retry a Redis port until the timeout).
+func connectOrDiagnose(ctx context.Context, d endpoint.Dialer, ep endpoint.ZooKeeper, onEvent func(gozk.Event)) (*endpoint.ZKSession, error) {
+	probe := make([]string, 0, len(ep.Servers))
+	for _, s := range ep.Servers {
+		s = strings.TrimSpace(s)
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			s = net.JoinHostPort(s, "2181")
+		}
+		probe = append(probe, s)
+	}
+	if len(probe) == 0 {
+		probe = []string{endpoint.DefaultZooKeeper}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type connected struct {
+		s   *endpoint.ZKSession
+		err error
+	}
+	done := make(chan connected, 1)
+	go func() {
+		s, err := d.ConnectZooKeeperWithCallback(cctx, ep, onEvent)
+		done <- connected{s, err}
+	}()
+	early := time.NewTimer(min(d.Limit()/4, 500*time.Millisecond))
+	defer early.Stop()
+	diagnosed := make(chan error, 1)
+	started := false
+	for {
+		select {
+		case r := <-done:
+			if r.err != nil && !started && errs.KindOf(r.err) == errs.KindUnreachable && ctx.Err() == nil {
+				if diag := diagnoseNotZooKeeper(ctx, probe, d.Limit()); diag != nil {
+					return nil, diag
+				}
+			}
+			return r.s, r.err
+		case <-early.C:
+			started = true
+			go func() { diagnosed <- diagnoseNotZooKeeper(cctx, probe, d.Limit()) }()
+		case diag := <-diagnosed:
+			if diag != nil {
+				cancel()
+				if r := <-done; r.s != nil {
+					r.s.Close()
+				}
+				return nil, diag
+			}
+		}
+	}
 }
 
 // Conn is the underlying go-zookeeper connection (paths on it are not chrooted).
