@@ -347,7 +347,7 @@ func (r TreeResult) Table() *output.TableData {
 		}
 		t.AddCells(row...)
 	}
-	t.Notes = append(t.Notes, output.S(fmt.Sprintf("%s under %s, %d requests in %.0fms", output.Plural(len(r.Nodes), "node"), r.Root, r.Requests, r.ElapsedMs), output.Dim))
+	t.Notes = append(t.Notes, output.S(fmt.Sprintf("%s under %s, %s in %.0fms", output.Plural(len(r.Nodes), "node"), r.Root, output.Plural(int(r.Requests), "request"), r.ElapsedMs), output.Dim))
 	if r.Truncated {
 		t.Notes = append(t.Notes, output.S(fmt.Sprintf("stopped at --max-nodes %d: %d more nodes not listed (raise --max-nodes, lower --depth, or pick a smaller subtree)", r.maxNodes, r.Unlisted), output.Warn))
 	}

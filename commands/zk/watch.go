@@ -288,8 +288,12 @@ func Record(ev zkprobe.Event, as zkprobe.Rendering) EventRecord {
 			fmt.Fprintf(&d, "(%s while unwatched)", output.Plural(int(ev.Missed), "change"))
 		}
 	case zkprobe.EventArmed:
-		fmt.Fprintf(&d, "%s watched, session %s on %s", output.Plural(ev.Nodes, "node"), r.SessionID, ev.Server)
-		if ev.Message != "" {
+		fmt.Fprintf(&d, "%s watched", output.Plural(ev.Nodes, "node"))
+		if ev.Source == "arm" {
+			d.WriteString(" " + ev.Message)
+		}
+		fmt.Fprintf(&d, ", session %s on %s", r.SessionID, ev.Server)
+		if ev.Source != "arm" && ev.Message != "" {
 			d.WriteString("; " + ev.Message)
 		}
 	case zkprobe.EventReconnected, zkprobe.EventSessionExpired, zkprobe.EventDisconnected:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -200,7 +201,8 @@ func (c *Client) Watch(ctx context.Context, opt WatchOptions) (*Watcher, error) 
 	}
 	w.nodes = nodes
 	w.setWatched()
-	w.emit(Event{Type: EventArmed, Nodes: len(nodes), SessionID: c.SessionID(), Server: c.conn.Server(), Source: "arm"})
+	w.emit(Event{Type: EventArmed, Nodes: len(nodes), SessionID: c.SessionID(), Server: c.conn.Server(), Source: "arm",
+		Message: "under " + strings.Join(opt.Paths, " ")})
 	go w.run(ctx, events, cancel)
 	return w, nil
 }
