@@ -58,6 +58,9 @@ type Member struct {
 	PendingSyncs    int64   `json:"pending_syncs,omitempty"`    // leader only
 	QuorumSize      int64   `json:"quorum_size,omitempty"`      // leader only: voting members configured
 	LatencyMs       float64 `json:"response_ms"`                // how long the member took to answer
+	// Monitor reports that mntr (or the AdminServer's monitor) answered, so the
+	// leader-only counts are known.
+	Monitor bool `json:"-"`
 	Error           string  `json:"error,omitempty"`
 }
 
@@ -138,7 +141,7 @@ func askMember(ctx context.Context, addr, admin string, opt StatusOptions) Membe
 	go func() { defer wg.Done(); mntr, mntrErr = FourLetterWord(ctx, addr, "mntr", opt.Timeout) }()
 	wg.Wait()
 	err := srvrErr
-	if err == nil {
+	if err == nil && !errors.Is(mntrErr, ErrNotWhitelisted) {
 		err = mntrErr
 	}
 	var nz *NotZooKeeperError
@@ -146,7 +149,11 @@ func askMember(ctx context.Context, addr, admin string, opt StatusOptions) Membe
 	case err == nil:
 		m.State, m.Source = StateUp, "4lw"
 		parseSrvr(&m, srvr)
-		parseMntr(&m, mntr)
+		if mntrErr == nil {
+			parseMntr(&m, mntr)
+		} else {
+			m.Source = "4lw (srvr only: mntr is not whitelisted, no watch count)"
+		}
 	case errors.Is(err, ErrNotServing):
 		m.State, m.Error = StateNotServing, "answers but is not serving requests (no quorum, or joining)"
 	case errors.Is(err, ErrNotWhitelisted):
@@ -233,6 +240,7 @@ func parseMntr(m *Member, text string) {
 // applyMonitor fills a member from mntr keys (without the zk_ prefix), which are also
 // the AdminServer monitor command's JSON keys.
 func applyMonitor(m *Member, kv map[string]string) {
+	m.Monitor = true
 	num := func(k string, dst *int64) {
 		if v, ok := kv[k]; ok {
 			f, err := strconv.ParseFloat(v, 64)
@@ -376,7 +384,7 @@ func Judge(members []Member) *Status {
 	}
 	if leader != nil {
 		s.Leader = leader.Addr
-		if leader.SyncedFollowers < int64(followersUp) {
+		if leader.Monitor && leader.SyncedFollowers < int64(followersUp) {
 			s.Problems = append(s.Problems, fmt.Sprintf("leader %s has %d synced followers, %d followers answer", leader.Addr, leader.SyncedFollowers, followersUp))
 		}
 		if leader.QuorumSize > 0 && int(leader.QuorumSize) != len(members) {

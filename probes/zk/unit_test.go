@@ -123,6 +123,7 @@ func TestJudge(t *testing.T) {
 		{"all down", []string{"down", "down", "down"}, zk.VerdictDown, errs.KindUnreachable, nil},
 		{"leader lags", []string{"follower", "lagging-leader", "follower"}, zk.VerdictDegraded, errs.KindAuditFailed, []string{"1 synced followers, 2 followers answer"}},
 		{"standalone", []string{"standalone"}, zk.VerdictHealthy, -1, nil},
+		{"srvr only (Debian's default whitelist)", []string{"srvronly-follower", "srvronly-leader", "srvronly-follower"}, zk.VerdictHealthy, -1, nil},
 		{"4lw refused, no admin", []string{"nowl", "leader", "follower"}, zk.VerdictDegraded, errs.KindAuditFailed, []string{"not in 4lw.commands.whitelist"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,6 +138,10 @@ func TestJudge(t *testing.T) {
 					servers = append(servers, zktest.Start(t, l))
 				case "follower":
 					servers = append(servers, zktest.Start(t, follower))
+				case "srvronly-leader":
+					servers = append(servers, zktest.Start(t, zktest.Member{Mode: "leader", SrvrOnly: true}))
+				case "srvronly-follower":
+					servers = append(servers, zktest.Start(t, zktest.Member{Mode: "follower", SrvrOnly: true}))
 				case "standalone":
 					servers = append(servers, zktest.Start(t, zktest.Member{Mode: "standalone"}))
 				case "down":
@@ -190,6 +195,15 @@ func TestStatusParsesMembers(t *testing.T) {
 }
 
 // TestStatusAdminServerFallback: four-letter words refused, the AdminServer answers.
+func TestStatusSrvrOnly(t *testing.T) {
+	addr := zktest.Start(t, zktest.Member{Mode: "follower", Zxid: 0x200000001, SrvrOnly: true})
+	st := zk.EnsembleStatus(context.Background(), zk.StatusOptions{Servers: []string{addr}, Timeout: 2 * time.Second})
+	m := st.Members[0]
+	if m.State != zk.StateUp || m.Mode != "follower" || m.Zxid != 0x200000001 || m.Znodes != 42 || !strings.Contains(m.Source, "srvr only") {
+		t.Fatalf("srvr-only member: %+v", m)
+	}
+}
+
 func TestStatusAdminServerFallback(t *testing.T) {
 	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {

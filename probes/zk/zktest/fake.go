@@ -18,8 +18,9 @@ type Member struct {
 	Mode string
 	// NotServing answers like a member without quorum.
 	NotServing bool
-	// NotWhitelisted refuses every four-letter word.
-	NotWhitelisted bool
+	// NotWhitelisted refuses every four-letter word; SrvrOnly refuses all but srvr
+	// (Debian's default whitelist).
+	NotWhitelisted, SrvrOnly bool
 	// Raw, when set, is the whole reply to anything (e.g. a Redis error line), and the
 	// connection then stays open like a line-based server's.
 	Raw string
@@ -77,7 +78,7 @@ func (m Member) serve(c net.Conn) {
 	}
 	w := string(word)
 	switch {
-	case m.NotWhitelisted:
+	case m.NotWhitelisted || (m.SrvrOnly && w != "srvr"):
 		fmt.Fprintf(c, "%s is not executed because it is not in the whitelist.\n", w)
 	case m.NotServing:
 		io.WriteString(c, "This ZooKeeper instance is not currently serving requests\n")
