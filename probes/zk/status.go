@@ -60,8 +60,8 @@ type Member struct {
 	LatencyMs       float64 `json:"response_ms"`                // how long the member took to answer
 	// Monitor reports that mntr (or the AdminServer's monitor) answered, so the
 	// leader-only counts are known.
-	Monitor bool `json:"-"`
-	Error           string  `json:"error,omitempty"`
+	Monitor bool   `json:"-"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Epoch is the leader epoch of the member's last zxid.
