@@ -1,7 +1,9 @@
 package zk
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -244,6 +246,13 @@ func Record(ev zkprobe.Event, as zkprobe.Rendering) EventRecord {
 		if err != nil {
 			text, used, _ = zkprobe.Render(ev.Data, zkprobe.RenderHex)
 		}
+		if used == zkprobe.RenderJSON {
+			// one line per event: JSON values stay compact
+			var b bytes.Buffer
+			if json.Compact(&b, ev.Data) == nil {
+				text = b.String()
+			}
+		}
 		r.Data, r.Rendering = &text, string(used)
 	}
 	var d strings.Builder
@@ -310,7 +319,7 @@ func Record(ev zkprobe.Event, as zkprobe.Rendering) EventRecord {
 	if ev.Source == "verify" {
 		d.WriteString(" [found on reconnect]")
 	}
-	if r.Data != nil {
+	if r.Data != nil && *r.Data != "" {
 		v := *r.Data
 		if len(v) > 120 || strings.Contains(v, "\n") {
 			v = strings.ReplaceAll(v, "\n", " ")
