@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -180,7 +181,11 @@ func (c *collector) waitFor(t testing.TB, limit time.Duration, what string, cond
 		case <-c.notify:
 		case <-time.After(100 * time.Millisecond):
 		case <-deadline:
-			t.Fatalf("timed out after %s waiting for %s; %d events, last: %+v", limit, what, len(evs), tail(evs, 5))
+			var brief []string
+			for _, ev := range tail(evs, 8) {
+				brief = append(brief, fmt.Sprintf("%s %s v%d %s", ev.Type, ev.Path, ev.Version, ev.Message))
+			}
+			t.Fatalf("timed out after %s waiting for %s; %d events, last: %s", limit, what, len(evs), strings.Join(brief, "; "))
 		}
 	}
 }

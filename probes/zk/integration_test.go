@@ -359,3 +359,55 @@ func TestWatchSessionExpiry(t *testing.T) {
 		t.Errorf("summary: %+v", s)
 	}
 }
+
+// TestWatchACLAndChroot watches through a chroot, anonymously, a subtree holding a
+// node only a digest user may read: ZooKeeper notifies no session without READ
+// permission, so arming says that node is not readable; the rest is watched, with
+// paths relative to the chroot.
+func TestWatchACLAndChroot(t *testing.T) {
+	c := connect(t, endpoint.ZooKeeper{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	root := base(t, c)
+	t.Setenv("DSCTL_TEST_ZK_OWNER", "pw")
+	owner := connect(t, endpoint.ZooKeeper{DigestUser: "owner", DigestPassword: endpoint.Secret{Env: "DSCTL_TEST_ZK_OWNER"}})
+	acl := gozk.DigestACL(gozk.PermAll, "owner", "pw")
+	if _, err := owner.Create(ctx, root+"/private", []byte("s"), 0, acl); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.Create(ctx, root+"/private/kid", nil, 0, acl); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = owner.Delete(context.Background(), root+"/private/kid", -1) }) // only the owner may list it
+	wc, err := Connect(ctx, dialer(), Options{Endpoint: endpoint.ZooKeeper{Servers: ensemble(t)}, Chroot: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wc.Close()
+	w, err := wc.Watch(ctx, WatchOptions{Paths: []string{"/"}, Recursive: true, Depth: -1, Data: true})
+	if err != nil {
+		t.Fatalf("arming over a node the ACL hides: %v", err)
+	}
+	col := collect(w)
+	evs := col.waitFor(t, 5*time.Second, "armed", func(evs []Event) bool { return has(evs, EventArmed, "") })
+	if !strings.Contains(evs[0].Message, "1 not readable by this session") || evs[0].Nodes != 2 {
+		t.Fatalf("armed: %+v", evs[0])
+	}
+	if _, err := c.Create(ctx, root+"/open", []byte("o"), 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Set(ctx, root+"/open", []byte("p"), -1); err != nil {
+		t.Fatal(err)
+	}
+	evs = col.waitFor(t, 10*time.Second, "created and changed /open", func(evs []Event) bool {
+		return has(evs, EventCreated, "/open") && accounted(evs)["/open"] == 1
+	})
+	for _, ev := range evs {
+		if strings.HasPrefix(ev.Path, root) {
+			t.Errorf("path not relative to the chroot: %+v", ev)
+		}
+		if ev.Type == EventChildrenChanged && (ev.Path != "/" || strings.Join(ev.Added, ",") != "open") {
+			t.Errorf("children_changed: %+v", ev)
+		}
+	}
+}

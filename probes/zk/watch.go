@@ -115,6 +115,9 @@ type wnode struct {
 	// reports it as created.
 	fresh bool
 
+	// noList: the session has no READ permission on the node (found when listing its
+	// children fails): the server sends no notifications for it.
+	noList bool
 	// triggered is when the first notification not yet reported reached the client.
 	triggered time.Time
 
@@ -201,10 +204,23 @@ func (c *Client) Watch(ctx context.Context, opt WatchOptions) (*Watcher, error) 
 	}
 	w.nodes = nodes
 	w.setWatched()
-	w.emit(Event{Type: EventArmed, Nodes: len(nodes), SessionID: c.SessionID(), Server: c.conn.Server(), Source: "arm",
-		Message: "under " + strings.Join(opt.Paths, " ")})
+	msg := "under " + strings.Join(opt.Paths, " ")
+	if hidden := countNoList(nodes); hidden > 0 {
+		msg += fmt.Sprintf(" (%d not readable by this session: ZooKeeper sends no notifications for them; authenticate with a user their ACL allows)", hidden)
+	}
+	w.emit(Event{Type: EventArmed, Nodes: len(nodes), SessionID: c.SessionID(), Server: c.conn.Server(), Source: "arm", Message: msg})
 	go w.run(ctx, events, cancel)
 	return w, nil
+}
+
+func countNoList(nodes map[string]*wnode) int {
+	n := 0
+	for _, nd := range nodes {
+		if nd.noList {
+			n++
+		}
+	}
+	return n
 }
 
 // Events is the event stream, closed when the watch ends.
@@ -289,7 +305,7 @@ func (w *Watcher) snapshot(ctx context.Context) (map[string]*wnode, error) {
 			}
 			if replies[i].exists {
 				kids[i] = w.read(ctx, level[i].path, readKids)
-				if kids[i].err != nil && !ErrNoNode(kids[i].err) {
+				if kids[i].err != nil && !ErrNoNode(kids[i].err) && !ErrNoAuth(kids[i].err) {
 					return kids[i].err
 				}
 			}
@@ -308,7 +324,10 @@ func (w *Watcher) snapshot(ctx context.Context) (map[string]*wnode, error) {
 				}
 				continue
 			}
-			if kids[i].err != nil { // deleted between the two reads: its watch reports it
+			if kids[i].err != nil { // deleted between the two reads (its watch reports it), or not readable
+				if ErrNoAuth(kids[i].err) {
+					n.noList = true
+				}
 				continue
 			}
 			n.kidsArmed = true
@@ -382,6 +401,11 @@ func (w *Watcher) read(ctx context.Context, path string, kind readKind) readRepl
 		}
 		for attempt := 0; ; attempt++ {
 			data, st, _, err := c.conn.GetW(abs)
+			if errors.Is(err, gozk.ErrNoAuth) {
+				// The ACL hides the data; exists needs no permission: watch the versions.
+				ok, st, _, err := c.conn.ExistsW(abs)
+				return res{exists: ok, st: st}, err
+			}
 			if !errors.Is(err, gozk.ErrNoNode) || attempt == 3 {
 				return res{exists: err == nil, st: st, data: data}, err
 			}
@@ -547,6 +571,15 @@ func (w *Watcher) onReply(r readReply) {
 		n.dataInflight = false
 	case readKids:
 		n.kidsInflight = false
+	}
+	if ErrNoAuth(r.err) && (r.kind == readKids || r.kind == verifyKids) {
+		// No READ permission: the server lists nothing and notifies nothing for this node.
+		if !n.noList {
+			n.noList = true
+			w.emit(Event{Type: EventLimit, Path: n.path, Source: w.source(r),
+				Message: "not readable by this session (ACL): ZooKeeper sends no notifications for it; authenticate with a user its ACL allows"})
+		}
+		return
 	}
 	if r.err != nil && !ErrNoNode(r.err) {
 		// Connection trouble or a timeout: read again once the session is back (a
