@@ -167,7 +167,7 @@ func askMember(ctx context.Context, addr, admin string, opt StatusOptions) Membe
 			return m
 		}
 	case errors.As(err, &nz):
-		m.State, m.Error = StateNotZooKeeper, nz.Error()
+		m.State, m.Error = StateNotZooKeeper, strings.TrimPrefix(nz.Error(), addr+" is ")
 	default:
 		m.State, m.Error = StateDown, describeNetErr(err, opt.Timeout)
 	}
@@ -358,7 +358,10 @@ func Judge(members []Member) *Status {
 		if m.State != StateUp {
 			s.Down++
 			p := fmt.Sprintf("%s is %s", m.Addr, strings.ReplaceAll(m.State, "_", " "))
-			if m.Error != "" {
+			switch {
+			case m.State == StateNotZooKeeper:
+				p = m.Addr + " is " + m.Error
+			case m.Error != "":
 				p += ": " + m.Error
 			}
 			s.Problems = append(s.Problems, p)
