@@ -392,3 +392,75 @@ func compact(raw []byte) string {
 	}
 	return b.String()
 }
+
+// TestWatchSessionExpiryStream cuts `zk watch -o jsonl` off from the ensemble (a
+// private proxy) past its session timeout while changes are made, and checks the
+// stream: disconnected, session_expired, one resync line per changed node with
+// exactly the changes made meanwhile, armed again, and a summary that counts it.
+func TestWatchSessionExpiryStream(t *testing.T) {
+	eachTarget(t, func(t *testing.T, tg target) {
+		c := client(t, tg)
+		root := base(t, c)
+		ctx := context.Background()
+		if err := c.CreateAll(ctx, []string{root + "/a", root + "/b"}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		px := zktest.StartProxy(t, strings.Split(tg.servers, ",")[0])
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		out, errOut := &syncBuffer{}, &syncBuffer{}
+		done := make(chan result, 1)
+		go func() {
+			done <- dsctlCtx(wctx, t, nil, out, errOut, "zk", "watch", root, "-r", "-o", "jsonl", "--zk", px.Addr(), "--session-timeout", "2s")
+		}()
+		waitFor(t, 10*time.Second, "armed", func() bool { return strings.Contains(out.String(), `"type":"armed"`) })
+		px.Pause()
+		waitFor(t, 10*time.Second, "disconnected", func() bool { return strings.Contains(out.String(), `"type":"disconnected"`) })
+		for i := 0; i < 2; i++ {
+			if _, err := c.Set(ctx, root+"/a", []byte("v"), -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Delete(ctx, root+"/b", -1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Create(ctx, root+"/c", nil, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(4 * time.Second) // past the 2s session timeout
+		px.Resume()
+		waitFor(t, 30*time.Second, "re-armed after the resync", func() bool { return strings.Contains(out.String(), `"source":"resync","session_id"`) })
+		cancel()
+		r := <-done
+		if r.code != 0 {
+			t.Fatalf("exit %d: %v", r.code, r.err)
+		}
+		var resync []string
+		var types []string
+		for _, line := range strings.Split(strings.TrimSpace(r.out), "\n") {
+			var ev struct {
+				Type, Path, Change string
+				Missed             int64
+				Added, Removed     []string
+				Expirations        int `json:"session_expirations"`
+			}
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatalf("bad line %q: %v", line, err)
+			}
+			types = append(types, ev.Type)
+			if ev.Type == "resync" {
+				resync = append(resync, fmt.Sprintf("%s %s %d +%v -%v", strings.TrimPrefix(ev.Path, root), ev.Change, ev.Missed, ev.Added, ev.Removed))
+			}
+			if ev.Type == "summary" && ev.Expirations != 1 {
+				t.Errorf("summary counts %d expirations: %s", ev.Expirations, line)
+			}
+		}
+		want := []string{" children_changed 2 +[c] -[b]", "/a data_changed 2 +[] -[]", "/b deleted 1 +[] -[]", "/c created 1 +[] -[]"}
+		if strings.Join(resync, "; ") != strings.Join(want, "; ") {
+			t.Errorf("resync lines:\n got %q\nwant %q", resync, want)
+		}
+		if got := strings.Join(types, " "); !strings.Contains(got, "armed disconnected session_expired resync") || !strings.HasSuffix(got, "armed summary") {
+			t.Errorf("stream: %s", got)
+		}
+	})
+}

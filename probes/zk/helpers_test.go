@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/testenv"
+	"github.com/dsctl/dsctl/probes/zk/zktest"
 )
 
 // ensemble returns the real 3-node ensemble's client addresses (skips without it).
@@ -62,82 +61,7 @@ func base(t testing.TB, c *Client) string {
 	return root
 }
 
-// proxy is a TCP proxy in front of one server, for private fault injection: it can
-// drop every connection (a network blip within the session) or refuse service for a
-// while (a client cut off past its session timeout).
-type proxy struct {
-	ln     net.Listener
-	target string
-
-	mu     sync.Mutex
-	conns  []net.Conn
-	paused bool
-}
-
-func startProxy(t testing.TB, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target}
-	go p.serve()
-	t.Cleanup(func() { ln.Close(); p.DropAll() })
-	return p
-}
-
-func (p *proxy) Addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) serve() {
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		paused := p.paused
-		p.mu.Unlock()
-		if paused {
-			in.Close()
-			continue
-		}
-		out, err := net.DialTimeout("tcp", p.target, 2*time.Second)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, in, out)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(out, in); out.Close(); in.Close() }()
-		go func() { _, _ = io.Copy(in, out); out.Close(); in.Close() }()
-	}
-}
-
-// DropAll closes every proxied connection; new ones are accepted.
-func (p *proxy) DropAll() {
-	p.mu.Lock()
-	conns := p.conns
-	p.conns = nil
-	p.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-// Pause drops every connection and refuses new ones until Resume.
-func (p *proxy) Pause() {
-	p.mu.Lock()
-	p.paused = true
-	p.mu.Unlock()
-	p.DropAll()
-}
-
-func (p *proxy) Resume() {
-	p.mu.Lock()
-	p.paused = false
-	p.mu.Unlock()
-}
+func startProxy(t testing.TB, target string) *zktest.Proxy { return zktest.StartProxy(t, target) }
 
 // collector gathers a watcher's events.
 type collector struct {

@@ -1,6 +1,7 @@
 // Package zktest has test doubles for states a real ensemble cannot be pushed into
 // without disturbing others: a member that answers the four-letter words with canned
-// replies (leader, follower, not serving, words not whitelisted, or not ZooKeeper).
+// replies (leader, follower, not serving, words not whitelisted, or not ZooKeeper),
+// and a TCP proxy that cuts one client off (a blip, or past its session timeout).
 package zktest
 
 import (
