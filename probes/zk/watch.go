@@ -84,6 +84,9 @@ type WatchOptions struct {
 	MaxNodes int
 	// Concurrency is the number of reads in flight (default DefaultConcurrency).
 	Concurrency int
+	// Progress, when set, is called while arming after each level with the nodes
+	// armed so far.
+	Progress func(armed int)
 }
 
 // Summary counts what a watch saw, for the ctrl-C summary.
@@ -354,6 +357,9 @@ func (w *Watcher) snapshot(ctx context.Context) (map[string]*wnode, error) {
 			}
 		}
 		level = next
+		if w.opt.Progress != nil {
+			w.opt.Progress(len(nodes))
+		}
 	}
 	return nodes, nil
 }
