@@ -166,6 +166,13 @@ func TestBadInputExitCodes(t *testing.T) {
 				t.Fatalf("exit %d, out %q: %v", r.code, r.out, r.err)
 			}
 		})
+		t.Run("digest auth from the environment", func(t *testing.T) {
+			t.Setenv("DSCTL_ZK_DIGEST_PASSWORD", "pw1")
+			r := dsctl(t, map[string]string{"DSCTL_ZK_DIGEST_USER": "owner"}, "zk", "get", root+"/locked", "--zk", tg.servers, "-v")
+			if r.code != 0 || r.out != "secret\n" || strings.Contains(r.errOut, "pw1") || !strings.Contains(r.errOut, `digest auth as "owner"`) {
+				t.Fatalf("exit %d, out %q, stderr %q: %v", r.code, r.out, r.errOut, r.err)
+			}
+		})
 		t.Run("not ZooKeeper", func(t *testing.T) {
 			r := dsctl(t, nil, "zk", "ls", "/", "--zk", redis, "--timeout", "2s")
 			if r.code != 2 || !strings.Contains(r.errOut, "is not a ZooKeeper server") || r.took > 5*time.Second {
