@@ -21,6 +21,7 @@ import (
 	"github.com/dsctl/dsctl/commands/ring"
 	"github.com/dsctl/dsctl/commands/sandboxcmd"
 	"github.com/dsctl/dsctl/commands/version"
+	"github.com/dsctl/dsctl/commands/zk"
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
 )
@@ -99,6 +100,7 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 		kafka.NewCmd(f),
 		lock.NewCmd(f),
 		ring.NewCmd(f),
+		zk.NewCmd(f),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	strictCompletion(root)

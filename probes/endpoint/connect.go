@@ -215,6 +215,14 @@ func (silentZKLogger) Printf(string, ...any) {}
 
 // ConnectZooKeeper opens a session and waits for it within the timeout.
 func (d Dialer) ConnectZooKeeper(ctx context.Context, ep ZooKeeper) (*ZKSession, error) {
+	return d.ConnectZooKeeperWithCallback(ctx, ep, nil)
+}
+
+// ConnectZooKeeperWithCallback is ConnectZooKeeper with go-zookeeper's event callback:
+// onEvent (when not nil) receives every session and watch event, in order, on the
+// library's receive goroutine, before the buffered Events channel that drops events
+// when full. It must not block.
+func (d Dialer) ConnectZooKeeperWithCallback(ctx context.Context, ep ZooKeeper, onEvent func(zk.Event)) (*ZKSession, error) {
 	servers := ep.Servers
 	if len(servers) == 0 {
 		servers = []string{DefaultZooKeeper}
@@ -251,7 +259,12 @@ func (d Dialer) ConnectZooKeeper(ctx context.Context, ep ZooKeeper) (*ZKSession,
 		}
 		return c, err
 	}
-	conn, events, err := zk.Connect(servers, session, zk.WithDialer(dial), zk.WithLogger(silentZKLogger{}), zk.WithLogInfo(false))
+	callback := func(zk.Event) {}
+	if onEvent != nil {
+		callback = onEvent
+	}
+	conn, events, err := zk.Connect(servers, session, zk.WithDialer(dial), zk.WithLogger(silentZKLogger{}), zk.WithLogInfo(false),
+		zk.WithEventCallback(callback))
 	if err != nil {
 		return nil, errs.Usage("zookeeper: %v", err)
 	}
