@@ -125,17 +125,17 @@ const (
 
 // Create flags (CreateMode.toFlag).
 const (
-	flagPersistent            = 0
-	flagEphemeral             = 1
-	flagSequential            = 2
-	flagEphemeralSequential   = 3
-	flagContainer             = 4
-	flagPersistentTTL         = 5
-	flagPersistentSeqTTL      = 6
-	containerEphemeralOwner   = int64(-1 << 63) // EphemeralType.CONTAINER_EPHEMERAL_OWNER
-	ttlEphemeralOwnerMask     = int64(-1) << 56 // 0xFF00000000000000: EphemeralType.TTL
-	maxTTL                    = int64(0xFFFFFFFFFF)
-	maxFrame                  = 0xfffff + 1024 // jute.maxbuffer plus ZooKeeper's packet slack
+	flagPersistent          = 0
+	flagEphemeral           = 1
+	flagSequential          = 2
+	flagEphemeralSequential = 3
+	flagContainer           = 4
+	flagPersistentTTL       = 5
+	flagPersistentSeqTTL    = 6
+	containerEphemeralOwner = int64(-1 << 63) // EphemeralType.CONTAINER_EPHEMERAL_OWNER
+	ttlEphemeralOwnerMask   = int64(-1) << 56 // 0xFF00000000000000: EphemeralType.TTL
+	maxTTL                  = int64(0xFFFFFFFFFF)
+	maxFrame                = 0xfffff + 1024 // jute.maxbuffer plus ZooKeeper's packet slack
 )
 
 // ACL is one access control entry.
