@@ -137,8 +137,8 @@ func (t *txn) create(ss *session, c *conn, rq createReq) (string, Stat, Code) {
 	return path, n.clientStat(), CodeOK
 }
 
-// insert adds a node under its (existing) parent: the parent's cversion goes up by
-// one and its pzxid becomes this zxid.
+// insert adds a node under its (existing) parent: the parent's create count goes up
+// by one and its pzxid becomes this zxid.
 func (t *txn) insert(path string, n *znode) {
 	s := t.s
 	parentPath, name := parentOf(path)
@@ -178,7 +178,6 @@ func (t *txn) removeNode(path string) {
 	parent := s.nodes[parentPath]
 	oldParent := parent.stat
 	delete(parent.children, name)
-	parent.stat.Cversion++
 	if t.zxid > parent.stat.Pzxid {
 		parent.stat.Pzxid = t.zxid
 	}
@@ -365,15 +364,17 @@ func (s *Server) dispatch(c *conn, ss *session, r *reader, xid, op int32) bool {
 		if r.err != nil {
 			return false
 		}
+		// The reply echoes the request's xid (the Java client uses -4, go-zookeeper
+		// a normal one).
 		if scheme != "digest" || !strings.Contains(string(auth), ":") {
-			c.reply(xidAuth, 0, CodeAuthFailed, nil)
+			c.reply(xid, 0, CodeAuthFailed, nil)
 			return false
 		}
 		id := authID{"digest", digestID(string(auth))}
 		if !containsID(ss.auth, id) {
 			ss.auth = append(ss.auth, id)
 		}
-		c.reply(xidAuth, 0, CodeOK, nil)
+		c.reply(xid, 0, CodeOK, nil)
 		return true
 
 	case opSetWatches, opSetWatches2:
@@ -386,7 +387,7 @@ func (s *Server) dispatch(c *conn, ss *session, r *reader, xid, op int32) bool {
 			return false
 		}
 		s.setWatches(c, rel, data, exist, child)
-		c.reply(xidSetWatches, s.zxid, CodeOK, nil)
+		c.reply(xid, s.zxid, CodeOK, nil)
 		return true
 
 	case opCloseSession:
@@ -492,7 +493,7 @@ func (s *Server) dispatch(c *conn, ss *session, r *reader, xid, op int32) bool {
 			code = CodeNoAuth
 		}
 		return read(code, func(w *writer) {
-			w.acls(n.acl)
+			w.acls(redactDigests(n.acl, allowed(n.acl, PermAdmin, sessionIDs(ss, c))))
 			w.stat(n.clientStat())
 		})
 
@@ -555,6 +556,23 @@ func (s *Server) dispatch(c *conn, ss *session, r *reader, xid, op int32) bool {
 	}
 	// reconfig, addWatch (persistent watches), multiRead, SASL: not served.
 	return read(CodeUnimplemented, nil)
+}
+
+// redactDigests hides the password hashes of digest entries from a reader without
+// ADMIN permission, as ZooKeeper 3.8 does ("user:x").
+func redactDigests(acl []ACL, admin bool) []ACL {
+	if admin {
+		return acl
+	}
+	out := make([]ACL, len(acl))
+	for i, a := range acl {
+		if a.Scheme == "digest" {
+			user, _, _ := strings.Cut(a.ID, ":")
+			a.ID = user + ":x"
+		}
+		out[i] = a
+	}
+	return out
 }
 
 func containsID(ids []authID, id authID) bool {

@@ -41,8 +41,6 @@ const (
 const (
 	xidWatchEvent = -1
 	xidPing       = -2
-	xidAuth       = -4
-	xidSetWatches = -8
 )
 
 // Code is a ZooKeeper error code (KeeperException.Code), as sent in reply headers.

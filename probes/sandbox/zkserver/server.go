@@ -143,7 +143,7 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 func (s *Server) initTree() {
 	s.nodes = map[string]*znode{
 		"/":                 {acl: WorldACL, children: map[string]struct{}{"zookeeper": {}}},
-		"/zookeeper":        {acl: WorldACL, children: map[string]struct{}{"quota": {}, "config": {}}, stat: Stat{Cversion: -2}},
+		"/zookeeper":        {acl: WorldACL, children: map[string]struct{}{"quota": {}, "config": {}}},
 		"/zookeeper/quota":  {acl: WorldACL, children: map[string]struct{}{}},
 		"/zookeeper/config": {acl: []ACL{{Perms: PermRead, Scheme: "world", ID: "anyone"}}, children: map[string]struct{}{}, stat: Stat{Aversion: -1}},
 	}

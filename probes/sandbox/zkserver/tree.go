@@ -10,9 +10,10 @@ import (
 	"unicode/utf8"
 )
 
-// znode is one node of the tree. stat.EphemeralOwner holds the raw owner, which also
-// encodes containers and TTL nodes as ZooKeeper's EphemeralType does; clientStat
-// hides those encodings the way DataNode.copyStat does.
+// znode is one node of the tree, stored as ZooKeeper's DataNode stores it:
+// stat.EphemeralOwner is the raw owner, which also encodes containers and TTL nodes
+// (EphemeralType), and stat.Cversion counts the children ever created (it is the next
+// sequential suffix). clientStat translates both as DataNode.copyStat does.
 type znode struct {
 	data     []byte
 	acl      []ACL
@@ -27,6 +28,9 @@ func (n *znode) clientStat() Stat {
 	}
 	st.NumChildren = int32(len(n.children))
 	st.DataLength = int32(len(n.data))
+	// "translate from the count of the creates to the count of the changes": every
+	// child created and gone was one create and one delete.
+	st.Cversion = 2*n.stat.Cversion - st.NumChildren
 	return st
 }
 
