@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -394,3 +395,5 @@ func fourLetterWord(t *testing.T, addr, cmd string) string {
 	b, _ := io.ReadAll(nc)
 	return string(b)
 }
+
+func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
