@@ -39,6 +39,8 @@ var conformance = []struct {
 	{"ContainerAndTTL", testContainerAndTTL},
 	{"Create2AndGetChildren2", testCreate2AndGetChildren2},
 	{"FourLetterWords", testFourLetterWords},
+	{"PersistentWatches", testPersistentWatches},
+	{"MultiRead", testMultiRead},
 }
 
 func TestConformance(t *testing.T) {
@@ -921,5 +923,98 @@ func testFourLetterWords(t *testing.T, tg target) {
 	}
 	if tg.srv != nil && (!strings.Contains(srvr, "Mode: standalone\n") || !strings.Contains(mntr, "zk_server_state\tstandalone\n")) {
 		t.Errorf("embedded server is standalone:\n%s", srvr)
+	}
+}
+
+// testPersistentWatches: addWatch (ZooKeeper 3.6+; go-zookeeper lacks it, Curator's
+// CuratorCache uses it) on the wire.
+func testPersistentWatches(t *testing.T, tg target) {
+	c := connect(t, tg.addr, 4*time.Second)
+	b := base(t, c)
+	rc := dialRaw(t, tg.addr, 4000, 0, nil)
+	p := b + "/p"
+	tree := b + "/tree"
+	mustCreate(t, c, tree, nil, 0)
+	if r := rc.mustCall(opAddWatch, func(w *writer) { w.string(p); w.int(0) }); r.code != CodeOK {
+		t.Fatalf("addWatch persistent: %d", r.code)
+	}
+	if r := rc.mustCall(opAddWatch, func(w *writer) { w.string(tree); w.int(1) }); r.code != CodeOK {
+		t.Fatalf("addWatch recursive: %d", r.code)
+	}
+	mustCreate(t, c, p, nil, 0)
+	for i := range 2 {
+		if _, err := c.Set(p, []byte{byte(i)}, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCreate(t, c, p+"/kid", nil, 0)
+	mustCreate(t, c, tree+"/a", nil, 0)
+	mustCreate(t, c, tree+"/a/b", nil, 0)
+	if _, err := c.Set(tree+"/a/b", []byte("x"), -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(tree+"/a/b", -1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Set(tree, []byte("x"), -1); err != nil {
+		t.Fatal(err)
+	}
+	rc.mustCall(opSync, pathBody(b))
+	want := []rawEvent{
+		{evNodeCreated, p}, {evNodeDataChanged, p}, {evNodeDataChanged, p}, {evNodeChildrenChanged, p},
+		{evNodeCreated, tree + "/a"}, {evNodeCreated, tree + "/a/b"}, {evNodeDataChanged, tree + "/a/b"},
+		{evNodeDeleted, tree + "/a/b"}, {evNodeDataChanged, tree},
+	}
+	if !slices.Equal(rc.events, want) {
+		t.Fatalf("events\n%v\nwant\n%v", rc.events, want)
+	}
+	if r := rc.mustCall(opAddWatch, func(w *writer) { w.string(p); w.int(2) }); r.code != CodeMarshallingError {
+		t.Fatalf("addWatch with mode 2: %d, want MarshallingError (-5)", r.code)
+	}
+	if r := rc.mustCall(opExists, pathWatch(p, false)); r.code != CodeOK {
+		t.Fatalf("exists after a bad addWatch: %d", r.code)
+	}
+}
+
+func testMultiRead(t *testing.T, tg target) {
+	c := connect(t, tg.addr, 4*time.Second)
+	b := base(t, c)
+	mustCreate(t, c, b+"/a", []byte("A"), 0)
+	mustCreate(t, c, b+"/a/k", nil, 0)
+	rc := dialRaw(t, tg.addr, 4000, 0, nil)
+	r := rc.mustCall(opMultiRead, func(w *writer) {
+		for _, o := range []struct {
+			op   int32
+			path string
+		}{{opGetData, b + "/a"}, {opGetChildren, b + "/a"}, {opGetData, b + "/missing"}, {opGetChildren, b}} {
+			w.int(o.op)
+			w.bool(false)
+			w.int(-1)
+			w.string(o.path)
+			w.bool(false)
+		}
+		w.int(-1)
+		w.bool(true)
+		w.int(-1)
+	})
+	if r.code != CodeOK {
+		t.Fatalf("multiRead: %d", r.code)
+	}
+	body := r.body
+	h := func() (int32, Code) { typ, _, code := body.int(), body.bool(), Code(body.int()); return typ, code }
+	if typ, code := h(); typ != opGetData || code != 0 || string(body.buffer()) != "A" || readStat(body).NumChildren != 1 {
+		t.Fatalf("multiRead getData: %d %d", typ, code)
+	}
+	if typ, code := h(); typ != opGetChildren || code != 0 || !slices.Equal(body.strings(), []string{"k"}) {
+		t.Fatalf("multiRead getChildren: %d %d", typ, code)
+	}
+	if typ, code := h(); typ != opError || code != CodeNoNode || Code(body.int()) != CodeNoNode {
+		t.Fatalf("multiRead missing: %d %d", typ, code)
+	}
+	if typ, code := h(); typ != opGetChildren || code != 0 || !slices.Equal(body.strings(), []string{"a"}) {
+		t.Fatalf("multiRead getChildren of the base: %d %d", typ, code)
+	}
+	if _, done, _ := body.int(), body.bool(), body.int(); !done || body.err != nil {
+		t.Fatalf("multiRead: no done header (%v)", body.err)
 	}
 }

@@ -138,26 +138,6 @@ func (s *Server) consLocked(self net.Conn) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-func (s *Server) watchCountsLocked() (conns, paths, total int) {
-	watching := map[*conn]bool{}
-	for _, table := range []map[string]map[*conn]struct{}{s.dataW, s.childW} {
-		for _, set := range table {
-			total += len(set)
-			for c := range set {
-				watching[c] = true
-			}
-		}
-	}
-	all := map[string]bool{}
-	for p := range s.dataW {
-		all[p] = true
-	}
-	for p := range s.childW {
-		all[p] = true
-	}
-	return len(watching), len(all), total
-}
-
 func (s *Server) mntrLocked() string {
 	ephemerals, dataSize := 0, 0
 	for _, ss := range s.sessions {

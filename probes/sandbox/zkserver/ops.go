@@ -380,13 +380,21 @@ func (s *Server) dispatch(c *conn, ss *session, r *reader, xid, op int32) bool {
 	case opSetWatches, opSetWatches2:
 		rel := r.long()
 		data, exist, child := r.strings(), r.strings(), r.strings()
+		var persistent, recursive []string
 		if op == opSetWatches2 {
-			_, _ = r.strings(), r.strings() // persistent watches: not supported
+			persistent, recursive = r.strings(), r.strings()
 		}
 		if r.err != nil {
 			return false
 		}
 		s.setWatches(c, rel, data, exist, child)
+		for _, p := range persistent {
+			s.setWatch(true, c, p, modePersistent)
+			s.setWatch(false, c, p, modePersistent)
+		}
+		for _, p := range recursive {
+			s.setWatch(true, c, p, modeRecursive)
+		}
 		c.reply(xid, s.zxid, CodeOK, nil)
 		return true
 
@@ -532,29 +540,48 @@ func (s *Server) dispatch(c *conn, ss *session, r *reader, xid, op int32) bool {
 		})
 
 	case opCheckWatches, opRemoveWatches:
+		// WatcherType: 1 children, 2 data, 3 any.
 		path, kind := r.string(), r.int()
 		if r.err != nil {
 			return false
 		}
-		_, hasData := c.dataW[path]
-		_, hasChild := c.childW[path]
-		found := (kind == 1 || kind == 3) && hasChild || (kind == 2 || kind == 3) && hasData
-		if !found {
+		hasChild := (kind == 1 || kind == 3) && s.childW.has(c, path)
+		hasData := (kind == 2 || kind == 3) && s.dataW.has(c, path)
+		if !hasChild && !hasData {
 			return read(CodeNoWatcher, nil)
 		}
 		if op == opRemoveWatches {
-			if kind != 2 && hasChild {
-				delete(c.childW, path)
-				delete(s.childW[path], c)
+			if hasChild {
+				s.removeWatch(false, c, path)
 			}
-			if kind != 1 && hasData {
-				delete(c.dataW, path)
-				delete(s.dataW[path], c)
+			if hasData {
+				s.removeWatch(true, c, path)
 			}
 		}
 		return read(CodeOK, nil)
+
+	case opAddWatch:
+		// AddWatchMode: 0 PERSISTENT (data and children of the path), 1
+		// PERSISTENT_RECURSIVE (data of the path and every node below it).
+		path, mode := r.string(), r.int()
+		if r.err != nil {
+			return false
+		}
+		switch mode {
+		case 0:
+			s.setWatch(true, c, path, modePersistent)
+			s.setWatch(false, c, path, modePersistent)
+		case 1:
+			s.setWatch(true, c, path, modeRecursive)
+		default: // WatcherMode.fromZooKeeperMode refuses it
+			return read(CodeMarshallingError, nil)
+		}
+		return read(CodeOK, nil)
+
+	case opMultiRead:
+		return s.multiRead(c, ss, r, xid)
 	}
-	// reconfig, addWatch (persistent watches), multiRead, SASL: not served.
+	// reconfig, SASL: not served.
 	return read(CodeUnimplemented, nil)
 }
 
@@ -765,6 +792,58 @@ func (s *Server) multi(c *conn, ss *session, r *reader, xid int32) bool {
 				w.stat(results[i].stat)
 			case opSetData:
 				w.stat(results[i].stat)
+			}
+		}
+		w.int(-1)
+		w.bool(true)
+		w.int(-1)
+	})
+	return true
+}
+
+// multiRead runs getData and getChildren operations in one request; unlike multi it
+// is not a transaction and a failing read does not fail the others.
+func (s *Server) multiRead(c *conn, ss *session, r *reader, xid int32) bool {
+	type readOp struct {
+		op   int32
+		path string
+	}
+	var ops []readOp
+	for {
+		typ, done, _ := r.int(), r.bool(), r.int()
+		if r.err != nil {
+			return false
+		}
+		if done {
+			break
+		}
+		if typ != opGetData && typ != opGetChildren {
+			return false
+		}
+		path, _ := r.string(), r.bool()
+		ops = append(ops, readOp{typ, path})
+	}
+	if r.err != nil {
+		return false
+	}
+	c.reply(xid, s.zxid, CodeOK, func(w *writer) {
+		for _, o := range ops {
+			n, code := s.readable(c, ss, o.path)
+			if code != CodeOK {
+				w.int(opError)
+				w.bool(false)
+				w.int(int32(code))
+				w.int(int32(code))
+				continue
+			}
+			w.int(o.op)
+			w.bool(false)
+			w.int(0)
+			if o.op == opGetData {
+				w.buffer(n.data, n.data == nil)
+				w.stat(n.clientStat())
+			} else {
+				w.strings(sortedChildren(n))
 			}
 		}
 		w.int(-1)

@@ -74,8 +74,8 @@ type Server struct {
 	sessions map[int64]*session
 	nextSid  int64
 	conns    map[*conn]struct{}
-	dataW    map[string]map[*conn]struct{}
-	childW   map[string]map[*conn]struct{}
+	dataW    *watchTable
+	childW   *watchTable
 	lat      latency
 
 	received atomic.Int64
@@ -124,8 +124,8 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		started:  time.Now(),
 		sessions: map[int64]*session{},
 		conns:    map[*conn]struct{}{},
-		dataW:    map[string]map[*conn]struct{}{},
-		childW:   map[string]map[*conn]struct{}{},
+		dataW:    newWatchTable(),
+		childW:   newWatchTable(),
 	}
 	// ZooKeeper's standalone session ids: the start time in ms shifted into the low 56
 	// bits (SessionTrackerImpl.initializeNextSessionId with server id 0).
@@ -565,71 +565,6 @@ func (c *conn) event(typ int32, path string) {
 		w.int(stateSyncConnected)
 		w.string(path)
 	})
-}
-
-// ---- watches ----
-
-func (s *Server) addWatch(data bool, c *conn, path string) {
-	table, mine := s.childW, c.childW
-	if data {
-		table, mine = s.dataW, c.dataW
-	}
-	set := table[path]
-	if set == nil {
-		set = map[*conn]struct{}{}
-		table[path] = set
-	}
-	set[c] = struct{}{}
-	mine[path] = struct{}{}
-}
-
-func (s *Server) dropWatches(c *conn) {
-	for p := range c.dataW {
-		if set := s.dataW[p]; set != nil {
-			delete(set, c)
-			if len(set) == 0 {
-				delete(s.dataW, p)
-			}
-		}
-	}
-	for p := range c.childW {
-		if set := s.childW[p]; set != nil {
-			delete(set, c)
-			if len(set) == 0 {
-				delete(s.childW, p)
-			}
-		}
-	}
-	c.dataW = map[string]struct{}{}
-	c.childW = map[string]struct{}{}
-}
-
-// fireTable is WatchManager.triggerWatch: every watch on path fires once and is gone;
-// connections in skip (already told by the other table) are not told twice.
-func (s *Server) fireTable(data bool, path string, typ int32, skip map[*conn]bool) map[*conn]bool {
-	table := s.childW
-	if data {
-		table = s.dataW
-	}
-	set := table[path]
-	if set == nil {
-		return nil
-	}
-	delete(table, path)
-	told := map[*conn]bool{}
-	for c := range set {
-		if data {
-			delete(c.dataW, path)
-		} else {
-			delete(c.childW, path)
-		}
-		if skip[c] {
-			continue
-		}
-		c.event(typ, path)
-		told[c] = true
-	}
-	return told
 }
 
 // ---- hooks for tests and the sandbox ----

@@ -239,9 +239,6 @@ func TestBadFramesCloseTheConnection(t *testing.T) {
 	if r := rc.mustCall(opReconfig, nil); r.code != CodeUnimplemented {
 		t.Fatalf("reconfig: %d, want Unimplemented", r.code)
 	}
-	if r := rc.mustCall(opAddWatch, func(w *writer) { w.string("/"); w.int(0) }); r.code != CodeUnimplemented {
-		t.Fatalf("addWatch: %d, want Unimplemented", r.code)
-	}
 	if r := rc.mustCall(opAuth, func(w *writer) { w.int(0); w.string("sasl"); w.buffer([]byte("x"), false) }); r.code != CodeAuthFailed {
 		t.Fatalf("unknown auth scheme: %d, want AuthFailed", r.code)
 	}
