@@ -41,6 +41,7 @@ var conformance = []struct {
 	{"FourLetterWords", testFourLetterWords},
 	{"PersistentWatches", testPersistentWatches},
 	{"MultiRead", testMultiRead},
+	{"ReplyBodies", testReplyBodies},
 }
 
 func TestConformance(t *testing.T) {
@@ -935,8 +936,9 @@ func testPersistentWatches(t *testing.T, tg target) {
 	p := b + "/p"
 	tree := b + "/tree"
 	mustCreate(t, c, tree, nil, 0)
-	if r := rc.mustCall(opAddWatch, func(w *writer) { w.string(p); w.int(0) }); r.code != CodeOK {
-		t.Fatalf("addWatch persistent: %d", r.code)
+	// The reply carries an ErrorResponse(0): the Java client reads it.
+	if r := rc.mustCall(opAddWatch, func(w *writer) { w.string(p); w.int(0) }); r.code != CodeOK || len(r.body.b) != 4 || r.body.int() != 0 {
+		t.Fatalf("addWatch persistent: %d, body %v", r.code, r.body.b)
 	}
 	if r := rc.mustCall(opAddWatch, func(w *writer) { w.string(tree); w.int(1) }); r.code != CodeOK {
 		t.Fatalf("addWatch recursive: %d", r.code)
@@ -1016,5 +1018,49 @@ func testMultiRead(t *testing.T, tg target) {
 	}
 	if _, done, _ := body.int(), body.bool(), body.int(); !done || body.err != nil {
 		t.Fatalf("multiRead: no done header (%v)", body.err)
+	}
+}
+
+// testReplyBodies pins the size of each reply's body, which clients decode strictly
+// (the Java client fails on a missing ErrorResponse, go-zookeeper on a missing stat).
+func testReplyBodies(t *testing.T, tg target) {
+	c := connect(t, tg.addr, 4*time.Second)
+	b := base(t, c)
+	rc := dialRaw(t, tg.addr, 4000, 0, nil)
+	const stat = 68
+	n := b + "/n"
+	for _, tc := range []struct {
+		name string
+		op   int32
+		body func(*writer)
+		code Code
+		size int
+	}{
+		{"create", opCreate, createBody(n, []byte("x"), 0), CodeOK, 4 + len(n)},
+		{"create2", opCreate2, createBody(n+"2", nil, 0), CodeOK, 4 + len(n) + 1 + stat},
+		{"create error", opCreate, createBody(n, nil, 0), CodeNodeExists, 0},
+		{"exists", opExists, pathWatch(n, true), CodeOK, stat},
+		{"exists missing", opExists, pathWatch(n+"x", false), CodeNoNode, 0},
+		{"getData", opGetData, pathWatch(n, false), CodeOK, 4 + 1 + stat},
+		{"getChildren", opGetChildren, pathWatch(b, true), CodeOK, 4 + (4 + 1) + (4 + 2)},
+		{"getChildren2", opGetChildren2, pathWatch(b, false), CodeOK, 4 + (4 + 1) + (4 + 2) + stat},
+		{"setData", opSetData, func(w *writer) { w.string(n); w.buffer([]byte("y"), false); w.int(-1) }, CodeOK, stat},
+		{"getACL", opGetACL, pathBody(n), CodeOK, 4 + 4 + 4 + 5 + 4 + 6 + stat},
+		{"setACL", opSetACL, func(w *writer) { w.string(n); w.acls(WorldACL); w.int(-1) }, CodeOK, stat},
+		{"sync", opSync, pathBody(n), CodeOK, 4 + len(n)},
+		{"checkWatches", opCheckWatches, func(w *writer) { w.string(b); w.int(1) }, CodeOK, 0},
+		{"removeWatches", opRemoveWatches, func(w *writer) { w.string(b); w.int(3) }, CodeOK, 0},
+		{"removeWatches none", opRemoveWatches, func(w *writer) { w.string(b); w.int(3) }, CodeNoWatcher, 0},
+		{"setWatches", opSetWatches, func(w *writer) { w.long(0); w.strings(nil); w.strings(nil); w.strings(nil) }, CodeOK, 0},
+		{"getAllChildrenNumber", opGetAllChildren, pathBody(b), CodeOK, 4},
+		{"delete", opDelete, func(w *writer) { w.string(n + "2"); w.int(-1) }, CodeOK, 0},
+		{"ping", opPing, nil, CodeOK, 0},
+		{"auth", opAuth, func(w *writer) { w.int(0); w.string("digest"); w.buffer([]byte("u:p"), false) }, CodeOK, 0},
+		{"closeSession", opCloseSession, nil, CodeOK, 0},
+	} {
+		r := rc.mustCall(tc.op, tc.body)
+		if r.code != tc.code || len(r.body.b) != tc.size {
+			t.Errorf("%s: code %d, body %d bytes; want %d and %d", tc.name, r.code, len(r.body.b), tc.code, tc.size)
+		}
 	}
 }

@@ -576,7 +576,7 @@ func (s *Server) dispatch(c *conn, ss *session, r *reader, xid, op int32) bool {
 		default: // WatcherMode.fromZooKeeperMode refuses it
 			return read(CodeMarshallingError, nil)
 		}
-		return read(CodeOK, nil)
+		return read(CodeOK, func(w *writer) { w.int(0) }) // an ErrorResponse(0), as ZooKeeper sends
 
 	case opMultiRead:
 		return s.multiRead(c, ss, r, xid)
