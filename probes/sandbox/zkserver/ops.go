@@ -53,8 +53,6 @@ func (t *txn) commit() {
 	t.undo, t.fires = nil, nil
 }
 
-func (t *txn) ids(ss *session, c *conn) []authID { return sessionIDs(ss, c) }
-
 func sessionIDs(ss *session, c *conn) []authID {
 	var ids []authID
 	if c != nil && c.ip != "" {
@@ -97,7 +95,7 @@ func (t *txn) create(ss *session, c *conn, rq createReq) (string, Stat, Code) {
 	if parentPath == "" {
 		parentPath = "/"
 	}
-	acl, code := fixupACL(rq.acl, t.ids(ss, c))
+	acl, code := fixupACL(rq.acl, sessionIDs(ss, c))
 	if code != CodeOK {
 		return "", Stat{}, code
 	}
@@ -105,7 +103,7 @@ func (t *txn) create(ss *session, c *conn, rq createReq) (string, Stat, Code) {
 	if parent == nil {
 		return "", Stat{}, CodeNoNode
 	}
-	if !allowed(parent.acl, PermCreate, t.ids(ss, c)) {
+	if !allowed(parent.acl, PermCreate, sessionIDs(ss, c)) {
 		return "", Stat{}, CodeNoAuth
 	}
 	path := rq.path
@@ -217,7 +215,7 @@ func (t *txn) delete(ss *session, c *conn, path string, version int32) Code {
 	if parent == nil {
 		return CodeNoNode
 	}
-	if !allowed(parent.acl, PermDelete, t.ids(ss, c)) {
+	if !allowed(parent.acl, PermDelete, sessionIDs(ss, c)) {
 		return CodeNoAuth
 	}
 	n := s.nodes[path]
@@ -243,7 +241,7 @@ func (t *txn) setData(ss *session, c *conn, path string, data []byte, version in
 	if n == nil {
 		return Stat{}, CodeNoNode
 	}
-	if !allowed(n.acl, PermWrite, t.ids(ss, c)) {
+	if !allowed(n.acl, PermWrite, sessionIDs(ss, c)) {
 		return Stat{}, CodeNoAuth
 	}
 	if !versionOK(n.stat.Version, version) {
@@ -267,7 +265,7 @@ func (t *txn) check(ss *session, c *conn, path string, version int32) Code {
 	if n == nil {
 		return CodeNoNode
 	}
-	if !allowed(n.acl, PermRead, t.ids(ss, c)) {
+	if !allowed(n.acl, PermRead, sessionIDs(ss, c)) {
 		return CodeNoAuth
 	}
 	if !versionOK(n.stat.Version, version) {
@@ -280,7 +278,7 @@ func (t *txn) setACL(ss *session, c *conn, path string, acl []ACL, version int32
 	if validatePath(path) != nil {
 		return Stat{}, CodeBadArguments
 	}
-	fixed, code := fixupACL(acl, t.ids(ss, c))
+	fixed, code := fixupACL(acl, sessionIDs(ss, c))
 	if code != CodeOK {
 		return Stat{}, code
 	}
@@ -288,7 +286,7 @@ func (t *txn) setACL(ss *session, c *conn, path string, acl []ACL, version int32
 	if n == nil {
 		return Stat{}, CodeNoNode
 	}
-	if !allowed(n.acl, PermAdmin, t.ids(ss, c)) {
+	if !allowed(n.acl, PermAdmin, sessionIDs(ss, c)) {
 		return Stat{}, CodeNoAuth
 	}
 	if !versionOK(n.stat.Aversion, version) {

@@ -74,6 +74,7 @@ type Server struct {
 	sessions map[int64]*session
 	nextSid  int64
 	conns    map[*conn]struct{}
+	pending  map[net.Conn]struct{} // accepted, not yet through the handshake
 	dataW    *watchTable
 	childW   *watchTable
 	lat      latency
@@ -124,6 +125,7 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		started:  time.Now(),
 		sessions: map[int64]*session{},
 		conns:    map[*conn]struct{}{},
+		pending:  map[net.Conn]struct{}{},
 		dataW:    newWatchTable(),
 		childW:   newWatchTable(),
 	}
@@ -165,6 +167,9 @@ func (s *Server) Close() error {
 	for c := range s.conns {
 		c.kill()
 	}
+	for nc := range s.pending {
+		_ = nc.Close()
+	}
 	s.mu.Unlock()
 	err := s.ln.Close()
 	s.wg.Wait()
@@ -184,7 +189,15 @@ func (s *Server) acceptLoop() {
 		if err != nil {
 			return
 		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = nc.Close()
+			return
+		}
+		s.pending[nc] = struct{}{}
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
 			s.serve(nc)
@@ -393,6 +406,11 @@ var fourLetterWords = map[string]bool{
 }
 
 func (s *Server) serve(nc net.Conn) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.pending, nc)
+		s.mu.Unlock()
+	}()
 	br := bufio.NewReaderSize(nc, 64<<10)
 	_ = nc.SetReadDeadline(time.Now().Add(s.opt.MaxSessionTimeout + 10*time.Second))
 	var head [4]byte
@@ -424,9 +442,14 @@ func (s *Server) serve(nc net.Conn) {
 		return
 	}
 	s.conns[c] = struct{}{}
+	delete(s.pending, nc)
 	ok := s.handshake(c, frame)
+	s.wg.Add(1)
 	s.mu.Unlock()
-	go c.writeLoop()
+	go func() {
+		defer s.wg.Done()
+		c.writeLoop()
+	}()
 	if !ok {
 		s.detach(c, true)
 		return
@@ -493,11 +516,11 @@ func (s *Server) handshake(c *conn, frame []byte) bool {
 	timeout := time.Duration(r.int()) * time.Millisecond
 	sid := r.long()
 	passwd := r.buffer()
-	readOnly := len(r.b) > 0 && r.bool()
+	// A trailing readOnly flag may follow: this server is never read-only, so it has
+	// nothing to honour.
 	if r.err != nil {
 		return false
 	}
-	_ = readOnly
 	if lastZxid > s.zxid {
 		s.logf("zkserver: refusing client that has seen zxid 0x%x, ours is 0x%x", lastZxid, s.zxid)
 		return false

@@ -288,3 +288,29 @@ func TestStartRefusesABusyPort(t *testing.T) {
 		t.Fatalf("second server on %s: %v", s.Addr(), err)
 	}
 }
+
+func TestCloseDoesNotWaitForSilentConnections(t *testing.T) {
+	s, err := Start(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent, err := net.Dial("tcp", s.Addr()) // connects, never says a word
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	connect(t, s.Addr(), 4*time.Second)
+	done := make(chan error, 1)
+	go func() { done <- s.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for a connection that never sent its handshake")
+	}
+	if _, err := net.DialTimeout("tcp", s.Addr(), time.Second); err == nil {
+		t.Fatal("still accepting after Close")
+	}
+}
