@@ -452,6 +452,16 @@ func testWatchOrderOnTheWire(t *testing.T, tg target) {
 	if !slices.Equal(rc.events, want) {
 		t.Fatalf("events %v, want %v", rc.events, want)
 	}
+	// A connection's own write: the event comes before the write's reply.
+	rc.events = nil
+	rc.mustCall(opGetData, pathWatch(b+"/m", true))
+	if len(rc.events) != 0 {
+		t.Fatalf("stray events %v", rc.events)
+	}
+	rc.mustCall(opSetData, func(w *writer) { w.string(b + "/m"); w.buffer([]byte("own"), false); w.int(-1) })
+	if want := []rawEvent{{evNodeDataChanged, b + "/m"}}; !slices.Equal(rc.events, want) {
+		t.Fatalf("events before the reply to our own setData: %v, want %v", rc.events, want)
+	}
 }
 
 // testDeleteFiresOneEventPerConnection: a connection watching a node's data and its
