@@ -795,6 +795,8 @@ func testACLs(t *testing.T, tg target) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Runs before the base's cleanup: only alice may list what she protected.
+	t.Cleanup(func() { deleteTree(owner.Conn, p); _ = owner.Delete(b+"/mine", -1) })
 	if _, err := owner.Create(b+"/mine", nil, 0, zk.AuthACL(zk.PermRead|zk.PermWrite)); err != nil {
 		t.Fatalf("create with the auth scheme after AddAuth: %v", err)
 	}
