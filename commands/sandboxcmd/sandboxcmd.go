@@ -94,9 +94,10 @@ commands (in another shell) or other tools can use them: a Redis-protocol server
 each show one durability risk, and a standalone ZooKeeper (dsctl's own zkserver,
 speaking the ZooKeeper 3.8 wire protocol, tickTime 500ms so session timeouts of 1s
 to 10s) seeded with a demo tree: a service registry of ephemeral members, a config
-node that changes every few seconds, and a Curator-style lock queue. Any ZooKeeper
-client can connect (zkCli.sh, Curator, kazoo); the four-letter words ruok, srvr,
-stat and mntr answer on the same port. Everything is in memory and gone on ctrl-C.
+node that changes every few seconds, and a Curator-style lock queue. ZooKeeper
+clients connect as to a real server (go-zookeeper and ZooKeeper's own Java client
+are tested against it); the four-letter words ruok, srvr, stat and mntr answer on
+the same port. Everything is in memory and gone on ctrl-C.
 There is no embedded SQL database.
 
 Use --redis-port 0 / --kafka-port 0 / --zk-port 0 for any free port. -o env prints
