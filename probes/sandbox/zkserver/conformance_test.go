@@ -3,6 +3,8 @@ package zkserver
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -705,6 +707,25 @@ func testSessionHandshake(t *testing.T, tg target) {
 	}
 	if late := dialRaw(t, tg.addr, 4000, first.sid, first.passwd); late.sid != 0 || late.timeout != 0 {
 		t.Fatalf("re-attach to a closed session: 0x%x %d", late.sid, late.timeout)
+	}
+	// A client that has seen a later zxid than the server is refused: the socket closes
+	// without a reply (it must try another server).
+	nc, err := net.DialTimeout("tcp", tg.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	w := &writer{}
+	w.int(0)
+	w.long(1 << 62)
+	w.int(4000)
+	w.long(0)
+	w.buffer(make([]byte, 16), false)
+	w.bool(false)
+	_, _ = nc.Write(frame4(w.b))
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(nc); err != nil || len(b) != 0 {
+		t.Fatalf("client from the future: %d bytes, %v; want the connection closed", len(b), err)
 	}
 }
 

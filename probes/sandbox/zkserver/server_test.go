@@ -200,26 +200,6 @@ func TestDisableExtendedTypes(t *testing.T) {
 	}
 }
 
-func TestRefusesClientFromTheFuture(t *testing.T) {
-	s := startServer(t, Options{})
-	nc, err := net.Dial("tcp", s.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	w := &writer{}
-	w.int(0)
-	w.long(1 << 40) // a zxid this server has never reached
-	w.int(4000)
-	w.long(0)
-	w.buffer(make([]byte, 16), false)
-	_, _ = nc.Write(frame4(w.b))
-	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, err := nc.Read(make([]byte, 64)); err != io.EOF {
-		t.Fatalf("read %d bytes, %v; want the connection closed", n, err)
-	}
-}
-
 func TestBadFramesCloseTheConnection(t *testing.T) {
 	s := startServer(t, Options{})
 	for name, payload := range map[string][]byte{
