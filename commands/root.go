@@ -61,7 +61,7 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 	pf.DurationVar(&g.Timeout, "timeout", 5*time.Second, "timeout for every network call")
 	pf.BoolVar(&g.NoColor, "no-color", false, "disable colour (also NO_COLOR)")
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "print connection details on stderr: addresses dialed, TLS and auth in use (never secrets), time per attempt")
-	pf.BoolVar(&g.Sandbox, "sandbox", false, "run against embedded in-process Redis and 3-broker Kafka servers (no ZooKeeper, no SQL)")
+	pf.BoolVar(&g.Sandbox, "sandbox", false, "run against embedded in-process Redis, 3-broker Kafka and ZooKeeper servers (no SQL)")
 
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)

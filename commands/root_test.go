@@ -213,19 +213,24 @@ func TestPingSandbox(t *testing.T) {
 		t.Fatalf("ping --sandbox: exit %d: %v\n%s", r.code, r.err, r.errOut)
 	}
 	var results []map[string]any
-	if err := json.Unmarshal([]byte(r.out), &results); err != nil || len(results) != 2 {
+	if err := json.Unmarshal([]byte(r.out), &results); err != nil || len(results) != 3 {
 		t.Fatalf("ping --sandbox: %v\n%s", err, r.out)
 	}
-	if results[0]["backend"] != "redis" || results[1]["backend"] != "kafka" ||
-		!strings.HasPrefix(results[1]["detail"].(string), "3 brokers") {
+	if results[0]["backend"] != "redis" || results[1]["backend"] != "zookeeper" || results[2]["backend"] != "kafka" ||
+		!strings.HasSuffix(results[1]["detail"].(string), "=standalone") ||
+		!strings.HasPrefix(results[2]["detail"].(string), "3 brokers") {
 		t.Fatalf("results: %v", results)
 	}
 	if !strings.Contains(r.errOut, "sandbox:") {
 		t.Fatalf("no sandbox banner on stderr: %q", r.errOut)
 	}
 	r = dsctl(t, nil, "ping", "zookeeper", "--sandbox")
-	if r.code != 2 || !strings.Contains(r.out+r.errOut, "no embedded ZooKeeper") {
+	if r.code != 0 || !strings.Contains(r.out, "standalone") {
 		t.Fatalf("zookeeper under --sandbox: exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+	r = dsctl(t, nil, "ping", "zookeeper", "--sandbox", "--zk", "127.0.0.1:2181")
+	if r.code != 2 || !strings.Contains(r.errOut, "--sandbox and --zk are mutually exclusive") {
+		t.Fatalf("--sandbox with --zk: exit %d\n%s%s", r.code, r.out, r.errOut)
 	}
 }
 

@@ -36,9 +36,10 @@ type Globals struct {
 
 // SandboxEndpoints are what --sandbox points commands at.
 type SandboxEndpoints struct {
-	Redis   []string
-	Kafka   []string
-	Running *sandbox.Sandbox
+	Redis     []string
+	Kafka     []string
+	ZooKeeper []string
+	Running   *sandbox.Sandbox
 }
 
 // Factory gives commands lazy access to config, endpoints and printers.
@@ -48,7 +49,8 @@ type Factory struct {
 	Global Globals
 	Getenv func(string) string
 
-	// Sandbox, when non-nil, replaces the Redis and Kafka endpoints (set by --sandbox).
+	// Sandbox, when non-nil, replaces the Redis, Kafka and ZooKeeper endpoints (set by
+	// --sandbox).
 	Sandbox *SandboxEndpoints
 
 	// PreRunStarted is set once dsctl code runs (after cobra parsed the command line).
@@ -110,7 +112,7 @@ func (f *Factory) ContextName() string {
 }
 
 // Endpoints resolves the endpoints for this run: flags > env > context > default,
-// with --sandbox replacing Redis and Kafka (the sandbox starts on first use).
+// with --sandbox replacing Redis, Kafka and ZooKeeper (the sandbox starts on first use).
 func (f *Factory) Endpoints(ctx context.Context, ov config.Overrides) (config.Endpoints, error) {
 	if f.Global.Sandbox { // an explicit address must not be replaced silently
 		switch {
@@ -120,6 +122,9 @@ func (f *Factory) Endpoints(ctx context.Context, ov config.Overrides) (config.En
 		case len(ov.Kafka) > 0:
 			return config.Endpoints{}, errs.Usage("--sandbox and --brokers are mutually exclusive").
 				WithHint("--sandbox runs its own Kafka; drop one of them")
+		case len(ov.ZooKeeper) > 0:
+			return config.Endpoints{}, errs.Usage("--sandbox and --zk are mutually exclusive").
+				WithHint("--sandbox runs its own ZooKeeper; drop one of them")
 		}
 	}
 	if f.Global.Sandbox && f.Sandbox == nil {
@@ -141,27 +146,33 @@ func (f *Factory) Endpoints(ctx context.Context, ov config.Overrides) (config.En
 		e.RedisSource = config.SourceSandbox
 		e.Kafka = endpoint.Kafka{Brokers: f.Sandbox.Kafka}
 		e.KafkaSource = config.SourceSandbox
+		if len(f.Sandbox.ZooKeeper) > 0 {
+			e.ZooKeeper = endpoint.ZooKeeper{Servers: f.Sandbox.ZooKeeper}
+			e.ZKSource = config.SourceSandbox
+		}
 	}
 	return e, nil
 }
 
-// StartSandbox starts the embedded servers, points Redis and Kafka at them, stops them
-// when the command ends, and says so on stderr.
+// StartSandbox starts the embedded servers, points Redis, Kafka and ZooKeeper at them,
+// stops them when the command ends, and says so on stderr.
 func (f *Factory) StartSandbox(ctx context.Context, opt sandbox.Options) error {
 	sb, err := sandbox.Start(ctx, opt)
 	if err != nil {
 		return err
 	}
 	f.OnClose(sb.Close)
-	f.Sandbox = &SandboxEndpoints{Redis: []string{sb.RedisAddr}, Kafka: sb.KafkaBrokers, Running: sb}
-	f.IO.Notef("sandbox: embedded Redis at %s and 3-broker Kafka at %s (in-process; data is discarded on exit; no ZooKeeper or SQL)",
-		sb.RedisAddr, strings.Join(sb.KafkaBrokers, ","))
+	f.Sandbox = &SandboxEndpoints{Redis: []string{sb.RedisAddr}, Kafka: sb.KafkaBrokers, ZooKeeper: []string{sb.ZooKeeperAddr}, Running: sb}
+	f.IO.Notef("sandbox: embedded Redis at %s, 3-broker Kafka at %s and ZooKeeper at %s (in-process; data is discarded on exit; no SQL)",
+		sb.RedisAddr, strings.Join(sb.KafkaBrokers, ","), sb.ZooKeeperAddr)
 	return nil
 }
 
-// NoSandboxZooKeeper is the error for ZooKeeper commands under --sandbox.
+// NoSandboxZooKeeper is the error for ZooKeeper commands under a sandbox that has no
+// embedded ZooKeeper; nil when there is no sandbox or it embeds one (it does since
+// probes/sandbox/zkserver).
 func (f *Factory) NoSandboxZooKeeper() error {
-	if f.Sandbox == nil {
+	if f.Sandbox == nil || len(f.Sandbox.ZooKeeper) > 0 {
 		return nil
 	}
 	return errs.Usage("zookeeper: --sandbox has no embedded ZooKeeper").

@@ -1,7 +1,8 @@
 // Package sandbox runs embedded, in-process servers on loopback so dsctl can be tried
-// with no infrastructure: a Redis-protocol server (miniredis) and a 3-broker
+// with no infrastructure: a Redis-protocol server (miniredis), a 3-broker
 // Kafka-protocol cluster (kfake) seeded with demo topics that exercise the durability
-// rules. There is no embedded ZooKeeper or SQL database.
+// rules, and a standalone ZooKeeper (zkserver, dsctl's own) seeded with a demo tree.
+// There is no embedded SQL database.
 package sandbox
 
 import (
@@ -18,6 +19,7 @@ import (
 
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
+	"github.com/dsctl/dsctl/probes/sandbox/zkserver"
 )
 
 // Options choose the ports. Zero ports mean "any free port".
@@ -25,6 +27,12 @@ type Options struct {
 	RedisPort int
 	// KafkaPort is the first of three consecutive broker ports.
 	KafkaPort int
+	// ZooKeeperPort is the embedded ZooKeeper's client port.
+	ZooKeeperPort int
+	// ZooKeeper tunes the embedded ZooKeeper (its Addr is set from ZooKeeperPort).
+	ZooKeeper zkserver.Options
+	// ZKDemo tunes the seeded ZooKeeper tree (how often the config node changes).
+	ZKDemo zkserver.DemoOptions
 }
 
 // DemoTopic is a seeded topic and the durability risk it demonstrates.
@@ -58,9 +66,13 @@ var DemoTopics = []DemoTopic{
 type Sandbox struct {
 	redis *miniredis.Miniredis
 	kafka *kfake.Cluster
+	zk    *zkserver.Server
 
 	RedisAddr    string
 	KafkaBrokers []string
+	// ZooKeeperAddr is the embedded standalone ZooKeeper; ZKDemo its seeded tree.
+	ZooKeeperAddr string
+	ZKDemo        *zkserver.Demo
 }
 
 // Start starts the servers, seeds the demo topics and returns when they answer.
@@ -88,8 +100,34 @@ func Start(ctx context.Context, opt Options) (*Sandbox, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.startZooKeeper(ctx, opt); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
+
+// startZooKeeper starts the embedded ZooKeeper and seeds its demo tree.
+func (s *Sandbox) startZooKeeper(ctx context.Context, opt Options) error {
+	zopt := opt.ZooKeeper
+	zopt.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(opt.ZooKeeperPort))
+	z, err := zkserver.Start(ctx, zopt)
+	if err != nil {
+		return portError("zookeeper", opt.ZooKeeperPort, err)
+	}
+	s.zk = z
+	s.ZooKeeperAddr = z.Addr()
+	demo, err := z.SeedDemo(opt.ZKDemo)
+	if err != nil {
+		return errs.New(errs.KindRuntime, "sandbox: cannot seed the embedded zookeeper: %v", err)
+	}
+	s.ZKDemo = demo
+	return nil
+}
+
+// ZooKeeper is the embedded ZooKeeper server, for tests that need its hooks
+// (ExpireSession, DisconnectSession, Sessions).
+func (s *Sandbox) ZooKeeper() *zkserver.Server { return s.zk }
 
 func loopbackListen(network, address string) (net.Listener, error) {
 	_, port, err := net.SplitHostPort(address)
@@ -172,6 +210,10 @@ func DemoLeader(nodes []int32, p int32) int32 { return nodes[int(p)%len(nodes)] 
 
 // Close stops the servers.
 func (s *Sandbox) Close() {
+	if s.zk != nil {
+		s.zk.Close()
+		s.zk = nil
+	}
 	if s.kafka != nil {
 		s.kafka.Close()
 		s.kafka = nil
@@ -184,5 +226,5 @@ func (s *Sandbox) Close() {
 
 // Describe lists the endpoints for humans.
 func (s *Sandbox) Describe() string {
-	return fmt.Sprintf("redis %s, kafka %v", s.RedisAddr, s.KafkaBrokers)
+	return fmt.Sprintf("redis %s, kafka %v, zookeeper %s", s.RedisAddr, s.KafkaBrokers, s.ZooKeeperAddr)
 }

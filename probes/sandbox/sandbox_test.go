@@ -5,6 +5,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,5 +161,51 @@ func TestSandboxLeadersAreDeterministic(t *testing.T) {
 		}
 		kc.Close()
 		s.Close()
+	}
+}
+
+func TestSandboxServesZooKeeperWithTheDemoTree(t *testing.T) {
+	ctx := context.Background()
+	s, err := Start(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.ZooKeeperAddr == "" || s.ZKDemo == nil || s.ZooKeeper() == nil {
+		t.Fatalf("no embedded zookeeper: %q %+v", s.ZooKeeperAddr, s.ZKDemo)
+	}
+	zs, err := endpoint.Dialer{Timeout: 3 * time.Second}.ConnectZooKeeper(ctx, endpoint.ZooKeeper{Servers: []string{s.ZooKeeperAddr}})
+	if err != nil {
+		t.Fatalf("zookeeper: %v", err)
+	}
+	defer zs.Close()
+	go func() {
+		for range zs.Events {
+		}
+	}()
+	members, _, err := zs.Conn.Children("/services/checkout/members")
+	if err != nil || len(members) != 3 {
+		t.Fatalf("demo registry: %v %v", members, err)
+	}
+	queue, _, err := zs.Conn.Children(s.ZKDemo.LockPath)
+	if err != nil || len(queue) != 3 {
+		t.Fatalf("demo lock queue: %v %v", queue, err)
+	}
+	if !strings.Contains(s.Describe(), "zookeeper "+s.ZooKeeperAddr) {
+		t.Fatalf("Describe: %s", s.Describe())
+	}
+}
+
+func TestSandboxZooKeeperPortInUseIsAClearError(t *testing.T) {
+	ctx := context.Background()
+	a, err := Start(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	_, port, _ := splitPort(a.ZooKeeperAddr)
+	_, err = Start(ctx, Options{ZooKeeperPort: port})
+	if err == nil || !strings.Contains(err.Error(), "zookeeper") || !strings.Contains(err.Error(), strconv.Itoa(port)) {
+		t.Fatalf("second sandbox on the same ZooKeeper port: %v", err)
 	}
 }
