@@ -265,6 +265,10 @@ func TestListAndBreakForeign(t *testing.T) {
 		t.Fatalf("list --foreign: %v\n%s", err, r.out)
 	}
 	r = dsctl(t, nil, "lock", "break", "orders:lock:1", "--force", "--redis", m.Addr())
+	if r.code != 2 || r.err == nil || !strings.Contains(r.err.Error(), "--if-token AAAAAAAAAAAAAAAAAAAAAA==") || !m.Exists("orders:lock:1") {
+		t.Fatalf("break of a lock known by its value's shape only, without --if-token: exit %d\n%s%v", r.code, r.out, r.err)
+	}
+	r = dsctl(t, nil, "lock", "break", "orders:lock:1", "--force", "--if-token", "AAAAAAAAAAAAAAAAAAAAAA==", "--redis", m.Addr())
 	if r.code != 0 || !strings.Contains(r.out, "broken (was held)") || m.Exists("orders:lock:1") {
 		t.Fatalf("break foreign: exit %d\n%s", r.code, r.out)
 	}

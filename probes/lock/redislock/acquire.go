@@ -33,6 +33,9 @@ type attempt struct {
 	holder  *lock.Holder
 	retryIn time.Duration
 	detail  string
+	// abandon: the token was given back by a release that may still be on its way;
+	// the next try must use a new token (and a new waiter id).
+	abandon bool
 }
 
 // Acquire takes the lock. With opt.Wait it waits: notified by the lock's pub/sub
@@ -61,6 +64,9 @@ func (l *Locker) acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	if err := l.checkServers(ctx); err != nil {
 		return nil, err
 	}
+	if err := l.evictionRisk(); err != nil {
+		return nil, err
+	}
 	poll := opt.PollInterval
 	if poll <= 0 {
 		poll = lock.DefaultPollInterval
@@ -76,7 +82,7 @@ func (l *Locker) acquire(ctx context.Context, name string, opt lock.AcquireOptio
 		}
 		fair = "1"
 	}
-	args := append([]any{token, opt.TTL.Milliseconds(), "", k.base, l.mode(), fair}, ownerFields(opt.Owner)...)
+	args := append([]any{token, opt.TTL.Milliseconds(), "", k.base, l.mode(), fair, ""}, ownerFields(opt.Owner)...)
 	channel := l.waitChannel(k)
 	start := time.Now()
 	deadline := opt.Wait.Deadline(start)
@@ -120,6 +126,17 @@ func (l *Locker) acquire(ctx context.Context, name string, opt lock.AcquireOptio
 			registered = false // the acquire script took us off the list
 			return lease, nil
 		}
+		if att.abandon {
+			if registered { // leave under the old token, which passes on a grant made to it
+				l.gaveUp(args[2].(string), token)
+				w.close()
+				w = nil
+				l.leave(context.WithoutCancel(ctx), k, token, args[2].(string))
+				registered, args[2] = false, ""
+			}
+			token = l.tokens()
+			args[0] = token
+		}
 		if opt.OnWait != nil && att.holder != nil && att.holder.Token != seen {
 			seen = att.holder.Token
 			opt.OnWait(att.holder)
@@ -140,6 +157,7 @@ func (l *Locker) acquire(ctx context.Context, name string, opt lock.AcquireOptio
 			}
 			if !notify {
 				id = "p:" + id
+				args[6] = poll.Milliseconds() // its request lives until its next poll (plus a margin)
 			}
 			args[2], registered = id, true
 			if notify {
@@ -205,7 +223,11 @@ func (l *Locker) try(ctx context.Context, name string, k keys, token string, opt
 	lease := l.lease(name, token, r.fence, opt, sent, r.left)
 	if time.Now().After(lease.ExpiresAt) { // the reply came after the lease could have ended
 		_ = l.releaseOn(context.WithoutCancel(ctx), l.nodes[0], k, token)
-		return nil, &attempt{detail: fmt.Sprintf("the server answered after %s, longer than --ttl %s allows", time.Since(sent).Round(time.Millisecond), opt.TTL), retryIn: time.Millisecond}, nil
+		// That release may be applied later still (a reset connection whose bytes are
+		// on their way): the token must never be used again, or the release could end
+		// a lease taken with it meanwhile.
+		return nil, &attempt{detail: fmt.Sprintf("the server answered after %s, longer than --ttl %s allows", time.Since(sent).Round(time.Millisecond), opt.TTL),
+			retryIn: time.Millisecond, abandon: true}, nil
 	}
 	return lease, nil, nil
 }
@@ -234,6 +256,7 @@ type acquired struct {
 	ok     bool
 	queued int           // fair mode: the lock is free, but this many live waiters came first
 	retry  time.Duration // when to try again if queued
+	young  time.Duration // quorum mode: took it, but the server started this long ago (< TTL): not counted
 	fence  lock.FencingToken
 	left   time.Duration // of the lease, when the server answered
 	holder *lock.Holder
@@ -352,6 +375,20 @@ collect:
 	}
 	grace.Stop()
 	elapsed := time.Since(sent)
+	// A server that started less than a TTL ago may have forgotten, in a restart without
+	// persistence, a lease it backed that is still running: its vote is not counted
+	// (Redlock's delayed restart, applied by the client), and what it took is given back.
+	var young []string
+	for i, r := range got {
+		if r != nil && r.err == nil && r.val.ok {
+			if up := l.nodes[i].upSince; !up.IsZero() && up.After(sent.Add(-opt.TTL)) {
+				r.val.ok = false
+				r.val.young = time.Since(up)
+				oks--
+				young = append(young, l.nodes[i].addr)
+			}
+		}
+	}
 	left := opt.TTL
 	for _, r := range got {
 		if r != nil && r.err == nil && r.val.ok {
@@ -441,6 +478,9 @@ func (l *Locker) quorumAttempt(got []*nodeResult[acquired], oks int, perCall, va
 			parts = append(parts, fmt.Sprintf("%s: %s", addr, shortErr(r.err, perCall)))
 		case r.val.ok:
 			parts = append(parts, addr+": taken (given back)")
+		case r.val.young > 0:
+			parts = append(parts, fmt.Sprintf("%s: taken, but not counted: the server started %s ago, less than --ttl, and may have forgotten a lease in a restart (given back)",
+				addr, r.val.young.Round(time.Second)))
 		default:
 			h := r.val.holder
 			parts = append(parts, fmt.Sprintf("%s: held by token %s", addr, lock.ShortToken(tokenOf(h))))

@@ -479,6 +479,11 @@ func (l *Locker) listForeign(ctx context.Context, n *node, prefix string) ([]loc
 // It returns the lock as it was. A key that is not a lock of a known format is left
 // alone (a usage error, exit 2) unless opt.Raw. In quorum mode every server is
 // inspected first and the break is refused on all of them if it is refused on one.
+// guessedFormat reports formats recognised by the shape of a string value alone
+// (redsync, bsm/redislock): such a key may as well be an application's random token
+// with a TTL, so breaking it takes the token that inspect showed (--if-token).
+func guessedFormat(f lock.Format) bool { return f == lock.FormatRedsync || f == lock.FormatRedislock }
+
 func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) (*lock.Info, error) {
 	if err := lock.ValidateLabel(opt.Reason); err != nil {
 		return nil, errs.Usage("--reason: %v", strings.TrimPrefix(err.Error(), "--owner text "))
@@ -499,6 +504,16 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 	if !opt.Raw {
 		if err := l.refuseNotALock(name, results); err != nil {
 			return nil, err
+		}
+	}
+	if opt.IfToken == "" && !opt.Raw {
+		for _, r := range results {
+			if r.err == nil && r.val.info.Held && guessedFormat(r.val.info.Format) {
+				h := r.val.info.Holder
+				return nil, errs.Usage("key %q looks like a %s lock only by the shape of its value (a random token with a TTL), as an application's token key also can; nothing was deleted",
+					r.val.info.Key, r.val.info.Format).
+					WithHint("if `dsctl lock inspect %s` shows the lock you mean, break it with --if-token %s", name, tokenOf(h))
+			}
 		}
 	}
 	act := make([]bool, len(results))

@@ -55,6 +55,10 @@ type node struct {
 	c       *redis.Client
 	checked atomic.Bool // checkServer passed
 	runID   string      // the server's run_id, once known (guarded by Locker.checkMu)
+	// upSince is when the server started, by its uptime at the check (zero: unknown).
+	upSince time.Time
+	// evicts says why the server may evict keys ("" when it may not, or unknown).
+	evicts string
 }
 
 var _ lock.Locker = (*Locker)(nil)
@@ -172,19 +176,28 @@ const minRedisMajor = 5
 // a proxy) is taken as it is.
 func (l *Locker) checkServer(ctx context.Context, n *node) error {
 	var info string
+	asked := time.Now()
 	err := l.call(ctx, n, func(ctx context.Context) error {
 		var err error
-		info, err = n.c.Info(ctx, "server").Result()
+		info, err = n.c.Info(ctx).Result() // the default sections: server, memory, ...
 		return err
 	})
 	if err != nil {
 		if errs.KindOf(err) == errs.KindUnreachable || ctx.Err() != nil {
 			return err
 		}
-		n.checked.Store(true)
+		n.checked.Store(true) // not allowed INFO (an ACL), or a fake: checkServers probes identities
 		return nil
 	}
 	fields := infoFields(info)
+	if up, err := strconv.ParseInt(fields["uptime_in_seconds"], 10, 64); err == nil && up >= 0 {
+		n.upSince = asked.Add(-time.Duration(up+1) * time.Second)
+	}
+	if mm, _ := strconv.ParseInt(fields["maxmemory"], 10, 64); mm > 0 {
+		if p := fields["maxmemory_policy"]; p != "" && p != "noeviction" {
+			n.evicts = fmt.Sprintf("maxmemory %s, maxmemory-policy %s", fields["maxmemory_human"], p)
+		}
+	}
 	if v := fields["redis_version"]; v != "" {
 		major, _ := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
 		if major > 0 && major < minRedisMajor {
@@ -209,19 +222,90 @@ func (l *Locker) checkServer(ctx context.Context, n *node) error {
 
 // checkServers runs checkServer on every server not checked yet, in parallel, so that
 // a setup error (a quorum listing one server twice, an old Redis) fails the command
-// as a whole instead of costing one vote. Unreachable servers are checked later.
+// as a whole instead of costing one vote. Unreachable servers are checked later. In
+// quorum mode, servers that would not tell their run_id are told apart by a probe.
 func (l *Locker) checkServers(ctx context.Context) error {
-	for _, r := range each(ctx, l.nodes, func(ctx context.Context, n *node) (struct{}, error) {
+	fresh := false
+	for _, r := range each(ctx, l.nodes, func(ctx context.Context, n *node) (bool, error) {
 		if n.checked.Load() {
-			return struct{}{}, nil
+			return false, nil
 		}
-		return struct{}{}, l.checkServer(ctx, n)
+		return true, l.checkServer(ctx, n)
 	}) {
 		if r.err != nil && errs.KindOf(r.err) == errs.KindUsage {
 			return r.err
 		}
 		if r.err != nil && !l.quorumMode() {
 			return r.err
+		}
+		fresh = fresh || (r.err == nil && r.val)
+	}
+	if !fresh || !l.quorumMode() {
+		return nil
+	}
+	unknown := false
+	for _, n := range l.nodes {
+		unknown = unknown || (n.checked.Load() && n.runID == "")
+	}
+	if !unknown {
+		return nil
+	}
+	return l.probeIdentities(ctx)
+}
+
+// probeIdentities tells whether two of the quorum's addresses reach the same server
+// when a server would not say its run_id (INFO refused by an ACL): each server gets a
+// key of its own under the lock key space, and no server may see another's.
+func (l *Locker) probeIdentities(ctx context.Context) error {
+	nonce := newToken()[:16]
+	key := func(i int) string { return KeyPrefix + "{dsctl.identity}:" + nonce + ":" + strconv.Itoa(i) }
+	keys := make([]string, len(l.nodes))
+	for i := range l.nodes {
+		keys[i] = key(i)
+	}
+	set := each(ctx, l.nodes, func(ctx context.Context, n *node) (struct{}, error) {
+		return struct{}{}, l.call(ctx, n, func(ctx context.Context) error {
+			return n.c.Set(ctx, key(l.index(n)), "1", 10*time.Second).Err()
+		})
+	})
+	seen := each(ctx, l.nodes, func(ctx context.Context, n *node) ([]any, error) {
+		var vals []any
+		err := l.call(ctx, n, func(ctx context.Context) error {
+			var err error
+			vals, err = n.c.MGet(ctx, keys...).Result()
+			return err
+		})
+		return vals, err
+	})
+	each(context.WithoutCancel(ctx), l.nodes, func(ctx context.Context, n *node) (struct{}, error) {
+		return struct{}{}, n.c.Del(ctx, keys...).Err()
+	})
+	for i, r := range seen {
+		if set[i].err != nil && errs.KindOf(set[i].err) != errs.KindUnreachable {
+			return errs.Usage("redis: cannot tell whether the quorum's servers are distinct: %s refuses INFO and the identity probe (%v)", l.nodes[i].addr, set[i].err).
+				WithHint("allow the user INFO, or SET/MGET/DEL on dsctl:lock:* keys")
+		}
+		if r.err != nil {
+			continue
+		}
+		for j, v := range r.val {
+			if j != i && v != nil {
+				return errs.Usage("redis: %s and %s are the same server (each sees the other's probe key); a quorum needs independent masters", l.nodes[j].addr, l.nodes[i].addr).
+					WithHint("list each master once: one address is a single server, three or five are a quorum")
+			}
+		}
+	}
+	return nil
+}
+
+// evictionRisk refuses to take a lock on a server that may evict keys under memory
+// pressure: it could drop a held lease before its TTL, and a second client would take
+// the lock while the first still holds it.
+func (l *Locker) evictionRisk() error {
+	for _, n := range l.nodes {
+		if n.evicts != "" {
+			return errs.Usage("redis: %s may evict keys (%s): a held lock could vanish before its TTL, and two clients would hold it", n.addr, n.evicts).
+				WithHint("set maxmemory-policy noeviction (CONFIG SET maxmemory-policy noeviction), or keep locks on a Redis that is not a cache")
 		}
 	}
 	return nil

@@ -220,8 +220,20 @@ func TestForeignLocksFromRealLibraries(t *testing.T) {
 		t.Fatalf("release of a redsync lock: %v", err)
 	}
 	// ...but break removes it, and wakes Redisson's waiters with its unlock message.
+	// (Locks recognised by their value's shape alone need the token inspect showed.)
 	for _, key := range []string{base + "/redsync", base + "/redislock", redisson} {
-		prev, err := l.Break(ctx, key, lock.BreakOptions{By: "test", Reason: "test"})
+		opt := lock.BreakOptions{By: "test", Reason: "test"}
+		if key != redisson {
+			if _, err := l.Break(ctx, key, opt); errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), "--if-token") {
+				t.Fatalf("break %s without --if-token: %v", key, err)
+			}
+			info, err := l.Inspect(ctx, key)
+			if err != nil || info.Holder == nil {
+				t.Fatalf("inspect %s: %+v %v", key, info, err)
+			}
+			opt.IfToken = info.Holder.Token
+		}
+		prev, err := l.Break(ctx, key, opt)
 		if err != nil || !prev.Held {
 			t.Fatalf("break %s: %+v %v", key, prev, err)
 		}

@@ -27,13 +27,15 @@ import (
 //
 // On one server a release hands the lock over: the same script that deletes the lease
 // takes the oldest live notified waiter off the list, gives it the lock under its own
-// token and TTL with the next fencing token (its :w: hash becomes the owner hash), and
-// tells it so on its Locker's channel. The waiter holds the lock the moment the
-// release runs; it learns it from the message, without a round trip of its own, and
-// no one else can barge in between. PUBLISH counts the receivers: when nobody listens
-// for the waiter (its process died), the grant is undone and the next waiter is tried.
+// token with the next fencing token, for a short claim (claimMs; its :w: hash becomes
+// the owner hash), and tells it so on its Locker's channel. No one else can barge in
+// between. The message only wakes the waiter: its next try finds its token holding the
+// lock, extends it to its TTL and dates its lease from there (a message may be late, so
+// it is never trusted as a lease). PUBLISH counts the receivers: when nobody listens
+// for the waiter (its process died), the grant is skipped and the next waiter is tried.
 // A waiter that gives up leaves with a script that also passes on a grant that reached
-// it too late. Poll waiters are not handed the lock; they find it free.
+// it too late. Poll waiters are not handed the lock; they find it free (with --fair,
+// a poll waiter first in line keeps the lock free for its next poll).
 //
 // In quorum mode no server can hand over alone: a release wakes the first live waiter
 // at once and the second one stagger later, and an acquire tells the first waiter the
@@ -51,6 +53,11 @@ const (
 	// a waiter queued earlier (who normally takes it within a round trip; a dead one
 	// leaves the queue when its request expires, waiterMarginMs after its last retry).
 	fairRetryMs = 50
+	// claimMs is how long a handed-over lock is held for its waiter before the waiter
+	// confirms it (its next try then extends it to the waiter's TTL): a waiter that
+	// was handed the lock but never confirms (paused, cut off, dead with its
+	// connection still open) blocks the lock this long at most, not for its TTL.
+	claimMs = 2000
 	// wakeOnRelease is how many live waiters a release wakes in quorum mode (the
 	// second one a stagger later); wakeOnBreak how many a break wakes; wakeScan bounds
 	// the list entries one wake-up or hand-over looks at.
@@ -146,7 +153,8 @@ end
 `
 
 // scriptAcquire: KEYS lock, owner, fence, waiters; ARGV token, ttl_ms, waiter id (""
-// when not waiting), key base, mode, fair ("1" or ""), owner field/value pairs.
+// when not waiting), key base, mode, fair ("1" or ""), a poll waiter's retry interval
+// in ms ("" for notified waiters), owner field/value pairs.
 // Returns {1, fence, acquired_ms, pttl} when the token holds the lock (taken now, or
 // handed over while this request was on its way), else the holder {0, pttl, token,
 // fields...}, or {5, retry_ms, waiters ahead} when the lock is free but fair mode
@@ -157,6 +165,8 @@ var scriptAcquire = redis.NewScript(luaFence + luaHolder + luaWake + `
 local id, base, mode, fair = ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
 local function register(wait)
   local t = redis.call('TIME')
+  local poll = tonumber(ARGV[7])
+  if poll and string.sub(id, 1, 2) == 'p:' then wait = poll end
   if wait < 0 then wait = 1000 end
   if wait > 60000 then wait = 60000 end
   local alive = wait + ` + strconv.Itoa(waiterMarginMs) + `
@@ -164,7 +174,8 @@ local function register(wait)
   if redis.call('PTTL', KEYS[4]) < alive then redis.call('PEXPIRE', KEYS[4], alive) end
   local wk = base .. ':w:' .. id
   if redis.call('EXISTS', wk) == 0 then
-    redis.call('HSET', wk, 'token', ARGV[1], 'ttl_ms', ARGV[2], 'wid', id, unpack(ARGV, 7))
+    redis.call('HSET', wk, 'token', ARGV[1], 'ttl_ms', ARGV[2], 'wid', id, unpack(ARGV, 8))
+    if fair then redis.call('HSET', wk, 'fair', '1') end
   end
   redis.call('PEXPIRE', wk, alive)
 end
@@ -187,7 +198,7 @@ end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   local fence, now_ms = next_fence(KEYS[3])
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[2], 'token', ARGV[1], 'fence', fence, 'acquired_ms', now_ms, 'ttl_ms', ARGV[2], unpack(ARGV, 7))
+  redis.call('HSET', KEYS[2], 'token', ARGV[1], 'fence', fence, 'acquired_ms', now_ms, 'ttl_ms', ARGV[2], unpack(ARGV, 8))
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   if id ~= '' then forget(KEYS[4], base, id) end
   if redis.call('EXISTS', KEYS[4]) == 1 then nudge(KEYS[4], base, tonumber(ARGV[2]), mode == '` + modeWake + `') end
@@ -195,8 +206,11 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
 end
 local h = holder(0, KEYS[1], KEYS[2])
 if h and h[3] == ARGV[1] then
+  -- handed over to us (under a short claim): confirmed now, for our whole TTL
   if id ~= '' then forget(KEYS[4], base, id) end
-  return {1, redis.call('HGET', KEYS[2], 'fence') or '0', redis.call('HGET', KEYS[2], 'acquired_ms') or '0', h[2]}
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return {1, redis.call('HGET', KEYS[2], 'fence') or '0', redis.call('HGET', KEYS[2], 'acquired_ms') or '0', tonumber(ARGV[2])}
 end
 if not h then h = {0, -2, ''} end
 if id ~= '' then register(h[2]) end
@@ -287,18 +301,20 @@ local function grant(k_lock, k_owner, k_fence, k_waiters, base)
     local tok = redis.call('HGET', wk, 'token')
     if not tok then
       redis.call('ZREM', k_waiters, id)
+    elseif not lid and redis.call('HGET', wk, 'fair') == '1' then
+      return false -- a --fair poll waiter is first: the lock stays free for its next poll
     elseif lid then
       local fence, at_ms = next_fence(k_fence)
       local r = publish(base .. ':ch:' .. lid, 'granted ' .. id .. ' ' .. fence)
       if r < 0 then return false end
       if r > 0 then
-        local ttl = redis.call('HGET', wk, 'ttl_ms')
+        local claim = math.min(tonumber(redis.call('HGET', wk, 'ttl_ms')), ` + strconv.Itoa(claimMs) + `)
         redis.call('ZREM', k_waiters, id)
-        redis.call('SET', k_lock, tok, 'PX', ttl)
+        redis.call('SET', k_lock, tok, 'PX', claim)
         redis.call('RENAME', wk, k_owner)
         redis.call('HSET', k_owner, 'fence', fence, 'acquired_ms', at_ms)
-        redis.call('PEXPIRE', k_owner, ttl)
-        nudge(k_waiters, base, tonumber(ttl), false)
+        redis.call('PEXPIRE', k_owner, claim)
+        nudge(k_waiters, base, claim, false)
         return true
       end
       forget(k_waiters, base, id)
