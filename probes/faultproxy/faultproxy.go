@@ -257,4 +257,3 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		_ = tc.CloseWrite()
 	}
 }
-
