@@ -119,7 +119,9 @@ func (b *brokenLocker) Release(ctx context.Context, name, token string) error {
 	return nil
 }
 
-func (b *brokenLocker) Inspect(context.Context, string) (*lock.Info, error) { return nil, errNotImplemented }
+func (b *brokenLocker) Inspect(context.Context, string) (*lock.Info, error) {
+	return nil, errNotImplemented
+}
 func (b *brokenLocker) List(context.Context, lock.ListOptions) ([]lock.Info, error) {
 	return nil, errNotImplemented
 }

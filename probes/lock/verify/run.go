@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dsctl/dsctl/probes/errs"
@@ -123,7 +124,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	}
 	t0 := time.Now()
 	r := &runner{o: o, faults: faults, counts: map[string]int{}, rnd: rand.New(rand.NewPCG(o.Seed, 0x5eed)),
-		holding: make([]bool, o.Workers)}
+		holding: make([]bool, o.Workers), pauseNext: make([]atomic.Bool, o.Workers)}
 	r.rec = NewRecorder(t0, r.observe)
 
 	defer r.closeAll()
@@ -157,11 +158,11 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 				return nil, err
 			}
 			r.lockers = append(r.lockers, l)
-			cfg := WorkerConfig{Worker: i, Name: o.Name, TTL: o.TTL, Pause: faults[FaultPause], Seed: o.Seed, Tool: o.Tool}
+			cfg := WorkerConfig{Worker: i, Name: o.Name, TTL: o.TTL, Seed: o.Seed, Tool: o.Tool}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				RunWorker(ctx, stop, l, cfg, func(e Event) { r.rec.Add(e) })
+				runWorker(ctx, stop, l, cfg, func(e Event) { r.rec.Add(e) }, &r.pauseNext[i])
 			}()
 		}
 	}
@@ -206,6 +207,8 @@ type runner struct {
 	sections int
 	counts   map[string]int
 	holding  []bool // by worker, from the events (to pick whom to pause)
+	// pauseNext asks an in-process worker to pause in its next critical section.
+	pauseNext []atomic.Bool
 
 	procs       []*proc
 	procErr     error
@@ -237,12 +240,7 @@ func (r *runner) between(lo, hi time.Duration) time.Duration {
 func (r *runner) drive(ctx context.Context, t0 time.Time) {
 	ttl := r.o.TTL
 	end := t0.Add(r.o.Duration)
-	var kinds []string
-	for _, f := range r.o.Faults {
-		if f != FaultPause || r.o.Processes != nil { // in-process pauses are the workers' own
-			kinds = append(kinds, f)
-		}
-	}
+	kinds := append([]string(nil), r.o.Faults...)
 	nextFault := time.Now().Add(r.between(ttl/4, ttl))
 	nextProgress := time.Now()
 	tick := time.NewTicker(min(ttl/10, 25*time.Millisecond))
@@ -316,9 +314,21 @@ func (r *runner) inject(kind string) {
 		}
 		e.Detail = fmt.Sprintf("reset %d connection(s) to %s", n, where)
 	case FaultPause:
-		if !r.pauseProcess(&e) {
+		if r.o.Processes != nil {
+			if !r.pauseProcess(&e) {
+				return
+			}
+			break
+		}
+		// In process: the worker sleeps past its deadline in its next critical section
+		// and then writes without looking at the clock (its own events record it).
+		if r.pauseNext[w].Swap(true) {
 			return
 		}
+		r.mu.Lock()
+		r.counts[kind]++
+		r.mu.Unlock()
+		return
 	}
 	r.mu.Lock()
 	r.counts[kind]++

