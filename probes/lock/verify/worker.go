@@ -31,10 +31,10 @@ type worker struct {
 	cfg WorkerConfig
 	// pauseNext, when set, is a pause the runner asked for: taken in the next section.
 	pauseNext *atomic.Bool
-	l    lock.Locker
-	emit func(Event)
-	rnd  *rand.Rand
-	n    int // holdings so far
+	l         lock.Locker
+	emit      func(Event)
+	rnd       *rand.Rand
+	n         int // holdings so far
 }
 
 // RunWorker loops acquire -> critical section -> release with l until stop is closed
