@@ -195,13 +195,13 @@ func (w *worker) section(ctx context.Context, lease *lock.Lease, h int) {
 	}
 
 	var hold time.Duration
-	switch r := w.rnd.IntN(10); {
-	case r < 7:
-		hold = w.between(0, ttl/5)
-	case r < 9:
-		hold = w.between(ttl/5, ttl/2)
+	switch r := w.rnd.IntN(100); { // mostly short, so hand-overs are frequent
+	case r < 80:
+		hold = w.between(0, ttl/20)
+	case r < 94:
+		hold = w.between(ttl/20, ttl/2)
 	default:
-		hold = w.between(ttl, 5*ttl/2) // outlives the TTL: needs renewals
+		hold = w.between(ttl, 2*ttl) // outlives the TTL: needs renewals
 	}
 	end := time.Now().Add(hold)
 	for time.Now().Before(end) {
