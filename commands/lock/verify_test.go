@@ -1,0 +1,186 @@
+//go:build unix
+
+package lock_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dsctl/dsctl/probes/testenv"
+)
+
+func TestVerifyBadInputExit2BeforeAnyLoad(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--workers", "0"}, "--workers must be between 1 and 64"},
+		{[]string{"--ttl", "10ms"}, "--ttl 10ms is too short"},
+		{[]string{"--faults", "latency,partition"}, `unknown fault "partition"`},
+		{[]string{"--duration", "1s", "--ttl", "500ms"}, "--duration 1s is too short for --ttl 500ms"},
+		{[]string{"--sections", "-3"}, "--sections must not be negative"},
+		{[]string{"--history", filepath.Join(dir, "missing", "h.jsonl")}, "--history: cannot write"},
+		{[]string{"--report", dir}, "--report: cannot write"},
+	}
+	for _, c := range cases {
+		// an unreachable server: input errors must come before any connection
+		r := dsctl(t, nil, append([]string{"lock", "verify", "--redis", "127.0.0.1:1"}, c.args...)...)
+		if r.code != 2 || !strings.Contains(r.errOut, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", c.args, r.code, r.errOut, c.want)
+		}
+	}
+}
+
+func TestVerifyUnreachableExit6(t *testing.T) {
+	r := dsctl(t, nil, "lock", "verify", "--redis", "127.0.0.1:1", "--duration", "2s", "--ttl", "200ms", "--timeout", "500ms")
+	if r.code != 6 || !strings.Contains(r.errOut, "127.0.0.1:1") {
+		t.Fatalf("exit %d, stderr %q; want 6 naming the address", r.code, r.errOut)
+	}
+}
+
+type verifyJSON struct {
+	Backend struct {
+		Mode      string   `json:"mode"`
+		Endpoints []string `json:"endpoints"`
+	} `json:"backend"`
+	LockName       string         `json:"lock_name"`
+	Workers        int            `json:"workers"`
+	TTLMs          int64          `json:"ttl_ms"`
+	Faults         []string       `json:"faults"`
+	Processes      bool           `json:"processes"`
+	Seed           string         `json:"seed"`
+	FaultsInjected map[string]int `json:"faults_injected"`
+	Safe           bool           `json:"safe"`
+	Violations     int            `json:"violations"`
+	FencingChecked bool           `json:"fencing_checked"`
+	Properties     []struct {
+		Name, Verdict, Detail string
+		Violations, Checked   int
+	} `json:"properties"`
+	Counts map[string]int `json:"counts"`
+}
+
+func parseVerify(t *testing.T, out string) verifyJSON {
+	t.Helper()
+	var v verifyJSON
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	return v
+}
+
+// checkVerdict ties the exit code to the JSON verdict: 0 safe, 5 a violation.
+func checkVerdict(t *testing.T, v verifyJSON, code int, errOut string) {
+	t.Helper()
+	switch {
+	case v.Safe && (code != 0 || v.Violations != 0):
+		t.Fatalf("safe but exit %d, %d violations: %s", code, v.Violations, errOut)
+	case !v.Safe && (code != 5 || v.Violations == 0 || !strings.Contains(errOut, "is not safe under these faults")):
+		t.Fatalf("unsafe but exit %d, %d violations: %s", code, v.Violations, errOut)
+	}
+	if !v.Safe {
+		t.Logf("the current Redis lock failed lock verify (seed %s): %+v", v.Seed, v.Properties)
+	}
+}
+
+func noKeysLeft(t *testing.T, addrs []string, name string) {
+	t.Helper()
+	for _, a := range addrs {
+		c := redis.NewClient(&redis.Options{Addr: a})
+		keys, err := c.Keys(context.Background(), "*"+name+"*").Result()
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) > 0 {
+			t.Errorf("%s: lock verify left %v behind", a, keys)
+		}
+	}
+}
+
+func TestVerifySingleRedisJSONHistoryAndReport(t *testing.T) {
+	addr := testenv.List(t, testenv.Redis)[0]
+	dir := t.TempDir()
+	hist, report := filepath.Join(dir, "h.jsonl"), filepath.Join(dir, "r.html")
+	r := dsctl(t, nil, "lock", "verify", "--redis", addr, "--workers", "4", "--duration", "3s", "--ttl", "200ms",
+		"--timeout", "1s", "--history", hist, "--report", report, "-o", "json")
+	v := parseVerify(t, r.out)
+	checkVerdict(t, v, r.code, r.errOut)
+	if v.Backend.Mode != "single" || !v.FencingChecked || v.Workers != 4 || v.TTLMs != 200 || len(v.Faults) != 4 ||
+		!strings.HasPrefix(v.LockName, "dsctl-verify/") || v.Seed == "" || len(v.Properties) != 6 {
+		t.Fatalf("json: %s", r.out)
+	}
+	if v.Counts["acquire_ok"] < 5 || v.Counts["sections"] < 5 {
+		t.Fatalf("too little happened: %v", v.Counts)
+	}
+	injected := 0
+	for _, n := range v.FaultsInjected {
+		injected += n
+	}
+	if injected == 0 {
+		t.Fatalf("no faults injected: %v", v.FaultsInjected)
+	}
+	f, err := os.Open(hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lines, oks := 0, 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var e map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("history line %d: %v", lines+1, err)
+		}
+		if e["op"] == "acquire" && e["type"] == "ok" {
+			oks++
+		}
+		lines++
+	}
+	if oks != v.Counts["acquire_ok"] {
+		t.Fatalf("history has %d acquire ok lines, the report says %d", oks, v.Counts["acquire_ok"])
+	}
+	page, err := os.ReadFile(report)
+	if err != nil || !strings.Contains(string(page), "<svg") || !strings.Contains(string(page), "mutual_exclusion") {
+		t.Fatalf("report: %v %.200s", err, page)
+	}
+	noKeysLeft(t, []string{addr}, v.LockName)
+}
+
+func TestVerifyQuorumSaysFencesWereNotChecked(t *testing.T) {
+	addrs := testenv.List(t, testenv.Redis)
+	r := dsctl(t, nil, "lock", "verify", "--redis", strings.Join(addrs, ","), "--workers", "4", "--duration", "3s",
+		"--ttl", "200ms", "--timeout", "1s", "--faults", "latency,reset")
+	if r.code != 0 && r.code != 5 {
+		t.Fatalf("exit %d: %s", r.code, r.errOut)
+	}
+	for _, want := range []string{"redis quorum of 3", "fence order:", "not checked", "fences were not checked, exclusion was checked by belief intervals only", "mutual exclusion:"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("table lacks %q:\n%s", want, r.out)
+		}
+	}
+}
+
+// --processes runs the real binary, which re-executes itself as its workers and stops
+// and continues them with SIGSTOP/SIGCONT.
+func TestVerifyProcessesWithRealBinary(t *testing.T) {
+	addr := testenv.List(t, testenv.Redis)[0]
+	p := start(t, nil, "lock", "verify", "--processes", "--redis", addr, "--workers", "3", "--duration", "3s",
+		"--ttl", "300ms", "--timeout", "1s", "--faults", "pause,reset", "-o", "json")
+	code := p.wait(t, time.Minute)
+	v := parseVerify(t, p.stdout.String())
+	checkVerdict(t, v, code, p.stderr.String())
+	if !v.Processes || v.FaultsInjected["pause"] == 0 || v.Counts["pauses"] == 0 || v.Counts["acquire_ok"] < 3 {
+		t.Fatalf("json: %s\nstderr: %s", p.stdout, p.stderr)
+	}
+	noKeysLeft(t, []string{addr}, v.LockName)
+}
