@@ -244,13 +244,13 @@ func RunVerify(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ve
 		}
 	}
 	if f.IO.StderrTTY {
-		total := o.Duration.Round(time.Second).String()
-		if o.Sections > 0 {
-			total = strconv.Itoa(o.Sections) + " sections"
-		}
 		vo.Progress = func(pr verify.Progress) {
-			fmt.Fprintf(f.IO.ErrOut, "\rlock verify: %s of %s, %d critical sections, %d faults injected ",
-				pr.Elapsed.Round(100*time.Millisecond), total, pr.Sections, pr.Faults)
+			sections := strconv.Itoa(pr.Sections)
+			if o.Sections > 0 {
+				sections += "/" + strconv.Itoa(o.Sections)
+			}
+			fmt.Fprintf(f.IO.ErrOut, "\rlock verify: %s of %s, %s critical sections, %d faults injected ",
+				pr.Elapsed.Round(100*time.Millisecond), o.Duration, sections, pr.Faults)
 		}
 	}
 	outcome, err := verify.Run(ctx, vo)

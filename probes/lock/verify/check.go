@@ -51,24 +51,23 @@ type Property struct {
 
 // Counts summarise the history.
 type Counts struct {
-	AcquireOK       int `json:"acquire_ok"`
-	AcquireFail     int `json:"acquire_fail"`
-	AcquireUnknown  int `json:"acquire_unknown"`
-	Sections        int `json:"sections"`
-	RenewOK         int `json:"renew_ok"`
-	RenewFail       int `json:"renew_fail"`
-	RenewUnknown    int `json:"renew_unknown"`
-	ReleaseOK       int `json:"release_ok"`
-	ReleaseFail     int `json:"release_fail"`
-	ReleaseUnknown  int `json:"release_unknown"`
-	WritesAccepted  int `json:"writes_accepted"`
-	WritesRefused   int `json:"writes_refused"`
-	LateWrites      int `json:"late_writes"`
-	LeasesLost      int `json:"leases_lost"`
-	Overran         int `json:"overran"`
-	Pauses          int `json:"pauses"`
-	NetworkFaults   int `json:"network_faults"`
-	MaxConcurrentUs int `json:"-"`
+	AcquireOK      int `json:"acquire_ok"`
+	AcquireFail    int `json:"acquire_fail"`
+	AcquireUnknown int `json:"acquire_unknown"`
+	Sections       int `json:"sections"`
+	RenewOK        int `json:"renew_ok"`
+	RenewFail      int `json:"renew_fail"`
+	RenewUnknown   int `json:"renew_unknown"`
+	ReleaseOK      int `json:"release_ok"`
+	ReleaseFail    int `json:"release_fail"`
+	ReleaseUnknown int `json:"release_unknown"`
+	WritesAccepted int `json:"writes_accepted"`
+	WritesRefused  int `json:"writes_refused"`
+	LateWrites     int `json:"late_writes"`
+	LeasesLost     int `json:"leases_lost"`
+	Overran        int `json:"overran"`
+	Pauses         int `json:"pauses"`
+	NetworkFaults  int `json:"network_faults"`
 }
 
 // HoldingRef names one lease in a report.
@@ -137,7 +136,7 @@ type hkey struct{ w, n int }
 // Check checks a history.
 func Check(events []Event, o CheckOptions) *Report {
 	rep := &Report{FencingChecked: o.FencingSafe}
-	holdings, byKey := buildHoldings(events, o, &rep.Counts)
+	holdings, byKey := buildHoldings(events, &rep.Counts)
 	rep.Holdings = holdings
 	for _, e := range events {
 		rep.DurationUs = max(rep.DurationUs, e.TUs)
@@ -320,9 +319,7 @@ func Check(events []Event, o CheckOptions) *Report {
 }
 
 // buildHoldings turns each worker's events into its leases and their belief intervals.
-func buildHoldings(events []Event, o CheckOptions, c *Counts) ([]*Holding, map[hkey]*Holding) {
-	drift := lock.ClockDrift(o.TTL).Microseconds()
-	ttl := o.TTL.Microseconds()
+func buildHoldings(events []Event, c *Counts) ([]*Holding, map[hkey]*Holding) {
 	byKey := map[hkey]*Holding{}
 	var out []*Holding
 	cur := map[int]*Holding{}
@@ -436,8 +433,6 @@ func buildHoldings(events []Event, o CheckOptions, c *Counts) ([]*Holding, map[h
 		if h.Overran {
 			c.Overran++
 		}
-		_ = ttl
-		_ = drift
 	}
 	return out, byKey
 }

@@ -2,7 +2,6 @@ package verify
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -250,9 +249,6 @@ func (w *worker) section(ctx context.Context, lease *lock.Lease, h int) {
 func classify(err error) string {
 	if _, ok := lock.AsNotHeld(err); ok || errs.KindOf(err) == errs.KindLockLost {
 		return TypeFail
-	}
-	if errors.Is(err, context.Canceled) {
-		return TypeUnknown
 	}
 	return TypeUnknown
 }
