@@ -75,6 +75,8 @@ type HoldingRef struct {
 	Worker  int               `json:"worker"`
 	Holding int               `json:"holding"`
 	Fence   lock.FencingToken `json:"fence,omitempty"`
+	// InvokedUs is when its acquire was sent.
+	InvokedUs int64 `json:"invoked_us"`
 	// FromUs and ToUs are the interval the holder believed it held the lock.
 	FromUs int64 `json:"from_us"`
 	ToUs   int64 `json:"to_us"`
@@ -128,7 +130,7 @@ type Holding struct {
 }
 
 func (h *Holding) ref() HoldingRef {
-	return HoldingRef{Worker: h.Worker, Holding: h.N, Fence: h.Fence, FromUs: h.OKUs, ToUs: h.EndUs, Ended: h.Ended}
+	return HoldingRef{Worker: h.Worker, Holding: h.N, Fence: h.Fence, InvokedUs: h.InvokeUs, FromUs: h.OKUs, ToUs: h.EndUs, Ended: h.Ended}
 }
 
 type hkey struct{ w, n int }
@@ -499,7 +501,7 @@ func linearizable(holdings []*Holding, o CheckOptions) Property {
 
 // timeline is what the two workers of an overlap did around it, and faults on them.
 func timeline(events []Event, ov Overlap) []Event {
-	from := min(ov.A.FromUs, ov.B.FromUs) - 1000
+	from := min(ov.A.InvokedUs, ov.B.InvokedUs)
 	to := max(ov.A.ToUs, ov.B.ToUs) + 1000
 	var out []Event
 	for _, e := range events {
@@ -508,9 +510,8 @@ func timeline(events []Event, ov Overlap) []Event {
 		}
 		out = append(out, e)
 	}
-	// keep the acquire invokes that led to the two holdings
-	if len(out) > 60 {
-		out = out[:60]
+	if len(out) > 80 { // a long wait: keep its start and the end around the overlap
+		out = append(out[:20:20], out[len(out)-60:]...)
 	}
 	return out
 }
