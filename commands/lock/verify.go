@@ -284,6 +284,10 @@ func RunVerify(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ve
 	if err := p.Print(view); err != nil {
 		return err
 	}
+	if ctx.Err() != nil {
+		return errs.New(errs.KindInterrupted, "lock verify: interrupted after %s; the verdicts above cover the history up to then",
+			lock.RoundDuration(time.Duration(outcome.Report.DurationUs)*time.Microsecond))
+	}
 	if !outcome.Report.Safe {
 		var names []string
 		for _, pr := range outcome.Report.Properties {
