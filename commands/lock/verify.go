@@ -102,8 +102,9 @@ properties [{name, verdict (ok|violated|not_checked|unknown), violations, checke
 detail}], counts {acquire_ok, acquire_fail, acquire_unknown, sections, renew_ok,
 renew_fail, renew_unknown, release_ok, release_fail, release_unknown, writes_accepted,
 writes_refused, late_writes, leases_lost, overran, pauses, network_faults},
-worst_overlap {a, b: {worker, holding, fence, invoked_us, from_us, to_us, ended}, from_us, to_us,
-duration_ms, timeline [events]}, overlaps, duration_us, history_file, report_file.
+worst_overlap {a, b: {worker, holding, fence, invoked_us, from_us, to_us, ended},
+from_us, to_us, duration_ms, timeline [events]}, overlaps (up to 20, longest first),
+duration_us, history_file, report_file.
 History events (JSONL): seq, t_us, worker, op (acquire|renew|write|release|deadline|
 pause|fault), type (invoke|ok|fail|unknown|start|end), holding, fence, token,
 expires_us, late, error, detail.`,
