@@ -14,6 +14,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/dsctl/dsctl/commands"
+	"github.com/dsctl/dsctl/commands/cmdutil"
+	lockcmd "github.com/dsctl/dsctl/commands/lock"
+	"github.com/dsctl/dsctl/commands/output"
 	"github.com/dsctl/dsctl/probes/testenv"
 )
 
@@ -181,6 +185,38 @@ func TestVerifyProcessesWithRealBinary(t *testing.T) {
 	checkVerdict(t, v, code, p.stderr.String())
 	if !v.Processes || v.FaultsInjected["pause"] == 0 || v.Counts["pauses"] == 0 || v.Counts["acquire_ok"] < 3 {
 		t.Fatalf("json: %s\nstderr: %s", p.stdout, p.stderr)
+	}
+	noKeysLeft(t, []string{addr}, v.LockName)
+}
+
+// ctrl-C: the verdicts of the history so far are printed, the exit code is 130, and
+// the throwaway lock is purged.
+func TestVerifyInterruptedPrintsSoFarAndExits130(t *testing.T) {
+	addr := testenv.List(t, testenv.Redis)[0]
+	ios, _, out, _ := cmdutil.Test()
+	f := cmdutil.New(ios, cmdutil.BuildInfo{Version: "1.2.3"})
+	f.Getenv = func(k string) string {
+		if k == "HOME" {
+			return t.TempDir()
+		}
+		return ""
+	}
+	f.Global.Timeout = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	o := &lockcmd.VerifyOptions{Workers: 3, Duration: time.Minute, TTL: 200 * time.Millisecond, Faults: "reset"}
+	o.Backend.Redis = []string{addr}
+	start := time.Now()
+	err := lockcmd.RunVerify(ctx, f, &output.Printer{Format: output.JSON, Out: out}, o)
+	if code := commands.CodeFor(err); code != 130 || !strings.Contains(err.Error(), "interrupted after") {
+		t.Fatalf("exit %d: %v", code, err)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("took %s to stop after ctrl-C", took)
+	}
+	v := parseVerify(t, out.String())
+	if v.Counts["acquire_ok"] == 0 || len(v.Properties) != 6 {
+		t.Fatalf("no verdicts so far: %s", out)
 	}
 	noKeysLeft(t, []string{addr}, v.LockName)
 }
