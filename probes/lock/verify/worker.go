@@ -122,9 +122,9 @@ func (w *worker) cycle(ctx, actx context.Context) {
 		}
 		e.Error = err.Error()
 		w.emit(e)
-		if e.Type == TypeUnknown { // a failing server: do not spin
-			w.sleep(ctx, w.between(w.cfg.TTL/20, w.cfg.TTL/5))
-		}
+		// Not acquired at once, or no answer: back off, so a held lock or a failing
+		// server does not turn the workers into a busy loop on the user's server.
+		w.sleep(ctx, w.between(w.cfg.TTL/20, w.cfg.TTL/5))
 		return
 	}
 	w.n++
