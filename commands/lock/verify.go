@@ -92,9 +92,9 @@ which, with the worst overlap's timeline), 2 on bad input, 6 when the backend ca
 be reached. --history writes every operation as JSON lines; --report writes an HTML
 page with a timeline of holders per worker where overlaps show in red.
 
-Load: two connections per worker and server (commands and pub/sub); measured with 8
-workers on one Redis, about 750 commands/s at --ttl 500ms and 2,500/s at 200ms (it
-grows as the TTL shrinks). The run ends after --duration (or --sections) and the
+Load: per worker and server a small pool of command connections and one pub/sub
+connection; 8 workers sent one Redis about 750 commands/s at --ttl 500ms and 2,500/s
+at 200ms (it grows as the TTL shrinks). The run ends after --duration (or --sections) and the
 sections in flight. Set --timeout (default 5s) near the TTL so faulty calls give up
 quickly.
 
