@@ -36,12 +36,14 @@ type VerifyOptions struct {
 	Report    string
 	Processes bool
 	Seed      uint64
+	// Check re-checks a saved history instead of running.
+	Check string
 	Backend   backendFlags
 	// Exe is the program re-executed as a worker with --processes (default: this one).
 	Exe string
 	// durationSet is whether --duration was given (with --sections alone the run is
-	// bounded by maxVerifyDuration instead).
-	durationSet bool
+	// bounded by maxVerifyDuration instead); ttlSet whether --ttl was.
+	durationSet, ttlSet bool
 }
 
 const (
@@ -89,8 +91,10 @@ intervals only: fence_order and stale_writes are reported not_checked.
 
 Exit 0 when every property holds, 5 when one is violated (the table and -o json say
 which, with the worst overlap's timeline), 2 on bad input, 6 when the backend cannot
-be reached. --history writes every operation as JSON lines; --report writes an HTML
-page with a timeline of holders per worker where overlaps show in red.
+be reached. --history writes every operation as JSON lines (the first line, op "run",
+says what ran); --report writes an HTML page with a timeline of holders per worker
+where overlaps show in red. --check FILE checks a saved history again, touching no
+server (with --report: draws it).
 
 Load: per worker and server a small pool of command connections and one pub/sub
 connection; 8 workers sent one Redis about 750 commands/s at --ttl 500ms and 2,500/s
@@ -107,16 +111,18 @@ writes_refused, late_writes, leases_lost, overran, pauses, network_faults},
 worst_overlap {a, b: {worker, holding, fence, invoked_us, from_us, to_us, ended},
 from_us, to_us, duration_ms, timeline [events]}, overlaps (up to 20, longest first),
 duration_us, history_file, report_file.
-History events (JSONL): seq, t_us, worker, op (acquire|renew|write|release|deadline|
-pause|fault), type (invoke|ok|fail|unknown|start|end), holding, fence, token,
-expires_us, late, error, detail.`,
+History events (JSONL): seq, t_us, worker, op (run|acquire|renew|write|release|
+deadline|pause|fault), type (invoke|ok|fail|unknown|start|end), holding, fence, token,
+expires_us, late, error, detail; the run line has ttl_ms and backend.`,
 		Example: `  dsctl lock verify --redis 127.0.0.1:6379 --duration 30s
   dsctl lock verify --redis r1:6379,r2:6379,r3:6379 --ttl 500ms --timeout 1s --report verify.html
   dsctl lock verify --sections 2000 --faults pause,reset --history verify.jsonl -o json
-  dsctl lock verify --processes --workers 4 --duration 20s`,
+  dsctl lock verify --processes --workers 4 --duration 20s
+  dsctl lock verify --check verify.jsonl --report verify.html`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.durationSet = cmd.Flags().Changed("duration")
+			o.ttlSet = cmd.Flags().Changed("ttl")
 			p, err := f.Printer(output.Standard)
 			if err != nil {
 				return err
@@ -133,6 +139,7 @@ expires_us, late, error, detail.`,
 	fl.StringVar(&o.History, "history", "", "write every operation to FILE as JSON lines")
 	fl.StringVar(&o.Report, "report", "", "write an HTML report with a timeline of holders per worker to FILE")
 	fl.BoolVar(&o.Processes, "processes", false, "run each worker as its own process (pause = real SIGSTOP/SIGCONT)")
+	fl.StringVar(&o.Check, "check", "", "check a history saved with --history again (no servers touched; with --report: draw it)")
 	fl.Uint64Var(&o.Seed, "seed", 0, "random seed for faults and workloads (0: random; the output shows the one used)")
 	o.Backend.register(cmd)
 	cmd.AddCommand(newVerifyWorkerCmd(f))
@@ -158,6 +165,9 @@ type VerifyView struct {
 // RunVerify validates the flags, runs the check and prints the verdicts. A violation
 // is exit 5 (after printing).
 func RunVerify(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *VerifyOptions) error {
+	if o.Check != "" {
+		return recheck(p, o)
+	}
 	switch {
 	case o.Workers < 1 || o.Workers > maxVerifyWorkers:
 		return errs.Usage("--workers must be between 1 and %d, got %d", maxVerifyWorkers, o.Workers)
@@ -273,7 +283,8 @@ func RunVerify(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ve
 		TTLMs: o.TTL.Milliseconds(), Faults: nonNil(faults), Processes: o.Processes, Seed: strconv.FormatUint(vo.Seed, 10),
 		FaultsInjected: outcome.Faults, Report: outcome.Report, HistoryFile: o.History, ReportFile: o.Report}
 	if historyFile != nil {
-		if err := verify.WriteJSONL(historyFile, outcome.Events); err != nil {
+		head := verify.RunEvent(backend, o.TTL, "lock "+name+": "+verifyCommandLine(o, faults)+" --seed "+strconv.FormatUint(vo.Seed, 10))
+		if err := verify.WriteJSONL(historyFile, append([]verify.Event{head}, outcome.Events...)); err != nil {
 			return fmt.Errorf("--history: cannot write %s: %w", o.History, err)
 		}
 	}
@@ -304,6 +315,89 @@ func RunVerify(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ve
 		}
 		return errs.New(errs.KindAuditFailed, "lock verify: the lock on %s is not safe under these faults: %s violated",
 			backend, strings.Join(names, ", ")).WithHint("%s; the seed was %d", hint, vo.Seed)
+	}
+	return nil
+}
+
+// recheck checks a saved history again and prints it like a run (exit 5 on a
+// violation), drawing it with --report.
+func recheck(p *output.Printer, o *VerifyOptions) error {
+	fh, err := os.Open(o.Check)
+	if err != nil {
+		return errs.Usage("--check: cannot read %s: %v", o.Check, rootErr(err)).WithHint("give a file written by --history")
+	}
+	defer fh.Close()
+	events, err := verify.ReadJSONL(fh)
+	if err != nil {
+		return errs.Usage("--check: %s is not a lock verify history: %v", o.Check, err).WithHint("give a file written by --history")
+	}
+	var run *verify.Event
+	for i := range events {
+		if events[i].Op == verify.OpRun {
+			run = &events[i]
+			break
+		}
+	}
+	var backend lock.Backend
+	ttl := o.TTL
+	switch {
+	case run != nil && run.Backend != nil:
+		backend = *run.Backend
+		if !o.ttlSet {
+			ttl = time.Duration(run.TTLMs) * time.Millisecond
+		}
+	case !o.ttlSet:
+		return errs.Usage("--check: %s does not say its TTL", o.Check).WithHint("give the run's --ttl")
+	default: // an older history: fencing is checked when every lease had a token
+		backend.FencingSafe = true
+		for _, e := range events {
+			if e.Op == verify.OpAcquire && e.Type == verify.TypeOK && e.Fence == 0 {
+				backend.FencingSafe = false
+			}
+		}
+	}
+	if err := lock.ValidateTTL(ttl); err != nil {
+		return err
+	}
+	rep := verify.Check(events, verify.CheckOptions{TTL: ttl, FencingSafe: backend.FencingSafe})
+	workers := 0
+	for _, e := range events {
+		workers = max(workers, e.Worker+1)
+	}
+	view := VerifyView{Backend: backend, Workers: workers, DurationMs: rep.DurationUs / 1000, TTLMs: ttl.Milliseconds(),
+		Faults: []string{}, FaultsInjected: map[string]int{}, Report: rep, HistoryFile: o.Check, ReportFile: o.Report}
+	for _, e := range events {
+		kind := ""
+		switch {
+		case e.Op == verify.OpPause && e.Type == verify.TypeStart:
+			kind = verify.FaultPause
+		case e.Op == verify.OpFault && e.Type == verify.TypeStart:
+			kind, _, _ = strings.Cut(e.Detail, " ")
+		}
+		if kind != "" {
+			view.FaultsInjected[kind]++
+		}
+	}
+	for _, k := range verify.AllFaults {
+		if view.FaultsInjected[k] > 0 {
+			view.Faults = append(view.Faults, k)
+		}
+	}
+	if o.Report != "" {
+		rf, err := os.Create(o.Report)
+		if err != nil {
+			return errs.Usage("--report: cannot write %s: %v", o.Report, rootErr(err)).WithHint("give a path in a writable directory")
+		}
+		defer rf.Close()
+		if err := verify.WriteHTML(rf, rep, events, verify.ReportMeta{Title: "dsctl lock verify --check " + o.Check, Workers: workers}); err != nil {
+			return fmt.Errorf("--report: cannot write %s: %w", o.Report, err)
+		}
+	}
+	if err := p.Print(view); err != nil {
+		return err
+	}
+	if !rep.Safe {
+		return errs.New(errs.KindAuditFailed, "lock verify: the history in %s shows %d violations", o.Check, rep.Violations)
 	}
 	return nil
 }
@@ -461,6 +555,10 @@ func (v VerifyView) Table() *output.TableData {
 	kv("backend", output.C(v.Backend.String()))
 	run := fmt.Sprintf("%d workers for %s, ttl %s, lock %s (purged)", v.Workers,
 		lock.RoundDuration(time.Duration(v.DurationMs)*time.Millisecond), time.Duration(v.TTLMs)*time.Millisecond, v.LockName)
+	if v.LockName == "" { // --check
+		run = fmt.Sprintf("%d workers for %s, ttl %s, re-checked from %s", v.Workers,
+			lock.RoundDuration(time.Duration(v.DurationMs)*time.Millisecond), time.Duration(v.TTLMs)*time.Millisecond, v.HistoryFile)
+	}
 	if v.Processes {
 		run += ", one process each"
 	}

@@ -150,8 +150,15 @@ func TestVerifySingleRedisJSONHistoryAndReport(t *testing.T) {
 		}
 		lines++
 	}
-	if oks != v.Counts["acquire_ok"] {
-		t.Fatalf("history has %d acquire ok lines, the report says %d", oks, v.Counts["acquire_ok"])
+	if oks != v.Counts["acquire_ok"] || lines < oks {
+		t.Fatalf("history lines %d", lines)
+	}
+	// The saved history checks again, alone, to the same verdicts.
+	again := dsctl(t, nil, "lock", "verify", "--check", hist, "-o", "json")
+	va := parseVerify(t, again.out)
+	if va.Safe != v.Safe || va.Violations != v.Violations || va.Counts["acquire_ok"] != v.Counts["acquire_ok"] ||
+		va.TTLMs != 200 || !va.FencingChecked || (again.code != 0) != !v.Safe {
+		t.Fatalf("--check of the saved history: exit %d %s\nwant like %s", again.code, again.out, r.out)
 	}
 	page, err := os.ReadFile(report)
 	if err != nil || !strings.Contains(string(page), "<svg") || !strings.Contains(string(page), "mutual_exclusion") {
@@ -219,4 +226,32 @@ func TestVerifyInterruptedPrintsSoFarAndExits130(t *testing.T) {
 		t.Fatalf("no verdicts so far: %s", out)
 	}
 	noKeysLeft(t, []string{addr}, v.LockName)
+}
+
+// A recorded history of the Redis lock failing (no faults, before the fixes of issue
+// 10) is reported again by --check, drawn with --report; bad --check input is exit 2.
+func TestVerifyCheckRecordedHistory(t *testing.T) {
+	const recorded = "../../probes/lock/verify/testdata/redis-single-nofaults-holes-1-2.jsonl"
+	report := filepath.Join(t.TempDir(), "r.html")
+	r := dsctl(t, nil, "lock", "verify", "--check", recorded, "--ttl", "300ms", "--report", report, "-o", "json")
+	v := parseVerify(t, r.out)
+	if r.code != 5 || v.Safe || v.Violations != 4 || !strings.Contains(r.errOut, "shows 4 violations") {
+		t.Fatalf("exit %d %s %s", r.code, r.out, r.errOut)
+	}
+	if page, err := os.ReadFile(report); err != nil || !strings.Contains(string(page), "Worst overlap: 6.2ms, worker 5 and worker 1") {
+		t.Fatalf("report: %v", err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--check", recorded}, "does not say its TTL"},
+		{[]string{"--check", filepath.Join(t.TempDir(), "none.jsonl")}, "--check: cannot read"},
+		{[]string{"--check", "verify_test.go", "--ttl", "1s"}, "is not a lock verify history"},
+	} {
+		r := dsctl(t, nil, append([]string{"lock", "verify"}, c.args...)...)
+		if r.code != 2 || !strings.Contains(r.errOut, c.want) {
+			t.Errorf("%v: exit %d %q, want 2 and %q", c.args, r.code, r.errOut, c.want)
+		}
+	}
 }

@@ -32,6 +32,8 @@ const (
 	OpPause = "pause"
 	// OpFault is a network fault injected by the proxy of one worker.
 	OpFault = "fault"
+	// OpRun is the first line of a history file: what was run (worker -1).
+	OpRun = "run"
 )
 
 // Event types. A write is ok when the register accepted it and fail when it refused
@@ -64,6 +66,10 @@ type Event struct {
 	Late   bool   `json:"late,omitempty"`
 	Error  string `json:"error,omitempty"`
 	Detail string `json:"detail,omitempty"`
+	// TTLMs and Backend describe the run (OpRun only), so a saved history can be
+	// checked again on its own.
+	TTLMs   int64         `json:"ttl_ms,omitempty"`
+	Backend *lock.Backend `json:"backend,omitempty"`
 
 	at      time.Time // when it happened (converted to TUs by the recorder)
 	expires time.Time
@@ -133,6 +139,11 @@ func WriteJSONL(w io.Writer, events []Event) error {
 		}
 	}
 	return nil
+}
+
+// RunEvent is the line that opens a history file.
+func RunEvent(b lock.Backend, ttl time.Duration, detail string) Event {
+	return Event{Worker: -1, Op: OpRun, Type: TypeStart, TTLMs: ttl.Milliseconds(), Backend: &b, Detail: detail}
 }
 
 // ReadJSONL reads a history written by WriteJSONL (for re-checking a saved run).
