@@ -37,8 +37,8 @@ type VerifyOptions struct {
 	Processes bool
 	Seed      uint64
 	// Check re-checks a saved history instead of running.
-	Check string
-	Backend   backendFlags
+	Check   string
+	Backend backendFlags
 	// Exe is the program re-executed as a worker with --processes (default: this one).
 	Exe string
 	// durationSet is whether --duration was given (with --sections alone the run is
