@@ -39,8 +39,6 @@ type VerifyOptions struct {
 	// Check re-checks a saved history instead of running.
 	Check   string
 	Backend backendFlags
-	// Exe is the program re-executed as a worker with --processes (default: this one).
-	Exe string
 	// durationSet is whether --duration was given (with --sections alone the run is
 	// bounded by maxVerifyDuration instead); ttlSet whether --ttl was.
 	durationSet, ttlSet bool
@@ -239,11 +237,9 @@ func RunVerify(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ve
 		vo.Seed = randomSeed()
 	}
 	if o.Processes {
-		exe := o.Exe
-		if exe == "" {
-			if exe, err = os.Executable(); err != nil {
-				return fmt.Errorf("lock verify --processes: cannot find this program to run its workers: %w", err)
-			}
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("lock verify --processes: cannot find this program to run its workers: %w", err)
 		}
 		spec, _ := json.Marshal(workerBackend{Redis: e.Redis, TimeoutMs: d.Limit().Milliseconds()})
 		vo.Processes = &verify.ProcessOptions{Backend: spec, Command: func(int) *exec.Cmd {
