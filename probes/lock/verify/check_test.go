@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"compress/gzip"
 	"os"
 	"testing"
 	"time"
@@ -150,6 +151,37 @@ func TestCheckRecordedRedisHistoryWithHoles(t *testing.T) {
 	got := verdicts(r)
 	if r.Safe || got[PropMutualExclusion].Violations != 1 || got[PropLeaseDeadline].Violations != 2 || got[PropLinearizable].Verdict != VerdictViolated {
 		t.Fatalf("recorded history: %+v", r.Properties)
+	}
+}
+
+// A recorded `--processes` run (CI phase, TTL 300ms, before the fixes): a worker
+// SIGSTOPped while waiting came back with a stale grant (hole 2).
+func TestCheckRecordedStaleGrantAfterSIGSTOP(t *testing.T) {
+	f, err := os.Open("testdata/redis-processes-hole2-stale-grant.jsonl.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := ReadJSONL(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Check(events, CheckOptions{TTL: 300 * time.Millisecond, FencingSafe: true})
+	got := verdicts(r)
+	for _, name := range []string{PropMutualExclusion, PropFenceOrder, PropLeaseDeadline} {
+		if got[name].Violations != 1 {
+			t.Errorf("%s = %+v, want 1 violation", name, got[name])
+		}
+	}
+	if ov := r.WorstOverlap; ov == nil || ov.A.Worker != 0 || ov.B.Worker != 1 || ov.B.Fence >= ov.A.Fence || got[PropLinearizable].Verdict != VerdictViolated {
+		t.Fatalf("worst overlap %+v, linearizable %+v", r.WorstOverlap, got[PropLinearizable])
+	}
+	if r.Counts.WritesRefused != 2 || r.Counts.Pauses != 17 {
+		t.Fatalf("counts %+v", r.Counts)
 	}
 }
 
