@@ -9,7 +9,6 @@ import (
 	"io"
 	"os/exec"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/dsctl/dsctl/probes/lock"
@@ -197,7 +196,7 @@ func (r *runner) pauseProcess(e *Event) bool {
 	if p.paused || p.cmd.Process == nil {
 		return false
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := stopProcess(p.cmd.Process); err != nil {
 		return false
 	}
 	p.paused = true
@@ -214,7 +213,7 @@ func (r *runner) resume(p *proc) {
 	if !p.paused {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGCONT)
+	_ = continueProcess(p.cmd.Process)
 	p.paused = false
 	r.rec.Add(Event{Worker: p.worker, Op: OpPause, Type: TypeEnd, Detail: "SIGCONT"})
 }
