@@ -57,6 +57,7 @@ passes its command's exit code through.`,
 		newListCmd(f),
 		newBreakCmd(f),
 		newBenchCmd(f),
+		newVerifyCmd(f),
 	)
 	return cmd
 }
