@@ -36,15 +36,21 @@ Backend: Redis. One address (--redis, DSCTL_REDIS or the context's redis.addrs) 
 single server; several addresses are independent masters used as a quorum (Redlock:
 a majority must agree; such leases have no safe fencing token).
 
+` + "`lock verify`" + ` checks, Jepsen-style and with injected faults, that the lock you depend on
+actually excludes.
+
 Exit codes: 3 lock not acquired (held by someone else for the whole --wait), 4 lock
-lost or not held by the given token, 6 Redis unreachable, 2 bad input; ` + "`lock run`" + `
-passes its command's exit code through.`,
+lost or not held by the given token, 5 ` + "`lock verify`" + ` found a violation, 6 Redis
+unreachable, 2 bad input; ` + "`lock run`" + ` passes its command's exit code through (its own
+3, 4 and 6 can be changed with --conflict-exit-code, --lost-exit-code and
+--unreachable-exit-code).`,
 		Example: `  dsctl lock run deploy-prod --ttl 30s --wait 5m -- ./deploy.sh prod
   eval "$(dsctl lock acquire nightly -o env)"; ./job.sh; dsctl lock release nightly
   dsctl lock inspect deploy-prod
   dsctl lock list --prefix deploy
   dsctl lock break deploy-prod --force --reason "host died"
-  dsctl lock bench --sandbox`,
+  dsctl lock bench --sandbox
+  dsctl lock verify --redis 127.0.0.1:6379 --duration 30s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
