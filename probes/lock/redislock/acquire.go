@@ -381,7 +381,7 @@ collect:
 	var young []string
 	for i, r := range got {
 		if r != nil && r.err == nil && r.val.ok {
-			if up := l.nodes[i].upSince; !up.IsZero() && up.After(sent.Add(-opt.TTL)) {
+			if up := l.startedAt(l.nodes[i]); !up.IsZero() && up.After(sent.Add(-opt.TTL)) {
 				r.val.ok = false
 				r.val.young = time.Since(up)
 				oks--

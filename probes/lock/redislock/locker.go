@@ -55,10 +55,11 @@ type node struct {
 	c       *redis.Client
 	checked atomic.Bool // checkServer passed
 	runID   string      // the server's run_id, once known (guarded by Locker.checkMu)
-	// upSince is when the server started, by its uptime at the check (zero: unknown).
+	// upSince is when the server started, by its uptime at the check (zero: unknown),
+	// and evicts says why it may evict keys ("" when it may not, or unknown). Both are
+	// guarded by Locker.checkMu.
 	upSince time.Time
-	// evicts says why the server may evict keys ("" when it may not, or unknown).
-	evicts string
+	evicts  string
 }
 
 var _ lock.Locker = (*Locker)(nil)
@@ -190,12 +191,14 @@ func (l *Locker) checkServer(ctx context.Context, n *node) error {
 		return nil
 	}
 	fields := infoFields(info)
+	var upSince time.Time
 	if up, err := strconv.ParseInt(fields["uptime_in_seconds"], 10, 64); err == nil && up >= 0 {
-		n.upSince = asked.Add(-time.Duration(up+1) * time.Second)
+		upSince = asked.Add(-time.Duration(up+1) * time.Second)
 	}
+	evicts := ""
 	if mm, _ := strconv.ParseInt(fields["maxmemory"], 10, 64); mm > 0 {
 		if p := fields["maxmemory_policy"]; p != "" && p != "noeviction" {
-			n.evicts = fmt.Sprintf("maxmemory %s, maxmemory-policy %s", fields["maxmemory_human"], p)
+			evicts = fmt.Sprintf("maxmemory %s, maxmemory-policy %s", fields["maxmemory_human"], p)
 		}
 	}
 	if v := fields["redis_version"]; v != "" {
@@ -207,6 +210,7 @@ func (l *Locker) checkServer(ctx context.Context, n *node) error {
 	}
 	l.checkMu.Lock()
 	defer l.checkMu.Unlock()
+	n.upSince, n.evicts = upSince, evicts
 	if id := fields["run_id"]; id != "" && l.quorumMode() {
 		for _, o := range l.nodes {
 			if o != n && o.runID == id {
@@ -244,9 +248,11 @@ func (l *Locker) checkServers(ctx context.Context) error {
 		return nil
 	}
 	unknown := false
+	l.checkMu.Lock()
 	for _, n := range l.nodes {
 		unknown = unknown || (n.checked.Load() && n.runID == "")
 	}
+	l.checkMu.Unlock()
 	if !unknown {
 		return nil
 	}
@@ -302,6 +308,8 @@ func (l *Locker) probeIdentities(ctx context.Context) error {
 // pressure: it could drop a held lease before its TTL, and a second client would take
 // the lock while the first still holds it.
 func (l *Locker) evictionRisk() error {
+	l.checkMu.Lock()
+	defer l.checkMu.Unlock()
 	for _, n := range l.nodes {
 		if n.evicts != "" {
 			return errs.Usage("redis: %s may evict keys (%s): a held lock could vanish before its TTL, and two clients would hold it", n.addr, n.evicts).
@@ -309,6 +317,13 @@ func (l *Locker) evictionRisk() error {
 		}
 	}
 	return nil
+}
+
+// startedAt is when n's server started, as far as known (zero: unknown).
+func (l *Locker) startedAt(n *node) time.Time {
+	l.checkMu.Lock()
+	defer l.checkMu.Unlock()
+	return n.upSince
 }
 
 // infoFields parses an INFO reply's "key:value" lines.
