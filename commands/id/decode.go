@@ -327,26 +327,19 @@ func decodeIDStream(r io.Reader, out *bufferedOut, p *output.Printer, d *snowfla
 		var v snowflake.Decoded
 		st, err := snowflake.ReadIDsIdle(r, func(_ int, id uint64) error {
 			d.DecodeInto(id, &v)
-			return list.add(sfRecord{d: d, v: v})
+			return list.addSnowflake(d, &v)
 		}, bad.report, out.Flush)
 		if cerr := list.close(); err == nil {
 			err = cerr
 		}
 		return st, err
 	default:
-		s := printerOn(p, out).NewStream(sfHeader(d.Layout()), sfWidths(d.Layout()))
+		s := newSFTableStream(out, d, p.Color)
 		var v snowflake.Decoded
-		st, err := snowflake.ReadIDsIdle(r, func(_ int, id uint64) error {
+		return snowflake.ReadIDsIdle(r, func(_ int, id uint64) error {
 			d.DecodeInto(id, &v)
-			if err := s.Write(sfRecord{d: d, v: v}); err != nil {
-				return err
-			}
-			return out.record()
+			return s.write(&v)
 		}, bad.report, out.Flush)
-		if cerr := s.Close(); err == nil {
-			err = cerr
-		}
-		return st, err
 	}
 }
 
@@ -424,7 +417,13 @@ func uuidEmitter(out *bufferedOut, p *output.Printer) (emit func(uuidRecord) err
 		}, cw.flush
 	case output.YAML:
 		list := &yamlList{w: out}
-		return func(r uuidRecord) error { return list.add(r) }, list.close
+		return func(r uuidRecord) error {
+			b, err := marshalJSON(r)
+			if err != nil {
+				return err
+			}
+			return list.add(b)
+		}, list.close
 	default:
 		s := printerOn(p, out).NewStream(uuidHeader, nil)
 		return func(r uuidRecord) error {

@@ -157,7 +157,7 @@ func idFraming(f output.Format) (pre, post, head, foot string) {
 	case output.JSONL:
 		return `{"id":"`, "\"}\n", "", ""
 	case output.YAML:
-		// One YAML list, laid out as the printer lays out lists (see yamlListItem).
+		// One YAML list, laid out as the printer lays out lists (see output.AppendYAMLListItem).
 		return "  - id: \"", "\"\n", "", ""
 	case output.CSV:
 		return "", "\n", "id\n", ""
