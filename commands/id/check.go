@@ -2,7 +2,9 @@ package id
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +19,8 @@ import (
 
 // CheckOptions are the flags of `dsctl id check`.
 type CheckOptions struct {
+	// File is where the IDs come from: a path, or "" or "-" for stdin.
+	File      string
 	Layout    string
 	Epoch     string
 	MaxListed int
@@ -29,10 +33,10 @@ var checkFormats = []output.Format{output.Table, output.JSON, output.YAML, outpu
 func newCheckCmd(f *cmdutil.Factory) *cobra.Command {
 	o := &CheckOptions{}
 	cmd := &cobra.Command{
-		Use:   "check --layout NAME < ids",
+		Use:   "check --layout NAME [FILE | -]",
 		Short: "Diagnose a stream of IDs: duplicates, ordering, clock skew per worker",
-		Long: `Read one ID per line on stdin (in the order they were minted or stored) and
-report: how many, the time span, duplicates (listed with the lines they repeat on),
+		Long: `Read one ID per line from FILE, or from stdin when FILE is - or not given (in the
+order they were minted or stored), and report: how many, the time span, duplicates (listed with the lines they repeat on),
 adjacent pairs where the ID goes down, and per worker (each combination of node
 fields): its count, time span, IDs per second, out-of-order pairs, and whether its
 time ever goes backwards. A worker whose time steps back is a clock-skew suspect;
@@ -49,11 +53,21 @@ repeat_lines], duplicate_ids, duplicate_extra, out_of_order, out_of_order_pairs
 ids_per_second (null, "-" in the table, when first = last), out_of_order, clock_skew_suspect, clock_steps, max_step_ms, steps
 [prev_line, line, from, to, step_ms]], clock_skew_suspects, warnings {code: count},
 truncated (a list hit --max-listed). IDs are strings.`,
-		Example: `  dsctl id check --layout twitter < ids.txt
+		Example: `  dsctl id check --layout twitter ids.txt
+  dsctl id check --layout twitter - < ids.txt
   dsctl id generate --layout discord --worker 1 -n 100000 | dsctl id check --layout discord
   kafka-console-consumer ... | jq -r .id | dsctl id check --layout sonyflake -o json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return errs.Usage("id check reads one input, got %d arguments", len(args)).
+					WithHint("give one FILE, or - (or nothing) for stdin; see 'dsctl id check --help'")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.File = args[0]
+			}
 			p, err := f.Printer(checkFormats)
 			if err != nil {
 				return err
@@ -79,12 +93,23 @@ func RunCheck(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Che
 	if o.MaxListed < 1 {
 		return errs.Usage("id check: --max-listed %d is out of range; want 1 or more", o.MaxListed)
 	}
-	readingStdinNote(f.IO, "check")
+	src := f.IO.In
+	if o.File != "" && o.File != "-" {
+		file, err := os.Open(o.File)
+		if err != nil {
+			return errs.Usage("id check: cannot read %s: %v", o.File, pathErr(err)).
+				WithHint("give a readable file, or - to read stdin")
+		}
+		defer file.Close()
+		src = file
+	} else {
+		readingStdinNote(f.IO, "check")
+	}
 	prog := newProgress(f.IO, "check", "lines", 0, false)
 	defer prog.finish()
 	c := snowflake.NewChecker(l, snowflake.CheckOptions{MaxListed: o.MaxListed, Now: nowOr(o.Now)})
 	bad := &badLines{ios: f.IO, prog: prog, other: uuidInSnowflakes}
-	st, err := snowflake.ReadIDs(&inputReader{ctx: ctx, r: f.IO.In, p: prog}, func(line int, id uint64) error {
+	st, err := snowflake.ReadIDs(&inputReader{ctx: ctx, r: src, p: prog}, func(line int, id uint64) error {
 		c.Add(id, line)
 		return nil
 	}, bad.report)
@@ -94,6 +119,9 @@ func RunCheck(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Che
 		return readError(ctx, err)
 	}
 	if st.Good == 0 && st.Failed == 0 {
+		if o.File != "" && o.File != "-" {
+			return errs.Usage("id check: %s holds no IDs", o.File).WithHint("one ID per line")
+		}
 		return noInput("check")
 	}
 	rep := checkReport(c.Report())
@@ -218,4 +246,13 @@ func lineList(lines []int) string {
 		parts = append(parts, strconv.Itoa(l))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// pathErr is the part of a file error a user acts on ("no such file or directory").
+func pathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

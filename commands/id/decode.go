@@ -33,10 +33,11 @@ var decodeFormats = []output.Format{output.Table, output.JSON, output.YAML, outp
 func newDecodeCmd(f *cmdutil.Factory) *cobra.Command {
 	o := &DecodeOptions{}
 	cmd := &cobra.Command{
-		Use:   "decode [ID...]",
+		Use:   "decode [ID... | -]",
 		Short: "Decode snowflake IDs and UUIDs: when each was made, by which worker",
-		Long: `Decode IDs given as arguments, or one per line on stdin when none are given
-(bulk mode: streamed, so any number of IDs runs in constant memory). IDs are decimal
+		Long: `Decode IDs given as arguments, or one per line on stdin when none are given or
+the only argument is - (bulk mode: streamed, so any number of IDs runs in constant
+memory). IDs are decimal
 or 0x-hex. UUIDs (8-4-4-4-12, {braced}, urn:uuid: or 32 hex digits) are recognised by
 their form and decoded per RFC 9562: version, variant, the time of v1, v6 and v7, and
 the clock sequence and node of v1 and v6, with a warning when the node is a real MAC
@@ -70,7 +71,8 @@ node, warnings.`,
   dsctl id decode --layout discord 175928847299117063 0x27100000000007 -o json
   dsctl id decode 017F22E2-79B0-7CC3-98C4-DC0C0C07398F C232AB00-9414-11EC-B3C8-9F6BDECED846
   dsctl id decode --layout 'time:41:1ms,datacenter:5,worker:5,sequence:12' --epoch 2020-01-01 81985529216486895
-  dsctl id decode --layout twitter -o csv < ids.txt > decoded.csv`,
+  dsctl id decode --layout twitter -o csv < ids.txt > decoded.csv
+  zcat ids.gz | dsctl id decode --layout twitter - -o jsonl`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.IDs = args
 			p, err := f.Printer(decodeFormats)
@@ -105,8 +107,14 @@ func RunDecode(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *De
 		ctx = context.Background()
 	}
 	now := nowOr(o.Now)
-	if len(o.IDs) == 0 {
+	if len(o.IDs) == 0 || len(o.IDs) == 1 && o.IDs[0] == "-" {
 		return decodeStdin(ctx, f, p, o, now)
+	}
+	for _, a := range o.IDs {
+		if a == "-" {
+			return errs.Usage("id decode: - (read stdin) cannot be mixed with IDs on the command line").
+				WithHint("give IDs as arguments, or pipe them all to 'dsctl id decode --layout NAME -'")
+		}
 	}
 	return decodeArgs(f, p, o, now)
 }
