@@ -62,6 +62,9 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "print connection details on stderr: addresses dialed, TLS and auth in use (never secrets), time per attempt")
 	pf.BoolVar(&g.Sandbox, "sandbox", false, "run against embedded in-process Redis and 3-broker Kafka servers (no ZooKeeper, no SQL)")
 
+	root.Version = version.Line(f.Build) // dsctl --version
+	root.SetVersionTemplate("{{.Version}}\n")
+
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)

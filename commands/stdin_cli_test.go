@@ -80,3 +80,10 @@ func TestDashReadsStdin(t *testing.T) {
 		t.Errorf("kafka audit --policy -: exit %d (want 5: the policy's fail_on warn)\n%s%s", r.code, r.out, r.errOut)
 	}
 }
+
+func TestVersionFlag(t *testing.T) {
+	r := dsctlIn(t, "", "--version")
+	if r.code != 0 || !strings.HasPrefix(r.out, "dsctl 1.2.3 (commit ") {
+		t.Errorf("exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dsctl/dsctl/commands"
 	"github.com/dsctl/dsctl/commands/cmdutil"
+	versioncmd "github.com/dsctl/dsctl/commands/version"
 )
 
 // Set with -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
@@ -22,7 +23,9 @@ var (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	ios := cmdutil.System()
-	f := cmdutil.New(ios, cmdutil.BuildInfo{Version: version, Commit: commit, Date: date})
+	// Builds without -ldflags (go install) take what they can from the module's build info.
+	build := versioncmd.FromBuild(cmdutil.BuildInfo{Version: version, Commit: commit, Date: date})
+	f := cmdutil.New(ios, build)
 	err := commands.Execute(ctx, f, commands.NewRoot(f), os.Args[1:])
 	stop()
 	commands.PrintError(ios.ErrOut, ios.ColorErr(), err)
