@@ -3,6 +3,7 @@ package id
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"math"
 	"testing"
 	"time"
@@ -90,6 +91,26 @@ func TestBulkDecodeAllocatesNothingPerID(t *testing.T) {
 		}
 		if extra := allocs(big) - allocs(small); extra > 100 {
 			t.Errorf("-o %s: %.0f more allocations for 1,000 more IDs", format, extra)
+		}
+	}
+}
+
+// A tiny number decodes near the epoch under every layout: no reading is plausible.
+func TestDecodeTinyIDHasNoPlausibleReading(t *testing.T) {
+	e := mustDecode(t, "json", "", DecodeOptions{IDs: []string{"1"}})
+	var got []struct {
+		Candidates []struct {
+			Layout    string   `json:"layout"`
+			Plausible bool     `json:"plausible"`
+			Reasons   []string `json:"reasons"`
+		} `json:"candidates"`
+	}
+	if err := json.Unmarshal(e.out.Bytes(), &got); err != nil || len(got) != 1 || len(got[0].Candidates) < 5 {
+		t.Fatalf("%v\n%s", err, e.out)
+	}
+	for _, c := range got[0].Candidates {
+		if c.Plausible || len(c.Reasons) == 0 {
+			t.Errorf("%s: plausible %v, reasons %v", c.Layout, c.Plausible, c.Reasons)
 		}
 	}
 }
