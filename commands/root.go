@@ -138,7 +138,7 @@ func strictCompletion(root *cobra.Command) {
 func Execute(ctx context.Context, f *cmdutil.Factory, root *cobra.Command, args []string) error {
 	root.SetArgs(args)
 	defer f.Close()
-	_, err := root.ExecuteContextC(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return nil
 	}
@@ -151,8 +151,22 @@ func Execute(ctx context.Context, f *cmdutil.Factory, root *cobra.Command, args 
 	var p *errs.Partial
 	if !f.PreRunStarted && !errors.As(err, &e) && !errors.As(err, &st) && !errors.As(err, &p) {
 		// cobra rejected the command line before any dsctl code ran: unknown command,
-		// wrong number of arguments.
-		return errs.Usage("%v", err).WithHint("see 'dsctl --help'")
+		// wrong number of arguments. The help to see is that of the command it stopped
+		// at (dsctl kafka bogus: dsctl kafka --help).
+		path, msg := "dsctl", strings.TrimSpace(err.Error())
+		if cmd != nil {
+			path = cmd.CommandPath()
+			var bad string
+			if cmd.SuggestionsMinimumDistance <= 0 {
+				cmd.SuggestionsMinimumDistance = 2 // cobra's own default, set only when it suggests itself
+			}
+			if _, scanErr := fmt.Sscanf(msg, "unknown command %q", &bad); scanErr == nil && !strings.Contains(msg, "Did you mean") {
+				if s := cmd.SuggestionsFor(bad); len(s) > 0 {
+					msg += fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
+				}
+			}
+		}
+		return errs.Usage("%s", msg).WithHint("see '%s --help'", path)
 	}
 	return err
 }
