@@ -200,7 +200,7 @@ func (f *Factory) Printer(supported []output.Format) (*output.Printer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &output.Printer{Format: format, Out: f.IO.Out, Color: f.IO.ColorOut()}, nil
+	return &output.Printer{Format: format, Out: f.IO.Out, Color: f.IO.ColorOut(), Width: f.IO.Width}, nil
 }
 
 // Context returns the command's context (cancelled on ctrl-C).
