@@ -1,9 +1,12 @@
 package id
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -15,6 +18,7 @@ import (
 	"github.com/dsctl/dsctl/commands/output"
 	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/snowflake"
+	"github.com/dsctl/dsctl/probes/sortid"
 )
 
 // CheckOptions are the flags of `dsctl id check`.
@@ -46,6 +50,12 @@ Finding duplicates keeps every distinct ID: about 11 to 21 bytes each, so 10 mil
 IDs take 110 to 215 MB. Lines that are not IDs are reported on stderr as "line N: ..."
 and the exit code is then 2; a check that runs to the end exits 0 whatever it finds.
 
+With --layout ulid (or ksuid) the stream is ULIDs (KSUIDs): the report gives count,
+distinct, duplicates, out_of_order (lower than the ID before), same_time_pairs (same
+millisecond; second for KSUID), not_monotonic (same-time pairs that do not increase:
+a monotonic ULID generator makes each larger), monotonic, first, last, span_ms and
+problems [kind, line, id, prev_line, prev_id], truncated.
+
 Output: -o table (the default), json, yaml or jsonl.
 JSON keys: layout, count, distinct, first, last, span_ms, duplicates [id, count,
 repeat_lines], duplicate_ids, duplicate_extra, out_of_order, out_of_order_pairs
@@ -54,6 +64,7 @@ ids_per_second (null, "-" in the table, when first = last), out_of_order, clock_
 [prev_line, line, from, to, step_ms]], clock_skew_suspects, warnings {code: count},
 truncated (a list hit --max-listed). IDs are strings.`,
 		Example: `  dsctl id check --layout twitter ids.txt
+  dsctl id check --layout ulid ulids.txt -o json
   dsctl id check --layout twitter - < ids.txt
   dsctl id generate --layout discord --worker 1 -n 100000 | dsctl id check --layout discord
   kafka-console-consumer ... | jq -r .id | dsctl id check --layout sonyflake -o json`,
@@ -86,12 +97,16 @@ func RunCheck(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Che
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	l, err := resolveLayout("check", "checking a stream", o.Layout, o.Epoch)
-	if err != nil {
-		return err
-	}
 	if o.MaxListed < 1 {
 		return errs.Usage("id check: --max-listed %d is out of range; want 1 or more", o.MaxListed)
+	}
+	kind := sortid.ParseKind(o.Layout)
+	var l *snowflake.Layout
+	if kind == "" {
+		var err error
+		if l, err = resolveLayout("check", "checking a stream", o.Layout, o.Epoch); err != nil {
+			return err
+		}
 	}
 	src := f.IO.In
 	if o.File != "" && o.File != "-" {
@@ -107,6 +122,9 @@ func RunCheck(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Che
 	}
 	prog := newProgress(f.IO, "check", "lines", 0, false)
 	defer prog.finish()
+	if kind != "" {
+		return checkSortIDs(ctx, f, p, o, kind, &inputReader{ctx: ctx, r: src, p: prog}, prog)
+	}
 	c := snowflake.NewChecker(l, snowflake.CheckOptions{MaxListed: o.MaxListed, Now: nowOr(o.Now)})
 	bad := &badLines{ios: f.IO, prog: prog, other: uuidInSnowflakes}
 	st, err := snowflake.ReadIDs(&inputReader{ctx: ctx, r: src, p: prog}, func(line int, id uint64) error {
@@ -255,4 +273,60 @@ func pathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// checkSortIDs checks a stream of ULIDs or KSUIDs: duplicates, order, monotonicity.
+func checkSortIDs(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *CheckOptions, kind string, r io.Reader, prog *progress) error {
+	c := sortid.NewChecker(kind, o.MaxListed)
+	bad := &badLines{ios: f.IO, prog: prog}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	line, good := 0, 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		if err := c.Add(text, line); err != nil {
+			bad.report(line, []byte(text), err)
+			continue
+		}
+		good++
+	}
+	prog.finish()
+	bad.finish()
+	if err := sc.Err(); err != nil {
+		return readError(ctx, err)
+	}
+	if good == 0 && bad.failed == 0 {
+		return noInput("check")
+	}
+	rep := sortIDCheck(c.Report())
+	if err := p.Print(rep); err != nil {
+		return err
+	}
+	return partial(bad.failed, good+bad.failed)
+}
+
+// sortIDCheck prints a sortid.CheckReport.
+type sortIDCheck sortid.CheckReport
+
+func (r sortIDCheck) MarshalJSON() ([]byte, error) { return json.Marshal(sortid.CheckReport(r)) }
+
+func (r sortIDCheck) Table() *output.TableData {
+	mono := "no same-time pairs"
+	if r.SameTimePairs > 0 {
+		mono = fmt.Sprintf("%t (%s of %s same-time pairs do not increase)", r.Monotonic, commas(r.NotMonotonic), commas(r.SameTimePairs))
+	}
+	t := output.KV("kind", r.Kind, "count", commas(r.Count), "distinct", commas(r.Distinct),
+		"duplicates", commas(r.Duplicates), "out of order", commas(r.OutOfOrder), "monotonic", mono,
+		"first", r.First, "last", r.Last, "span", time.Duration(r.SpanMs*int64(time.Millisecond)).String())
+	for _, pr := range r.Problems {
+		t.AddCells(output.S(pr.Kind+":", output.Warn), output.C(fmt.Sprintf("line %d %s after line %d %s", pr.Line, pr.ID, pr.PrevLine, pr.PrevID)))
+	}
+	if r.Truncated {
+		t.Notes = append(t.Notes, output.S("more problems than --max-listed; all are counted", output.Dim))
+	}
+	return t
 }

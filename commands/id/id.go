@@ -50,7 +50,7 @@ const (
 
 func layoutHelp(extra string) string {
 	h := strings.Replace(layoutFlagHelp, "%s", strings.Join(snowflake.PresetNames(), ", "), 1)
-	return h + extra
+	return h + "; ulid or ksuid for those" + extra
 }
 
 // resolveLayout turns --layout and --epoch into one layout; "auto" and "" are refused
