@@ -235,6 +235,7 @@ type sfTableStream struct {
 	widths  []int
 	started bool
 	fields  []int // indexes of the non-time fields, in column order
+	cellW   []int // widths of the current row's cells
 	layout  []byte
 	cells   [][]byte
 	line    []byte
@@ -244,7 +245,7 @@ func newSFTableStream(w *bufferedOut, d *snowflake.Decoder, color bool) *sfTable
 	l := d.Layout()
 	h := sfHeader(l)
 	s := &sfTableStream{w: w, d: d, color: color, header: h, widths: sfWidths(l), cells: make([][]byte, len(h)),
-		layout: []byte(l.Name())}
+		cellW: make([]int, len(h)), layout: []byte(l.Name())}
 	for i := range l.NumFields() {
 		if l.FieldAt(i).Role != snowflake.RoleTime {
 			s.fields = append(s.fields, i)
@@ -268,7 +269,8 @@ func (s *sfTableStream) write(v *snowflake.Decoded) error {
 	c[k] = v.Warnings.AppendCodes(c[k][:0], ',')
 	last := len(c) - 1
 	for i := range last {
-		s.widths[i] = max(s.widths[i], cellWidth(c[i]))
+		s.cellW[i] = cellWidth(c[i])
+		s.widths[i] = max(s.widths[i], s.cellW[i])
 	}
 	line := s.line[:0]
 	if !s.started {
@@ -283,7 +285,9 @@ func (s *sfTableStream) write(v *snowflake.Decoded) error {
 		}
 	}
 	for i := range last {
-		line = s.appendCell(line, c[i], output.Plain, i, last)
+		// Plain cells: the text, its padding, the gap.
+		line = append(line, c[i]...)
+		line = appendSpaces(line, s.widths[i]-s.cellW[i]+2)
 	}
 	line = s.appendCell(line, c[last], output.Warn, last, last)
 	s.line = line
@@ -302,10 +306,7 @@ func (s *sfTableStream) appendCell(line, text []byte, style output.Style, i, las
 		line = append(line, output.Paint(string(text)+strings.Repeat(" ", pad), style, true)...)
 	} else {
 		line = append(line, text...)
-		line = append(line, spaces[:min(pad, len(spaces))]...)
-		for range pad - len(spaces) {
-			line = append(line, ' ')
-		}
+		line = appendSpaces(line, pad)
 	}
 	if i == last {
 		return append(line, '\n')
@@ -314,6 +315,17 @@ func (s *sfTableStream) appendCell(line, text []byte, style output.Style, i, las
 }
 
 var spaces = []byte(strings.Repeat(" ", 64))
+
+func appendSpaces(line []byte, n int) []byte {
+	for n > len(spaces) {
+		line = append(line, spaces...)
+		n -= len(spaces)
+	}
+	if n > 0 {
+		line = append(line, spaces[:n]...)
+	}
+	return line
+}
 
 func cellWidth(b []byte) int {
 	for _, c := range b {
