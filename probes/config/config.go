@@ -144,6 +144,20 @@ var inlineSecret = regexp.MustCompile(`^\s*(password|digest_password|dsn):\s*[^{
 // friendlyYAMLError renders a decode error with its line and column. Errors raised by
 // our own unmarshalers carry no position, so the offending line is found by its shape.
 func friendlyYAMLError(err error, src []byte) string {
+	return maskInlineSecrets(friendlyYAMLError1(err, src))
+}
+
+// secretValue matches a secret key followed by text (not an {env|file} mapping), in
+// block or flow style, as the YAML library's error context quotes the file.
+var secretValue = regexp.MustCompile(`((?:password|digest_password|dsn)["']?\s*:[ \t]*)([^{\s,}#][^,}\n]*)`)
+
+// maskInlineSecrets replaces inline secret values in an error message (which quotes
+// lines of the file around the error) with ****.
+func maskInlineSecrets(msg string) string {
+	return secretValue.ReplaceAllString(msg, "${1}****")
+}
+
+func friendlyYAMLError1(err error, src []byte) string {
 	msg := yaml.FormatError(err, false, true)
 	if strings.HasPrefix(msg, "[") {
 		return msg

@@ -224,3 +224,21 @@ func TestInlineSecretsNamedByKeyAndLineNeverByValue(t *testing.T) {
 		t.Fatalf("parsed %+v", f.Contexts["prod"])
 	}
 }
+
+// A syntax or key error near an inline secret quotes the lines around it: never the secret.
+func TestErrorContextMasksInlineSecrets(t *testing.T) {
+	for _, text := range []string{
+		"contexts:\n  prod:\n    kafka:\n      sasl:\n        password: hunter2\n        bogus: 1\n",
+		"contexts:\n  prod:\n    kafka:\n      sasl: {mechanism: PLAIN, password: hunter2, bogus: 1}\n",
+		"contexts:\n  prod:\n    sql:\n      dsn: postgres://u:hunter2@h/db\n      oops: [\n",
+	} {
+		var f File
+		err := Parse([]byte(text), &f)
+		if err == nil {
+			t.Fatalf("accepted:\n%s", text)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error shows the secret:\n%v", err)
+		}
+	}
+}
