@@ -63,6 +63,9 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "print connection details on stderr: addresses dialed, TLS and auth in use (never secrets), time per attempt")
 	pf.BoolVar(&g.Sandbox, "sandbox", false, "run against embedded in-process Redis, 3-broker Kafka and ZooKeeper servers (no SQL)")
 
+	root.Version = version.Line(f.Build) // dsctl --version
+	root.SetVersionTemplate("{{.Version}}\n")
+
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
@@ -137,7 +140,7 @@ func strictCompletion(root *cobra.Command) {
 func Execute(ctx context.Context, f *cmdutil.Factory, root *cobra.Command, args []string) error {
 	root.SetArgs(args)
 	defer f.Close()
-	_, err := root.ExecuteContextC(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return nil
 	}
@@ -150,8 +153,22 @@ func Execute(ctx context.Context, f *cmdutil.Factory, root *cobra.Command, args 
 	var p *errs.Partial
 	if !f.PreRunStarted && !errors.As(err, &e) && !errors.As(err, &st) && !errors.As(err, &p) {
 		// cobra rejected the command line before any dsctl code ran: unknown command,
-		// wrong number of arguments.
-		return errs.Usage("%v", err).WithHint("see 'dsctl --help'")
+		// wrong number of arguments. The help to see is that of the command it stopped
+		// at (dsctl kafka bogus: dsctl kafka --help).
+		path, msg := "dsctl", strings.TrimSpace(err.Error())
+		if cmd != nil {
+			path = cmd.CommandPath()
+			var bad string
+			if cmd.SuggestionsMinimumDistance <= 0 {
+				cmd.SuggestionsMinimumDistance = 2 // cobra's own default, set only when it suggests itself
+			}
+			if _, scanErr := fmt.Sscanf(msg, "unknown command %q", &bad); scanErr == nil && !strings.Contains(msg, "Did you mean") {
+				if s := cmd.SuggestionsFor(bad); len(s) > 0 {
+					msg += fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
+				}
+			}
+		}
+		return errs.Usage("%s", msg).WithHint("see '%s --help'", path)
 	}
 	return err
 }

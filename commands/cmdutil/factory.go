@@ -176,7 +176,7 @@ func (f *Factory) NoSandboxZooKeeper() error {
 		return nil
 	}
 	return errs.Usage("zookeeper: --sandbox has no embedded ZooKeeper").
-		WithHint("run scripts/services up and use --zk 127.0.0.1:12181, or point --zk at your ensemble")
+		WithHint("it embeds only Redis and Kafka: drop --sandbox and point --zk, DSCTL_ZK or the context's zookeeper.servers at a ZooKeeper ensemble")
 }
 
 // NoSandboxSQL is the error for SQL commands under --sandbox.
@@ -185,7 +185,7 @@ func (f *Factory) NoSandboxSQL() error {
 		return nil
 	}
 	return errs.Usage("sql: --sandbox has no embedded database").
-		WithHint("run scripts/services up and set DSCTL_SQL_DSN, or point DSCTL_SQL_DSN at your database")
+		WithHint("it embeds only Redis and Kafka: drop --sandbox and set DSCTL_SQL_DSN or the context's sql.dsn to your database")
 }
 
 // Dialer is the connection maker with the global timeout and warnings on stderr.
@@ -211,7 +211,7 @@ func (f *Factory) Printer(supported []output.Format) (*output.Printer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &output.Printer{Format: format, Out: f.IO.Out, Color: f.IO.ColorOut()}, nil
+	return &output.Printer{Format: format, Out: f.IO.Out, Color: f.IO.ColorOut(), Width: f.IO.Width}, nil
 }
 
 // Context returns the command's context (cancelled on ctrl-C).

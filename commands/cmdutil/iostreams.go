@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 
 	"golang.org/x/term"
@@ -23,21 +24,45 @@ type IOStreams struct {
 	StdinTTY  bool
 	StdoutTTY bool
 	StderrTTY bool
-	// NoColor is set by --no-color or NO_COLOR.
+	// NoColor is set by --no-color, NO_COLOR or TERM=dumb.
 	NoColor bool
+	// Width is stdout's width in columns when it is a terminal (0 otherwise): tables wrap
+	// their last column to it.
+	Width int
 	// Verbose is set by -v.
 	Verbose bool
 }
 
 // System returns the process's streams.
 func System() *IOStreams {
-	return &IOStreams{
+	s := &IOStreams{
 		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
 		StdinTTY:  term.IsTerminal(int(os.Stdin.Fd())),
 		StdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
 		StderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
-		NoColor:   os.Getenv("NO_COLOR") != "",
+		NoColor:   NoColorEnv(os.Getenv),
 	}
+	if s.StdoutTTY {
+		s.Width = terminalWidth(os.Stdout.Fd(), os.Getenv)
+	}
+	return s
+}
+
+// NoColorEnv reports whether the environment asks for no colour: NO_COLOR set to
+// anything (no-color.org), or a terminal that cannot show it (TERM=dumb).
+func NoColorEnv(getenv func(string) string) bool {
+	return getenv("NO_COLOR") != "" || getenv("TERM") == "dumb"
+}
+
+// terminalWidth is the terminal's width, else $COLUMNS, else 80.
+func terminalWidth(fd uintptr, getenv func(string) string) int {
+	if w, _, err := term.GetSize(int(fd)); err == nil && w > 0 {
+		return w
+	}
+	if c, err := strconv.Atoi(getenv("COLUMNS")); err == nil && c > 0 {
+		return c
+	}
+	return 80
 }
 
 // Test returns streams backed by buffers, for tests: not TTYs, no colour.

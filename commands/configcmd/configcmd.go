@@ -3,7 +3,9 @@
 package configcmd
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -95,8 +97,13 @@ redis, zookeeper, kafka, sql: endpoints, source, auth, tls, secret.`,
 
 func runView(ctx context.Context, f *cmdutil.Factory, p *output.Printer, opts *ViewOptions) error {
 	cfg, err := f.Config()
-	if err != nil {
+	var inline *config.InlineSecretsError
+	if err != nil && (opts.Resolved || cfg == nil || !errors.As(err, &inline)) {
 		return err
+	}
+	if inline != nil {
+		// The file is refused by every other command; here it is shown, the secret masked.
+		f.IO.Warnf("%v", err)
 	}
 	if opts.Resolved {
 		e, err := f.Endpoints(ctx, config.Overrides{})
@@ -108,7 +115,92 @@ func runView(ctx context.Context, f *cmdutil.Factory, p *output.Printer, opts *V
 	if !cfg.Exists {
 		f.IO.Warnf("no config file at %s; commands use flags, env and built-in defaults", cfg.Path)
 	}
-	return p.Print(cfg.Masked())
+	return p.Print(maskedFile{cfg.Masked()})
+}
+
+// maskedFile prints a masked config file, with each inline secret shown as ****
+// where it was written (the File keeps no value for it).
+type maskedFile struct{ *config.File }
+
+func (m maskedFile) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(m.File)
+	if err != nil || len(m.Inline) == 0 {
+		return b, err
+	}
+	var doc orderedJSON
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	for _, s := range m.Inline {
+		doc.set(strings.Split(s.Key, "."), json.RawMessage(`"****"`))
+	}
+	return json.Marshal(doc)
+}
+
+// orderedJSON is a JSON object that keeps its keys in order (json.RawMessage values,
+// objects decoded as orderedJSON when set reaches into them).
+type orderedJSON struct {
+	keys []string
+	vals map[string]json.RawMessage
+}
+
+func (o *orderedJSON) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil { // {
+		return err
+	}
+	o.vals = map[string]json.RawMessage{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		o.keys = append(o.keys, key)
+		o.vals[key] = v
+	}
+	return nil
+}
+
+func (o orderedJSON) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, k := range o.keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k)
+		b.Write(kb)
+		b.WriteByte(':')
+		b.Write(o.vals[k])
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// set puts v at path, making the objects on the way.
+func (o *orderedJSON) set(path []string, v json.RawMessage) {
+	if o.vals == nil {
+		o.vals = map[string]json.RawMessage{}
+	}
+	k := path[0]
+	if _, ok := o.vals[k]; !ok {
+		o.keys = append(o.keys, k)
+	}
+	if len(path) == 1 {
+		o.vals[k] = v
+		return
+	}
+	var child orderedJSON
+	if raw, ok := o.vals[k]; ok && json.Unmarshal(raw, &child) != nil {
+		child = orderedJSON{}
+	}
+	child.set(path[1:], v)
+	o.vals[k], _ = child.MarshalJSON()
 }
 
 type resolvedView struct{ config.ResolvedView }

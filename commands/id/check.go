@@ -1,8 +1,13 @@
 package id
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -13,10 +18,13 @@ import (
 	"github.com/dsctl/dsctl/commands/output"
 	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/snowflake"
+	"github.com/dsctl/dsctl/probes/sortid"
 )
 
 // CheckOptions are the flags of `dsctl id check`.
 type CheckOptions struct {
+	// File is where the IDs come from: a path, or "" or "-" for stdin.
+	File      string
 	Layout    string
 	Epoch     string
 	MaxListed int
@@ -29,10 +37,10 @@ var checkFormats = []output.Format{output.Table, output.JSON, output.YAML, outpu
 func newCheckCmd(f *cmdutil.Factory) *cobra.Command {
 	o := &CheckOptions{}
 	cmd := &cobra.Command{
-		Use:   "check --layout NAME < ids",
+		Use:   "check --layout NAME [FILE | -]",
 		Short: "Diagnose a stream of IDs: duplicates, ordering, clock skew per worker",
-		Long: `Read one ID per line on stdin (in the order they were minted or stored) and
-report: how many, the time span, duplicates (listed with the lines they repeat on),
+		Long: `Read one ID per line from FILE, or from stdin when FILE is - or not given (in the
+order they were minted or stored), and report: how many, the time span, duplicates (listed with the lines they repeat on),
 adjacent pairs where the ID goes down, and per worker (each combination of node
 fields): its count, time span, IDs per second, out-of-order pairs, and whether its
 time ever goes backwards. A worker whose time steps back is a clock-skew suspect;
@@ -42,6 +50,12 @@ Finding duplicates keeps every distinct ID: about 11 to 21 bytes each, so 10 mil
 IDs take 110 to 215 MB. Lines that are not IDs are reported on stderr as "line N: ..."
 and the exit code is then 2; a check that runs to the end exits 0 whatever it finds.
 
+With --layout ulid (or ksuid) the stream is ULIDs (KSUIDs): the report gives count,
+distinct, duplicates, out_of_order (lower than the ID before), same_time_pairs (same
+millisecond; second for KSUID), not_monotonic (same-time pairs that do not increase:
+a monotonic ULID generator makes each larger), monotonic, first, last, span_ms and
+problems [kind, line, id, prev_line, prev_id], truncated.
+
 Output: -o table (the default), json, yaml or jsonl.
 JSON keys: layout, count, distinct, first, last, span_ms, duplicates [id, count,
 repeat_lines], duplicate_ids, duplicate_extra, out_of_order, out_of_order_pairs
@@ -49,11 +63,22 @@ repeat_lines], duplicate_ids, duplicate_extra, out_of_order, out_of_order_pairs
 ids_per_second (null, "-" in the table, when first = last), out_of_order, clock_skew_suspect, clock_steps, max_step_ms, steps
 [prev_line, line, from, to, step_ms]], clock_skew_suspects, warnings {code: count},
 truncated (a list hit --max-listed). IDs are strings.`,
-		Example: `  dsctl id check --layout twitter < ids.txt
+		Example: `  dsctl id check --layout twitter ids.txt
+  dsctl id check --layout ulid ulids.txt -o json
+  dsctl id check --layout twitter - < ids.txt
   dsctl id generate --layout discord --worker 1 -n 100000 | dsctl id check --layout discord
   kafka-console-consumer ... | jq -r .id | dsctl id check --layout sonyflake -o json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return errs.Usage("id check reads one input, got %d arguments", len(args)).
+					WithHint("give one FILE, or - (or nothing) for stdin; see 'dsctl id check --help'")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.File = args[0]
+			}
 			p, err := f.Printer(checkFormats)
 			if err != nil {
 				return err
@@ -72,19 +97,37 @@ func RunCheck(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Che
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	l, err := resolveLayout("check", "checking a stream", o.Layout, o.Epoch)
-	if err != nil {
-		return err
-	}
 	if o.MaxListed < 1 {
 		return errs.Usage("id check: --max-listed %d is out of range; want 1 or more", o.MaxListed)
 	}
-	readingStdinNote(f.IO, "check")
+	kind := sortid.ParseKind(o.Layout)
+	var l *snowflake.Layout
+	if kind == "" {
+		var err error
+		if l, err = resolveLayout("check", "checking a stream", o.Layout, o.Epoch); err != nil {
+			return err
+		}
+	}
+	src := f.IO.In
+	if o.File != "" && o.File != "-" {
+		file, err := os.Open(o.File)
+		if err != nil {
+			return errs.Usage("id check: cannot read %s: %v", o.File, pathErr(err)).
+				WithHint("give a readable file, or - to read stdin")
+		}
+		defer file.Close()
+		src = file
+	} else {
+		readingStdinNote(f.IO, "check")
+	}
 	prog := newProgress(f.IO, "check", "lines", 0, false)
 	defer prog.finish()
+	if kind != "" {
+		return checkSortIDs(ctx, f, p, o, kind, &inputReader{ctx: ctx, r: src, p: prog}, prog)
+	}
 	c := snowflake.NewChecker(l, snowflake.CheckOptions{MaxListed: o.MaxListed, Now: nowOr(o.Now)})
 	bad := &badLines{ios: f.IO, prog: prog, other: uuidInSnowflakes}
-	st, err := snowflake.ReadIDs(&inputReader{ctx: ctx, r: f.IO.In, p: prog}, func(line int, id uint64) error {
+	st, err := snowflake.ReadIDs(&inputReader{ctx: ctx, r: src, p: prog}, func(line int, id uint64) error {
 		c.Add(id, line)
 		return nil
 	}, bad.report)
@@ -94,6 +137,9 @@ func RunCheck(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Che
 		return readError(ctx, err)
 	}
 	if st.Good == 0 && st.Failed == 0 {
+		if o.File != "" && o.File != "-" {
+			return errs.Usage("id check: %s holds no IDs", o.File).WithHint("one ID per line")
+		}
 		return noInput("check")
 	}
 	rep := checkReport(c.Report())
@@ -218,4 +264,69 @@ func lineList(lines []int) string {
 		parts = append(parts, strconv.Itoa(l))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// pathErr is the part of a file error a user acts on ("no such file or directory").
+func pathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// checkSortIDs checks a stream of ULIDs or KSUIDs: duplicates, order, monotonicity.
+func checkSortIDs(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *CheckOptions, kind string, r io.Reader, prog *progress) error {
+	c := sortid.NewChecker(kind, o.MaxListed)
+	bad := &badLines{ios: f.IO, prog: prog}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	line, good := 0, 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		if err := c.Add(text, line); err != nil {
+			bad.report(line, []byte(text), err)
+			continue
+		}
+		good++
+	}
+	prog.finish()
+	bad.finish()
+	if err := sc.Err(); err != nil {
+		return readError(ctx, err)
+	}
+	if good == 0 && bad.failed == 0 {
+		return noInput("check")
+	}
+	rep := sortIDCheck(c.Report())
+	if err := p.Print(rep); err != nil {
+		return err
+	}
+	return partial(bad.failed, good+bad.failed)
+}
+
+// sortIDCheck prints a sortid.CheckReport.
+type sortIDCheck sortid.CheckReport
+
+func (r sortIDCheck) MarshalJSON() ([]byte, error) { return json.Marshal(sortid.CheckReport(r)) }
+
+func (r sortIDCheck) Table() *output.TableData {
+	mono := "no same-time pairs"
+	if r.SameTimePairs > 0 {
+		mono = fmt.Sprintf("%t (%s of %s same-time pairs do not increase)", r.Monotonic, commas(r.NotMonotonic), commas(r.SameTimePairs))
+	}
+	t := output.KV("kind", r.Kind, "count", commas(r.Count), "distinct", commas(r.Distinct),
+		"duplicates", commas(r.Duplicates), "out of order", commas(r.OutOfOrder), "monotonic", mono,
+		"first", r.First, "last", r.Last, "span", time.Duration(r.SpanMs*int64(time.Millisecond)).String())
+	for _, pr := range r.Problems {
+		t.AddCells(output.S(pr.Kind+":", output.Warn), output.C(fmt.Sprintf("line %d %s after line %d %s", pr.Line, pr.ID, pr.PrevLine, pr.PrevID)))
+	}
+	if r.Truncated {
+		t.Notes = append(t.Notes, output.S("more problems than --max-listed; all are counted", output.Dim))
+	}
+	return t
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/dsctl/dsctl/commands/output"
 	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/snowflake"
+	"github.com/dsctl/dsctl/probes/sortid"
 	"github.com/dsctl/dsctl/probes/uuidinfo"
 )
 
@@ -33,14 +34,16 @@ var decodeFormats = []output.Format{output.Table, output.JSON, output.YAML, outp
 func newDecodeCmd(f *cmdutil.Factory) *cobra.Command {
 	o := &DecodeOptions{}
 	cmd := &cobra.Command{
-		Use:   "decode [ID...]",
+		Use:   "decode [ID... | -]",
 		Short: "Decode snowflake IDs and UUIDs: when each was made, by which worker",
-		Long: `Decode IDs given as arguments, or one per line on stdin when none are given
-(bulk mode: streamed, so any number of IDs runs in constant memory). IDs are decimal
-or 0x-hex. UUIDs (8-4-4-4-12, {braced}, urn:uuid: or 32 hex digits) are recognised by
+		Long: `Decode IDs given as arguments, or one per line on stdin when none are given or
+the only argument is - (bulk mode: streamed, so any number of IDs runs in constant
+memory). IDs are decimal or 0x-hex. UUIDs (8-4-4-4-12, {braced}, urn:uuid: or 32 hex digits) are recognised by
 their form and decoded per RFC 9562: version, variant, the time of v1, v6 and v7, and
 the clock sequence and node of v1 and v6, with a warning when the node is a real MAC
-address.
+address. ULIDs (26 characters of Crockford base32) and KSUIDs (27 of base62) are
+recognised by their form too (or forced with --layout ulid|ksuid) and decoded with
+their timestamp (ms for ULID, seconds for KSUID) and random part.
 
 For each ID: its timestamp (RFC 3339 UTC with ms), Unix ms, age and every field of
 the layout. Warning codes: future (timestamp ahead of now), before_epoch (sign bit set
@@ -59,6 +62,8 @@ Output: -o table (the default), json, yaml, jsonl or csv. JSON keys:
          warnings [code, ...]
   auto:  id, candidates [rank, layout, score, plausible, timestamp, unix_ms, age,
          fields, warnings, reasons]
+  ULID/KSUID: id, kind (ulid|ksuid), timestamp, unix_ms, age, time_precision,
+         random (hex), warnings [{code, message}]
   UUID:  uuid, version, version_name, variant, special, timestamp, unix_ms,
          time_precision, clock_sequence, node, node_is_mac, domain, local_id, notes,
          warnings [{code, message}]
@@ -69,8 +74,10 @@ node, warnings.`,
 		Example: `  dsctl id decode 175928847299117063
   dsctl id decode --layout discord 175928847299117063 0x27100000000007 -o json
   dsctl id decode 017F22E2-79B0-7CC3-98C4-DC0C0C07398F C232AB00-9414-11EC-B3C8-9F6BDECED846
+  dsctl id decode 01ARZ3NDEKTSV4RRFFQ69G5FAV 0ujtsYcgvSTl8PAuAdqWYSMnLOv
   dsctl id decode --layout 'time:41:1ms,datacenter:5,worker:5,sequence:12' --epoch 2020-01-01 81985529216486895
-  dsctl id decode --layout twitter -o csv < ids.txt > decoded.csv`,
+  dsctl id decode --layout twitter -o csv < ids.txt > decoded.csv
+  zcat ids.gz | dsctl id decode --layout twitter - -o jsonl`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.IDs = args
 			p, err := f.Printer(decodeFormats)
@@ -105,22 +112,38 @@ func RunDecode(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *De
 		ctx = context.Background()
 	}
 	now := nowOr(o.Now)
-	if len(o.IDs) == 0 {
+	if len(o.IDs) == 0 || len(o.IDs) == 1 && o.IDs[0] == "-" {
 		return decodeStdin(ctx, f, p, o, now)
+	}
+	for _, a := range o.IDs {
+		if a == "-" {
+			return errs.Usage("id decode: - (read stdin) cannot be mixed with IDs on the command line").
+				WithHint("give IDs as arguments, or pipe them all to 'dsctl id decode --layout NAME -'")
+		}
 	}
 	return decodeArgs(f, p, o, now)
 }
 
-// argItem is one argument: a snowflake ID or a decoded UUID.
+// argItem is one argument: a snowflake ID, a decoded UUID, or a decoded ULID or KSUID.
 type argItem struct {
-	id   uint64
-	uuid *uuidinfo.Info
+	id     uint64
+	uuid   *uuidinfo.Info
+	sortID *sortid.Info
 }
 
 func decodeArgs(f *cmdutil.Factory, p *output.Printer, o *DecodeOptions, now time.Time) error {
 	items := make([]argItem, 0, len(o.IDs))
 	nUUID := 0
+	forced := sortid.ParseKind(o.Layout)
 	for _, a := range o.IDs {
+		if kind := sortid.Detect(a); forced != "" || kind != "" {
+			info, err := sortid.Decode(a, forced, now)
+			if err != nil {
+				return err
+			}
+			items = append(items, argItem{sortID: &info})
+			continue
+		}
 		if uuidinfo.LooksLikeUUID(a) {
 			info, err := uuidinfo.Decode(a, now)
 			if err != nil {
@@ -137,7 +160,11 @@ func decodeArgs(f *cmdutil.Factory, p *output.Printer, o *DecodeOptions, now tim
 		items = append(items, argItem{id: id})
 	}
 	var layout *snowflake.Layout
-	if name := strings.TrimSpace(o.Layout); name != "" && !strings.EqualFold(name, autoLayout) {
+	if forced != "" {
+		if strings.TrimSpace(o.Epoch) != "" {
+			return errs.Usage("id decode: --epoch does not apply to --layout %s (its epoch is fixed)", forced)
+		}
+	} else if name := strings.TrimSpace(o.Layout); name != "" && !strings.EqualFold(name, autoLayout) {
 		l, err := snowflake.Resolve(name, o.Epoch)
 		if err != nil {
 			return err
@@ -155,9 +182,14 @@ func decodeArgs(f *cmdutil.Factory, p *output.Printer, o *DecodeOptions, now tim
 	var sf []sfRecord
 	var autos []autoRecord
 	var uuids []uuidRecord
+	var sortIDs []sortIDRecord
 	records := make([]any, 0, len(items))
 	for _, it := range items {
 		switch {
+		case it.sortID != nil:
+			r := sortIDRecord{*it.sortID}
+			sortIDs = append(sortIDs, r)
+			records = append(records, r)
 		case it.uuid != nil:
 			r := uuidRecord{*it.uuid}
 			uuids = append(uuids, r)
@@ -184,7 +216,7 @@ func decodeArgs(f *cmdutil.Factory, p *output.Printer, o *DecodeOptions, now tim
 		}
 		return nil
 	case output.CSV:
-		return decodeArgsCSV(p.Out, d, sf, autos, uuids)
+		return decodeArgsCSV(p.Out, d, sf, autos, uuids, sortIDs)
 	default:
 		var secs []section
 		if len(sf) > 0 {
@@ -196,22 +228,27 @@ func decodeArgs(f *cmdutil.Factory, p *output.Printer, o *DecodeOptions, now tim
 		if len(uuids) > 0 {
 			secs = append(secs, uuidTable(uuids))
 		}
+		if len(sortIDs) > 0 {
+			secs = append(secs, sortIDTable(sortIDs))
+		}
 		return renderSections(p.Out, p.Color, secs)
 	}
 }
 
-func decodeArgsCSV(w io.Writer, d *snowflake.Decoder, sf []sfRecord, autos []autoRecord, uuids []uuidRecord) error {
+func decodeArgsCSV(w io.Writer, d *snowflake.Decoder, sf []sfRecord, autos []autoRecord, uuids []uuidRecord, sortIDs []sortIDRecord) error {
 	kinds := 0
-	for _, n := range []int{len(sf), len(autos), len(uuids)} {
+	for _, n := range []int{len(sf), len(autos), len(uuids), len(sortIDs)} {
 		if n > 0 {
 			kinds++
 		}
 	}
 	if kinds > 1 {
-		return errs.Usage("id decode: -o csv holds one kind of record, and these arguments mix snowflake IDs and UUIDs").
+		return errs.Usage("id decode: -o csv holds one kind of record, and these arguments mix kinds of ID (snowflake, UUID, ULID/KSUID)").
 			WithHint("decode them in separate runs, or use -o json or -o jsonl")
 	}
 	switch {
+	case len(sortIDs) > 0:
+		return sortIDTable(sortIDs).t.WriteCSV(w)
 	case len(uuids) > 0:
 		return uuidTable(uuids).t.WriteCSV(w)
 	case len(autos) > 0:
@@ -241,7 +278,9 @@ func decodeStdin(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *
 	out := newBufferedOut(f.IO)
 	bad := &badLines{ios: f.IO, prog: prog}
 	var st snowflake.StreamStats
-	if uuidinfo.LooksLikeUUID(string(first)) {
+	if kind := sortid.ParseKind(o.Layout); kind != "" || sortid.Detect(string(first)) != "" {
+		st, err = decodeSortIDStream(rest, out, p, kind, now, bad)
+	} else if uuidinfo.LooksLikeUUID(string(first)) {
 		if strings.TrimSpace(o.Layout) != "" && !strings.EqualFold(strings.TrimSpace(o.Layout), autoLayout) {
 			if _, err := snowflake.Resolve(o.Layout, o.Epoch); err != nil {
 				return err
@@ -327,50 +366,61 @@ func decodeIDStream(r io.Reader, out *bufferedOut, p *output.Printer, d *snowfla
 		var v snowflake.Decoded
 		st, err := snowflake.ReadIDsIdle(r, func(_ int, id uint64) error {
 			d.DecodeInto(id, &v)
-			return list.add(sfRecord{d: d, v: v})
+			return list.addSnowflake(d, &v)
 		}, bad.report, out.Flush)
 		if cerr := list.close(); err == nil {
 			err = cerr
 		}
 		return st, err
 	default:
-		s := printerOn(p, out).NewStream(sfHeader(d.Layout()), sfWidths(d.Layout()))
+		s := newSFTableStream(out, d, p.Color)
 		var v snowflake.Decoded
-		st, err := snowflake.ReadIDsIdle(r, func(_ int, id uint64) error {
+		return snowflake.ReadIDsIdle(r, func(_ int, id uint64) error {
 			d.DecodeInto(id, &v)
-			if err := s.Write(sfRecord{d: d, v: v}); err != nil {
-				return err
-			}
-			return out.record()
+			return s.write(&v)
 		}, bad.report, out.Flush)
-		if cerr := s.Close(); err == nil {
-			err = cerr
-		}
-		return st, err
 	}
 }
 
-// decodeUUIDStream writes one record per UUID line. It reuses the engine's line reader:
-// a UUID is not a number, so each arrives as a "bad line" and is decoded here; a line
-// that is a number is a snowflake ID in a UUID stream, which is reported.
+// decodeUUIDStream writes one record per UUID line.
 func decodeUUIDStream(r io.Reader, out *bufferedOut, p *output.Printer, now time.Time, bad *badLines) (snowflake.StreamStats, error) {
-	emit, closeOut := uuidEmitter(out, p)
+	return decodeTextStream(r, out, p, uuidHeader, "UUIDs", func(text string) (uuidRecord, error) {
+		info, err := uuidinfo.Decode(text, now)
+		return uuidRecord{info}, err
+	}, bad)
+}
+
+// decodeSortIDStream writes one record per ULID or KSUID line (kind "" detects each).
+func decodeSortIDStream(r io.Reader, out *bufferedOut, p *output.Printer, kind string, now time.Time, bad *badLines) (snowflake.StreamStats, error) {
+	return decodeTextStream(r, out, p, sortIDHeader, "ULIDs or KSUIDs", func(text string) (sortIDRecord, error) {
+		info, err := sortid.Decode(text, kind, now)
+		return sortIDRecord{info}, err
+	}, bad)
+}
+
+// decodeTextStream writes one record per line of an ID in text form. It reuses the
+// engine's line reader: such an ID is not a number, so each arrives as a "bad line" and
+// is decoded here; a line that is a number is a snowflake ID in the wrong stream, which
+// is reported.
+func decodeTextStream[R textRecord](r io.Reader, out *bufferedOut, p *output.Printer, header []string, what string,
+	decode func(string) (R, error), bad *badLines) (snowflake.StreamStats, error) {
+	emit, closeOut := recordEmitter[R](out, p, header)
 	var werr error
 	st, err := snowflake.ReadIDsIdle(r, func(line int, id uint64) error {
-		bad.report(line, nil, errs.Usage("%d is a snowflake ID in a stream of UUIDs; decode IDs in a stream of their own", id))
+		bad.report(line, nil, errs.Usage("%d is a snowflake ID in a stream of %s; decode IDs in a stream of their own", id, what))
 		return nil
 	}, func(line int, text []byte, lerr error) {
 		if errors.Is(lerr, snowflake.ErrLongLine) {
 			bad.report(line, text, lerr)
 			return
 		}
-		info, derr := uuidinfo.Decode(string(text), now)
+		rec, derr := decode(string(text))
 		if derr != nil {
 			bad.report(line, text, derr)
 			return
 		}
 		if werr == nil {
-			werr = emit(uuidRecord{info})
+			werr = emit(rec)
 		}
 	}, func() error {
 		if werr != nil {
@@ -387,13 +437,19 @@ func decodeUUIDStream(r io.Reader, out *bufferedOut, p *output.Printer, now time
 	return st, err
 }
 
-// uuidEmitter returns a function that writes one UUID record in the printer's format,
-// and one that ends the output.
-func uuidEmitter(out *bufferedOut, p *output.Printer) (emit func(uuidRecord) error, end func() error) {
+// textRecord is a decoded ID of a text form (UUID, ULID, KSUID): a table row and a CSV record.
+type textRecord interface {
+	output.StreamRow
+	csv() []string
+}
+
+// recordEmitter returns a function that writes one record in the printer's format, and
+// one that ends the output.
+func recordEmitter[R textRecord](out *bufferedOut, p *output.Printer, header []string) (emit func(R) error, end func() error) {
 	switch p.Format {
 	case output.JSON:
 		arr := &jsonArray{w: out}
-		return func(r uuidRecord) error {
+		return func(r R) error {
 			b, err := marshalJSON(r)
 			if err != nil {
 				return err
@@ -401,7 +457,7 @@ func uuidEmitter(out *bufferedOut, p *output.Printer) (emit func(uuidRecord) err
 			return arr.add(b)
 		}, arr.close
 	case output.JSONL:
-		return func(r uuidRecord) error {
+		return func(r R) error {
 			b, err := marshalJSON(r)
 			if err != nil {
 				return err
@@ -411,8 +467,8 @@ func uuidEmitter(out *bufferedOut, p *output.Printer) (emit func(uuidRecord) err
 			return out.record()
 		}, func() error { return nil }
 	case output.CSV:
-		cw := newCSV(out, uuidHeader)
-		return func(r uuidRecord) error {
+		cw := newCSV(out, header)
+		return func(r R) error {
 			// Through to out at once, so out.Flush on idle sends it.
 			if err := cw.write(r.csv()); err != nil {
 				return err
@@ -424,10 +480,16 @@ func uuidEmitter(out *bufferedOut, p *output.Printer) (emit func(uuidRecord) err
 		}, cw.flush
 	case output.YAML:
 		list := &yamlList{w: out}
-		return func(r uuidRecord) error { return list.add(r) }, list.close
+		return func(r R) error {
+			b, err := marshalJSON(r)
+			if err != nil {
+				return err
+			}
+			return list.add(b)
+		}, list.close
 	default:
-		s := printerOn(p, out).NewStream(uuidHeader, nil)
-		return func(r uuidRecord) error {
+		s := printerOn(p, out).NewStream(header, nil)
+		return func(r R) error {
 			if err := s.Write(r); err != nil {
 				return err
 			}

@@ -94,6 +94,12 @@ func RunGenerate(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *
 	if o.Count < 1 {
 		return errs.Usage("id generate: -n %d is out of range; want 1 or more", o.Count)
 	}
+	if o.Clock == nil && l.Expired(time.Now()) {
+		// A layout that cannot mint now is a bad choice of input (exit 2), not a failure.
+		return errs.Usage("id generate: layout %s: its %d time bits ran out on %s; it cannot mint IDs after that",
+			l.Name(), l.TimeField().Bits, snowflake.Instant(l.RunsOutMs())).
+			WithHint("pick a layout with a later epoch or more time bits ('dsctl id layout' lists them)")
+	}
 	policy, err := snowflake.ParseRollbackPolicy(o.OnRollback)
 	if err != nil {
 		return err
@@ -157,7 +163,7 @@ func idFraming(f output.Format) (pre, post, head, foot string) {
 	case output.JSONL:
 		return `{"id":"`, "\"}\n", "", ""
 	case output.YAML:
-		// One YAML list, laid out as the printer lays out lists (see yamlListItem).
+		// One YAML list, laid out as the printer lays out lists (see output.AppendYAMLListItem).
 		return "  - id: \"", "\"\n", "", ""
 	case output.CSV:
 		return "", "\n", "id\n", ""

@@ -101,7 +101,7 @@ func TestGenerateEveryPresetRoundTrips(t *testing.T) {
 
 func TestGenerateExpiredLayout(t *testing.T) {
 	_, err := generate(t, "", GenerateOptions{Layout: "baidu", Worker: 1, WorkerSet: true})
-	if err == nil || errs.KindOf(err) != errs.KindRuntime || !strings.Contains(err.Error(), "ran out on 2024-11-20") {
+	if err == nil || errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), "ran out on 2024-11-20") {
 		t.Fatalf("err = %v", err)
 	}
 }

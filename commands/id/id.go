@@ -21,9 +21,10 @@ import (
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "id",
-		Short: "Decode, generate and check snowflake-style IDs and UUIDs (pure: needs no server)",
+		Short: "Decode, generate and check snowflake-style IDs, UUIDs, ULIDs and KSUIDs (pure: needs no server)",
 		Long: `Decode, generate and check the 64-bit time-ordered IDs sharded backends mint
-(Twitter snowflake and its many variants) and UUIDs (RFC 9562).
+(Twitter snowflake and its many variants), UUIDs (RFC 9562), and decode and check
+ULIDs and KSUIDs.
 
 Layouts: ` + strings.Join(snowflake.PresetNames(), ", ") + `,
 or a custom spec such as 'time:41:1ms,datacenter:5,worker:5,sequence:12' with --epoch.
@@ -32,6 +33,7 @@ how many IDs per second one node can mint and how many nodes it addresses.`,
 		Example: `  dsctl id decode 175928847299117063
   dsctl id decode --layout discord 175928847299117063 -o json
   dsctl id decode C232AB00-9414-11EC-B3C8-9F6BDECED846
+  dsctl id decode 01ARZ3NDEKTSV4RRFFQ69G5FAV
   dsctl id generate --layout twitter --worker 3 --datacenter 1 -n 5
   dsctl id layout twitter
   dsctl id check --layout twitter < ids.txt`,
@@ -50,7 +52,7 @@ const (
 
 func layoutHelp(extra string) string {
 	h := strings.Replace(layoutFlagHelp, "%s", strings.Join(snowflake.PresetNames(), ", "), 1)
-	return h + extra
+	return h + "; ulid or ksuid for those" + extra
 }
 
 // resolveLayout turns --layout and --epoch into one layout; "auto" and "" are refused

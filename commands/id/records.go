@@ -11,6 +11,7 @@ import (
 
 	"github.com/dsctl/dsctl/commands/output"
 	"github.com/dsctl/dsctl/probes/snowflake"
+	"github.com/dsctl/dsctl/probes/sortid"
 	"github.com/dsctl/dsctl/probes/uuidinfo"
 )
 
@@ -267,4 +268,43 @@ func (c *csvOut) write(rec []string) error { return c.w.Write(rec) }
 func (c *csvOut) flush() error {
 	c.w.Flush()
 	return c.w.Error()
+}
+
+// sortIDRecord is one decoded ULID or KSUID; its JSON is sortid.Info's.
+type sortIDRecord struct {
+	sortid.Info
+}
+
+var sortIDHeader = []string{"id", "kind", "timestamp", "unix_ms", "age", "random", "warnings"}
+
+func (r sortIDRecord) csv() []string {
+	codes := make([]string, len(r.Warnings))
+	for i, w := range r.Warnings {
+		codes[i] = w.Code
+	}
+	return []string{r.ID, r.Kind, r.Timestamp, strconv.FormatInt(r.UnixMs, 10), r.Age, r.Random, strings.Join(codes, ";")}
+}
+
+// Row is the record's table row, in sortIDHeader's order.
+func (r sortIDRecord) Row() []output.Cell {
+	rec := r.csv()
+	cells := make([]output.Cell, len(rec))
+	for i, s := range rec {
+		cells[i] = output.C(s)
+	}
+	last := len(cells) - 1
+	cells[last] = output.S(strings.ReplaceAll(rec[last], ";", ","), output.Warn)
+	return cells
+}
+
+// sortIDTable lists ULIDs and KSUIDs, with each warning spelled out under the table.
+func sortIDTable(rs []sortIDRecord) section {
+	t := &output.TableData{Header: sortIDHeader}
+	for _, r := range rs {
+		t.AddCells(r.Row()...)
+		for _, w := range r.Warnings {
+			t.Notes = append(t.Notes, output.S(r.ID+": "+w.Message, output.Warn))
+		}
+	}
+	return section{t: t}
 }

@@ -1,9 +1,12 @@
 package id
 
 import (
+	"unicode/utf8"
+
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/mattn/go-runewidth"
 	"io"
 	"strconv"
 	"strings"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/dsctl/dsctl/commands/cmdutil"
 	"github.com/dsctl/dsctl/commands/output"
+	"github.com/dsctl/dsctl/probes/snowflake"
 	"github.com/dsctl/dsctl/probes/uuidinfo"
 )
 
@@ -176,19 +180,38 @@ func commasU(n uint64) string {
 
 // yamlList writes records as one YAML list, as they come, laid out as the printer lays
 // out a list (`  - key: v`, then `    key: v`), so a streamed YAML output reads the same
-// as the YAML of a command that prints a whole list at once. No records: `[]`.
+// as the YAML of a command that prints a whole list at once. No records: `[]`. Each
+// record's JSON is converted straight to YAML text (output.AppendYAMLListItem), which
+// keeps YAML as fast as JSON.
 type yamlList struct {
-	w *bufferedOut
-	n int
+	w       *bufferedOut
+	n       int
+	scratch []byte
+	yaml    output.YAMLQuoter
+	sf      *snowflake.YAMLWriter // one decoder per stream
 }
 
-func (l *yamlList) add(v any) error {
-	b, err := output.ToYAML(v)
+// add writes one record from its JSON form.
+func (l *yamlList) add(json []byte) error {
+	var err error
+	l.scratch, err = l.yaml.AppendListItem(l.scratch[:0], json)
 	if err != nil {
 		return err
 	}
 	l.n++
-	l.w.Write(yamlListItem(nil, b))
+	l.w.Write(l.scratch)
+	return l.w.record()
+}
+
+// addSnowflake writes one decoded ID straight from the decoder (the fast path of bulk
+// decoding; the same text as add of its JSON).
+func (l *yamlList) addSnowflake(d *snowflake.Decoder, v *snowflake.Decoded) error {
+	if l.sf == nil {
+		l.sf = d.NewYAMLWriter(l.yaml.QuoteTail)
+	}
+	l.scratch = l.sf.AppendItem(l.scratch[:0], v)
+	l.n++
+	l.w.Write(l.scratch)
 	return l.w.record()
 }
 
@@ -200,16 +223,115 @@ func (l *yamlList) close() error {
 	return nil
 }
 
-// yamlListItem appends doc (one YAML value, ending in a newline) as an item of a list
-// indented like the printer's: "  - " before the first line, four spaces before the rest.
-func yamlListItem(dst, doc []byte) []byte {
-	for i, line := range bytes.SplitAfter(bytes.TrimRight(doc, "\n"), []byte("\n")) {
-		if i == 0 {
-			dst = append(dst, "  - "...)
-		} else if len(bytes.TrimSpace(line)) > 0 {
-			dst = append(dst, "    "...)
+// sfTableStream writes decoded IDs as table rows, the same text as the printer's
+// stream of sfRecord rows (columns widen as wider values come and never shrink), but
+// appended straight into one buffer: the printer's stream builds a table per row, which
+// made -o table ten times slower than -o json.
+type sfTableStream struct {
+	w       *bufferedOut
+	d       *snowflake.Decoder
+	color   bool
+	header  []string
+	widths  []int
+	started bool
+	fields  []int // indexes of the non-time fields, in column order
+	cellW   []int // widths of the current row's cells
+	layout  []byte
+	cells   [][]byte
+	line    []byte
+}
+
+func newSFTableStream(w *bufferedOut, d *snowflake.Decoder, color bool) *sfTableStream {
+	l := d.Layout()
+	h := sfHeader(l)
+	s := &sfTableStream{w: w, d: d, color: color, header: h, widths: sfWidths(l), cells: make([][]byte, len(h)),
+		cellW: make([]int, len(h)), layout: []byte(l.Name())}
+	for i := range l.NumFields() {
+		if l.FieldAt(i).Role != snowflake.RoleTime {
+			s.fields = append(s.fields, i)
 		}
-		dst = append(dst, line...)
 	}
-	return append(dst, '\n')
+	return s
+}
+
+func (s *sfTableStream) write(v *snowflake.Decoded) error {
+	c := s.cells
+	c[0] = strconv.AppendUint(c[0][:0], v.ID, 10)
+	c[1] = s.layout
+	c[2] = snowflake.AppendTimestamp(c[2][:0], v.UnixMs)
+	c[3] = strconv.AppendInt(c[3][:0], v.UnixMs, 10)
+	c[4] = snowflake.AppendAge(c[4][:0], v.AgeMs)
+	k := 5
+	for _, i := range s.fields {
+		c[k] = strconv.AppendUint(c[k][:0], v.Values[i], 10)
+		k++
+	}
+	c[k] = v.Warnings.AppendCodes(c[k][:0], ',')
+	last := len(c) - 1
+	for i := range last {
+		s.cellW[i] = cellWidth(c[i])
+		s.widths[i] = max(s.widths[i], s.cellW[i])
+	}
+	line := s.line[:0]
+	if !s.started {
+		s.started = true
+		for i, h := range s.header {
+			if i < last {
+				s.widths[i] = max(s.widths[i], len(h))
+			}
+		}
+		for i, h := range s.header {
+			line = s.appendCell(line, []byte(strings.ToUpper(h)), output.Bold, i, last)
+		}
+	}
+	for i := range last {
+		// Plain cells: the text, its padding, the gap.
+		line = append(line, c[i]...)
+		line = appendSpaces(line, s.widths[i]-s.cellW[i]+2)
+	}
+	line = s.appendCell(line, c[last], output.Warn, last, last)
+	s.line = line
+	s.w.Write(line)
+	return s.w.record()
+}
+
+// appendCell writes one cell, padded to its column (not the last), and what follows it.
+// The padding is inside the colour, as the printer's stream writes it.
+func (s *sfTableStream) appendCell(line, text []byte, style output.Style, i, last int) []byte {
+	pad := 0
+	if i < last {
+		pad = max(s.widths[i]-cellWidth(text), 0)
+	}
+	if s.color && style != output.Plain && len(text) > 0 {
+		line = append(line, output.Paint(string(text)+strings.Repeat(" ", pad), style, true)...)
+	} else {
+		line = append(line, text...)
+		line = appendSpaces(line, pad)
+	}
+	if i == last {
+		return append(line, '\n')
+	}
+	return append(line, ' ', ' ')
+}
+
+var spaces = []byte(strings.Repeat(" ", 64))
+
+func appendSpaces(line []byte, n int) []byte {
+	for n > len(spaces) {
+		line = append(line, spaces...)
+		n -= len(spaces)
+	}
+	if n > 0 {
+		line = append(line, spaces[:n]...)
+	}
+	return line
+}
+
+func cellWidth(b []byte) int {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return runewidth.StringWidth(string(b))
+		}
+	}
+	return len(b)
 }

@@ -130,12 +130,12 @@ func newAuditCmd(f *cmdutil.Factory, brokers *[]string) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&o.Topics, "topic", nil, "audit topics whose whole name matches this regular expression (repeatable)")
 	fl.BoolVar(&o.ExcludeInternal, "exclude-internal", false, "skip internal topics (__consumer_offsets, __transaction_state, ...)")
-	fl.StringVar(&o.PolicyFile, "policy", "", "policy file (YAML): thresholds, per-topic overrides, severities, ignores")
+	fl.StringVar(&o.PolicyFile, "policy", "", "policy file (YAML; - for stdin): thresholds, per-topic overrides, severities, ignores")
 	fl.StringVar(&o.FailOn, "fail-on", "", "exit 5 when a finding is at or above this severity: info|warn|error|critical (none: never)")
-	fl.StringArrayVar(&o.ProducerConfigs, "producer-config", nil, "producer .properties file to audit (repeatable)")
-	fl.StringArrayVar(&o.ConsumerConfigs, "consumer-config", nil, "consumer .properties file to audit (repeatable)")
+	fl.StringArrayVar(&o.ProducerConfigs, "producer-config", nil, "producer .properties file to audit (repeatable; - for stdin)")
+	fl.StringArrayVar(&o.ConsumerConfigs, "consumer-config", nil, "consumer .properties file to audit (repeatable; - for stdin)")
 	fl.StringVar(&o.Client, "client", "auto", "client flavour whose keys and defaults apply: auto|java|librdkafka")
-	fl.StringVar(&o.Baseline, "baseline", "", "fail only on findings not in this baseline file")
+	fl.StringVar(&o.Baseline, "baseline", "", "fail only on findings not in this baseline file (- for stdin)")
 	fl.StringVar(&o.WriteBaseline, "write-baseline", "", "write the findings to this baseline file")
 	fl.BoolVar(&o.ClientsOnly, "clients-only", false, "audit only the properties files; do not contact the cluster")
 	fl.BoolVar(&o.ListRules, "list-rules", false, "list the rules (ID, default severity, why) and exit")
@@ -161,7 +161,16 @@ func RunAudit(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Aud
 		in.FailOn = s
 	}
 	in.Policy = kprobe.DefaultPolicy()
-	if o.PolicyFile != "" {
+	stdin := &cmdutil.Inputs{IO: f.IO}
+	if o.PolicyFile == "-" {
+		data, name, err := stdin.Read("--policy", "-")
+		if err != nil {
+			return err
+		}
+		if in.Policy, err = kprobe.ParsePolicy(name, data); err != nil {
+			return err
+		}
+	} else if o.PolicyFile != "" {
 		pol, err := kprobe.LoadPolicy(o.PolicyFile)
 		if err != nil {
 			return err
@@ -180,7 +189,16 @@ func RunAudit(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Aud
 		paths []string
 	}{{kprobe.Producer, o.ProducerConfigs}, {kprobe.Consumer, o.ConsumerConfigs}} {
 		for _, path := range files.paths {
-			props, err := kprobe.LoadProperties(path)
+			var props *kprobe.Properties
+			if path == "-" {
+				data, name, rerr := stdin.Read("--"+string(files.role)+"-config", "-")
+				if rerr != nil {
+					return rerr
+				}
+				props, err = kprobe.ParseProperties(name, data)
+			} else {
+				props, err = kprobe.LoadProperties(path)
+			}
 			if err != nil {
 				return err
 			}
@@ -190,7 +208,15 @@ func RunAudit(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Aud
 	if o.ClientsOnly && len(in.Clients) == 0 {
 		return errs.Usage("--clients-only needs --producer-config or --consumer-config")
 	}
-	if o.Baseline != "" {
+	if o.Baseline == "-" {
+		data, name, rerr := stdin.Read("--baseline", "-")
+		if rerr != nil {
+			return rerr
+		}
+		if in.Baseline, err = kprobe.ParseBaseline(name, data); err != nil {
+			return err
+		}
+	} else if o.Baseline != "" {
 		if in.Baseline, err = kprobe.LoadBaseline(o.Baseline); err != nil {
 			return err
 		}

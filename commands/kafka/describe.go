@@ -198,6 +198,7 @@ func (v brokersView) Table() *output.TableData {
 		header = append(header, c.header)
 	}
 	t := &output.TableData{Header: header, RightAlign: map[int]bool{0: true}}
+	unknown := false
 	for _, b := range v.Brokers {
 		ctrl := ""
 		if b.Controller {
@@ -215,7 +216,8 @@ func (v brokersView) Table() *output.TableData {
 		for _, c := range brokerColumns {
 			cv, ok := b.Configs[c.config]
 			if !ok {
-				row = append(row, output.C("?"))
+				row = append(row, output.S("?", output.Warn))
+				unknown = true
 				continue
 			}
 			row = append(row, output.C(cv.Value+" ("+shortSource(cv.Source)+")"))
@@ -224,6 +226,9 @@ func (v brokersView) Table() *output.TableData {
 	}
 	if len(v.Missing) > 0 {
 		t.Notes = append(t.Notes, output.S(fmt.Sprintf("missing: replicas refer to broker(s) %v, which the metadata does not list (stopped or fenced)", v.Missing), output.Error))
+	}
+	if unknown {
+		t.Notes = append(t.Notes, output.S("?: not known: the broker did not report this setting (it did not answer, or refused DescribeConfigs: see ANSWERS; -v shows the requests)", output.Warn))
 	}
 	t.Notes = append(t.Notes, output.S("sources: static = server.properties, dyn-default = dynamic cluster default, dyn-broker = dynamic per-broker, default = built-in", output.Dim))
 	return t

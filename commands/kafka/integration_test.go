@@ -38,6 +38,7 @@ func TestRealAuditReportsEachTopicRuleWithItsSource(t *testing.T) {
 	want := []string{
 		"topic-replication-factor rf1",
 		"topic-replication-factor rf2",
+		"topic-min-isr-low rf2", // RF 2, min.insync.replicas 1: the leader alone acknowledges while the follower lags
 		"topic-min-isr-low misr1",
 		"topic-min-isr-blocks-writes misr3",
 		"topic-unclean-election unclean",
@@ -70,6 +71,7 @@ func TestRealAuditReportsEachTopicRuleWithItsSource(t *testing.T) {
 		"topic-unclean-election unclean":    kprobe.SourceTopic,
 		"topic-unclean-election inherits":   kprobe.SourceDynamicDefault,
 		"topic-min-isr-low misr1":           kprobe.SourceTopic,
+		"topic-min-isr-low rf2":             kprobe.SourceTopic,
 		"topic-min-isr-blocks-writes misr3": kprobe.SourceTopic,
 		"topic-replication-factor rf1":      kprobe.SourceMetadata,
 	} {
@@ -98,7 +100,7 @@ func TestRealAuditReportsEachTopicRuleWithItsSource(t *testing.T) {
 	// The table groups by topic and ends with the summary; --fail-on sets the exit code.
 	r := dsctl(t, nil, "kafka", "audit", "--brokers", c.bootstrap(), "--topic", pattern, "--fail-on", "error")
 	if r.code != 5 || !strings.Contains(r.out, "source: dynamic cluster default") ||
-		!strings.Contains(r.out, "0 critical, 3 error, 3 warn") || !strings.Contains(r.errOut, "at or above error") {
+		!strings.Contains(r.out, "0 critical, 3 error, 4 warn") || !strings.Contains(r.errOut, "at or above error") {
 		t.Fatalf("table with --fail-on error: exit %d\n%s\nstderr: %s", r.code, r.out, r.errOut)
 	}
 	r = dsctl(t, nil, "kafka", "audit", "--brokers", c.bootstrap(), "--topic", c.prefix+"healthy", "--fail-on", "warn")

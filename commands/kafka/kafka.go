@@ -27,16 +27,19 @@ context's kafka.brokers; TLS and SASL PLAIN/SCRAM from the context) or --sandbox
              block writes, explain it, and print the fix; fail CI with --fail-on
   partition  which partition each key goes to under the Java client, sarama and
              librdkafka defaults, and where they disagree
-  describe   a topic's partitions and configs (with their sources), or the brokers`,
+  describe   a topic's partitions and configs (with their sources), or the brokers
+  topics     every topic: partitions, replication factor, min.insync.replicas and its
+             source, under-replicated / at-min-ISR / offline partition counts`,
 		Example: `  dsctl kafka audit --sandbox
   dsctl kafka audit --brokers kafka-1:9092 --fail-on error --producer-config producer.properties
   dsctl kafka partition --partitions 12 --key user-42 --key user-43
-  dsctl kafka describe topic orders --sandbox`,
+  dsctl kafka describe topic orders --sandbox
+  dsctl kafka topics --under-replicated --offline`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.PersistentFlags().StringSliceVar(&brokers, "brokers", nil, "Kafka bootstrap brokers host:port,... (overrides DSCTL_KAFKA and the context)")
-	cmd.AddCommand(newAuditCmd(f, &brokers), newPartitionCmd(f, &brokers), newDescribeCmd(f, &brokers))
+	cmd.AddCommand(newAuditCmd(f, &brokers), newPartitionCmd(f, &brokers), newDescribeCmd(f, &brokers), newTopicsCmd(f, &brokers))
 	return cmd
 }
 

@@ -57,6 +57,8 @@ type Printer struct {
 	Out    io.Writer
 	// Color enables ANSI colour in tables (only when stdout is a TTY and colour is not disabled).
 	Color bool
+	// Width is the terminal's width for tables (0: not a terminal, no wrapping).
+	Width int
 }
 
 // Tabler is a value that knows its table form. Values that are not Tablers print
@@ -113,7 +115,11 @@ func (p *Printer) Print(v any) error {
 		return t.Table().WriteCSV(p.Out)
 	default:
 		if t, ok := v.(Tabler); ok {
-			return t.Table().Render(p.Out, p.Color)
+			td := t.Table()
+			if td.Width == 0 {
+				td.Width = p.Width
+			}
+			return td.Render(p.Out, p.Color)
 		}
 		b, err := ToYAML(v)
 		if err != nil {

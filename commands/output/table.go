@@ -61,6 +61,10 @@ type TableData struct {
 	RightAlign map[int]bool
 	Rows       [][]Cell
 	Notes      []Cell
+	// Width, when above 0, is the terminal's width: the last column and the notes wrap
+	// at spaces to fit it (continuation lines start under the last column). The printer
+	// sets it for a terminal; JSON and YAML are never wrapped.
+	Width int
 }
 
 // AddRow appends a row of plain strings.
@@ -90,8 +94,13 @@ func (t *TableData) Render(w io.Writer, color bool) error {
 		t.writeRow(&b, r, widths, color)
 	}
 	for _, n := range t.Notes {
-		b.WriteString(Paint(n.Text, n.Style, color))
-		b.WriteByte('\n')
+		for i, line := range wrapText(n.Text, t.Width) {
+			if i > 0 {
+				line = "  " + line
+			}
+			b.WriteString(Paint(line, n.Style, color))
+			b.WriteByte('\n')
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -115,6 +124,59 @@ func (t *TableData) widths() []int {
 }
 
 func (t *TableData) writeRow(b *strings.Builder, row []Cell, widths []int, color bool) {
+	last := len(row) - 1
+	if t.Width > 0 && last >= 0 && !t.RightAlign[last] {
+		indent := 0
+		for i := range last {
+			indent += widths[i] + 2
+		}
+		if lines := wrapText(row[last].Text, max(t.Width-indent, minWrapWidth)); len(lines) > 1 {
+			first := append(append([]Cell{}, row[:last]...), Cell{Text: lines[0], Style: row[last].Style})
+			t.writeRow1(b, first, widths, color)
+			for _, l := range lines[1:] {
+				b.WriteString(strings.Repeat(" ", indent))
+				b.WriteString(Paint(l, row[last].Style, color))
+				b.WriteByte('\n')
+			}
+			return
+		}
+	}
+	t.writeRow1(b, row, widths, color)
+}
+
+// minWrapWidth is the narrowest a wrapped column gets, however wide the others are.
+const minWrapWidth = 24
+
+// wrapText breaks s at spaces into lines of at most width columns (a longer word gets
+// a line of its own). width 0 means no wrapping.
+func wrapText(s string, width int) []string {
+	if width <= 0 || runewidth.StringWidth(s) <= width {
+		return []string{s}
+	}
+	var lines []string
+	var cur strings.Builder
+	curW := 0
+	for _, word := range strings.Fields(s) {
+		w := runewidth.StringWidth(word)
+		if curW > 0 && curW+1+w > width {
+			lines = append(lines, cur.String())
+			cur.Reset()
+			curW = 0
+		}
+		if curW > 0 {
+			cur.WriteByte(' ')
+			curW++
+		}
+		cur.WriteString(word)
+		curW += w
+	}
+	if curW > 0 || len(lines) == 0 {
+		lines = append(lines, cur.String())
+	}
+	return lines
+}
+
+func (t *TableData) writeRow1(b *strings.Builder, row []Cell, widths []int, color bool) {
 	line := make([]string, 0, len(row))
 	for i, c := range row {
 		pad := widths[i] - runewidth.StringWidth(c.Text)

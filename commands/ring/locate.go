@@ -59,7 +59,7 @@ algo, hash, owners (array, preference order), note (bounded only).`,
 	addClusterFlags(cmd, &o.ClusterOptions)
 	fl := cmd.Flags()
 	fl.IntVar(&o.Vnodes, "vnodes", hashring.DefaultVnodes, "virtual nodes per node (per unit of weight) for ring, bounded, groupcache, stathat")
-	fl.IntVar(&o.MaglevM, "maglev-m", hashring.DefaultMaglevM, "maglev lookup table size, a prime well above the node count")
+	fl.IntVar(&o.MaglevM, "maglev-m", 0, maglevMHelp)
 	fl.StringVar(&o.Algos, "algo", "", algoHelp+` (default "all", or only the --compat mode)`)
 	fl.StringVar(&o.Compat, "compat", "", "reproduce a library's placement exactly: "+strings.Join(compatModes(), ", "))
 	fl.IntVar(&o.Replicas, "replicas", 1, "owners per key, in preference order")

@@ -119,7 +119,7 @@ var zeroMeansDefault = []struct {
 	list             bool // a comma-separated string flag: only an empty value is checked here
 }{
 	{"replicas", "at least 1", "--replicas R lists the R nodes a key goes to, in preference order", false},
-	{"maglev-m", "a prime of at least 2", fmt.Sprintf("the default is %d; use a prime well above the node count", hashring.DefaultMaglevM), false},
+	{"maglev-m", "a prime of at least 2", "leave it out to size the table from the node count; or give a prime well above it", false},
 	{"balance-factor", "above 100 (percent of the average load)", "125 lets a node hold 1.25x the average", false},
 	{"target-max-over-mean", "a number >= 1", fmt.Sprintf("the default is %v: the most loaded node may hold %vx its fair share", hashring.DefaultTarget, hashring.DefaultTarget), false},
 	// sweep's --vnodes list; simulate and locate's int --vnodes 0 gets the engine's own error.
@@ -169,6 +169,9 @@ func resolveAlgos(list, compat, def string) ([]hashring.Algo, error) {
 	}
 	return algos, nil
 }
+
+var maglevMHelp = fmt.Sprintf("maglev lookup table size, a prime well above the node count (default: the next prime above %dx the nodes, at least %d, at most %d)",
+	hashring.MaglevFactor, hashring.DefaultMaglevM, hashring.MaxAutoMaglevM)
 
 const algoHelp = "algorithms, comma-separated: modulo, ring, jump, rendezvous, maglev, bounded, or all (compat modes groupcache, stathat, ketama too)"
 

@@ -3,6 +3,7 @@ package ring
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -50,7 +51,8 @@ measured. On a terminal a bar chart of per-node load follows the table, and runs
 longer than a second show progress on stderr.
 
 JSON: an array with one object per algorithm. Keys: algo, hash, keys, vnodes,
-maglev_m, balance_factor (each only where the algorithm uses it), nodes (each
+maglev_m, maglev_m_auto (true when M was sized from the node count), balance_factor
+(each only where the algorithm uses it), nodes (each
 name, keys, share, ideal_share), stddev_pct, max_over_mean, min_over_mean,
 moved_keys, moved_fraction, ideal_moved_fraction (null without --add/--remove),
 lookup_ns, memory_bytes, and with a change before (nodes, stddev_pct,
@@ -80,7 +82,7 @@ max_over_mean, min_over_mean before it).`,
 	addKeysFlags(cmd, &o.KeysOptions)
 	fl := cmd.Flags()
 	fl.IntVar(&o.Vnodes, "vnodes", hashring.DefaultVnodes, "virtual nodes per node (per unit of weight) for ring, bounded, groupcache, stathat")
-	fl.IntVar(&o.MaglevM, "maglev-m", hashring.DefaultMaglevM, "maglev lookup table size, a prime well above the node count")
+	fl.IntVar(&o.MaglevM, "maglev-m", 0, maglevMHelp)
 	fl.StringVar(&o.Algos, "algo", "", algoHelp+` (default "all", or only the --compat mode)`)
 	fl.StringVar(&o.Compat, "compat", "", "reproduce a library's placement exactly: "+strings.Join(compatModes(), ", "))
 	fl.StringSliceVar(&o.Add, "add", nil, "add a node NAME[=WEIGHT] and count the keys that move (repeatable)")
@@ -97,6 +99,12 @@ func RunSimulate(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *
 	algos, err := resolveAlgos(o.Algos, o.Compat, "all")
 	if err != nil {
 		return err
+	}
+	if strings.TrimSpace(o.Algos) == "" && o.Compat == "" && o.KeysFile == "" {
+		var why string
+		if algos, why = leaveOutSlowRendezvous(algos, len(c.Nodes)+len(o.Add), o.Keys); why != "" {
+			f.IO.Warnf("%s", why)
+		}
 	}
 	add := make([]hashring.Node, 0, len(o.Add))
 	for _, s := range o.Add {
@@ -180,7 +188,28 @@ func (rs SimulateResults) Table() *output.TableData {
 		}
 		t.Notes = append(t.Notes, output.S(note, output.Dim))
 	}
+	for _, r := range rs {
+		if r.Algo == hashring.AlgoMaglev && r.MaglevMAuto {
+			t.Notes = append(t.Notes, output.S(fmt.Sprintf("maglev: table size M=%d chosen from the node count (the next prime above %dx the nodes, at least %d, at most %d); --maglev-m sets it",
+				r.MaglevM, hashring.MaglevFactor, hashring.DefaultMaglevM, hashring.MaxAutoMaglevM), output.Dim))
+		}
+	}
 	return t
+}
+
+// rendezvousBudget is how many node hashes the default --algo all spends on rendezvous
+// (which hashes every node for every key) before leaving it out: about ten seconds.
+const rendezvousBudget = 2_000_000_000
+
+// leaveOutSlowRendezvous drops rendezvous from the default algorithm list when nodes x
+// keys is beyond rendezvousBudget, and says why (asked for by name, it always runs).
+func leaveOutSlowRendezvous(algos []hashring.Algo, nodes int, keys int64) ([]hashring.Algo, string) {
+	if int64(nodes)*keys <= rendezvousBudget || !slices.Contains(algos, hashring.AlgoRendezvous) {
+		return algos, ""
+	}
+	out := slices.DeleteFunc(slices.Clone(algos), func(a hashring.Algo) bool { return a == hashring.AlgoRendezvous })
+	return out, fmt.Sprintf("rendezvous left out: it hashes every node for every key (%s nodes x %s keys); run it with --algo rendezvous, fewer keys, or both",
+		commas(int64(nodes)), commas(keys))
 }
 
 // params shows the knobs that shaped an algorithm's placement.
@@ -189,7 +218,9 @@ func params(r hashring.Result) string {
 	if r.Vnodes > 0 {
 		ps = append(ps, fmt.Sprintf("V=%d", r.Vnodes))
 	}
-	if r.MaglevM > 0 {
+	if r.MaglevM > 0 && r.MaglevMAuto {
+		ps = append(ps, fmt.Sprintf("M=%d (auto)", r.MaglevM))
+	} else if r.MaglevM > 0 {
 		ps = append(ps, fmt.Sprintf("M=%d", r.MaglevM))
 	}
 	if r.BalanceFactor > 0 {

@@ -56,7 +56,7 @@ func simOpts(mod func(*SimulateOptions)) *SimulateOptions {
 		ClusterOptions: ClusterOptions{Nodes: 10, Hash: hashring.DefaultHash, BalanceFactor: hashring.DefaultBalanceFactor},
 		KeysOptions:    KeysOptions{Keys: 100_000, Dist: "uniform", Seed: 1},
 		Vnodes:         hashring.DefaultVnodes,
-		MaglevM:        hashring.DefaultMaglevM,
+		MaglevM:        0, // the flag default: sized from the node count
 	}
 	if mod != nil {
 		mod(o)

@@ -3,6 +3,8 @@ package version
 
 import (
 	"runtime"
+	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -49,4 +51,68 @@ JSON keys: version, commit, date, go_version, platform.`,
 func Current(b cmdutil.BuildInfo) Info {
 	return Info{Version: b.Version, Commit: b.Commit, Date: b.Date, GoVersion: runtime.Version(),
 		Platform: runtime.GOOS + "/" + runtime.GOARCH}
+}
+
+// FromBuild fills what the linker flags left at their defaults (a `go install` or `go
+// build` without -ldflags) from the module's build info: the module version, and the
+// VCS revision and commit time the go command stamps (a "-dirty" suffix when the work
+// tree had changes). Values set with -ldflags win.
+func FromBuild(b cmdutil.BuildInfo) cmdutil.BuildInfo {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return b
+	}
+	return fromBuildInfo(b, bi)
+}
+
+func fromBuildInfo(b cmdutil.BuildInfo, bi *debug.BuildInfo) cmdutil.BuildInfo {
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	if b.Version == "" || b.Version == "dev" {
+		if v := bi.Main.Version; v != "" && v != "(devel)" {
+			b.Version = strings.TrimPrefix(v, "v")
+		}
+	}
+	if b.Commit == "" || b.Commit == "none" {
+		if rev := settings["vcs.revision"]; rev != "" {
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			if settings["vcs.modified"] == "true" {
+				rev += "-dirty"
+			}
+			b.Commit = rev
+		} else if pseudo := pseudoRevision(bi.Main.Version); pseudo != "" {
+			b.Commit = pseudo
+		}
+	}
+	if b.Date == "" || b.Date == "unknown" {
+		if t := settings["vcs.time"]; t != "" {
+			b.Date = t
+		}
+	}
+	return b
+}
+
+// pseudoRevision is the commit of a pseudo-version (v0.0.0-20261207083000-abcdef123456),
+// what `go install module@commit` records instead of VCS settings.
+func pseudoRevision(v string) string {
+	v, _, _ = strings.Cut(v, "+")
+	parts := strings.Split(v, "-")
+	if len(parts) < 3 {
+		return ""
+	}
+	rev := parts[len(parts)-1]
+	if len(rev) != 12 || strings.Trim(rev, "0123456789abcdef") != "" {
+		return ""
+	}
+	return rev
+}
+
+// Line is the one line `dsctl --version` prints.
+func Line(b cmdutil.BuildInfo) string {
+	i := Current(b)
+	return "dsctl " + i.Version + " (commit " + i.Commit + ", built " + i.Date + ", " + i.GoVersion + ", " + i.Platform + ")"
 }

@@ -40,6 +40,9 @@ type File struct {
 	Path string `json:"-" yaml:"-"`
 	// Exists reports whether the file was found on disk.
 	Exists bool `json:"-" yaml:"-"`
+	// Inline lists secrets written into the file as text (an error for every command
+	// but `config view`, which shows them masked). Their values are not kept.
+	Inline []InlineSecret `json:"-" yaml:"-"`
 }
 
 // Context holds the endpoints of one environment (e.g. local, staging, prod).
@@ -82,6 +85,12 @@ func Load(path string, mustExist bool) (*File, error) {
 		return nil, errs.Usage("cannot read config file %s: %v", path, err)
 	}
 	if err := Parse(b, f); err != nil {
+		var inline *InlineSecretsError
+		if errors.As(err, &inline) {
+			// The file was read: return it with the error, so `config view` can show it masked.
+			f.Path, f.Exists = path, true
+			return f, errs.Usage("config file %s: %v", path, err).Wrap(err).WithHint("%s", inline.Hint())
+		}
 		return nil, errs.Usage("config file %s: %v", path, err)
 	}
 	f.Path, f.Exists = path, true
@@ -96,9 +105,19 @@ func Parse(b []byte, f *File) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b), yaml.Strict())
-	if err := dec.Decode(f); err != nil {
-		return errors.New(friendlyYAMLError(err, b))
+	tree, inline := stripInlineSecrets(b)
+	if tree != nil {
+		// Decode without the inline secrets (never kept), then report them below.
+		for _, doc := range tree.Docs {
+			if err := yaml.NodeToValue(doc.Body, f, yaml.Strict()); err != nil {
+				return errors.New(friendlyYAMLError(err, b))
+			}
+		}
+	} else {
+		dec := yaml.NewDecoder(bytes.NewReader(b), yaml.Strict())
+		if err := dec.Decode(f); err != nil {
+			return errors.New(friendlyYAMLError(err, b))
+		}
 	}
 	for name, c := range f.Contexts {
 		if err := ValidateContextName(name); err != nil {
@@ -113,6 +132,10 @@ func Parse(b []byte, f *File) error {
 			return fmt.Errorf("current_context %q is not one of the contexts (%s)", f.CurrentContext, strings.Join(f.Names(), ", "))
 		}
 	}
+	if len(inline) > 0 {
+		f.Inline = inline
+		return &InlineSecretsError{Secrets: inline}
+	}
 	return nil
 }
 
@@ -121,6 +144,20 @@ var inlineSecret = regexp.MustCompile(`^\s*(password|digest_password|dsn):\s*[^{
 // friendlyYAMLError renders a decode error with its line and column. Errors raised by
 // our own unmarshalers carry no position, so the offending line is found by its shape.
 func friendlyYAMLError(err error, src []byte) string {
+	return maskInlineSecrets(friendlyYAMLError1(err, src))
+}
+
+// secretValue matches a secret key followed by text (not an {env|file} mapping), in
+// block or flow style, as the YAML library's error context quotes the file.
+var secretValue = regexp.MustCompile(`((?:password|digest_password|dsn)["']?\s*:[ \t]*)([^{\s,}#][^,}\n]*)`)
+
+// maskInlineSecrets replaces inline secret values in an error message (which quotes
+// lines of the file around the error) with ****.
+func maskInlineSecrets(msg string) string {
+	return secretValue.ReplaceAllString(msg, "${1}****")
+}
+
+func friendlyYAMLError1(err error, src []byte) string {
 	msg := yaml.FormatError(err, false, true)
 	if strings.HasPrefix(msg, "[") {
 		return msg

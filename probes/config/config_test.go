@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -196,4 +197,48 @@ func FuzzParse(f *testing.F) {
 		var cfg File
 		_ = Parse(b, &cfg)
 	})
+}
+
+func TestInlineSecretsNamedByKeyAndLineNeverByValue(t *testing.T) {
+	text := "current_context: prod\ncontexts:\n  prod:\n    redis:\n      addrs: [127.0.0.1:6379]\n      password: redis-secret-1\n" +
+		"    kafka:\n      brokers: [b1:9092]\n      sasl:\n        mechanism: PLAIN\n        username: alice\n        password: kafka-secret-2\n"
+	var f File
+	err := Parse([]byte(text), &f)
+	var inline *InlineSecretsError
+	if !errors.As(err, &inline) {
+		t.Fatalf("got %v", err)
+	}
+	want := []InlineSecret{{Key: "contexts.prod.redis.password", Line: 6}, {Key: "contexts.prod.kafka.sasl.password", Line: 12}}
+	if len(f.Inline) != 2 || f.Inline[0] != want[0] || f.Inline[1] != want[1] {
+		t.Fatalf("inline: %+v", f.Inline)
+	}
+	msg := err.Error() + inline.Hint()
+	if strings.Contains(msg, "secret-1") || strings.Contains(msg, "secret-2") {
+		t.Fatalf("the error shows a secret: %s", msg)
+	}
+	if !strings.Contains(msg, "line 6: contexts.prod.redis.password") || !strings.Contains(msg, "contexts.prod.kafka.sasl.password (line 12)") {
+		t.Fatalf("error does not name the keys and lines: %s", msg)
+	}
+	// The rest of the file is read (for config view).
+	if f.Contexts["prod"].Kafka.SASL.Username != "alice" || f.Contexts["prod"].Redis.Addrs[0] != "127.0.0.1:6379" {
+		t.Fatalf("parsed %+v", f.Contexts["prod"])
+	}
+}
+
+// A syntax or key error near an inline secret quotes the lines around it: never the secret.
+func TestErrorContextMasksInlineSecrets(t *testing.T) {
+	for _, text := range []string{
+		"contexts:\n  prod:\n    kafka:\n      sasl:\n        password: hunter2\n        bogus: 1\n",
+		"contexts:\n  prod:\n    kafka:\n      sasl: {mechanism: PLAIN, password: hunter2, bogus: 1}\n",
+		"contexts:\n  prod:\n    sql:\n      dsn: postgres://u:hunter2@h/db\n      oops: [\n",
+	} {
+		var f File
+		err := Parse([]byte(text), &f)
+		if err == nil {
+			t.Fatalf("accepted:\n%s", text)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error shows the secret:\n%v", err)
+		}
+	}
 }

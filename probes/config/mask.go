@@ -8,7 +8,7 @@ import (
 // address (redis://user:pass@host) is replaced by ****. Secret references (env var
 // names, file paths) are not secrets and stay visible.
 func (f *File) Masked() *File {
-	out := &File{CurrentContext: f.CurrentContext, Contexts: map[string]*Context{}, Path: f.Path, Exists: f.Exists}
+	out := &File{CurrentContext: f.CurrentContext, Contexts: map[string]*Context{}, Path: f.Path, Exists: f.Exists, Inline: f.Inline}
 	for name, c := range f.Contexts {
 		out.Contexts[name] = c.Masked()
 	}

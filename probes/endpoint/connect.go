@@ -181,10 +181,33 @@ func (d Dialer) PingRedis(ctx context.Context, addr string, c *redis.Client) err
 	return nil
 }
 
+// mayBeWrongServer reports a failure that another kind of server causes: a protocol
+// error from the client library, or a connection closed or reset by the other side.
+// (Refused connections and timeouts are not: nothing answered.)
+func mayBeWrongServer(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+		return true
+	}
+	var reply redis.Error
+	if IsNetworkError(err) || errors.As(err, &reply) || errors.Is(err, context.Canceled) {
+		return false // nothing answered, or a Redis server answered with an error
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "invalid reply") || strings.Contains(msg, "can't parse") ||
+		strings.Contains(msg, "protocol error") || strings.Contains(msg, "unexpected")
+}
+
 // RedisError turns a Redis call failure into a typed error naming the server.
 func (d Dialer) RedisError(addr string, err error) error {
 	if err == nil {
 		return nil
+	}
+	if mayBeWrongServer(err) {
+		// A reply that is not RESP, or a connection closed at once: ask the address what
+		// it is, and say so (exit 6) rather than show a parser error.
+		if what := Identify(context.Background(), addr, d.Limit()); what != "" && what != AnsweredRedis {
+			return WrongServer("redis", addr, what, "check the address and port: Redis listens on 6379 by default; set --redis, DSCTL_REDIS or the context's redis.addrs", err)
+		}
 	}
 	msg := err.Error()
 	switch {

@@ -44,7 +44,7 @@ const (
 var Rules = []Rule{
 	{RuleReplicationFactor, Warn, "topic", "replication factor below the policy minimum (1 is an error)",
 		"every copy fewer is one broker failure closer to losing acknowledged messages; with one copy, any broker loss loses them"},
-	{RuleMinISRLow, Warn, "topic", "min.insync.replicas below the policy minimum on a topic with enough replicas",
+	{RuleMinISRLow, Warn, "topic", "min.insync.replicas below the policy minimum (with replication factor 2 and min.insync.replicas 1, the leader alone acknowledges acks=all writes while its follower lags)",
 		"acks=all writes are acknowledged once min.insync.replicas replicas have them; with 1, a write only the leader holds is lost if that leader dies"},
 	{RuleMinISRBlocksWrites, Warn, "topic", "min.insync.replicas >= replication factor",
 		"one broker down (a crash or a rolling restart) leaves fewer in-sync replicas than required, and every acks=all write fails with NOT_ENOUGH_REPLICAS"},
@@ -340,6 +340,18 @@ func (e *clusterEval) topicFindings(t *Topic) []Finding {
 			f.Observed = fmt.Sprintf("min.insync.replicas=%d with replication factor %d (policy minimum %d)", minISR, rf, th.MinInsyncReplicas)
 			f.setSource(cv, e.snap.AnsweredBy)
 			f.Fix = topicCmd("min.insync.replicas", strconv.Itoa(th.MinInsyncReplicas))
+			out = append(out, f)
+		} else if minISR < th.MinInsyncReplicas && minISR < rf && rf > 1 {
+			// Too few replicas to raise min.insync.replicas without giving up availability
+			// (RF 2, min.insync.replicas 1): report the durability gap with the trade-off.
+			f := newFinding(RuleMinISRLow, Warn)
+			f.Topic, f.Config = t.Name, "min.insync.replicas"
+			f.Observed = fmt.Sprintf("min.insync.replicas=%d with replication factor %d (policy minimum %d): acks=all writes are acknowledged by the leader alone "+
+				"whenever its follower lags or is down, and are lost if that leader then fails; min.insync.replicas=%d instead would stop acks=all writes "+
+				"whenever any replica is down (durability traded for availability either way)", minISR, rf, th.MinInsyncReplicas, rf)
+			f.setSource(cv, e.snap.AnsweredBy)
+			f.Fix = fmt.Sprintf("add a replica: raise the replication factor to %d (see %s), then %s",
+				th.MinInsyncReplicas+1, RuleReplicationFactor, topicCmd("min.insync.replicas", strconv.Itoa(th.MinInsyncReplicas)))
 			out = append(out, f)
 		}
 		if minISR >= rf && rf > 1 {

@@ -185,9 +185,10 @@ func TestAuditAppliesPolicyIgnoresBaselineAndFailOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// tmp.x has RF 1 but its pattern allows 1; rf2 is below 3 (warn); audit-log's
+	// tmp.x has RF 1 but its pattern allows 1; rf2 is below 3 (warn), and its
+	// min.insync.replicas 1 leaves acks=all to the leader alone (warn); audit-log's
 	// unclean election is ignored until 2026-12-31.
-	eq(t, keys(r.Findings, Warn), []string{"topic-replication-factor rf2"})
+	eq(t, keys(r.Findings, Warn), []string{"topic-min-isr-low rf2", "topic-replication-factor rf2"})
 	if len(r.Ignored) != 1 || r.Ignored[0].Rule != RuleUncleanElection || r.Ignored[0].Expires != "2026-12-31" || r.Summary.Ignored != 1 {
 		t.Fatalf("ignored %+v", r.Ignored)
 	}
@@ -235,6 +236,40 @@ func TestParseBaselineErrors(t *testing.T) {
 		_, err := ParseBaseline("b.json", []byte(c.text))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("%q: err = %v, want %q", c.text, err, c.want)
+		}
+	}
+}
+
+// Replication factor 2 with min.insync.replicas 1: acks=all writes rest on the leader
+// alone while the follower lags; reported (warn) with the availability trade-off.
+func TestMinISROneWithTwoReplicasWarnsWithTradeOff(t *testing.T) {
+	snap := &Snapshot{Brokers: brokers(1, 2, 3), Topics: []Topic{
+		topic("orders", "1", part(0, 1, []int32{1, 2}, []int32{1, 2})),
+		topic("fine", "2", part(0, 1, []int32{1, 2, 3}, []int32{1, 2, 3})),
+	}}
+	fs, _ := EvaluateCluster(snap, DefaultPolicy(), "b:9092")
+	var got *Finding
+	for i := range fs {
+		if fs[i].Rule == RuleMinISRLow && fs[i].Topic == "orders" {
+			got = &fs[i]
+		}
+		if fs[i].Topic == "fine" {
+			t.Errorf("finding on a healthy topic: %+v", fs[i])
+		}
+	}
+	if got == nil {
+		t.Fatalf("no %s finding for RF 2 / min.insync.replicas 1: %v", RuleMinISRLow, keys(fs, Info))
+	}
+	if got.Severity != Warn || !strings.Contains(got.Observed, "leader alone") || !strings.Contains(got.Observed, "availability") ||
+		!strings.Contains(got.Fix, "replication factor to 3") || !strings.Contains(got.Fix, "min.insync.replicas=2") {
+		t.Fatalf("finding %+v", got)
+	}
+	// min.insync.replicas 1 with a single replica is the replication-factor rule's business.
+	snap.Topics = []Topic{topic("solo", "1", part(0, 1, []int32{1}, []int32{1}))}
+	fs, _ = EvaluateCluster(snap, DefaultPolicy(), "b:9092")
+	for _, f := range fs {
+		if f.Rule == RuleMinISRLow {
+			t.Errorf("RF 1: %+v", f)
 		}
 	}
 }

@@ -61,6 +61,7 @@ type Result struct {
 	Keys          int64  `json:"keys"`
 	Vnodes        int    `json:"vnodes,omitempty"`         // algorithms that use V
 	MaglevM       int    `json:"maglev_m,omitempty"`       // maglev
+	MaglevMAuto   bool   `json:"maglev_m_auto,omitempty"`  // maglev: M was sized from the node count
 	BalanceFactor int    `json:"balance_factor,omitempty"` // bounded
 	Distribution
 	// MovedKeys counts keys whose owner differs before and after the change.
@@ -114,6 +115,11 @@ func Simulate(ctx context.Context, spec SimulateSpec, src KeySource, progress Pr
 	l, err := newLayout(c.Nodes, spec.Add, spec.Remove)
 	if err != nil {
 		return nil, err
+	}
+	if spec.Cluster.MaglevM == 0 {
+		// Automatic: sized for the larger node set, before or after the change.
+		c.MaglevM = AutoMaglevM(max(len(l.before), len(l.after())))
+		c.maglevAuto = true
 	}
 	if slicesContains(spec.Algos, AlgoMaglev) {
 		if err := checkMaglevM(c.MaglevM, max(len(l.before), len(l.after()))); err != nil {
@@ -199,6 +205,7 @@ func (e *evaluation) result(c Cluster, l *layout, keys int64) Result {
 	switch e.algo {
 	case AlgoMaglev:
 		r.MaglevM = c.MaglevM
+		r.MaglevMAuto = c.maglevAuto
 	case AlgoBounded:
 		r.BalanceFactor = c.BalanceFactor
 	}

@@ -2,6 +2,7 @@ package ring
 
 import (
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"unicode"
@@ -227,8 +228,10 @@ type Cluster struct {
 	Nodes         []Node
 	Vnodes        int    // virtual nodes per unit of weight (ring, bounded, groupcache, stathat); >= 1
 	Hash          string // "" means DefaultHash; ignored by the compat modes, which use their library's hash
-	MaglevM       int    // Maglev table size, prime; 0 means DefaultMaglevM
+	MaglevM       int    // Maglev table size, prime; 0 means AutoMaglevM of the node count
 	BalanceFactor int    // bounded: percent of the average a node may hold, > 100; 0 means DefaultBalanceFactor
+
+	maglevAuto bool // MaglevM was 0 and validate sized it
 }
 
 func (c Cluster) validate(algos []Algo) (Cluster, error) {
@@ -245,7 +248,8 @@ func (c Cluster) validate(algos []Algo) (Cluster, error) {
 		return c, err
 	}
 	if c.MaglevM == 0 {
-		c.MaglevM = DefaultMaglevM
+		c.MaglevM = AutoMaglevM(len(c.Nodes))
+		c.maglevAuto = true
 	}
 	if c.BalanceFactor == 0 {
 		c.BalanceFactor = DefaultBalanceFactor
@@ -280,4 +284,33 @@ func allWeightsEqual(nodes []Node) bool {
 		}
 	}
 	return true
+}
+
+// Automatic Maglev table sizes: the paper's advice is M well above the node count
+// (100x keeps each node's share within about 1% of the ideal).
+const (
+	// MaglevFactor is how many table entries per node the automatic size aims for.
+	MaglevFactor = 100
+	// MaxAutoMaglevM caps the automatic size (40 MiB of table, 100x for 100,000 nodes);
+	// --maglev-m goes further.
+	MaxAutoMaglevM = 10_000_019
+)
+
+// AutoMaglevM is the Maglev table size used when none is given: the smallest prime
+// above MaglevFactor x nodes, at least DefaultMaglevM and at most MaxAutoMaglevM.
+func AutoMaglevM(nodes int) int {
+	want := max(MaglevFactor*nodes, DefaultMaglevM-1)
+	if want >= MaxAutoMaglevM {
+		return MaxAutoMaglevM
+	}
+	return nextPrime(want)
+}
+
+// nextPrime is the smallest prime above n.
+func nextPrime(n int) int {
+	for p := n + 1; ; p++ {
+		if big.NewInt(int64(p)).ProbablyPrime(0) {
+			return p
+		}
+	}
 }

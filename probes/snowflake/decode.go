@@ -70,6 +70,9 @@ func (w Warnings) MarshalJSON() ([]byte, error) {
 	return append(b, ']'), nil
 }
 
+// AppendCodes appends the codes joined by sep (nothing for no warnings).
+func (w Warnings) AppendCodes(dst []byte, sep byte) []byte { return w.appendCodes(dst, sep, false) }
+
 func (w Warnings) appendCodes(dst []byte, sep byte, quoted bool) []byte {
 	if w == 0 {
 		return dst
@@ -123,23 +126,24 @@ func (d *Decoded) Instant() Instant { return Instant(d.UnixMs) }
 // Decoder decodes IDs of one layout relative to one "now" (for age and warnings). It is
 // immutable after NewDecoder and safe for concurrent use.
 type Decoder struct {
-	l         *Layout
-	nowMs     int64
-	base      Warnings // warnings that hold for every ID (layout expired)
-	n         int
-	shift     [MaxFields]uint8
-	mask      [MaxFields]uint64
-	timeIdx   int
-	timeShift uint
-	unitMs    int64
-	epochMs   int64
-	maxTicks  uint64 // largest tick count whose UnixMs does not overflow
-	signed63  bool
-	csvHeader []byte
-	jsonKeys  [MaxFields][]byte // `"name":` for each field
-	layoutCSV []byte
-	layoutJS  []byte
-	bigField  [MaxFields]bool // field wider than 53 bits: JSON string, not number
+	l          *Layout
+	nowMs      int64
+	base       Warnings // warnings that hold for every ID (layout expired)
+	n          int
+	shift      [MaxFields]uint8
+	mask       [MaxFields]uint64
+	timeIdx    int
+	timeShift  uint
+	unitMs     int64
+	epochMs    int64
+	maxTicks   uint64 // largest tick count whose UnixMs does not overflow
+	signed63   bool
+	csvHeader  []byte
+	jsonKeys   [MaxFields][]byte // `"name":` for each field
+	layoutKeys [MaxFields][]byte // each field's name
+	layoutCSV  []byte
+	layoutJS   []byte
+	bigField   [MaxFields]bool // field wider than 53 bits: JSON string, not number
 }
 
 // NewDecoder prepares decoding for layout l at time now.
@@ -153,6 +157,7 @@ func NewDecoder(l *Layout, now time.Time) *Decoder {
 		d.shift[i] = uint8(f.Shift)
 		d.mask[i] = f.Max()
 		d.jsonKeys[i] = append(append([]byte{'"'}, f.Name...), '"', ':')
+		d.layoutKeys[i] = []byte(f.Name)
 		d.bigField[i] = f.Bits > 53
 	}
 	d.timeShift = uint(l.fields[l.timeIdx].Shift)

@@ -98,3 +98,86 @@ func appendUint(dst []byte, v uint64) []byte {
 	}
 	return strconv.AppendUint(dst, v, 10)
 }
+
+// YAMLScalar makes the string just appended at dst[start:] a YAML scalar: it leaves it
+// plain, or quotes it where YAML would read it as something other than a string (the
+// printer supplies it, so every YAML that dsctl writes quotes alike).
+type YAMLScalar func(dst []byte, start int) []byte
+
+// YAMLWriter writes decoded IDs as YAML list items. It quotes the layout's names once,
+// so each record quotes only its timestamp and age.
+type YAMLWriter struct {
+	d      *Decoder
+	scalar YAMLScalar
+	layout []byte
+	keys   [MaxFields][]byte
+	codes  [len(warningCodes)][]byte
+}
+
+// NewYAMLWriter prepares YAML records of d's IDs, quoting strings with scalar.
+func (d *Decoder) NewYAMLWriter(scalar YAMLScalar) *YAMLWriter {
+	w := &YAMLWriter{d: d, scalar: scalar}
+	w.layout = scalar(append([]byte(nil), d.layoutCSV...), 0)
+	for i := 0; i < d.n; i++ {
+		w.keys[i] = scalar(append([]byte(nil), d.layoutKeys[i]...), 0)
+	}
+	for i, c := range warningCodes {
+		w.codes[i] = scalar([]byte(c.code), 0)
+	}
+	return w
+}
+
+// AppendItem appends v as one item of a YAML list, the same record as AppendJSON laid
+// out as dsctl's printer lays out a list:
+//
+//   - id: "175928847299117063"
+//     layout: discord
+//     ...
+//
+// It writes the YAML directly (no document is built), so YAML streams as fast as JSON.
+func (w *YAMLWriter) AppendItem(dst []byte, v *Decoded) []byte {
+	d := w.d
+	dst = append(dst, `  - id: "`...)
+	dst = strconv.AppendUint(dst, v.ID, 10)
+	dst = append(dst, "\"\n    layout: "...)
+	dst = append(dst, w.layout...)
+	dst = append(dst, "\n    timestamp: "...)
+	start := len(dst)
+	dst = w.scalar(AppendTimestamp(dst, v.UnixMs), start)
+	dst = append(dst, "\n    unix_ms: "...)
+	dst = strconv.AppendInt(dst, v.UnixMs, 10)
+	dst = append(dst, "\n    age: "...)
+	start = len(dst)
+	dst = w.scalar(AppendAge(dst, v.AgeMs), start)
+	if d.n == 1 {
+		dst = append(dst, "\n    fields: {}"...)
+	} else {
+		dst = append(dst, "\n    fields:"...)
+	}
+	for i := 0; i < d.n; i++ {
+		if i == d.timeIdx {
+			continue
+		}
+		dst = append(dst, "\n      "...)
+		dst = append(dst, w.keys[i]...)
+		dst = append(dst, ": "...)
+		if d.bigField[i] {
+			dst = append(dst, '"')
+			dst = strconv.AppendUint(dst, v.Values[i], 10)
+			dst = append(dst, '"')
+		} else {
+			dst = appendUint(dst, v.Values[i])
+		}
+	}
+	if v.Warnings == 0 {
+		return append(dst, "\n    warnings: []\n"...)
+	}
+	dst = append(dst, "\n    warnings:"...)
+	for i, code := range w.codes {
+		if v.Warnings&(1<<uint(i)) != 0 {
+			dst = append(dst, "\n      - "...)
+			dst = append(dst, code...)
+		}
+	}
+	return append(dst, '\n')
+}

@@ -21,14 +21,13 @@ type Candidate struct {
 
 // Rank decodes id with each layout (the presets when layouts is nil) and returns the
 // readings most plausible first. Scoring, in order of weight:
-//   - implausible (score below 0.25, every plausible reading scores 0.25 or more): the
-//     time lies more than a day after now, or bit 63 is set on a 63-bit layout (its sign
+//   - implausible (score below 0.25, every plausible reading scores 0.5 or more): the
+//     time lies more than a day after now or within a day of the epoch (tiny numbers
+//     decode there under every layout), or bit 63 is set on a 63-bit layout (its sign
 //     bit must be 0);
 //   - recency (0.35): 1/(1+age in years), so a time near now beats one years ago;
 //   - field sizes (0.15): real deployments use small worker numbers and low sequence
-//     values, so each non-time field scores 1 - bitlen(value)/bits;
-//   - a time within a day of the epoch halves the score (tiny numbers decode there under
-//     every layout).
+//     values, so each non-time field scores 1 - bitlen(value)/bits.
 //
 // Ties keep the layouts' order.
 func Rank(id uint64, now time.Time, layouts []*Layout) []Candidate {
@@ -51,6 +50,11 @@ func Rank(id uint64, now time.Time, layouts []*Layout) []Candidate {
 		if v.UnixMs > nowMs+24*3600*1000 {
 			c.Plausible = false
 			c.Reasons = append(c.Reasons, "time is more than a day in the future")
+		}
+		if v.Ticks >= 0 && v.UnixMs-l.epochMs < 24*3600*1000 {
+			// Tiny numbers decode here under every layout: not a real reading.
+			c.Plausible = false
+			c.Reasons = append(c.Reasons, "time within a day of the epoch (is the number too small for this layout?)")
 		}
 		recency := 1.0
 		if v.AgeMs > 0 {
@@ -75,10 +79,6 @@ func Rank(id uint64, now time.Time, layouts []*Layout) []Candidate {
 			c.Score = 0.5 + 0.35*recency + 0.15*fieldScore
 		} else {
 			c.Score = 0.1*recency + 0.1*fieldScore
-		}
-		if v.Ticks >= 0 && v.UnixMs-l.epochMs < 24*3600*1000 {
-			c.Score /= 2
-			c.Reasons = append(c.Reasons, "time within a day of the epoch (is the number too small for this layout?)")
 		}
 		if v.Warnings.Has(WarnLayoutExpired) {
 			c.Reasons = append(c.Reasons, "layout's time bits have run out; only older IDs exist")
