@@ -95,7 +95,7 @@ func New(d endpoint.Dialer, ep endpoint.Redis) (*Locker, error) {
 		l.backend.FencingSafe = false
 		if len(l.nodes)%2 == 0 {
 			l.backend.Warnings = append(l.backend.Warnings, fmt.Sprintf(
-				"a quorum of %d masters needs %d and survives %d down, no more than %d masters would: use an odd number",
+				"%d masters need %d to agree and survive %d down, as %d would: use an odd number of masters",
 				len(l.nodes), l.quorum, len(l.nodes)-l.quorum, len(l.nodes)-1))
 		}
 	}

@@ -453,7 +453,7 @@ func TestQuorumOfDuplicatesIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer even.Close()
-	if w := even.Backend().Warnings; len(w) != 1 || !strings.Contains(w[0], "odd number") {
+	if w := even.Backend().Warnings; len(w) != 1 || !strings.Contains(w[0], "odd number of masters") {
 		t.Fatalf("2 masters: warnings %q", w)
 	}
 }
