@@ -41,6 +41,9 @@ const (
 	defaultKafkaVersion = "3.9.0"
 	redisConnectHint    = "is redis-server up? set --redis, DSCTL_REDIS or the context's redis.addrs"
 	zkConnectHint       = "is the ensemble up? set --zk, DSCTL_ZK or the context's zookeeper.servers"
+	redisWrongHint      = "check the address and port: Redis listens on 6379 by default; set --redis, DSCTL_REDIS or the context's redis.addrs"
+	zkWrongHint         = "check the address and port: ZooKeeper clients use 2181 by default; set --zk, DSCTL_ZK or the context's zookeeper.servers"
+	kafkaWrongHint      = "check the address and port: Kafka listens on 9092 by default; set --brokers, DSCTL_KAFKA or the context's kafka.brokers"
 	kafkaConnectHint    = "is the broker up? set --brokers, DSCTL_KAFKA or the context's kafka.brokers"
 	sqlConnectHint      = "is the database up? check the DSN in DSCTL_SQL_DSN or the context's sql.dsn"
 )
@@ -206,7 +209,7 @@ func (d Dialer) RedisError(addr string, err error) error {
 		// A reply that is not RESP, or a connection closed at once: ask the address what
 		// it is, and say so (exit 6) rather than show a parser error.
 		if what := Identify(context.Background(), addr, d.Limit()); what != "" && what != AnsweredRedis {
-			return WrongServer("redis", addr, what, "check the address and port: Redis listens on 6379 by default; set --redis, DSCTL_REDIS or the context's redis.addrs", err)
+			return WrongServer("redis", addr, what, redisWrongHint, err)
 		}
 	}
 	msg := err.Error()
@@ -331,6 +334,12 @@ func (d Dialer) ConnectZooKeeperWithCallback(ctx context.Context, ep ZooKeeper, 
 			}
 		case <-timer.C:
 			abandon()
+			if connected {
+				// Something accepted the connection but no session came: ask what it is.
+				if werr := wrongServer("zookeeper", servers, identifyBudget(timeout), zkWrongHint, nil); werr != nil {
+					return nil, werr
+				}
+			}
 			return nil, errs.Unreachable("zookeeper", endpointName, timeout, zkConnectHint, nil)
 		case <-ctx.Done():
 			abandon()
@@ -539,6 +548,9 @@ func (d Dialer) KafkaError(brokers string, err error) error {
 			WithHint("check kafka.sasl.mechanism, username and the password env var or file")
 	}
 	if errors.Is(err, sarama.ErrOutOfBrokers) || IsNetworkError(err) {
+		if werr := wrongServer("kafka", splitAddrs(brokers), identifyBudget(d.Limit()), kafkaWrongHint, err); werr != nil {
+			return werr
+		}
 		return errs.Unreachable("kafka", brokers, d.Limit(), kafkaConnectHint, err)
 	}
 	return errs.New(errs.KindRuntime, "kafka %s: %v", brokers, err).Wrap(err)
@@ -810,4 +822,15 @@ func buildTLS(t *TLS, backend string) (*tls.Config, error) {
 		conf.Certificates = []tls.Certificate{pair}
 	}
 	return conf, nil
+}
+
+// splitAddrs splits a comma-joined address list.
+func splitAddrs(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -101,3 +101,40 @@ func backendTitle(backend string) string {
 	}
 	return backend
 }
+
+// identifyBudget bounds the question put to addresses that did not behave like the
+// expected server, asked after the command's timeout ran out: a fifth of it, at most
+// 250ms (a server that speaks another protocol answers a PING at once), so the
+// failure still comes close to --timeout.
+func identifyBudget(timeout time.Duration) time.Duration {
+	return min(timeout/5, 250*time.Millisecond)
+}
+
+// wrongServer asks each address, in parallel and within budget, what it is,
+// and returns a WrongServer error for the first (in order) that answered in another
+// recognisable protocol; nil when none did (silence is not proof: Kafka and
+// ZooKeeper ports are silent to a Redis PING too).
+func wrongServer(backend string, addrs []string, budget time.Duration, hint string, cause error) error {
+	answers := make([]string, len(addrs))
+	done := make(chan struct{})
+	for i, a := range addrs {
+		go func() {
+			answers[i] = Identify(context.Background(), a, budget)
+			done <- struct{}{}
+		}()
+	}
+	for range addrs {
+		<-done
+	}
+	for i, what := range answers {
+		switch what {
+		case "", AnsweredSilence, AnsweredUnknown:
+			continue
+		}
+		if backend == "redis" && what == AnsweredRedis {
+			continue
+		}
+		return WrongServer(backend, addrs[i], what, hint, cause)
+	}
+	return nil
+}

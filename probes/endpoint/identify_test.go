@@ -90,3 +90,29 @@ func TestClassifyAnswer(t *testing.T) {
 		}
 	}
 }
+
+// Kafka and ZooKeeper clients pointed at another kind of server say what answered too.
+func TestKafkaAndZooKeeperAtWrongServer(t *testing.T) {
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer web.Close()
+	webAddr := strings.TrimPrefix(web.URL, "http://")
+	d := Dialer{Timeout: time.Second}
+
+	_, err := d.KafkaBootstrap(context.Background(), Kafka{Brokers: []string{webAddr}}, KafkaSessionOptions{})
+	if err == nil || errs.KindOf(err) != errs.KindUnreachable || !strings.Contains(err.Error(), webAddr+" is not a Kafka server: it answered like HTTP") {
+		t.Errorf("kafka at HTTP: %v", err)
+	}
+	_, err = d.ConnectZooKeeper(context.Background(), ZooKeeper{Servers: []string{webAddr}})
+	if err == nil || errs.KindOf(err) != errs.KindUnreachable || !strings.Contains(err.Error(), webAddr+" is not a ZooKeeper server: it answered like HTTP") {
+		t.Errorf("zookeeper at HTTP: %v", err)
+	}
+}
+
+func TestKafkaAtRealRedisPort(t *testing.T) {
+	redisAddr := testenv.List(t, testenv.Redis)[0]
+	d := Dialer{Timeout: time.Second}
+	_, err := d.KafkaBootstrap(context.Background(), Kafka{Brokers: []string{redisAddr}}, KafkaSessionOptions{})
+	if err == nil || errs.KindOf(err) != errs.KindUnreachable || !strings.Contains(err.Error(), "is not a Kafka server: it answered like Redis") {
+		t.Fatalf("%v", err)
+	}
+}

@@ -219,6 +219,10 @@ func (d Dialer) bootstrapRace(ctx context.Context, cfg *sarama.Config, brokers [
 		case <-deadline.C:
 			close(stop)
 			go drainSeeds(results, pending)
+			// No broker answered in time: if one of them is another kind of server, say so.
+			if werr := wrongServer("kafka", brokers, identifyBudget(d.Limit()), kafkaWrongHint, nil); werr != nil {
+				return seedResult{}, werr
+			}
 			return seedResult{}, errs.Unreachable("kafka", name, d.Limit(), kafkaConnectHint, nil)
 		case <-ctx.Done():
 			close(stop)
