@@ -24,7 +24,7 @@ var ExitCodes = []ExitCode{
 	{3, errs.KindLockNotAcquired, "lock not acquired"},
 	{4, errs.KindLockLost, "lock lost while held"},
 	{5, errs.KindAuditFailed, "audit found problems at or above --fail-on"},
-	{6, errs.KindUnreachable, "backend unreachable or timed out"},
+	{6, errs.KindUnreachable, "backend unreachable or timed out, or another kind of server answered at its address"},
 	{130, errs.KindInterrupted, "interrupted (ctrl-C / SIGTERM)"},
 }
 

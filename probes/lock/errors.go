@@ -129,5 +129,5 @@ func AsNotAcquired(err error) (*NotAcquiredError, bool) {
 // fencing tokens are not safe.
 func ErrFencingUnavailable(b Backend) error {
 	return errs.Usage("--require-fencing: %s cannot give safe fencing tokens", b).
-		WithHint("Redlock over independent servers has no common counter; use a single Redis (or ZooKeeper/SQL) for fenced work")
+		WithHint("Redlock over independent servers has no common counter; use a single Redis server (one --redis address) for fenced work")
 }
