@@ -82,15 +82,11 @@ answer within --timeout; zk status: 5 when degraded, 6 when quorum is lost.`,
 
 // Endpoint resolves the ensemble, auth and session timeout for this run.
 func Endpoint(ctx context.Context, f *cmdutil.Factory, o *ConnOptions) (endpoint.ZooKeeper, error) {
-	if err := f.NoSandboxZooKeeper(); err != nil {
-		return endpoint.ZooKeeper{}, err
-	}
-	if f.Global.Sandbox {
-		return endpoint.ZooKeeper{}, errs.Usage("zookeeper: --sandbox has no embedded ZooKeeper yet").
-			WithHint("point --zk at an ensemble (scripts/services up gives one on 127.0.0.1:12181-12183)")
-	}
 	e, err := f.Endpoints(ctx, config.Overrides{ZooKeeper: o.Servers})
 	if err != nil {
+		return endpoint.ZooKeeper{}, err
+	}
+	if err := f.NoSandboxZooKeeper(); err != nil { // a sandbox started without ZooKeeper
 		return endpoint.ZooKeeper{}, err
 	}
 	ep := e.ZooKeeper
