@@ -164,7 +164,7 @@ func TestWatchAccountsForEveryChange(t *testing.T) {
 		for err := range errc {
 			t.Fatal(err)
 		}
-		evs := col.waitFor(t, 60*time.Second, "every node accounted for", func(evs []Event) bool {
+		col.waitFor(t, 60*time.Second, "every node accounted for", func(evs []Event) bool {
 			acc := accounted(evs)
 			for _, p := range paths {
 				if acc[p] < perNode {
@@ -174,7 +174,7 @@ func TestWatchAccountsForEveryChange(t *testing.T) {
 			return true
 		})
 		time.Sleep(200 * time.Millisecond) // anything extra would be an over-count
-		evs = col.snapshot()
+		evs := col.snapshot()
 		acc := accounted(evs)
 		shown, gaps := 0, 0
 		for _, p := range paths {
