@@ -14,7 +14,8 @@ import (
 	"github.com/dsctl/dsctl/commands"
 	"github.com/dsctl/dsctl/commands/cmdutil"
 	"github.com/dsctl/dsctl/probes/endpoint"
-	"github.com/dsctl/dsctl/probes/testenv"
+	"github.com/dsctl/dsctl/probes/sandbox/zkserver"
+	zkt "github.com/dsctl/dsctl/probes/sandbox/zkserver/zktest"
 	zkprobe "github.com/dsctl/dsctl/probes/zk"
 )
 
@@ -22,23 +23,24 @@ import (
 type target struct {
 	name    string
 	servers string // comma-separated, as --zk takes them
+	// embedded is the in-process server (nil for the ensemble), for its test hooks.
+	embedded *zkserver.Server
 }
 
-// targets lists the ZooKeepers every command test runs against: the real ensemble
-// today; the embedded sandbox server is added here with one line when it exists.
-func targets(t *testing.T) []target {
+// targets runs fn once per ZooKeeper every command test runs against, the same test
+// on two targets: "embedded", a fresh in-process zkserver (what --sandbox serves),
+// and "ensemble", the real 3-node ensemble (DSCTL_TEST_ZK; skipped with a message
+// without it, failed under CI=true). A difference between the two is a bug in the
+// fake or a gap documented in probes/sandbox/zkserver's package doc.
+func targets(t *testing.T, fn func(t *testing.T, tg target)) {
 	t.Helper()
-	return []target{
-		{name: "ensemble", servers: testenv.Get(t, testenv.ZK)},
-	}
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		fn(t, target{name: tg.Name, servers: strings.Join(tg.Servers, ","), embedded: tg.Embedded})
+	})
 }
 
 // eachTarget runs fn as a subtest per target.
-func eachTarget(t *testing.T, fn func(t *testing.T, tg target)) {
-	for _, tg := range targets(t) {
-		t.Run(tg.name, func(t *testing.T) { fn(t, tg) })
-	}
-}
+func eachTarget(t *testing.T, fn func(t *testing.T, tg target)) { targets(t, fn) }
 
 type result struct {
 	out, errOut string
@@ -75,6 +77,13 @@ func dsctl(t testing.TB, env map[string]string, args ...string) result {
 
 func dsctlCtx(ctx context.Context, t testing.TB, env map[string]string, out io.Writer, errOut *syncBuffer, args ...string) result {
 	t.Helper()
+	return dsctlSetup(ctx, t, env, out, errOut, nil, args...)
+}
+
+// dsctlSetup is dsctlCtx with setup run on the factory before the command (e.g. to
+// start the sandbox with test options; --sandbox then uses it).
+func dsctlSetup(ctx context.Context, t testing.TB, env map[string]string, out io.Writer, errOut *syncBuffer, setup func(*cmdutil.Factory), args ...string) result {
+	t.Helper()
 	ios, _, _, _ := cmdutil.Test()
 	ios.Out, ios.ErrOut = out, errOut
 	f := cmdutil.New(ios, cmdutil.BuildInfo{Version: "test"})
@@ -87,6 +96,9 @@ func dsctlCtx(ctx context.Context, t testing.TB, env map[string]string, out io.W
 			return home
 		}
 		return ""
+	}
+	if setup != nil {
+		setup(f)
 	}
 	start := time.Now()
 	err := commands.Execute(ctx, f, commands.NewRoot(f), args)

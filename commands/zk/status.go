@@ -29,9 +29,11 @@ type StatusResult struct {
 
 type memberRecord struct {
 	zkprobe.Member
+	// Set for every member that answered: a fresh standalone server's zxid is 0x0,
+	// epoch 0 (standalone servers never start an epoch), which must still show.
 	Zxid    string `json:"zxid,omitempty"`
-	Epoch   int64  `json:"epoch,omitempty"`
-	Counter int64  `json:"counter,omitempty"`
+	Epoch   *int64 `json:"epoch,omitempty"`
+	Counter *int64 `json:"counter,omitempty"`
 }
 
 // Table is one row per member, then the verdict.
@@ -61,7 +63,7 @@ func (r StatusResult) Table() *output.TableData {
 		if m.Source == "admin" {
 			src = " (admin)"
 		}
-		t.AddCells(output.C(m.Addr+src), state, mode, output.C(m.Zxid), output.C(fmt.Sprint(m.Epoch)),
+		t.AddCells(output.C(m.Addr+src), state, mode, output.C(m.Zxid), output.C(fmt.Sprint(deref(m.Epoch))),
 			output.C(fmt.Sprintf("%g/%g/%g ms", m.LatencyMinMs, m.LatencyAvgMs, m.LatencyMaxMs)), outstanding,
 			output.C(fmt.Sprint(m.Connections)), output.C(fmt.Sprint(m.Znodes)), output.C(fmt.Sprint(m.Watches)))
 	}
@@ -164,8 +166,9 @@ func RunStatus(ctx context.Context, f *cmdutil.Factory, conn *ConnOptions, p *ou
 	r := StatusResult{Status: st}
 	for _, m := range st.Members {
 		rec := memberRecord{Member: m}
-		if m.Zxid != 0 {
-			rec.Zxid, rec.Epoch, rec.Counter = zkprobe.Hex(m.Zxid), m.Epoch(), m.Counter()
+		if m.State == zkprobe.StateUp {
+			epoch, counter := m.Epoch(), m.Counter()
+			rec.Zxid, rec.Epoch, rec.Counter = zkprobe.Hex(m.Zxid), &epoch, &counter
 		}
 		r.Members = append(r.Members, rec)
 	}
@@ -176,6 +179,13 @@ func RunStatus(ctx context.Context, f *cmdutil.Factory, conn *ConnOptions, p *ou
 		return errs.New(errs.KindInterrupted, "zk status: interrupted")
 	}
 	return st.Err()
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 func withPort(s string) string {

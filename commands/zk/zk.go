@@ -39,7 +39,10 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 		Use:   "zk",
 		Short: "Inspect and watch ZooKeeper nodes; check the ensemble",
 		Long: `ZooKeeper commands, against the ensemble from --zk, DSCTL_ZK or the context's
-zookeeper.servers (digest auth and session timeout from the context too).
+zookeeper.servers (digest auth and session timeout from the context too), or with
+--sandbox against an embedded standalone ZooKeeper (in process, gone on exit) seeded
+with a demo tree: /services/*/members (ephemeral members), /config/checkout/settings
+(changes every 5s) and /dsctl/locks/orders (a Curator-style lock queue).
 
   ls       children of a node; -R lists the subtree
   get      a node's data, rendered as text, hex or JSON
@@ -62,6 +65,8 @@ Exit codes: 2 for an invalid path, a missing node or an address that is not
 ZooKeeper; 1 when the node's ACL refuses the request; 6 when the ensemble does not
 answer within --timeout; zk status: 5 when degraded, 6 when quorum is lost.`,
 		Example: `  dsctl zk ls -R /app --zk 127.0.0.1:2181
+  dsctl zk tree / --sandbox
+  dsctl zk watch /config --sandbox -r --duration 12s
   dsctl zk get /app/config --as json
   dsctl zk tree /app --depth 2
   dsctl zk watch /app/config /app/members --recursive -o jsonl
@@ -82,15 +87,11 @@ answer within --timeout; zk status: 5 when degraded, 6 when quorum is lost.`,
 
 // Endpoint resolves the ensemble, auth and session timeout for this run.
 func Endpoint(ctx context.Context, f *cmdutil.Factory, o *ConnOptions) (endpoint.ZooKeeper, error) {
-	if err := f.NoSandboxZooKeeper(); err != nil {
-		return endpoint.ZooKeeper{}, err
-	}
-	if f.Global.Sandbox {
-		return endpoint.ZooKeeper{}, errs.Usage("zookeeper: --sandbox has no embedded ZooKeeper yet").
-			WithHint("point --zk at an ensemble (scripts/services up gives one on 127.0.0.1:12181-12183)")
-	}
 	e, err := f.Endpoints(ctx, config.Overrides{ZooKeeper: o.Servers})
 	if err != nil {
+		return endpoint.ZooKeeper{}, err
+	}
+	if err := f.NoSandboxZooKeeper(); err != nil { // a sandbox started without ZooKeeper
 		return endpoint.ZooKeeper{}, err
 	}
 	ep := e.ZooKeeper

@@ -5,8 +5,8 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sort"
 	"strings"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
+	zkprobe "github.com/dsctl/dsctl/probes/zk"
 )
 
 // Result is the outcome of checking one endpoint.
@@ -77,16 +78,18 @@ func redisVersion(ctx context.Context, c *redis.Client, timeout time.Duration) s
 }
 
 // ZooKeeper opens a session and, where the srvr four-letter word is allowed, reports
-// each server's mode (leader, follower, standalone).
+// each server's mode (leader, follower, standalone). An address that is not ZooKeeper
+// (a Redis port, say) is diagnosed at once as a usage error, as by dsctl zk, instead
+// of being retried until the timeout.
 func ZooKeeper(ctx context.Context, d endpoint.Dialer, ep endpoint.ZooKeeper) Result {
 	start := time.Now()
 	r := Result{Backend: "zookeeper", Endpoint: strings.Join(ep.Servers, ",")}
-	s, err := d.ConnectZooKeeper(ctx, ep)
+	c, err := zkprobe.Connect(ctx, d, zkprobe.Options{Endpoint: ep})
 	if err != nil {
 		return finish(r, start, err)
 	}
-	defer s.Close()
-	r.Detail = "session 0x" + fmt.Sprintf("%x", s.Conn.SessionID())
+	defer c.Close()
+	r.Detail = "session 0x" + fmt.Sprintf("%x", c.SessionID())
 	var modes []string
 	for _, srv := range ep.Servers {
 		modes = append(modes, srv+"="+ServerMode(ctx, srv, d.Limit()))
@@ -95,32 +98,42 @@ func ZooKeeper(ctx context.Context, d endpoint.Dialer, ep endpoint.ZooKeeper) Re
 	return finish(r, start, nil)
 }
 
-// ServerMode asks one ZooKeeper server for its mode with the srvr four-letter word:
-// leader, follower, observer or standalone; "down" when it does not answer and
-// "srvr-disabled" when the server does not allow the command (4lw.commands.whitelist).
-// go-zookeeper's FLWSrvr cannot parse ZooKeeper 3.8's version line, hence our own.
+// Modes ServerMode reports besides the server's own (leader, follower, observer,
+// standalone, read-only).
+const (
+	ModeDown         = "down"          // no answer: refused, timed out, reset
+	ModeSrvrDisabled = "srvr-disabled" // srvr not in 4lw.commands.whitelist
+	ModeNotServing   = "not-serving"   // up but out of quorum, or still joining
+	ModeNotZooKeeper = "not-zookeeper" // something else answers on the port
+	ModeUnknown      = "unknown"       // a ZooKeeper reply without a Mode line
+)
+
+// ServerMode asks one ZooKeeper server for its mode with the srvr four-letter word
+// (zk.FourLetterWord: sent with CRLF, so a line-based server such as Redis answers at
+// once and is told apart instead of holding the connection until the timeout):
+// leader, follower, observer or standalone, else one of the Mode* values above.
 func ServerMode(ctx context.Context, addr string, timeout time.Duration) string {
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
-	if err != nil {
-		return "down"
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(strings.TrimSpace(addr), "2181")
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(timeout))
-	if _, err := conn.Write([]byte("srvr")); err != nil {
-		return "down"
+	reply, err := zkprobe.FourLetterWord(ctx, addr, "srvr", timeout)
+	var nz *zkprobe.NotZooKeeperError
+	switch {
+	case errors.Is(err, zkprobe.ErrNotWhitelisted):
+		return ModeSrvrDisabled
+	case errors.Is(err, zkprobe.ErrNotServing):
+		return ModeNotServing
+	case errors.As(err, &nz) && nz.Reply != "":
+		return ModeNotZooKeeper
+	case err != nil:
+		return ModeDown
 	}
-	reply, _ := io.ReadAll(io.LimitReader(conn, 64<<10))
-	for _, line := range strings.Split(string(reply), "\n") {
+	for _, line := range strings.Split(reply, "\n") {
 		if mode, ok := strings.CutPrefix(strings.TrimSpace(line), "Mode:"); ok {
 			return strings.TrimSpace(mode)
 		}
 	}
-	if strings.Contains(string(reply), "not in the whitelist") || strings.Contains(string(reply), "not executed") {
-		return "srvr-disabled"
-	}
-	return "unknown"
+	return ModeUnknown
 }
 
 // Kafka fetches cluster metadata and reports the brokers and the controller.

@@ -37,7 +37,8 @@ func connect(t testing.TB, ep endpoint.ZooKeeper) *Client {
 	return c
 }
 
-// base creates a unique node /dsctl-test/<test>-<hex> and deletes its tree at cleanup.
+// base creates a unique node /dsctl-test/<test>-<hex> and deletes its tree at cleanup
+// (on a fresh session to c's servers: c may have been cut off by then).
 func base(t testing.TB, c *Client) string {
 	t.Helper()
 	b := make([]byte, 4)
@@ -48,7 +49,7 @@ func base(t testing.TB, c *Client) string {
 		t.Fatalf("create %s: %v", root, err)
 	}
 	t.Cleanup(func() {
-		cl, err := Connect(context.Background(), dialer(), Options{Endpoint: endpoint.ZooKeeper{Servers: ensemble(t)}})
+		cl, err := Connect(context.Background(), dialer(), Options{Endpoint: endpoint.ZooKeeper{Servers: strings.Split(c.Servers(), ",")}})
 		if err != nil {
 			t.Logf("cleanup of %s: %v", root, err)
 			return

@@ -163,8 +163,11 @@ type Watcher struct {
 	// notified is the notification time of the reply being applied.
 	notified time.Time
 
-	connected   bool
-	needResync  bool
+	connected  bool
+	needResync bool
+	// verifyAfter fires the re-read after a reconnect within the session (nil when none
+	// is pending): see reconnectSettle.
+	verifyAfter <-chan time.Time
 	resyncErr   string
 	sessionID   int64
 	lastExpired time.Time
@@ -454,11 +457,16 @@ func (w *Watcher) run(ctx context.Context, events <-chan Notification, cancel fu
 			w.inflight--
 			w.onReply(r)
 			w.pump(ctx)
+		case <-w.verifyAfter:
+			w.verifyAfter = nil
+			if w.connected {
+				w.verifyAll(ctx)
+			}
 		case <-retry.C:
 			switch {
 			case w.connected && w.needResync:
 				w.resync(ctx)
-			case w.connected:
+			case w.connected && w.verifyAfter == nil:
 				w.retryDirty(ctx)
 			}
 		}
@@ -530,7 +538,7 @@ func (w *Watcher) onSession(ctx context.Context, ev gozk.Event) {
 		}
 		w.emit(Event{Type: EventReconnected, SessionID: sid, Server: ev.Server, Nodes: len(w.nodes),
 			Message: "same session: re-reading every watched node to verify nothing was missed"})
-		w.verifyAll(ctx)
+		w.verifyAfter = time.After(reconnectSettle)
 	}
 }
 
@@ -791,6 +799,15 @@ func (w *Watcher) retryDirty(ctx context.Context) {
 		}
 	}
 }
+
+// reconnectSettle is how long the re-read after a reconnect within the session waits.
+// go-zookeeper re-sets its watches (setWatches with the last zxid seen) right after the
+// handshake, reading that zxid while its receive loop may already be updating it from
+// replies to requests sent at once: a data race in the library (go-zookeeper/zk#35,
+// unfixed in v1.0.4) that -race reports when the server answers within microseconds,
+// as the embedded sandbox server does. The server fires the re-set watches anyway;
+// the verifying re-read only needs to come after them.
+const reconnectSettle = 50 * time.Millisecond
 
 // verifyAll runs after a reconnect within the same session: go-zookeeper has re-set
 // the watches (the server fires those whose nodes changed since the last zxid seen);

@@ -6,7 +6,24 @@
 // Its fidelity is checked, not assumed: the conformance suite in this package's tests
 // runs the same cases against this server and against the real 3-node ensemble
 // (DSCTL_TEST_ZK), with go-zookeeper and with a raw-protocol client for what
-// go-zookeeper hides or refuses on the client side.
+// go-zookeeper hides or refuses on the client side. So do the `dsctl zk` command tests
+// (commands/zk, targets) and the zk probe's integration tests (probes/zk), through
+// zktest.Run: reads, tree, chroot, digest ACLs, bad input, watch accounting under
+// load, reconnect within the session and session expiry through a proxy, status.
+// Only the fault tests (TestFault*: killing and stopping ensemble members) and the
+// benchmarks are ensemble-only. What those runs found:
+//
+//   - zk status showed no zxid or epoch for a standalone member: this server, like
+//     ZooKeeperServerMain (checked against a private 3.8.0 standalone server), starts
+//     at zxid 0x0 and stays in epoch 0, and the command hid zero values. A dsctl bug
+//     the fake exposed; the command now shows them for every member that answers.
+//   - go-zookeeper v1.0.4 reads its last zxid for setWatches while its receive loop
+//     may be writing it (go-zookeeper/zk#35): replies from this server come fast
+//     enough for -race to report it after a reconnect. A client bug; dsctl's watcher
+//     now verifies after a short settle instead of at once.
+//   - Event order across different nodes in a zk watch stream, and how many changes
+//     one children_changed line stands for, follow timing (this server answers
+//     sooner); per-node accounting is identical. Not a difference in the protocol.
 //
 // # Served
 //
