@@ -175,11 +175,11 @@ func TestBadInputExitCodes(t *testing.T) {
 		})
 		t.Run("not ZooKeeper", func(t *testing.T) {
 			r := dsctl(t, nil, "zk", "ls", "/", "--zk", redis, "--timeout", "2s")
-			if r.code != 2 || !strings.Contains(r.errOut, "is not a ZooKeeper server") || r.took > 5*time.Second {
+			if r.code != 6 || !strings.Contains(r.errOut, "is not a ZooKeeper server") || r.took > 5*time.Second {
 				t.Fatalf("exit %d in %s, stderr %q", r.code, r.took, r.errOut)
 			}
 			r = dsctl(t, nil, "zk", "status", "--zk", redis, "--timeout", "2s")
-			if r.code != 2 || !strings.Contains(r.errOut, "no member is a ZooKeeper server") {
+			if r.code != 6 || !strings.Contains(r.errOut, "no member is a ZooKeeper server") {
 				t.Fatalf("status: exit %d, stderr %q", r.code, r.errOut)
 			}
 		})

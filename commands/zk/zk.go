@@ -61,9 +61,10 @@ taken from flags.
 Paths are absolute; --chroot PATH prefixes every path (like host:port/PATH in the
 Java client's connect string).
 
-Exit codes: 2 for an invalid path, a missing node or an address that is not
-ZooKeeper; 1 when the node's ACL refuses the request; 6 when the ensemble does not
-answer within --timeout; zk status: 5 when degraded, 6 when quorum is lost.`,
+Exit codes: 2 for an invalid path or a missing node; 1 when the node's ACL refuses
+the request; 6 when the ensemble does not answer within --timeout or no address is a
+ZooKeeper server (what answered is named); zk status: 5 when degraded, 6 when quorum
+is lost.`,
 		Example: `  dsctl zk ls -R /app --zk 127.0.0.1:2181
   dsctl zk tree / --sandbox
   dsctl zk watch /config --sandbox -r --duration 12s

@@ -123,14 +123,14 @@ func TestServerModeTellsANonZooKeeperAtOnce(t *testing.T) {
 }
 
 // TestPingZooKeeperAtANonZooKeeperPort: `dsctl ping zookeeper` at a Redis port fails
-// with a usage error naming it, long before the timeout (it used to retry the session
+// with an error naming it (unreachable, exit 6, as for every backend), long before the timeout (it used to retry the session
 // handshake until --timeout and call the address unreachable).
 func TestPingZooKeeperAtANonZooKeeperPort(t *testing.T) {
 	for name, addr := range notZooKeeperAddrs(t) {
 		t.Run(name, func(t *testing.T) {
 			start := time.Now()
 			r := ZooKeeper(context.Background(), endpoint.Dialer{Timeout: 10 * time.Second}, endpoint.ZooKeeper{Servers: []string{addr}})
-			if r.OK || errs.KindOf(r.Err) != errs.KindUsage || !strings.Contains(r.Error, "is not a ZooKeeper server") ||
+			if r.OK || errs.KindOf(r.Err) != errs.KindUnreachable || !strings.Contains(r.Error, "is not a ZooKeeper server") ||
 				time.Since(start) > 5*time.Second {
 				t.Fatalf("after %s: %+v", time.Since(start), r)
 			}

@@ -143,6 +143,8 @@ func diagnoseNotZooKeeper(ctx context.Context, servers []string, timeout time.Du
 		}
 		return nil
 	}
-	return errs.Usage("zookeeper: %s", strings.Join(bad, "; ")).
+	// Another kind of server at the address counts as unreachable (exit 6), as for every
+	// backend: ZooKeeper is not at that address.
+	return errs.New(errs.KindUnreachable, "zookeeper: %s", strings.Join(bad, "; ")).
 		WithHint("point --zk (or DSCTL_ZK, or the context's zookeeper.servers) at the ensemble's client ports")
 }

@@ -109,11 +109,12 @@ func TestBadInput(t *testing.T) {
 		if tg.Embedded != nil {
 			return // the rest does not involve the target: once, beside the ensemble, is enough
 		}
-		// A server that is not ZooKeeper: a clear usage error, well within the timeout.
+		// A server that is not ZooKeeper: a clear error (unreachable: ZooKeeper is not at
+		// that address, exit 6 like every backend), well within the timeout.
 		redis := testenv.List(t, testenv.Redis)[0]
 		start := time.Now()
 		_, err = Connect(ctx, endpoint.Dialer{Timeout: 2 * time.Second}, Options{Endpoint: endpoint.ZooKeeper{Servers: []string{redis}}})
-		if errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), "not a ZooKeeper server") || !strings.Contains(err.Error(), "Redis") {
+		if errs.KindOf(err) != errs.KindUnreachable || !strings.Contains(err.Error(), "not a ZooKeeper server") || !strings.Contains(err.Error(), "Redis") {
 			t.Errorf("redis as zookeeper: %v", err)
 		}
 		if d := time.Since(start); d > 5*time.Second {

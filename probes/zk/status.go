@@ -453,7 +453,7 @@ func (s *Status) Err() error {
 		}
 	}
 	if notZK == len(s.Members) {
-		return errs.Usage("zookeeper: no member is a ZooKeeper server").
+		return errs.New(errs.KindUnreachable, "zookeeper: no member is a ZooKeeper server").
 			WithHint("%s; point --zk (or DSCTL_ZK, or the context's zookeeper.servers) at the ensemble's client ports", strings.Join(s.Problems, "; "))
 	}
 	return errs.New(errs.KindUnreachable, "zookeeper: no member answers (%d of %d down)", s.Down, s.Ensemble).

@@ -119,7 +119,7 @@ func TestJudge(t *testing.T) {
 		{"two down: quorum lost", []string{"down", "leader", "down"}, zk.VerdictQuorumLost, errs.KindUnreachable, []string{"is down"}},
 		{"no quorum: members not serving", []string{"notserving", "notserving", "down"}, zk.VerdictQuorumLost, errs.KindUnreachable, []string{"no member is leader"}},
 		{"a member is Redis", []string{"follower", "leader", "redis"}, zk.VerdictDegraded, errs.KindAuditFailed, []string{"looks like Redis"}},
-		{"every member is Redis", []string{"redis"}, zk.VerdictDown, errs.KindUsage, []string{"not a ZooKeeper server"}},
+		{"every member is Redis", []string{"redis"}, zk.VerdictDown, errs.KindUnreachable, []string{"not a ZooKeeper server"}},
 		{"all down", []string{"down", "down", "down"}, zk.VerdictDown, errs.KindUnreachable, nil},
 		{"leader lags", []string{"follower", "lagging-leader", "follower"}, zk.VerdictDegraded, errs.KindAuditFailed, []string{"1 synced followers, 2 followers answer"}},
 		{"standalone", []string{"standalone"}, zk.VerdictHealthy, -1, nil},
