@@ -128,11 +128,14 @@ configs, demonstrates), znodes (path, demonstrates).`,
 // Run starts the sandbox, prints its endpoints and blocks until ctx is cancelled.
 func Run(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Options) error {
 	for _, p := range []struct {
-		flag string
-		port int
-	}{{"--redis-port", o.RedisPort}, {"--kafka-port", o.KafkaPort}, {"--zk-port", o.ZKPort}} {
-		if p.port < 0 || p.port > 65533 {
-			return errs.Usage("%s %d is out of range (0 for any free port, else 1-65533)", p.flag, p.port)
+		flag     string
+		port     int
+		max      int
+		consecut string
+	}{{"--redis-port", o.RedisPort, 65535, ""}, {"--kafka-port", o.KafkaPort, 65533, "; the three brokers take it and the next two"},
+		{"--zk-port", o.ZKPort, 65535, ""}} {
+		if p.port < 0 || p.port > p.max {
+			return errs.Usage("%s %d is out of range (0 for any free port, else 1-%d%s)", p.flag, p.port, p.max, p.consecut)
 		}
 	}
 	if f.Sandbox == nil {
