@@ -1,6 +1,7 @@
 package id
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -47,7 +48,7 @@ func TestDecodeULIDAndKSUID(t *testing.T) {
 func TestCheckULIDs(t *testing.T) {
 	e := newEnv(t, "json")
 	e.in.WriteString(specULID + "\n01ARZ3NDEKTSV4RRFFQ69G5FAW\n" + specULID + "\nnot-an-id\n")
-	err := RunCheck(nil, e.f, e.p, &CheckOptions{Layout: "ulid", MaxListed: 10, Now: testNow})
+	err := RunCheck(context.Background(), e.f, e.p, &CheckOptions{Layout: "ulid", MaxListed: 10, Now: testNow})
 	var rep struct {
 		Count        int  `json:"count"`
 		Duplicates   int  `json:"duplicates"`

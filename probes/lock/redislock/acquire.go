@@ -378,14 +378,12 @@ collect:
 	// A server that started less than a TTL ago may have forgotten, in a restart without
 	// persistence, a lease it backed that is still running: its vote is not counted
 	// (Redlock's delayed restart, applied by the client), and what it took is given back.
-	var young []string
 	for i, r := range got {
 		if r != nil && r.err == nil && r.val.ok {
 			if up := l.startedAt(l.nodes[i]); !up.IsZero() && up.After(sent.Add(-opt.TTL)) {
 				r.val.ok = false
 				r.val.young = time.Since(up)
 				oks--
-				young = append(young, l.nodes[i].addr)
 			}
 		}
 	}
