@@ -30,7 +30,7 @@ func TestFaultKafkaBrokersDown(t *testing.T) {
 
 	// Only the topic-level risks while every broker is up.
 	healthy := []string{
-		"topic-min-isr-blocks-writes misr3", "topic-min-isr-low misr1",
+		"topic-min-isr-blocks-writes misr3", "topic-min-isr-low misr1", "topic-min-isr-low on23",
 		"topic-replication-factor rf1-on3", "topic-replication-factor on23",
 	}
 	waitFor := func(what string, within time.Duration, want []string) *kprobe.Report {

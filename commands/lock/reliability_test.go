@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/lock"
 	"github.com/dsctl/dsctl/probes/lock/locktest"
@@ -486,6 +488,9 @@ func TestFaultQuorumWithOneAndTwoPaused(t *testing.T) {
 		return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
 	}
 
+	// A server that started less than --ttl ago does not vote (it may have forgotten a
+	// lease in a restart): an earlier fault test may just have restarted one.
+	waitUptime(t, addrs, 10*time.Second)
 	testenv.Service(t, "pause", "redis", "3")
 	paused3 := true
 	defer func() {
@@ -535,5 +540,32 @@ func TestFaultQuorumWithOneAndTwoPaused(t *testing.T) {
 		l, _ := redislock.New(endpoint.Dialer{Timeout: time.Second}, endpoint.Redis{Addrs: []string{a}})
 		l.Clients()[0].Del(context.Background(), "dsctl:lock:{"+name+"}", "dsctl:lock:{"+name+"}:owner")
 		l.Close()
+	}
+}
+
+// waitUptime waits (bounded) until every Redis server has been up for at least d.
+func waitUptime(t *testing.T, addrs []string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d + 5*time.Second)
+	for _, a := range addrs {
+		c := redis.NewClient(&redis.Options{Addr: a})
+		for {
+			info, err := c.Info(context.Background(), "server").Result()
+			up := -1
+			for _, line := range strings.Split(info, "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "uptime_in_seconds:"); ok {
+					up, _ = strconv.Atoi(v)
+				}
+			}
+			if err == nil && time.Duration(up)*time.Second > d {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.Close()
+				t.Fatalf("redis %s: up %ds, want more than %s (%v)", a, up, d, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		c.Close()
 	}
 }
