@@ -61,7 +61,8 @@ under "requests".
 --fail-on-lag N exits 5 when any group's total lag (the sum over its partitions) is
 above N; a partition's lag never exceeds its group's total, so this also catches one
 partition above N. --fail-on-stuck exits 5 when a partition is stuck. The report is
-printed first. A named group that does not exist is exit 2.
+printed first. A named group that does not exist is exit 2; a broker that fails a
+request makes the report incomplete: it is printed, then exit 6.
 
 JSON keys: groups[{group, coordinator, state, protocol_type, protocol, members[{
 member_id, group_instance_id, client_id, client_host, assigned{topic: [partitions]}}],
@@ -159,6 +160,10 @@ func RunGroups(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Gr
 		return err
 	}
 	switch {
+	case len(rep.BrokerErrors) > 0:
+		be := rep.BrokerErrors[0]
+		return errs.New(errs.KindUnreachable, "kafka groups: the report is incomplete: broker %d failed %s: %s", be.Broker, be.Request, be.Error).
+			WithHint("the groups or partitions it serves are missing or marked; check the broker, or rerun")
 	case len(over) > 0:
 		return errs.New(errs.KindAuditFailed, "kafka groups: total lag above --fail-on-lag %d: %s", o.FailOnLag, strings.Join(over, ", "))
 	case stuck > 0:

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -260,10 +261,22 @@ func (g *groupReader) coordinators(named []string) (map[int32][]string, error) {
 			seen[name] = true
 			wg.Go(func() {
 				id := int32(-1)
-				resp, err := g.sess.Seed.FindCoordinator(&sarama.FindCoordinatorRequest{
-					Version: findCoordinatorVersion(v), CoordinatorKey: name, CoordinatorType: sarama.CoordinatorGroup})
-				if err == nil && resp.Err != sarama.ErrNoError {
-					err = resp.Err
+				var resp *sarama.FindCoordinatorResponse
+				var err error
+				// A cluster that never had a group creates __consumer_offsets on the
+				// first FindCoordinator and answers "not available" meanwhile.
+				for attempt := 0; attempt < 4; attempt++ {
+					if attempt > 0 {
+						time.Sleep(time.Duration(attempt) * 250 * time.Millisecond)
+					}
+					resp, err = g.sess.Seed.FindCoordinator(&sarama.FindCoordinatorRequest{
+						Version: findCoordinatorVersion(v), CoordinatorKey: name, CoordinatorType: sarama.CoordinatorGroup})
+					if err == nil && resp.Err != sarama.ErrNoError {
+						err = resp.Err
+					}
+					if !errors.Is(err, sarama.ErrConsumerCoordinatorNotAvailable) {
+						break
+					}
 				}
 				if err == nil && resp.Coordinator != nil {
 					id = resp.Coordinator.ID()
@@ -294,7 +307,7 @@ type groupRound struct {
 func (g *groupReader) round(coord map[int32][]string) (*groupRound, error) {
 	v := g.sess.Config.Version
 	var mu sync.Mutex
-	var all []GroupLag
+	all := []GroupLag{}
 	var wg sync.WaitGroup
 	for id, names := range coord {
 		wg.Go(func() {
