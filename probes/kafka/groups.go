@@ -361,7 +361,11 @@ func (g *groupReader) readCoordinator(id int32, names []string, v sarama.KafkaVe
 		if gl == nil {
 			continue
 		}
-		if d.Err != sarama.ErrNoError {
+		switch d.Err {
+		case sarama.ErrNoError:
+		case sarama.ErrGroupIDNotFound: // newer brokers (and kfake) for an unknown group
+			d.State = "Dead"
+		default:
 			gl.Error = "DescribeGroups: " + d.Err.Error()
 		}
 		gl.State, gl.ProtocolType, gl.Protocol = d.State, d.ProtocolType, d.Protocol
@@ -381,7 +385,7 @@ func (g *groupReader) readCoordinator(id int32, names []string, v sarama.KafkaVe
 		if gl == nil {
 			continue
 		}
-		if fg.Err != sarama.ErrNoError && gl.Error == "" {
+		if fg.Err != sarama.ErrNoError && fg.Err != sarama.ErrGroupIDNotFound && gl.Error == "" {
 			gl.Error = "OffsetFetch: " + fg.Err.Error()
 		}
 		gl.addPartitions(fg.Blocks)
