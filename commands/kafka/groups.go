@@ -139,6 +139,13 @@ func RunGroups(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Gr
 		return err
 	}
 	rep.Requests = requests(counter)
+	if len(rep.Groups) == 0 {
+		msg := "no consumer group: a group appears once a consumer joins it or commits an offset"
+		if f.Global.Sandbox {
+			msg += "; --sandbox starts a cluster with topics but no group, discarded on exit: run dsctl sandbox, point a consumer with a group id at its brokers, then dsctl kafka groups --brokers ADDRS"
+		}
+		rep.Notes = append([]string{msg}, rep.Notes...)
+	}
 	v := &GroupsView{GroupsReport: rep, FailOnStuck: o.FailOnStuck, perPartition: o.Partitions || len(o.Groups) > 0}
 	var over []string
 	stuck := 0
