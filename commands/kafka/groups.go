@@ -51,10 +51,11 @@ that it processed the messages. A consumer that commits before processing
 crashes, with zero lag. Lint the client settings with
   dsctl kafka audit --clients-only --consumer-config consumer.properties
 
-Requests are batched per broker, never one per partition: ListGroups to every broker
-(or FindCoordinator per named group), then per coordinator one DescribeGroups and one
-OffsetFetch for all its groups, then per partition leader one ListOffsets for all its
-partitions (plus ApiVersions per connection and one Metadata); with --sample the
+Requests are batched per broker, never one per partition or per group: ListGroups to
+every broker (FindCoordinator per named group instead, when there are no more named
+groups than brokers), then per coordinator one DescribeGroups and one OffsetFetch for
+all its groups, then per partition leader one ListOffsets for all its partitions
+(plus one Metadata, and ApiVersions per connection); with --sample the
 DescribeGroups, OffsetFetch and ListOffsets round runs twice. -o json counts them
 under "requests".
 

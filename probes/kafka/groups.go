@@ -221,80 +221,134 @@ func (g *groupReader) brokerError(id int32, req string, err error) {
 	g.rep.BrokerErrors = append(g.rep.BrokerErrors, BrokerError{Broker: id, Request: req, Error: describeCause(err)})
 }
 
-// coordinators maps each coordinator broker to its groups (in name order): from
-// ListGroups on every broker when no group is named, else FindCoordinator per group.
-// A named group whose coordinator cannot be found maps to -1 with the reason.
+// notListed is the pseudo coordinator of named groups that no broker lists.
+const notListed = int32(-2)
+
+// coordinators maps each coordinator broker to its groups (in name order). Without
+// named groups: ListGroups on every broker (a broker lists the groups it
+// coordinates). With a few named groups: FindCoordinator for each; with more named
+// groups than brokers, ListGroups is fewer requests, and FindCoordinator is used only
+// for named groups missing from the lists when a broker failed ListGroups. A named
+// group whose coordinator cannot be found maps to -1 (its reason is a broker error).
 func (g *groupReader) coordinators(named []string) (map[int32][]string, error) {
-	out := map[int32][]string{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	v := g.sess.Config.Version
-	if len(named) == 0 {
-		for _, b := range g.sess.Metadata.Brokers {
-			id := b.ID()
-			wg.Go(func() {
-				conn, err := g.sess.Broker(id)
-				var resp *sarama.ListGroupsResponse
-				if err == nil {
-					resp, err = conn.ListGroups(&sarama.ListGroupsRequest{Version: listGroupsVersion(v)})
-				}
-				if err == nil && resp.Err != sarama.ErrNoError {
-					err = resp.Err
-				}
-				if err != nil {
-					g.brokerError(id, "ListGroups", err)
-					return
-				}
-				mu.Lock()
-				for name := range resp.Groups {
-					out[id] = append(out[id], name)
-				}
-				mu.Unlock()
-			})
-		}
-	} else {
-		seen := map[string]bool{}
-		for _, name := range named {
-			if seen[name] {
-				continue
-			}
-			seen[name] = true
-			wg.Go(func() {
-				id := int32(-1)
-				var resp *sarama.FindCoordinatorResponse
-				var err error
-				// A cluster that never had a group creates __consumer_offsets on the
-				// first FindCoordinator and answers "not available" meanwhile.
-				for attempt := 0; attempt < 4; attempt++ {
-					if attempt > 0 {
-						time.Sleep(time.Duration(attempt) * 250 * time.Millisecond)
-					}
-					resp, err = g.sess.Seed.FindCoordinator(&sarama.FindCoordinatorRequest{
-						Version: findCoordinatorVersion(v), CoordinatorKey: name, CoordinatorType: sarama.CoordinatorGroup})
-					if err == nil && resp.Err != sarama.ErrNoError {
-						err = resp.Err
-					}
-					if !errors.Is(err, sarama.ErrConsumerCoordinatorNotAvailable) {
-						break
-					}
-				}
-				if err == nil && resp.Coordinator != nil {
-					id = resp.Coordinator.ID()
-				}
-				if err != nil {
-					g.brokerError(g.sess.SeedID, "FindCoordinator", fmt.Errorf("group %q: %w", name, err))
-				}
-				mu.Lock()
-				out[id] = append(out[id], name)
-				mu.Unlock()
-			})
+	var unique []string
+	seen := map[string]bool{}
+	for _, n := range named {
+		if !seen[n] {
+			seen[n] = true
+			unique = append(unique, n)
 		}
 	}
-	wg.Wait()
+	var out map[int32][]string
+	switch {
+	case len(unique) == 0:
+		out, _ = g.listAll()
+	case len(unique) <= len(g.sess.Metadata.Brokers):
+		out = g.findEach(unique)
+	default:
+		listed, complete := g.listAll()
+		where := map[string]int32{}
+		for id, names := range listed {
+			for _, n := range names {
+				where[n] = id
+			}
+		}
+		out = map[int32][]string{}
+		var toFind []string
+		for _, n := range unique {
+			id, ok := where[n]
+			switch {
+			case ok:
+				out[id] = append(out[id], n)
+			case complete:
+				out[notListed] = append(out[notListed], n)
+			default:
+				toFind = append(toFind, n)
+			}
+		}
+		for id, names := range g.findEach(toFind) {
+			out[id] = append(out[id], names...)
+		}
+	}
 	for id := range out {
 		sort.Strings(out[id])
 	}
 	return out, nil
+}
+
+// listAll sends ListGroups to every broker; complete is false when one failed.
+func (g *groupReader) listAll() (out map[int32][]string, complete bool) {
+	out = map[int32][]string{}
+	complete = true
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	v := g.sess.Config.Version
+	for _, b := range g.sess.Metadata.Brokers {
+		id := b.ID()
+		wg.Go(func() {
+			conn, err := g.sess.Broker(id)
+			var resp *sarama.ListGroupsResponse
+			if err == nil {
+				resp, err = conn.ListGroups(&sarama.ListGroupsRequest{Version: listGroupsVersion(v)})
+			}
+			if err == nil && resp.Err != sarama.ErrNoError {
+				err = resp.Err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				complete = false
+				g.brokerError(id, "ListGroups", err)
+				return
+			}
+			for name := range resp.Groups {
+				out[id] = append(out[id], name)
+			}
+		})
+	}
+	wg.Wait()
+	return out, complete
+}
+
+// findEach sends FindCoordinator for each group to the bootstrap broker.
+func (g *groupReader) findEach(names []string) map[int32][]string {
+	out := map[int32][]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	v := g.sess.Config.Version
+	for _, name := range names {
+		wg.Go(func() {
+			id := int32(-1)
+			var resp *sarama.FindCoordinatorResponse
+			var err error
+			// A cluster that never had a group creates __consumer_offsets on the
+			// first FindCoordinator and answers "not available" meanwhile.
+			for attempt := 0; attempt < 4; attempt++ {
+				if attempt > 0 {
+					time.Sleep(time.Duration(attempt) * 250 * time.Millisecond)
+				}
+				resp, err = g.sess.Seed.FindCoordinator(&sarama.FindCoordinatorRequest{
+					Version: findCoordinatorVersion(v), CoordinatorKey: name, CoordinatorType: sarama.CoordinatorGroup})
+				if err == nil && resp.Err != sarama.ErrNoError {
+					err = resp.Err
+				}
+				if !errors.Is(err, sarama.ErrConsumerCoordinatorNotAvailable) {
+					break
+				}
+			}
+			if err == nil && resp.Coordinator != nil {
+				id = resp.Coordinator.ID()
+			}
+			if err != nil {
+				g.brokerError(g.sess.SeedID, "FindCoordinator", fmt.Errorf("group %q: %w", name, err))
+			}
+			mu.Lock()
+			out[id] = append(out[id], name)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // groupRound is one snapshot of every group.
@@ -340,6 +394,12 @@ func (g *groupReader) readCoordinator(id int32, names []string, v sarama.KafkaVe
 			if out[i].Error == "" {
 				out[i].Error = msg
 			}
+		}
+		return out
+	}
+	if id == notListed { // no broker lists it: it does not exist
+		for i := range out {
+			out[i].Coordinator, out[i].State = -1, "Dead"
 		}
 		return out
 	}
