@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/dsctl/dsctl/probes/endpoint"
 	kprobe "github.com/dsctl/dsctl/probes/kafka"
@@ -392,5 +394,46 @@ func TestGroupsSandboxHasNoGroupYet(t *testing.T) {
 	if out.Groups == nil || len(out.Groups) != 0 || len(out.Notes) != 2 || !strings.Contains(out.Notes[0], "run dsctl sandbox") ||
 		out.Requests.ByAPI["ListGroups"] != 3 {
 		t.Fatalf("sandbox: groups %v notes %q requests %v", out.Groups, out.Notes, out.Requests.ByAPI)
+	}
+}
+
+// A leader that fails ListOffsets (kfake drops the connection) makes the report
+// incomplete: it is printed with the partitions marked, then exit 6.
+func TestGroupsIncompleteReportIsExit6(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(3, "events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	client, err := sarama.NewClient(brokers, sarama.NewConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	coord, err := client.Coordinator("audit-log-reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: "audit-log-reader", ConsumerGroupGeneration: -1, RetentionTime: -1}
+	for p := int32(0); p < 3; p++ {
+		req.AddBlock("events", p, 0, 0, "")
+	}
+	if _, err := coord.CommitOffset(req); err != nil {
+		t.Fatal(err)
+	}
+	client.Close()
+
+	bootstrap := strings.Join(brokers, ",")
+	ok := runGroupsJSON(t, 0, "audit-log-reader", "--brokers", bootstrap, "--sample", "0", "--fail-on-lag", "0")
+	if g := ok.Groups[0]; g.State != "Empty" || len(g.Partitions) != 3 || g.TotalLag != 0 || ok.Failed {
+		t.Fatalf("healthy: state %s, %d partitions, total lag %d, failed %v", g.State, len(g.Partitions), g.TotalLag, ok.Failed)
+	}
+	cluster.ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
+		return nil, fmt.Errorf("injected"), true
+	})
+	r := dsctl(t, nil, "kafka", "groups", "audit-log-reader", "--brokers", bootstrap, "--sample", "0")
+	if r.code != 6 || !strings.Contains(r.errOut, "the report is incomplete") || !strings.Contains(r.out, "did not answer ListOffsets") ||
+		!strings.Contains(r.out, "audit-log-reader: Empty, 0 members") {
+		t.Fatalf("exit %d\nstderr: %s\nstdout: %s", r.code, r.errOut, r.out)
 	}
 }
