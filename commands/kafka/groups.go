@@ -48,7 +48,7 @@ is stopped, crashed, or blocked on that partition. --sample 0 takes one snapshot
 What the broker cannot show: a committed offset says the client committed it, not
 that it processed the messages. A consumer that commits before processing
 (enable.auto.commit=true, or a manual commit before the work) loses messages when it
-crashes, with zero lag. Lint the client settings with
+crashes, while its lag looks healthy. Lint the client settings with
   dsctl kafka audit --clients-only --consumer-config consumer.properties
 
 Requests are batched per broker, never one per partition or per group: ListGroups to

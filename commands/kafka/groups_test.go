@@ -375,7 +375,7 @@ func TestGroupsBadInput(t *testing.T) {
 		{"negative sample", []string{"--sandbox", "--sample", "-1s"}, 2, "--sample -1s is negative"},
 		{"stuck without sample", []string{"--sandbox", "--sample", "0", "--fail-on-stuck"}, 2, "--fail-on-stuck needs two snapshots"},
 		{"sandbox and brokers", []string{"--sandbox", "--brokers", "127.0.0.1:19092"}, 2, "mutually exclusive"},
-		{"unknown group", []string{"--sandbox", "--sample", "0", "no-such-group"}, 2, `no consumer group "no-such-group"`},
+		{"unknown group", []string{"--sandbox", "--sample", "1h", "no-such-group"}, 2, `no consumer group "no-such-group"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -134,6 +134,9 @@ func Groups(ctx context.Context, d endpoint.Dialer, ep endpoint.Kafka, o GroupsO
 	if err == nil {
 		var first *groupRound
 		first, err = g.round(coord)
+		if err == nil && len(o.Groups) > 0 && ctx.Err() == nil {
+			err = missingGroups(first.groups, sess.Name) // before waiting for the sample
+		}
 		if err == nil && o.Sample > 0 {
 			wait := o.Wait
 			if wait == nil {
@@ -161,11 +164,6 @@ func Groups(ctx context.Context, d endpoint.Dialer, ep endpoint.Kafka, o GroupsO
 	}
 	if err != nil {
 		return nil, err
-	}
-	if len(o.Groups) > 0 {
-		if err := missingGroups(g.rep.Groups, sess.Name); err != nil {
-			return nil, err
-		}
 	}
 	sort.Slice(g.rep.BrokerErrors, func(i, j int) bool {
 		a, b := g.rep.BrokerErrors[i], g.rep.BrokerErrors[j]
