@@ -40,6 +40,7 @@ context's kafka.brokers; TLS and SASL PLAIN/SCRAM from the context) or --sandbox
 	}
 	cmd.PersistentFlags().StringSliceVar(&brokers, "brokers", nil, "Kafka bootstrap brokers host:port,... (overrides DSCTL_KAFKA and the context)")
 	cmd.AddCommand(newAuditCmd(f, &brokers), newPartitionCmd(f, &brokers), newDescribeCmd(f, &brokers), newTopicsCmd(f, &brokers))
+	cmd.AddCommand(newGroupsCmd(f, &brokers))
 	return cmd
 }
 

@@ -69,8 +69,18 @@ func (c *RequestCounter) add(key int16) {
 // KafkaAPIName names the request types dsctl sends; others show as "api N".
 func KafkaAPIName(key int16) string {
 	switch key {
+	case 2:
+		return "ListOffsets"
 	case 3:
 		return "Metadata"
+	case 9:
+		return "OffsetFetch"
+	case 10:
+		return "FindCoordinator"
+	case 15:
+		return "DescribeGroups"
+	case 16:
+		return "ListGroups"
 	case 17:
 		return "SaslHandshake"
 	case 18:
