@@ -29,7 +29,9 @@ context's kafka.brokers; TLS and SASL PLAIN/SCRAM from the context) or --sandbox
              librdkafka defaults, and where they disagree
   describe   a topic's partitions and configs (with their sources), or the brokers
   topics     every topic: partitions, replication factor, min.insync.replicas and its
-             source, under-replicated / at-min-ISR / offline partition counts`,
+             source, under-replicated / at-min-ISR / offline partition counts
+  groups     consumer groups: state, members, committed offsets, lag per partition
+             and total, stuck partitions; fail CI with --fail-on-lag`,
 		Example: `  dsctl kafka audit --sandbox
   dsctl kafka audit --brokers kafka-1:9092 --fail-on error --producer-config producer.properties
   dsctl kafka partition --partitions 12 --key user-42 --key user-43
