@@ -86,6 +86,20 @@ func (f *Factory) runLookup(cmd *cobra.Command, lookup Lookup, toComplete string
 	}
 }
 
+// Unique drops repeated values, keeping the first of each. Completion lookups read
+// list flags through it: cobra's __complete parses the command line twice, so a
+// --redis A given once reads as [A A] (which Redis would refuse as a quorum of one
+// master listed twice).
+func Unique(values []string) []string {
+	var out []string
+	for _, v := range values {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // filterPrefix keeps the suggestions that start with prefix (descriptions after a tab
 // are not matched), sorted, without duplicates, at most maxSuggestions.
 func filterPrefix(values []string, prefix string) []cobra.Completion {
@@ -285,7 +299,7 @@ func (f *Factory) CompleteTopics(brokers *[]string) cobra.CompletionFunc {
 	return f.Dynamic(func(ctx context.Context, toComplete string) ([]string, error) {
 		var ov config.Overrides
 		if brokers != nil {
-			ov.Kafka = *brokers
+			ov.Kafka = Unique(*brokers)
 		}
 		e, err := f.Endpoints(ctx, ov)
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 // its --redis, DSCTL_REDIS or the context. Bounded by cmdutil.MaxCompletionWait.
 func completeLockName(f *cmdutil.Factory, b *backendFlags) cobra.CompletionFunc {
 	return f.Dynamic(func(ctx context.Context, toComplete string) ([]string, error) {
-		e, err := f.Endpoints(ctx, config.Overrides{Redis: b.Redis})
+		e, err := f.Endpoints(ctx, config.Overrides{Redis: cmdutil.Unique(b.Redis)})
 		if err != nil {
 			return nil, err
 		}

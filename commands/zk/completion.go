@@ -20,7 +20,9 @@ func completePath(f *cmdutil.Factory, conn *ConnOptions) cobra.CompletionFunc {
 		if toComplete != "" && !strings.HasPrefix(toComplete, "/") {
 			return nil, nil // paths are absolute
 		}
-		ep, err := Endpoint(ctx, f, conn)
+		o := *conn
+		o.Servers = cmdutil.Unique(o.Servers)
+		ep, err := Endpoint(ctx, f, &o)
 		if err != nil {
 			return nil, err
 		}
