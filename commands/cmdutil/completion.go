@@ -167,9 +167,16 @@ func CommaList(values ...string) cobra.CompletionFunc {
 		var out []string
 		for _, v := range values {
 			name, _, _ := strings.Cut(v, "\t")
-			if !done[name] {
-				out = append(out, head+v)
+			if done[name] {
+				continue
 			}
+			if head != "" {
+				// No descriptions after a comma: cobra's bash script compares the
+				// %q-escaped word ("ring\,jump") with the typed one when there are
+				// descriptions, and nothing would match.
+				v = name
+			}
+			out = append(out, head+v)
 		}
 		return keepPrefix(out, head+last), cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveKeepOrder
 	}

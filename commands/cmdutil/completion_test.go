@@ -10,13 +10,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func names(comps []cobra.Completion) []string {
-	out := make([]string, len(comps))
-	for i, c := range comps {
-		out[i] = c
-	}
-	return out
-}
+// names is the suggestions as strings (cobra.Completion is a string).
+func names(comps []cobra.Completion) []string { return comps }
 
 func TestFixedKeepsOrderAndFiltersByPrefix(t *testing.T) {
 	fn := Fixed("info", "warn", "error", "critical", "none\tnever fail")
@@ -53,6 +48,18 @@ func TestCommaListCompletesTheLastItem(t *testing.T) {
 		if d&cobra.ShellCompDirectiveNoSpace == 0 {
 			t.Errorf("CommaList(%q): a space would end the list", in)
 		}
+	}
+}
+
+// After a comma, suggestions carry no description: cobra's bash script would compare
+// the %q-escaped "ring\,jump" with the typed "ring,ju" and drop every one.
+func TestCommaListDescribesOnlyTheFirstItem(t *testing.T) {
+	fn := CommaList("ring\tconsistent hash", "jump\tjump hash")
+	if got, _ := fn(nil, nil, "r"); !slices.Equal(got, []string{"ring\tconsistent hash"}) {
+		t.Errorf("first item: %q", got)
+	}
+	if got, _ := fn(nil, nil, "ring,"); !slices.Equal(got, []string{"ring,jump"}) {
+		t.Errorf("after a comma: %q", got)
 	}
 }
 
