@@ -61,6 +61,7 @@ func complete(t *testing.T, env map[string]string, args ...string) completion {
 func (c completion) noFiles() bool { return c.directive&cobra.ShellCompDirectiveNoFileComp != 0 }
 
 func TestCompletionEnumFlags(t *testing.T) {
+	t.Setenv("DSCTL_COMPLETION_TEST_SECRET", "not printed")
 	cases := []struct {
 		args []string
 		want []string
@@ -83,6 +84,7 @@ func TestCompletionEnumFlags(t *testing.T) {
 		{[]string{"id", "generate", "--on-clock-rollback", ""}, []string{"wait", "fail"}},
 		{[]string{"config", "set-context", "x", "--sql-driver", ""}, []string{"mysql", "postgres"}},
 		{[]string{"config", "set-context", "x", "--kafka-sasl", "SCRAM"}, []string{"SCRAM-SHA-256", "SCRAM-SHA-512"}},
+		{[]string{"config", "set-context", "x", "--redis-password-env", "DSCTL_COMPLETION_TEST_SECRET"}, []string{"DSCTL_COMPLETION_TEST_SECRET"}},
 		// -o offers each command's own formats.
 		{[]string{"version", "-o", ""}, []string{"table", "json", "yaml"}},
 		{[]string{"id", "decode", "-o", ""}, []string{"table", "json", "yaml", "jsonl", "csv"}},

@@ -9,6 +9,7 @@ package cmdutil
 
 import (
 	"context"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -296,6 +297,18 @@ func contextSummary(cfg *config.File, name string) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// EnvNames completes the name of an environment variable set in this shell (for
+// flags that name the variable holding a secret; its value is never printed).
+func EnvNames(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	var names []string
+	for _, kv := range os.Environ() {
+		if name, _, ok := strings.Cut(kv, "="); ok && name != "" {
+			names = append(names, name)
+		}
+	}
+	return filterPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
 }
 
 // CompleteTopics completes a Kafka topic name from the cluster's metadata (one

@@ -478,6 +478,9 @@ directory does not exist is refused.`,
 	cmd.ValidArgsFunction = cmdutil.FirstArg(f.CompleteContexts()) // edit an existing one, or type a new name
 	cmdutil.RegisterFlag(cmd, "sql-driver", cmdutil.Fixed("mysql", "postgres"))
 	cmdutil.RegisterFlag(cmd, "kafka-sasl", cmdutil.Fixed("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"))
+	for _, name := range []string{"redis-password-env", "zk-digest-password-env", "kafka-password-env", "sql-dsn-env"} {
+		cmdutil.RegisterFlag(cmd, name, cmdutil.EnvNames)
+	}
 	cmdutil.SetOutputFormats(cmd, nil)
 	return cmd
 }
