@@ -111,7 +111,7 @@ as flock -E does; --conflict-exit-code 0 skips quietly when the lock is busy.`,
 		return nil, cobra.ShellCompDirectiveDefault // the command to run and its arguments
 	}
 	registerAcquireCompletions(cmd)
-	cmdutil.RegisterFlag(cmd, "on-lost", cmdutil.Fixed("term\tSIGTERM, then SIGKILL --grace later", "kill\tSIGKILL at once", "ignore\tlet the command run on"))
+	cmdutil.RegisterFlag(cmd, "on-lost", cmdutil.Fixed("term\tSIGTERM, then SIGKILL --grace later", "kill\tSIGKILL before the lease ends", "ignore\tlet the command run on"))
 	cmdutil.SetOutputFormats(cmd, nil)
 	return cmd
 }
