@@ -107,6 +107,7 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	strictCompletion(root)
+	cmdutil.InstallCompletions(root, f)
 	return root
 }
 

@@ -322,16 +322,12 @@ string, "" when unset).`,
 
 func newUseContextCmd(f *cmdutil.Factory) *cobra.Command {
 	return &cobra.Command{
-		Use:     "use-context NAME",
-		Short:   "Make NAME the current context",
-		Example: `  dsctl config use-context staging`,
-		Args:    exactArgs(1, "NAME"),
-		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-			if cfg, err := f.Config(); err == nil {
-				return cfg.Names(), cobra.ShellCompDirectiveNoFileComp
-			}
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		},
+		Use:               "use-context NAME",
+		Short:             "Make NAME the current context",
+		Example:           `  dsctl config use-context staging`,
+		Args:              exactArgs(1, "NAME"),
+		ValidArgsFunction: cmdutil.FirstArg(f.CompleteContexts()),
+		Annotations:       cmdutil.PrintsNoData(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := f.Config()
 			if err != nil {
@@ -352,10 +348,12 @@ func newUseContextCmd(f *cmdutil.Factory) *cobra.Command {
 
 func newDeleteContextCmd(f *cmdutil.Factory) *cobra.Command {
 	return &cobra.Command{
-		Use:     "delete-context NAME",
-		Short:   "Remove a context from the config file",
-		Example: `  dsctl config delete-context old-staging`,
-		Args:    exactArgs(1, "NAME"),
+		Use:               "delete-context NAME",
+		Short:             "Remove a context from the config file",
+		Example:           `  dsctl config delete-context old-staging`,
+		Args:              exactArgs(1, "NAME"),
+		ValidArgsFunction: cmdutil.FirstArg(f.CompleteContexts()),
+		Annotations:       cmdutil.PrintsNoData(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := f.Config()
 			if err != nil {
@@ -477,6 +475,13 @@ directory does not exist is refused.`,
 	cmd.MarkFlagsMutuallyExclusive("zk-digest-password-env", "zk-digest-password-file")
 	cmd.MarkFlagsMutuallyExclusive("kafka-password-env", "kafka-password-file")
 	cmd.MarkFlagsMutuallyExclusive("sql-dsn-env", "sql-dsn-file")
+	cmd.ValidArgsFunction = cmdutil.FirstArg(f.CompleteContexts()) // edit an existing one, or type a new name
+	cmdutil.RegisterFlag(cmd, "sql-driver", cmdutil.Fixed("mysql", "postgres"))
+	cmdutil.RegisterFlag(cmd, "kafka-sasl", cmdutil.Fixed("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"))
+	for _, name := range []string{"redis-password-env", "zk-digest-password-env", "kafka-password-env", "sql-dsn-env"} {
+		cmdutil.RegisterFlag(cmd, name, cmdutil.EnvNames)
+	}
+	cmdutil.SetOutputFormats(cmd, nil)
 	return cmd
 }
 

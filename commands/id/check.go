@@ -89,6 +89,8 @@ truncated (a list hit --max-listed). IDs are strings.`,
 	cmd.Flags().StringVarP(&o.Layout, "layout", "l", "", layoutHelp(" (required)"))
 	cmd.Flags().StringVar(&o.Epoch, "epoch", "", epochFlagHelp)
 	cmd.Flags().IntVar(&o.MaxListed, "max-listed", 100, "most duplicates, out-of-order pairs and clock steps per worker to list (all are counted)")
+	cmdutil.RegisterFlag(cmd, "layout", layoutCompletion(false, true))
+	cmdutil.SetOutputFormats(cmd, checkFormats)
 	return cmd
 }
 

@@ -90,6 +90,8 @@ node, warnings.`,
 	cmd.SetFlagErrorFunc(negativeIDError)
 	cmd.Flags().StringVarP(&o.Layout, "layout", "l", "", layoutHelp(", or auto (default for arguments: rank every preset)"))
 	cmd.Flags().StringVar(&o.Epoch, "epoch", "", epochFlagHelp)
+	cmdutil.RegisterFlag(cmd, "layout", layoutCompletion(true, true))
+	cmdutil.SetOutputFormats(cmd, decodeFormats)
 	return cmd
 }
 

@@ -79,6 +79,9 @@ Output: -o table (the default: one ID per line, ready for 'dsctl id decode' and
 	fl.Int64VarP(&o.Count, "count", "n", 1, "how many IDs")
 	fl.StringVar(&o.OnRollback, "on-clock-rollback", "wait", "when the clock moves backwards: wait (up to --max-rollback) or fail")
 	fl.DurationVar(&o.MaxRollback, "max-rollback", snowflake.DefaultMaxRollback, "longest wait for a clock that moved backwards")
+	cmdutil.RegisterFlag(cmd, "layout", layoutCompletion(false, false))
+	cmdutil.RegisterFlag(cmd, "on-clock-rollback", cmdutil.Fixed("wait\twait up to --max-rollback", "fail\tfail at once"))
+	cmdutil.SetOutputFormats(cmd, generateFormats)
 	return cmd
 }
 

@@ -61,6 +61,8 @@ CSV columns: name, fields, unit, epoch, runs_out, ids_per_s_per_node, nodes, exp
 		},
 	}
 	cmd.Flags().StringVar(&o.Epoch, "epoch", "", epochFlagHelp)
+	cmd.ValidArgsFunction = cmdutil.FirstArg(layoutCompletion(false, false))
+	cmdutil.SetOutputFormats(cmd, layoutFormats)
 	return cmd
 }
 

@@ -139,6 +139,9 @@ func newAuditCmd(f *cmdutil.Factory, brokers *[]string) *cobra.Command {
 	fl.StringVar(&o.WriteBaseline, "write-baseline", "", "write the findings to this baseline file")
 	fl.BoolVar(&o.ClientsOnly, "clients-only", false, "audit only the properties files; do not contact the cluster")
 	fl.BoolVar(&o.ListRules, "list-rules", false, "list the rules (ID, default severity, why) and exit")
+	cmdutil.RegisterFlag(cmd, "topic", f.CompleteTopics(brokers))
+	cmdutil.RegisterFlag(cmd, "fail-on", cmdutil.Fixed("info", "warn", "error", "critical", "none\tnever fail"))
+	cmdutil.RegisterFlag(cmd, "client", cmdutil.Fixed(string(kprobe.FlavorAuto), string(kprobe.FlavorJava), string(kprobe.FlavorLibrdkafka)))
 	return cmd
 }
 

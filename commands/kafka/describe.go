@@ -52,6 +52,7 @@ synonyms[{name, value, source}]}], config_error, brokers.`,
 			}
 			return nil
 		},
+		ValidArgsFunction: cmdutil.FirstArg(f.CompleteTopics(brokers)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.What, o.Topic = "topic", args[0]
 			return run(cmd)

@@ -74,6 +74,7 @@ from_file.`,
 	fl.IntVar(&o.Partitions, "partitions", 0, "number of partitions")
 	fl.StringVar(&o.Topic, "topic", "", "read the number of partitions of this topic from the cluster")
 	fl.IntVar(&o.Show, "show", kprobe.DefaultShow, "with --keys-file, how many keys and disagreeing keys to list (0: none)")
+	cmdutil.RegisterFlag(cmd, "topic", f.CompleteTopics(brokers))
 	return cmd
 }
 

@@ -63,6 +63,7 @@ requests {total, by_api}.`,
 	fl.BoolVar(&o.UnderReplicated, "under-replicated", false, "only topics with under-replicated partitions")
 	fl.BoolVar(&o.AtMinISR, "at-min-isr", false, "only topics with partitions at (or under) min.insync.replicas")
 	fl.BoolVar(&o.Offline, "offline", false, "only topics with offline partitions")
+	cmdutil.RegisterFlag(cmd, "pattern", f.CompleteTopics(brokers))
 	return cmd
 }
 

@@ -54,6 +54,9 @@ backend {kind, mode, endpoints, fencing_safe, notify, detached}, note.`,
 	}
 	o.acquireFlags.register(cmd)
 	o.Backend.register(cmd)
+	cmd.ValidArgsFunction = cmdutil.FirstArg(completeLockName(f, &o.Backend))
+	registerAcquireCompletions(cmd)
+	cmdutil.SetOutputFormats(cmd, leaseFormats)
 	return cmd
 }
 

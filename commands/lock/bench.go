@@ -74,6 +74,7 @@ handoff_latency {...}, overlaps, fence_violations, fencing_checked, ok.`,
 	fl.BoolVar(&o.Fair, "fair", false, "take the lock first come, first served (as lock acquire --fair)")
 	fl.StringVar(&o.Name, "name", "", "lock name (default: dsctl-bench/ and a random suffix)")
 	o.Backend.register(cmd)
+	cmdutil.RegisterFlag(cmd, "wait-strategy", waitStrategies)
 	return cmd
 }
 

@@ -78,6 +78,7 @@ Plus action: "broken" (a lock; nothing was there when held is false) or "deleted
 	cmd.Flags().StringVar(&o.IfToken, "if-token", "", "break only while this holder token holds the lock (else exit 4, nothing deleted)")
 	cmd.Flags().BoolVar(&o.Raw, "raw", false, "also delete a key that is not a lock of any known format (refused otherwise, exit 2)")
 	o.Backend.register(cmd)
+	cmd.ValidArgsFunction = cmdutil.FirstArg(completeLockName(f, &o.Backend))
 	return cmd
 }
 

@@ -64,6 +64,7 @@ read; a server where the key is not a lock is named in a note.
 		},
 	}
 	o.Backend.register(cmd)
+	cmd.ValidArgsFunction = cmdutil.FirstArg(completeLockName(f, &o.Backend))
 	return cmd
 }
 
@@ -118,6 +119,7 @@ JSON: an array of objects as in ` + "`inspect`" + `.`,
 	cmd.Flags().StringVar(&o.Prefix, "prefix", "", "only locks whose name starts with this")
 	cmd.Flags().BoolVar(&o.Foreign, "foreign", false, "also list other libraries' locks (redsync, redislock, Redisson) under --prefix")
 	o.Backend.register(cmd)
+	cmdutil.RegisterFlag(cmd, "prefix", completeLockName(f, &o.Backend))
 	return cmd
 }
 

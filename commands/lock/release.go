@@ -44,6 +44,7 @@ JSON keys: name, released, token.`,
 	}
 	cmd.Flags().StringVar(&o.Token, "token", "", "the holder token printed by acquire (default: $DSCTL_LOCK_TOKEN)")
 	o.Backend.register(cmd)
+	cmd.ValidArgsFunction = cmdutil.FirstArg(completeLockName(f, &o.Backend))
 	return cmd
 }
 
@@ -102,6 +103,8 @@ JSON keys: as for acquire, without owner; acquired_at is when this renewal was s
 	cmd.Flags().StringVar(&o.Token, "token", "", "the holder token printed by acquire (default: $DSCTL_LOCK_TOKEN)")
 	cmd.Flags().DurationVar(&o.TTL, "ttl", lock.DefaultTTL, "new TTL, from now (min 100ms)")
 	o.Backend.register(cmd)
+	cmd.ValidArgsFunction = cmdutil.FirstArg(completeLockName(f, &o.Backend))
+	cmdutil.SetOutputFormats(cmd, leaseFormats)
 	return cmd
 }
 

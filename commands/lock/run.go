@@ -103,6 +103,16 @@ as flock -E does; --conflict-exit-code 0 skips quietly when the lock is busy.`,
 	cmd.Flags().IntVar(&o.LostExitCode, "lost-exit-code", 4, "exit code when the lease is lost while the command runs (1-255)")
 	cmd.Flags().IntVar(&o.UnreachableExitCode, "unreachable-exit-code", 6, "exit code when Redis cannot be reached to take the lock (1-255)")
 	o.Backend.register(cmd)
+	names := completeLockName(f, &o.Backend)
+	cmd.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) == 0 {
+			return names(cmd, args, toComplete)
+		}
+		return nil, cobra.ShellCompDirectiveDefault // the command to run and its arguments
+	}
+	registerAcquireCompletions(cmd)
+	cmdutil.RegisterFlag(cmd, "on-lost", cmdutil.Fixed("term\tSIGTERM, then SIGKILL --grace later", "kill\tSIGKILL before the lease ends", "ignore\tlet the command run on"))
+	cmdutil.SetOutputFormats(cmd, nil)
 	return cmd
 }
 

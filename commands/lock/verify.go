@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -140,6 +141,7 @@ expires_us, late, error, detail; the run line has ttl_ms and backend.`,
 	fl.StringVar(&o.Check, "check", "", "check a history saved with --history again (no servers touched; with --report: draw it)")
 	fl.Uint64Var(&o.Seed, "seed", 0, "random seed for faults and workloads (0: random; the output shows the one used)")
 	o.Backend.register(cmd)
+	cmdutil.RegisterFlag(cmd, "faults", cmdutil.CommaList(append(slices.Clone(verify.AllFaults), "all", "none")...))
 	cmd.AddCommand(newVerifyWorkerCmd(f))
 	return cmd
 }

@@ -63,6 +63,7 @@ algo, hash, owners (array, preference order), note (bounded only).`,
 	fl.StringVar(&o.Algos, "algo", "", algoHelp+` (default "all", or only the --compat mode)`)
 	fl.StringVar(&o.Compat, "compat", "", "reproduce a library's placement exactly: "+strings.Join(compatModes(), ", "))
 	fl.IntVar(&o.Replicas, "replicas", 1, "owners per key, in preference order")
+	registerCompletions(cmd, false)
 	return cmd
 }
 

@@ -87,6 +87,7 @@ max_over_mean, min_over_mean before it).`,
 	fl.StringVar(&o.Compat, "compat", "", "reproduce a library's placement exactly: "+strings.Join(compatModes(), ", "))
 	fl.StringSliceVar(&o.Add, "add", nil, "add a node NAME[=WEIGHT] and count the keys that move (repeatable)")
 	fl.StringSliceVar(&o.Remove, "remove", nil, "remove node NAME and count the keys that move (repeatable)")
+	registerCompletions(cmd, false)
 	return cmd
 }
 

@@ -75,6 +75,7 @@ memory_bytes), smallest_vnodes (null when no V meets the target).`,
 	fl.StringVar(&o.Compat, "compat", "", "sweep a library's ring instead: groupcache or stathat")
 	fl.Float64Var(&o.Target, "target-max-over-mean", hashring.DefaultTarget, "the most loaded node may hold at most this times its fair share")
 	fl.StringVar(&o.Plot, "plot", "", "also write a chart to FILE.svg or FILE.png")
+	registerCompletions(cmd, true)
 	return cmd
 }
 

@@ -122,6 +122,7 @@ configs, demonstrates), znodes (path, demonstrates).`,
 	cmd.Flags().IntVar(&o.RedisPort, "redis-port", 46379, "Redis port (0 = any free port)")
 	cmd.Flags().IntVar(&o.KafkaPort, "kafka-port", 49092, "first of three consecutive Kafka broker ports (0 = any free ports)")
 	cmd.Flags().IntVar(&o.ZKPort, "zk-port", 42181, "ZooKeeper client port (0 = any free port)")
+	cmdutil.SetOutputFormats(cmd, []output.Format{output.Table, output.JSON, output.YAML, output.Env})
 	return cmd
 }
 

@@ -80,6 +80,7 @@ JSON keys: path, children (without -R), paths (with -R), truncated, unlisted.`,
 	}
 	cmd.Flags().BoolVarP(&o.Recursive, "recursive", "R", false, "list the whole subtree")
 	cmd.Flags().IntVar(&o.MaxNodes, "max-nodes", DefaultMaxNodes, "with -R, stop listing after this many nodes")
+	cmd.ValidArgsFunction = cmdutil.FirstArg(completePath(f, conn))
 	return cmd
 }
 
@@ -181,6 +182,8 @@ version, cversion, aversion, ephemeral_owner, data_length, num_children}.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.As, "as", "auto", "rendering: auto|text|hex|json")
+	cmd.ValidArgsFunction = cmdutil.FirstArg(completePath(f, conn))
+	cmdutil.RegisterFlag(cmd, "as", renderings)
 	return cmd
 }
 
@@ -274,6 +277,7 @@ aversion, ephemeral_owner (hex, "0x0" when persistent), data_length, num_childre
 			return RunStat(cmd.Context(), f, conn, pr, p)
 		},
 	}
+	cmd.ValidArgsFunction = cmdutil.FirstArg(completePath(f, conn))
 	return cmd
 }
 
@@ -386,6 +390,7 @@ vanished, requests, elapsed_ms.`,
 	cmd.Flags().IntVar(&o.Depth, "depth", -1, "levels below PATH to descend (-1: all)")
 	cmd.Flags().IntVar(&o.MaxNodes, "max-nodes", DefaultMaxNodes, "stop listing after this many nodes")
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", zkprobe.DefaultConcurrency, "requests in flight on the session")
+	cmd.ValidArgsFunction = cmdutil.FirstArg(completePath(f, conn))
 	return cmd
 }
 

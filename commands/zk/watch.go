@@ -141,6 +141,9 @@ reconnects, session_expirations, resyncs, nodes_watched, started, duration}.`,
 	fl.StringVar(&o.As, "as", "auto", "rendering of --data values: auto|text|hex|json")
 	fl.IntVar(&o.MaxNodes, "max-nodes", 100_000, "most nodes to watch")
 	fl.DurationVar(&o.Duration, "duration", 0, "stop after this long (default: until ctrl-C)")
+	cmd.ValidArgsFunction = completePath(f, conn) // every PATH
+	cmdutil.RegisterFlag(cmd, "as", renderings)
+	cmdutil.SetOutputFormats(cmd, output.Streaming)
 	return cmd
 }
 

@@ -1,0 +1,46 @@
+package lock
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dsctl/dsctl/commands/cmdutil"
+	"github.com/dsctl/dsctl/probes/config"
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/redislock"
+)
+
+// completeLockName completes a lock name from `lock list` (held dsctl locks whose name
+// starts with the word typed, found with SCAN) on the Redis the command would use:
+// its --redis, DSCTL_REDIS or the context. Bounded by cmdutil.MaxCompletionWait.
+func completeLockName(f *cmdutil.Factory, b *backendFlags) cobra.CompletionFunc {
+	return f.Dynamic(func(ctx context.Context, toComplete string) ([]string, error) {
+		e, err := f.Endpoints(ctx, config.Overrides{Redis: cmdutil.Unique(b.Redis)})
+		if err != nil {
+			return nil, err
+		}
+		l, err := redislock.New(f.CompletionDialer(), e.Redis) // the same backend as newLocker, silent
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = l.Close() }()
+		infos, err := l.List(ctx, lock.ListOptions{Prefix: toComplete})
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, 0, len(infos))
+		for _, in := range infos {
+			names = append(names, in.Name)
+		}
+		return names, nil
+	}, 0)
+}
+
+// registerAcquireCompletions completes the flags of acquire and run.
+func registerAcquireCompletions(cmd *cobra.Command) {
+	cmdutil.RegisterFlag(cmd, "wait-strategy", waitStrategies)
+	cmdutil.RegisterFlag(cmd, "wait", cmdutil.Fixed("0\tfail at once if held", "30s\twait up to 30s", "5m\twait up to 5m", "forever\twait until it is free"))
+}
+
+var waitStrategies = cmdutil.Fixed("notify\twoken by the release", "poll\tretry every --poll-interval")
