@@ -1,0 +1,231 @@
+package zklock_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/errs"
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
+	"github.com/dsctl/dsctl/probes/lock/zklock"
+	"github.com/dsctl/dsctl/probes/sandbox/zkserver"
+	"github.com/dsctl/dsctl/probes/sandbox/zkserver/zktest"
+)
+
+func newLocker(t *testing.T, tg zktest.Target) *zklock.Locker {
+	t.Helper()
+	l, err := zklock.New(context.Background(), endpoint.Dialer{Timeout: 5 * time.Second},
+		zklock.Options{Endpoint: endpoint.ZooKeeper{Servers: tg.Servers}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+var owner = lock.CurrentOwner(777, "zklock test", "zk", "dsctl test")
+
+func TestContract(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		locktest.Run(t, locktest.Caps{FencingSafe: true, Notify: true}, func(t *testing.T) lock.Locker { return newLocker(t, tg) })
+	})
+}
+
+// children lists the lock node's children as the server sees them.
+func children(t *testing.T, l *zklock.Locker, name string) []string {
+	t.Helper()
+	c, _, err := l.Client().Conn().Children(l.Root() + "/" + name)
+	if err != nil && !strings.Contains(err.Error(), "node does not exist") {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestOneReleaseWakesExactlyOneWaiter(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		name := locktest.Name(t, "herd")
+		holder := newLocker(t, tg)
+		first, err := holder.Acquire(ctx, name, lock.AcquireOptions{TTL: 20 * time.Second, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const waiters = 5
+		ls := make([]*zklock.Locker, waiters)
+		got := make(chan int, waiters)
+		leases := make([]*lock.Lease, waiters)
+		for i := range ls {
+			ls[i] = newLocker(t, tg)
+		}
+		var wg sync.WaitGroup
+		for i := range ls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				le, err := ls[i].Acquire(ctx, name, lock.AcquireOptions{TTL: 20 * time.Second, Wait: lock.WaitFor(20 * time.Second), Owner: owner})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				leases[i] = le
+				got <- i
+			}()
+		}
+		// Wait until all waiters are queued.
+		for deadline := time.Now().Add(10 * time.Second); len(children(t, holder, name)) < waiters+1; {
+			if time.Now().After(deadline) {
+				t.Fatalf("waiters not queued: %v", children(t, holder, name))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		total := func() int64 {
+			var n int64
+			for _, l := range ls {
+				n += l.Notifications()
+			}
+			return n
+		}
+		if n := total(); n != 0 {
+			t.Fatalf("%d notifications before any release", n)
+		}
+		if err := holder.Release(ctx, name, first.Token); err != nil {
+			t.Fatal(err)
+		}
+		last := first.Fence
+		for round := 1; round <= waiters; round++ {
+			var i int
+			select {
+			case i = <-got:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("round %d: no waiter took the lock", round)
+			}
+			time.Sleep(50 * time.Millisecond) // let any stray notification arrive
+			if n := total(); n != int64(round) {
+				t.Fatalf("after %d releases, %d watch notifications; want exactly one per release", round, n)
+			}
+			if leases[i].Fence <= last {
+				t.Fatalf("fence %d after %d", leases[i].Fence, last)
+			}
+			last = leases[i].Fence
+			if err := ls[i].Release(ctx, name, leases[i].Token); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wg.Wait()
+		if c := children(t, holder, name); len(c) != 0 {
+			t.Fatalf("left behind: %v", c)
+		}
+	})
+}
+
+func TestNoOrphanNodesOnFailurePaths(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		name := locktest.Name(t, "orphans")
+		holder, other := newLocker(t, tg), newLocker(t, tg)
+		lease, err := holder.Acquire(ctx, name, lock.AcquireOptions{TTL: 20 * time.Second, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// No wait: refused at once.
+		if _, err := other.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Owner: owner}); errs.KindOf(err) != errs.KindLockNotAcquired {
+			t.Fatalf("no-wait acquire of a held lock: %v", err)
+		}
+		// A wait that runs out.
+		if _, err := other.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Wait: lock.WaitFor(150 * time.Millisecond), Owner: owner}); errs.KindOf(err) != errs.KindLockNotAcquired {
+			t.Fatalf("timed-out acquire: %v", err)
+		}
+		// Cancelled at many moments, mid-request included.
+		for i := range 20 {
+			cctx, cancel := context.WithTimeout(ctx, time.Duration(i)*time.Millisecond/2)
+			_, err := other.Acquire(cctx, name, lock.AcquireOptions{TTL: time.Second, Wait: lock.WaitForever, Owner: owner})
+			cancel()
+			if err == nil {
+				t.Fatal("acquired a held lock")
+			}
+		}
+		// Bad input.
+		for _, bad := range []string{name + "/", name + "//x", name + "/../y", name + "/./z"} {
+			if _, err := other.Acquire(ctx, bad, lock.AcquireOptions{TTL: time.Second, Owner: owner}); errs.KindOf(err) != errs.KindUsage {
+				t.Errorf("acquire %q: %v, want a usage error", bad, err)
+			}
+		}
+		// A wrong token changes nothing.
+		if err := other.Release(ctx, name, "00000000-0000-4000-8000-000000000000"); errs.KindOf(err) != errs.KindLockLost {
+			t.Fatalf("release with a wrong token: %v", err)
+		}
+		c := children(t, holder, name)
+		if len(c) != 1 || !strings.Contains(c[0], lease.Token) || other.PendingCleanup() != 0 {
+			t.Fatalf("children after the failures: %v (pending cleanup %d); want only the holder's node", c, other.PendingCleanup())
+		}
+		if err := holder.Release(ctx, name, lease.Token); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestNodeLayoutIsCuratorCompatible(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		l := newLocker(t, tg)
+		name := locktest.Name(t, "layout")
+		lease, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := children(t, l, name)
+		if len(c) != 1 || !strings.HasPrefix(c[0], "_c_"+lease.Token+"-lock-") || len(c[0]) != len("_c_")+36+len("-lock-")+10 {
+			t.Fatalf("node %v, want _c_<uuid>-lock-<10 digits>", c)
+		}
+		_, st, err := l.Client().Conn().Get(l.Root() + "/" + name + "/" + c[0])
+		if err != nil || lock.FencingToken(st.Czxid) != lease.Fence || st.EphemeralOwner != l.Client().SessionID() {
+			t.Fatalf("fence %d, node czxid %d, owner 0x%x (session 0x%x): %v", lease.Fence, st.Czxid, st.EphemeralOwner, l.Client().SessionID(), err)
+		}
+		q, err := l.Queue(ctx, name)
+		if err != nil || len(q) != 1 || q[0].Token != lease.Token || q[0].Owner == nil || q[0].Owner.PID != 777 {
+			t.Fatalf("queue %+v %v", q, err)
+		}
+		_ = l.Release(ctx, name, lease.Token)
+	})
+}
+
+func TestSessionExpiryLosesTheLease(t *testing.T) {
+	srv, err := zkserver.Start(context.Background(), zkserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	tg := zktest.Target{Name: "embedded", Servers: []string{srv.Addr()}, Embedded: srv}
+	ctx := context.Background()
+	a, b := newLocker(t, tg), newLocker(t, tg)
+	name := locktest.Name(t, "expiry")
+	lease, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !srv.ExpireSession(a.Client().SessionID()) {
+		t.Fatal("no such session")
+	}
+	next, err := b.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Wait: lock.WaitFor(5 * time.Second), Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Fence <= lease.Fence {
+		t.Fatalf("fence %d after %d", next.Fence, lease.Fence)
+	}
+	var rerr error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		_, rerr = a.Renew(ctx, name, lease.Token, 5*time.Second)
+		if errs.KindOf(rerr) != errs.KindUnreachable {
+			break
+		}
+	}
+	if nh, ok := lock.AsNotHeld(rerr); !ok || nh.Reason != lock.LostTaken || nh.Current.Token != next.Token {
+		t.Fatalf("renew after the session expired: %v", rerr)
+	}
+	_ = b.Release(ctx, name, next.Token)
+}
