@@ -259,12 +259,15 @@ func (l *Locker) take(ctx context.Context, name, dir, node, uuid string, opt loc
 		l.mu.Unlock()
 		return nil, errs.New(errs.KindRuntime, "zookeeper: the locker was closed")
 	}
+	h.mu.Lock() // the timer's callback waits for the lease to be complete
 	h.ttlEnd = sent.Add(opt.TTL)
 	h.expiresAt = l.deadline(sent, opt.TTL)
 	h.timer = time.AfterFunc(time.Until(h.ttlEnd), func() { l.expire(h) })
 	l.held[uuid] = h
 	l.mu.Unlock()
-	return l.leaseOf(h), nil
+	lease := l.leaseOf(h)
+	h.mu.Unlock()
+	return lease, nil
 }
 
 // deadline is the conservative local deadline of a request sent at sent that the
