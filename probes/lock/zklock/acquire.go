@@ -161,12 +161,30 @@ func (l *Locker) ensureParents(ctx context.Context, dir string) error {
 // ctx ends. It watches only the predecessor.
 func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt lock.AcquireOptions, start, deadline time.Time) (*lock.Lease, error) {
 	var lastHolder string
+	var failing time.Time // since when requests fail with a lost connection
+	retry := func(err error) bool {
+		if !transient(err) || ctx.Err() != nil {
+			return false
+		}
+		if failing.IsZero() {
+			failing = time.Now()
+		}
+		if time.Since(failing) > l.timeout {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond) // go-zookeeper reconnects meanwhile
+		return true
+	}
 	for {
 		sent := time.Now()
 		ms, _, err := l.queue(ctx, dir)
 		if err != nil {
+			if retry(err) {
+				continue
+			}
 			return nil, err
 		}
+		failing = time.Time{}
 		idx := -1
 		for i, m := range ms {
 			if m.token == uuid {
@@ -185,6 +203,9 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 		if lastHolder != holder.token || (!opt.Wait.Forever() && !time.Now().Before(deadline)) {
 			h, err := l.holderInfo(ctx, dir, holder)
 			if err != nil && !errors.Is(err, gozk.ErrNoNode) {
+				if retry(err) {
+					continue
+				}
 				return nil, err
 			}
 			if errors.Is(err, gozk.ErrNoNode) {
@@ -208,6 +229,9 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 			return ew{ok, ch}, err
 		}, nil)
 		if err != nil {
+			if retry(err) {
+				continue
+			}
 			return nil, err
 		}
 		if !w.ok {
@@ -453,4 +477,10 @@ func (l *Locker) notHeld(ctx context.Context, name, dir, token string) error {
 		e.Reason, e.Break = lock.LostBroken, b
 	}
 	return lock.NotHeld(e)
+}
+
+// transient reports a lost connection: the session may well live on, so the request
+// is worth repeating once go-zookeeper has reconnected.
+func transient(err error) bool {
+	return errors.Is(err, gozk.ErrConnectionClosed) || errors.Is(err, gozk.ErrNoServer)
 }
