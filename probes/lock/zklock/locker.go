@@ -206,6 +206,8 @@ func (l *Locker) eventLoop(events <-chan zk.Notification) {
 			switch ev.State {
 			case gozk.StateDisconnected:
 				l.suspended.Store(true)
+			case gozk.StateExpired:
+				l.sessionLost()
 			case gozk.StateHasSession:
 				l.suspended.Store(false)
 				l.runCleanup()
@@ -217,6 +219,28 @@ func (l *Locker) eventLoop(events <-chan zk.Notification) {
 		case <-l.done:
 			return
 		}
+	}
+}
+
+// Suspended reports whether the connection is down while the session may still live
+// (Curator's SUSPENDED): leases stand until their local deadline, renewals fail.
+func (l *Locker) Suspended() bool { return l.suspended.Load() }
+
+// sessionLost gives up every lease when the server says the session expired: its
+// ephemeral nodes are gone (Curator's LOST).
+func (l *Locker) sessionLost() {
+	l.mu.Lock()
+	hs := make([]*held, 0, len(l.held))
+	for _, h := range l.held {
+		hs = append(hs, h)
+	}
+	l.mu.Unlock()
+	for _, h := range hs {
+		h.mu.Lock()
+		if !h.gone {
+			l.drop(h)
+		}
+		h.mu.Unlock()
 	}
 }
 

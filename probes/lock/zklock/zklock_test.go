@@ -229,3 +229,26 @@ func TestSessionExpiryLosesTheLease(t *testing.T) {
 	}
 	_ = b.Release(ctx, name, next.Token)
 }
+
+// The local deadline must use the session timeout the server granted, not the one
+// asked for: a server capping it (maxSessionTimeout) expires the session sooner.
+func TestDeadlineUsesTheNegotiatedSessionTimeout(t *testing.T) {
+	srv, err := zkserver.Start(context.Background(), zkserver.Options{MaxSessionTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	l := newLockerVia(t, srv.Addr(), 30*time.Second)
+	if got := l.SessionTimeout(); got != 3*time.Second {
+		t.Fatalf("session timeout %s, want the server's cap of 3s", got)
+	}
+	name := locktest.Name(t, "cap")
+	lease, err := l.Acquire(context.Background(), name, lock.AcquireOptions{TTL: 20 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(lease.ExpiresAt); left > 3*time.Second || left < 2500*time.Millisecond {
+		t.Fatalf("a 20s lease on a 3s session ends in %s, want just under 3s", left)
+	}
+	_ = l.Release(context.Background(), name, lease.Token)
+}
