@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	gozk "github.com/go-zookeeper/zk"
+
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
@@ -251,4 +253,66 @@ func TestDeadlineUsesTheNegotiatedSessionTimeout(t *testing.T) {
 		t.Fatalf("a 20s lease on a 3s session ends in %s, want just under 3s", left)
 	}
 	_ = l.Release(context.Background(), name, lease.Token)
+}
+
+// A lock path that cannot hold a queue (no permission, an ephemeral node) fails with a
+// clear error and leaves nothing behind; Inspect and Break refuse to treat application
+// nodes as a lock.
+func TestBadLockPaths(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		l := newLocker(t, tg)
+		conn := l.Client().Conn()
+		base := locktest.Name(t, "bad")
+		// Parents exist: take and release a lock below base first.
+		warm, err := l.Acquire(ctx, base+"/warm", lock.AcquireOptions{TTL: time.Second, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = l.Release(ctx, base+"/warm", warm.Token)
+		dir := l.Root() + "/" + base
+		// Read-only for everyone.
+		ro := dir + "/readonly"
+		if _, err := conn.Create(ro, nil, 0, gozk.WorldACL(gozk.PermRead)); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = conn.Delete(ro, -1) }()
+		_, err = l.Acquire(ctx, base+"/readonly", lock.AcquireOptions{TTL: time.Second, Owner: owner})
+		if err == nil || !strings.Contains(err.Error(), "ACL") || errs.KindOf(err) == errs.KindUnreachable {
+			t.Fatalf("acquire under a read-only node: %v", err)
+		}
+		// An ephemeral node cannot have children.
+		eph := dir + "/ephemeral"
+		if _, err := conn.Create(eph, []byte("app"), gozk.FlagEphemeral, gozk.WorldACL(gozk.PermAll)); err != nil {
+			t.Fatal(err)
+		}
+		_, err = l.Acquire(ctx, base+"/ephemeral", lock.AcquireOptions{TTL: time.Second, Owner: owner})
+		if errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), "not a lock") {
+			t.Fatalf("acquire on an ephemeral node: %v", err)
+		}
+		// Application children are not a queue: not held, and break deletes nothing.
+		app := dir + "/app"
+		if _, err := conn.Create(app, nil, 0, gozk.WorldACL(gozk.PermAll)); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = conn.Delete(app+"/config", -1); _ = conn.Delete(app, -1) }()
+		if _, err := conn.Create(app+"/config", []byte("x"), 0, gozk.WorldACL(gozk.PermAll)); err != nil {
+			t.Fatal(err)
+		}
+		info, err := l.Inspect(ctx, base+"/app")
+		if err != nil || info.Held || len(info.Notes) == 0 {
+			t.Fatalf("inspect of application nodes: %+v %v", info, err)
+		}
+		if _, err := l.Break(ctx, base+"/app", lock.BreakOptions{By: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _, _ := conn.Exists(app + "/config"); !ok {
+			t.Fatal("break deleted an application node")
+		}
+		for _, p := range []string{ro, eph} {
+			if kids, _, err := conn.Children(p); err == nil && len(kids) != 0 {
+				t.Fatalf("left behind under %s: %v", p, kids)
+			}
+		}
+	})
 }
