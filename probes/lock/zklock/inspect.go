@@ -154,9 +154,15 @@ func (l *Locker) inspectDir(ctx context.Context, name, dir string) (*lock.Info, 
 				info.LastBreak = b
 			}
 			if len(others) > 0 {
-				info.Notes = append(info.Notes, fmt.Sprintf("%d child node(s) that are not lock nodes (nested locks or application data), e.g. %s", len(others), others[0]))
+				// Application data or the parent of other locks: nothing here is a queue.
+				info.Format, info.FormatDetail = lock.FormatNotALock, "the node exists but has no lock queue nodes (application data, or the parent of other locks)"
+				info.Object = &lock.KeyObject{Type: "znode", TTLLeftMs: -1, Size: int64(len(others))}
+				info.Notes = append(info.Notes, fmt.Sprintf("%d child node(s) that are not lock nodes, e.g. %s", len(others), others[0]))
 			}
 			return info, nil
+		}
+		if len(others) > 0 {
+			info.Notes = append(info.Notes, fmt.Sprintf("%d child node(s) besides the queue that are not lock nodes, e.g. %s", len(others), others[0]))
 		}
 		e, err := l.entry(ctx, dir, ms[0])
 		if errors.Is(err, gozk.ErrNoNode) {
@@ -288,6 +294,11 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		info, err := l.inspectDir(ctx, name, dir)
 		if err != nil {
 			return nil, err
+		}
+		if info.Format == lock.FormatNotALock {
+			// --raw does not change this: dsctl deletes only lock queue nodes.
+			return nil, errs.Usage("%s is not a lock (a znode with %d child node(s), none of them a lock queue node); nothing was deleted", dir, info.Object.Size).
+				WithHint("see `dsctl lock inspect %s` and `dsctl zk ls %s`; dsctl never deletes application nodes", lock.QuoteCommand([]string{name}), dir)
 		}
 		if !info.Held {
 			if opt.IfToken != "" {

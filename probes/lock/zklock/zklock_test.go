@@ -300,11 +300,14 @@ func TestBadLockPaths(t *testing.T) {
 			t.Fatal(err)
 		}
 		info, err := l.Inspect(ctx, base+"/app")
-		if err != nil || info.Held || len(info.Notes) == 0 {
+		if err != nil || info.Held || info.Format != lock.FormatNotALock || info.Object == nil || info.Object.Size != 1 {
 			t.Fatalf("inspect of application nodes: %+v %v", info, err)
 		}
-		if _, err := l.Break(ctx, base+"/app", lock.BreakOptions{By: "test"}); err != nil {
-			t.Fatal(err)
+		for _, raw := range []bool{false, true} {
+			_, err := l.Break(ctx, base+"/app", lock.BreakOptions{By: "test", Raw: raw})
+			if errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), "not a lock") {
+				t.Fatalf("break (raw %v) of application nodes: %v, want a usage error", raw, err)
+			}
 		}
 		if ok, _, _ := conn.Exists(app + "/config"); !ok {
 			t.Fatal("break deleted an application node")
