@@ -124,6 +124,12 @@ func interrupted(ctx context.Context, dir string) error {
 func (l *Locker) findOwn(ctx context.Context, dir, uuid string) (string, bool) {
 	until := time.Now().Add(l.timeout)
 	for time.Now().Before(until) {
+		// After a reconnection the server may be a follower that has not yet applied
+		// our create: sync it with the leader first, then list.
+		if err := l.sync(context.Background(), dir); err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
 		ms, _, err := l.queue(context.Background(), dir)
 		if err == nil {
 			for _, m := range ms {
@@ -187,9 +193,13 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 		failing = time.Time{}
 		idx := -1
 		for i, m := range ms {
-			if m.token == uuid {
+			switch {
+			case dir+"/"+m.name == node:
 				idx = i
-				break
+			case m.token == uuid:
+				// A second node of ours: a create whose lost reply we could not
+				// confirm, retried. It must not hold or block anyone.
+				_ = l.deleteNode(ctx, dir+"/"+m.name)
 			}
 		}
 		if idx < 0 {
@@ -464,6 +474,7 @@ func (l *Locker) foreign(ctx context.Context, name, dir, token, what string) err
 // broken (the break record on the lock node names the token), or it is free.
 func (l *Locker) notHeld(ctx context.Context, name, dir, token string) error {
 	e := &lock.NotHeldError{Name: name, Token: token, Reason: lock.LostExpired}
+	_ = l.sync(ctx, dir)
 	ms, _, err := l.queue(ctx, dir)
 	if err == nil && len(ms) > 0 {
 		if ms[0].token == token {

@@ -143,6 +143,9 @@ func (l *Locker) Inspect(ctx context.Context, name string) (*lock.Info, error) {
 
 func (l *Locker) inspectDir(ctx context.Context, name, dir string) (*lock.Info, error) {
 	info := &lock.Info{Name: name, Key: dir, FencingSafe: true, Backend: l.backend, FormatDetail: lock.FormatNone.Describe()}
+	if err := l.sync(ctx, dir); err != nil {
+		return nil, err
+	}
 	for {
 		ms, others, err := l.queue(ctx, dir)
 		if err != nil {
@@ -335,4 +338,15 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		return info, nil
 	}
 	return nil, errs.New(errs.KindRuntime, "zookeeper: lock %q changed holders five times while breaking it; nothing more was deleted", name)
+}
+
+// sync makes the connected server catch up with the leader, so the reads that follow
+// see every write committed before (ZooKeeper reads are otherwise served from the
+// server's possibly lagging copy). A missing node is fine.
+func (l *Locker) sync(ctx context.Context, p string) error {
+	_, err := call(ctx, l, "sync", p, func() (string, error) { return l.conn.Sync(p) }, nil)
+	if errors.Is(err, gozk.ErrNoNode) {
+		return nil
+	}
+	return err
 }

@@ -37,9 +37,11 @@ func TestContract(t *testing.T) {
 	})
 }
 
-// children lists the lock node's children as the server sees them.
+// children lists the lock node's children as the leader sees them.
 func children(t *testing.T, l *zklock.Locker, name string) []string {
 	t.Helper()
+	// Reads are served by the connected server, which may lag the leader: sync first.
+	_, _ = l.Client().Conn().Sync(l.Root() + "/" + name)
 	c, _, err := l.Client().Conn().Children(l.Root() + "/" + name)
 	if err != nil && !strings.Contains(err.Error(), "node does not exist") {
 		t.Fatal(err)
@@ -84,6 +86,7 @@ func TestOneReleaseWakesExactlyOneWaiter(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+		time.Sleep(300 * time.Millisecond) // each waiter arms its watch after its node is queued
 		total := func() int64 {
 			var n int64
 			for _, l := range ls {
