@@ -12,6 +12,9 @@ import (
 	"github.com/dsctl/dsctl/probes/lock"
 )
 
+// errNodeGone: our queue node vanished while we waited.
+var errNodeGone = errors.New("queue node gone")
+
 // maxGone bounds the memory of tokens this Locker gave up (expired or released).
 const maxGone = 4096
 
@@ -32,11 +35,21 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	deadline := opt.Wait.Deadline(start)
 	uuid := newUUID()
 	data := encodeData(opt.Owner, opt.TTL)
-	node, err := l.create(ctx, dir, uuid, data)
-	if err != nil {
-		return nil, err
+	var lease *lock.Lease
+	var node string
+	for requeued := 0; ; requeued++ {
+		node, err = l.create(ctx, dir, uuid, data)
+		if err != nil {
+			return nil, err
+		}
+		lease, err = l.wait(ctx, name, dir, node, uuid, opt, start, deadline)
+		// Our waiting node vanished (the session expired while we waited): queue
+		// again, at the back, while the wait lasts.
+		if errors.Is(err, errNodeGone) && requeued < 3 && ctx.Err() == nil && (opt.Wait.Forever() || time.Now().Before(deadline)) {
+			continue
+		}
+		break
 	}
-	lease, err := l.wait(ctx, name, dir, node, uuid, opt, start, deadline)
 	if err != nil {
 		// Whatever went wrong, our node must not stay in the queue.
 		dctx, cancel := context.WithTimeout(context.Background(), l.timeout)
@@ -203,8 +216,8 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 			}
 		}
 		if idx < 0 {
-			return nil, errs.New(errs.KindRuntime, "zookeeper: our queue node under %s disappeared while waiting (session expired, or the lock was broken)", dir).
-				WithHint("retry; see dsctl lock inspect %s", name)
+			return nil, errs.New(errs.KindRuntime, "zookeeper: our queue node under %s disappeared while waiting (the session expired, or someone deleted it)", dir).
+				WithHint("retry; see dsctl lock inspect %s", name).Wrap(errNodeGone)
 		}
 		if idx == 0 {
 			return l.take(ctx, name, dir, node, uuid, opt, sent)

@@ -56,6 +56,17 @@ func startProxy(t *testing.T, target string) *faultProxy {
 
 func (p *faultProxy) addr() string { return p.ln.Addr().String() }
 
+// reset closes every connection through the proxy (as a server restart or a failover
+// would); new connections are accepted as before.
+func (p *faultProxy) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
 // waitHealed blocks while the proxy is partitioned (at most a minute).
 func (p *faultProxy) waitHealed() {
 	for i := 0; i < 6000 && p.blackhole.Load(); i++ {
@@ -242,5 +253,48 @@ func TestCutOffHolderLosesItAfterTheSessionTimeout(t *testing.T) {
 			t.Fatalf("renew after the partition healed: %v", rerr)
 		}
 		_ = waiter.Release(ctx, name, got.Token)
+	})
+}
+
+// A connection lost and regained within the session timeout (a server restart, a
+// leader failover): the session survives, so does the lease; while disconnected the
+// Locker is suspended, and nobody else takes the lock.
+func TestLeaseSurvivesAReconnectWithinTheSession(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		p := startProxy(t, tg.Servers[0])
+		holder := newLockerVia(t, p.addr(), 4*time.Second)
+		other := newLocker(t, tg)
+		name := locktest.Name(t, "reconnect")
+		lease, err := holder.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		session := holder.Client().SessionID()
+		p.reset()
+		sawSuspended := false
+		var renewed *lock.Lease
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			sawSuspended = sawSuspended || holder.Suspended()
+			if renewed, err = holder.Renew(ctx, name, lease.Token, 10*time.Second); err == nil {
+				break
+			}
+			if errs.KindOf(err) != errs.KindUnreachable {
+				t.Fatalf("renew after a reconnect: %v", err)
+			}
+		}
+		if renewed == nil {
+			t.Fatalf("no renewal within 3s of the reset: %v", err)
+		}
+		if holder.Client().SessionID() != session || renewed.Fence != lease.Fence {
+			t.Fatalf("session 0x%x -> 0x%x, fence %d -> %d: want the same session and lease", session, holder.Client().SessionID(), lease.Fence, renewed.Fence)
+		}
+		if _, err := other.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Owner: owner}); errs.KindOf(err) != errs.KindLockNotAcquired {
+			t.Fatalf("another client after the reconnect: %v", err)
+		}
+		t.Logf("suspended seen: %v", sawSuspended)
+		if err := holder.Release(ctx, name, lease.Token); err != nil {
+			t.Fatal(err)
+		}
 	})
 }

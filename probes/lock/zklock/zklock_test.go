@@ -322,3 +322,48 @@ func TestBadLockPaths(t *testing.T) {
 		}
 	})
 }
+
+// A waiter whose session expires while it waits queues again and still gets the lock.
+func TestWaiterRequeuesAfterItsSessionExpired(t *testing.T) {
+	srv, err := zkserver.Start(context.Background(), zkserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	tg := zktest.Target{Name: "embedded", Servers: []string{srv.Addr()}, Embedded: srv}
+	ctx := context.Background()
+	holder, waiter := newLocker(t, tg), newLocker(t, tg)
+	name := locktest.Name(t, "requeue")
+	lease, err := holder.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		le, err := waiter.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Wait: lock.WaitFor(10 * time.Second), Owner: owner})
+		if err == nil {
+			err = waiter.Release(ctx, name, le.Token)
+		}
+		got <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); len(children(t, holder, name)) < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("waiter not queued")
+		}
+	}
+	if !srv.ExpireSession(waiter.Client().SessionID()) {
+		t.Fatal("no such session")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := holder.Release(ctx, name, lease.Token); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("waiter after its session expired: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("waiter never got the lock")
+	}
+}
