@@ -187,12 +187,21 @@ func (l *Locker) inspectDir(ctx context.Context, name, dir string) (*lock.Info, 
 			info.LastBreak = b
 		}
 		info.Notes = append(info.Notes, fmt.Sprintf("holder node %s, session %s", e.Node, e.Session))
-		if len(ms) > 1 {
-			var q []string
-			for _, m := range ms[1:] {
-				q = append(q, m.name)
+		// The queue in order, with each waiter's session and age (the first 20).
+		for i, m := range ms[1:] {
+			if i == 20 {
+				info.Notes = append(info.Notes, fmt.Sprintf("... and %d more waiters", len(ms)-1-i))
+				break
 			}
-			info.Notes = append(info.Notes, "queue: "+strings.Join(q, ", "))
+			w, err := l.entry(ctx, dir, m)
+			if err != nil {
+				continue // it left meanwhile
+			}
+			who := ""
+			if w.Owner != nil {
+				who = ", " + w.Owner.String()
+			}
+			info.Notes = append(info.Notes, fmt.Sprintf("waiter %d: %s (%s), session %s, waiting %s%s", i+1, m.name, w.Format, w.Session, w.Age, who))
 		}
 		return info, nil
 	}

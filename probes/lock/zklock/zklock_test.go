@@ -97,6 +97,19 @@ func TestOneReleaseWakesExactlyOneWaiter(t *testing.T) {
 		if n := total(); n != 0 {
 			t.Fatalf("%d notifications before any release", n)
 		}
+		info, err := holder.Inspect(ctx, name)
+		if err != nil || !info.Held || info.Waiters != waiters || info.Holder.Token != first.Token {
+			t.Fatalf("inspect of the queue: %+v %v", info, err)
+		}
+		var listed int
+		for _, n := range info.Notes {
+			if strings.HasPrefix(n, "waiter ") && strings.Contains(n, "session 0x") && strings.Contains(n, "pid 777") {
+				listed++
+			}
+		}
+		if listed != waiters {
+			t.Fatalf("inspect lists %d waiters with session and owner, want %d: %q", listed, waiters, info.Notes)
+		}
 		if err := holder.Release(ctx, name, first.Token); err != nil {
 			t.Fatal(err)
 		}
