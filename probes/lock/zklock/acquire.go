@@ -380,6 +380,7 @@ func (l *Locker) Renew(ctx context.Context, name, token string, ttl time.Duratio
 	if err := lock.ValidateTTL(ttl); err != nil {
 		return nil, err
 	}
+	token = normalizeToken(token)
 	h, known := l.lookup(token)
 	if h == nil {
 		if !known {
@@ -436,6 +437,7 @@ func (l *Locker) Release(ctx context.Context, name, token string) error {
 	if err != nil {
 		return err
 	}
+	token = normalizeToken(token)
 	h, known := l.lookup(token)
 	if h == nil {
 		if !known {
@@ -507,4 +509,16 @@ func (l *Locker) notHeld(ctx context.Context, name, dir, token string) error {
 // is worth repeating once go-zookeeper has reconnected.
 func transient(err error) bool {
 	return errors.Is(err, gozk.ErrConnectionClosed) || errors.Is(err, gozk.ErrNoServer)
+}
+
+// normalizeToken accepts a holder token as the uuid or as the node's path or name
+// (what `dsctl zk ls` shows) and returns the uuid.
+func normalizeToken(token string) string {
+	if i := strings.LastIndexByte(token, '/'); i >= 0 {
+		token = token[i+1:]
+	}
+	if m, ok := parseMember(token); ok {
+		return m.token
+	}
+	return token
 }

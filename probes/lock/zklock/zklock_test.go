@@ -207,7 +207,16 @@ func TestNodeLayoutIsCuratorCompatible(t *testing.T) {
 		if err != nil || len(q) != 1 || q[0].Token != lease.Token || q[0].Owner == nil || q[0].Owner.PID != 777 {
 			t.Fatalf("queue %+v %v", q, err)
 		}
-		_ = l.Release(ctx, name, lease.Token)
+		// The node's path works as the token too.
+		if _, err := l.Renew(ctx, name, q[0].Node, 5*time.Second); err != nil {
+			t.Fatalf("renew by node path: %v", err)
+		}
+		if err := l.Release(ctx, name, q[0].Node); err != nil {
+			t.Fatalf("release by node path: %v", err)
+		}
+		if c := children(t, l, name); len(c) != 0 {
+			t.Fatalf("left behind: %v", c)
+		}
 	})
 }
 
