@@ -57,6 +57,9 @@ type Dialer struct {
 	// Trace, when set (-v), receives connection details for clients that dial outside
 	// any command's context (go-redis dials from its pool with a background context).
 	Trace func(string)
+	// WrapZooKeeperConn, when set, wraps each connection go-zookeeper dials (the
+	// ZooKeeper lock backend reads the negotiated session timeout from the handshake).
+	WrapZooKeeperConn func(net.Conn) net.Conn
 }
 
 // Limit is the timeout in force: Timeout, or DefaultTimeout when unset.
@@ -279,6 +282,9 @@ func (d Dialer) ConnectZooKeeperWithCallback(ctx context.Context, ep ZooKeeper, 
 		start := time.Now()
 		c, err := net.DialTimeout(network, address, timeout)
 		d.trace(ctx, "zookeeper: dial %s: %s", address, outcome(start, err))
+		if err == nil && d.WrapZooKeeperConn != nil {
+			c = d.WrapZooKeeperConn(c)
+		}
 		select {
 		case dialed <- err:
 		default:

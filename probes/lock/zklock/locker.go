@@ -1,0 +1,527 @@
+// Package zklock is the ZooKeeper backend of dsctl's lock contract (package lock),
+// compatible with Apache Curator's InterProcessMutex recipe:
+//
+//   - A lock named N lives at <root>/N (root /dsctl/locks by default; the parents are
+//     container nodes, so ZooKeeper reaps them once empty, as Curator's are).
+//   - Each contender creates a protected ephemeral-sequential node
+//     _c_<uuid>-lock-<seq> holding its owner metadata (JSON). The lowest sequence
+//     holds the lock; every waiter watches only its predecessor, so one release wakes
+//     exactly one waiter (no herd). "Create succeeded but the reply was lost" is
+//     resolved by finding the node by its uuid (the holder token).
+//   - The fencing token is the czxid of the holder's node: ZooKeeper's transaction id,
+//     strictly increasing across the whole ensemble.
+//
+// # Leases on sessions
+//
+// An ephemeral node lives as long as the ZooKeeper session that made it. A Locker has
+// one session (timeout from the endpoint, 10s by default, negotiated by the server;
+// the negotiated value is read from the handshake). A lease's TTL is enforced by the
+// holder itself: a lease that is not renewed within its TTL is given up (its node
+// deleted) by the Locker, exactly when another backend's key would expire; a holder
+// that dies or is cut off loses it when the server expires its session. The local
+// deadline (Lease.ExpiresAt) is the earlier of the two, measured from the send time
+// of the last request the server answered: sent + min(TTL, session timeout) - drift.
+// Renew writes the node (a write goes through the leader, proving the session is
+// alive and the node still exists) and moves both clocks.
+//
+// Leases do not outlive the process (Backend.Detached is false): closing the Locker
+// ends its session and ZooKeeper deletes its nodes.
+package zklock
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gozk "github.com/go-zookeeper/zk"
+
+	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/errs"
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/zk"
+)
+
+// DefaultRoot is where dsctl keeps its locks: lock N is the node DefaultRoot/N.
+const DefaultRoot = "/dsctl/locks"
+
+// Formats of lock queues zklock recognises.
+const (
+	// FormatCurator is Apache Curator's InterProcessMutex (_c_<uuid>-lock-<seq>).
+	FormatCurator lock.Format = "curator"
+	// FormatGoZK is go-zookeeper's Lock (_c_<32 hex>-lock-<seq>).
+	FormatGoZK lock.Format = "go-zookeeper"
+	// FormatKazoo is kazoo's Lock (<32 hex>__lock__<seq>).
+	FormatKazoo lock.Format = "kazoo"
+)
+
+// Options say where the locks live.
+type Options struct {
+	Endpoint endpoint.ZooKeeper
+	// Root is the parent of every lock node; DefaultRoot when empty.
+	Root string
+}
+
+// Locker implements lock.Locker on one ZooKeeper session.
+type Locker struct {
+	client  *zk.Client
+	conn    *gozk.Conn
+	root    string
+	timeout time.Duration
+	backend lock.Backend
+
+	negotiatedMs atomic.Int64 // session timeout from the last handshake
+	requested    time.Duration
+	suspended    atomic.Bool // disconnected, session maybe alive
+
+	notifications atomic.Int64 // watch notifications received by waiters
+
+	mu     sync.Mutex
+	held   map[string]*held // by token
+	gone   map[string]bool  // tokens given up (expired, released, lost)
+	closed bool
+
+	stopEvents func()
+	cleanupMu  sync.Mutex
+	cleanup    map[string]string // uuid -> lock path: nodes we may own and must delete
+	kick       chan struct{}
+	done       chan struct{}
+}
+
+// held is a lease this Locker holds.
+type held struct {
+	name, dir, node string // node is the full path
+	token           string
+	fence           lock.FencingToken
+	session         int64
+	owner           lock.Owner
+	ttl             time.Duration
+	acquiredAt      time.Time
+	expiresAt       time.Time
+	timer           *time.Timer
+	version         int32
+
+	mu     sync.Mutex // serializes Renew, Release and the TTL timer
+	gone   bool
+	ttlEnd time.Time // when the TTL runs out without a renewal (our own expiry)
+}
+
+var _ lock.Locker = (*Locker)(nil)
+
+// New opens a session and returns a Locker on it.
+func New(ctx context.Context, d endpoint.Dialer, opt Options) (*Locker, error) {
+	root := opt.Root
+	if root == "" {
+		root = DefaultRoot
+	}
+	root = strings.TrimRight(root, "/")
+	if err := zk.ValidatePath(root); err != nil || root == "" {
+		return nil, errs.Usage("zookeeper lock root %q is not a valid path", opt.Root).WithHint("use an absolute path such as %s", DefaultRoot)
+	}
+	l := &Locker{root: root, timeout: d.Limit(), held: map[string]*held{}, gone: map[string]bool{}, cleanup: map[string]string{},
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
+	l.requested = time.Duration(opt.Endpoint.SessionTimeout)
+	if l.requested <= 0 {
+		l.requested = endpoint.DefaultZKSession
+	}
+	d.WrapZooKeeperConn = func(c net.Conn) net.Conn {
+		return &handshakeConn{Conn: c, onTimeout: func(ms int64) { l.negotiatedMs.Store(ms) }}
+	}
+	c, err := zk.Connect(ctx, d, zk.Options{Endpoint: opt.Endpoint})
+	if err != nil {
+		return nil, err
+	}
+	l.client, l.conn = c, c.Conn()
+	events, stop := c.Subscribe()
+	l.stopEvents = stop
+	servers := append([]string(nil), opt.Endpoint.Servers...)
+	if len(servers) == 0 {
+		servers = []string{endpoint.DefaultZooKeeper}
+	}
+	l.backend = lock.Backend{Kind: "zookeeper", Mode: lock.ModeSingle, Endpoints: servers, FencingSafe: true, Notify: true, Detached: false}
+	go l.eventLoop(events)
+	return l, nil
+}
+
+// Backend describes the ensemble and what it promises.
+func (l *Locker) Backend() lock.Backend { return l.backend }
+
+// Root is the parent path of every lock.
+func (l *Locker) Root() string { return l.root }
+
+// Client is the session (tests and the benchmark use it).
+func (l *Locker) Client() *zk.Client { return l.client }
+
+// SessionTimeout is the session timeout the server granted.
+func (l *Locker) SessionTimeout() time.Duration {
+	if ms := l.negotiatedMs.Load(); ms > 0 {
+		return time.Duration(ms) * time.Millisecond
+	}
+	return l.requested
+}
+
+// Notifications is how many watch notifications this Locker's waiters received.
+func (l *Locker) Notifications() int64 { return l.notifications.Load() }
+
+// Close ends the session: ZooKeeper deletes every node it made (leases included).
+func (l *Locker) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	for _, h := range l.held {
+		h.timer.Stop()
+	}
+	l.mu.Unlock()
+	close(l.done)
+	l.stopEvents()
+	l.client.Close()
+	return nil
+}
+
+// eventLoop follows the session: disconnected is suspended; a new session (after an
+// expiry) means every node of the old one is gone; each (re)connection retries the
+// deletion of nodes whose fate was unknown.
+func (l *Locker) eventLoop(events <-chan zk.Notification) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if ev.Type != gozk.EventSession {
+				continue
+			}
+			switch ev.State {
+			case gozk.StateDisconnected:
+				l.suspended.Store(true)
+			case gozk.StateExpired:
+				l.sessionLost()
+			case gozk.StateHasSession:
+				l.suspended.Store(false)
+				l.runCleanup()
+			}
+		case <-l.kick:
+			l.runCleanup()
+		case <-tick.C:
+			l.runCleanup()
+		case <-l.done:
+			return
+		}
+	}
+}
+
+// Suspended reports whether the connection is down while the session may still live
+// (Curator's SUSPENDED): leases stand until their local deadline, renewals fail.
+func (l *Locker) Suspended() bool { return l.suspended.Load() }
+
+// sessionLost gives up every lease when the server says the session expired: its
+// ephemeral nodes are gone (Curator's LOST).
+func (l *Locker) sessionLost() {
+	l.mu.Lock()
+	hs := make([]*held, 0, len(l.held))
+	for _, h := range l.held {
+		hs = append(hs, h)
+	}
+	l.mu.Unlock()
+	for _, h := range hs {
+		h.mu.Lock()
+		if !h.gone {
+			l.drop(h)
+		}
+		h.mu.Unlock()
+	}
+}
+
+// handshakeConn reads the negotiated session timeout from the connect response (the
+// first frame the server sends: length, protocol version, timeout, session id, ...).
+type handshakeConn struct {
+	net.Conn
+	onTimeout func(ms int64)
+	head      []byte
+	done      bool
+}
+
+func (c *handshakeConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if !c.done && n > 0 {
+		need := 12 - len(c.head)
+		c.head = append(c.head, p[:min(n, need)]...)
+		if len(c.head) >= 12 {
+			c.done = true
+			if ms := int32(binary.BigEndian.Uint32(c.head[8:12])); ms > 0 {
+				c.onTimeout(int64(ms))
+			}
+		}
+	}
+	return n, err
+}
+
+// ---- calls ----
+
+type result[T any] struct {
+	v   T
+	err error
+}
+
+// call runs fn (a blocking go-zookeeper request) bounded by the timeout and ctx.
+// An abandoned request finishes in the background; late, when set, gets its result.
+func call[T any](ctx context.Context, l *Locker, what, path string, fn func() (T, error), late func(T, error)) (T, error) {
+	ch := make(chan result[T], 1)
+	go func() {
+		v, err := fn()
+		ch <- result[T]{v, err}
+	}()
+	timer := time.NewTimer(l.timeout)
+	defer timer.Stop()
+	var zero T
+	abandon := func() {
+		if late != nil {
+			go func() { r := <-ch; late(r.v, r.err) }()
+		}
+	}
+	select {
+	case r := <-ch:
+		return r.v, l.classify(what, path, r.err)
+	case <-timer.C:
+		abandon()
+		return zero, errs.Unreachable("zookeeper", l.client.Servers(), l.timeout,
+			fmt.Sprintf("%s %s got no answer; is the ensemble up and in quorum? try dsctl zk status", what, path), nil)
+	case <-ctx.Done():
+		abandon()
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return zero, errs.New(errs.KindInterrupted, "zookeeper: interrupted during %s %s", what, path)
+		}
+		return zero, errs.Unreachable("zookeeper", l.client.Servers(), l.timeout, "", ctx.Err())
+	}
+}
+
+// classify keeps the errors callers test for (no node, exists, not empty) as they are
+// and turns the rest into typed errors naming the path.
+func (l *Locker) classify(what, path string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gozk.ErrNoNode), errors.Is(err, gozk.ErrNodeExists), errors.Is(err, gozk.ErrNotEmpty), errors.Is(err, gozk.ErrBadVersion):
+		return err
+	case errors.Is(err, gozk.ErrNoAuth):
+		return errs.New(errs.KindRuntime, "zookeeper: %s %s: not authorized by the node's ACL", what, path).
+			WithHint("authenticate with the context's zookeeper.digest_user, or pick another lock root").Wrap(err)
+	case errors.Is(err, gozk.ErrInvalidPath), errors.Is(err, gozk.ErrBadArguments):
+		return errs.Usage("zookeeper: invalid lock path %q", path).WithHint("lock names are like deploy-prod or jobs/nightly").Wrap(err)
+	case errors.Is(err, gozk.ErrNoChildrenForEphemerals):
+		return errs.Usage("zookeeper: %s is an ephemeral node, not a lock", parentOf(path)).
+			WithHint("pick another lock name; see dsctl zk stat %s", parentOf(path)).Wrap(err)
+	case errors.Is(err, gozk.ErrConnectionClosed), errors.Is(err, gozk.ErrClosing), errors.Is(err, gozk.ErrNoServer):
+		return errs.Unreachable("zookeeper", l.client.Servers(), l.timeout, "the connection was lost; is the ensemble up? try dsctl zk status", err)
+	case errors.Is(err, gozk.ErrSessionExpired):
+		return errs.Unreachable("zookeeper", l.client.Servers(), l.timeout, "the session expired; retry", err)
+	}
+	return errs.New(errs.KindRuntime, "zookeeper: %s %s: %v", what, path, err).Wrap(err)
+}
+
+func parentOf(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return "/"
+	}
+	return p[:i]
+}
+
+// ---- names, nodes and data ----
+
+// lockPath maps a lock name to its node, refusing names ZooKeeper cannot store.
+func (l *Locker) lockPath(name string) (string, error) {
+	if err := lock.ValidateName(name); err != nil {
+		return "", err
+	}
+	p := l.root + "/" + name
+	if err := zk.ValidatePath(p); err != nil {
+		return "", errs.Usage("lock name %q is not a valid ZooKeeper path below %s: %v", name, l.root, err).
+			WithHint("names are slash-separated like jobs/nightly, without a leading or trailing slash, // or . and .. segments")
+	}
+	return p, nil
+}
+
+// nodeData is what dsctl writes in its lock nodes.
+type nodeData struct {
+	Dsctl int        `json:"dsctl"` // format version (1)
+	Owner lock.Owner `json:"owner"`
+	TTLMs int64      `json:"ttl_ms"`
+}
+
+func encodeData(o lock.Owner, ttl time.Duration) []byte {
+	b, _ := json.Marshal(nodeData{Dsctl: 1, Owner: o, TTLMs: ttl.Milliseconds()})
+	return b
+}
+
+func decodeData(b []byte) (nodeData, bool) {
+	var d nodeData
+	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &d) != nil || d.Dsctl < 1 {
+		return nodeData{}, false
+	}
+	return d, true
+}
+
+// newUUID is a random (version 4) UUID in Curator's form.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// member is one node of a lock queue.
+type member struct {
+	name   string // child name
+	token  string // the uuid
+	seq    int64
+	format lock.Format // by name; dsctl is decided from the data
+}
+
+// parseMember recognises a queue node by its name; ok is false for anything else.
+func parseMember(child string) (member, bool) {
+	if len(child) < 11 {
+		return member{}, false
+	}
+	seqStr := child[len(child)-10:]
+	var seq int64
+	for _, r := range seqStr {
+		if r < '0' || r > '9' {
+			return member{}, false
+		}
+		seq = seq*10 + int64(r-'0')
+	}
+	head := child[:len(child)-10]
+	switch {
+	case strings.HasPrefix(head, "_c_") && strings.HasSuffix(head, "-lock-"):
+		id := strings.TrimSuffix(strings.TrimPrefix(head, "_c_"), "-lock-")
+		switch {
+		case len(id) == 36 && strings.Count(id, "-") == 4:
+			return member{name: child, token: id, seq: seq, format: FormatCurator}, true
+		case len(id) == 32 && isHex(id):
+			return member{name: child, token: id, seq: seq, format: FormatGoZK}, true
+		}
+	case strings.HasSuffix(head, "__lock__"):
+		id := strings.TrimSuffix(head, "__lock__")
+		if len(id) == 32 && isHex(id) {
+			return member{name: child, token: id, seq: seq, format: FormatKazoo}, true
+		}
+	}
+	return member{}, false
+}
+
+func isHex(s string) bool {
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// queue lists a lock's queue in order (lowest sequence first) and the children that
+// are not queue nodes. A missing lock node is an empty queue.
+func (l *Locker) queue(ctx context.Context, dir string) (members []member, others []string, err error) {
+	children, err := call(ctx, l, "list", dir, func() ([]string, error) {
+		c, _, err := l.conn.Children(dir)
+		return c, err
+	}, nil)
+	if errors.Is(err, gozk.ErrNoNode) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, c := range children {
+		if m, ok := parseMember(c); ok {
+			members = append(members, m)
+		} else {
+			others = append(others, c)
+		}
+	}
+	sortMembers(members)
+	return members, others, nil
+}
+
+func sortMembers(ms []member) {
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].seq < ms[j-1].seq; j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
+}
+
+// ---- cleanup of nodes whose fate is unknown ----
+
+// forget schedules the deletion of our node with uuid under dir, if it exists: a
+// create whose reply was lost, or a delete that could not be sent.
+func (l *Locker) forget(dir, uuid string) {
+	l.cleanupMu.Lock()
+	l.cleanup[uuid] = dir
+	l.cleanupMu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// runCleanup deletes the nodes in the cleanup set. An entry stays until the lock is
+// listed and the node is found gone or deleted.
+func (l *Locker) runCleanup() {
+	l.cleanupMu.Lock()
+	work := make(map[string]string, len(l.cleanup))
+	for k, v := range l.cleanup {
+		work[k] = v
+	}
+	l.cleanupMu.Unlock()
+	for uuid, dir := range work {
+		if l.deleteByToken(context.Background(), dir, uuid) == nil {
+			l.cleanupMu.Lock()
+			delete(l.cleanup, uuid)
+			l.cleanupMu.Unlock()
+		}
+	}
+}
+
+// PendingCleanup is the number of nodes whose deletion is still to be confirmed.
+func (l *Locker) PendingCleanup() int {
+	l.cleanupMu.Lock()
+	defer l.cleanupMu.Unlock()
+	return len(l.cleanup)
+}
+
+// deleteByToken deletes the queue node with this uuid under dir, if any.
+func (l *Locker) deleteByToken(ctx context.Context, dir, uuid string) error {
+	ms, _, err := l.queue(ctx, dir)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.token == uuid {
+			return l.deleteNode(ctx, dir+"/"+m.name)
+		}
+	}
+	return nil
+}
+
+// deleteNode deletes one node; gone already is fine.
+func (l *Locker) deleteNode(ctx context.Context, p string) error {
+	_, err := call(ctx, l, "delete", p, func() (struct{}, error) { return struct{}{}, l.conn.Delete(p, -1) }, nil)
+	if errors.Is(err, gozk.ErrNoNode) {
+		return nil
+	}
+	return err
+}
