@@ -375,3 +375,66 @@ func TestAttack2PollWaiterRequestOutlivesLongPollInterval(t *testing.T) {
 			poll, left.Round(time.Second), (poll - left).Round(time.Second))
 	}
 }
+
+// Finding A5 (claim 5's uptime rule; severity: exclusion in quorum mode under a
+// hardened ACL). A server whose user may not run INFO has no known start time
+// (upSince zero), and startedAt's "zero: unknown" counts its vote as if it had been up
+// forever. So with "+@all -info" (or -@dangerous, which includes INFO) the delayed-
+// restart rule is off entirely, even for a fresh Locker: the interleaving of
+// TestAttackQuorumMasterRestartLosesMajority breaks exclusion again.
+//
+// Interleaving: X holds B (1.5 s); W takes P and A (TTL 3 s); P restarts empty; X's
+// key on B expires; C (a fresh Locker) takes P and B: both believe.
+//
+// Fix: detect a restart in-band, without INFO and without caching: each server keeps
+// an epoch key with no TTL (e.g. dsctl:lock:{dsctl.epoch} = server TIME when first
+// written, SET NX); the acquire script reads it (creating it when missing: a server
+// that lost its data writes a new epoch) and returns its age; a vote whose epoch is
+// younger than the TTL is not counted. It needs no INFO right, works through proxies
+// and is checked on every round (also closing TestAttack2QuorumLongLivedLocker...).
+// (The epoch key must live in the lock's hash slot on a cluster: one per name,
+// {NAME}:epoch, works too.) At the least, refuse quorum mode, or warn, when a
+// server's uptime cannot be read.
+func TestAttack2QuorumRestartUndetectedWithoutInfo(t *testing.T) {
+	ctx := context.Background()
+	addrs := testenv.List(t, testenv.Redis)
+	if len(addrs) < 3 {
+		t.Skip("needs 3 Redis masters")
+	}
+	p := startPrivateRedis(t, "--user", "default", "on", "nopass", "~*", "&*", "+@all", "-info")
+	started := time.Now()
+	quorum := []string{p.Addr(), addrs[1], addrs[2]}
+	name := locktest.Name(t, "restart-noinfo")
+	k := keysFor(name)
+	a := internalLocker(t, addrs[1]).Clients()[0]
+	b := internalLocker(t, addrs[2]).Clients()[0]
+	defer a.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	defer b.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	const ttl = 3 * time.Second
+	time.Sleep(time.Until(started.Add(ttl + 1500*time.Millisecond))) // as in A1: P up longer than the TTL
+	if err := b.Set(ctx, k.lock, "x-holds-b", 1500*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w := quorumLocker(t, quorum)
+	le, err := w.Acquire(ctx, name, lock.AcquireOptions{TTL: ttl})
+	if err != nil {
+		t.Fatalf("SETUP: W could not take P and A: %v", err)
+	}
+	defer w.Release(ctx, name, le.Token)
+	p.restart()
+	waitFor(t, "X's key on B to expire", 3*time.Second, func() bool { n, _ := b.Exists(ctx, k.lock).Result(); return n == 0 })
+	if !time.Now().Before(le.ExpiresAt) {
+		t.Skip("too slow: W's lease ended before the second client could try")
+	}
+	c := quorumLocker(t, quorum) // fresh: reads INFO now, and is refused
+	theirs, err := c.Acquire(ctx, name, lock.AcquireOptions{TTL: ttl})
+	if err == nil {
+		defer c.Release(ctx, name, theirs.Token)
+		if time.Now().Before(le.ExpiresAt) {
+			t.Fatalf("EXCLUSION BROKEN (quorum, INFO denied): a fresh Locker counted a master that restarted empty a moment ago (its uptime is unknown, so it votes): C holds token %s while W believes its lease (token %s) for %s more",
+				lock.ShortToken(theirs.Token), lock.ShortToken(le.Token), time.Until(le.ExpiresAt).Round(time.Millisecond))
+		}
+	} else if errs.KindOf(err) != errs.KindLockNotAcquired && errs.KindOf(err) != errs.KindUsage {
+		t.Fatalf("C's acquire: %v", err)
+	}
+}
