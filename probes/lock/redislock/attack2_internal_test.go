@@ -438,3 +438,58 @@ func TestAttack2QuorumRestartUndetectedWithoutInfo(t *testing.T) {
 		t.Fatalf("C's acquire: %v", err)
 	}
 }
+
+// Finding A6 (claim 6; severity: fairness). "A --fair newcomer never takes a free
+// lock while a live waiter queued earlier exists": the fair check scans only the
+// first wakeScan (48) entries of the waiter list and drops the dead ones it meets;
+// when those 48 are all dead it counts nobody ahead and takes the lock, although a
+// live waiter sits at position 49. Dead entries at the head are what a crashed
+// batch leaves (48 waiters killed with SIGKILL or by an OOM kill: no leave runs, and
+// since the holder also died no release script cleans the list before the lease
+// expires).
+//
+// Interleaving: H takes the lock (300 ms) and dies; 48 waiters queued before P died;
+// P (a live --fair poll waiter) is queued 49th; H's key expires; N (--fair, no wait)
+// finds the lock free, scans 48 dead entries, and takes the lock ahead of P.
+//
+// Fix: keep scanning past dead entries (they are removed as they are met, so the
+// loop's cost is paid once), bounding only the number of LIVE entries looked at; or
+// loop ZRANGE in pages until a live entry or the end of the list.
+func TestAttack2FairNewcomerBargesPastDeadHead(t *testing.T) {
+	ctx := context.Background()
+	addr := testenv.List(t, testenv.Redis)[0]
+	h, pw, n := internalLocker(t, addr), internalLocker(t, addr), internalLocker(t, addr)
+	name := locktest.Name(t, "deadhead")
+	k := keysFor(name)
+	c := h.Clients()[0]
+	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	if _, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 300 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < wakeScan; i++ { // earlier waiters that died: listed, request expired
+		if err := c.ZAdd(ctx, k.waiters, redis.Z{Score: float64(i + 1), Member: "p:dead" + strconv.Itoa(i)}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := "p:" + pw.waiterID()
+	args := append([]any{newToken(), int64(1000), id, k.base, pw.mode(), "1", int64(5000)}, ownerFields(lock.Owner{Label: "attack2-live"})...)
+	if r, err := pw.acquireOn(ctx, pw.nodes[0], k, args); err != nil || r.ok {
+		t.Fatalf("SETUP: the live poll waiter's try: ok=%v err=%v", r.ok, err)
+	}
+	defer c.Del(ctx, k.base+":w:"+id)
+	if left, _ := c.PTTL(ctx, k.base+":w:"+id).Result(); left <= 0 {
+		t.Fatal("SETUP: the live poll waiter is not registered")
+	}
+	waitFor(t, "H's lease to expire", 3*time.Second, func() bool { e, _ := c.Exists(ctx, k.lock).Result(); return e == 0 })
+	if rank, err := c.ZRank(ctx, k.waiters, id).Result(); err != nil || rank != wakeScan {
+		t.Fatalf("SETUP: the live waiter is at rank %d (%v), want %d", rank, err, wakeScan)
+	}
+	le, err := n.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Fair: true})
+	if err == nil {
+		defer n.Release(ctx, name, le.Token)
+		t.Fatalf("CLAIM BROKEN (--fair): a newcomer took the free lock while a live poll waiter queued earlier (rank %d, behind %d dead entries) waits", wakeScan, wakeScan)
+	}
+	if errs.KindOf(err) != errs.KindLockNotAcquired {
+		t.Fatalf("newcomer: %v", err)
+	}
+}
