@@ -493,3 +493,60 @@ func TestAttack2FairNewcomerBargesPastDeadHead(t *testing.T) {
 		t.Fatalf("newcomer: %v", err)
 	}
 }
+
+// Finding A7 (claim 2; severity: liveness). "A release hands the lock to the oldest
+// live notified waiter": grant() looks at the first wakeScan (48) entries only; when
+// they are all dead it removes them and leaves the lock free without telling anyone.
+// The live waiter behind them sleeps until the timer of the lease it last saw (up to
+// safetyRecheck, a minute) or its --wait deadline, whichever comes first: the lock
+// stands free and unused until then.
+//
+// Interleaving: H holds (TTL 10 s); W waits (--wait 1.5 s, notified); 48 waiters
+// queued before W died (their requests expired); H releases at once: grant drops the
+// 48, returns false, the lock stays free; W is never told, and only the last try at
+// the end of its wait (1.5 s later) finds the lock free.
+//
+// Fix: as for A6, scan past dead entries (bound the live ones looked at, not the
+// dead ones); or, when the scan ended on dead entries only, run it again.
+func TestAttack2ReleaseSkipsLiveWaiterBehindDeadHead(t *testing.T) {
+	ctx := context.Background()
+	addr := testenv.List(t, testenv.Redis)[0]
+	h, w := internalLocker(t, addr), internalLocker(t, addr)
+	name := locktest.Name(t, "deadhead-grant")
+	k := keysFor(name)
+	c := h.Clients()[0]
+	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	held, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		le  *lock.Lease
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		le, err := w.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Wait: lock.WaitFor(1500 * time.Millisecond)})
+		got <- result{le, err}
+	}()
+	waitFor(t, "W to queue", 3*time.Second, func() bool { n, _ := c.ZCard(ctx, k.waiters).Result(); return n == 1 })
+	for i := 0; i < wakeScan; i++ {
+		if err := c.ZAdd(ctx, k.waiters, redis.Z{Score: float64(i + 1), Member: "dead" + strconv.Itoa(i)}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Release(ctx, name, held.Token); err != nil {
+		t.Fatal(err)
+	}
+	// The release script either handed the lock to W (the key now holds W's token
+	// under a claim) or left it free: nothing else runs in between.
+	granted, _ := c.Exists(ctx, k.lock).Result()
+	r := <-got
+	if r.err == nil {
+		_ = w.Release(ctx, name, r.le.Token)
+	}
+	if granted == 0 {
+		t.Fatalf("CLAIM BROKEN (hand-over): the release left the lock free instead of handing it to the live waiter behind %d dead entries; W was not told and got it only when its own wait ran out (err=%v)",
+			wakeScan, r.err)
+	}
+}
