@@ -550,3 +550,70 @@ func TestAttack2ReleaseSkipsLiveWaiterBehindDeadHead(t *testing.T) {
 			wakeScan, r.err)
 	}
 }
+
+// Finding A8 (claim 5's uptime rule and claim 1 in quorum mode; severity: exclusion,
+// with fresh Lockers and INFO allowed). Two errors in the young-server rule:
+//
+//  1. It compares the server's uptime with the TTL the NEW request asks for, but what
+//     a restarted server may have forgotten is a lease taken with the OTHER client's
+//     TTL. Redlock's delayed restart is "the longest TTL in use"; a client asking for
+//     a short TTL counts a server that restarted in the middle of a long lease.
+//  2. The start time is padded the wrong way: upSince = asked - (uptime_in_seconds+1)s
+//     makes the server look up to a second OLDER than it is (uptime is rounded down
+//     already), so a server that restarted 0.1 s ago votes for any TTL under ~1 s:
+//     the claim "uptime below the requested TTL does not vote" is broken literally.
+//
+// Interleaving (3 masters P, A, B; fresh Lockers everywhere):
+//
+//	P has been up 5.5 s. X holds B (1 s). W takes P and A, TTL 4 s. X's key expires.
+//	P crashes and restarts empty. At once (P up ~0.1 s), C asks for TTL 500 ms: INFO
+//	says uptime 0, upSince = now - 1 s, "older than 500 ms": P votes; C takes P and B.
+//	W believes for ~2.5 s more.
+//
+// Fix: (2) upSince = asked - uptime_in_seconds (rounding down already errs on the
+// young side; INFO has no millisecond uptime). (1) compare the uptime with the longest TTL any client may use on
+// this name: lock.MaxTTL is 7 days, so in practice store the longest TTL granted on
+// the name (a "max_ttl_ms" field next to the fencing counter, no expiry) and refuse a
+// server younger than that; or document that quorum members must not restart sooner
+// than the longest TTL and that the client-side check only covers equal TTLs.
+func TestAttack2QuorumShortTTLCountsJustRestartedMaster(t *testing.T) {
+	ctx := context.Background()
+	addrs := testenv.List(t, testenv.Redis)
+	if len(addrs) < 3 {
+		t.Skip("needs 3 Redis masters")
+	}
+	p := startPrivateRedis(t)
+	started := time.Now()
+	quorum := []string{p.Addr(), addrs[1], addrs[2]}
+	name := locktest.Name(t, "restart-short")
+	k := keysFor(name)
+	a := internalLocker(t, addrs[1]).Clients()[0]
+	b := internalLocker(t, addrs[2]).Clients()[0]
+	defer a.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	defer b.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	const ttl = 4 * time.Second
+	time.Sleep(time.Until(started.Add(ttl + 1500*time.Millisecond)))
+	if err := b.Set(ctx, k.lock, "x-holds-b", time.Second).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w := quorumLocker(t, quorum)
+	le, err := w.Acquire(ctx, name, lock.AcquireOptions{TTL: ttl})
+	if err != nil {
+		t.Fatalf("SETUP: W could not take P and A: %v", err)
+	}
+	defer w.Release(ctx, name, le.Token)
+	waitFor(t, "X's key on B to expire", 3*time.Second, func() bool { n, _ := b.Exists(ctx, k.lock).Result(); return n == 0 })
+	p.restart()
+	restarted := time.Now()
+	c := quorumLocker(t, quorum)
+	theirs, err := c.Acquire(ctx, name, lock.AcquireOptions{TTL: 500 * time.Millisecond})
+	if err == nil {
+		defer c.Release(ctx, name, theirs.Token)
+		if time.Now().Before(le.ExpiresAt) {
+			t.Fatalf("EXCLUSION BROKEN (quorum): a fresh Locker asking for a 500ms TTL counted a master restarted about %s ago (less than that TTL, and in the middle of W's 4s lease): C holds token %s while W believes its lease (token %s) for %s more",
+				time.Since(restarted).Round(time.Millisecond), lock.ShortToken(theirs.Token), lock.ShortToken(le.Token), time.Until(le.ExpiresAt).Round(time.Millisecond))
+		}
+	} else if errs.KindOf(err) != errs.KindLockNotAcquired {
+		t.Fatalf("C's acquire: %v", err)
+	}
+}
