@@ -617,3 +617,28 @@ func TestAttack2QuorumShortTTLCountsJustRestartedMaster(t *testing.T) {
 		t.Fatalf("C's acquire: %v", err)
 	}
 }
+
+// Finding A9 (claim 5's eviction refusal; severity: exclusion on one server under a
+// hardened ACL). The eviction check reads maxmemory and maxmemory-policy from INFO;
+// a user that may not run INFO skips it silently (checkServer takes the NOPERM as "a
+// proxy or fake"), so a Redis used as a cache (maxmemory + volatile-ttl, which evicts
+// the shortest TTLs first: the locks) takes locks as if it never evicted.
+//
+// Fix: when INFO is refused, try CONFIG GET maxmemory-policy / maxmemory (often also
+// refused), and when neither answers refuse with a usage error naming the missing
+// right (or require an explicit --allow-unknown-eviction / a Backend warning).
+func TestAttack2EvictionCheckSkippedWithoutInfo(t *testing.T) {
+	ctx := context.Background()
+	p := startPrivateRedis(t, "--maxmemory", "4mb", "--maxmemory-policy", "volatile-ttl",
+		"--user", "default", "on", "nopass", "~*", "&*", "+@all", "-info")
+	w := internalLocker(t, p.Addr())
+	name := locktest.Name(t, "evict-noinfo")
+	le, err := w.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second})
+	if err == nil {
+		_ = w.Release(ctx, name, le.Token)
+		t.Fatalf("CLAIM BROKEN: a server with maxmemory 4mb and maxmemory-policy volatile-ttl took a lock because the user may not run INFO")
+	}
+	if errs.KindOf(err) != errs.KindUsage {
+		t.Fatalf("want a usage error (eviction unknown or possible), got %v", err)
+	}
+}
