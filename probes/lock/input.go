@@ -161,8 +161,16 @@ func ValidatePollInterval(d time.Duration) error {
 	if d < time.Millisecond {
 		return errs.Usage("--poll-interval must be at least 1ms, got %s", d)
 	}
+	if d > MaxPollInterval {
+		return errs.Usage("--poll-interval must be at most %s, got %s", MaxPollInterval, d).
+			WithHint("a waiter's place in the queue is kept for its next planned retry plus a margin, and a retry plan is at most %s", MaxPollInterval)
+	}
 	return nil
 }
+
+// MaxPollInterval is the longest --poll-interval: backends keep a waiter's place in
+// the queue until its next planned retry plus a margin, and plans are capped at this.
+const MaxPollInterval = time.Minute
 
 // CurrentOwner describes this process as a lock owner: host, user, the given pid and
 // command (truncated), label and tool.

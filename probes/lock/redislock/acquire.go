@@ -252,11 +252,19 @@ func retryAfter(h *lock.Holder) time.Duration {
 	return min(h.TTLLeft+2*time.Millisecond, safetyRecheck)
 }
 
+const (
+	unknownUptime = time.Duration(-1)
+	infoRefused   = time.Duration(-2)
+)
+
 type acquired struct {
 	ok     bool
 	queued int           // fair mode: the lock is free, but this many live waiters came first
 	retry  time.Duration // when to try again if queued
-	young  time.Duration // quorum mode: took it, but the server started this long ago (< TTL): not counted
+	// uptime is how long the server has run (quorum mode; unknownUptime when it cannot
+	// tell, infoRefused when INFO is refused): a server that started less than the TTL
+	// ago took it, but its vote does not count.
+	uptime time.Duration
 	fence  lock.FencingToken
 	left   time.Duration // of the lease, when the server answered
 	holder *lock.Holder
@@ -271,7 +279,16 @@ func (l *Locker) acquireOn(ctx context.Context, n *node, k keys, args []any) (ac
 		return acquired{queued: int(num(vals[2])), retry: time.Duration(num(vals[1])) * time.Millisecond}, nil
 	}
 	if num(vals[0]) == 1 && len(vals) >= 4 {
-		return acquired{ok: true, fence: fence(vals[1]), left: time.Duration(num(vals[3])) * time.Millisecond}, nil
+		a := acquired{ok: true, fence: fence(vals[1]), left: time.Duration(num(vals[3])) * time.Millisecond, uptime: unknownUptime}
+		if len(vals) >= 5 {
+			switch up := num(vals[4]); {
+			case up >= 0:
+				a.uptime = time.Duration(up) * time.Second
+			case up == -2:
+				a.uptime = infoRefused
+			}
+		}
+		return a, nil
 	}
 	return acquired{holder: l.holderSeen(parseHolder(vals[1:]))}, nil
 }
@@ -378,13 +395,12 @@ collect:
 	// A server that started less than a TTL ago may have forgotten, in a restart without
 	// persistence, a lease it backed that is still running: its vote is not counted
 	// (Redlock's delayed restart, applied by the client), and what it took is given back.
-	for i, r := range got {
-		if r != nil && r.err == nil && r.val.ok {
-			if up := l.startedAt(l.nodes[i]); !up.IsZero() && up.After(sent.Add(-opt.TTL)) {
-				r.val.ok = false
-				r.val.young = time.Since(up)
-				oks--
-			}
+	// (The script reports the server's uptime in whole seconds, rounded down: compared
+	// as it is, a server is taken for at most a second younger than it is.)
+	for _, r := range got {
+		if r != nil && r.err == nil && r.val.ok && r.val.uptime != unknownUptime && r.val.uptime < opt.TTL {
+			r.val.ok = false
+			oks--
 		}
 	}
 	left := opt.TTL
@@ -476,9 +492,11 @@ func (l *Locker) quorumAttempt(got []*nodeResult[acquired], oks int, perCall, va
 			parts = append(parts, fmt.Sprintf("%s: %s", addr, shortErr(r.err, perCall)))
 		case r.val.ok:
 			parts = append(parts, addr+": taken (given back)")
-		case r.val.young > 0:
+		case r.val.uptime == infoRefused:
+			parts = append(parts, addr+": taken, but not counted: the user may not run INFO, so a restart that forgot leases cannot be told (given back)")
+		case r.val.uptime >= 0 && r.val.holder == nil:
 			parts = append(parts, fmt.Sprintf("%s: taken, but not counted: the server started %s ago, less than --ttl, and may have forgotten a lease in a restart (given back)",
-				addr, r.val.young.Round(time.Second)))
+				addr, r.val.uptime))
 		default:
 			h := r.val.holder
 			parts = append(parts, fmt.Sprintf("%s: held by token %s", addr, lock.ShortToken(tokenOf(h))))

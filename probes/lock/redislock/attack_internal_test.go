@@ -554,8 +554,8 @@ func TestAttackQuorumDuplicateWithoutInfoIsAccepted(t *testing.T) {
 		_ = l.Release(context.Background(), name, le.Token)
 		t.Fatalf("SETUP: a quorum listing %s twice (as %s) took a lock instead of being refused", p.Addr(), alias)
 	}
-	if errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), "same server") {
-		t.Fatalf("want a usage error naming the same server, got %v", err)
+	if errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), "refuses INFO") {
+		t.Fatalf("want a usage error: quorum mode needs INFO (to compare run_ids and uptimes), got %v", err)
 	}
 }
 

@@ -39,7 +39,8 @@ type Locker struct {
 	subs   []*nodeSub // one shared pub/sub connection per server, made on the first wait
 	closed bool
 
-	tokens func() string // makes holder tokens (tests replace it)
+	tokens  func() string // makes holder tokens (tests replace it)
+	recheck time.Duration // how often checkServers asks a server again (recheckEvery)
 	// beforeMessage, when set (tests), runs before each pub/sub message is handled:
 	// a test delays or holds messages with it, as a slow connection or a pause would.
 	beforeMessage func(payload string)
@@ -51,15 +52,13 @@ type Locker struct {
 }
 
 type node struct {
-	addr    string
-	c       *redis.Client
-	checked atomic.Bool // checkServer passed
-	runID   string      // the server's run_id, once known (guarded by Locker.checkMu)
-	// upSince is when the server started, by its uptime at the check (zero: unknown),
-	// and evicts says why it may evict keys ("" when it may not, or unknown). Both are
+	addr      string
+	c         *redis.Client
+	checkedAt atomic.Int64 // when checkServer last passed (UnixNano; 0: never)
+	runID     string       // the server's run_id, once known (guarded by Locker.checkMu)
+	// evicts says why the server may evict keys ("" when it may not, or unknown);
 	// guarded by Locker.checkMu.
-	upSince time.Time
-	evicts  string
+	evicts string
 }
 
 var _ lock.Locker = (*Locker)(nil)
@@ -72,7 +71,7 @@ func New(d endpoint.Dialer, ep endpoint.Redis) (*Locker, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Locker{id: newToken()[:16], dialer: d, timeout: d.Timeout, tokens: newToken}
+	l := &Locker{id: newToken()[:16], dialer: d, timeout: d.Timeout, tokens: newToken, recheck: recheckEvery}
 	if l.timeout <= 0 {
 		l.timeout = endpoint.DefaultTimeout
 	}
@@ -144,7 +143,7 @@ func (l *Locker) call(ctx context.Context, n *node, fn func(ctx context.Context)
 
 // runScript runs a script on one node and returns its array reply.
 func (l *Locker) runScript(ctx context.Context, n *node, s *redis.Script, keys []string, args ...any) ([]any, error) {
-	if !n.checked.Load() {
+	if n.checkedAt.Load() == 0 {
 		if err := l.checkServer(ctx, n); err != nil {
 			return nil, err
 		}
@@ -171,13 +170,20 @@ func (l *Locker) runScript(ctx context.Context, n *node, s *redis.Script, keys [
 // data and fencing token.
 const minRedisMajor = 5
 
-// checkServer asks a server once, before its first script, for its version (refusing
-// Redis older than 5) and its run_id (refusing a quorum that lists one server twice
-// under different addresses). A server that does not answer INFO (an in-process fake,
-// a proxy) is taken as it is.
+// recheckEvery is how often a long-lived Locker (lock run, bench, a library user)
+// asks a server again about the facts checkServer checks: a server whose eviction
+// policy is changed, or that is replaced, is noticed within this time.
+const recheckEvery = 10 * time.Second
+
+// checkServer asks a server, before its first script and again every recheckEvery,
+// for its version (refusing Redis older than 5), its eviction policy (a server that
+// may evict keys is refused for acquire: see evictionRisk) and its run_id (refusing a
+// quorum that lists one server twice under different addresses). A user that may not
+// run INFO is refused in quorum mode, where the acquire script also needs INFO to
+// tell a restarted master; on one server it gets a warning that nothing was checked.
+// A server that does not know INFO's sections (an in-process fake) is taken as it is.
 func (l *Locker) checkServer(ctx context.Context, n *node) error {
 	var info string
-	asked := time.Now()
 	err := l.call(ctx, n, func(ctx context.Context) error {
 		var err error
 		info, err = n.c.Info(ctx).Result() // the default sections: server, memory, ...
@@ -187,20 +193,21 @@ func (l *Locker) checkServer(ctx context.Context, n *node) error {
 		if errs.KindOf(err) == errs.KindUnreachable || ctx.Err() != nil {
 			return err
 		}
-		n.checked.Store(true) // not allowed INFO (an ACL), or a fake: checkServers probes identities
+		evicts := ""
+		if strings.Contains(err.Error(), "NOPERM") {
+			if l.quorumMode() {
+				return errs.Usage("redis: %s refuses INFO to this user; quorum mode needs it, to tell a master that restarted (and forgot the leases it backed) and to tell the masters apart", n.addr).
+					WithHint("allow the user INFO (ACL SETUSER <user> +info), or use one server")
+			}
+			evicts = infoRefusedNote
+		}
+		l.checkMu.Lock()
+		n.evicts = evicts
+		l.checkMu.Unlock()
+		n.checkedAt.Store(time.Now().UnixNano())
 		return nil
 	}
 	fields := infoFields(info)
-	var upSince time.Time
-	if up, err := strconv.ParseInt(fields["uptime_in_seconds"], 10, 64); err == nil && up >= 0 {
-		upSince = asked.Add(-time.Duration(up+1) * time.Second)
-	}
-	evicts := ""
-	if mm, _ := strconv.ParseInt(fields["maxmemory"], 10, 64); mm > 0 {
-		if p := fields["maxmemory_policy"]; p != "" && p != "noeviction" {
-			evicts = fmt.Sprintf("maxmemory %s, maxmemory-policy %s", fields["maxmemory_human"], p)
-		}
-	}
 	if v := fields["redis_version"]; v != "" {
 		major, _ := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
 		if major > 0 && major < minRedisMajor {
@@ -208,9 +215,15 @@ func (l *Locker) checkServer(ctx context.Context, n *node) error {
 				WithHint("upgrade the server, or point --redis at one running Redis 5 or newer")
 		}
 	}
+	evicts := ""
+	if mm, _ := strconv.ParseInt(fields["maxmemory"], 10, 64); mm > 0 {
+		if p := fields["maxmemory_policy"]; p != "" && p != "noeviction" {
+			evicts = fmt.Sprintf("maxmemory %s, maxmemory-policy %s", fields["maxmemory_human"], p)
+		}
+	}
 	l.checkMu.Lock()
 	defer l.checkMu.Unlock()
-	n.upSince, n.evicts = upSince, evicts
+	n.evicts = evicts
 	if id := fields["run_id"]; id != "" && l.quorumMode() {
 		for _, o := range l.nodes {
 			if o != n && o.runID == id {
@@ -220,85 +233,34 @@ func (l *Locker) checkServer(ctx context.Context, n *node) error {
 		}
 		n.runID = id
 	}
-	n.checked.Store(true)
+	n.checkedAt.Store(time.Now().UnixNano())
 	return nil
 }
 
-// checkServers runs checkServer on every server not checked yet, in parallel, so that
-// a setup error (a quorum listing one server twice, an old Redis) fails the command
-// as a whole instead of costing one vote. Unreachable servers are checked later. In
-// quorum mode, servers that would not tell their run_id are told apart by a probe.
+// infoRefusedNote is node.evicts for a server whose eviction policy cannot be read.
+const infoRefusedNote = "INFO refused to this user"
+
+// needsCheck reports whether n was never checked, or not for every.
+func (n *node) needsCheck(every time.Duration) bool {
+	at := n.checkedAt.Load()
+	return at == 0 || time.Since(time.Unix(0, at)) > every
+}
+
+// checkServers runs checkServer on every server due for it, in parallel, so that a
+// setup error (a quorum listing one server twice, an old Redis) fails the command as a
+// whole instead of costing one vote. Unreachable servers are checked later.
 func (l *Locker) checkServers(ctx context.Context) error {
-	fresh := false
-	for _, r := range each(ctx, l.nodes, func(ctx context.Context, n *node) (bool, error) {
-		if n.checked.Load() {
-			return false, nil
+	for _, r := range each(ctx, l.nodes, func(ctx context.Context, n *node) (struct{}, error) {
+		if !n.needsCheck(l.recheck) {
+			return struct{}{}, nil
 		}
-		return true, l.checkServer(ctx, n)
+		return struct{}{}, l.checkServer(ctx, n)
 	}) {
 		if r.err != nil && errs.KindOf(r.err) == errs.KindUsage {
 			return r.err
 		}
 		if r.err != nil && !l.quorumMode() {
 			return r.err
-		}
-		fresh = fresh || (r.err == nil && r.val)
-	}
-	if !fresh || !l.quorumMode() {
-		return nil
-	}
-	unknown := false
-	l.checkMu.Lock()
-	for _, n := range l.nodes {
-		unknown = unknown || (n.checked.Load() && n.runID == "")
-	}
-	l.checkMu.Unlock()
-	if !unknown {
-		return nil
-	}
-	return l.probeIdentities(ctx)
-}
-
-// probeIdentities tells whether two of the quorum's addresses reach the same server
-// when a server would not say its run_id (INFO refused by an ACL): each server gets a
-// key of its own under the lock key space, and no server may see another's.
-func (l *Locker) probeIdentities(ctx context.Context) error {
-	nonce := newToken()[:16]
-	key := func(i int) string { return KeyPrefix + "{dsctl.identity}:" + nonce + ":" + strconv.Itoa(i) }
-	keys := make([]string, len(l.nodes))
-	for i := range l.nodes {
-		keys[i] = key(i)
-	}
-	set := each(ctx, l.nodes, func(ctx context.Context, n *node) (struct{}, error) {
-		return struct{}{}, l.call(ctx, n, func(ctx context.Context) error {
-			return n.c.Set(ctx, key(l.index(n)), "1", 10*time.Second).Err()
-		})
-	})
-	seen := each(ctx, l.nodes, func(ctx context.Context, n *node) ([]any, error) {
-		var vals []any
-		err := l.call(ctx, n, func(ctx context.Context) error {
-			var err error
-			vals, err = n.c.MGet(ctx, keys...).Result()
-			return err
-		})
-		return vals, err
-	})
-	each(context.WithoutCancel(ctx), l.nodes, func(ctx context.Context, n *node) (struct{}, error) {
-		return struct{}{}, n.c.Del(ctx, keys...).Err()
-	})
-	for i, r := range seen {
-		if set[i].err != nil && errs.KindOf(set[i].err) != errs.KindUnreachable {
-			return errs.Usage("redis: cannot tell whether the quorum's servers are distinct: %s refuses INFO and the identity probe (%v)", l.nodes[i].addr, set[i].err).
-				WithHint("allow the user INFO, or SET/MGET/DEL on dsctl:lock:* keys")
-		}
-		if r.err != nil {
-			continue
-		}
-		for j, v := range r.val {
-			if j != i && v != nil {
-				return errs.Usage("redis: %s and %s are the same server (each sees the other's probe key); a quorum needs independent masters", l.nodes[j].addr, l.nodes[i].addr).
-					WithHint("list each master once: one address is a single server, three or five are a quorum")
-			}
 		}
 	}
 	return nil
@@ -311,19 +273,16 @@ func (l *Locker) evictionRisk() error {
 	l.checkMu.Lock()
 	defer l.checkMu.Unlock()
 	for _, n := range l.nodes {
+		if n.evicts == infoRefusedNote {
+			return errs.Usage("redis: %s refuses INFO to this user, so dsctl cannot check that it will not evict a held lock (maxmemory-policy noeviction) or that it runs Redis 5+", n.addr).
+				WithHint("allow the user INFO (ACL SETUSER <user> +info); inspect, list and break work without it")
+		}
 		if n.evicts != "" {
 			return errs.Usage("redis: %s may evict keys (%s): a held lock could vanish before its TTL, and two clients would hold it", n.addr, n.evicts).
 				WithHint("set maxmemory-policy noeviction (CONFIG SET maxmemory-policy noeviction), or keep locks on a Redis that is not a cache")
 		}
 	}
 	return nil
-}
-
-// startedAt is when n's server started, as far as known (zero: unknown).
-func (l *Locker) startedAt(n *node) time.Time {
-	l.checkMu.Lock()
-	defer l.checkMu.Unlock()
-	return n.upSince
 }
 
 // infoFields parses an INFO reply's "key:value" lines.

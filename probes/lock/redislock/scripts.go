@@ -67,6 +67,9 @@ const (
 	wakeOnRelease = 2
 	wakeOnBreak   = 32
 	wakeScan      = 48
+	// deadScan bounds the dead waiter entries one script drops while looking for live
+	// ones.
+	deadScan = 1024
 	// modeGrant and modeWake tell the scripts whether a release hands the lock over
 	// (one server) or only wakes waiters (quorum mode).
 	modeGrant = "g"
@@ -144,18 +147,40 @@ local function not_held(k_lock, k_owner, k_fence, k_break, token)
 end
 `
 
-// luaForget takes a waiter off the list and deletes its request.
-const luaForget = `
+// luaForget takes a waiter off the list and deletes its request; live_waiters lists
+// up to want waiters whose request is alive, oldest first, dropping dead entries on
+// the way (however many lead the list, up to deadScan per call: a crashed batch of
+// waiters must not hide a live one behind it).
+var luaForget = `
 local function forget(k_waiters, base, id)
   redis.call('ZREM', k_waiters, id)
   redis.call('DEL', base .. ':w:' .. id)
+end
+local function live_waiters(k_waiters, base, want)
+  local out, dead = {}, 0
+  while #out < want and dead < ` + strconv.Itoa(deadScan) + ` do
+    local ids = redis.call('ZRANGE', k_waiters, #out, #out + ` + strconv.Itoa(wakeScan-1) + `)
+    if #ids == 0 then break end
+    local removed = 0
+    for _, id in ipairs(ids) do
+      if redis.call('EXISTS', base .. ':w:' .. id) == 1 then
+        out[#out + 1] = id
+        if #out >= want then break end
+      else
+        redis.call('ZREM', k_waiters, id)
+        dead, removed = dead + 1, removed + 1
+      end
+    end
+    if removed == 0 and #ids < ` + strconv.Itoa(wakeScan) + ` then break end
+  end
+  return out
 end
 `
 
 // scriptAcquire: KEYS lock, owner, fence, waiters; ARGV token, ttl_ms, waiter id (""
 // when not waiting), key base, mode, fair ("1" or ""), a poll waiter's retry interval
 // in ms ("" for notified waiters), owner field/value pairs.
-// Returns {1, fence, acquired_ms, pttl} when the token holds the lock (taken now, or
+// Returns {1, fence, acquired_ms, pttl, uptime_s} when the token holds the lock (taken now, or
 // handed over while this request was on its way), else the holder {0, pttl, token,
 // fields...}, or {5, retry_ms, waiters ahead} when the lock is free but fair mode
 // leaves it to a live waiter queued earlier. A waiter that fails registers (keeping
@@ -163,6 +188,17 @@ end
 // retry plus a margin; one that succeeds leaves the list.
 var scriptAcquire = redis.NewScript(luaFence + luaHolder + luaWake + `
 local id, base, mode, fair = ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
+-- quorum mode: how long this server has run, so that a master that restarted (and may
+-- have forgotten leases it backed) does not vote: -2 when INFO is refused, -1 unknown
+local function uptime()
+  if mode ~= '` + modeWake + `' then return -1 end
+  local info = redis.pcall('INFO', 'server')
+  if type(info) == 'table' then
+    if info.err and string.find(info.err, 'NOPERM') then return -2 end
+    return -1
+  end
+  return tonumber(string.match(info, 'uptime_in_seconds:(%d+)')) or -1
+end
 local function register(wait)
   local t = redis.call('TIME')
   local poll = tonumber(ARGV[7])
@@ -182,13 +218,9 @@ end
 if fair and redis.call('EXISTS', KEYS[1]) == 0 then
   -- first come, first served: a free lock belongs to the oldest live waiter
   local ahead = 0
-  for _, w in ipairs(redis.call('ZRANGE', KEYS[4], 0, ` + strconv.Itoa(wakeScan-1) + `)) do
+  for _, w in ipairs(live_waiters(KEYS[4], base, ` + strconv.Itoa(wakeScan) + `)) do
     if w == id then break end
-    if redis.call('EXISTS', base .. ':w:' .. w) == 1 then
-      ahead = ahead + 1
-    else
-      redis.call('ZREM', KEYS[4], w)
-    end
+    ahead = ahead + 1
   end
   if ahead > 0 then
     if id ~= '' then register(` + strconv.Itoa(fairRetryMs) + `) end
@@ -202,7 +234,7 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   if id ~= '' then forget(KEYS[4], base, id) end
   if redis.call('EXISTS', KEYS[4]) == 1 then nudge(KEYS[4], base, tonumber(ARGV[2]), mode == '` + modeWake + `') end
-  return {1, fence, now_ms, tonumber(ARGV[2])}
+  return {1, fence, now_ms, tonumber(ARGV[2]), uptime()}
 end
 local h = holder(0, KEYS[1], KEYS[2])
 if h and h[3] == ARGV[1] then
@@ -210,7 +242,7 @@ if h and h[3] == ARGV[1] then
   if id ~= '' then forget(KEYS[4], base, id) end
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  return {1, redis.call('HGET', KEYS[2], 'fence') or '0', redis.call('HGET', KEYS[2], 'acquired_ms') or '0', tonumber(ARGV[2])}
+  return {1, redis.call('HGET', KEYS[2], 'fence') or '0', redis.call('HGET', KEYS[2], 'acquired_ms') or '0', tonumber(ARGV[2]), uptime()}
 end
 if not h then h = {0, -2, ''} end
 if id ~= '' then register(h[2]) end
@@ -235,7 +267,7 @@ return not_held(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 var luaWake = luaForget + luaPublish + `
 local function wake(k_waiters, base, what, max)
   local n = 0
-  for _, id in ipairs(redis.call('ZRANGE', k_waiters, 0, ` + strconv.Itoa(wakeScan-1) + `)) do
+  for _, id in ipairs(live_waiters(k_waiters, base, ` + strconv.Itoa(wakeScan) + `)) do
     local lid = string.match(id, '^(%x+)%.')
     if redis.call('EXISTS', base .. ':w:' .. id) == 0 then
       redis.call('ZREM', k_waiters, id)
@@ -259,7 +291,7 @@ end
 -- shorter TTL, handed over or taken after an expiry). always: send it even when the
 -- waiter's timer is due first (quorum mode, where it also cancels the wake-up).
 local function nudge(k_waiters, base, ttl, always)
-  for _, id in ipairs(redis.call('ZRANGE', k_waiters, 0, ` + strconv.Itoa(wakeScan-1) + `)) do
+  for _, id in ipairs(live_waiters(k_waiters, base, ` + strconv.Itoa(wakeScan) + `)) do
     local lid = string.match(id, '^(%x+)%.')
     local wk = base .. ':w:' .. id
     local left = redis.call('PTTL', wk)
@@ -295,7 +327,7 @@ end
 // It uses forget and publish: put luaWake before it.
 var luaGrant = luaFence + `
 local function grant(k_lock, k_owner, k_fence, k_waiters, base)
-  for _, id in ipairs(redis.call('ZRANGE', k_waiters, 0, ` + strconv.Itoa(wakeScan-1) + `)) do
+  for _, id in ipairs(live_waiters(k_waiters, base, ` + strconv.Itoa(wakeScan) + `)) do
     local lid = string.match(id, '^(%x+)%.')
     local wk = base .. ':w:' .. id
     local tok = redis.call('HGET', wk, 'token')
