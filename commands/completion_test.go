@@ -244,6 +244,7 @@ func TestCompletionTopics(t *testing.T) {
 	if got := complete(t, nil, "kafka", "describe", "topic", "--brokers", bootstrap, ""); slices.Contains(got.names, "__consumer_offsets") {
 		t.Errorf("internal topics offered for an empty word: %q", got.names)
 	}
+	ensureOffsetsTopic(t, brokers) // a fresh cluster makes it on the first group lookup
 	if got := complete(t, nil, "kafka", "describe", "topic", "--brokers", bootstrap, "__"); !slices.Contains(got.names, "__consumer_offsets") {
 		t.Errorf("__ should offer __consumer_offsets, got %q", got.names)
 	}
@@ -464,5 +465,31 @@ func TestCompletionScriptsGenerate(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.out, "__complete") || !strings.Contains(r.out, "dsctl") {
 			t.Errorf("completion %s: exit %d, %d bytes: %s", shell, r.code, len(r.out), r.errOut)
 		}
+	}
+}
+
+// ensureOffsetsTopic makes the cluster create __consumer_offsets (a group coordinator
+// lookup does) and waits, bounded, until metadata lists it.
+func ensureOffsetsTopic(t *testing.T, brokers []string) {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V2_8_0_0
+	c, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, cerr := c.Coordinator("dsctl-completion-test")
+		_ = c.RefreshMetadata()
+		topics, _ := c.Topics()
+		if slices.Contains(topics, "__consumer_offsets") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("__consumer_offsets not created within 30s (coordinator lookup: %v)", cerr)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
