@@ -228,8 +228,11 @@ func TestCutOffHolderLosesItAfterTheSessionTimeout(t *testing.T) {
 		if took.Before(lease.ExpiresAt) {
 			t.Fatalf("the waiter held at %s, before the cut-off holder's local deadline %s", took.Format("15:04:05.000"), lease.ExpiresAt.Format("15:04:05.000"))
 		}
-		if d := took.Sub(cut); d > session+500*time.Millisecond+200*time.Millisecond {
-			t.Fatalf("the waiter held %s after the holder was cut off; want within the %s session timeout + tick + 200ms", d, session)
+		// ZooKeeper expires sessions on tick boundaries (tickTime 500ms here): the
+		// expiry comes up to a tick after the timeout, and the leader's session tracker
+		// can add one more.
+		if d := took.Sub(cut); d > session+2*500*time.Millisecond+200*time.Millisecond {
+			t.Fatalf("the waiter held %s after the holder was cut off; want within the %s session timeout + 2 ticks + 200ms", d, session)
 		}
 		if got.Fence <= lease.Fence {
 			t.Fatalf("fence %d after %d", got.Fence, lease.Fence)
