@@ -170,91 +170,6 @@ func TestStaleGrantAfterAPauseIsNotALease(t *testing.T) {
 	_ = other.Release(ctx, name, theirs.Token)
 }
 
-// delayProxy forwards TCP to upstream, holding client-to-server bytes for the delay in
-// force when they were read: requests arrive late but in order, and are delivered even
-// after the client gave up and closed the connection (as a request stuck in a slow
-// network or a paused server's buffers is still applied).
-type delayProxy struct {
-	ln       net.Listener
-	upstream string
-	delay    atomic.Int64 // ns
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	conns    []net.Conn
-}
-
-func startDelayProxy(t *testing.T, upstream string) *delayProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &delayProxy{ln: ln, upstream: upstream}
-	go p.serve()
-	t.Cleanup(func() {
-		ln.Close()
-		p.mu.Lock()
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.mu.Unlock()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *delayProxy) Addr() string             { return p.ln.Addr().String() }
-func (p *delayProxy) setDelay(d time.Duration) { p.delay.Store(int64(d)) }
-
-func (p *delayProxy) serve() {
-	for {
-		cc, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		sc, err := net.Dial("tcp", p.upstream)
-		if err != nil {
-			cc.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, cc, sc)
-		p.mu.Unlock()
-		type chunk struct {
-			b  []byte
-			at time.Time
-		}
-		q := make(chan chunk, 1024)
-		p.wg.Add(3)
-		go func() { defer p.wg.Done(); _, _ = io.Copy(cc, sc); cc.Close() }()
-		go func() {
-			defer p.wg.Done()
-			defer close(q)
-			for {
-				b := make([]byte, 32<<10)
-				n, err := cc.Read(b)
-				if n > 0 {
-					q <- chunk{b[:n], time.Now().Add(time.Duration(p.delay.Load()))}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-		go func() {
-			defer p.wg.Done()
-			for c := range q {
-				time.Sleep(time.Until(c.at))
-				if _, err := sc.Write(c.b); err != nil {
-					break
-				}
-			}
-			time.Sleep(50 * time.Millisecond) // let the last replies through
-			sc.Close()
-		}()
-	}
-}
-
 // Hole 4: in quorum mode, a SET that timed out here but was applied there later holds
 // that server under the round's token. The next round must not count it as a fresh
 // vote, nor lend it the full TTL: every lease needs a majority of servers that hold
@@ -265,7 +180,7 @@ func TestQuorumDoesNotCountALeftoverVote(t *testing.T) {
 	if len(addrs) < 3 {
 		t.Skip("needs 3 Redis masters")
 	}
-	proxy := startDelayProxy(t, addrs[2])
+	proxy := startChaosProxy(t, addrs[2])
 	q, err := New(endpoint.Dialer{Timeout: 2 * time.Second}, endpoint.Redis{Addrs: []string{addrs[0], addrs[1], proxy.Addr()}})
 	if err != nil {
 		t.Fatal(err)
@@ -288,8 +203,8 @@ func TestQuorumDoesNotCountALeftoverVote(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Del(ctx, k.lock)
-	proxy.setDelay(350 * time.Millisecond) // server 3's answers come after the 300ms per-call limit
-	go func() { time.Sleep(320 * time.Millisecond); proxy.setDelay(0) }()
+	proxy.always(chaosAction{delay: 350 * time.Millisecond}) // server 3's answers come after the 300ms per-call limit
+	go func() { time.Sleep(320 * time.Millisecond); proxy.always(chaosAction{}) }()
 	le, err := q.Acquire(ctx, name, lock.AcquireOptions{TTL: 900 * time.Millisecond, Wait: lock.WaitFor(3 * time.Second),
 		Strategy: lock.WaitPoll, PollInterval: 300 * time.Millisecond})
 	if err != nil {
@@ -317,7 +232,7 @@ func TestQuorumDoesNotCountALeftoverVote(t *testing.T) {
 func TestTimedOutTryIsGivenBack(t *testing.T) {
 	ctx := context.Background()
 	addr := testenv.List(t, testenv.Redis)[0]
-	proxy := startDelayProxy(t, addr)
+	proxy := startChaosProxy(t, addr)
 	l, err := New(endpoint.Dialer{Timeout: 200 * time.Millisecond}, endpoint.Redis{Addrs: []string{proxy.Addr()}})
 	if err != nil {
 		t.Fatal(err)
@@ -333,8 +248,8 @@ func TestTimedOutTryIsGivenBack(t *testing.T) {
 	}
 	// A slow network for 250ms: the try (and the first give-back, whose connection
 	// handshake is just as slow) time out at 200ms; the try is applied at 300ms.
-	proxy.setDelay(300 * time.Millisecond)
-	go func() { time.Sleep(250 * time.Millisecond); proxy.setDelay(0) }()
+	proxy.always(chaosAction{delay: 300 * time.Millisecond})
+	go func() { time.Sleep(250 * time.Millisecond); proxy.always(chaosAction{}) }()
 	_, err = l.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second})
 	if errs.KindOf(err) != errs.KindUnreachable {
 		t.Fatalf("want unreachable (timed out), got %v", err)
