@@ -490,7 +490,7 @@ func TestFaultQuorumWithOneAndTwoPaused(t *testing.T) {
 
 	// A server that started less than --ttl ago does not vote (it may have forgotten a
 	// lease in a restart): an earlier fault test may just have restarted one.
-	waitUptime(t, addrs, 10*time.Second)
+	waitUptime(t, addrs, 11*time.Second) // --ttl 10s, plus a second of uptime rounding
 	testenv.Service(t, "pause", "redis", "3")
 	paused3 := true
 	defer func() {

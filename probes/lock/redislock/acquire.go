@@ -395,10 +395,10 @@ collect:
 	// A server that started less than a TTL ago may have forgotten, in a restart without
 	// persistence, a lease it backed that is still running: its vote is not counted
 	// (Redlock's delayed restart, applied by the client), and what it took is given back.
-	// (The script reports the server's uptime in whole seconds, rounded down: compared
-	// as it is, a server is taken for at most a second younger than it is.)
+	// (Redis reports uptime as the difference of two whole-second clocks, so it may be
+	// up to a second more than the real uptime: a second is added to the TTL.)
 	for _, r := range got {
-		if r != nil && r.err == nil && r.val.ok && r.val.uptime != unknownUptime && r.val.uptime < opt.TTL {
+		if r != nil && r.err == nil && r.val.ok && r.val.uptime != unknownUptime && r.val.uptime < opt.TTL+time.Second {
 			r.val.ok = false
 			oks--
 		}
