@@ -277,24 +277,50 @@ func createTopics(t *testing.T, brokers []string, names ...string) {
 			t.Fatalf("create %s: %v", n, err)
 		}
 	}
-	// Metadata reaches every broker shortly after creation.
+	// Metadata reaches every broker shortly after creation, and completion may ask any of
+	// them: wait until each broker lists every topic (asking one broker is not enough).
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		all, err := admin.ListTopics()
-		missing := 0
-		for _, n := range names {
-			if _, ok := all[n]; !ok {
-				missing++
-			}
-		}
-		if err == nil && missing == 0 {
+		missing, err := topicsMissingOnSomeBroker(client, names)
+		if err == nil && missing == "" {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("topics %q not listed after 15s (err %v)", names, err)
+			t.Fatalf("topics %q not on every broker after 15s (missing %q, err %v)", names, missing, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// topicsMissingOnSomeBroker asks each broker for the topics' metadata and names the first
+// topic one of them does not know yet.
+func topicsMissingOnSomeBroker(client sarama.Client, names []string) (string, error) {
+	if err := client.RefreshMetadata(); err != nil {
+		return "", err
+	}
+	for _, b := range client.Brokers() {
+		if ok, _ := b.Connected(); !ok {
+			if err := b.Open(client.Config()); err != nil && err != sarama.ErrAlreadyConnected {
+				return "", err
+			}
+		}
+		resp, err := b.GetMetadata(&sarama.MetadataRequest{Version: 4, Topics: names, AllowAutoTopicCreation: false})
+		if err != nil {
+			return "", err
+		}
+		known := map[string]bool{}
+		for _, tm := range resp.Topics {
+			if tm.Err == sarama.ErrNoError {
+				known[tm.Name] = true
+			}
+		}
+		for _, n := range names {
+			if !known[n] {
+				return n, nil
+			}
+		}
+	}
+	return "", nil
 }
 
 // TestCompletionZooKeeperPaths runs against the embedded ZooKeeper with its demo tree,
