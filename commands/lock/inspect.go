@@ -16,7 +16,9 @@ expiry: "string, 5 bytes, no expiry; ..."), object {type, ttl_left_ms (-1: no ex
 size (bytes, fields, elements or members; -1 unknown)} (not-a-lock only), holder {token,
 fence (string), owner
 {host, pid, user, command, label, tool}, acquired_at, ttl_left_ms (-1: no expiry),
-reentrancy}, waiters (-1: unknown), last_fence, fencing_safe, last_break {at, by,
+reentrancy}, waiters (-1: unknown), queue [{node, token, seq, fence, holding, format,
+session, owner, created, age_ms}] (ZooKeeper: holder first, then each waiter in
+order), last_fence, fencing_safe, last_break {at, by,
 reason, token, fence}, instances [{endpoint, held, format, token, fence, ttl_left_ms,
 error}]
 (quorum mode), backend, notes.`

@@ -15,6 +15,7 @@ import (
 	"github.com/dsctl/dsctl/commands/cmdutil"
 	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/backends"
 	"github.com/dsctl/dsctl/probes/lock/supervisor"
 )
 
@@ -134,7 +135,7 @@ func RunRun(ctx context.Context, f *cmdutil.Factory, o *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	l, e, err := open(ctx, f, o.Backend)
+	l, r, err := open(ctx, f, o.Backend)
 	if err != nil {
 		return err
 	}
@@ -146,7 +147,7 @@ func RunRun(ctx context.Context, f *cmdutil.Factory, o *RunOptions) error {
 	defer signal.Stop(sigs)
 	res, err := supervisor.Run(ctx, supervisor.Options{
 		Locker: l, Name: o.Name, Acquire: opt, Command: o.Command, Shell: o.Shell,
-		OnLost: onLost, Grace: o.Grace, Env: childEnv(e.Redis),
+		OnLost: onLost, Grace: o.Grace, Env: backends.OSChildEnv(r.kind, r.e),
 		Stdin: f.IO.In, Stdout: f.IO.Out, Stderr: f.IO.ErrOut,
 		Signals: sigs, Foreground: f.IO.StdinTTY,
 		OnEvent: func(ev supervisor.Event) { f.IO.Debugf("lock run %s: %s %s", o.Name, ev.What, ev.Detail) },
