@@ -113,14 +113,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Options)
 	if err != nil {
 		return err
 	}
-	unavailable := map[string]error{}
-	if err := f.NoSandboxZooKeeper(); err != nil {
-		unavailable[health.BackendZooKeeper] = err
-	}
-	if err := f.NoSandboxSQL(); err != nil && e.SQLSource == config.SourceDefault {
-		unavailable[health.BackendSQL] = err
-	}
-	results := Results(health.Check(ctx, f.Dialer(), health.Targets{Endpoints: e, Backends: o.Backends, Unavailable: unavailable}))
+	results := Results(health.Check(ctx, f.Dialer(), health.Targets{Endpoints: e, Backends: o.Backends, Unavailable: e.Unavailable}))
 	if err := p.Print(results); err != nil {
 		return err
 	}

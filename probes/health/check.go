@@ -22,12 +22,13 @@ const (
 	Unreachable State = "unreachable"
 )
 
-// Backend names, in the order Check reports them.
+// Backend names (config's, so Endpoints.Unavailable keys them too), in the order
+// Check reports them.
 const (
-	BackendRedis     = "redis"
-	BackendZooKeeper = "zookeeper"
-	BackendKafka     = "kafka"
-	BackendSQL       = "sql"
+	BackendRedis     = config.BackendRedis
+	BackendZooKeeper = config.BackendZooKeeper
+	BackendKafka     = config.BackendKafka
+	BackendSQL       = config.BackendSQL
 )
 
 // Backends are every backend Check knows, in report order.
@@ -39,7 +40,8 @@ type Targets struct {
 	// Backends to check (names from Backends); empty means Configured(Endpoints).
 	Backends []string
 	// Unavailable maps a backend to why it cannot be checked here (say, --sandbox has
-	// no SQL): it is reported unreachable with that error, without a connection.
+	// no SQL; pass Endpoints.Unavailable): it is reported unreachable with that error,
+	// without a connection.
 	Unavailable map[string]error
 }
 
