@@ -1,6 +1,8 @@
 package config
 
 import (
+	"strings"
+
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
 )
@@ -31,13 +33,13 @@ func SandboxConflict(ov Overrides, sb *SandboxAddrs) error {
 	switch {
 	case len(ov.Redis) > 0:
 		return errs.Usage("--sandbox and --redis are mutually exclusive").
-			WithHint("--sandbox runs its own Redis; drop one of them")
+			WithHint("--sandbox runs its own Redis: drop --sandbox to use %s, or drop --redis to use the embedded server", strings.Join(ov.Redis, ","))
 	case len(ov.Kafka) > 0:
 		return errs.Usage("--sandbox and --brokers are mutually exclusive").
-			WithHint("--sandbox runs its own Kafka; drop one of them")
+			WithHint("--sandbox runs its own Kafka: drop --sandbox to use %s, or drop --brokers to use the embedded cluster", strings.Join(ov.Kafka, ","))
 	case len(ov.ZooKeeper) > 0 && (sb == nil || len(sb.ZooKeeper) > 0):
 		return errs.Usage("--sandbox and --zk are mutually exclusive").
-			WithHint("--sandbox runs its own ZooKeeper; drop one of them")
+			WithHint("--sandbox runs its own ZooKeeper: drop --sandbox to use %s, or drop --zk to use the embedded server", strings.Join(ov.ZooKeeper, ","))
 	case ov.SQL != nil && sb != nil && sb.SQL != nil:
 		return errs.Usage("--sandbox and an explicit SQL database are mutually exclusive").
 			WithHint("--sandbox runs its own database; drop one of them")
