@@ -343,6 +343,11 @@ type AcquireOptions struct {
 	// Redisson's fair lock): a newcomer never takes a free lock ahead of a live waiter
 	// queued before it. Backends that cannot honour it refuse it.
 	Fair bool
+	// Permits makes the lock a counting semaphore: 0 or 1 is a mutex; N > 1 lets up to
+	// N holders hold the name at once, each with its own lease (ZooKeeper: Curator's
+	// InterProcessSemaphoreV2 layout). Backends that cannot do it refuse N > 1 with a
+	// usage error.
+	Permits int
 }
 
 // ListOptions are the inputs of List.

@@ -21,6 +21,9 @@ const maxGone = 4096
 // Acquire takes the lock: it queues a protected ephemeral-sequential node and waits,
 // watching only its predecessor, until the node is the lowest.
 func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptions) (*lock.Lease, error) {
+	if opt.Permits > 1 || opt.Permits < 0 {
+		return l.acquireSemaphore(ctx, name, opt) // semaphore.go
+	}
 	dir, err := l.lockPath(name)
 	if err != nil {
 		return nil, err

@@ -132,6 +132,9 @@ func (l *Locker) Inspect(ctx context.Context, name string) (*lock.Info, error) {
 	if err != nil {
 		return nil, err
 	}
+	if info, ok, err := l.inspectSemaphore(ctx, name, dir); ok || err != nil { // semaphore.go
+		return info, err
+	}
 	return l.inspectDir(ctx, name, dir)
 }
 

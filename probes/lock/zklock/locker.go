@@ -414,6 +414,10 @@ func parseMember(child string) (member, bool) {
 		case len(id) == 32 && isHex(id):
 			return member{name: child, token: id, seq: seq, format: FormatGoZK}, true
 		}
+	case strings.HasPrefix(head, "_c_") && strings.HasSuffix(head, "-lease-"): // a semaphore lease (semaphore.go)
+		if id := strings.TrimSuffix(strings.TrimPrefix(head, "_c_"), "-lease-"); len(id) == 36 && strings.Count(id, "-") == 4 {
+			return member{name: child, token: id, seq: seq, format: FormatSemaphore}, true
+		}
 	case strings.HasSuffix(head, "__lock__"):
 		id := strings.TrimSuffix(head, "__lock__")
 		if len(id) == 32 && isHex(id) {

@@ -1,0 +1,344 @@
+package zklock_test
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/errs"
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
+	"github.com/dsctl/dsctl/probes/lock/zklock"
+	"github.com/dsctl/dsctl/probes/sandbox/zkserver"
+	"github.com/dsctl/dsctl/probes/sandbox/zkserver/zktest"
+)
+
+// leaseNodes lists <root>/<name>/leases as the leader sees it.
+func leaseNodes(t *testing.T, l *zklock.Locker, name string) []string {
+	t.Helper()
+	return children(t, l, name+"/leases")
+}
+
+var leaseName = regexp.MustCompile(`^_c_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-lease-[0-9]{10}$`)
+
+func semOpt(n int, wait lock.Wait) lock.AcquireOptions {
+	return lock.AcquireOptions{TTL: 20 * time.Second, Wait: wait, Owner: owner, Permits: n}
+}
+
+// Eight contenders on eight sessions, three permits: never more than three hold at
+// once (counted in-process and from the leases node), and three do hold at once
+// (a semaphore that degenerated into a mutex fails).
+func TestSemaphoreNeverMoreThanNHolders(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		name := locktest.Name(t, "sem")
+		const permits, workers, rounds = 3, 8, 3
+		observer := newLocker(t, tg)
+		var holding, peak atomic.Int64
+		var mu sync.Mutex
+		tokens := map[string]bool{} // lease tokens held right now
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			l := newLocker(t, tg)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for r := 0; r < rounds; r++ {
+					lease, err := l.Acquire(ctx, name, semOpt(permits, lock.WaitFor(60*time.Second)))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					n := holding.Add(1)
+					for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+					}
+					if n > permits {
+						t.Errorf("%d holders at once, permits %d", n, permits)
+					}
+					mu.Lock()
+					tokens[lease.Token] = true
+					mu.Unlock()
+					// Every in-process holder's lease node is in the leases node, and
+					// it holds at most one more node (the acquirer waiting for a permit).
+					kids := leaseNodes(t, observer, name)
+					if len(kids) > permits+1 {
+						t.Errorf("%d lease nodes with %d permits: %v", len(kids), permits, kids)
+					}
+					if !strings.Contains(strings.Join(kids, ","), lease.Token) {
+						t.Errorf("holder %s has no lease node: %v", lease.Token, kids)
+					}
+					if lease.FencingSafe || !strings.Contains(lease.Note, "not mutual exclusion") {
+						t.Errorf("semaphore lease claims safe fencing or lacks the note: %+v", lease)
+					}
+					time.Sleep(40 * time.Millisecond)
+					mu.Lock()
+					delete(tokens, lease.Token)
+					mu.Unlock()
+					holding.Add(-1)
+					if err := l.Release(ctx, name, lease.Token); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if p := peak.Load(); p != permits {
+			t.Errorf("peak of %d holders at once, want %d (the permits were not shared)", p, permits)
+		}
+		if kids := leaseNodes(t, observer, name); len(kids) != 0 {
+			t.Fatalf("lease nodes left: %v", kids)
+		}
+		if kids := children(t, observer, name+"/locks"); len(kids) != 0 {
+			t.Fatalf("locks queue left: %v", kids)
+		}
+	})
+}
+
+// The layout is Curator's; a waiter is woken by a release, gets a larger fence, can
+// renew; Inspect shows the holders and the waiter.
+func TestSemaphoreLayoutWakeAndInspect(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		name := locktest.Name(t, "sem")
+		a, b, c := newLocker(t, tg), newLocker(t, tg), newLocker(t, tg)
+		la, err := a.Acquire(ctx, name, semOpt(2, lock.NoWait))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lb, err := b.Acquire(ctx, name, semOpt(2, lock.NoWait))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kids := leaseNodes(t, a, name)
+		if len(kids) != 2 || !leaseName.MatchString(kids[0]) || !leaseName.MatchString(kids[1]) {
+			t.Fatalf("lease nodes %v, want two _c_<uuid>-lease-<seq>", kids)
+		}
+		top := children(t, a, name)
+		if strings.Join(top, ",") != "leases,locks" && strings.Join(top, ",") != "locks,leases" {
+			t.Fatalf("children of the semaphore node: %v, want locks and leases", top)
+		}
+		// Full: --wait 0 fails at once with the holders named, nothing left behind.
+		_, err = c.Acquire(ctx, name, semOpt(2, lock.NoWait))
+		if errs.KindOf(err) != errs.KindLockNotAcquired {
+			t.Fatalf("third acquire of 2 permits: %v, want not acquired", err)
+		}
+		got := make(chan *lock.Lease, 1)
+		go func() {
+			l, err := c.Acquire(ctx, name, semOpt(2, lock.WaitFor(20*time.Second)))
+			if err != nil {
+				t.Error(err)
+			}
+			got <- l
+		}()
+		// The waiter holds the locks mutex and has its lease node queued.
+		for deadline := time.Now().Add(10 * time.Second); len(leaseNodes(t, a, name)) < 3; {
+			if time.Now().After(deadline) {
+				t.Fatalf("the waiter's lease node never appeared: %v", leaseNodes(t, a, name))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		info, err := a.Inspect(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		holders, waiting := 0, 0
+		for _, n := range info.Notes {
+			switch {
+			case strings.HasPrefix(n, "holder "):
+				holders++
+			case strings.HasPrefix(n, "waiting for a permit"):
+				waiting++
+			}
+		}
+		if !info.Held || info.Format != zklock.FormatSemaphore || holders != 2 || waiting != 1 || info.Waiters != 1 ||
+			info.Holder.Token != la.Token || info.LastFence != lb.Fence {
+			t.Fatalf("inspect: held %v format %s holders %d waiting %d waiters %d holder %v last fence %d (b %d): %q",
+				info.Held, info.Format, holders, waiting, info.Waiters, info.Holder, info.LastFence, lb.Fence, info.Notes)
+		}
+		select {
+		case <-got:
+			t.Fatal("a third holder with 2 permits")
+		case <-time.After(200 * time.Millisecond):
+		}
+		if err := a.Release(ctx, name, la.Token); err != nil {
+			t.Fatal(err)
+		}
+		var lc *lock.Lease
+		select {
+		case lc = <-got:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the waiter was not woken by the release")
+		}
+		if lc == nil {
+			t.Fatal("no lease")
+		}
+		if lc.Fence <= lb.Fence || lb.Fence <= la.Fence {
+			t.Fatalf("fences %d, %d, %d do not increase", la.Fence, lb.Fence, lc.Fence)
+		}
+		if c.Notifications() < 1 {
+			t.Fatal("the waiter was not woken by a watch")
+		}
+		renewed, err := c.Renew(ctx, name, lc.Token, 30*time.Second)
+		if err != nil || renewed.Fence != lc.Fence {
+			t.Fatalf("renew: %+v %v", renewed, err)
+		}
+		// A released lease is not held any more.
+		if _, err := a.Renew(ctx, name, la.Token, 30*time.Second); errs.KindOf(err) != errs.KindLockLost {
+			t.Fatalf("renew of a released lease: %v", err)
+		}
+		for _, x := range []struct {
+			l *zklock.Locker
+			t string
+		}{{b, lb.Token}, {c, lc.Token}} {
+			if err := x.l.Release(ctx, name, x.t); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if kids := leaseNodes(t, a, name); len(kids) != 0 {
+			t.Fatalf("left behind: %v", kids)
+		}
+		if kids := children(t, a, name+"/locks"); len(kids) != 0 {
+			t.Fatalf("locks queue left: %v", kids)
+		}
+	})
+}
+
+// A holder's session ends (closed, or expired on the embedded server): its lease node
+// goes, and a waiter takes the permit.
+func TestSemaphoreSessionLossFreesTheLease(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		name := locktest.Name(t, "sem")
+		a, b, c := newLocker(t, tg), newLocker(t, tg), newLocker(t, tg)
+		la, err := a.Acquire(ctx, name, semOpt(2, lock.NoWait))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lb, err := b.Acquire(ctx, name, semOpt(2, lock.NoWait))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan *lock.Lease, 1)
+		go func() {
+			l, err := c.Acquire(ctx, name, semOpt(2, lock.WaitFor(30*time.Second)))
+			if err != nil {
+				t.Error(err)
+			}
+			got <- l
+		}()
+		for deadline := time.Now().Add(10 * time.Second); len(leaseNodes(t, b, name)) < 3; {
+			if time.Now().After(deadline) {
+				t.Fatal("the waiter's lease node never appeared")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if tg.Embedded != nil {
+			if !tg.Embedded.ExpireSession(a.Client().SessionID()) {
+				t.Fatal("no such session")
+			}
+		} else {
+			_ = a.Close()
+		}
+		select {
+		case lc := <-got:
+			if lc == nil || lc.Fence <= lb.Fence {
+				t.Fatalf("lease %+v after %d", lc, lb.Fence)
+			}
+			if err := c.Release(ctx, name, lc.Token); err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the permit of the lost session was not freed")
+		}
+		if tg.Embedded != nil {
+			// The expired holder learns it: its lease is not held any more.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				_, err := a.Renew(ctx, name, la.Token, 20*time.Second)
+				if errs.KindOf(err) == errs.KindLockLost {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("renew after the session expired: %v", err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		if err := b.Release(ctx, name, lb.Token); err != nil {
+			t.Fatal(err)
+		}
+		if kids := leaseNodes(t, b, name); len(kids) != 0 {
+			t.Fatalf("left behind: %v", kids)
+		}
+	})
+}
+
+// Every failure path leaves no lease node and no locks node behind.
+func TestSemaphoreNoOrphansOnFailure(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		name := locktest.Name(t, "sem")
+		a, c := newLocker(t, tg), newLocker(t, tg)
+		la, err := a.Acquire(ctx, name, semOpt(2, lock.NoWait))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lb, err := a.Acquire(ctx, name, semOpt(2, lock.NoWait)) // two leases on one session
+		if err != nil {
+			t.Fatal(err)
+		}
+		clean := func(step string) {
+			t.Helper()
+			if kids := leaseNodes(t, a, name); len(kids) != 2 {
+				t.Fatalf("%s: lease nodes %v, want only the two holders'", step, kids)
+			}
+			if kids := children(t, a, name+"/locks"); len(kids) != 0 {
+				t.Fatalf("%s: locks queue left: %v", step, kids)
+			}
+		}
+		start := time.Now()
+		_, err = c.Acquire(ctx, name, semOpt(2, lock.WaitFor(300*time.Millisecond)))
+		var na *lock.NotAcquiredError
+		if !errors.As(err, &na) || na.Holder == nil || na.Holder.Token != la.Token {
+			t.Fatalf("timed-out wait: %v", err)
+		}
+		if took := time.Since(start); took < 300*time.Millisecond || took > 5*time.Second {
+			t.Fatalf("timed-out wait took %s for --wait 300ms", took)
+		}
+		clean("timed out")
+		cctx, cancel := context.WithCancel(ctx)
+		time.AfterFunc(200*time.Millisecond, cancel)
+		if _, err := c.Acquire(cctx, name, semOpt(2, lock.WaitForever)); errs.KindOf(err) != errs.KindInterrupted {
+			t.Fatalf("cancelled wait: %v", err)
+		}
+		clean("cancelled")
+		for _, opt := range []lock.AcquireOptions{
+			{TTL: 20 * time.Second, Permits: -1},
+			{TTL: 20 * time.Second, Permits: zklock.MaxPermits + 1},
+			{TTL: 20 * time.Second, Permits: 3, RequireFencing: true},
+			{TTL: 0, Permits: 3},
+		} {
+			if _, err := c.Acquire(ctx, name, opt); errs.KindOf(err) != errs.KindUsage {
+				t.Fatalf("acquire %+v: %v, want a usage error", opt, err)
+			}
+			clean("bad input")
+		}
+		for _, tok := range []string{la.Token, lb.Token} {
+			if err := a.Release(ctx, name, tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if kids := leaseNodes(t, a, name); len(kids) != 0 {
+			t.Fatalf("left behind: %v", kids)
+		}
+		if c.PendingCleanup() != 0 || a.PendingCleanup() != 0 {
+			t.Fatalf("cleanup pending: %d %d", c.PendingCleanup(), a.PendingCleanup())
+		}
+	})
+}
