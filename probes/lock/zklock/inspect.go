@@ -151,8 +151,12 @@ func (l *Locker) inspectDir(ctx context.Context, name, dir string) (*lock.Info, 
 		if err != nil {
 			return nil, err
 		}
+		ms, others = foreignMembers(ms, others) // Curator read-write locks (formats_foreign.go)
 		info.Waiters = max(len(ms)-1, 0)
 		if len(ms) == 0 {
+			if fi, ok, err := l.inspectForeign(ctx, dir, others, info); ok { // Curator semaphores
+				return fi, err
+			}
 			if b, err := l.lastBreak(ctx, dir); err == nil {
 				info.LastBreak = b
 			}
@@ -187,6 +191,7 @@ func (l *Locker) inspectDir(ctx context.Context, name, dir string) (*lock.Info, 
 			info.LastBreak = b
 		}
 		info.Notes = append(info.Notes, fmt.Sprintf("holder node %s, session %s", e.Node, e.Session))
+		info.Notes = append(info.Notes, foreignNotes(ms)...)
 		// The queue in order, with each waiter's session and age (the first 20).
 		for i, m := range ms[1:] {
 			if i == 20 {
@@ -217,6 +222,9 @@ func describe(f lock.Format) string {
 		return "kazoo Lock (<uuid>__lock__<seq>, ephemeral-sequential)"
 	case lock.FormatDsctl:
 		return "dsctl lease (Curator-compatible queue node with owner data; fence = czxid)"
+	}
+	if d, ok := describeForeign(f); ok {
+		return d
 	}
 	return f.Describe()
 }

@@ -30,6 +30,15 @@ def now_ms():
     return int(time.time() * 1000)
 
 
+def hold(hold_ms, release_file):
+    if not release_file:
+        time.sleep(hold_ms / 1000.0)
+        return
+    end = time.monotonic() + hold_ms / 1000.0
+    while time.monotonic() < end and not os.path.exists(release_file):
+        time.sleep(0.005)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--connect", required=True)
@@ -41,6 +50,7 @@ def main():
     p.add_argument("--wait-ms", type=int, default=30000)
     p.add_argument("--side", default="kazoo")
     p.add_argument("--out")
+    p.add_argument("--release-file", help="hold until this file exists (at most --hold-ms)")
     p.add_argument("--session-timeout-ms", type=int, default=10000)
     p.add_argument("--no-foreign-patterns", action="store_true",
                    help="leave out extra_lock_patterns (kazoo then ignores dsctl's and Curator's nodes)")
@@ -97,7 +107,7 @@ def main():
                 emit(f"violation {now_ms()} {who} found the marker taken by: {inside}")
             with open(a.marker + ".history", "a") as h:
                 h.write(who + "\n")
-            time.sleep(a.hold_ms / 1000.0)
+            hold(a.hold_ms, a.release_file)
             if fd is not None:
                 os.unlink(a.marker)
             emit(f"exit {now_ms()} {node}")

@@ -58,6 +58,8 @@ public final class CuratorContender {
         int leases = Integer.parseInt(a.getOrDefault("leases", "1"));
         String marker = need(a, "marker");
         String side = a.getOrDefault("side", "curator");
+        // --release-file F: hold until F exists (at most --hold-ms), so a test decides when.
+        String releaseFile = a.get("release-file");
         int sessionMs = Integer.parseInt(a.getOrDefault("session-timeout-ms", "10000"));
         out = System.out;
         if (a.containsKey("out")) {
@@ -97,9 +99,7 @@ public final class CuratorContender {
                 }
                 Files.writeString(Path.of(marker + ".history"), side + " " + node + "\n",
                         StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-                if (holdMs > 0) {
-                    Thread.sleep(holdMs);
-                }
+                hold(holdMs, releaseFile);
                 if (slot != null) {
                     Files.deleteIfExists(slot);
                 }
@@ -112,6 +112,19 @@ public final class CuratorContender {
         }
         emit("done acquired=" + acquired + " violations=" + violations);
         System.exit(violations > 0 ? 3 : 0);
+    }
+
+    static void hold(long holdMs, String releaseFile) throws InterruptedException {
+        if (releaseFile == null) {
+            if (holdMs > 0) {
+                Thread.sleep(holdMs);
+            }
+            return;
+        }
+        long end = System.nanoTime() + holdMs * 1_000_000L;
+        while (System.nanoTime() < end && !Files.exists(Path.of(releaseFile))) {
+            Thread.sleep(5);
+        }
     }
 
     /** One Curator recipe behind a common acquire/release. */
@@ -231,7 +244,7 @@ public final class CuratorContender {
         System.err.println("usage: java -jar curator-contender.jar --connect HOST:PORT,... --path /lock/path"
                 + " --marker FILE [--recipe mutex|write|read|semaphore] [--leases N] [--iterations N]"
                 + " [--hold-ms MS] [--gap-ms MS] [--wait-ms MS] [--side NAME] [--out FILE]"
-                + " [--session-timeout-ms MS]");
+                + " [--release-file FILE] [--session-timeout-ms MS]");
         System.exit(2);
     }
 }
