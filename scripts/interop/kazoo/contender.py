@@ -78,7 +78,10 @@ def main():
         for _ in range(a.iterations):
             lock = zk.Lock(a.path, identifier=a.side, extra_lock_patterns=patterns)
             try:
-                got = lock.acquire(blocking=a.blocking == "yes", timeout=a.wait_ms / 1000.0)
+                if a.blocking == "yes":
+                    got = lock.acquire(blocking=True, timeout=a.wait_ms / 1000.0)
+                else:
+                    got = lock.acquire(blocking=False)
             except LockTimeout:
                 got = False
             if not got:

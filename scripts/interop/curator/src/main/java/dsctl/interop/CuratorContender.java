@@ -95,7 +95,7 @@ public final class CuratorContender {
                 if (slot == null) {
                     violations++;
                     emit("violation " + System.currentTimeMillis() + " " + side + " " + node
-                            + " found every marker slot taken: " + markerHolders(marker, leases));
+                            + " found the marker taken by: " + markerHolders(marker, leases));
                 }
                 Files.writeString(Path.of(marker + ".history"), side + " " + node + "\n",
                         StandardOpenOption.CREATE, StandardOpenOption.APPEND);
