@@ -42,8 +42,8 @@ import net.javacrumbs.shedlock.provider.jdbc.JdbcLockProvider;
  * documentation for MySQL/MariaDB or PostgreSQL).
  *
  * <p>Output, one line per event on stdout (flushed) and appended to --out: {@code ready
- * <ms> <product>}, {@code enter <ms> <name> <locked_by>}, {@code extended <ms>}, {@code
- * extend-failed <ms>}, {@code exit <ms> <name>}, {@code violation <ms> <what>}, {@code
+ * <ms> <product>}, {@code enter <ms> <name> <side> <locked_by>}, {@code extended <ms>},
+ * {@code extend-failed <ms>}, {@code exit <ms> <name>}, {@code unlock-skipped <ms>}, {@code violation <ms> <what>}, {@code
  * timeout <ms>}, {@code done acquired=N violations=V}. Exit status: 0 no violation, 3
  * violations, 4 an acquire timed out, 2 bad arguments, 1 anything else.
  */
@@ -69,6 +69,7 @@ public final class ShedLockContender {
         long pollMs = Long.parseLong(a.getOrDefault("poll-ms", "5"));
         long atMostMs = Long.parseLong(a.getOrDefault("lock-at-most-ms", "10000"));
         String releaseFile = a.get("release-file");
+        boolean extend = !"no".equals(a.getOrDefault("extend", "yes"));
         if (a.containsKey("out")) {
             file = new PrintStream(Files.newOutputStream(Path.of(a.get("out")),
                     StandardOpenOption.CREATE, StandardOpenOption.APPEND), true, StandardCharsets.UTF_8);
@@ -115,20 +116,31 @@ public final class ShedLockContender {
             Files.writeString(Path.of(marker + ".history"), who + "\n",
                     StandardOpenOption.CREATE, StandardOpenOption.APPEND);
             hold(holdMs / 2, releaseFile);
-            // Extend, as a long task does (ShedLock's SimpleLock.extend).
-            Optional<SimpleLock> extended = held.extend(atMost, Duration.ZERO);
-            if (extended.isPresent()) {
-                held = extended.get();
-                emit("extended " + System.currentTimeMillis());
-            } else {
-                emit("extend-failed " + System.currentTimeMillis());
+            // Extend, as a long task does (ShedLock's SimpleLock.extend). ShedLock
+            // invalidates the lock object on every extend: after a failed one it cannot
+            // be unlocked (unlock throws), so the task ends without unlocking, as
+            // ShedLock's LockingTaskExecutor would.
+            boolean valid = true;
+            if (extend) {
+                Optional<SimpleLock> extended = held.extend(atMost, Duration.ZERO);
+                if (extended.isPresent()) {
+                    held = extended.get();
+                    emit("extended " + System.currentTimeMillis());
+                } else {
+                    valid = false;
+                    emit("extend-failed " + System.currentTimeMillis());
+                }
             }
             hold(holdMs - holdMs / 2, releaseFile);
             if (inside) {
                 Files.deleteIfExists(mark);
             }
             emit("exit " + System.currentTimeMillis() + " " + name);
-            held.unlock();
+            if (valid) {
+                held.unlock();
+            } else {
+                emit("unlock-skipped " + System.currentTimeMillis() + " (the failed extend invalidated the lock)");
+            }
             if (gapMs > 0) {
                 Thread.sleep(gapMs);
             }
@@ -271,7 +283,8 @@ public final class ShedLockContender {
         System.err.println("shedlock contender: " + why);
         System.err.println("usage: java -jar shedlock-contender.jar --jdbc-url jdbc:mariadb://HOST:PORT/DB|jdbc:postgresql://HOST:PORT/DB"
                 + " [--user U] --name LOCK --marker FILE [--table shedlock] [--iterations N] [--hold-ms MS] [--gap-ms MS]"
-                + " [--wait-ms MS] [--poll-ms MS] [--lock-at-most-ms MS] [--release-file FILE] [--side NAME] [--out FILE]"
+                + " [--wait-ms MS] [--poll-ms MS] [--lock-at-most-ms MS] [--extend yes|no] [--release-file FILE] [--side NAME]"
+                + " [--out FILE]"
                 + " (password: env SHEDLOCK_JDBC_PASSWORD)");
         System.exit(2);
     }
