@@ -125,6 +125,19 @@ func isSemaphore(others []string) bool {
 	return true
 }
 
+// isForeignNode reports whether child (one of children) makes its parent a Curator
+// read-write lock or semaphore, for List: a read-write lock node, or the leases/ and
+// locks/ of a semaphore (List then does not descend into them).
+func isForeignNode(child string, children []string) bool {
+	if _, ok := parseProtected(child, curatorWrite); ok {
+		return true
+	}
+	if _, ok := parseProtected(child, curatorRead); ok {
+		return true
+	}
+	return (child == "leases" || child == "locks") && isSemaphore(children)
+}
+
 // inspectForeign inspects a lock node that has no queue of its own: a Curator
 // semaphore (ok false for anything else).
 func (l *Locker) inspectForeign(ctx context.Context, dir string, others []string, info *lock.Info) (*lock.Info, bool, error) {

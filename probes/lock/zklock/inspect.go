@@ -264,7 +264,7 @@ func (l *Locker) List(ctx context.Context, opt lock.ListOptions) ([]lock.Info, e
 		}
 		isLock := false
 		for _, c := range children {
-			if _, ok := parseMember(c); ok {
+			if _, ok := parseMember(c); ok || isForeignNode(c, children) { // formats_foreign.go
 				isLock = true
 				continue
 			}

@@ -195,6 +195,10 @@ func TestInteropCuratorReadWriteLockAndSemaphoreInspect(t *testing.T) {
 		if r.seen("enter") {
 			t.Fatal("Curator reader entered while the writer held")
 		}
+		listed, err := l.List(ctx, lock.ListOptions{Prefix: name})
+		if err != nil || len(listed) != 1 || listed[0].Name != name || listed[0].Format != zklock.FormatCuratorRW {
+			t.Fatalf("list of a Curator write lock: %+v %v", listed, err)
+		}
 		touch(t, release)
 		r.next(t, &rfrom, "enter ", 15*time.Second)
 		for _, c := range []*libProc{w, r} {
@@ -243,6 +247,11 @@ func TestInteropCuratorReadWriteLockAndSemaphoreInspect(t *testing.T) {
 		}
 		if waiter.seen("enter") {
 			t.Fatal("a third holder entered a 2-lease semaphore")
+		}
+		// List names the semaphore itself, not its leases/ and locks/ children.
+		listed, err := l.List(ctx, lock.ListOptions{Prefix: name})
+		if err != nil || len(listed) != 1 || listed[0].Name != name || listed[0].Format != zklock.FormatCuratorSemaphore {
+			t.Fatalf("list of a Curator semaphore: %+v %v", listed, err)
 		}
 		touch(t, release)
 		waiter.next(t, &wfrom, "enter ", 15*time.Second)
