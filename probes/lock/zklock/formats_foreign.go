@@ -215,7 +215,11 @@ func (l *Locker) inspectForeign(ctx context.Context, dir string, others []string
 				return nil, true, err
 			}
 			if h != nil {
+				// The oldest lease is the holder inspect reports, and the one
+				// `lock break` deletes (freeing one lease for the first waiter).
 				info.Held, info.Holder, info.LastFence = true, h, h.Fence
+				lines = append(lines, fmt.Sprintf("holder node %s, session %s, the oldest lease, held %s", e.Node, e.Session, e.Age))
+				continue
 			}
 		}
 		lines = append(lines, fmt.Sprintf("lease %s, session %s, held %s", e.Node, e.Session, e.Age))

@@ -222,7 +222,9 @@ func TestInteropCuratorReadWriteLockAndSemaphoreInspect(t *testing.T) {
 			leases = append(leases, strings.Fields(c.next(t, &from, "enter ", 30*time.Second))[2])
 			holders = append(holders, c)
 		}
-		waiter := startCurator(t, contenderArgs(t, path, m.path, 1, 0, "--recipe", "semaphore", "--leases", "2", "--side", "waiter")...)
+		// (The waiter's marker is its own: the break below makes it a third holder on
+		// purpose, beside the broken one that still believes it holds.)
+		waiter := startCurator(t, contenderArgs(t, path, m.path+".waiter", 1, 0, "--recipe", "semaphore", "--leases", "2", "--side", "waiter")...)
 		wfrom := 0
 		waiter.next(t, &wfrom, "ready", 30*time.Second)
 		var info *lock.Info
@@ -253,8 +255,13 @@ func TestInteropCuratorReadWriteLockAndSemaphoreInspect(t *testing.T) {
 		if err != nil || len(listed) != 1 || listed[0].Name != name || listed[0].Format != zklock.FormatCuratorSemaphore {
 			t.Fatalf("list of a Curator semaphore: %+v %v", listed, err)
 		}
-		touch(t, release)
+		// break deletes the oldest lease: the waiter gets a lease at once.
+		broken, err := l.Break(ctx, name, lock.BreakOptions{Reason: "interop test", By: "test"})
+		if err != nil || broken.Holder == nil || broken.Holder.Token != info.Holder.Token {
+			t.Fatalf("break of a Curator semaphore: %+v %v", broken, err)
+		}
 		waiter.next(t, &wfrom, "enter ", 15*time.Second)
+		touch(t, release)
 		for _, c := range append(holders, waiter) {
 			if code, last := c.wait(t, 15*time.Second); code != 0 || last != "done acquired=1 violations=0" {
 				t.Fatalf("%s exit %d, last %q\n%s", c.name, code, last, c.stderr.String())
