@@ -148,8 +148,12 @@ func (l *Locker) inspectDir(ctx context.Context, name, dir string) (*lock.Info, 
 		if err != nil {
 			return nil, err
 		}
+		ms, others = foreignMembers(ms, others) // Curator read-write locks (formats_foreign.go)
 		info.Waiters = max(len(ms)-1, 0)
 		if len(ms) == 0 {
+			if fi, ok, err := l.inspectForeign(ctx, dir, others, info); ok { // Curator semaphores
+				return fi, err
+			}
 			if b, err := l.lastBreak(ctx, dir); err == nil {
 				info.LastBreak = b
 			}
@@ -183,6 +187,7 @@ func (l *Locker) inspectDir(ctx context.Context, name, dir string) (*lock.Info, 
 		if b, err := l.lastBreak(ctx, dir); err == nil {
 			info.LastBreak = b
 		}
+		info.Notes = append(info.Notes, foreignNotes(ms)...)
 		// The queue in order, holder first, with each waiter's session and age (the
 		// first maxQueueShown).
 		e.Holding = true
@@ -212,6 +217,9 @@ func describe(f lock.Format) string {
 		return "kazoo Lock (<uuid>__lock__<seq>, ephemeral-sequential)"
 	case lock.FormatDsctl:
 		return "dsctl lease (Curator-compatible queue node with owner data; fence = czxid)"
+	}
+	if d, ok := describeForeign(f); ok {
+		return d
 	}
 	return f.Describe()
 }
@@ -251,7 +259,7 @@ func (l *Locker) List(ctx context.Context, opt lock.ListOptions) ([]lock.Info, e
 		}
 		isLock := false
 		for _, c := range children {
-			if _, ok := parseMember(c); ok {
+			if _, ok := parseMember(c); ok || isForeignNode(c, children) { // formats_foreign.go
 				isLock = true
 				continue
 			}
