@@ -16,7 +16,10 @@ import (
 // the context). Bounded by cmdutil.MaxCompletionWait.
 func completeLockName(f *cmdutil.Factory, b *backendFlags) cobra.CompletionFunc {
 	return f.Dynamic(func(ctx context.Context, toComplete string) ([]string, error) {
-		r, err := b.resolve(ctx, f)
+		// cobra's __complete parses list flags twice ([A A] for --redis A): read them once.
+		once := *b
+		once.Redis, once.ZK = cmdutil.Unique(b.Redis), cmdutil.Unique(b.ZK)
+		r, err := once.resolve(ctx, f)
 		if err != nil {
 			return nil, err
 		}
