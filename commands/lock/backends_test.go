@@ -311,7 +311,7 @@ func TestZooKeeperForegroundAcquireExits4WhenTheSessionExpires(t *testing.T) {
 	info := waitHeld(t, b, "exp")
 	expireHolder(t, srv, info)
 	r := await(t, done, 15*time.Second)
-	if r.code != 4 || !strings.Contains(r.errOut, `lock "exp" lost at`) {
+	if r.code != 4 || !strings.Contains(r.errOut, `lock "exp" lost at`) || !strings.Contains(r.errOut, "the ZooKeeper session expired") {
 		t.Fatalf("session expired while holding: exit %d %q", r.code, r.errOut)
 	}
 }
@@ -644,4 +644,58 @@ func TestZooKeeperSuspendedRunStopsTheChildBeforeTheSessionCanExpire(t *testing.
 			t.Fatalf("the child was stopped %s after the cut: a suspended session is not lost yet", last.Sub(cut))
 		}
 	})
+}
+
+// `lock verify` and `lock bench` on ZooKeeper go through backends.Open: each verify
+// worker's fault proxies sit between its Locker and ZooKeeper; nothing is left behind.
+func TestVerifyAndBenchOnZooKeeper(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		b := newZKBackend(t, tg)
+		r := dsctl(t, nil, b.args("lock", "bench", "--clients", "3", "--ops", "60", "-o", "json")...)
+		var res map[string]any
+		if err := json.Unmarshal([]byte(r.out), &res); err != nil || r.code != 0 || res["ok"] != true || res["ops"] != 60.0 ||
+			res["backend"].(map[string]any)["kind"] != "zookeeper" || res["fencing_checked"] != true {
+			t.Fatalf("bench: %v exit %d\n%s%s", err, r.code, r.out, r.errOut)
+		}
+		r = dsctl(t, nil, b.args("lock", "verify", "--workers", "3", "--duration", "3s", "--ttl", "300ms", "--timeout", "1s", "-o", "json")...)
+		v := parseVerify(t, r.out)
+		checkVerdict(t, v, r.code, r.errOut)
+		if !v.Safe {
+			t.Fatalf("the ZooKeeper lock failed lock verify: %s", r.out)
+		}
+		if v.Backend.Kind != "zookeeper" || !v.FencingChecked || v.Counts["sections"] < 3 {
+			t.Fatalf("verify: %s", r.out)
+		}
+		injected := 0
+		for _, n := range v.FaultsInjected {
+			injected += n
+		}
+		if injected == 0 {
+			t.Fatalf("no faults injected: %v", v.FaultsInjected)
+		}
+		waitFor(t, "the verify lock's nodes to go", 15*time.Second, func() bool { return len(b.held(t, v.LockName)) == 0 })
+		if left := b.zk.ephemerals(t, b.zk.root); len(left) != 0 {
+			t.Fatalf("left behind: %v", left)
+		}
+	})
+}
+
+// Curator's LOST on `lock run`: the server expires dsctl's session; the next renewal
+// finds the lease gone, the child is stopped at once, exit 4 saying why.
+func TestZooKeeperRunSessionExpiredIsLost(t *testing.T) {
+	srv, err := zkserver.Start(context.Background(), zkserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	b := newZKBackend(t, zktest.Target{Name: "embedded", Servers: []string{srv.Addr()}, Embedded: srv})
+	done := background(context.Background(), t, nil, b.args("lock", "run", "exp", "--ttl", "3s", "--", "sleep", "30")...)
+	info := waitHeld(t, b, "exp")
+	expireHolder(t, srv, info)
+	r := await(t, done, 15*time.Second)
+	for _, want := range []string{`lock "exp" lost at`, "the ZooKeeper session expired", "SIGTERM"} {
+		if r.code != 4 || !strings.Contains(r.errOut, want) {
+			t.Fatalf("session expired under lock run: exit %d, want 4 and %q: %q", r.code, want, r.errOut)
+		}
+	}
 }

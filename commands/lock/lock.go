@@ -1,6 +1,7 @@
-// Package lock wires `dsctl lock`: acquire, run, renew, release, inspect, list, break
-// and bench. Flags become Options, a run function calls the probes (probes/lock and its
-// Redis backend, supervisor, bench), and the printer renders the typed result.
+// Package lock wires `dsctl lock`: acquire, run, renew, release, inspect, list, break,
+// bench and verify. Flags become Options, a run function calls the probes (probes/lock,
+// backends.Open for the Locker of whichever backend, supervisor, bench, verify), and
+// the printer renders the typed result.
 package lock
 
 import (
