@@ -699,3 +699,77 @@ func TestZooKeeperRunSessionExpiredIsLost(t *testing.T) {
 		}
 	}
 }
+
+// The real binary: `lock acquire` on ZooKeeper prints the lease at once (a reader
+// sees it while the lease is held), holds it, and on SIGTERM releases it and exits 0.
+func TestZooKeeperAcquireProcessPrintsAtOnceAndReleasesOnSIGTERM(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		b := newZKBackend(t, tg)
+		p := start(t, nil, b.args("lock", "acquire", "proc", "-o", "env")...)
+		waitFor(t, "the lease on stdout", 10*time.Second, func() bool { return strings.Contains(p.stdout.String(), "DSCTL_LOCK_FENCE=") })
+		info := inspectJSON(t, b, "proc")
+		if info["held"] != true || !strings.Contains(p.stdout.String(), info["holder"].(map[string]any)["token"].(string)) {
+			t.Fatalf("printed lease is not the holder: %v\n%s", info, p.stdout)
+		}
+		if owner := info["holder"].(map[string]any)["owner"].(map[string]any); owner["pid"] != float64(p.cmd.Process.Pid) {
+			t.Fatalf("owner pid %v, want dsctl's own %d (it holds the lease)", owner["pid"], p.cmd.Process.Pid)
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(t, 10*time.Second); code != 0 || !strings.Contains(p.stderr.String(), "released (interrupted") {
+			t.Fatalf("after SIGTERM: exit %d %s", code, p.stderr)
+		}
+		if left := b.held(t, "proc"); len(left) != 0 {
+			t.Fatalf("left behind: %v", left)
+		}
+	})
+}
+
+// The ZooKeeper digest password is dsctl's secret: `lock run`'s child does not get the
+// variable that holds it.
+func TestZooKeeperRunChildEnvWithoutTheDigestPassword(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		b := newZKBackend(t, tg)
+		cfg := filepath.Join(t.TempDir(), "config.yaml")
+		os.WriteFile(cfg, []byte("current_context: t\ncontexts:\n  t:\n    zookeeper:\n      servers: ["+strings.Join(tg.Servers, ", ")+
+			"]\n      digest_user: dsctl\n      digest_password: {env: DSCTL_TEST_ZK_DIGEST_PW}\n"), 0o600)
+		t.Setenv("DSCTL_TEST_ZK_DIGEST_PW", "zk-s3cret-for-dsctl") // secrets are read from the process env
+		r := dsctl(t, map[string]string{"DSCTL_CONFIG": cfg}, "lock", "run", "digest", "--zk-root", b.zk.root, "--", "sh", "-c", "env; exit 3")
+		if r.code != 3 || !strings.Contains(r.out, "DSCTL_LOCK_FENCE=") {
+			t.Fatalf("run: exit %d %q", r.code, r.errOut)
+		}
+		if strings.Contains(r.out, "zk-s3cret-for-dsctl") || strings.Contains(r.out, "DSCTL_TEST_ZK_DIGEST_PW") {
+			t.Fatal("the child's environment holds the ZooKeeper digest password")
+		}
+		if !strings.Contains(r.out, "PATH=") {
+			t.Fatal("the child lost the rest of the environment")
+		}
+	})
+}
+
+// ctrl-C while waiting: exit 130, and the waiter leaves nothing in the queue.
+func TestInterruptWhileWaitingOnEveryBackend(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backendUnderTest) {
+		holder := background(context.Background(), t, nil, b.args("lock", "acquire", "busy", "--for", "3s")...)
+		waitHeld(t, b, "busy")
+		ctx, cancel := context.WithCancel(context.Background())
+		waiter := background(ctx, t, nil, b.args("lock", "acquire", "busy", "--wait", "forever")...)
+		if b.zk != nil {
+			waitFor(t, "the waiter queued", 10*time.Second, func() bool { return len(b.held(t, "busy")) == 2 })
+		} else {
+			time.Sleep(200 * time.Millisecond)
+		}
+		cancel()
+		if r := await(t, waiter, 10*time.Second); r.code != 130 {
+			t.Fatalf("interrupted waiter: exit %d %q", r.code, r.errOut)
+		}
+		if left := b.held(t, "busy"); len(left) != 1 {
+			t.Fatalf("after the interrupted waiter: %v, want only the holder", left)
+		}
+		if r := await(t, holder, 10*time.Second); r.code != 0 {
+			t.Fatalf("holder: exit %d %q", r.code, r.errOut)
+		}
+		if left := b.held(t, "busy"); len(left) != 0 {
+			t.Fatalf("left behind: %v", left)
+		}
+	})
+}
