@@ -657,7 +657,11 @@ func TestVerifyAndBenchOnZooKeeper(t *testing.T) {
 			res["backend"].(map[string]any)["kind"] != "zookeeper" || res["fencing_checked"] != true {
 			t.Fatalf("bench: %v exit %d\n%s%s", err, r.code, r.out, r.errOut)
 		}
-		r = dsctl(t, nil, b.args("lock", "verify", "--workers", "3", "--duration", "3s", "--ttl", "300ms", "--timeout", "1s", "-o", "json")...)
+		faults := "all"
+		if raceEnabled { // resets and blackholes reconnect waiting clients: see race_on_test.go
+			faults = "latency,pause"
+		}
+		r = dsctl(t, nil, b.args("lock", "verify", "--workers", "3", "--duration", "3s", "--ttl", "300ms", "--timeout", "1s", "--faults", faults, "-o", "json")...)
 		v := parseVerify(t, r.out)
 		checkVerdict(t, v, r.code, r.errOut)
 		if !v.Safe {
@@ -772,4 +776,101 @@ func TestInterruptWhileWaitingOnEveryBackend(t *testing.T) {
 			t.Fatalf("left behind: %v", left)
 		}
 	})
+}
+
+// --detach on ZooKeeper: a TTL node that outlives acquire; renew and release work with
+// the token from other processes; an unrenewed one is deleted by the server after its
+// TTL (at its container check) and the next waiter, watching it, takes the lock.
+func TestZooKeeperDetachedLeaseIsATTLNode(t *testing.T) {
+	zktest.Run(t, zkserver.Options{ContainerCheckInterval: 100 * time.Millisecond}, func(t *testing.T, tg zktest.Target) {
+		b := newZKBackend(t, tg)
+		r := dsctl(t, nil, b.args("lock", "acquire", "det", "--detach", "--ttl", "20s", "-o", "json")...)
+		var lease map[string]any
+		if r.code != 0 || json.Unmarshal([]byte(r.out), &lease) != nil || lease["backend"].(map[string]any)["detached"] != true {
+			t.Fatalf("acquire --detach: exit %d %q %q", r.code, r.out, r.errOut)
+		}
+		token := lease["token"].(string)
+		if info := inspectJSON(t, b, "det"); info["held"] != true || info["holder"].(map[string]any)["token"] != token {
+			t.Fatalf("not held after acquire --detach returned: %v", info)
+		}
+		if q := b.zk.queueNodes(t, b.zk.root+"/det"); len(q) != 1 || len(b.held(t, "det")) != 0 {
+			t.Fatalf("want one persistent (TTL) queue node and no ephemeral one: %v %v", q, b.held(t, "det"))
+		}
+		r = dsctl(t, nil, b.args("lock", "renew", "det", "--token", token, "--ttl", "10s")...)
+		if r.code != 0 || !strings.Contains(r.out, "ttl:      10s") {
+			t.Fatalf("renew from another process: exit %d %q %q", r.code, r.out, r.errOut)
+		}
+		r = dsctl(t, nil, b.args("lock", "acquire", "det", "--detach")...)
+		if r.code != 3 {
+			t.Fatalf("second acquire: exit %d %q", r.code, r.errOut)
+		}
+		r = dsctl(t, nil, b.args("lock", "release", "det", "--token", token)...)
+		if r.code != 0 || len(b.zk.queueNodes(t, b.zk.root+"/det")) != 0 {
+			t.Fatalf("release: exit %d %q, left %v", r.code, r.errOut, b.zk.queueNodes(t, b.zk.root+"/det"))
+		}
+		if r = dsctl(t, nil, b.args("lock", "renew", "det", "--token", token)...); r.code != 4 {
+			t.Fatalf("renew after release: exit %d %q", r.code, r.errOut)
+		}
+		if tg.Embedded == nil {
+			return // the ensemble's container check runs every 60s
+		}
+		// Abandoned: the server deletes it after its TTL; a waiter gets the lock.
+		if r = dsctl(t, nil, b.args("lock", "acquire", "gone", "--detach", "--ttl", "400ms")...); r.code != 0 {
+			t.Fatalf("acquire --detach: exit %d %q", r.code, r.errOut)
+		}
+		// A waiting --detach acquire keeps its own TTL node alive while it waits.
+		r = dsctl(t, nil, b.args("lock", "acquire", "gone", "--detach", "--ttl", "300ms", "--wait", "10s", "-o", "json")...)
+		if r.code != 0 || !strings.Contains(r.out, `"detached": true`) {
+			t.Fatalf("waiter: exit %d %q %q", r.code, r.out, r.errOut)
+		}
+		waitFor(t, "the unrenewed lease to be deleted", 10*time.Second, func() bool { return len(b.zk.queueNodes(t, b.zk.root+"/gone")) == 0 })
+	})
+}
+
+// A ZooKeeper without TTL nodes refuses --detach with exit 2 saying so; nothing is left.
+func TestZooKeeperDetachWithoutTTLNodesSaysSo(t *testing.T) {
+	srv, err := zkserver.Start(context.Background(), zkserver.Options{DisableExtendedTypes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	b := newZKBackend(t, zktest.Target{Name: "embedded", Servers: []string{srv.Addr()}, Embedded: srv})
+	r := dsctl(t, nil, b.args("lock", "acquire", "det", "--detach")...)
+	if r.code != 2 || !strings.Contains(r.errOut, "does not enable TTL nodes") || !strings.Contains(r.errOut, "extendedTypesEnabled=true") {
+		t.Fatalf("--detach without TTL nodes: exit %d %q", r.code, r.errOut)
+	}
+	if q := b.zk.queueNodes(t, b.zk.root); len(q) != 0 {
+		t.Fatalf("left behind: %v", q)
+	}
+	r = dsctl(t, nil, b.args("lock", "acquire", "det", "--detach", "--for", "1s")...)
+	if r.code != 2 || !strings.Contains(r.errOut, "drop one of them") {
+		t.Fatalf("--detach --for: exit %d %q", r.code, r.errOut)
+	}
+}
+
+// queueNodes lists the lock queue nodes (any library's, ephemeral or TTL) at and below
+// p, as the leader sees them.
+func (z *zkBackend) queueNodes(t *testing.T, p string) []string {
+	t.Helper()
+	_, _ = z.conn.Sync(p)
+	var out []string
+	stack := []string{p}
+	for len(stack) > 0 && len(out) < 1000 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		kids, _, err := z.conn.Children(n)
+		if err == gozk.ErrNoNode {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("list %s: %v", n, err)
+		}
+		for _, k := range kids {
+			if strings.Contains(k, "-lock-") || strings.Contains(k, "__lock__") {
+				out = append(out, n+"/"+k)
+			}
+			stack = append(stack, n+"/"+k)
+		}
+	}
+	return out
 }
