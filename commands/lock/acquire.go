@@ -55,8 +55,10 @@ or ask for a detached lease with --detach: the queue node is then a TTL node
 once as on Redis, and renew and release work with the token from any process.
 ZooKeeper deletes a TTL node at its next container check after the TTL ran out
 (zookeeper.containerCheckIntervalMs, 60s by default), so an abandoned detached lease
-blocks others up to that much longer than its TTL, never less; a waiting --detach
-acquire keeps its node alive while it waits.
+blocks others up to that much longer than its TTL; a waiting --detach acquire keeps
+its node alive while it waits. The TTL is timed on the ZooKeeper leader's wall clock
+(from the node's last write): keep the ensemble's clocks in sync (NTP), since a new
+leader whose clock runs ahead would end it early, and check DSCTL_LOCK_FENCE.
 
 --for DURATION holds any lease in the foreground for that long, renewing it, then
 releases it (ctrl-C releases it earlier), on Redis too.

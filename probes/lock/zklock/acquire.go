@@ -369,7 +369,7 @@ func (l *Locker) detachedLease(name, token string, owner lock.Owner, ttl, nodeTT
 	b.Detached = true
 	return &lock.Lease{Name: name, Token: token, Fence: lock.FencingToken(st.Czxid), FencingSafe: true, TTL: ttl, TTLMs: ttl.Milliseconds(),
 		AcquiredAt: sent, ExpiresAt: sent.Add(bound - lock.ClockDrift(bound)), Owner: owner, Backend: b,
-		Note: fmt.Sprintf("a TTL node: it outlives this process until %s after the last renewal (ZooKeeper deletes it at its next container check after that, so up to zookeeper.containerCheckIntervalMs later; never earlier)", lock.RoundDuration(nodeTTL))}
+		Note: fmt.Sprintf("a TTL node: it outlives this process until %s after the last renewal, timed on the ZooKeeper leader's wall clock (deleted at the server's next container check after that)", lock.RoundDuration(nodeTTL))}
 }
 
 // deadline is the conservative local deadline of a request sent at sent that the
