@@ -23,6 +23,9 @@ type AcquireOptions struct {
 	// For holds the lease in the foreground this long, then releases it (0: hold
 	// only on backends whose leases live with the session, until ctrl-C/SIGTERM).
 	For time.Duration
+	// Detach asks for a lease that outlives this command on a backend whose leases
+	// live with the session (ZooKeeper: a TTL node).
+	Detach bool
 	acquireFlags
 }
 
@@ -46,7 +49,16 @@ exits 0; exit 4 if the lease is lost meanwhile (session expired, lock broken, or
 ensemble unreachable until the lease's local end). Run your work with
 ` + "`dsctl lock run`" + ` instead, or keep acquire in the background, e.g.
   dsctl lock acquire nightly --backend zookeeper -o env > lease.env & holder=$!
-(TTL nodes, which would let a lease outlive the process, are not used.)
+or ask for a detached lease with --detach: the queue node is then a TTL node
+(persistent-sequential with TTL; the servers must run with
+-Dzookeeper.extendedTypesEnabled=true, else exit 2 saying so), acquire returns at
+once as on Redis, and renew and release work with the token from any process.
+ZooKeeper deletes a TTL node at its next container check after the TTL ran out
+(zookeeper.containerCheckIntervalMs, 60s by default), so an abandoned detached lease
+blocks others up to that much longer than its TTL; a waiting --detach acquire keeps
+its node alive while it waits. The TTL is timed on the ZooKeeper leader's wall clock
+(from the node's last write): keep the ensemble's clocks in sync (NTP), since a new
+leader whose clock runs ahead would end it early, and check DSCTL_LOCK_FENCE.
 
 --for DURATION holds any lease in the foreground for that long, renewing it, then
 releases it (ctrl-C releases it earlier), on Redis too.
@@ -65,7 +77,8 @@ backend {kind, mode, endpoints, fencing_safe, notify, detached}, note.`,
 		Example: `  dsctl lock acquire nightly --ttl 10m --owner "nightly batch"
   eval "$(dsctl lock acquire nightly --ttl 10m -o env)" && ./batch.sh && dsctl lock release nightly
   dsctl lock acquire deploy --wait 2m -o json
-  dsctl lock acquire maintenance --backend zookeeper --for 10m   # holds, then releases`,
+  dsctl lock acquire maintenance --backend zookeeper --for 10m   # holds, then releases
+  eval "$(dsctl lock acquire nightly --zk zk1:2181 --detach --ttl 10m -o env)"   # a TTL node`,
 		Args: oneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
@@ -77,6 +90,7 @@ backend {kind, mode, endpoints, fencing_safe, notify, detached}, note.`,
 		},
 	}
 	o.acquireFlags.register(cmd)
+	cmd.Flags().BoolVar(&o.Detach, "detach", false, "let the lease outlive this command until its TTL (ZooKeeper: a TTL node; Redis leases always do)")
 	cmd.Flags().DurationVar(&o.For, "for", 0, "hold the lease in the foreground this long, renewing it, then release it (ZooKeeper always holds in the foreground: until ctrl-C without --for)")
 	o.Backend.register(cmd)
 	cmd.ValidArgsFunction = cmdutil.FirstArg(completeLockName(f, &o.Backend))
@@ -91,6 +105,9 @@ backend {kind, mode, endpoints, fencing_safe, notify, detached}, note.`,
 func RunAcquire(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *AcquireOptions) error {
 	if o.For < 0 {
 		return errs.Usage("--for must be positive, got %s", o.For).WithHint("e.g. --for 10m, or leave it out")
+	}
+	if o.For > 0 && o.Detach {
+		return errs.Usage("--for holds the lease in the foreground, --detach leaves it behind").WithHint("drop one of them")
 	}
 	// A lease that outlives this process belongs to the script that called us. An
 	// orphan (parent gone, re-parented to init) records its own pid instead.
@@ -108,7 +125,12 @@ func RunAcquire(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *A
 		return err
 	}
 	defer l.Close()
-	hold := o.For > 0 || !backends.Describe(r.kind).Detached
+	desc := backends.Describe(r.kind)
+	if o.Detach && !desc.Detachable {
+		return errs.Usage("--detach: a %s lease cannot outlive this process", r.kind).WithHint("drop --detach, or use lock run")
+	}
+	opt.Detached = o.Detach
+	hold := o.For > 0 || (!desc.Detached && !o.Detach)
 	if hold {
 		opt.Owner.PID = os.Getpid() // this process holds it
 	}
@@ -129,7 +151,7 @@ func RunAcquire(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *A
 	if o.For > 0 {
 		until = "--for " + o.For.String() + " (or ctrl-C/SIGTERM)"
 	}
-	if backends.Describe(r.kind).Detached {
+	if desc.Detached {
 		f.IO.Notef("lock %q: holding it in the foreground, renewing every %s, until %s; then it is released", o.Name,
 			lock.RoundDuration(lease.TTL/3), until)
 	} else {

@@ -311,7 +311,7 @@ func TestZooKeeperForegroundAcquireExits4WhenTheSessionExpires(t *testing.T) {
 	info := waitHeld(t, b, "exp")
 	expireHolder(t, srv, info)
 	r := await(t, done, 15*time.Second)
-	if r.code != 4 || !strings.Contains(r.errOut, `lock "exp" lost at`) {
+	if r.code != 4 || !strings.Contains(r.errOut, `lock "exp" lost at`) || !strings.Contains(r.errOut, "the ZooKeeper session expired") {
 		t.Fatalf("session expired while holding: exit %d %q", r.code, r.errOut)
 	}
 }
@@ -644,4 +644,233 @@ func TestZooKeeperSuspendedRunStopsTheChildBeforeTheSessionCanExpire(t *testing.
 			t.Fatalf("the child was stopped %s after the cut: a suspended session is not lost yet", last.Sub(cut))
 		}
 	})
+}
+
+// `lock verify` and `lock bench` on ZooKeeper go through backends.Open: each verify
+// worker's fault proxies sit between its Locker and ZooKeeper; nothing is left behind.
+func TestVerifyAndBenchOnZooKeeper(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		b := newZKBackend(t, tg)
+		r := dsctl(t, nil, b.args("lock", "bench", "--clients", "3", "--ops", "60", "-o", "json")...)
+		var res map[string]any
+		if err := json.Unmarshal([]byte(r.out), &res); err != nil || r.code != 0 || res["ok"] != true || res["ops"] != 60.0 ||
+			res["backend"].(map[string]any)["kind"] != "zookeeper" || res["fencing_checked"] != true {
+			t.Fatalf("bench: %v exit %d\n%s%s", err, r.code, r.out, r.errOut)
+		}
+		faults := "all"
+		if raceEnabled { // resets and blackholes reconnect waiting clients: see race_on_test.go
+			faults = "latency,pause"
+		}
+		r = dsctl(t, nil, b.args("lock", "verify", "--workers", "3", "--duration", "3s", "--ttl", "300ms", "--timeout", "1s", "--faults", faults, "-o", "json")...)
+		v := parseVerify(t, r.out)
+		checkVerdict(t, v, r.code, r.errOut)
+		if !v.Safe {
+			t.Fatalf("the ZooKeeper lock failed lock verify: %s", r.out)
+		}
+		if v.Backend.Kind != "zookeeper" || !v.FencingChecked || v.Counts["sections"] < 3 {
+			t.Fatalf("verify: %s", r.out)
+		}
+		injected := 0
+		for _, n := range v.FaultsInjected {
+			injected += n
+		}
+		if injected == 0 {
+			t.Fatalf("no faults injected: %v", v.FaultsInjected)
+		}
+		waitFor(t, "the verify lock's nodes to go", 15*time.Second, func() bool { return len(b.held(t, v.LockName)) == 0 })
+		if left := b.zk.ephemerals(t, b.zk.root); len(left) != 0 {
+			t.Fatalf("left behind: %v", left)
+		}
+	})
+}
+
+// Curator's LOST on `lock run`: the server expires dsctl's session; the next renewal
+// finds the lease gone, the child is stopped at once, exit 4 saying why.
+func TestZooKeeperRunSessionExpiredIsLost(t *testing.T) {
+	srv, err := zkserver.Start(context.Background(), zkserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	b := newZKBackend(t, zktest.Target{Name: "embedded", Servers: []string{srv.Addr()}, Embedded: srv})
+	done := background(context.Background(), t, nil, b.args("lock", "run", "exp", "--ttl", "3s", "--", "sleep", "30")...)
+	info := waitHeld(t, b, "exp")
+	expireHolder(t, srv, info)
+	r := await(t, done, 15*time.Second)
+	for _, want := range []string{`lock "exp" lost at`, "the ZooKeeper session expired", "SIGTERM"} {
+		if r.code != 4 || !strings.Contains(r.errOut, want) {
+			t.Fatalf("session expired under lock run: exit %d, want 4 and %q: %q", r.code, want, r.errOut)
+		}
+	}
+}
+
+// The real binary: `lock acquire` on ZooKeeper prints the lease at once (a reader
+// sees it while the lease is held), holds it, and on SIGTERM releases it and exits 0.
+func TestZooKeeperAcquireProcessPrintsAtOnceAndReleasesOnSIGTERM(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		b := newZKBackend(t, tg)
+		p := start(t, nil, b.args("lock", "acquire", "proc", "-o", "env")...)
+		waitFor(t, "the lease on stdout", 10*time.Second, func() bool { return strings.Contains(p.stdout.String(), "DSCTL_LOCK_FENCE=") })
+		info := inspectJSON(t, b, "proc")
+		if info["held"] != true || !strings.Contains(p.stdout.String(), info["holder"].(map[string]any)["token"].(string)) {
+			t.Fatalf("printed lease is not the holder: %v\n%s", info, p.stdout)
+		}
+		if owner := info["holder"].(map[string]any)["owner"].(map[string]any); owner["pid"] != float64(p.cmd.Process.Pid) {
+			t.Fatalf("owner pid %v, want dsctl's own %d (it holds the lease)", owner["pid"], p.cmd.Process.Pid)
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(t, 10*time.Second); code != 0 || !strings.Contains(p.stderr.String(), "released (interrupted") {
+			t.Fatalf("after SIGTERM: exit %d %s", code, p.stderr)
+		}
+		if left := b.held(t, "proc"); len(left) != 0 {
+			t.Fatalf("left behind: %v", left)
+		}
+	})
+}
+
+// The ZooKeeper digest password is dsctl's secret: `lock run`'s child does not get the
+// variable that holds it.
+func TestZooKeeperRunChildEnvWithoutTheDigestPassword(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		b := newZKBackend(t, tg)
+		cfg := filepath.Join(t.TempDir(), "config.yaml")
+		os.WriteFile(cfg, []byte("current_context: t\ncontexts:\n  t:\n    zookeeper:\n      servers: ["+strings.Join(tg.Servers, ", ")+
+			"]\n      digest_user: dsctl\n      digest_password: {env: DSCTL_TEST_ZK_DIGEST_PW}\n"), 0o600)
+		t.Setenv("DSCTL_TEST_ZK_DIGEST_PW", "zk-s3cret-for-dsctl") // secrets are read from the process env
+		r := dsctl(t, map[string]string{"DSCTL_CONFIG": cfg}, "lock", "run", "digest", "--zk-root", b.zk.root, "--", "sh", "-c", "env; exit 3")
+		if r.code != 3 || !strings.Contains(r.out, "DSCTL_LOCK_FENCE=") {
+			t.Fatalf("run: exit %d %q", r.code, r.errOut)
+		}
+		if strings.Contains(r.out, "zk-s3cret-for-dsctl") || strings.Contains(r.out, "DSCTL_TEST_ZK_DIGEST_PW") {
+			t.Fatal("the child's environment holds the ZooKeeper digest password")
+		}
+		if !strings.Contains(r.out, "PATH=") {
+			t.Fatal("the child lost the rest of the environment")
+		}
+	})
+}
+
+// ctrl-C while waiting: exit 130, and the waiter leaves nothing in the queue.
+func TestInterruptWhileWaitingOnEveryBackend(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backendUnderTest) {
+		holder := background(context.Background(), t, nil, b.args("lock", "acquire", "busy", "--for", "3s")...)
+		waitHeld(t, b, "busy")
+		ctx, cancel := context.WithCancel(context.Background())
+		waiter := background(ctx, t, nil, b.args("lock", "acquire", "busy", "--wait", "forever")...)
+		if b.zk != nil {
+			waitFor(t, "the waiter queued", 10*time.Second, func() bool { return len(b.held(t, "busy")) == 2 })
+		} else {
+			time.Sleep(200 * time.Millisecond)
+		}
+		cancel()
+		if r := await(t, waiter, 10*time.Second); r.code != 130 {
+			t.Fatalf("interrupted waiter: exit %d %q", r.code, r.errOut)
+		}
+		if left := b.held(t, "busy"); len(left) != 1 {
+			t.Fatalf("after the interrupted waiter: %v, want only the holder", left)
+		}
+		if r := await(t, holder, 10*time.Second); r.code != 0 {
+			t.Fatalf("holder: exit %d %q", r.code, r.errOut)
+		}
+		if left := b.held(t, "busy"); len(left) != 0 {
+			t.Fatalf("left behind: %v", left)
+		}
+	})
+}
+
+// --detach on ZooKeeper: a TTL node that outlives acquire; renew and release work with
+// the token from other processes; an unrenewed one is deleted by the server after its
+// TTL (at its container check) and the next waiter, watching it, takes the lock.
+func TestZooKeeperDetachedLeaseIsATTLNode(t *testing.T) {
+	zktest.Run(t, zkserver.Options{ContainerCheckInterval: 100 * time.Millisecond}, func(t *testing.T, tg zktest.Target) {
+		b := newZKBackend(t, tg)
+		r := dsctl(t, nil, b.args("lock", "acquire", "det", "--detach", "--ttl", "20s", "-o", "json")...)
+		var lease map[string]any
+		if r.code != 0 || json.Unmarshal([]byte(r.out), &lease) != nil || lease["backend"].(map[string]any)["detached"] != true {
+			t.Fatalf("acquire --detach: exit %d %q %q", r.code, r.out, r.errOut)
+		}
+		token := lease["token"].(string)
+		if info := inspectJSON(t, b, "det"); info["held"] != true || info["holder"].(map[string]any)["token"] != token {
+			t.Fatalf("not held after acquire --detach returned: %v", info)
+		}
+		if q := b.zk.queueNodes(t, b.zk.root+"/det"); len(q) != 1 || len(b.held(t, "det")) != 0 {
+			t.Fatalf("want one persistent (TTL) queue node and no ephemeral one: %v %v", q, b.held(t, "det"))
+		}
+		r = dsctl(t, nil, b.args("lock", "renew", "det", "--token", token, "--ttl", "10s")...)
+		if r.code != 0 || !strings.Contains(r.out, "ttl:      10s") {
+			t.Fatalf("renew from another process: exit %d %q %q", r.code, r.out, r.errOut)
+		}
+		r = dsctl(t, nil, b.args("lock", "acquire", "det", "--detach")...)
+		if r.code != 3 {
+			t.Fatalf("second acquire: exit %d %q", r.code, r.errOut)
+		}
+		r = dsctl(t, nil, b.args("lock", "release", "det", "--token", token)...)
+		if r.code != 0 || len(b.zk.queueNodes(t, b.zk.root+"/det")) != 0 {
+			t.Fatalf("release: exit %d %q, left %v", r.code, r.errOut, b.zk.queueNodes(t, b.zk.root+"/det"))
+		}
+		if r = dsctl(t, nil, b.args("lock", "renew", "det", "--token", token)...); r.code != 4 {
+			t.Fatalf("renew after release: exit %d %q", r.code, r.errOut)
+		}
+		if tg.Embedded == nil {
+			return // the ensemble's container check runs every 60s
+		}
+		// Abandoned: the server deletes it after its TTL; a waiter gets the lock.
+		if r = dsctl(t, nil, b.args("lock", "acquire", "gone", "--detach", "--ttl", "400ms")...); r.code != 0 {
+			t.Fatalf("acquire --detach: exit %d %q", r.code, r.errOut)
+		}
+		// A waiting --detach acquire keeps its own TTL node alive while it waits.
+		r = dsctl(t, nil, b.args("lock", "acquire", "gone", "--detach", "--ttl", "300ms", "--wait", "10s", "-o", "json")...)
+		if r.code != 0 || !strings.Contains(r.out, `"detached": true`) {
+			t.Fatalf("waiter: exit %d %q %q", r.code, r.out, r.errOut)
+		}
+		waitFor(t, "the unrenewed lease to be deleted", 10*time.Second, func() bool { return len(b.zk.queueNodes(t, b.zk.root+"/gone")) == 0 })
+	})
+}
+
+// A ZooKeeper without TTL nodes refuses --detach with exit 2 saying so; nothing is left.
+func TestZooKeeperDetachWithoutTTLNodesSaysSo(t *testing.T) {
+	srv, err := zkserver.Start(context.Background(), zkserver.Options{DisableExtendedTypes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	b := newZKBackend(t, zktest.Target{Name: "embedded", Servers: []string{srv.Addr()}, Embedded: srv})
+	r := dsctl(t, nil, b.args("lock", "acquire", "det", "--detach")...)
+	if r.code != 2 || !strings.Contains(r.errOut, "does not enable TTL nodes") || !strings.Contains(r.errOut, "extendedTypesEnabled=true") {
+		t.Fatalf("--detach without TTL nodes: exit %d %q", r.code, r.errOut)
+	}
+	if q := b.zk.queueNodes(t, b.zk.root); len(q) != 0 {
+		t.Fatalf("left behind: %v", q)
+	}
+	r = dsctl(t, nil, b.args("lock", "acquire", "det", "--detach", "--for", "1s")...)
+	if r.code != 2 || !strings.Contains(r.errOut, "drop one of them") {
+		t.Fatalf("--detach --for: exit %d %q", r.code, r.errOut)
+	}
+}
+
+// queueNodes lists the lock queue nodes (any library's, ephemeral or TTL) at and below
+// p, as the leader sees them.
+func (z *zkBackend) queueNodes(t *testing.T, p string) []string {
+	t.Helper()
+	_, _ = z.conn.Sync(p)
+	var out []string
+	stack := []string{p}
+	for len(stack) > 0 && len(out) < 1000 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		kids, _, err := z.conn.Children(n)
+		if err == gozk.ErrNoNode {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("list %s: %v", n, err)
+		}
+		for _, k := range kids {
+			if strings.Contains(k, "-lock-") || strings.Contains(k, "__lock__") {
+				out = append(out, n+"/"+k)
+			}
+			stack = append(stack, n+"/"+k)
+		}
+	}
+	return out
 }

@@ -56,8 +56,8 @@ servers, and only the servers it holds are touched. Each delete is a compare-and
 on the server, so a lock that changes hands between inspect and delete is left alone.
 
 Exit codes: 0 broken, or nothing to break; 2 without --force, or the key is not a
-lock and --raw was not given; 4 --if-token does not hold the lock; 6 Redis
-unreachable.
+lock and --raw was not given; 4 --if-token does not hold the lock; 6 the
+backend unreachable.
 
 ` + infoKeys + `
 Plus action: "broken" (a lock; nothing was there when held is false) or "deleted"

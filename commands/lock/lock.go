@@ -1,6 +1,7 @@
-// Package lock wires `dsctl lock`: acquire, run, renew, release, inspect, list, break
-// and bench. Flags become Options, a run function calls the probes (probes/lock and its
-// Redis backend, supervisor, bench), and the printer renders the typed result.
+// Package lock wires `dsctl lock`: acquire, run, renew, release, inspect, list, break,
+// bench and verify. Flags become Options, a run function calls the probes (probes/lock,
+// backends.Open for the Locker of whichever backend, supervisor, bench, verify), and
+// the printer renders the typed result.
 package lock
 
 import (
@@ -38,7 +39,10 @@ Backends:
              --zk-root (/dsctl/locks), Apache Curator InterProcessMutex-compatible
              (protected ephemeral-sequential nodes, each waiter watches only its
              predecessor); the fence is the holder node's czxid. A lease lives with
-             dsctl's session: ` + "`lock acquire`" + ` holds it in the foreground.
+             dsctl's session (timeout: the context's zookeeper.session_timeout, 10s
+             by default, as the server grants it): ` + "`lock acquire`" + ` holds it in the
+             foreground, or --detach makes it a TTL node. Digest auth: the context's
+             zookeeper.digest_user and digest_password.
   mysql, postgres  DSCTL_SQL_DSN or the context's sql.dsn (never a flag).
 
 ` + backends.PickRule + `

@@ -94,9 +94,10 @@ says what ran); --report writes an HTML page with a timeline of holders per work
 where overlaps show in red. --check FILE checks a saved history again, touching no
 server (with --report: draws it).
 
-Load: per worker and server a small pool of command connections and one pub/sub
-connection; 8 workers sent one Redis about 750 commands/s at --ttl 500ms and 2,500/s
-at 200ms (it grows as the TTL shrinks). The run ends after --duration (or --sections) and the
+Load: on Redis, per worker and server a small pool of command connections and one
+pub/sub connection; 8 workers sent one Redis about 750 commands/s at --ttl 500ms and
+2,500/s at 200ms (it grows as the TTL shrinks). On ZooKeeper, one session per worker
+(its proxies in front of every server of the ensemble), under --zk-root. The run ends after --duration (or --sections) and the
 sections in flight. Set --timeout (default 5s) near the TTL so faulty calls give up
 quickly.
 
@@ -113,6 +114,7 @@ History events (JSONL): seq, t_us, worker, op (run|acquire|renew|write|release|
 deadline|pause|fault), type (invoke|ok|fail|unknown|start|end), holding, fence, token,
 expires_us, late, error, detail; the run line has ttl_ms and backend.`,
 		Example: `  dsctl lock verify --redis 127.0.0.1:6379 --duration 30s
+  dsctl lock verify --zk zk1:2181,zk2:2181,zk3:2181 --duration 30s --timeout 1s
   dsctl lock verify --redis r1:6379,r2:6379,r3:6379 --ttl 500ms --timeout 1s --report verify.html
   dsctl lock verify --sections 2000 --faults pause,reset --history verify.jsonl -o json
   dsctl lock verify --processes --workers 4 --duration 20s

@@ -339,6 +339,11 @@ type AcquireOptions struct {
 	// OnWait, when set, is called each time the lock is found held by a holder not
 	// seen before while waiting (for a status line).
 	OnWait func(*Holder)
+	// Detached asks for a lease that outlives this process until its TTL, on a
+	// backend whose leases otherwise live with the session (ZooKeeper: a TTL node).
+	// Backends whose leases are always detached (Redis) ignore it; those that cannot
+	// give one refuse it with a usage error.
+	Detached bool
 	// Fair asks for strict first-come-first-served order among waiters (like
 	// Redisson's fair lock): a newcomer never takes a free lock ahead of a live waiter
 	// queued before it. Backends that cannot honour it refuse it.

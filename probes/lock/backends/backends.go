@@ -204,6 +204,10 @@ type Description struct {
 	// `lock acquire` can return and hand it to a script. Otherwise the lease lives
 	// with dsctl's session and `lock acquire` holds it in the foreground.
 	Detached bool `json:"detached"`
+	// Detachable: a lease that would live with the session can be asked to outlive
+	// the process (lock.AcquireOptions.Detached, `lock acquire --detach`): ZooKeeper
+	// TTL nodes, where the server enables them.
+	Detachable bool `json:"detachable"`
 	// Notify: waiters are woken by the backend (no polling).
 	Notify bool `json:"notify"`
 	// Purge: throwaway locks (bench, verify) can be wiped with their counters.
@@ -218,11 +222,11 @@ type Description struct {
 func Describe(kind Kind) Description {
 	switch kind {
 	case ZooKeeper:
-		return Description{Kind: kind, Notify: true, Endpoints: "--zk, DSCTL_ZK or the context's zookeeper.servers; locks under --zk-root (" + DefaultZKRoot + ")"}
+		return Description{Kind: kind, Notify: true, Detachable: true, Endpoints: "--zk, DSCTL_ZK or the context's zookeeper.servers; locks under --zk-root (" + DefaultZKRoot + ")"}
 	case MySQL, Postgres:
 		return Description{Kind: kind, Endpoints: "DSCTL_SQL_DSN or the context's sql.dsn (env or file only)"}
 	}
-	return Description{Kind: Redis, Detached: true, Notify: true, Purge: true,
+	return Description{Kind: Redis, Detached: true, Detachable: true, Notify: true, Purge: true,
 		Endpoints: "--redis, DSCTL_REDIS or the context's redis.addrs"}
 }
 

@@ -41,25 +41,49 @@ type HoldResult struct {
 func Hold(ctx context.Context, o HoldOptions) (*HoldResult, error) {
 	lease := o.Lease
 	res := &HoldResult{Lease: lease}
-	t := newTiming(Bound(lease), 0, 0)
 	event := func(what, detail string) {
 		if o.OnEvent != nil {
 			o.OnEvent(Event{At: time.Now(), What: what, Detail: detail})
 		}
 	}
 	bg := context.WithoutCancel(ctx)
+	// The renewer of `lock run`, unchanged: nothing here ever waits for a renewal.
+	s := &run{o: Options{Locker: o.Locker}, res: &Result{Lease: lease}, t: newTiming(Bound(lease), 0, 0)}
+	rctx, stopRenewer := context.WithCancel(bg)
+	defer stopRenewer()
+	outcomes := make(chan renewal)
+	go s.renewer(rctx, outcomes)
+
 	var until <-chan time.Time
 	if o.For > 0 {
 		ft := time.NewTimer(o.For)
 		defer ft.Stop()
 		until = ft.C
 	}
+	var tick <-chan time.Time
+	offset, ok := bootOffset()
+	if ok { // notice a machine suspend: the lease ran on while our timers stood still
+		ticker := time.NewTicker(s.t.tick)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
 	deadline := lease.ExpiresAt
 	confirmed := lease.AcquiredAt
-	next := lease.AcquiredAt.Add(t.every)
 	var lastErr error
 	for {
-		renewAt := time.NewTimer(time.Until(next))
+		if now, ok := bootOffset(); ok && now-offset > time.Millisecond {
+			deadline = deadline.Add(-(now - offset))
+			offset = now
+		}
+		if now := time.Now(); !now.Before(deadline) {
+			stopRenewer()
+			why := fmt.Sprintf("no renewal succeeded since %s", clock(confirmed))
+			if lastErr != nil {
+				why += fmt.Sprintf(" (the last attempt: %v)", lastErr)
+			}
+			s.releaseWithin(bg, time.Second)
+			return res, lostError(lease, now, lock.LostUnreachable, why+"; the lease's local end passed at "+clock(deadline))
+		}
 		lostAt := time.NewTimer(time.Until(deadline))
 		var stop string
 		select {
@@ -68,56 +92,62 @@ func Hold(ctx context.Context, o HoldOptions) (*HoldResult, error) {
 		case <-until:
 			stop = "--for elapsed"
 		case <-lostAt.C:
-		case <-renewAt.C:
-		}
-		renewAt.Stop()
-		lostAt.Stop()
-		now := time.Now()
-		if stop != "" {
-			res.Why = stop
-			return res, release(bg, o.Locker, res, now)
-		}
-		if !now.Before(deadline) {
-			why := fmt.Sprintf("no renewal succeeded since %s", clock(confirmed))
-			if lastErr != nil {
-				why += fmt.Sprintf(" (the last attempt: %v)", lastErr)
-			}
-			rctx, cancel := context.WithTimeout(bg, time.Second)
-			_ = o.Locker.Release(rctx, lease.Name, lease.Token)
-			cancel()
-			return res, lostError(lease, now, lock.LostUnreachable, why+"; the lease's local end passed at "+clock(deadline))
-		}
-		sent := time.Now()
-		rctx, cancel := context.WithDeadline(bg, minTime(deadline, sent.Add(t.attempt)))
-		renewed, err := o.Locker.Renew(rctx, lease.Name, lease.Token, lease.TTL)
-		cancel()
-		switch {
-		case err == nil:
-			res.Renewals++
-			lastErr = nil
-			if renewed.ExpiresAt.After(deadline) {
-				deadline, confirmed = renewed.ExpiresAt, renewed.AcquiredAt
-			}
-			res.Lease = renewed
-			next = renewed.AcquiredAt.Add(t.every)
-			event("renewed", fmt.Sprintf("lease ends in %s", lock.RoundDuration(time.Until(deadline))))
-		default:
-			if nh, ok := lock.AsNotHeld(err); ok {
-				why := nh.Why()
-				if nh.Detail != "" {
-					why += " (" + nh.Detail + ")"
+		case <-tick:
+		case r := <-outcomes:
+			switch {
+			case r.err == nil:
+				res.Renewals++
+				lastErr = nil
+				end := r.lease.ExpiresAt
+				if now, ok := bootOffset(); ok && now-r.offset > time.Millisecond { // slept during the call
+					end = end.Add(-(now - r.offset))
 				}
-				return res, lostError(lease, time.Now(), nh.Reason, why)
+				if end.After(deadline) {
+					deadline, confirmed = end, r.lease.AcquiredAt
+				}
+				res.Lease = r.lease
+				event("renewed", fmt.Sprintf("lease ends in %s", lock.RoundDuration(time.Until(deadline))))
+			default:
+				if nh, ok := lock.AsNotHeld(r.err); ok {
+					why := nh.Why()
+					if nh.Detail != "" {
+						why += " (" + nh.Detail + ")"
+					}
+					lostAt.Stop()
+					return res, lostError(lease, time.Now(), nh.Reason, why)
+				}
+				lastErr = r.err
+				event("renewal failed", fmt.Sprintf("%v; retrying, lease ends in %s", r.err, lock.RoundDuration(time.Until(deadline))))
 			}
-			lastErr = err
-			next = time.Now().Add(t.retry)
-			event("renewal failed", fmt.Sprintf("%v; retrying, lease ends in %s", err, lock.RoundDuration(time.Until(deadline))))
+		}
+		lostAt.Stop()
+		if stop != "" {
+			stopRenewer()
+			res.Why = stop
+			return res, release(bg, o.Locker, res, time.Now())
 		}
 	}
 }
 
+// releaseWithin releases the lease without waiting more than d for the answer.
+func (s *run) releaseWithin(ctx context.Context, d time.Duration) {
+	rctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		_ = s.o.Locker.Release(rctx, s.res.Lease.Name, s.res.Lease.Token)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-rctx.Done():
+	}
+}
+
 func release(ctx context.Context, l lock.Locker, res *HoldResult, now time.Time) error {
-	err := l.Release(ctx, res.Lease.Name, res.Lease.Token)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := l.Release(rctx, res.Lease.Name, res.Lease.Token)
 	if err == nil {
 		return nil
 	}

@@ -51,6 +51,8 @@ type entry struct {
 	QueueEntry
 	raw      []byte
 	modified time.Time
+	// version is the node's data version; -1 for an ephemeral node (session-bound).
+	version int32
 }
 
 func (e *entry) data() (nodeData, bool) { return decodeData(e.raw) }
@@ -68,9 +70,15 @@ func (l *Locker) entry(ctx context.Context, dir string, m member) (*entry, error
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{raw: r.b, modified: time.UnixMilli(r.st.Mtime)}
+	e := &entry{raw: r.b, modified: time.UnixMilli(r.st.Mtime), version: r.st.Version}
+	if r.st.EphemeralOwner != 0 {
+		e.version = -1
+	}
 	e.QueueEntry = QueueEntry{Node: p, Token: m.token, Seq: m.seq, Fence: lock.FencingToken(r.st.Czxid), Format: m.format,
 		Session: fmt.Sprintf("0x%x", r.st.EphemeralOwner), Created: time.UnixMilli(r.st.Ctime)}
+	if r.st.EphemeralOwner == 0 {
+		e.Session = "" // a TTL node (a detached lease): no session
+	}
 	e.Age = max(time.Since(e.Created), 0)
 	e.AgeMs = e.Age.Milliseconds()
 	if d, ok := decodeData(r.b); ok {
