@@ -305,6 +305,9 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 	if err := lock.ValidateLabel(opt.Reason); err != nil {
 		return nil, errs.Usage("--reason: %v", strings.TrimPrefix(err.Error(), "--owner text "))
 	}
+	if info, ok, err := l.breakSemaphore(ctx, name, dir, opt); ok || err != nil { // semaphore.go
+		return info, err
+	}
 	for attempt := 0; attempt < 5; attempt++ {
 		info, err := l.inspectDir(ctx, name, dir)
 		if err != nil {

@@ -54,6 +54,16 @@ func semaphoreNote(n int) string {
 		"a resource that keeps only the largest fence seen would refuse the older concurrent holders: it is not mutual exclusion", n, n)
 }
 
+// semaphoreLease marks a lease of a semaphore with n > 1 permits: its fence orders
+// leases but does not exclude (see semaphoreNote).
+func semaphoreLease(n int, le *lock.Lease) *lock.Lease {
+	if n > 1 {
+		le.FencingSafe = false
+		le.Note = semaphoreNote(n) + "; " + le.Note
+	}
+	return le
+}
+
 type semMeta struct {
 	Semaphore struct {
 		Permits int `json:"permits"`
@@ -249,13 +259,7 @@ func (l *Locker) waitLease(ctx context.Context, name, leasesDir, node, uuid stri
 				WithHint("retry; see dsctl lock inspect %s", name).Wrap(errNodeGone)
 		}
 		if len(r.kids) <= opt.Permits {
-			lease, err := l.take(ctx, name, leasesDir, node, uuid, opt, sent)
-			if err != nil {
-				return nil, err
-			}
-			lease.FencingSafe = false
-			lease.Note = semaphoreNote(opt.Permits)
-			return lease, nil
+			return l.take(ctx, name, leasesDir, node, uuid, opt, sent)
 		}
 		if !opt.Wait.Forever() && !time.Now().Before(deadline) {
 			return nil, l.semNotAcquired(ctx, name, leasesDir, r.kids, opt.Wait, start)
@@ -478,4 +482,65 @@ func hasChild(kids []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// breakSemaphore breaks one lease of a semaphore: the one opt.IfToken names (its node
+// is deleted after a break record is written on the semaphore node, as for a mutex).
+// Without a token it refuses: up to N processes hold a semaphore, and breaking them all
+// is rarely what an operator means. ok is false when dir is not a semaphore.
+func (l *Locker) breakSemaphore(ctx context.Context, name, dir string, opt lock.BreakOptions) (*lock.Info, bool, error) {
+	info, ok, err := l.inspectSemaphore(ctx, name, dir)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	leasesDir := dir + "/" + semLeases
+	kids, err := l.leases(ctx, leasesDir)
+	if err != nil {
+		return nil, true, err
+	}
+	if opt.IfToken == "" {
+		if len(kids) == 0 {
+			return info, true, nil // nothing to break
+		}
+		var toks []string
+		for _, k := range sortLeases(kids) {
+			if m, ok := parseMember(k); ok {
+				toks = append(toks, m.token)
+			} else {
+				toks = append(toks, k)
+			}
+		}
+		return nil, true, errs.Usage("lock %q is a semaphore with %d lease(s); break one lease at a time with --if-token TOKEN (lease tokens: %s); nothing was deleted",
+			name, len(kids), strings.Join(toks, ", ")).
+			WithHint("see dsctl lock inspect %s", lock.QuoteCommand([]string{name}))
+	}
+	token := normalizeToken(opt.IfToken)
+	for _, k := range kids {
+		if m, ok := parseMember(k); !ok || m.token != token {
+			continue
+		}
+		h, err := l.leaseHolder(ctx, leasesDir, k)
+		if errors.Is(err, gozk.ErrNoNode) {
+			break // released meanwhile
+		}
+		if err != nil {
+			return nil, true, err
+		}
+		rec, _ := json.Marshal(breakRecord{Break: &lock.Break{At: time.Now().UTC(), By: opt.By, Reason: opt.Reason, Token: h.Token, Fence: h.Fence}})
+		if _, err := call(ctx, l, "set", dir, func() (*gozk.Stat, error) { return l.conn.Set(dir, rec, -1) }, nil); err != nil {
+			return nil, true, err
+		}
+		node := leasesDir + "/" + k
+		_, err = call(ctx, l, "delete", node, func() (struct{}, error) { return struct{}{}, l.conn.Delete(node, -1) }, nil)
+		if errors.Is(err, gozk.ErrNoNode) {
+			break
+		}
+		if err != nil {
+			return nil, true, err
+		}
+		info.Holder, info.Held = h, true
+		info.Notes = append(info.Notes, fmt.Sprintf("broke lease %s (fence %d); the other leases stand", node, h.Fence))
+		return info, true, nil
+	}
+	return nil, true, l.notHeld(ctx, name, dir, token)
 }

@@ -185,7 +185,7 @@ func TestSemaphoreLayoutWakeAndInspect(t *testing.T) {
 			t.Fatal("the waiter was not woken by a watch")
 		}
 		renewed, err := c.Renew(ctx, name, lc.Token, 30*time.Second)
-		if err != nil || renewed.Fence != lc.Fence {
+		if err != nil || renewed.Fence != lc.Fence || renewed.FencingSafe || !strings.Contains(renewed.Note, "not mutual exclusion") {
 			t.Fatalf("renew: %+v %v", renewed, err)
 		}
 		// A released lease is not held any more.
@@ -339,6 +339,52 @@ func TestSemaphoreNoOrphansOnFailure(t *testing.T) {
 		}
 		if c.PendingCleanup() != 0 || a.PendingCleanup() != 0 {
 			t.Fatalf("cleanup pending: %d %d", c.PendingCleanup(), a.PendingCleanup())
+		}
+	})
+}
+
+// Break takes one lease, named by --if-token; without a token it refuses and deletes
+// nothing; the broken holder is told who broke it; the other lease stands.
+func TestSemaphoreBreakOneLease(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		name := locktest.Name(t, "sem")
+		a, b, op := newLocker(t, tg), newLocker(t, tg), newLocker(t, tg)
+		la, err := a.Acquire(ctx, name, semOpt(2, lock.NoWait))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lb, err := b.Acquire(ctx, name, semOpt(2, lock.NoWait))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = op.Break(ctx, name, lock.BreakOptions{By: "oncall@host"})
+		if errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), la.Token) || !strings.Contains(err.Error(), lb.Token) {
+			t.Fatalf("break without a token: %v, want a usage error naming both leases", err)
+		}
+		if kids := leaseNodes(t, op, name); len(kids) != 2 {
+			t.Fatalf("break without a token deleted something: %v", kids)
+		}
+		if _, err := op.Break(ctx, name, lock.BreakOptions{By: "oncall@host", IfToken: "0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f"}); errs.KindOf(err) != errs.KindLockLost {
+			t.Fatalf("break of an unknown lease: %v, want not held", err)
+		}
+		info, err := op.Break(ctx, name, lock.BreakOptions{By: "oncall@host", Reason: "stuck", IfToken: la.Token})
+		if err != nil || info.Holder == nil || info.Holder.Token != la.Token || info.Holder.Fence != la.Fence {
+			t.Fatalf("break of lease a: %+v %v", info, err)
+		}
+		kids := leaseNodes(t, op, name)
+		if len(kids) != 1 || !strings.Contains(kids[0], lb.Token) {
+			t.Fatalf("after breaking a: %v, want only b's lease", kids)
+		}
+		_, err = a.Renew(ctx, name, la.Token, 20*time.Second)
+		if nh, ok := lock.AsNotHeld(err); !ok || nh.Reason != lock.LostBroken || nh.Break == nil || nh.Break.By != "oncall@host" {
+			t.Fatalf("renew of the broken lease: %v", err)
+		}
+		if _, err := b.Renew(ctx, name, lb.Token, 20*time.Second); err != nil {
+			t.Fatalf("the other lease: %v", err)
+		}
+		if err := b.Release(ctx, name, lb.Token); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
