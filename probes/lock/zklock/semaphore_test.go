@@ -388,3 +388,84 @@ func TestSemaphoreBreakOneLease(t *testing.T) {
 		}
 	})
 }
+
+// No herd: waiters queue on the locks mutex (each watching its predecessor) and only
+// the first watches the leases, so a release costs two notifications (the leases
+// watcher, then the mutex handoff to the next acquirer), whatever the number waiting.
+func TestSemaphoreReleaseWakesNoHerd(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		name := locktest.Name(t, "sem")
+		a := newLocker(t, tg)
+		first := make([]*lock.Lease, 2)
+		for i := range first {
+			le, err := a.Acquire(ctx, name, semOpt(2, lock.NoWait))
+			if err != nil {
+				t.Fatal(err)
+			}
+			first[i] = le
+		}
+		const waiters = 5
+		ls := make([]*zklock.Locker, waiters)
+		leases := make([]*lock.Lease, waiters)
+		got := make(chan int, waiters)
+		for i := range ls {
+			ls[i] = newLocker(t, tg)
+		}
+		for i := range ls {
+			go func() {
+				le, err := ls[i].Acquire(ctx, name, semOpt(2, lock.WaitFor(30*time.Second)))
+				if err != nil {
+					t.Error(err)
+				}
+				leases[i] = le
+				got <- i
+			}()
+		}
+		for deadline := time.Now().Add(10 * time.Second); len(children(t, a, name+"/locks")) < waiters || len(leaseNodes(t, a, name)) < 3; {
+			if time.Now().After(deadline) {
+				t.Fatalf("waiters not queued: locks %v leases %v", children(t, a, name+"/locks"), leaseNodes(t, a, name))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond) // each waiter arms its watch after queueing
+		total := func() int64 {
+			var n int64
+			for _, l := range ls {
+				n += l.Notifications()
+			}
+			return n
+		}
+		if n := total(); n != 0 {
+			t.Fatalf("%d notifications before any release", n)
+		}
+		if err := a.Release(ctx, name, first[0].Token); err != nil {
+			t.Fatal(err)
+		}
+		for round := 1; round <= waiters; round++ {
+			var i int
+			select {
+			case i = <-got:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("round %d: no waiter took the permit", round)
+			}
+			time.Sleep(200 * time.Millisecond) // the mutex handoff, and any stray notification
+			if n := total(); n > int64(2*round) || n < int64(round) {
+				t.Fatalf("after %d releases, %d notifications among %d waiters; want one or two per release", round, n, waiters)
+			}
+			if leases[i] == nil {
+				t.Fatal("no lease")
+			}
+			if err := ls[i].Release(ctx, name, leases[i].Token); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("%d notifications for %d releases with %d waiting", total(), waiters, waiters)
+		if err := a.Release(ctx, name, first[1].Token); err != nil {
+			t.Fatal(err)
+		}
+		if kids := leaseNodes(t, a, name); len(kids) != 0 {
+			t.Fatalf("left behind: %v", kids)
+		}
+	})
+}
