@@ -272,10 +272,11 @@ func (l *Locker) List(ctx context.Context, opt lock.ListOptions) ([]lock.Info, e
 			}
 		}
 	}
+	names, sems := l.foldSemaphores(ctx, names) // semaphore.go
 	sort.Strings(names)
 	out := make([]lock.Info, 0, len(names))
 	for _, n := range names {
-		info, err := l.inspectDir(ctx, n, l.root+"/"+n)
+		info, err := l.inspectListed(ctx, n, sems) // semaphore.go
 		if err != nil {
 			return nil, err
 		}

@@ -544,3 +544,55 @@ func (l *Locker) breakSemaphore(ctx context.Context, name, dir string, opt lock.
 	}
 	return nil, true, l.notHeld(ctx, name, dir, token)
 }
+
+// foldSemaphores rewrites List's names: the leases node of a semaphore (X/leases,
+// holding Curator lease nodes) becomes the semaphore X, and the semaphore's locks
+// mutex (X/locks) is dropped (its members are acquirers, counted as X's waiters).
+func (l *Locker) foldSemaphores(ctx context.Context, names []string) ([]string, map[string]bool) {
+	sems := map[string]bool{}
+	for _, n := range names {
+		parent, ok := strings.CutSuffix(n, "/"+semLeases)
+		if !ok {
+			continue
+		}
+		kids, err := l.leases(ctx, l.root+"/"+n)
+		if err != nil {
+			continue // listed as it is
+		}
+		for _, k := range kids {
+			if m, ok := parseMember(k); ok && m.format == FormatSemaphore {
+				sems[parent] = true
+				break
+			}
+		}
+	}
+	if len(sems) == 0 {
+		return names, sems
+	}
+	out := make([]string, 0, len(names))
+	seen := map[string]bool{}
+	for _, n := range names {
+		if p, ok := strings.CutSuffix(n, "/"+semLeases); ok && sems[p] {
+			n = p
+		} else if p, ok := strings.CutSuffix(n, "/"+semLocks); ok && sems[p] {
+			continue
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out, sems
+}
+
+// inspectListed inspects a name found by List: a semaphore, or a lock queue.
+func (l *Locker) inspectListed(ctx context.Context, name string, sems map[string]bool) (*lock.Info, error) {
+	dir := l.root + "/" + name
+	if sems[name] {
+		info, ok, err := l.inspectSemaphore(ctx, name, dir)
+		if ok || err != nil {
+			return info, err
+		}
+	}
+	return l.inspectDir(ctx, name, dir)
+}

@@ -161,6 +161,19 @@ func TestSemaphoreLayoutWakeAndInspect(t *testing.T) {
 			t.Fatalf("inspect: held %v format %s holders %d waiting %d waiters %d holder %v last fence %d (b %d): %q",
 				info.Held, info.Format, holders, waiting, info.Waiters, info.Holder, info.LastFence, lb.Fence, info.Notes)
 		}
+		// List shows the semaphore once, under its own name (not its leases or locks
+		// nodes), with its holders.
+		listed, err := a.List(ctx, lock.ListOptions{Prefix: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(listed) != 1 || listed[0].Name != name || listed[0].Format != zklock.FormatSemaphore || !listed[0].Held || listed[0].Holder.Token != la.Token {
+			var got []string
+			for _, i := range listed {
+				got = append(got, i.Name+" "+string(i.Format))
+			}
+			t.Fatalf("list: %v, want the semaphore %s once", got, name)
+		}
 		select {
 		case <-got:
 			t.Fatal("a third holder with 2 permits")
