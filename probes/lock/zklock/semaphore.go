@@ -110,12 +110,31 @@ func (l *Locker) acquireSemaphore(ctx context.Context, name string, opt lock.Acq
 		}
 	}
 
-	// 1. The locks mutex (Curator's InterProcessMutex on <name>/locks). With --wait 0
-	// it may wait a moment for another acquirer that holds it while permits are free.
+	for requeued := 0; ; requeued++ {
+		lease, err := l.semaphoreRound(ctx, name, leasesDir, opt, start, deadline)
+		if errors.Is(err, errNodeGone) && requeued < 3 && ctx.Err() == nil && !expired() {
+			continue // our lease node vanished (the session expired while waiting): again from the mutex, as Curator does
+		}
+		if err != nil && errs.KindOf(err) != errs.KindInterrupted && errors.Is(ctx.Err(), context.Canceled) {
+			return nil, errs.New(errs.KindInterrupted, "interrupted while acquiring a permit of semaphore %q", name)
+		}
+		return lease, err
+	}
+}
+
+// semaphoreRound is one attempt: take the locks mutex, create our lease node, wait
+// until at most N leases exist, release the mutex. On failure nothing of ours stays.
+func (l *Locker) semaphoreRound(ctx context.Context, name, leasesDir string, opt lock.AcquireOptions, start, deadline time.Time) (*lock.Lease, error) {
+	// 1. The locks mutex (Curator's InterProcessMutex on <name>/locks), within what is
+	// left of the wait. With --wait 0 it may wait a moment for another acquirer that
+	// holds it while permits are free.
 	mopt := opt
 	mopt.Permits, mopt.OnWait, mopt.Fair = 0, nil, false
-	if opt.Wait.Zero() {
+	switch {
+	case opt.Wait.Zero():
 		mopt.Wait = lock.WaitFor(l.timeout)
+	case !opt.Wait.Forever():
+		mopt.Wait = lock.WaitFor(max(time.Until(deadline), 0))
 	}
 	mutex, err := l.Acquire(ctx, name+"/"+semLocks, mopt)
 	if err != nil {
@@ -132,38 +151,27 @@ func (l *Locker) acquireSemaphore(ctx context.Context, name string, opt lock.Acq
 		cancel()
 	}()
 
-	// 2. Our lease node, then wait until at most n leases exist.
+	// 2. Our lease node, then wait until at most N leases exist.
 	if err := l.ensureParents(context.Background(), leasesDir); err != nil {
 		return nil, err
 	}
-	l.recordPermits(ctx, leasesDir, n)
+	l.recordPermits(ctx, leasesDir, opt.Permits)
 	uuid := newUUID()
-	data := encodeData(opt.Owner, opt.TTL)
-	for requeued := 0; ; requeued++ {
-		node, err := l.createLease(ctx, leasesDir, uuid, data)
-		if err != nil {
-			return nil, err
-		}
-		lease, err := l.waitLease(ctx, name, leasesDir, node, uuid, opt, mutex, start, deadline)
-		if err == nil {
-			return lease, nil
-		}
+	node, err := l.createLease(ctx, leasesDir, uuid, encodeData(opt.Owner, opt.TTL))
+	if err != nil {
+		return nil, err
+	}
+	lease, err := l.waitLease(ctx, name, leasesDir, node, uuid, opt, mutex, start, deadline)
+	if err != nil {
 		// Whatever went wrong, our lease node must not stay.
 		dctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 		if derr := l.deleteNode(dctx, node); derr != nil {
 			l.forget(leasesDir, uuid)
 		}
 		cancel()
-		// Our node vanished (session expired while waiting): again, as Curator does.
-		if errors.Is(err, errNodeGone) && requeued < 3 && ctx.Err() == nil && !expired() {
-			uuid = newUUID()
-			continue
-		}
-		if errs.KindOf(err) != errs.KindInterrupted && errors.Is(ctx.Err(), context.Canceled) {
-			return nil, errs.New(errs.KindInterrupted, "interrupted while acquiring a permit of semaphore %q", name)
-		}
 		return nil, err
 	}
+	return lease, nil
 }
 
 // createLease makes our protected ephemeral-sequential lease node; like create, it

@@ -482,3 +482,81 @@ func TestSemaphoreReleaseWakesNoHerd(t *testing.T) {
 		}
 	})
 }
+
+// An acquirer waiting for a permit loses its session (embedded server: expired on
+// purpose): its lease node and the locks mutex go with it; it starts again from the
+// mutex on the new session and takes the permit once one is free, leaving nothing of
+// the old session behind.
+func TestSemaphoreWaiterRequeuesAfterItsSessionExpired(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a waiting client that reconnects trips go-zookeeper's own data race under -race (see race_on_test.go)")
+	}
+	srv, err := zkserver.Start(context.Background(), zkserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	tg := zktest.Target{Name: "embedded", Servers: []string{srv.Addr()}, Embedded: srv}
+	ctx := context.Background()
+	holder, waiter := newLocker(t, tg), newLocker(t, tg)
+	name := locktest.Name(t, "sem")
+	lease, err := holder.Acquire(ctx, name, semOpt(2, lock.NoWait))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := holder.Acquire(ctx, name, semOpt(2, lock.NoWait))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *lock.Lease, 1)
+	go func() {
+		le, err := waiter.Acquire(ctx, name, semOpt(2, lock.WaitFor(15*time.Second)))
+		if err != nil {
+			t.Error(err)
+		}
+		got <- le
+	}()
+	for deadline := time.Now().Add(5 * time.Second); len(leaseNodes(t, holder, name)) < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("waiter not queued")
+		}
+	}
+	old := waiter.Client().SessionID()
+	if !srv.ExpireSession(old) {
+		t.Fatal("no such session")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := holder.Release(ctx, name, lease.Token); err != nil {
+		t.Fatal(err)
+	}
+	var le *lock.Lease
+	select {
+	case le = <-got:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the waiter never got a permit")
+	}
+	if le == nil {
+		t.Fatal("no lease")
+	}
+	if sid := waiter.Client().SessionID(); sid == old {
+		t.Fatal("the waiter's session did not change")
+	}
+	kids := leaseNodes(t, holder, name)
+	if len(kids) != 2 {
+		t.Fatalf("lease nodes %v, want the holder's second and the waiter's new one", kids)
+	}
+	for _, tok := range []struct {
+		l *zklock.Locker
+		t string
+	}{{waiter, le.Token}, {holder, second.Token}} {
+		if err := tok.l.Release(ctx, name, tok.t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if kids := leaseNodes(t, holder, name); len(kids) != 0 {
+		t.Fatalf("left behind: %v", kids)
+	}
+	if kids := children(t, holder, name+"/locks"); len(kids) != 0 {
+		t.Fatalf("locks queue left: %v", kids)
+	}
+}
