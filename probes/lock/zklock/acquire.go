@@ -329,7 +329,7 @@ func (l *Locker) take(ctx context.Context, name, dir, node, uuid string, opt loc
 		return nil, err
 	}
 	h := &held{name: name, dir: dir, node: node, token: uuid, fence: lock.FencingToken(st.Czxid), session: st.EphemeralOwner,
-		owner: opt.Owner, ttl: opt.TTL, acquiredAt: sent, version: st.Version}
+		owner: opt.Owner, ttl: opt.TTL, acquiredAt: sent, version: st.Version, permits: opt.Permits}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -383,9 +383,9 @@ func (l *Locker) deadline(sent time.Time, ttl time.Duration) time.Time {
 }
 
 func (l *Locker) leaseOf(h *held) *lock.Lease {
-	return &lock.Lease{Name: h.name, Token: h.token, Fence: h.fence, FencingSafe: true, TTL: h.ttl, TTLMs: h.ttl.Milliseconds(),
+	return semaphoreLease(h.permits, &lock.Lease{Name: h.name, Token: h.token, Fence: h.fence, FencingSafe: true, TTL: h.ttl, TTLMs: h.ttl.Milliseconds(),
 		AcquiredAt: h.acquiredAt, ExpiresAt: h.expiresAt, Owner: h.owner, Backend: l.backend,
-		Note: "held while this process's ZooKeeper session lives: renew within the TTL or the lease is given up"}
+		Note: "held while this process's ZooKeeper session lives: renew within the TTL or the lease is given up"})
 }
 
 // expire gives up a lease whose TTL passed without a renewal: its node is deleted

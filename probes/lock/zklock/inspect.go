@@ -280,10 +280,11 @@ func (l *Locker) List(ctx context.Context, opt lock.ListOptions) ([]lock.Info, e
 			}
 		}
 	}
+	names, sems := l.foldSemaphores(ctx, names) // semaphore.go
 	sort.Strings(names)
 	out := make([]lock.Info, 0, len(names))
 	for _, n := range names {
-		info, err := l.inspectDir(ctx, n, l.root+"/"+n)
+		info, err := l.inspectListed(ctx, n, sems) // semaphore.go
 		if err != nil {
 			return nil, err
 		}
@@ -312,6 +313,9 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 	}
 	if err := lock.ValidateLabel(opt.Reason); err != nil {
 		return nil, errs.Usage("--reason: %v", strings.TrimPrefix(err.Error(), "--owner text "))
+	}
+	if info, ok, err := l.breakSemaphore(ctx, name, dir, opt); ok || err != nil { // semaphore.go
+		return info, err
 	}
 	for attempt := 0; attempt < 5; attempt++ {
 		info, err := l.inspectDir(ctx, name, dir)

@@ -109,6 +109,7 @@ type held struct {
 	expiresAt       time.Time
 	timer           *time.Timer
 	version         int32
+	permits         int // > 1: a semaphore lease (semaphore.go)
 
 	mu     sync.Mutex // serializes Renew, Release and the TTL timer
 	gone   bool

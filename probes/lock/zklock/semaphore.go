@@ -54,6 +54,16 @@ func semaphoreNote(n int) string {
 		"a resource that keeps only the largest fence seen would refuse the older concurrent holders: it is not mutual exclusion", n, n)
 }
 
+// semaphoreLease marks a lease of a semaphore with n > 1 permits: its fence orders
+// leases but does not exclude (see semaphoreNote).
+func semaphoreLease(n int, le *lock.Lease) *lock.Lease {
+	if n > 1 {
+		le.FencingSafe = false
+		le.Note = semaphoreNote(n) + "; " + le.Note
+	}
+	return le
+}
+
 type semMeta struct {
 	Semaphore struct {
 		Permits int `json:"permits"`
@@ -100,12 +110,31 @@ func (l *Locker) acquireSemaphore(ctx context.Context, name string, opt lock.Acq
 		}
 	}
 
-	// 1. The locks mutex (Curator's InterProcessMutex on <name>/locks). With --wait 0
-	// it may wait a moment for another acquirer that holds it while permits are free.
+	for requeued := 0; ; requeued++ {
+		lease, err := l.semaphoreRound(ctx, name, leasesDir, opt, start, deadline)
+		if errors.Is(err, errNodeGone) && requeued < 3 && ctx.Err() == nil && !expired() {
+			continue // our lease node vanished (the session expired while waiting): again from the mutex, as Curator does
+		}
+		if err != nil && errs.KindOf(err) != errs.KindInterrupted && errors.Is(ctx.Err(), context.Canceled) {
+			return nil, errs.New(errs.KindInterrupted, "interrupted while acquiring a permit of semaphore %q", name)
+		}
+		return lease, err
+	}
+}
+
+// semaphoreRound is one attempt: take the locks mutex, create our lease node, wait
+// until at most N leases exist, release the mutex. On failure nothing of ours stays.
+func (l *Locker) semaphoreRound(ctx context.Context, name, leasesDir string, opt lock.AcquireOptions, start, deadline time.Time) (*lock.Lease, error) {
+	// 1. The locks mutex (Curator's InterProcessMutex on <name>/locks), within what is
+	// left of the wait. With --wait 0 it may wait a moment for another acquirer that
+	// holds it while permits are free.
 	mopt := opt
 	mopt.Permits, mopt.OnWait, mopt.Fair = 0, nil, false
-	if opt.Wait.Zero() {
+	switch {
+	case opt.Wait.Zero():
 		mopt.Wait = lock.WaitFor(l.timeout)
+	case !opt.Wait.Forever():
+		mopt.Wait = lock.WaitFor(max(time.Until(deadline), 0))
 	}
 	mutex, err := l.Acquire(ctx, name+"/"+semLocks, mopt)
 	if err != nil {
@@ -122,38 +151,27 @@ func (l *Locker) acquireSemaphore(ctx context.Context, name string, opt lock.Acq
 		cancel()
 	}()
 
-	// 2. Our lease node, then wait until at most n leases exist.
+	// 2. Our lease node, then wait until at most N leases exist.
 	if err := l.ensureParents(context.Background(), leasesDir); err != nil {
 		return nil, err
 	}
-	l.recordPermits(ctx, leasesDir, n)
+	l.recordPermits(ctx, leasesDir, opt.Permits)
 	uuid := newUUID()
-	data := encodeData(opt.Owner, opt.TTL)
-	for requeued := 0; ; requeued++ {
-		node, err := l.createLease(ctx, leasesDir, uuid, data)
-		if err != nil {
-			return nil, err
-		}
-		lease, err := l.waitLease(ctx, name, leasesDir, node, uuid, opt, mutex, start, deadline)
-		if err == nil {
-			return lease, nil
-		}
+	node, err := l.createLease(ctx, leasesDir, uuid, encodeData(opt.Owner, opt.TTL))
+	if err != nil {
+		return nil, err
+	}
+	lease, err := l.waitLease(ctx, name, leasesDir, node, uuid, opt, mutex, start, deadline)
+	if err != nil {
 		// Whatever went wrong, our lease node must not stay.
 		dctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 		if derr := l.deleteNode(dctx, node); derr != nil {
 			l.forget(leasesDir, uuid)
 		}
 		cancel()
-		// Our node vanished (session expired while waiting): again, as Curator does.
-		if errors.Is(err, errNodeGone) && requeued < 3 && ctx.Err() == nil && !expired() {
-			uuid = newUUID()
-			continue
-		}
-		if errs.KindOf(err) != errs.KindInterrupted && errors.Is(ctx.Err(), context.Canceled) {
-			return nil, errs.New(errs.KindInterrupted, "interrupted while acquiring a permit of semaphore %q", name)
-		}
 		return nil, err
 	}
+	return lease, nil
 }
 
 // createLease makes our protected ephemeral-sequential lease node; like create, it
@@ -249,13 +267,7 @@ func (l *Locker) waitLease(ctx context.Context, name, leasesDir, node, uuid stri
 				WithHint("retry; see dsctl lock inspect %s", name).Wrap(errNodeGone)
 		}
 		if len(r.kids) <= opt.Permits {
-			lease, err := l.take(ctx, name, leasesDir, node, uuid, opt, sent)
-			if err != nil {
-				return nil, err
-			}
-			lease.FencingSafe = false
-			lease.Note = semaphoreNote(opt.Permits)
-			return lease, nil
+			return l.take(ctx, name, leasesDir, node, uuid, opt, sent)
 		}
 		if !opt.Wait.Forever() && !time.Now().Before(deadline) {
 			return nil, l.semNotAcquired(ctx, name, leasesDir, r.kids, opt.Wait, start)
@@ -478,4 +490,117 @@ func hasChild(kids []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// breakSemaphore breaks one lease of a semaphore: the one opt.IfToken names (its node
+// is deleted after a break record is written on the semaphore node, as for a mutex).
+// Without a token it refuses: up to N processes hold a semaphore, and breaking them all
+// is rarely what an operator means. ok is false when dir is not a semaphore.
+func (l *Locker) breakSemaphore(ctx context.Context, name, dir string, opt lock.BreakOptions) (*lock.Info, bool, error) {
+	info, ok, err := l.inspectSemaphore(ctx, name, dir)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	leasesDir := dir + "/" + semLeases
+	kids, err := l.leases(ctx, leasesDir)
+	if err != nil {
+		return nil, true, err
+	}
+	if opt.IfToken == "" {
+		if len(kids) == 0 {
+			return info, true, nil // nothing to break
+		}
+		var toks []string
+		for _, k := range sortLeases(kids) {
+			if m, ok := parseMember(k); ok {
+				toks = append(toks, m.token)
+			} else {
+				toks = append(toks, k)
+			}
+		}
+		return nil, true, errs.Usage("lock %q is a semaphore with %d lease(s); break one lease at a time with --if-token TOKEN (lease tokens: %s); nothing was deleted",
+			name, len(kids), strings.Join(toks, ", ")).
+			WithHint("see dsctl lock inspect %s", lock.QuoteCommand([]string{name}))
+	}
+	token := normalizeToken(opt.IfToken)
+	for _, k := range kids {
+		if m, ok := parseMember(k); !ok || m.token != token {
+			continue
+		}
+		h, err := l.leaseHolder(ctx, leasesDir, k)
+		if errors.Is(err, gozk.ErrNoNode) {
+			break // released meanwhile
+		}
+		if err != nil {
+			return nil, true, err
+		}
+		rec, _ := json.Marshal(breakRecord{Break: &lock.Break{At: time.Now().UTC(), By: opt.By, Reason: opt.Reason, Token: h.Token, Fence: h.Fence}})
+		if _, err := call(ctx, l, "set", dir, func() (*gozk.Stat, error) { return l.conn.Set(dir, rec, -1) }, nil); err != nil {
+			return nil, true, err
+		}
+		node := leasesDir + "/" + k
+		_, err = call(ctx, l, "delete", node, func() (struct{}, error) { return struct{}{}, l.conn.Delete(node, -1) }, nil)
+		if errors.Is(err, gozk.ErrNoNode) {
+			break
+		}
+		if err != nil {
+			return nil, true, err
+		}
+		info.Holder, info.Held = h, true
+		info.Notes = append(info.Notes, fmt.Sprintf("broke lease %s (fence %d); the other leases stand", node, h.Fence))
+		return info, true, nil
+	}
+	return nil, true, l.notHeld(ctx, name, dir, token)
+}
+
+// foldSemaphores rewrites List's names: the leases node of a semaphore (X/leases,
+// holding Curator lease nodes) becomes the semaphore X, and the semaphore's locks
+// mutex (X/locks) is dropped (its members are acquirers, counted as X's waiters).
+func (l *Locker) foldSemaphores(ctx context.Context, names []string) ([]string, map[string]bool) {
+	sems := map[string]bool{}
+	for _, n := range names {
+		parent, ok := strings.CutSuffix(n, "/"+semLeases)
+		if !ok {
+			continue
+		}
+		kids, err := l.leases(ctx, l.root+"/"+n)
+		if err != nil {
+			continue // listed as it is
+		}
+		for _, k := range kids {
+			if m, ok := parseMember(k); ok && m.format == FormatSemaphore {
+				sems[parent] = true
+				break
+			}
+		}
+	}
+	if len(sems) == 0 {
+		return names, sems
+	}
+	out := make([]string, 0, len(names))
+	seen := map[string]bool{}
+	for _, n := range names {
+		if p, ok := strings.CutSuffix(n, "/"+semLeases); ok && sems[p] {
+			n = p
+		} else if p, ok := strings.CutSuffix(n, "/"+semLocks); ok && sems[p] {
+			continue
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out, sems
+}
+
+// inspectListed inspects a name found by List: a semaphore, or a lock queue.
+func (l *Locker) inspectListed(ctx context.Context, name string, sems map[string]bool) (*lock.Info, error) {
+	dir := l.root + "/" + name
+	if sems[name] {
+		info, ok, err := l.inspectSemaphore(ctx, name, dir)
+		if ok || err != nil {
+			return info, err
+		}
+	}
+	return l.inspectDir(ctx, name, dir)
 }

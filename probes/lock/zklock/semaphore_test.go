@@ -65,17 +65,29 @@ func TestSemaphoreNeverMoreThanNHolders(t *testing.T) {
 					mu.Unlock()
 					// Every in-process holder's lease node is in the leases node, and
 					// it holds at most one more node (the acquirer waiting for a permit).
+					// (mu held: no holder comes or goes while the list is read.)
+					mu.Lock()
 					kids := leaseNodes(t, observer, name)
 					if len(kids) > permits+1 {
 						t.Errorf("%d lease nodes with %d permits: %v", len(kids), permits, kids)
 					}
-					if !strings.Contains(strings.Join(kids, ","), lease.Token) {
-						t.Errorf("holder %s has no lease node: %v", lease.Token, kids)
+					all := strings.Join(kids, ",")
+					for tok := range tokens {
+						if !strings.Contains(all, tok) {
+							t.Errorf("holder %s has no lease node: %v", tok, kids)
+						}
 					}
+					mu.Unlock()
 					if lease.FencingSafe || !strings.Contains(lease.Note, "not mutual exclusion") {
 						t.Errorf("semaphore lease claims safe fencing or lacks the note: %+v", lease)
 					}
-					time.Sleep(40 * time.Millisecond)
+					// In the first round, hold until the permits are all taken (bounded:
+					// a semaphore that admits fewer fails below), so the peak does not
+					// depend on how fast a loaded machine hands permits over.
+					for until := time.Now().Add(2 * time.Second); r == 0 && holding.Load() < permits && time.Now().Before(until); {
+						time.Sleep(5 * time.Millisecond)
+					}
+					time.Sleep(20 * time.Millisecond)
 					mu.Lock()
 					delete(tokens, lease.Token)
 					mu.Unlock()
@@ -161,6 +173,19 @@ func TestSemaphoreLayoutWakeAndInspect(t *testing.T) {
 			t.Fatalf("inspect: held %v format %s holders %d waiting %d waiters %d holder %v last fence %d (b %d): %q",
 				info.Held, info.Format, holders, waiting, info.Waiters, info.Holder, info.LastFence, lb.Fence, info.Notes)
 		}
+		// List shows the semaphore once, under its own name (not its leases or locks
+		// nodes), with its holders.
+		listed, err := a.List(ctx, lock.ListOptions{Prefix: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(listed) != 1 || listed[0].Name != name || listed[0].Format != zklock.FormatSemaphore || !listed[0].Held || listed[0].Holder.Token != la.Token {
+			var got []string
+			for _, i := range listed {
+				got = append(got, i.Name+" "+string(i.Format))
+			}
+			t.Fatalf("list: %v, want the semaphore %s once", got, name)
+		}
 		select {
 		case <-got:
 			t.Fatal("a third holder with 2 permits")
@@ -185,7 +210,7 @@ func TestSemaphoreLayoutWakeAndInspect(t *testing.T) {
 			t.Fatal("the waiter was not woken by a watch")
 		}
 		renewed, err := c.Renew(ctx, name, lc.Token, 30*time.Second)
-		if err != nil || renewed.Fence != lc.Fence {
+		if err != nil || renewed.Fence != lc.Fence || renewed.FencingSafe || !strings.Contains(renewed.Note, "not mutual exclusion") {
 			t.Fatalf("renew: %+v %v", renewed, err)
 		}
 		// A released lease is not held any more.
@@ -341,4 +366,209 @@ func TestSemaphoreNoOrphansOnFailure(t *testing.T) {
 			t.Fatalf("cleanup pending: %d %d", c.PendingCleanup(), a.PendingCleanup())
 		}
 	})
+}
+
+// Break takes one lease, named by --if-token; without a token it refuses and deletes
+// nothing; the broken holder is told who broke it; the other lease stands.
+func TestSemaphoreBreakOneLease(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		name := locktest.Name(t, "sem")
+		a, b, op := newLocker(t, tg), newLocker(t, tg), newLocker(t, tg)
+		la, err := a.Acquire(ctx, name, semOpt(2, lock.NoWait))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lb, err := b.Acquire(ctx, name, semOpt(2, lock.NoWait))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = op.Break(ctx, name, lock.BreakOptions{By: "oncall@host"})
+		if errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), la.Token) || !strings.Contains(err.Error(), lb.Token) {
+			t.Fatalf("break without a token: %v, want a usage error naming both leases", err)
+		}
+		if kids := leaseNodes(t, op, name); len(kids) != 2 {
+			t.Fatalf("break without a token deleted something: %v", kids)
+		}
+		if _, err := op.Break(ctx, name, lock.BreakOptions{By: "oncall@host", IfToken: "0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f"}); errs.KindOf(err) != errs.KindLockLost {
+			t.Fatalf("break of an unknown lease: %v, want not held", err)
+		}
+		info, err := op.Break(ctx, name, lock.BreakOptions{By: "oncall@host", Reason: "stuck", IfToken: la.Token})
+		if err != nil || info.Holder == nil || info.Holder.Token != la.Token || info.Holder.Fence != la.Fence {
+			t.Fatalf("break of lease a: %+v %v", info, err)
+		}
+		kids := leaseNodes(t, op, name)
+		if len(kids) != 1 || !strings.Contains(kids[0], lb.Token) {
+			t.Fatalf("after breaking a: %v, want only b's lease", kids)
+		}
+		_, err = a.Renew(ctx, name, la.Token, 20*time.Second)
+		if nh, ok := lock.AsNotHeld(err); !ok || nh.Reason != lock.LostBroken || nh.Break == nil || nh.Break.By != "oncall@host" {
+			t.Fatalf("renew of the broken lease: %v", err)
+		}
+		if _, err := b.Renew(ctx, name, lb.Token, 20*time.Second); err != nil {
+			t.Fatalf("the other lease: %v", err)
+		}
+		if err := b.Release(ctx, name, lb.Token); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// No herd: waiters queue on the locks mutex (each watching its predecessor) and only
+// the first watches the leases, so a release costs two notifications (the leases
+// watcher, then the mutex handoff to the next acquirer), whatever the number waiting.
+func TestSemaphoreReleaseWakesNoHerd(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		name := locktest.Name(t, "sem")
+		a := newLocker(t, tg)
+		first := make([]*lock.Lease, 2)
+		for i := range first {
+			le, err := a.Acquire(ctx, name, semOpt(2, lock.NoWait))
+			if err != nil {
+				t.Fatal(err)
+			}
+			first[i] = le
+		}
+		const waiters = 5
+		ls := make([]*zklock.Locker, waiters)
+		leases := make([]*lock.Lease, waiters)
+		got := make(chan int, waiters)
+		for i := range ls {
+			ls[i] = newLocker(t, tg)
+		}
+		for i := range ls {
+			go func() {
+				le, err := ls[i].Acquire(ctx, name, semOpt(2, lock.WaitFor(30*time.Second)))
+				if err != nil {
+					t.Error(err)
+				}
+				leases[i] = le
+				got <- i
+			}()
+		}
+		for deadline := time.Now().Add(10 * time.Second); len(children(t, a, name+"/locks")) < waiters || len(leaseNodes(t, a, name)) < 3; {
+			if time.Now().After(deadline) {
+				t.Fatalf("waiters not queued: locks %v leases %v", children(t, a, name+"/locks"), leaseNodes(t, a, name))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond) // each waiter arms its watch after queueing
+		total := func() int64 {
+			var n int64
+			for _, l := range ls {
+				n += l.Notifications()
+			}
+			return n
+		}
+		if n := total(); n != 0 {
+			t.Fatalf("%d notifications before any release", n)
+		}
+		if err := a.Release(ctx, name, first[0].Token); err != nil {
+			t.Fatal(err)
+		}
+		for round := 1; round <= waiters; round++ {
+			var i int
+			select {
+			case i = <-got:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("round %d: no waiter took the permit", round)
+			}
+			time.Sleep(200 * time.Millisecond) // the mutex handoff, and any stray notification
+			if n := total(); n > int64(2*round) || n < int64(round) {
+				t.Fatalf("after %d releases, %d notifications among %d waiters; want one or two per release", round, n, waiters)
+			}
+			if leases[i] == nil {
+				t.Fatal("no lease")
+			}
+			if err := ls[i].Release(ctx, name, leases[i].Token); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("%d notifications for %d releases with %d waiting", total(), waiters, waiters)
+		if err := a.Release(ctx, name, first[1].Token); err != nil {
+			t.Fatal(err)
+		}
+		if kids := leaseNodes(t, a, name); len(kids) != 0 {
+			t.Fatalf("left behind: %v", kids)
+		}
+	})
+}
+
+// An acquirer waiting for a permit loses its session (embedded server: expired on
+// purpose): its lease node and the locks mutex go with it; it starts again from the
+// mutex on the new session and takes the permit once one is free, leaving nothing of
+// the old session behind.
+func TestSemaphoreWaiterRequeuesAfterItsSessionExpired(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a waiting client that reconnects trips go-zookeeper's own data race under -race (see race_on_test.go)")
+	}
+	srv, err := zkserver.Start(context.Background(), zkserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	tg := zktest.Target{Name: "embedded", Servers: []string{srv.Addr()}, Embedded: srv}
+	ctx := context.Background()
+	holder, waiter := newLocker(t, tg), newLocker(t, tg)
+	name := locktest.Name(t, "sem")
+	lease, err := holder.Acquire(ctx, name, semOpt(2, lock.NoWait))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := holder.Acquire(ctx, name, semOpt(2, lock.NoWait))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *lock.Lease, 1)
+	go func() {
+		le, err := waiter.Acquire(ctx, name, semOpt(2, lock.WaitFor(15*time.Second)))
+		if err != nil {
+			t.Error(err)
+		}
+		got <- le
+	}()
+	for deadline := time.Now().Add(5 * time.Second); len(leaseNodes(t, holder, name)) < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("waiter not queued")
+		}
+	}
+	old := waiter.Client().SessionID()
+	if !srv.ExpireSession(old) {
+		t.Fatal("no such session")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := holder.Release(ctx, name, lease.Token); err != nil {
+		t.Fatal(err)
+	}
+	var le *lock.Lease
+	select {
+	case le = <-got:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the waiter never got a permit")
+	}
+	if le == nil {
+		t.Fatal("no lease")
+	}
+	if sid := waiter.Client().SessionID(); sid == old {
+		t.Fatal("the waiter's session did not change")
+	}
+	kids := leaseNodes(t, holder, name)
+	if len(kids) != 2 {
+		t.Fatalf("lease nodes %v, want the holder's second and the waiter's new one", kids)
+	}
+	for _, tok := range []struct {
+		l *zklock.Locker
+		t string
+	}{{waiter, le.Token}, {holder, second.Token}} {
+		if err := tok.l.Release(ctx, name, tok.t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if kids := leaseNodes(t, holder, name); len(kids) != 0 {
+		t.Fatalf("left behind: %v", kids)
+	}
+	if kids := children(t, holder, name+"/locks"); len(kids) != 0 {
+		t.Fatalf("locks queue left: %v", kids)
+	}
 }
