@@ -74,7 +74,7 @@ func TestInteropKazooLockHandoffAndInspect(t *testing.T) {
 		t.Fatalf("queue while kazoo holds and dsctl waits: %+v", q)
 	}
 	info, err = l.Inspect(ctx, name)
-	if err != nil || info.Waiters != 1 || !strings.Contains(strings.Join(info.Notes, "\n"), "(dsctl)") {
+	if err != nil || info.Waiters != 1 || !shows(t, info, path+"/"+node) || !shows(t, info, strings.TrimPrefix(q[1].Node, path+"/")) {
 		t.Fatalf("inspect with a dsctl waiter behind kazoo: %+v %v", info, err)
 	}
 	select {
@@ -109,7 +109,7 @@ func TestInteropKazooLockHandoffAndInspect(t *testing.T) {
 		t.Fatalf("queue while dsctl holds and kazoo waits: %+v", q)
 	}
 	info, err = l.Inspect(ctx, name)
-	if err != nil || info.Format != lock.FormatDsctl || info.Waiters != 1 || !strings.Contains(strings.Join(info.Notes, "\n"), "(kazoo)") {
+	if err != nil || info.Format != lock.FormatDsctl || info.Waiters != 1 || !shows(t, info, strings.TrimPrefix(q[1].Node, path+"/")) {
 		t.Fatalf("inspect with a kazoo waiter behind dsctl: %+v %v", info, err)
 	}
 	time.Sleep(300 * time.Millisecond)
