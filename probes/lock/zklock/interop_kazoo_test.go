@@ -239,3 +239,54 @@ func TestInteropCuratorAndKazoo(t *testing.T) {
 		}
 	})
 }
+
+// kazoo's ReadLock nodes (<uuid>__rlock__<seq>) are recognised by inspect and list, and
+// a kazoo WriteLock (with the pattern) queues behind the reader.
+func TestInteropKazooReadWriteLockInspect(t *testing.T) {
+	interopDir(t, "kazoo")
+	ctx := context.Background()
+	l := newInteropLocker(t)
+	name := locktest.Name(t, "kazoo-rw")
+	path := l.Root() + "/" + name
+	m := newMarker(t)
+	release := filepath.Join(t.TempDir(), "release")
+	r := startKazoo(t, kazooArgs(t, path, m.path+".reader", 1, 30*time.Second, "--recipe", "read", "--release-file", release, "--side", "reader")...)
+	rfrom := 0
+	reader := strings.Fields(r.next(t, &rfrom, "enter ", 30*time.Second))[2]
+	if !strings.Contains(reader, "__rlock__") {
+		t.Fatalf("kazoo's read lock node %q", reader)
+	}
+	w := startKazoo(t, kazooArgs(t, path, m.path, 1, 0, "--recipe", "write", "--side", "writer")...)
+	wfrom := 0
+	w.next(t, &wfrom, "ready", 30*time.Second)
+	var info *lock.Info
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		if info, err = l.Inspect(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		if info.Waiters == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !info.Held || info.Format != zklock.FormatKazooRead || info.Holder.Token != tokenOf(strings.Replace(reader, "__rlock__", "__lock__", 1)) ||
+		info.Waiters != 1 || !shows(t, info, "kazoo read-write lock: the read lock is held by 1 reader(s)") {
+		t.Fatalf("inspect of a kazoo read lock with a writer waiting: %+v", info)
+	}
+	listed, err := l.List(ctx, lock.ListOptions{Prefix: name})
+	if err != nil || len(listed) != 1 || listed[0].Format != zklock.FormatKazooRead {
+		t.Fatalf("list of a kazoo read lock: %+v %v", listed, err)
+	}
+	if w.seen("enter") {
+		t.Fatal("kazoo writer entered while a reader held")
+	}
+	touch(t, release)
+	w.next(t, &wfrom, "enter ", 15*time.Second)
+	for _, c := range []*libProc{r, w} {
+		if code, last := c.wait(t, 15*time.Second); code != 0 || last != "done acquired=1 violations=0" {
+			t.Fatalf("%s exit %d, last %q\n%s", c.name, code, last, c.stderr.String())
+		}
+	}
+}
