@@ -20,7 +20,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	gozk "github.com/go-zookeeper/zk"
 
@@ -142,6 +145,26 @@ func foreignNotes(ms []member) []string {
 		readers = append(readers, m.name)
 	}
 	return []string{fmt.Sprintf("%s read-write lock: the read lock is held by %d reader(s): %s", lib, len(readers), strings.Join(readers, ", "))}
+}
+
+// foreignOwner reads what another library writes as a lock node's data: Curator, the
+// client's IP address unless the application set its own data; kazoo, the identifier
+// the application passed. Nil for empty or binary data.
+func foreignOwner(f lock.Format, raw []byte) *lock.Owner {
+	text := strings.TrimSpace(string(raw))
+	if text == "" || len(text) > 256 || !utf8.ValidString(text) || strings.IndexFunc(text, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return nil
+	}
+	switch f {
+	case FormatCurator, FormatCuratorRW, FormatCuratorSemaphore:
+		if net.ParseIP(text) != nil {
+			return &lock.Owner{Host: text, Tool: "Apache Curator"}
+		}
+		return &lock.Owner{Label: text, Tool: "Apache Curator"}
+	case FormatKazoo, FormatKazooRead:
+		return &lock.Owner{Label: text, Tool: "kazoo"}
+	}
+	return nil
 }
 
 func describeForeign(f lock.Format) (string, bool) {

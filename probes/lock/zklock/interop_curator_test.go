@@ -3,6 +3,7 @@ package zklock_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,6 +41,10 @@ func TestInteropCuratorMutexHandoffAndInspect(t *testing.T) {
 	}
 	if !info.Held || info.Format != zklock.FormatCurator || info.Holder == nil || info.Holder.Token != tokenOf(node) || info.Holder.Fence == 0 {
 		t.Fatalf("inspect while Curator holds %s: %+v", node, info)
+	}
+	// Curator writes the client's IP address as the node's data: inspect shows it.
+	if o := info.Holder.Owner; o == nil || o.Tool != "Apache Curator" || net.ParseIP(o.Host) == nil {
+		t.Fatalf("inspect's owner of a Curator holder: %+v", o)
 	}
 	if !shows(t, info, path+"/"+node) {
 		t.Fatalf("inspect does not name Curator's node %s: %+v", node, info)

@@ -61,6 +61,10 @@ func TestInteropKazooLockHandoffAndInspect(t *testing.T) {
 	if !info.Held || info.Format != zklock.FormatKazoo || info.Holder.Token != tokenOf(node) || info.Holder.Fence == 0 {
 		t.Fatalf("inspect while kazoo holds %s: %+v", node, info)
 	}
+	// kazoo writes the identifier the application passed (the contender's --side).
+	if o := info.Holder.Owner; o == nil || o.Tool != "kazoo" || o.Label != "kazoo" {
+		t.Fatalf("inspect's owner of a kazoo holder: %+v", o)
+	}
 	got := make(chan *lock.Lease, 1)
 	go func() {
 		le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Wait: lock.WaitFor(30 * time.Second), Owner: owner})
