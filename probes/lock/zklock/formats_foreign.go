@@ -12,12 +12,18 @@ package zklock
 //     (all of them hold); a process waiting for a lease first takes the internal mutex
 //     locks/_c_<uuid>-lock-<seq>, so the queue of waiters is that mutex's queue. The
 //     lease limit is not stored in ZooKeeper: each client passes it.
+//   - kazoo's ReadLock: <uuid hex>__rlock__<seq> (its WriteLock's nodes are its Lock's,
+//     <uuid hex>__lock__<seq>, recognised in locker.go). Readers hold together when no
+//     writer is before them.
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	gozk "github.com/go-zookeeper/zk"
 
@@ -31,13 +37,31 @@ const (
 	FormatCuratorRW lock.Format = "curator-rwlock"
 	// FormatCuratorSemaphore is Curator's InterProcessSemaphoreV2 (leases/ and locks/).
 	FormatCuratorSemaphore lock.Format = "curator-semaphore"
+	// FormatKazooRead is a reader of kazoo's ReadLock (<uuid hex>__rlock__<seq>).
+	FormatKazooRead lock.Format = "kazoo-read"
 )
 
 const (
 	curatorWrite = "__WRIT__"
 	curatorRead  = "__READ__"
 	curatorLease = "lease-"
+	kazooRead    = "__rlock__"
 )
+
+// parseKazooRead recognises a kazoo ReadLock node, <32 hex>__rlock__<10 digits>.
+func parseKazooRead(child string) (member, bool) {
+	if len(child) != 32+len(kazooRead)+10 || child[32:32+len(kazooRead)] != kazooRead || !isHex(child[:32]) {
+		return member{}, false
+	}
+	var seq int64
+	for _, r := range child[32+len(kazooRead):] {
+		if r < '0' || r > '9' {
+			return member{}, false
+		}
+		seq = seq*10 + int64(r-'0')
+	}
+	return member{name: child, token: child[:32], seq: seq, format: FormatKazooRead}, true
+}
 
 // parseProtected splits a protected sequential node _c_<36-char uuid>-<kind><10 digits>.
 func parseProtected(child, kind string) (member, bool) {
@@ -59,21 +83,17 @@ func parseProtected(child, kind string) (member, bool) {
 	return member{name: child, token: id, seq: seq}, true
 }
 
-// foreignMembers moves Curator read-write lock nodes from others into the queue, in
-// sequence order with the rest.
+// foreignMembers moves Curator read-write lock nodes and kazoo ReadLock nodes from
+// others into the queue, in sequence order with the rest.
 func foreignMembers(ms []member, others []string) ([]member, []string) {
 	rest := others[:0:0]
 	moved := false
 	for _, c := range others {
-		m, ok := parseProtected(c, curatorWrite)
-		if !ok {
-			m, ok = parseProtected(c, curatorRead)
-		}
+		m, ok := parseForeignMember(c)
 		if !ok {
 			rest = append(rest, c)
 			continue
 		}
-		m.format = FormatCuratorRW
 		ms = append(ms, m)
 		moved = true
 	}
@@ -83,23 +103,68 @@ func foreignMembers(ms []member, others []string) ([]member, []string) {
 	return ms, rest
 }
 
-// foreignNotes says who holds a Curator read-write lock: the first writer, or every
-// reader before the first writer.
+func parseForeignMember(c string) (member, bool) {
+	if m, ok := parseProtected(c, curatorWrite); ok {
+		m.format = FormatCuratorRW
+		return m, true
+	}
+	if m, ok := parseProtected(c, curatorRead); ok {
+		m.format = FormatCuratorRW
+		return m, true
+	}
+	return parseKazooRead(c)
+}
+
+// isReader reports whether a queue node is a reader (Curator's __READ__, kazoo's
+// __rlock__); readers before the first writer all hold.
+func isReader(m member) bool {
+	return m.format == FormatKazooRead || m.format == FormatCuratorRW && strings.Contains(m.name, curatorRead)
+}
+
+// foreignNotes says who holds a read-write lock: the first writer, or every reader
+// before the first writer.
 func foreignNotes(ms []member) []string {
-	if len(ms) == 0 || ms[0].format != FormatCuratorRW {
+	if len(ms) == 0 {
 		return nil
 	}
-	if strings.Contains(ms[0].name, curatorWrite) {
+	lib := "Curator"
+	if ms[0].format == FormatKazooRead {
+		lib = "kazoo"
+	}
+	switch {
+	case ms[0].format == FormatCuratorRW && !isReader(ms[0]):
 		return []string{fmt.Sprintf("Curator read-write lock: the write lock is held by %s", ms[0].name)}
+	case !isReader(ms[0]):
+		return nil
 	}
 	var readers []string
 	for _, m := range ms {
-		if m.format != FormatCuratorRW || strings.Contains(m.name, curatorWrite) {
+		if !isReader(m) {
 			break
 		}
 		readers = append(readers, m.name)
 	}
-	return []string{fmt.Sprintf("Curator read-write lock: the read lock is held by %d reader(s): %s", len(readers), strings.Join(readers, ", "))}
+	return []string{fmt.Sprintf("%s read-write lock: the read lock is held by %d reader(s): %s", lib, len(readers), strings.Join(readers, ", "))}
+}
+
+// foreignOwner reads what another library writes as a lock node's data: Curator, the
+// client's IP address unless the application set its own data; kazoo, the identifier
+// the application passed. Nil for empty or binary data.
+func foreignOwner(f lock.Format, raw []byte) *lock.Owner {
+	text := strings.TrimSpace(string(raw))
+	if text == "" || len(text) > 256 || !utf8.ValidString(text) || strings.IndexFunc(text, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return nil
+	}
+	switch f {
+	case FormatCurator, FormatCuratorRW, FormatCuratorSemaphore:
+		if net.ParseIP(text) != nil {
+			return &lock.Owner{Host: text, Tool: "Apache Curator"}
+		}
+		return &lock.Owner{Label: text, Tool: "Apache Curator"}
+	case FormatKazoo, FormatKazooRead:
+		return &lock.Owner{Label: text, Tool: "kazoo"}
+	}
+	return nil
 }
 
 func describeForeign(f lock.Format) (string, bool) {
@@ -108,6 +173,8 @@ func describeForeign(f lock.Format) (string, bool) {
 		return "Apache Curator InterProcessReadWriteLock (_c_<uuid>-__WRIT__<seq> / __READ__<seq>, ephemeral-sequential)", true
 	case FormatCuratorSemaphore:
 		return "Apache Curator InterProcessSemaphoreV2 (leases/_c_<uuid>-lease-<seq>; waiters queue on locks/)", true
+	case FormatKazooRead:
+		return "kazoo ReadLock (<uuid>__rlock__<seq>, ephemeral-sequential; its WriteLock uses kazoo Lock nodes)", true
 	}
 	return "", false
 }
@@ -125,14 +192,11 @@ func isSemaphore(others []string) bool {
 	return true
 }
 
-// isForeignNode reports whether child (one of children) makes its parent a Curator
-// read-write lock or semaphore, for List: a read-write lock node, or the leases/ and
-// locks/ of a semaphore (List then does not descend into them).
+// isForeignNode reports whether child (one of children) makes its parent a lock for
+// List: a read-write lock node (Curator's or kazoo's reader), or the leases/ and locks/
+// of a Curator semaphore (List then does not descend into them).
 func isForeignNode(child string, children []string) bool {
-	if _, ok := parseProtected(child, curatorWrite); ok {
-		return true
-	}
-	if _, ok := parseProtected(child, curatorRead); ok {
+	if _, ok := parseForeignMember(child); ok {
 		return true
 	}
 	return (child == "leases" || child == "locks") && isSemaphore(children)

@@ -85,6 +85,8 @@ func (l *Locker) entry(ctx context.Context, dir string, m member) (*entry, error
 		o := d.Owner
 		e.Owner = &o
 		e.Format = lock.FormatDsctl
+	} else if o := foreignOwner(m.format, r.b); o != nil { // formats_foreign.go
+		e.Owner = o
 	}
 	return e, nil
 }

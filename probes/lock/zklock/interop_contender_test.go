@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -313,6 +314,17 @@ func tokenOf(node string) string {
 		return node[:i]
 	}
 	return node
+}
+
+// shows reports whether inspect's answer names s anywhere (its notes or its fields, as
+// the JSON output would show them).
+func shows(t *testing.T, info *lock.Info, s string) bool {
+	t.Helper()
+	b, err := json.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(string(b), s)
 }
 
 // touch creates a file (the contenders' --release-file).

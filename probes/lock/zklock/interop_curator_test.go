@@ -3,6 +3,7 @@ package zklock_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,8 +42,12 @@ func TestInteropCuratorMutexHandoffAndInspect(t *testing.T) {
 	if !info.Held || info.Format != zklock.FormatCurator || info.Holder == nil || info.Holder.Token != tokenOf(node) || info.Holder.Fence == 0 {
 		t.Fatalf("inspect while Curator holds %s: %+v", node, info)
 	}
-	if !strings.Contains(strings.Join(info.Notes, "\n"), "holder node "+path+"/"+node) {
-		t.Fatalf("inspect notes do not name Curator's node %s: %q", node, info.Notes)
+	// Curator writes the client's IP address as the node's data: inspect shows it.
+	if o := info.Holder.Owner; o == nil || o.Tool != "Apache Curator" || net.ParseIP(o.Host) == nil {
+		t.Fatalf("inspect's owner of a Curator holder: %+v", o)
+	}
+	if !shows(t, info, path+"/"+node) {
+		t.Fatalf("inspect does not name Curator's node %s: %+v", node, info)
 	}
 	got := make(chan *lock.Lease, 1)
 	go func() {
@@ -60,9 +65,8 @@ func TestInteropCuratorMutexHandoffAndInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notes := strings.Join(info.Notes, "\n")
-	if info.Waiters != 1 || info.Format != zklock.FormatCurator || !strings.Contains(notes, "waiter 1: "+strings.TrimPrefix(q[1].Node, path+"/")+" (dsctl)") {
-		t.Fatalf("inspect with a dsctl waiter behind Curator: waiters %d format %s notes %q", info.Waiters, info.Format, info.Notes)
+	if info.Waiters != 1 || info.Format != zklock.FormatCurator || !shows(t, info, strings.TrimPrefix(q[1].Node, path+"/")) {
+		t.Fatalf("inspect with a dsctl waiter (%s) behind Curator: %+v", q[1].Node, info)
 	}
 	select {
 	case <-got:
@@ -100,7 +104,7 @@ func TestInteropCuratorMutexHandoffAndInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	if info.Format != lock.FormatDsctl || info.Holder.Token != ours.Token || info.Waiters != 1 ||
-		!strings.Contains(strings.Join(info.Notes, "\n"), "("+string(zklock.FormatCurator)+")") {
+		!shows(t, info, strings.TrimPrefix(q[1].Node, path+"/")) {
 		t.Fatalf("inspect with a Curator waiter behind dsctl: %+v", info)
 	}
 	time.Sleep(300 * time.Millisecond)

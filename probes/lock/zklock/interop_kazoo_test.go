@@ -61,6 +61,10 @@ func TestInteropKazooLockHandoffAndInspect(t *testing.T) {
 	if !info.Held || info.Format != zklock.FormatKazoo || info.Holder.Token != tokenOf(node) || info.Holder.Fence == 0 {
 		t.Fatalf("inspect while kazoo holds %s: %+v", node, info)
 	}
+	// kazoo writes the identifier the application passed (the contender's --side).
+	if o := info.Holder.Owner; o == nil || o.Tool != "kazoo" || o.Label != "kazoo" {
+		t.Fatalf("inspect's owner of a kazoo holder: %+v", o)
+	}
 	got := make(chan *lock.Lease, 1)
 	go func() {
 		le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Wait: lock.WaitFor(30 * time.Second), Owner: owner})
@@ -74,7 +78,7 @@ func TestInteropKazooLockHandoffAndInspect(t *testing.T) {
 		t.Fatalf("queue while kazoo holds and dsctl waits: %+v", q)
 	}
 	info, err = l.Inspect(ctx, name)
-	if err != nil || info.Waiters != 1 || !strings.Contains(strings.Join(info.Notes, "\n"), "(dsctl)") {
+	if err != nil || info.Waiters != 1 || !shows(t, info, path+"/"+node) || !shows(t, info, strings.TrimPrefix(q[1].Node, path+"/")) {
 		t.Fatalf("inspect with a dsctl waiter behind kazoo: %+v %v", info, err)
 	}
 	select {
@@ -109,7 +113,7 @@ func TestInteropKazooLockHandoffAndInspect(t *testing.T) {
 		t.Fatalf("queue while dsctl holds and kazoo waits: %+v", q)
 	}
 	info, err = l.Inspect(ctx, name)
-	if err != nil || info.Format != lock.FormatDsctl || info.Waiters != 1 || !strings.Contains(strings.Join(info.Notes, "\n"), "(kazoo)") {
+	if err != nil || info.Format != lock.FormatDsctl || info.Waiters != 1 || !shows(t, info, strings.TrimPrefix(q[1].Node, path+"/")) {
 		t.Fatalf("inspect with a kazoo waiter behind dsctl: %+v %v", info, err)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -238,4 +242,55 @@ func TestInteropCuratorAndKazoo(t *testing.T) {
 			t.Fatalf("kazoo exit %d, last %q\n%s", code, last, kz.stderr.String())
 		}
 	})
+}
+
+// kazoo's ReadLock nodes (<uuid>__rlock__<seq>) are recognised by inspect and list, and
+// a kazoo WriteLock (with the pattern) queues behind the reader.
+func TestInteropKazooReadWriteLockInspect(t *testing.T) {
+	interopDir(t, "kazoo")
+	ctx := context.Background()
+	l := newInteropLocker(t)
+	name := locktest.Name(t, "kazoo-rw")
+	path := l.Root() + "/" + name
+	m := newMarker(t)
+	release := filepath.Join(t.TempDir(), "release")
+	r := startKazoo(t, kazooArgs(t, path, m.path+".reader", 1, 30*time.Second, "--recipe", "read", "--release-file", release, "--side", "reader")...)
+	rfrom := 0
+	reader := strings.Fields(r.next(t, &rfrom, "enter ", 30*time.Second))[2]
+	if !strings.Contains(reader, "__rlock__") {
+		t.Fatalf("kazoo's read lock node %q", reader)
+	}
+	w := startKazoo(t, kazooArgs(t, path, m.path, 1, 0, "--recipe", "write", "--side", "writer")...)
+	wfrom := 0
+	w.next(t, &wfrom, "ready", 30*time.Second)
+	var info *lock.Info
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		if info, err = l.Inspect(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		if info.Waiters == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !info.Held || info.Format != zklock.FormatKazooRead || info.Holder.Token != tokenOf(strings.Replace(reader, "__rlock__", "__lock__", 1)) ||
+		info.Waiters != 1 || !shows(t, info, "kazoo read-write lock: the read lock is held by 1 reader(s)") {
+		t.Fatalf("inspect of a kazoo read lock with a writer waiting: %+v", info)
+	}
+	listed, err := l.List(ctx, lock.ListOptions{Prefix: name})
+	if err != nil || len(listed) != 1 || listed[0].Format != zklock.FormatKazooRead {
+		t.Fatalf("list of a kazoo read lock: %+v %v", listed, err)
+	}
+	if w.seen("enter") {
+		t.Fatal("kazoo writer entered while a reader held")
+	}
+	touch(t, release)
+	w.next(t, &wfrom, "enter ", 15*time.Second)
+	for _, c := range []*libProc{r, w} {
+		if code, last := c.wait(t, 15*time.Second); code != 0 || last != "done acquired=1 violations=0" {
+			t.Fatalf("%s exit %d, last %q\n%s", c.name, code, last, c.stderr.String())
+		}
+	}
 }

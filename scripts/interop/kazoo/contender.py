@@ -49,6 +49,8 @@ def main():
     p.add_argument("--gap-ms", type=int, default=0)
     p.add_argument("--wait-ms", type=int, default=30000)
     p.add_argument("--side", default="kazoo")
+    p.add_argument("--recipe", choices=["lock", "read", "write"], default="lock",
+                   help="kazoo's Lock, ReadLock or WriteLock (all with the same patterns)")
     p.add_argument("--out")
     p.add_argument("--release-file", help="hold until this file exists (at most --hold-ms)")
     p.add_argument("--session-timeout-ms", type=int, default=10000)
@@ -74,9 +76,10 @@ def main():
     patterns = () if a.no_foreign_patterns else ("-lock-",)
     acquired = violations = 0
     try:
-        emit(f"ready {now_ms()} lock")
+        emit(f"ready {now_ms()} {a.recipe}")
         for _ in range(a.iterations):
-            lock = zk.Lock(a.path, identifier=a.side, extra_lock_patterns=patterns)
+            recipe = {"lock": zk.Lock, "read": zk.ReadLock, "write": zk.WriteLock}[a.recipe]
+            lock = recipe(a.path, identifier=a.side, extra_lock_patterns=patterns)
             try:
                 if a.blocking == "yes":
                     got = lock.acquire(blocking=True, timeout=a.wait_ms / 1000.0)
