@@ -1,0 +1,56 @@
+package tui
+
+import (
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/dsctl/dsctl/probes/health"
+	"github.com/dsctl/dsctl/probes/zk"
+)
+
+type overviewPane struct{ configured map[string]bool }
+type overviewCounts struct{}
+
+func newOverviewPane(c map[string]bool) *overviewPane                   { return &overviewPane{c} }
+func (p *overviewPane) setHealth([]health.Result, time.Time)            {}
+func (m *Model) overviewCounts() overviewCounts                         { return overviewCounts{} }
+func (p *overviewPane) view(overviewCounts, int, int, time.Time) string { return "" }
+
+type locksPane struct {
+	err        string
+	confirming bool
+}
+type lockInspectMsg struct{}
+type lockBrokeMsg struct{}
+
+func newLocksPane(bool, bool) *locksPane             { return &locksPane{} }
+func (p *locksPane) setRows([]LockRow, time.Time)    {}
+func (p *locksPane) setFilter(string)                {}
+func (p *locksPane) action(Action, *Model) tea.Cmd   { return nil }
+func (p *locksPane) key(tea.KeyMsg, *Model) tea.Cmd  { return nil }
+func (p *locksPane) back() bool                      { return false }
+func (p *locksPane) message(tea.Msg, *Model) tea.Cmd { return nil }
+func (p *locksPane) view(int, int, time.Time) string { return "" }
+
+type kafkaPane struct{ err string }
+
+func newKafkaPane(bool) *kafkaPane                 { return &kafkaPane{} }
+func (p *kafkaPane) setData(*KafkaData, time.Time) {}
+func (p *kafkaPane) setFilter(string)              {}
+func (p *kafkaPane) action(Action, *Model) tea.Cmd { return nil }
+func (p *kafkaPane) back() bool                    { return false }
+func (p *kafkaPane) view(int, int) string          { return "" }
+
+type zkPane struct{}
+type zkListMsg struct{}
+type zkWatchStartedMsg struct{}
+type zkEventMsg struct{}
+
+func newZKPane(bool) *zkPane                      { return &zkPane{} }
+func (p *zkPane) setStatus(*zk.Status, string)    {}
+func (p *zkPane) afterStatus(*Model) tea.Cmd      { return nil }
+func (p *zkPane) setFilter(string)                {}
+func (p *zkPane) action(Action, *Model) tea.Cmd   { return nil }
+func (p *zkPane) message(tea.Msg, *Model) tea.Cmd { return nil }
+func (p *zkPane) view(int, int) string            { return "" }
