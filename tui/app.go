@@ -466,7 +466,7 @@ func (m *Model) paneMsg(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case ringResultMsg:
 		m.ring.result(msg)
-	case zkListMsg, zkWatchStartedMsg, zkEventMsg:
+	case zkListMsg, zkWatchStartedMsg, zkEventMsg, zkRewatchMsg:
 		return m.zk.message(msg, m)
 	case lockInspectMsg, lockBrokeMsg:
 		return m.locks.message(msg, m)

@@ -32,17 +32,33 @@ var sizes = []struct {
 	w, h int
 }{{"80x24", 80, 24}, {"120x40", 120, 40}}
 
+// step is keys to send, then text the output must show before the next step.
+type step struct {
+	keys []tea.Msg
+	want string
+}
+
 // run drives a model under teatest at a fixed size: it sends the keys, waits until
 // the output shows want, quits, and returns the final model.
 func run(t *testing.T, m *Model, w, h int, want string, keys ...tea.Msg) *Model {
 	t.Helper()
+	return runSteps(t, m, w, h, step{keys: keys, want: want})
+}
+
+// runSteps plays the steps in order, then quits and returns the final model.
+func runSteps(t *testing.T, m *Model, w, h int, steps ...step) *Model {
+	t.Helper()
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h))
-	for _, k := range keys {
-		tm.Send(k)
+	for _, st := range steps {
+		for _, k := range st.keys {
+			tm.Send(k)
+		}
+		if st.want != "" {
+			want := []byte(st.want)
+			teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, want) },
+				teatest.WithDuration(20*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+		}
 	}
-	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(want)) },
-		teatest.WithDuration(20*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
-	// Let the frame settle: the final model is read after quitting.
 	tm.Send(tea.QuitMsg{})
 	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second))
 	return fm.(*Model)

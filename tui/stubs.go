@@ -6,7 +6,6 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/dsctl/dsctl/probes/health"
-	"github.com/dsctl/dsctl/probes/zk"
 )
 
 type overviewPane struct{ configured map[string]bool }
@@ -41,16 +40,3 @@ func (p *kafkaPane) setFilter(string)              {}
 func (p *kafkaPane) action(Action, *Model) tea.Cmd { return nil }
 func (p *kafkaPane) back() bool                    { return false }
 func (p *kafkaPane) view(int, int) string          { return "" }
-
-type zkPane struct{}
-type zkListMsg struct{}
-type zkWatchStartedMsg struct{}
-type zkEventMsg struct{}
-
-func newZKPane(bool) *zkPane                      { return &zkPane{} }
-func (p *zkPane) setStatus(*zk.Status, string)    {}
-func (p *zkPane) afterStatus(*Model) tea.Cmd      { return nil }
-func (p *zkPane) setFilter(string)                {}
-func (p *zkPane) action(Action, *Model) tea.Cmd   { return nil }
-func (p *zkPane) message(tea.Msg, *Model) tea.Cmd { return nil }
-func (p *zkPane) view(int, int) string            { return "" }

@@ -1,0 +1,263 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/config"
+	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/health"
+	"github.com/dsctl/dsctl/probes/kafka"
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/zk"
+)
+
+// Live is the Backend over the real probes.
+type Live struct {
+	e          config.Endpoints
+	d          endpoint.Dialer
+	configured []string
+	// breaker names who breaks a lock, for the lock's record (user@host).
+	breaker string
+
+	mu      sync.Mutex
+	zkc     *zk.Client
+	lockers []lock.Locker
+}
+
+// NewLive makes the backend for the resolved endpoints. configured lists the
+// backends to show (redis, zookeeper, kafka, sql); by is user@host for lock breaks.
+// The dialer's Warn must not write to the terminal the dashboard draws on.
+func NewLive(e config.Endpoints, d endpoint.Dialer, configured []string, by string) *Live {
+	return &Live{e: e, d: d, configured: configured, breaker: by}
+}
+
+// Configured lists the backends shown.
+func (l *Live) Configured() []string { return l.configured }
+
+func (l *Live) has(b string) bool {
+	for _, c := range l.configured {
+		if c == b {
+			return true
+		}
+	}
+	return false
+}
+
+// Close ends the ZooKeeper session and the lockers' connections.
+func (l *Live) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.zkc != nil {
+		l.zkc.Close()
+		l.zkc = nil
+	}
+	for _, lk := range l.lockers {
+		lk.Close()
+	}
+	l.lockers = nil
+}
+
+// Health checks every configured backend at once.
+func (l *Live) Health(ctx context.Context) []health.Result {
+	var mu sync.Mutex
+	var out []health.Result
+	var wg sync.WaitGroup
+	add := func(rs ...health.Result) {
+		mu.Lock()
+		out = append(out, rs...)
+		mu.Unlock()
+	}
+	for _, b := range l.configured {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch b {
+			case "redis":
+				add(health.Redis(ctx, l.d, l.e.Redis)...)
+			case "zookeeper":
+				add(health.ZooKeeper(ctx, l.d, l.e.ZooKeeper))
+			case "kafka":
+				add(health.Kafka(ctx, l.d, l.e.Kafka))
+			case "sql":
+				add(health.SQL(ctx, l.d, l.e.SQL))
+			}
+		}()
+	}
+	wg.Wait()
+	order := map[string]int{"redis": 0, "zookeeper": 1, "kafka": 2, "sql": 3}
+	sortStable(out, func(a, b health.Result) bool {
+		if order[a.Backend] != order[b.Backend] {
+			return order[a.Backend] < order[b.Backend]
+		}
+		return a.Endpoint < b.Endpoint
+	})
+	return out
+}
+
+// ZKStatus asks every member with srvr and mntr.
+func (l *Live) ZKStatus(ctx context.Context) (*zk.Status, error) {
+	if !l.has("zookeeper") {
+		return nil, errors.New("zookeeper is not configured")
+	}
+	return zk.EnsembleStatus(ctx, zk.StatusOptions{Servers: l.e.ZooKeeper.Servers, Timeout: l.d.Limit()}), nil
+}
+
+// zk returns the shared session, opening it on first use.
+func (l *Live) zk(ctx context.Context) (*zk.Client, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.zkc != nil {
+		return l.zkc, nil
+	}
+	c, err := zk.Connect(ctx, l.d, zk.Options{Endpoint: l.e.ZooKeeper})
+	if err != nil {
+		return nil, err
+	}
+	l.zkc = c
+	return c, nil
+}
+
+// dropZK forgets a session that failed, so the next call opens a new one.
+func (l *Live) dropZK(c *zk.Client) {
+	l.mu.Lock()
+	if l.zkc == c {
+		l.zkc = nil
+	}
+	l.mu.Unlock()
+	go c.Close()
+}
+
+// ZKList reads a znode's data, stat and children.
+func (l *Live) ZKList(ctx context.Context, path string) (*ZKListing, error) {
+	c, err := l.zk(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := c.Get(ctx, path)
+	if err != nil {
+		if !zk.ErrNoNode(err) && !zk.ErrNoAuth(err) {
+			l.dropZK(c)
+		}
+		return nil, err
+	}
+	kids, _, err := c.Children(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return &ZKListing{Path: path, Data: n.Data, Stat: n.Stat, Children: kids}, nil
+}
+
+// ZKWatch watches paths (data and children) with the new value on each change.
+func (l *Live) ZKWatch(ctx context.Context, paths []string) (<-chan zk.Event, error) {
+	c, err := l.zk(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := c.Watch(ctx, zk.WatchOptions{Paths: paths, Data: true, MaxNodes: 10_000})
+	if err != nil {
+		return nil, err
+	}
+	return w.Events(), nil
+}
+
+// Kafka reads the cluster, audits it with the default policy and reads the groups.
+func (l *Live) Kafka(ctx context.Context) (*KafkaData, error) {
+	if !l.has("kafka") {
+		return nil, errors.New("kafka is not configured")
+	}
+	snap, err := kafka.Collect(ctx, l.d, l.e.Kafka, kafka.CollectOptions{})
+	if err != nil {
+		return nil, err
+	}
+	rep, err := kafka.Audit(kafka.AuditInput{Snapshot: snap, Bootstrap: strings.Join(endpoint.KafkaBrokers(l.e.Kafka), ","), Now: time.Now()})
+	if err != nil {
+		return nil, err
+	}
+	d := &KafkaData{Snapshot: snap, Report: rep, Topics: kafka.SummarizeTopics(snap)}
+	g, err := kafka.Groups(ctx, l.d, l.e.Kafka, kafka.GroupsOptions{})
+	if err != nil {
+		d.GroupsErr = firstLine(err.Error())
+	} else {
+		d.Groups = g
+	}
+	return d, nil
+}
+
+func (l *Live) openLockers() ([]lock.Locker, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lockers != nil {
+		return l.lockers, nil
+	}
+	ls, err := OpenLockers(l.d, l.e, l.configured)
+	if err != nil {
+		return nil, err
+	}
+	l.lockers = ls
+	return ls, nil
+}
+
+// Locks lists every lock (dsctl's and other libraries') on every locker.
+func (l *Live) Locks(ctx context.Context) ([]LockRow, error) {
+	ls, err := l.openLockers()
+	if err != nil {
+		return nil, err
+	}
+	var rows []LockRow
+	for _, lk := range ls {
+		infos, err := lk.List(ctx, lock.ListOptions{Foreign: true})
+		if err != nil {
+			return nil, err
+		}
+		now := time.Now()
+		for _, in := range infos {
+			rows = append(rows, LockRow{Backend: lk.Backend().String(), Info: in, FetchedAt: now})
+		}
+	}
+	return rows, nil
+}
+
+func (l *Live) locker(backend string) (lock.Locker, error) {
+	ls, err := l.openLockers()
+	if err != nil {
+		return nil, err
+	}
+	for _, lk := range ls {
+		if lk.Backend().String() == backend {
+			return lk, nil
+		}
+	}
+	return nil, fmt.Errorf("no lock backend %q", backend)
+}
+
+// InspectLock reads one lock in full.
+func (l *Live) InspectLock(ctx context.Context, backend, name string) (*lock.Info, error) {
+	lk, err := l.locker(backend)
+	if err != nil {
+		return nil, err
+	}
+	return lk.Inspect(ctx, name)
+}
+
+// BreakLock deletes the lock whoever holds it, recorded as broken from dsctl tui.
+func (l *Live) BreakLock(ctx context.Context, backend, name string) (*lock.Info, error) {
+	lk, err := l.locker(backend)
+	if err != nil {
+		return nil, err
+	}
+	return lk.Break(ctx, name, lock.BreakOptions{Reason: "broken from dsctl tui", By: l.breaker})
+}
+
+// sortStable is a small insertion sort (a handful of results).
+func sortStable[T any](s []T, less func(a, b T) bool) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && less(s[j], s[j-1]); j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
