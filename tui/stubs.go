@@ -31,12 +31,3 @@ func (p *locksPane) key(tea.KeyMsg, *Model) tea.Cmd  { return nil }
 func (p *locksPane) back() bool                      { return false }
 func (p *locksPane) message(tea.Msg, *Model) tea.Cmd { return nil }
 func (p *locksPane) view(int, int, time.Time) string { return "" }
-
-type kafkaPane struct{ err string }
-
-func newKafkaPane(bool) *kafkaPane                 { return &kafkaPane{} }
-func (p *kafkaPane) setData(*KafkaData, time.Time) {}
-func (p *kafkaPane) setFilter(string)              {}
-func (p *kafkaPane) action(Action, *Model) tea.Cmd { return nil }
-func (p *kafkaPane) back() bool                    { return false }
-func (p *kafkaPane) view(int, int) string          { return "" }

@@ -21,7 +21,7 @@ func TestGoldenZooKeeper(t *testing.T) {
 			fm := runSteps(t, New(fakeConfig(f, PaneZK)), sz.w, sz.h,
 				step{want: "zookeeper"}, // the root is listed
 				step{keys: []tea.Msg{keyType(tea.KeyEnter)}, want: "workers"}, // into /app
-				step{keys: []tea.Msg{keyRunes("w")}, want: "children +w-3"},             // watch /app/config
+				step{keys: []tea.Msg{keyRunes("w")}, want: "children +w-3"},   // watch /app/config
 			)
 			if got := fm.zk.watched; len(got) != 1 || got[0] != "/app/config" {
 				t.Fatalf("watched %v, want [/app/config]", got)
