@@ -556,7 +556,12 @@ func (m *Model) banners(w int) []string {
 		if s.inflight {
 			retry = "retrying now"
 		}
-		line := fmt.Sprintf("! %s UNREACHABLE (%d failed refreshes, %s): %s", name, s.failures, retry, s.lastErr)
+		failures := "1 failure"
+		if s.failures > 1 {
+			failures = fmt.Sprintf("%d failures", s.failures)
+		}
+		msg := strings.TrimPrefix(s.lastErr, name+": ")
+		line := fmt.Sprintf("! %s UNREACHABLE: %s · %s (%s)", name, msg, retry, failures)
 		out = append(out, stBanner.Render(cut(line, w)))
 	}
 	return out

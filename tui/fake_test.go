@@ -157,7 +157,8 @@ func fakeLocks(n int) []LockRow {
 			Owner: &lock.Owner{Host: "worker-" + fmt.Sprint(i%7), PID: 4000 + i, User: "app", Command: "backup.sh"}, AcquiredAt: fixedNow.Add(-time.Minute)}
 		h.SetTTLLeft(time.Duration(10+i%50) * time.Second)
 		rows[i] = LockRow{Backend: fakeRedis, FetchedAt: fixedNow, Info: lock.Info{Name: name, Key: "dsctl:lock:" + name, Held: true,
-			Format: lock.FormatDsctl, Holder: h, Waiters: i % 3, LastFence: h.Fence, FencingSafe: true}}
+			Format: lock.FormatDsctl, FormatDetail: lock.FormatDsctl.Describe(),
+			Backend: lock.Backend{Kind: "redis", Mode: lock.ModeSingle, Endpoints: []string{"127.0.0.1:16379"}, FencingSafe: true}, Holder: h, Waiters: i % 3, LastFence: h.Fence, FencingSafe: true}}
 	}
 	return rows
 }

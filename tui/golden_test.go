@@ -34,6 +34,7 @@ var sizes = []struct {
 
 // step is keys to send, then text the output must show before the next step.
 type step struct {
+	do   func() // runs first (e.g. changes the fake backend)
 	keys []tea.Msg
 	want string
 }
@@ -50,6 +51,9 @@ func runSteps(t *testing.T, m *Model, w, h int, steps ...step) *Model {
 	t.Helper()
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h))
 	for _, st := range steps {
+		if st.do != nil {
+			st.do()
+		}
 		for _, k := range st.keys {
 			tm.Send(k)
 		}
