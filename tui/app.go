@@ -380,8 +380,10 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		m.active = (m.active + len(PaneOrder) - 1) % len(PaneOrder)
 	case ActPane1, ActPane2, ActPane3, ActPane4, ActPane5, ActPane6:
 		m.active = int(a[len(a)-1] - '1')
-	case ActFilter:
+	case ActFilter: // a new filter each time
 		m.editing = true
+		m.filter.set("")
+		m.filterChanged()
 	case ActRefresh:
 		return m.refreshDue(true)
 	case ActBack:
@@ -466,7 +468,15 @@ func (m *Model) paneMsg(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case ringResultMsg:
 		m.ring.result(msg)
-	case zkListMsg, zkWatchStartedMsg, zkEventMsg, zkRewatchMsg:
+	case zkListMsg:
+		before := m.zk.path
+		cmd := m.zk.message(msg, m)
+		if m.zk.path != before && m.filter.String() != "" { // a filter of the old node's children
+			m.filter.set("")
+			m.filterChanged()
+		}
+		return cmd
+	case zkWatchStartedMsg, zkEventMsg, zkRewatchMsg:
 		return m.zk.message(msg, m)
 	case lockInspectMsg, lockBrokeMsg:
 		return m.locks.message(msg, m)

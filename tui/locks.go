@@ -305,9 +305,18 @@ func (p *locksPane) view(w, h int, now time.Time) string {
 	}
 	bottom := 1 // the status or hint line
 	listH := h - len(lines) - histH - bottom
-	holderW := max(22, (w-2-9-7-8-11)*45/100)
-	nameW := max(w-2-holderW-9-7-8-11, 12)
-	lines = append(lines, stHeader.Render(cut("  "+fit("lock", nameW)+" "+fit("holder", holderW)+fitLeft("ttl", 9)+fitLeft("fence", 7)+fitLeft("waiters", 8)+"  format", w)))
+	fmtW := 0
+	if w >= 100 {
+		fmtW = 11
+	}
+	rest := w - 2 - 9 - 17 - 8 - fmtW
+	holderW := max(rest*45/100, 12)
+	nameW := max(rest-holderW-1, 12)
+	fmtHead := ""
+	if fmtW > 0 {
+		fmtHead = "  format"
+	}
+	lines = append(lines, stHeader.Render(cut("  "+fit("lock", nameW)+" "+fit("holder", holderW)+fitLeft("ttl", 9)+fitLeft("fence", 17)+fitLeft("waiters", 8)+fmtHead, w)))
 	sel := clamp(p.sel, len(p.visible))
 	start, end := window(len(p.visible), sel, 0, listH-1)
 	for i := start; i < end; i++ {
@@ -325,7 +334,10 @@ func (p *locksPane) view(w, h int, now time.Time) string {
 		if in.Held {
 			holder = holderText(in.Holder)
 		}
-		row := fit(in.Name, nameW) + " " + fit(holder, holderW) + fitLeft(ttlText(in.Holder, r.FetchedAt, now), 9) + fitLeft(fence, 7) + fitLeft(waiters, 8) + "  " + string(in.Format)
+		row := fit(in.Name, nameW) + " " + fit(holder, holderW) + fitLeft(ttlText(in.Holder, r.FetchedAt, now), 9) + fitLeft(fence, 17) + fitLeft(waiters, 8)
+		if fmtW > 0 {
+			row += "  " + string(in.Format)
+		}
 		lines = append(lines, selRow(row, i == sel, w))
 	}
 	if len(p.visible) == 0 && p.loaded {
