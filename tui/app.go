@@ -378,8 +378,8 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		m.active = (m.active + 1) % len(PaneOrder)
 	case ActPrevPane:
 		m.active = (m.active + len(PaneOrder) - 1) % len(PaneOrder)
-	case ActPane1, ActPane2, ActPane3, ActPane4, ActPane5, ActPane6:
-		m.active = int(a[len(a)-1] - '1')
+	case ActPane:
+		m.active = int(k[0] - '1')
 	case ActFilter: // a new filter each time
 		m.editing = true
 		m.filter.set("")
@@ -602,10 +602,19 @@ func (m *Model) footer(w int) string {
 	return stDim.Render(fit(strings.Join(parts, " · "), w))
 }
 
+// helpView is the keymap: this pane's keys beside the global ones (stacked when narrow).
 func (m *Model) helpView(w int) []string {
 	lines := []string{stTitle.Render("Keys") + "  (any key closes this help)", ""}
-	lines = append(lines, helpLines(m.activeName(), m.cfg.ReadOnly)...)
-	return lines
+	paneKeys := helpSections(m.activeName(), m.cfg.ReadOnly, 12, false)
+	if len(paneKeys) == 0 {
+		paneKeys = []string{m.activeName(), "  (no keys of its own)"}
+	}
+	global := helpSections("-", m.cfg.ReadOnly, 12, true)
+	if w < 80 {
+		return append(append(lines, paneKeys...), global...)
+	}
+	lw := w / 2
+	return append(lines, sideBySide(paneKeys, lw, global, w-lw-1, max(len(paneKeys), len(global)))...)
 }
 
 // ago renders an age for people: "now", "3s ago", "2m ago".

@@ -13,12 +13,7 @@ type Action string
 const (
 	ActNextPane Action = "next-pane"
 	ActPrevPane Action = "prev-pane"
-	ActPane1    Action = "pane-1"
-	ActPane2    Action = "pane-2"
-	ActPane3    Action = "pane-3"
-	ActPane4    Action = "pane-4"
-	ActPane5    Action = "pane-5"
-	ActPane6    Action = "pane-6"
+	ActPane     Action = "pane" // the key is the pane's number
 	ActFilter   Action = "filter"
 	ActBack     Action = "back"
 	ActRefresh  Action = "refresh"
@@ -84,12 +79,7 @@ var PaneOrder = []string{PaneOverview, PaneLocks, PaneKafka, PaneZK, PaneRing, P
 var Keymap = []Binding{
 	{Keys: []string{"tab"}, Action: ActNextPane, Help: "next pane"},
 	{Keys: []string{"shift+tab"}, Action: ActPrevPane, Help: "previous pane"},
-	{Keys: []string{"1"}, Action: ActPane1, Help: "Overview pane"},
-	{Keys: []string{"2"}, Action: ActPane2, Help: "Locks pane"},
-	{Keys: []string{"3"}, Action: ActPane3, Help: "Kafka pane"},
-	{Keys: []string{"4"}, Action: ActPane4, Help: "ZooKeeper pane"},
-	{Keys: []string{"5"}, Action: ActPane5, Help: "Ring pane"},
-	{Keys: []string{"6"}, Action: ActPane6, Help: "IDs pane"},
+	{Keys: []string{"1", "2", "3", "4", "5", "6"}, Action: ActPane, Help: "open pane N (1 Overview … 6 IDs)"},
 	{Keys: []string{"/"}, Action: ActFilter, Help: "filter the list (enter keeps it, esc clears it)"},
 	{Keys: []string{"esc"}, Action: ActBack, Help: "back: close a view, clear the filter"},
 	{Keys: []string{"r"}, Action: ActRefresh, Help: "refresh now (skipped while one is running)"},
@@ -154,12 +144,23 @@ func lookup(pane, k string, readOnly bool) Action {
 	return global
 }
 
-// keyName renders keys for people: "tab", "q / ctrl+c".
-func keyName(keys []string) string { return strings.Join(keys, " / ") }
+// keyName renders keys for people: "tab", "q / ctrl+c", "1-6".
+func keyName(keys []string) string {
+	if len(keys) > 2 && keys[0] == "1" {
+		return keys[0] + "-" + keys[len(keys)-1]
+	}
+	return strings.Join(keys, " / ")
+}
 
 // helpLines renders the keymap for one pane ("" for all panes), a line per binding,
 // global keys first.
 func helpLines(pane string, readOnly bool) []string {
+	return helpSections(pane, readOnly, 22, true)
+}
+
+// helpSections renders the global keys (when global) and the pane's (all panes for
+// ""), with the key column keyW wide.
+func helpSections(pane string, readOnly bool, keyW int, global bool) []string {
 	var out []string
 	section := func(title, p string) {
 		var rows []Binding
@@ -173,10 +174,12 @@ func helpLines(pane string, readOnly bool) []string {
 		}
 		out = append(out, title)
 		for _, b := range rows {
-			out = append(out, fmt.Sprintf("  %-22s %s", keyName(b.Keys), b.Help))
+			out = append(out, fmt.Sprintf("  %-*s %s", keyW, keyName(b.Keys), b.Help))
 		}
 	}
-	section("Everywhere", "")
+	if global {
+		section("Everywhere", "")
+	}
 	for _, p := range PaneOrder {
 		if pane == "" || pane == p {
 			section(p, p)
