@@ -23,7 +23,7 @@ import (
 	tuicmd "github.com/dsctl/dsctl/commands/tui"
 	"github.com/dsctl/dsctl/commands/version"
 	"github.com/dsctl/dsctl/commands/zk"
-	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/internal/term"
 	"github.com/dsctl/dsctl/probes/errs"
 )
 
@@ -79,9 +79,6 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 			f.IO.NoColor = true
 		}
 		f.IO.Verbose = g.Verbose
-		if g.Verbose {
-			cmd.SetContext(endpoint.WithTrace(cmdutil.Context(cmd), f.IO.Debug))
-		}
 		if g.Timeout <= 0 {
 			return errs.Usage("--timeout must be positive, got %s", g.Timeout)
 		}
@@ -183,9 +180,5 @@ func PrintError(w io.Writer, color bool, err error) {
 	if err == nil || errors.As(err, &st) {
 		return
 	}
-	prefix := "error: "
-	if color {
-		prefix = "\x1b[31merror:\x1b[0m "
-	}
-	fmt.Fprintln(w, prefix+strings.TrimSpace(err.Error()))
+	fmt.Fprintln(w, term.Paint("error:", term.Error, color)+" "+strings.TrimSpace(err.Error()))
 }
