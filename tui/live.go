@@ -62,41 +62,10 @@ func (l *Live) Close() {
 	l.lockers = nil
 }
 
-// Health checks every configured backend at once.
+// Health checks every configured backend at once (health.Check: state, latency,
+// version per endpoint).
 func (l *Live) Health(ctx context.Context) []health.Result {
-	var mu sync.Mutex
-	var out []health.Result
-	var wg sync.WaitGroup
-	add := func(rs ...health.Result) {
-		mu.Lock()
-		out = append(out, rs...)
-		mu.Unlock()
-	}
-	for _, b := range l.configured {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			switch b {
-			case "redis":
-				add(health.Redis(ctx, l.d, l.e.Redis)...)
-			case "zookeeper":
-				add(health.ZooKeeper(ctx, l.d, l.e.ZooKeeper))
-			case "kafka":
-				add(health.Kafka(ctx, l.d, l.e.Kafka))
-			case "sql":
-				add(health.SQL(ctx, l.d, l.e.SQL))
-			}
-		}()
-	}
-	wg.Wait()
-	order := map[string]int{"redis": 0, "zookeeper": 1, "kafka": 2, "sql": 3}
-	sortStable(out, func(a, b health.Result) bool {
-		if order[a.Backend] != order[b.Backend] {
-			return order[a.Backend] < order[b.Backend]
-		}
-		return a.Endpoint < b.Endpoint
-	})
-	return out
+	return health.Check(ctx, l.d, health.Targets{Endpoints: l.e, Backends: l.configured, Unavailable: l.e.Unavailable})
 }
 
 // ZKStatus asks every member with srvr and mntr.
@@ -170,7 +139,9 @@ func (l *Live) Kafka(ctx context.Context) (*KafkaData, error) {
 	if !l.has("kafka") {
 		return nil, errors.New("kafka is not configured")
 	}
-	snap, err := kafka.Collect(ctx, l.d, l.e.Kafka, kafka.CollectOptions{})
+	// The audit's own reads (kafka.PreparedAudit.Run reads the same), kept here because
+	// the pane also needs the snapshot for partitions and topic summaries.
+	snap, err := kafka.Collect(ctx, l.d, l.e.Kafka, kafka.CollectOptions{TopicConfigs: kafka.AuditTopicConfigs, BrokerConfigs: kafka.BrokerKeyConfigs})
 	if err != nil {
 		return nil, err
 	}
@@ -251,13 +222,4 @@ func (l *Live) BreakLock(ctx context.Context, backend, name string) (*lock.Info,
 		return nil, err
 	}
 	return lk.Break(ctx, name, lock.BreakOptions{Reason: "broken from dsctl tui", By: l.breaker})
-}
-
-// sortStable is a small insertion sort (a handful of results).
-func sortStable[T any](s []T, less func(a, b T) bool) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && less(s[j], s[j-1]); j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }

@@ -76,20 +76,29 @@ func (m *Model) overviewCounts() overviewCounts {
 	return c
 }
 
-// backendState folds a backend's endpoint results into one state.
+// backendState folds a backend's endpoint results into one state: connected when
+// all are, unreachable when none answers, else degraded (some endpoint down, or one
+// that answers but is unwell).
 func backendState(rs []health.Result) (state string, latency float64, detail string) {
-	ok := 0
+	ok, unwell := 0, 0
 	for _, r := range rs {
-		if r.OK {
-			ok++
-			latency = max(latency, r.LatencyMs)
-			if detail == "" {
-				detail = r.Detail
+		if !r.OK {
+			continue
+		}
+		ok++
+		if r.State == health.Degraded {
+			unwell++
+		}
+		latency = max(latency, r.LatencyMs)
+		if detail == "" {
+			detail = r.Detail
+			if r.Version != "" && !strings.Contains(r.Detail, r.Version) {
+				detail = strings.TrimSpace(r.Version + " · " + r.Detail)
 			}
 		}
 	}
 	switch {
-	case ok == len(rs):
+	case ok == len(rs) && unwell == 0:
 		return stateConnected, latency, detail
 	case ok > 0:
 		return stateDegraded, latency, detail
@@ -132,6 +141,9 @@ func (p *overviewPane) view(c overviewCounts, w, h int, now time.Time) string {
 		}
 		for _, r := range rs { // each endpoint of a degraded or multi-server backend
 			mark, text := "ok  ", fmt.Sprintf("%.1fms %s", r.LatencyMs, r.Detail)
+			if r.State == health.Degraded {
+				mark, text = "WARN", fmt.Sprintf("%.1fms %s", r.LatencyMs, r.Warning)
+			}
 			if !r.OK {
 				mark, text = "FAIL", firstLine(r.Error)
 			}

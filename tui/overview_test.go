@@ -36,12 +36,14 @@ func waitCounts(t *testing.T, m *Model) *Model {
 func TestBackendStates(t *testing.T) {
 	ok := health.Result{OK: true, LatencyMs: 2, Detail: "v"}
 	bad := health.Result{OK: false}
+	unwell := health.Result{OK: true, State: health.Degraded, Warning: "member 3 is down"}
 	for _, c := range []struct {
 		rs   []health.Result
 		want string
 	}{
 		{[]health.Result{ok, ok}, stateConnected},
 		{[]health.Result{ok, bad}, stateDegraded},
+		{[]health.Result{unwell}, stateDegraded},
 		{[]health.Result{bad, bad}, stateUnreachable},
 	} {
 		if got, _, _ := backendState(c.rs); got != c.want {

@@ -20,6 +20,7 @@ import (
 	"github.com/dsctl/dsctl/probes/config"
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
+	"github.com/dsctl/dsctl/probes/health"
 	dash "github.com/dsctl/dsctl/tui"
 )
 
@@ -130,7 +131,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, o *Options) error {
 			warnings = append(warnings, m)
 		}
 	}}
-	live := dash.NewLive(e, d, Configured(e, f.Sandbox != nil), breaker())
+	live := dash.NewLive(e, d, Configured(e), breaker())
 	defer live.Close()
 	if f.IO.NoColor {
 		lipgloss.SetColorProfile(termenv.Ascii)
@@ -159,23 +160,14 @@ func Run(ctx context.Context, f *cmdutil.Factory, o *Options) error {
 }
 
 // Configured lists the backends the dashboard shows: those set by flag, env, context
-// or the sandbox; with none set, the defaults of Redis, ZooKeeper and Kafka (as ping).
-func Configured(e config.Endpoints, sandbox bool) []string {
+// or the sandbox (with none, the defaults of Redis, ZooKeeper and Kafka), less those
+// this run cannot use (the sandbox has no SQL).
+func Configured(e config.Endpoints) []string {
 	var out []string
-	if e.RedisSource != config.SourceDefault {
-		out = append(out, "redis")
-	}
-	if e.ZKSource != config.SourceDefault {
-		out = append(out, "zookeeper")
-	}
-	if e.KafkaSource != config.SourceDefault {
-		out = append(out, "kafka")
-	}
-	if e.SQLSource != config.SourceDefault && !sandbox {
-		out = append(out, "sql")
-	}
-	if len(out) == 0 {
-		out = []string{"redis", "zookeeper", "kafka"}
+	for _, b := range health.Configured(e) {
+		if e.Unavailable[b] == nil {
+			out = append(out, b)
+		}
 	}
 	return out
 }
