@@ -511,7 +511,7 @@ func (m *Model) paneView(w, h int) string {
 	case PaneLocks:
 		return m.locks.view(w, h, m.now)
 	case PaneKafka:
-		return m.kafka.view(w, h)
+		return m.kafka.view(w, h, m.now)
 	case PaneZK:
 		return m.zk.view(w, h)
 	case PaneRing:

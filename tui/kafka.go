@@ -146,7 +146,7 @@ func (p *kafkaPane) back() bool {
 	return true
 }
 
-func (p *kafkaPane) view(w, h int) string {
+func (p *kafkaPane) view(w, h int, now time.Time) string {
 	if !p.configured {
 		return block([]string{"Kafka is not configured.", "", "Set --brokers, DSCTL_KAFKA or the context's kafka.brokers, or run dsctl tui --sandbox."}, w, h)
 	}
@@ -158,6 +158,9 @@ func (p *kafkaPane) view(w, h int) string {
 		return block([]string{msg}, w, h)
 	}
 	lines := []string{p.summaryLine(w)}
+	if p.err != "" {
+		lines = append(lines, stErr.Render(cut("STALE: shown as read "+ago(now.Sub(p.at))+"; Kafka does not answer now", w)))
+	}
 	body := h - len(lines) - 1
 	switch p.mode {
 	case kvTopics:

@@ -292,6 +292,9 @@ func (p *locksPane) view(w, h int, now time.Time) string {
 	if p.filter != "" {
 		head += fmt.Sprintf(" · %d match %q", len(p.visible), p.filter)
 	}
+	if p.loaded && p.err != "" {
+		head += " · STALE: the backend does not answer; TTLs count down from the last list"
+	}
 	if !p.loaded {
 		head = "listing locks…"
 		if p.err != "" {

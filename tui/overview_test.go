@@ -102,8 +102,11 @@ func TestBannerBackoffAndRecovery(t *testing.T) {
 	if !strings.Contains(v, "! kafka UNREACHABLE: cannot reach") {
 		t.Fatalf("no kafka banner:\n%s", v)
 	}
-	if m.kafka.data == nil {
+	if m.kafka.data == nil || !strings.Contains(v, "orders.v0") {
 		t.Fatal("the last good data was dropped while kafka is down")
+	}
+	if !strings.Contains(v, "STALE") {
+		t.Fatalf("the old data is not marked stale:\n%s", v)
 	}
 	// Overlapping refreshes are skipped: a source in flight is not started again.
 	m.sources[srcKafka].inflight = true
