@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -85,4 +86,20 @@ func BenchmarkViewOverview(b *testing.B) {
 	for b.Loop() {
 		_ = m.View()
 	}
+}
+
+// BenchmarkModelMemory reports the heap a model holds with 2,000 topics (6,000
+// partitions) and 1,000 locks loaded, the size the frame budget is stated for.
+func BenchmarkModelMemory(b *testing.B) {
+	var keep *Model
+	var before, after runtime.MemStats
+	for b.Loop() {
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		keep = benchModel(2000, 1000, PaneKafka, "")
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+	}
+	b.ReportMetric(float64(after.HeapAlloc)-float64(before.HeapAlloc), "heap-bytes")
+	runtime.KeepAlive(keep)
 }
