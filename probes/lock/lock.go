@@ -251,10 +251,36 @@ type Info struct {
 	FencingSafe bool         `json:"fencing_safe"`
 	// LastBreak is the last `lock break` of this name, when the backend remembers it.
 	LastBreak *Break `json:"last_break,omitempty"`
+	// Queue is the lock's queue in order, holder first, then each waiter, on backends
+	// whose waiters are visible (ZooKeeper). Empty elsewhere (Redis counts its
+	// waiters in Waiters).
+	Queue []QueueEntry `json:"queue,omitempty"`
 	// Instances is the per-server view in quorum mode.
 	Instances []InstanceInfo `json:"instances,omitempty"`
 	Backend   Backend        `json:"backend"`
 	Notes     []string       `json:"notes,omitempty"`
+}
+
+// QueueEntry is one member of a lock's queue: the holder (Holding) or a waiter.
+type QueueEntry struct {
+	// Node is where the member lives in the backend (a znode path).
+	Node string `json:"node"`
+	// Token identifies the member (for dsctl, its holder token).
+	Token string `json:"token"`
+	// Seq is its place in the queue (the sequence number of its node).
+	Seq     int64        `json:"seq"`
+	Fence   FencingToken `json:"fence,omitempty"`
+	Holding bool         `json:"holding"`
+	// Format is the library that made the member (dsctl, curator, kazoo, ...).
+	Format Format `json:"format"`
+	// Session is the backend session that owns the member (hex), when known.
+	Session string `json:"session,omitempty"`
+	// Owner is nil when the format carries no owner data.
+	Owner   *Owner    `json:"owner,omitempty"`
+	Created time.Time `json:"created,omitzero"`
+	// Age is how long the member has been queued (or holding) when read.
+	Age   time.Duration `json:"-"`
+	AgeMs int64         `json:"age_ms"`
 }
 
 // InstanceInfo is one server's view of a lock in quorum mode.

@@ -358,6 +358,7 @@ func (l *Locker) drop(h *held) {
 	delete(l.held, h.token)
 	if len(l.gone) >= maxGone {
 		clear(l.gone)
+		clear(l.expired)
 	}
 	l.gone[h.token] = true
 	l.mu.Unlock()
@@ -489,6 +490,11 @@ func (l *Locker) foreign(ctx context.Context, name, dir, token, what string) err
 // broken (the break record on the lock node names the token), or it is free.
 func (l *Locker) notHeld(ctx context.Context, name, dir, token string) error {
 	e := &lock.NotHeldError{Name: name, Token: token, Reason: lock.LostExpired}
+	l.mu.Lock()
+	if l.expired[token] {
+		e.Detail = "the ZooKeeper session expired, and its ephemeral lock node with it"
+	}
+	l.mu.Unlock()
 	_ = l.sync(ctx, dir)
 	ms, _, err := l.queue(ctx, dir)
 	if err == nil && len(ms) > 0 {

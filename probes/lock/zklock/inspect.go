@@ -18,19 +18,11 @@ import (
 // maxListNodes bounds the tree walk of List.
 const maxListNodes = 20000
 
-// QueueEntry is one node of a lock's queue, holder first.
-type QueueEntry struct {
-	Node   string            `json:"node"`
-	Token  string            `json:"token"`
-	Seq    int64             `json:"seq"`
-	Fence  lock.FencingToken `json:"fence"`
-	Format lock.Format       `json:"format"`
-	// Session is the ZooKeeper session that owns the node (hex).
-	Session string      `json:"session"`
-	Owner   *lock.Owner `json:"owner,omitempty"`
-	Created time.Time   `json:"created"`
-	Age     string      `json:"age"`
-}
+// maxQueueShown bounds the waiters Inspect reads one by one.
+const maxQueueShown = 100
+
+// QueueEntry is one node of a lock's queue, holder first (the contract's type).
+type QueueEntry = lock.QueueEntry
 
 // breakRecord is what Break writes on the lock node (its data), so the broken holder
 // can be told who broke it.
@@ -79,7 +71,8 @@ func (l *Locker) entry(ctx context.Context, dir string, m member) (*entry, error
 	e := &entry{raw: r.b, modified: time.UnixMilli(r.st.Mtime)}
 	e.QueueEntry = QueueEntry{Node: p, Token: m.token, Seq: m.seq, Fence: lock.FencingToken(r.st.Czxid), Format: m.format,
 		Session: fmt.Sprintf("0x%x", r.st.EphemeralOwner), Created: time.UnixMilli(r.st.Ctime)}
-	e.Age = lock.RoundDuration(time.Since(e.Created)).String()
+	e.Age = max(time.Since(e.Created), 0)
+	e.AgeMs = e.Age.Milliseconds()
 	if d, ok := decodeData(r.b); ok {
 		o := d.Owner
 		e.Owner = &o
@@ -107,6 +100,7 @@ func (l *Locker) Queue(ctx context.Context, name string) ([]QueueEntry, error) {
 		if err != nil {
 			return nil, err
 		}
+		e.Holding = len(out) == 0
 		out = append(out, e.QueueEntry)
 	}
 	return out, nil
@@ -186,22 +180,20 @@ func (l *Locker) inspectDir(ctx context.Context, name, dir string) (*lock.Info, 
 		if b, err := l.lastBreak(ctx, dir); err == nil {
 			info.LastBreak = b
 		}
-		info.Notes = append(info.Notes, fmt.Sprintf("holder node %s, session %s", e.Node, e.Session))
-		// The queue in order, with each waiter's session and age (the first 20).
+		// The queue in order, holder first, with each waiter's session and age (the
+		// first maxQueueShown).
+		e.Holding = true
+		info.Queue = append(info.Queue, e.QueueEntry)
 		for i, m := range ms[1:] {
-			if i == 20 {
-				info.Notes = append(info.Notes, fmt.Sprintf("... and %d more waiters", len(ms)-1-i))
+			if i == maxQueueShown {
+				info.Notes = append(info.Notes, fmt.Sprintf("... and %d more waiters (not read)", len(ms)-1-i))
 				break
 			}
 			w, err := l.entry(ctx, dir, m)
 			if err != nil {
 				continue // it left meanwhile
 			}
-			who := ""
-			if w.Owner != nil {
-				who = ", " + w.Owner.String()
-			}
-			info.Notes = append(info.Notes, fmt.Sprintf("waiter %d: %s (%s), session %s, waiting %s%s", i+1, m.name, w.Format, w.Session, w.Age, who))
+			info.Queue = append(info.Queue, w.QueueEntry)
 		}
 		return info, nil
 	}
@@ -326,12 +318,7 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		if _, err := call(ctx, l, "set", dir, func() (*gozk.Stat, error) { return l.conn.Set(dir, rec, -1) }, nil); err != nil {
 			return nil, err
 		}
-		node := ""
-		for _, n := range info.Notes {
-			if rest, ok := strings.CutPrefix(n, "holder node "); ok {
-				node, _, _ = strings.Cut(rest, ",")
-			}
-		}
+		node := info.Queue[0].Node // the holder
 		// Delete exactly that node, at the version we read: a holder that renewed
 		// meanwhile still gets broken (same node), a new holder is never deleted.
 		_, err = call(ctx, l, "delete", node, func() (struct{}, error) { return struct{}{}, l.conn.Delete(node, -1) }, nil)

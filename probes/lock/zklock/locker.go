@@ -83,10 +83,12 @@ type Locker struct {
 
 	notifications atomic.Int64 // watch notifications received by waiters
 
-	mu     sync.Mutex
-	held   map[string]*held // by token
-	gone   map[string]bool  // tokens given up (expired, released, lost)
-	closed bool
+	mu   sync.Mutex
+	held map[string]*held // by token
+	gone map[string]bool  // tokens given up (expired, released, lost)
+	// expired are the tokens given up because the server expired the session.
+	expired map[string]bool
+	closed  bool
 
 	stopEvents func()
 	cleanupMu  sync.Mutex
@@ -125,7 +127,7 @@ func New(ctx context.Context, d endpoint.Dialer, opt Options) (*Locker, error) {
 	if err := zk.ValidatePath(root); err != nil || root == "" {
 		return nil, errs.Usage("zookeeper lock root %q is not a valid path", opt.Root).WithHint("use an absolute path such as %s", DefaultRoot)
 	}
-	l := &Locker{root: root, timeout: d.Limit(), held: map[string]*held{}, gone: map[string]bool{}, cleanup: map[string]string{},
+	l := &Locker{root: root, timeout: d.Limit(), held: map[string]*held{}, gone: map[string]bool{}, expired: map[string]bool{}, cleanup: map[string]string{},
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	l.requested = time.Duration(opt.Endpoint.SessionTimeout)
 	if l.requested <= 0 {
@@ -239,6 +241,9 @@ func (l *Locker) sessionLost() {
 		h.mu.Lock()
 		if !h.gone {
 			l.drop(h)
+			l.mu.Lock()
+			l.expired[h.token] = true
+			l.mu.Unlock()
 		}
 		h.mu.Unlock()
 	}
