@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -98,12 +99,23 @@ type Config struct {
 // retried with backoff while it fails.
 const (
 	srcHealth = "health"
-	srcRedis  = "redis"
+	srcLocks  = "locks"
 	srcZK     = "zookeeper"
 	srcKafka  = "kafka"
 )
 
-var sourceOrder = []string{srcHealth, srcRedis, srcZK, srcKafka}
+var sourceOrder = []string{srcHealth, srcLocks, srcZK, srcKafka}
+
+// sourceOn says whether a source has a backend to read.
+func sourceOn(name string, configured map[string]bool) bool {
+	switch name {
+	case srcLocks:
+		return configured["redis"] || configured["zookeeper"] || configured["sql"]
+	case srcHealth:
+		return true
+	}
+	return configured[name]
+}
 
 // source is the refresh state of one data source.
 type source struct {
@@ -113,7 +125,17 @@ type source struct {
 	next     time.Time // when the next refresh is due
 	lastOK   time.Time
 	lastErr  string
+	label    string // what the banner names: the failing backend
 	every    time.Duration
+}
+
+// failedBackend is the backend a failed refresh names: the BackendError's, else the source's.
+func failedBackend(msg fetchedMsg) string {
+	var be *BackendError
+	if errors.As(msg.err, &be) {
+		return be.Backend
+	}
+	return msg.source
 }
 
 // backoff is the wait after n consecutive failures: the interval doubled per
@@ -181,7 +203,7 @@ func New(cfg Config) *Model {
 		}
 	}
 	for _, name := range sourceOrder {
-		if name != srcHealth && !configured[name] {
+		if !sourceOn(name, configured) {
 			continue
 		}
 		every := cfg.Refresh
@@ -194,7 +216,7 @@ func New(cfg Config) *Model {
 		delete(m.sources, srcHealth)
 	}
 	m.overview = newOverviewPane(configured)
-	m.locks = newLocksPane(configured[srcRedis], cfg.ReadOnly)
+	m.locks = newLocksPane(sourceOn(srcLocks, configured), cfg.ReadOnly)
 	m.kafka = newKafkaPane(configured[srcKafka])
 	m.zk = newZKPane(configured[srcZK])
 	m.ring = newRingPane(cfg.RingKeys)
@@ -243,7 +265,7 @@ func (m *Model) fetch(name string) tea.Cmd {
 		switch name {
 		case srcHealth:
 			data = b.Health(ctx)
-		case srcRedis:
+		case srcLocks:
 			data, err = b.Locks(ctx)
 		case srcZK:
 			var st *zk.Status
@@ -290,6 +312,7 @@ func (m *Model) fetched(msg fetchedMsg) tea.Cmd {
 	if msg.err != nil {
 		s.failures++
 		s.lastErr = firstLine(msg.err.Error())
+		s.label = failedBackend(msg)
 		s.next = now.Add(backoff(s.every, s.failures))
 	} else {
 		s.failures, s.lastErr, s.lastOK = 0, "", now
@@ -300,9 +323,17 @@ func (m *Model) fetched(msg fetchedMsg) tea.Cmd {
 	case srcHealth:
 		rs, _ := msg.data.([]health.Result)
 		m.overview.setHealth(rs, now)
-	case srcRedis:
-		if msg.err == nil {
-			rows, _ := msg.data.([]LockRow)
+	case srcLocks:
+		// Rows come with an error when some lock backends answered and one did not.
+		if rows, _ := msg.data.([]LockRow); rows != nil || msg.err == nil {
+			var be *BackendError
+			if errors.As(msg.err, &be) { // keep the failed backend's last rows
+				for _, r := range m.locks.rows {
+					if strings.HasPrefix(r.Backend, be.Backend+" ") {
+						rows = append(rows, r)
+					}
+				}
+			}
 			m.locks.setRows(rows, now)
 		}
 		m.locks.err = s.lastErr
@@ -570,8 +601,12 @@ func (m *Model) banners(w int) []string {
 		if s.failures > 1 {
 			failures = fmt.Sprintf("%d failures", s.failures)
 		}
-		msg := strings.TrimPrefix(s.lastErr, name+": ")
-		line := fmt.Sprintf("! %s UNREACHABLE: %s · %s (%s)", name, msg, retry, failures)
+		label := s.label
+		if label == "" {
+			label = name
+		}
+		msg := strings.TrimPrefix(s.lastErr, label+": ")
+		line := fmt.Sprintf("! %s UNREACHABLE: %s · %s (%s)", label, msg, retry, failures)
 		out = append(out, stBanner.Render(cut(line, w)))
 	}
 	return out

@@ -113,7 +113,7 @@ func (f *fakeBackend) Kafka(context.Context) (*KafkaData, error) {
 
 func (f *fakeBackend) Locks(context.Context) ([]LockRow, error) {
 	if f.isDown("redis") {
-		return nil, errors.New("redis: cannot reach 127.0.0.1:16379 within 5s (is the server up?)")
+		return nil, &BackendError{Backend: "redis", Err: errors.New("redis: cannot reach 127.0.0.1:16379 within 5s (is the server up?)")}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"github.com/dsctl/dsctl/probes/health"
 	"github.com/dsctl/dsctl/probes/kafka"
 	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/backends"
 	"github.com/dsctl/dsctl/probes/zk"
 )
 
@@ -26,14 +27,15 @@ type Live struct {
 
 	mu      sync.Mutex
 	zkc     *zk.Client
-	lockers []lock.Locker
+	kinds   []backends.Kind
+	lockers map[backends.Kind]lock.Locker // opened on first use, per backend
 }
 
 // NewLive makes the backend for the resolved endpoints. configured lists the
 // backends to show (redis, zookeeper, kafka, sql); by is user@host for lock breaks.
 // The dialer's Warn must not write to the terminal the dashboard draws on.
 func NewLive(e config.Endpoints, d endpoint.Dialer, configured []string, by string) *Live {
-	return &Live{e: e, d: d, configured: configured, breaker: by}
+	return &Live{e: e, d: d, configured: configured, breaker: by, kinds: LockKinds(e, configured), lockers: map[backends.Kind]lock.Locker{}}
 }
 
 // Configured lists the backends shown.
@@ -56,10 +58,10 @@ func (l *Live) Close() {
 		l.zkc.Close()
 		l.zkc = nil
 	}
-	for _, lk := range l.lockers {
+	for k, lk := range l.lockers {
 		lk.Close()
+		delete(l.lockers, k)
 	}
-	l.lockers = nil
 }
 
 // Health checks every configured backend at once (health.Check: state, latency,
@@ -159,46 +161,69 @@ func (l *Live) Kafka(ctx context.Context) (*KafkaData, error) {
 	return d, nil
 }
 
-func (l *Live) openLockers() ([]lock.Locker, error) {
+// locker returns the backend's Locker, opening it on first use.
+func (l *Live) openLocker(ctx context.Context, k backends.Kind) (lock.Locker, error) {
+	l.mu.Lock()
+	lk := l.lockers[k]
+	l.mu.Unlock()
+	if lk != nil {
+		return lk, nil
+	}
+	lk, err := OpenLocker(ctx, l.d, l.e, k)
+	if err != nil {
+		return nil, err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.lockers != nil {
-		return l.lockers, nil
+	if old := l.lockers[k]; old != nil { // opened meanwhile by another call
+		lk.Close()
+		return old, nil
 	}
-	ls, err := OpenLockers(l.d, l.e, l.configured)
-	if err != nil {
-		return nil, err
-	}
-	l.lockers = ls
-	return ls, nil
+	l.lockers[k] = lk
+	return lk, nil
 }
 
-// Locks lists every lock (dsctl's and other libraries') on every locker.
+// BackendError is a failure of one backend among several: the banner names it.
+type BackendError struct {
+	Backend string
+	Err     error
+}
+
+func (e *BackendError) Error() string {
+	return e.Backend + ": " + strings.TrimPrefix(e.Err.Error(), e.Backend+": ")
+}
+
+func (e *BackendError) Unwrap() error { return e.Err }
+
+// Locks lists every lock (dsctl's and other libraries') on every lock backend. When
+// some backends fail, the others' rows come back with the first failure.
 func (l *Live) Locks(ctx context.Context) ([]LockRow, error) {
-	ls, err := l.openLockers()
-	if err != nil {
-		return nil, err
+	if len(l.kinds) == 0 {
+		return nil, errors.New("no lock backend is configured")
 	}
-	var rows []LockRow
-	for _, lk := range ls {
-		infos, err := lk.List(ctx, lock.ListOptions{Foreign: true})
-		if err != nil {
-			return nil, err
+	rows := []LockRow{}
+	var firstErr error
+	for _, k := range l.kinds {
+		lk, err := l.openLocker(ctx, k)
+		if err == nil {
+			var infos []lock.Info
+			infos, err = lk.List(ctx, lock.ListOptions{Foreign: true})
+			now := time.Now()
+			for _, in := range infos {
+				rows = append(rows, LockRow{Backend: lk.Backend().String(), Info: in, FetchedAt: now})
+			}
 		}
-		now := time.Now()
-		for _, in := range infos {
-			rows = append(rows, LockRow{Backend: lk.Backend().String(), Info: in, FetchedAt: now})
+		if err != nil && firstErr == nil {
+			firstErr = &BackendError{Backend: string(k), Err: err}
 		}
 	}
-	return rows, nil
+	return rows, firstErr
 }
 
 func (l *Live) locker(backend string) (lock.Locker, error) {
-	ls, err := l.openLockers()
-	if err != nil {
-		return nil, err
-	}
-	for _, lk := range ls {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, lk := range l.lockers {
 		if lk.Backend().String() == backend {
 			return lk, nil
 		}

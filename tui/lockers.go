@@ -1,26 +1,38 @@
 package tui
 
 import (
+	"context"
+	"slices"
+
 	"github.com/dsctl/dsctl/probes/config"
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/lock"
-	"github.com/dsctl/dsctl/probes/lock/redislock"
+	"github.com/dsctl/dsctl/probes/lock/backends"
 )
 
-// OpenLockers opens one lock.Locker per configured lock backend. This is the one place
-// that knows the backends: today Redis (one address: single server; several: a
-// quorum); when probes/lock/backends.Open lands, it replaces the body.
-func OpenLockers(d endpoint.Dialer, e config.Endpoints, configured []string) ([]lock.Locker, error) {
-	var out []lock.Locker
-	for _, b := range configured {
-		if b != "redis" {
-			continue
-		}
-		l, err := redislock.New(d, e.Redis)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
+// LockKinds are the lock backends the dashboard lists: Redis and ZooKeeper when the
+// dashboard shows them (configured, the sandbox's, or the defaults), and the SQL
+// database when one is configured.
+func LockKinds(e config.Endpoints, shown []string) []backends.Kind {
+	var out []backends.Kind
+	if slices.Contains(shown, "redis") {
+		out = append(out, backends.Redis)
 	}
-	return out, nil
+	if slices.Contains(shown, "zookeeper") {
+		out = append(out, backends.ZooKeeper)
+	}
+	if slices.Contains(shown, "sql") {
+		for _, k := range backends.Configured(e) {
+			if k == backends.MySQL || k == backends.Postgres {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// OpenLocker opens the Locker of one backend: the one place the dashboard makes
+// lockers (backends.Open, as every lock command).
+func OpenLocker(ctx context.Context, d endpoint.Dialer, e config.Endpoints, kind backends.Kind) (lock.Locker, error) {
+	return backends.Open(ctx, d, e, kind, backends.Options{})
 }

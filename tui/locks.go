@@ -246,7 +246,7 @@ func (p *locksPane) message(msg tea.Msg, m *Model) tea.Cmd {
 				p.rows[i].Info.Held, p.rows[i].Info.Holder = false, nil
 			}
 		}
-		if s := m.sources[srcRedis]; s != nil {
+		if s := m.sources[srcLocks]; s != nil {
 			s.next = time.Time{} // refresh at the next tick
 		}
 	}

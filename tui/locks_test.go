@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -119,5 +120,23 @@ func TestLocksTTLCountsDownAndExpires(t *testing.T) {
 	p.setRows(nil, clock())
 	if len(p.history) != 1 || p.history[0].what != "expired" {
 		t.Fatalf("history %+v, want one expiry", p.history)
+	}
+}
+
+// When one lock backend fails, its locks stay listed (stale) instead of being
+// reported as released.
+func TestLocksPartialFailureKeepsRows(t *testing.T) {
+	m := New(fakeConfig(newFake(), PaneLocks))
+	rows := fakeLocks(2)
+	zkRow := rows[1]
+	zkRow.Backend = "zookeeper 127.0.0.1:12181"
+	m.fetched(fetchedMsg{source: srcLocks, data: []LockRow{rows[0], zkRow}})
+	m.sources[srcLocks].inflight = true
+	m.fetched(fetchedMsg{source: srcLocks, data: []LockRow{zkRow}, err: &BackendError{Backend: "redis", Err: errors.New("redis: cannot reach")}})
+	if len(m.locks.rows) != 2 || len(m.locks.history) != 0 {
+		t.Fatalf("rows %d, history %+v: the failed backend's lock was dropped", len(m.locks.rows), m.locks.history)
+	}
+	if v := m.View(); !strings.Contains(v, "! redis UNREACHABLE") || !strings.Contains(v, "STALE") {
+		t.Fatalf("frame:\n%s", v)
 	}
 }

@@ -164,7 +164,7 @@ func (p *overviewPane) view(c overviewCounts, w, h int, now time.Time) string {
 
 func countLines(c overviewCounts, configured map[string]bool, w int) []string {
 	var out []string
-	if configured["redis"] {
+	if sourceOn(srcLocks, configured) {
 		s := "locks       reading…"
 		if c.locksKnown {
 			s = fmt.Sprintf("locks       %d held of %d listed · %d waiting", c.held, c.locks, c.waiters)
