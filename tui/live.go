@@ -123,17 +123,14 @@ func (l *Live) ZKList(ctx context.Context, path string) (*ZKListing, error) {
 	return &ZKListing{Path: path, Data: n.Data, Stat: n.Stat, Children: kids}, nil
 }
 
-// ZKWatch watches paths (data and children) with the new value on each change.
+// ZKWatch watches paths (data and children, with the new value on each change) on a
+// session of its own (zk.WatchStream), closed with ctx even if nobody reads.
 func (l *Live) ZKWatch(ctx context.Context, paths []string) (<-chan zk.Event, error) {
-	c, err := l.zk(ctx)
+	st, err := zk.WatchStream(ctx, l.d, zk.Options{Endpoint: l.e.ZooKeeper}, zk.WatchOptions{Paths: paths, Data: true, MaxNodes: 10_000})
 	if err != nil {
 		return nil, err
 	}
-	w, err := c.Watch(ctx, zk.WatchOptions{Paths: paths, Data: true, MaxNodes: 10_000})
-	if err != nil {
-		return nil, err
-	}
-	return w.Events(), nil
+	return st.Events(), nil
 }
 
 // Kafka reads the cluster, audits it with the default policy and reads the groups.
