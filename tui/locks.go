@@ -2,12 +2,14 @@ package tui
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lockwatch"
 )
 
 // maxHandovers is how many hand-overs the history keeps.
@@ -77,33 +79,31 @@ func holderText(h *lock.Holder) string {
 
 func rowKey(r *LockRow) string { return r.Backend + "\x00" + r.Info.Name }
 
-// setRows takes a new list and records the hand-overs since the last one.
+// setRows takes a new list and records the hand-overs since the last one, per
+// backend, as lockwatch.Diff tells them (the same rules as every lock watch).
 func (p *locksPane) setRows(rows []LockRow, now time.Time) {
 	if p.loaded {
-		prev := map[string]*LockRow{}
-		for i := range p.rows {
-			prev[rowKey(&p.rows[i])] = &p.rows[i]
+		prev, cur := byBackend(p.rows), byBackend(rows)
+		names := map[string]bool{}
+		for b := range prev {
+			names[b] = true
 		}
-		seen := map[string]bool{}
-		for i := range rows {
-			r := &rows[i]
-			k := rowKey(r)
-			seen[k] = true
-			old := prev[k]
-			switch {
-			case r.Info.Holder == nil || !r.Info.Held:
-				if old != nil && old.Info.Held && old.Info.Holder != nil {
-					p.record(handover{at: now, name: r.Info.Name, what: endedHow(old, now), from: holderText(old.Info.Holder)})
-				}
-			case old == nil || !old.Info.Held || old.Info.Holder == nil:
-				p.record(handover{at: now, name: r.Info.Name, what: "acquired", to: holderText(r.Info.Holder), fence: r.Info.Holder.Fence})
-			case old.Info.Holder.Token != r.Info.Holder.Token:
-				p.record(handover{at: now, name: r.Info.Name, what: "handed over", from: holderText(old.Info.Holder), to: holderText(r.Info.Holder), fence: r.Info.Holder.Fence})
+		for b := range cur {
+			names[b] = true
+		}
+		backends := make([]string, 0, len(names))
+		for b := range names {
+			backends = append(backends, b)
+		}
+		sort.Strings(backends)
+		for _, b := range backends {
+			before, after := prev[b], cur[b]
+			elapsed := now.Sub(before.at)
+			if !before.at.IsZero() && !after.at.IsZero() {
+				elapsed = after.at.Sub(before.at)
 			}
-		}
-		for k, old := range prev {
-			if !seen[k] && old.Info.Held && old.Info.Holder != nil {
-				p.record(handover{at: now, name: old.Info.Name, what: endedHow(old, now), from: holderText(old.Info.Holder)})
+			for _, ev := range lockwatch.Diff(before.infos, after.infos, elapsed, now) {
+				p.record(handoverOf(ev))
 			}
 		}
 	}
@@ -111,13 +111,31 @@ func (p *locksPane) setRows(rows []LockRow, now time.Time) {
 	p.refilter()
 }
 
-// endedHow tells a lease that ran out from one given back.
-func endedHow(old *LockRow, now time.Time) string {
-	h := old.Info.Holder
-	if h.TTLLeft >= 0 && now.Sub(old.FetchedAt) >= h.TTLLeft {
-		return "expired"
+func handoverOf(ev lockwatch.Event) handover {
+	h := handover{at: ev.At, name: ev.Name, what: strings.ReplaceAll(string(ev.Kind), "_", " ")}
+	if ev.Old != nil {
+		h.from = holderText(ev.Old)
 	}
-	return "released"
+	if ev.New != nil {
+		h.to, h.fence = holderText(ev.New), ev.NewFence
+	}
+	return h
+}
+
+// backendRows is one backend's list and when it was read.
+type backendRows struct {
+	infos []lock.Info
+	at    time.Time
+}
+
+func byBackend(rows []LockRow) map[string]backendRows {
+	m := map[string]backendRows{}
+	for _, r := range rows {
+		g := m[r.Backend]
+		g.infos, g.at = append(g.infos, r.Info), r.FetchedAt
+		m[r.Backend] = g
+	}
+	return m
 }
 
 func (p *locksPane) record(h handover) {
