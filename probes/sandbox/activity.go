@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +59,13 @@ type ActivityOptions struct {
 	FlipInterval time.Duration
 	// Seed makes the workers' choices repeatable (0: random).
 	Seed uint64
+
+	// BrokerOutageEvery, when set, takes one embedded Kafka broker down that often,
+	// for BrokerOutageFor (default 6s), rotating through the brokers: the audit then
+	// reports offline and under-replicated partitions, which clear when it is back.
+	// Only (*Sandbox).StartActivity can do this (it needs the embedded cluster).
+	BrokerOutageEvery time.Duration
+	BrokerOutageFor   time.Duration
 }
 
 func (o *ActivityOptions) defaults() {
@@ -91,9 +101,23 @@ func (o *ActivityOptions) defaults() {
 	}
 }
 
-// ActivityOptions points the simulation at this sandbox's servers.
+// ActivityOptions points the simulation at this sandbox's servers, with a broker
+// outage every 30s.
 func (s *Sandbox) ActivityOptions() ActivityOptions {
-	return ActivityOptions{Redis: []string{s.RedisAddr}, ZooKeeper: []string{s.ZooKeeperAddr}, Kafka: s.KafkaBrokers}
+	return ActivityOptions{Redis: []string{s.RedisAddr}, ZooKeeper: []string{s.ZooKeeperAddr}, Kafka: s.KafkaBrokers,
+		BrokerOutageEvery: 30 * time.Second}
+}
+
+// StartActivity is StartActivity on this sandbox, plus the broker outages that only
+// the embedded cluster allows (opt.BrokerOutageEvery). Stop the activity (end ctx,
+// wait for Done) before Close: a broker that is down when ctx ends is brought back.
+func (s *Sandbox) StartActivity(ctx context.Context, d endpoint.Dialer, opt ActivityOptions) (*Activity, error) {
+	a, err := startActivity(ctx, d, opt, func(a *Activity) {
+		if opt.BrokerOutageEvery > 0 && s.kafka != nil {
+			a.run(func() { a.brokerOutages(ctx, s) })
+		}
+	})
+	return a, err
 }
 
 // ActivityStats count what the simulation did.
@@ -106,6 +130,10 @@ type ActivityStats struct {
 	// TopicUnclean is the flaky topic's unclean.leader.election.enable now (true: the
 	// audit reports topic-unclean-election on it).
 	TopicUnclean bool `json:"topic_unclean"`
+	// BrokerOutages counts embedded brokers taken down; BrokerDown is the one down
+	// now (-1: none).
+	BrokerOutages int64 `json:"broker_outages"`
+	BrokerDown    int32 `json:"broker_down"`
 	// Errors counts failed steps (a server gone, say); the simulation carries on.
 	Errors int64 `json:"errors"`
 	// LastError is the latest of them.
@@ -124,15 +152,23 @@ type Activity struct {
 
 	// unclean is the flaky topic's unclean.leader.election.enable as last set.
 	unclean atomic.Bool
+
+	outages    atomic.Int64
+	brokerDown atomic.Int32
 }
 
 // StartActivity prepares what the simulation needs (the config node, the flaky topic,
 // Redis connections), then runs it until ctx ends. A backend left out of opt (no
 // addresses) is not simulated. It fails only when preparing fails.
 func StartActivity(ctx context.Context, d endpoint.Dialer, opt ActivityOptions) (*Activity, error) {
+	return startActivity(ctx, d, opt, nil)
+}
+
+func startActivity(ctx context.Context, d endpoint.Dialer, opt ActivityOptions, more func(*Activity)) (*Activity, error) {
 	opt.defaults()
 	a := &Activity{opt: opt, d: d, done: make(chan struct{})}
 	a.lastErr.Store("")
+	a.brokerDown.Store(-1)
 	var lockers []lock.Locker
 	closeAll := func() {
 		for _, l := range lockers {
@@ -184,6 +220,9 @@ func StartActivity(ctx context.Context, d endpoint.Dialer, opt ActivityOptions) 
 	if admin != nil {
 		a.run(func() { a.topicFlipper(ctx, admin) })
 	}
+	if more != nil {
+		more(a)
+	}
 	go func() {
 		a.wg.Wait()
 		close(a.done)
@@ -206,7 +245,8 @@ func (a *Activity) Done() <-chan struct{} { return a.done }
 // Stats are the counts so far.
 func (a *Activity) Stats() ActivityStats {
 	return ActivityStats{Acquired: a.acquired.Load(), Released: a.released.Load(), Crashed: a.crashed.Load(),
-		ConfigChanges: a.configChanges.Load(), TopicFlips: a.topicFlips.Load(), TopicUnclean: a.unclean.Load(), Errors: a.errCount.Load(),
+		ConfigChanges: a.configChanges.Load(), TopicFlips: a.topicFlips.Load(), TopicUnclean: a.unclean.Load(),
+		BrokerOutages: a.outages.Load(), BrokerDown: a.brokerDown.Load(), Errors: a.errCount.Load(),
 		LastError: a.lastErr.Load().(string)}
 }
 
@@ -352,4 +392,61 @@ func (a *Activity) topicFlipper(ctx context.Context, admin sarama.ClusterAdmin) 
 		a.unclean.Store(next)
 		a.topicFlips.Add(1)
 	}
+}
+
+// brokerOutages takes the embedded brokers down in turn, each for BrokerOutageFor, and
+// brings each back on its own port with the demo's leader placement restored.
+func (a *Activity) brokerOutages(ctx context.Context, s *Sandbox) {
+	outage := a.opt.BrokerOutageFor
+	if outage <= 0 {
+		outage = 6 * time.Second
+	}
+	for turn := 0; sleep(ctx, a.opt.BrokerOutageEvery); turn++ {
+		nodes, ports, err := s.brokerPorts(ctx)
+		if err != nil {
+			a.fail(ctx, err)
+			continue
+		}
+		node := nodes[turn%len(nodes)]
+		if err := s.kafka.RemoveNode(node); err != nil {
+			a.fail(ctx, err)
+			continue
+		}
+		a.outages.Add(1)
+		a.brokerDown.Store(node)
+		sleep(ctx, outage) // back at once when ctx ends: the sandbox stays whole
+		if _, _, err := s.kafka.AddNode(node, ports[node]); err != nil {
+			a.fail(context.Background(), fmt.Errorf("sandbox: cannot bring kafka broker %d back on port %d: %w", node, ports[node], err))
+			continue
+		}
+		a.brokerDown.Store(-1)
+		if err := s.placeLeaders(nodes); err != nil {
+			a.fail(context.Background(), err)
+		}
+	}
+}
+
+// brokerPorts maps each embedded broker's id to its port (kfake lists addresses only).
+func (s *Sandbox) brokerPorts(ctx context.Context) ([]int32, map[int32]int, error) {
+	d := endpoint.Dialer{Timeout: 5 * time.Second}
+	c, err := d.ConnectKafka(ctx, endpoint.Kafka{Brokers: s.KafkaBrokers})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer c.Close()
+	ports := map[int32]int{}
+	var nodes []int32
+	for _, b := range c.Brokers() {
+		_, p, err := net.SplitHostPort(b.Addr())
+		if err != nil {
+			return nil, nil, err
+		}
+		ports[b.ID()], _ = strconv.Atoi(p)
+		nodes = append(nodes, b.ID())
+	}
+	if len(nodes) < 2 {
+		return nil, nil, errs.New(errs.KindRuntime, "sandbox: %d kafka brokers up; an outage needs two or more", len(nodes))
+	}
+	slices.Sort(nodes)
+	return nodes, ports, nil
 }

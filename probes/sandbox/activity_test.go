@@ -188,3 +188,57 @@ func cleanupReal(t *testing.T, servers, brokers []string, zkRoot, topic string) 
 		t.Logf("cleanup %s: %v", topic, err)
 	}
 }
+
+// A broker "fails" and comes back: the audit's critical findings appear, then clear,
+// and the demo's leader placement is the same as before.
+func TestActivityBrokerOutageOnTheSandbox(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sb, err := sandbox.Start(ctx, sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	ep := endpoint.Kafka{Brokers: sb.KafkaBrokers}
+	before, err := kprobe.RunAudit(ctx, d, ep, kprobe.AuditRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := sandbox.ActivityOptions{Kafka: sb.KafkaBrokers, BrokerOutageEvery: 500 * time.Millisecond, BrokerOutageFor: 2 * time.Second}
+	actx, stop := context.WithCancel(ctx)
+	a, err := sb.StartActivity(actx, d, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() string {
+		rep, err := kprobe.RunAudit(ctx, d, ep, kprobe.AuditRequest{})
+		if err != nil {
+			return err.Error()
+		}
+		if len(rep.Cluster.Brokers) != 2 || rep.Summary.Critical == 0 {
+			return fmt.Sprintf("during an outage: %d brokers, summary %+v (stats %+v)", len(rep.Cluster.Brokers), rep.Summary, a.Stats())
+		}
+		return ""
+	})
+	stop() // a broker down now comes back at once
+	select {
+	case <-a.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("activity did not stop within 15s")
+	}
+	if st := a.Stats(); st.BrokerOutages == 0 || st.BrokerDown != -1 || st.Errors != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	after, err := kprobe.RunAudit(ctx, d, ep, kprobe.AuditRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after.Cluster.Brokers) != 3 || after.Summary != before.Summary || len(after.Findings) != len(before.Findings) {
+		t.Fatalf("after the outage: %d brokers, summary %+v, want %+v", len(after.Cluster.Brokers), after.Summary, before.Summary)
+	}
+	for i := range before.Findings {
+		if before.Findings[i].Key() != after.Findings[i].Key() || before.Findings[i].Observed != after.Findings[i].Observed {
+			t.Fatalf("finding %d changed: %+v -> %+v", i, before.Findings[i], after.Findings[i])
+		}
+	}
+}
