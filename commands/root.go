@@ -20,6 +20,7 @@ import (
 	"github.com/dsctl/dsctl/commands/ping"
 	"github.com/dsctl/dsctl/commands/ring"
 	"github.com/dsctl/dsctl/commands/sandboxcmd"
+	tuicmd "github.com/dsctl/dsctl/commands/tui"
 	"github.com/dsctl/dsctl/commands/version"
 	"github.com/dsctl/dsctl/commands/zk"
 	"github.com/dsctl/dsctl/internal/term"
@@ -101,6 +102,7 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 		lock.NewCmd(f),
 		ring.NewCmd(f),
 		zk.NewCmd(f),
+		tuicmd.NewCmd(f),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	strictCompletion(root)
