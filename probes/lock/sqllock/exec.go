@@ -188,19 +188,19 @@ func (l *Locker) columns(ctx context.Context) ([]string, error) {
 	l.statements.Add(1)
 	rows, err := l.db.QueryContext(cctx, q, schema, table)
 	if err != nil {
-		return nil, l.dialer.SQLError(l.target, err)
+		return nil, l.classify(ctx, "read the table's columns", err)
 	}
 	defer rows.Close()
 	var cols []string
 	for rows.Next() {
 		var c string
 		if err := rows.Scan(&c); err != nil {
-			return nil, l.dialer.SQLError(l.target, err)
+			return nil, l.classify(ctx, "read the table's columns", err)
 		}
 		cols = append(cols, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, l.dialer.SQLError(l.target, err)
+		return nil, l.classify(ctx, "read the table's columns", err)
 	}
 	sort.Strings(cols)
 	return cols, nil

@@ -281,12 +281,12 @@ func (l *Locker) terminateForeign(ctx context.Context, info *lock.Info) error {
 	if err != nil {
 		return errs.New(errs.KindRuntime, "cannot tell the holder's connection from %q", info.Holder.Token)
 	}
-	return l.terminate(ctx, id)
+	return l.terminate(ctx, id, info.Name)
 }
 
 // terminate ends a connection: KILL CONNECTION on MySQL, pg_terminate_backend on
 // PostgreSQL (its session locks go with it).
-func (l *Locker) terminate(ctx context.Context, id int64) error {
+func (l *Locker) terminate(ctx context.Context, id int64, name string) error {
 	var err error
 	if l.dialect.name() == "mysql" {
 		cctx, cancel := l.bounded(ctx, true)
@@ -294,8 +294,16 @@ func (l *Locker) terminate(ctx context.Context, id int64) error {
 		_, err = l.db.ExecContext(cctx, "KILL CONNECTION "+strconv.FormatInt(id, 10))
 		cancel()
 	} else {
+		// The two-argument form (PostgreSQL 14+) waits until the backend is gone, so
+		// its advisory locks are free when this returns.
 		var ok bool
-		_, err = l.queryRow(ctx, true, "terminate", "SELECT pg_terminate_backend($1::int)", []any{id}, &ok)
+		_, err = l.queryRow(ctx, true, "terminate", "SELECT pg_terminate_backend($1::int, $2::bigint)", []any{id, l.timeout.Milliseconds()}, &ok)
+		if err != nil && strings.Contains(err.Error(), "does not exist") {
+			_, err = l.queryRow(ctx, true, "terminate", "SELECT pg_terminate_backend($1::int)", []any{id}, &ok)
+		}
+		if err == nil {
+			_, _ = l.exec(ctx, true, "notify", "SELECT pg_notify($1, $2)", l.channel, name)
+		}
 	}
 	if err != nil {
 		if permissionDenied(err) {
@@ -306,4 +314,3 @@ func (l *Locker) terminate(ctx context.Context, id int64) error {
 	}
 	return nil
 }
-

@@ -226,7 +226,7 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		}
 		if sid > 0 {
 			// The holder's connection still holds the session lock: end it.
-			if err := l.terminate(ctx, sid); err != nil {
+			if err := l.terminate(ctx, sid, name); err != nil {
 				return nil, err
 			}
 		}

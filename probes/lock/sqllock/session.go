@@ -296,9 +296,12 @@ func (l *Locker) expireSession(h *sessionLease) {
 func (l *Locker) giveUp(h *sessionLease) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
-	l.unlockSession(ctx, h.conn, h.name)
 	_, _ = l.releaseRow(ctx, h.conn, h.name, h.token, false)
+	l.unlockSession(ctx, h.conn, h.name)
 	l.dropSession(h)
+	if l.dialect.name() == "postgres" {
+		_, _ = l.exec(ctx, true, "notify", "SELECT pg_notify($1, $2)", l.channel, h.name)
+	}
 }
 
 // dropSession forgets a lease and closes its connection (h.mu held).
@@ -416,8 +419,9 @@ func (l *Locker) renewSession(ctx context.Context, name, token string, ttl time.
 	return l.sessionLeaseOf(h), nil
 }
 
-// releaseSession frees the session lock first, then the row with a NOTIFY (so a woken
-// PostgreSQL waiter finds the advisory lock free), and closes the connection.
+// releaseSession frees the row first (so that a new holder's row is never mistaken
+// for ours), then the session lock, then (PostgreSQL) notifies the waiters, and closes
+// the connection.
 func (l *Locker) releaseSession(ctx context.Context, name, token string) error {
 	h, known := l.lookup(token)
 	if h == nil {
@@ -439,24 +443,26 @@ func (l *Locker) releaseSession(ctx context.Context, name, token string) error {
 	}
 	cctx, cancel := l.bounded(ctx, true)
 	defer cancel()
-	q := "SELECT RELEASE_LOCK(?)"
-	if l.dialect.name() == "postgres" {
-		q = "SELECT pg_advisory_unlock($1::bigint)::int"
-	}
-	var out sql.NullInt64
+	d := l.dialect
+	q := fmt.Sprintf(`UPDATE %s SET token = NULL, owner = NULL, session_id = NULL, expires_at = %s WHERE name = %s AND token = %s`,
+		l.qtable, d.now(), d.ph(1), d.ph(2))
 	l.statements.Add(1)
-	err := h.conn.QueryRowContext(cctx, q, l.sessionKey(name)).Scan(&out)
+	res, err := h.conn.ExecContext(cctx, q, name, token)
 	if err != nil {
 		l.dropSession(h)
+		if tableMissing(err) || columnMissing(err) || permissionDenied(err) {
+			return l.classify(ctx, "release "+name, err)
+		}
 		return lock.NotHeld(&lock.NotHeldError{Name: name, Token: token, Reason: lock.LostExpired,
 			Detail: fmt.Sprintf("the database connection holding %s ended (%s)", l.sessionLockName(name), dbMessage(err))})
 	}
-	released, err := l.releaseRow(ctx, h.conn, name, token, false)
+	n, _ := res.RowsAffected()
+	l.unlockSession(cctx, h.conn, name)
 	l.dropSession(h)
-	if err != nil {
-		return err
+	if d.name() == "postgres" {
+		_, _ = l.exec(ctx, true, "notify", "SELECT pg_notify($1, $2)", l.channel, name)
 	}
-	if !released || !out.Valid || out.Int64 != 1 {
+	if n == 0 { // broken meanwhile
 		return l.notHeld(ctx, name, token)
 	}
 	return nil

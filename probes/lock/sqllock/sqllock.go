@@ -149,11 +149,11 @@ type Locker struct {
 	statements    atomic.Int64 // statements sent (tests count round trips)
 	notifications atomic.Int64 // NOTIFY messages received by waiters
 
-	mu     sync.Mutex
-	held   map[string]*sessionLease // session mode: by token
-	gone   map[string]bool          // session mode: tokens given up
-	closed bool
-	tinfo  *tableInfo // recognised table format, cached briefly
+	mu      sync.Mutex
+	held    map[string]*sessionLease // session mode: by token
+	gone    map[string]bool          // session mode: tokens given up
+	closed  bool
+	tinfo   *tableInfo // recognised table format, cached briefly
 	tinfoAt time.Time
 }
 
