@@ -86,7 +86,6 @@ type sessionHolder struct {
 	host    string
 	app     string
 	since   sql.NullInt64 // epoch micros, when known
-	holding time.Duration // how long the connection has been in its state, when known
 }
 
 // foreignSessionHolder reports another program holding name's session lock, nil if none.

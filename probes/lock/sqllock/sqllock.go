@@ -192,10 +192,6 @@ func New(ctx context.Context, d endpoint.Dialer, ep endpoint.SQL, opt Options) (
 	if err := ValidateTable(table); err != nil {
 		return nil, err
 	}
-	t, err := d.SQLTarget(ep)
-	if err != nil {
-		return nil, err
-	}
 	db, t, err := d.ConnectSQL(ctx, ep)
 	if err != nil {
 		return nil, err

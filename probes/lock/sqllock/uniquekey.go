@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
 )
 
@@ -128,10 +127,4 @@ func (l *Locker) breakUniqueKey(ctx context.Context, ti *tableInfo, name string,
 		return nil, err
 	}
 	return info, nil
-}
-
-// errUniqueKeyAcquire refuses to take locks in a unique-key table.
-func (l *Locker) errUniqueKeyAcquire() error {
-	return errs.Usage("table %s is a unique-key lock table (no expiry, no token): dsctl only inspects and breaks locks in it", l.table).
-		WithHint("take locks in dsctl's own table (`dsctl lock sql init`), or --format shedlock for a ShedLock table")
 }
