@@ -81,11 +81,11 @@ func (l *Locker) sessionHeld(ctx context.Context, name string, sid int64) (bool,
 // sessionHolder describes who holds a session lock (another program's, or a dsctl
 // holder whose row is gone).
 type sessionHolder struct {
-	id      int64
-	user    string
-	host    string
-	app     string
-	since   sql.NullInt64 // epoch micros, when known
+	id    int64
+	user  string
+	host  string
+	app   string
+	since sql.NullInt64 // epoch micros, when known
 }
 
 // foreignSessionHolder reports another program holding name's session lock, nil if none.
