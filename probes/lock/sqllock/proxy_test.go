@@ -100,4 +100,3 @@ func (p *countingProxy) close() {
 	p.ln.Close()
 	p.cut()
 }
-
