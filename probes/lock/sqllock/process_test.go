@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -16,9 +17,11 @@ import (
 	"time"
 
 	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
 	"github.com/dsctl/dsctl/probes/lock/locktest"
 	"github.com/dsctl/dsctl/probes/lock/sqllock"
+	"github.com/dsctl/dsctl/probes/lock/supervisor"
 )
 
 const helperTTL = 2 * time.Second
@@ -242,4 +245,69 @@ func resTable(t *testing.T, l *sqllock.Locker, dsn, res string) {
 	if _, err := db.Exec("INSERT INTO " + res + " (id, fence) VALUES (1, 0)"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// `lock run` in session mode: the connection holding the lock is killed server-side
+// while the child runs; the supervisor's next renewal finds the lock lost, stops the
+// child, and the run ends with exit 4 (KindLockLost).
+func TestRunSessionConnectionKilledStopsChild(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		l := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		name := locktest.Name(t, "run")
+		type out struct {
+			r   *supervisor.Result
+			err error
+		}
+		done := make(chan out, 1)
+		started := make(chan struct{}, 1)
+		go func() {
+			r, err := supervisor.Run(ctx, supervisor.Options{Locker: l, Name: name,
+				Acquire: lock.AcquireOptions{TTL: 3 * time.Second, Owner: owner}, Command: []string{"sleep", "30"},
+				Stdout: io.Discard, Stderr: io.Discard,
+				OnEvent: func(e supervisor.Event) {
+					if e.What == "acquired" {
+						select {
+						case started <- struct{}{}:
+						default:
+						}
+					}
+				}})
+			done <- out{r, err}
+		}()
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the child did not start")
+		}
+		time.Sleep(200 * time.Millisecond)
+		sid := sessionID(t, l, dsn, name)
+		db := rawDB(t, dsn)
+		killed := time.Now()
+		var err error
+		if isMySQL(dsn) {
+			_, err = db.Exec("KILL CONNECTION ?", sid)
+		} else {
+			_, err = db.Exec("SELECT pg_terminate_backend($1::int, 5000)", sid)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o out
+		select {
+		case o = <-done:
+		case <-time.After(15 * time.Second):
+			t.Fatal("the run did not end after its connection was killed")
+		}
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		if o.r.Lost == nil || errs.KindOf(o.r.Err()) != errs.KindLockLost || o.r.Signal == "" {
+			t.Fatalf("result %+v (lost %+v), err %v", o.r, o.r.Lost, o.r.Err())
+		}
+		t.Logf("child stopped %s after the kill: %v", time.Since(killed).Round(time.Millisecond), o.r.Err())
+		if d := time.Since(killed); d > 3*time.Second {
+			t.Fatalf("the child ran %s after the connection was killed", d)
+		}
+	})
 }
