@@ -1,0 +1,59 @@
+package sqllock_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
+	"github.com/dsctl/dsctl/probes/lock/sqllock"
+	"github.com/dsctl/dsctl/probes/lock/verify"
+)
+
+// `lock verify` (workers behind fault proxies: latency, blackhole, reset, pause past
+// the TTL) finds no violation on either database in lease or session mode, and leaves
+// no lock held.
+func TestVerifyWithFaults(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		for _, mode := range []sqllock.Mode{sqllock.ModeLease, sqllock.ModeSession} {
+			t.Run(string(mode), func(t *testing.T) {
+				newLocker(t, dsn, sqllock.Options{}) // the table
+				name := locktest.Name(t, "verify")
+				out, err := verify.Run(context.Background(), verify.Options{
+					Workers: 5, Duration: 4 * time.Second, TTL: 400 * time.Millisecond, Faults: verify.AllFaults,
+					Name: name, Targets: []string{dsnAddr(t, dsn)}, Tool: "dsctl test",
+					NewLocker: func(_ int, addrs []string) (lock.Locker, error) {
+						return sqllock.New(context.Background(), endpoint.Dialer{Timeout: time.Second},
+							endpoint.SQL{}.WithDSNValue(dsnWith(t, dsn, addrs[0], "", "")), sqllock.Options{Mode: mode, Table: table("locks")})
+					},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rep := out.Report
+				for _, p := range rep.Properties {
+					t.Logf("%s: %s (%d violations, %d checked) %s", p.Name, p.Verdict, p.Violations, p.Checked, p.Detail)
+				}
+				t.Logf("faults %v", out.Faults)
+				if !rep.Safe || rep.Violations != 0 {
+					t.Fatalf("verify found %d violations", rep.Violations)
+				}
+				l := newLocker(t, dsn, sqllock.Options{})
+				for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+					info, err := l.Inspect(context.Background(), name)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !info.Held {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("left behind: %s", info.Holder)
+					}
+				}
+			})
+		}
+	})
+}
