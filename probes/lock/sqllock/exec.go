@@ -127,6 +127,21 @@ func permissionDenied(err error) bool {
 	return errors.As(err, &pe) && pe.Code == pgInsufficient
 }
 
+// serverGoingAway reports an answer that means the server is shutting down or not
+// accepting work (PostgreSQL classes 57P and 08, MySQL's shutdown errors): the
+// database is unreachable for now, not wrong.
+func serverGoingAway(err error) bool {
+	var me *mysql.MySQLError
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe):
+		return strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "08")
+	case errors.As(err, &me):
+		return me.Number == 1053 || me.Number == 1077 || me.Number == 1927 // shutdown in progress, normal shutdown, connection killed
+	}
+	return false
+}
+
 // ErrNoTable is in the chain of the error for a missing lock table.
 var ErrNoTable = errors.New("lock table does not exist")
 
@@ -151,6 +166,8 @@ func (l *Locker) classify(ctx context.Context, what string, err error) error {
 			WithHint("create it with `dsctl lock sql init --table %s` (add --print for the DDL to hand to a DBA), or name the right table with --table", l.table).Wrap(errors.Join(ErrNoTable, err))
 	case columnMissing(err):
 		return l.shapeError(context.WithoutCancel(ctx), err)
+	case serverGoingAway(err):
+		return errs.Unreachable("sql", l.target.Name, l.timeout, "the database is shutting down, restarting or refusing connections; is it up? check the DSN in DSCTL_SQL_DSN or the context's sql.dsn", err)
 	case permissionDenied(err):
 		return errs.New(errs.KindRuntime, "%s %s: permission denied during %s on table %s: %s", l.target.Driver, l.target.Name, what, l.table, dbMessage(err)).
 			WithHint("the user needs SELECT, INSERT, UPDATE on %s (and CREATE for `lock sql init`); ask a DBA to GRANT them", l.table).Wrap(err)
