@@ -117,7 +117,7 @@ func (l *Locker) sessionInfo(name string, sh *sessionHolder) *lock.Info {
 		h.AcquiredAt = time.UnixMicro(sh.since.Int64).UTC()
 	}
 	return &lock.Info{Name: name, Key: key, Held: true, Format: f, FormatDetail: DescribeFormat(f), Holder: h, Waiters: -1,
-		Backend: l.backend, Notes: []string{"held while that connection lives; it has no fencing token"}}
+		Backend: l.Backend(), Notes: []string{"held while that connection lives; it has no fencing token"}}
 }
 
 func (l *Locker) mysqlUserLockHolder(ctx context.Context, lockName string) (*sessionHolder, error) {

@@ -62,7 +62,7 @@ func (l *Locker) Inspect(ctx context.Context, name string) (*lock.Info, error) {
 
 func (l *Locker) infoOf(name string, r *row) *lock.Info {
 	info := &lock.Info{Name: name, Key: l.key(name), Format: lock.FormatNone, FormatDetail: lock.FormatNone.Describe(),
-		Waiters: -1, FencingSafe: true, Backend: l.backend}
+		Waiters: -1, FencingSafe: true, Backend: l.Backend()}
 	if r.found {
 		info.LastFence = lock.FencingToken(r.fence)
 		info.LastBreak = r.lastBreak()

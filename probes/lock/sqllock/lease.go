@@ -192,7 +192,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	if err := l.validate(name, opt.TTL, opt.Owner.Label); err != nil {
 		return nil, err
 	}
-	if opt.RequireFencing && !l.backend.FencingSafe {
+	if opt.RequireFencing && !l.Backend().FencingSafe {
 		return nil, errs.Usage("--require-fencing: %s locks in ShedLock table %s carry no fencing token", l.target.Driver, l.table).
 			WithHint("ShedLock's table has no fencing counter; use dsctl's own table (drop --format shedlock) for fenced work")
 	}
@@ -224,7 +224,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 			}
 			return &lock.Lease{Name: name, Token: token, Fence: lock.FencingToken(fence), FencingSafe: true,
 				TTL: opt.TTL, TTLMs: opt.TTL.Milliseconds(), AcquiredAt: sent, ExpiresAt: deadline(sent, opt.TTL),
-				Owner: opt.Owner, Backend: l.backend}, nil
+				Owner: opt.Owner, Backend: l.Backend()}, nil
 		}
 		r, err := l.readRow(ctx, name)
 		if err != nil {
@@ -400,7 +400,7 @@ func (l *Locker) Renew(ctx context.Context, name, token string, ttl time.Duratio
 		}
 	}
 	return &lock.Lease{Name: name, Token: token, Fence: lock.FencingToken(fence), FencingSafe: true, TTL: ttl, TTLMs: ms,
-		AcquiredAt: sent, ExpiresAt: deadline(sent, ttl), Backend: l.backend}, nil
+		AcquiredAt: sent, ExpiresAt: deadline(sent, ttl), Backend: l.Backend()}, nil
 }
 
 // Release frees the lock if token holds it (by the database clock) and wakes the

@@ -274,7 +274,7 @@ func (l *Locker) unlockSession(ctx context.Context, conn *sql.Conn, name string)
 
 func (l *Locker) sessionLeaseOf(h *sessionLease) *lock.Lease {
 	return &lock.Lease{Name: h.name, Token: h.token, Fence: lock.FencingToken(h.fence), FencingSafe: true, TTL: h.ttl, TTLMs: h.ttl.Milliseconds(),
-		AcquiredAt: h.acquiredAt, ExpiresAt: h.expiresAt, Owner: h.owner, Backend: l.backend,
+		AcquiredAt: h.acquiredAt, ExpiresAt: h.expiresAt, Owner: h.owner, Backend: l.Backend(),
 		Note: sessionNote + "; " + l.sessionLockName(h.name)}
 }
 
@@ -298,19 +298,25 @@ func (l *Locker) giveUp(h *sessionLease) {
 	defer cancel()
 	_, _ = l.releaseRow(ctx, h.conn, h.name, h.token, false)
 	l.unlockSession(ctx, h.conn, h.name)
-	l.dropSession(h)
+	l.dropSession(h, false)
 	if l.dialect.name() == "postgres" {
 		_, _ = l.exec(ctx, true, "notify", "SELECT pg_notify($1, $2)", l.channel, h.name)
 	}
 }
 
-// dropSession forgets a lease and closes its connection (h.mu held).
-func (l *Locker) dropSession(h *sessionLease) {
+// dropSession forgets a lease and gives its connection back to the pool (reuse: the
+// session lock is released and the session settings reset) or closes it for good
+// (h.mu held).
+func (l *Locker) dropSession(h *sessionLease, reuse bool) {
 	h.gone = true
 	if h.timer != nil {
 		h.timer.Stop()
 	}
-	discard(h.conn)
+	if reuse {
+		_ = h.conn.Close()
+	} else {
+		discard(h.conn)
+	}
 	l.mu.Lock()
 	delete(l.held, h.token)
 	if len(l.gone) >= maxGone {
@@ -391,7 +397,7 @@ func (l *Locker) renewSession(ctx context.Context, name, token string, ttl time.
 		// The connection failed: its session, and the session lock with it, is gone
 		// (killed server-side, idle timeout, restart) or unusable. Either way this
 		// process can no longer prove it holds the lock.
-		l.dropSession(h)
+		l.dropSession(h, false)
 		e := &lock.NotHeldError{Name: name, Token: token, Reason: lock.LostExpired,
 			Detail: fmt.Sprintf("the database connection holding %s ended (%s)", l.sessionLockName(name), dbMessage(err))}
 		if r, rerr := l.readRow(context.WithoutCancel(ctx), name); rerr == nil && r.held() && r.token.String != token {
@@ -444,24 +450,38 @@ func (l *Locker) releaseSession(ctx context.Context, name, token string) error {
 	cctx, cancel := l.bounded(ctx, true)
 	defer cancel()
 	d := l.dialect
-	q := fmt.Sprintf(`UPDATE %s SET token = NULL, owner = NULL, session_id = NULL, expires_at = %s WHERE name = %s AND token = %s`,
-		l.qtable, d.now(), d.ph(1), d.ph(2))
-	l.statements.Add(1)
-	res, err := h.conn.ExecContext(cctx, q, name, token)
+	var n int64
+	var err error
+	if d.name() == "postgres" {
+		// One round trip: free the row, the advisory lock, notify (delivered at commit,
+		// after the unlock) and lift the idle timeout so the connection can be reused.
+		q := fmt.Sprintf(`WITH r AS (UPDATE %s SET token = NULL, owner = NULL, session_id = NULL, expires_at = clock_timestamp() WHERE name = $1 AND token = $2 RETURNING 1)
+SELECT (SELECT count(*) FROM r), pg_advisory_unlock($3::bigint)::int, pg_notify($4, $1)::text, set_config('idle_session_timeout', '0', false)`, l.qtable)
+		var unlocked int
+		var x1, x2 string
+		l.statements.Add(1)
+		err = h.conn.QueryRowContext(cctx, q, name, token, AdvisoryKey(name), l.channel).Scan(&n, &unlocked, &x1, &x2)
+	} else {
+		q := fmt.Sprintf(`UPDATE %s SET token = NULL, owner = NULL, session_id = NULL, expires_at = UTC_TIMESTAMP(6) WHERE name = ? AND token = ?`, l.qtable)
+		l.statements.Add(1)
+		var res sql.Result
+		res, err = h.conn.ExecContext(cctx, q, name, token)
+		if err == nil {
+			n, _ = res.RowsAffected()
+			l.unlockSession(cctx, h.conn, name)
+			l.statements.Add(1)
+			_, err = h.conn.ExecContext(cctx, "SET SESSION wait_timeout = @@GLOBAL.wait_timeout")
+		}
+	}
 	if err != nil {
-		l.dropSession(h)
+		l.dropSession(h, false)
 		if tableMissing(err) || columnMissing(err) || permissionDenied(err) {
 			return l.classify(ctx, "release "+name, err)
 		}
 		return lock.NotHeld(&lock.NotHeldError{Name: name, Token: token, Reason: lock.LostExpired,
 			Detail: fmt.Sprintf("the database connection holding %s ended (%s)", l.sessionLockName(name), dbMessage(err))})
 	}
-	n, _ := res.RowsAffected()
-	l.unlockSession(cctx, h.conn, name)
-	l.dropSession(h)
-	if d.name() == "postgres" {
-		_, _ = l.exec(ctx, true, "notify", "SELECT pg_notify($1, $2)", l.channel, name)
-	}
+	l.dropSession(h, true)
 	if n == 0 { // broken meanwhile
 		return l.notHeld(ctx, name, token)
 	}

@@ -139,7 +139,7 @@ RETURNING 1`, l.qtable, l.shedPlusMs("$2"))
 				return nil, interrupted(ctx, name)
 			}
 			return &lock.Lease{Name: name, Token: token, FencingSafe: false, TTL: opt.TTL, TTLMs: ms, AcquiredAt: sent,
-				ExpiresAt: deadline(sent, opt.TTL), Owner: opt.Owner, Backend: l.backend, Note: shedlockNote}, nil
+				ExpiresAt: deadline(sent, opt.TTL), Owner: opt.Owner, Backend: l.Backend(), Note: shedlockNote}, nil
 		}
 		h, err := l.shedHolder(ctx, name)
 		if err != nil {
@@ -214,7 +214,7 @@ func (l *Locker) renewShedLock(ctx context.Context, name, token string, ttl time
 		return nil, l.shedNotHeld(ctx, name, token)
 	}
 	return &lock.Lease{Name: name, Token: token, TTL: ttl, TTLMs: ttl.Milliseconds(), AcquiredAt: sent,
-		ExpiresAt: deadline(sent, ttl), Backend: l.backend, Note: shedlockNote}, nil
+		ExpiresAt: deadline(sent, ttl), Backend: l.Backend(), Note: shedlockNote}, nil
 }
 
 func (l *Locker) releaseShedLock(ctx context.Context, name, token string) error {
@@ -249,7 +249,7 @@ func (l *Locker) shedNotHeld(ctx context.Context, name, token string) error {
 
 func (l *Locker) inspectShedLock(ctx context.Context, name string) (*lock.Info, error) {
 	info := &lock.Info{Name: name, Key: l.key(name), Format: lock.FormatNone, FormatDetail: lock.FormatNone.Describe(),
-		Waiters: -1, Backend: l.backend, Notes: []string{"ShedLock tables keep no break record and no fencing counter"}}
+		Waiters: -1, Backend: l.Backend(), Notes: []string{"ShedLock tables keep no break record and no fencing counter"}}
 	h, err := l.shedHolder(ctx, name)
 	if err != nil {
 		return nil, err
@@ -285,7 +285,7 @@ func (l *Locker) listShedLock(ctx context.Context, prefix string) ([]lock.Info, 
 			continue
 		}
 		out = append(out, lock.Info{Name: r.name, Key: l.key(r.name), Held: true, Format: FormatShedLock,
-			FormatDetail: DescribeFormat(FormatShedLock), Holder: r.holder(), Waiters: -1, Backend: l.backend})
+			FormatDetail: DescribeFormat(FormatShedLock), Holder: r.holder(), Waiters: -1, Backend: l.Backend()})
 	}
 	return out, l.classify(ctx, "list", rows.Err())
 }

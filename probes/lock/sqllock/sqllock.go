@@ -242,7 +242,13 @@ func ValidateTable(table string) error {
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 // Backend describes the database and what it promises.
-func (l *Locker) Backend() lock.Backend { return l.backend }
+func (l *Locker) Backend() lock.Backend {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.backend
+	b.Warnings = append([]string(nil), b.Warnings...)
+	return b
+}
 
 // Mode is lease or session.
 func (l *Locker) Mode() Mode { return l.mode }
@@ -291,7 +297,7 @@ func (l *Locker) Close() error {
 	for _, h := range hs {
 		h.mu.Lock()
 		if !h.gone {
-			l.dropSession(h)
+			l.dropSession(h, false)
 		}
 		h.mu.Unlock()
 	}

@@ -66,7 +66,7 @@ func (l *Locker) quoteCol(c string) string {
 
 func (l *Locker) uniqueInfo(ti *tableInfo, name string, held bool) *lock.Info {
 	info := &lock.Info{Name: name, Key: fmt.Sprintf("%s[%s=%s]", l.table, ti.keyColumn, quoteSQL(name)), Format: lock.FormatNone,
-		FormatDetail: lock.FormatNone.Describe(), Waiters: -1, Backend: l.backend, Notes: []string{uniqueKeyNote}}
+		FormatDetail: lock.FormatNone.Describe(), Waiters: -1, Backend: l.Backend(), Notes: []string{uniqueKeyNote}}
 	if held {
 		h := &lock.Holder{Token: name}
 		h.SetTTLLeft(-1)
