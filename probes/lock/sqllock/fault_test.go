@@ -34,7 +34,7 @@ func TestFaultDatabaseRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s1, err := session.Acquire(ctx, nameS, lock.AcquireOptions{TTL: 60 * time.Second, Owner: owner})
+			s1, err := session.Acquire(ctx, nameS, lock.AcquireOptions{TTL: 3 * time.Second, Owner: owner})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,12 +75,13 @@ func TestFaultDatabaseRestart(t *testing.T) {
 			if err := lease.Release(ctx, nameL, l1.Token); err != nil {
 				t.Fatal(err)
 			}
-			_, err = session.Renew(ctx, nameS, s1.Token, 60*time.Second)
+			_, err = session.Renew(ctx, nameS, s1.Token, 3*time.Second)
 			if errs.KindOf(err) != errs.KindLockLost {
 				t.Fatalf("session renew after the restart: %v, want lost (exit 4)", err)
 			}
 			t.Logf("session holder after the restart: %v", err)
-			s2, err := session.Acquire(ctx, nameS, lock.AcquireOptions{TTL: 5 * time.Second, Wait: lock.WaitFor(5 * time.Second), Owner: owner})
+			// The next holder waits for the row's lease (3s) to run out.
+			s2, err := session.Acquire(ctx, nameS, lock.AcquireOptions{TTL: 5 * time.Second, Wait: lock.WaitFor(10 * time.Second), Owner: owner})
 			if err != nil {
 				t.Fatal(err)
 			}

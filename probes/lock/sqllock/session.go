@@ -68,6 +68,10 @@ func (l *Locker) acquireSession(ctx context.Context, name string, opt lock.Acqui
 		}
 	}()
 	start := time.Now()
+	var waitUntil time.Time // zero: forever
+	if !opt.Wait.Forever() {
+		waitUntil = start.Add(opt.Wait.Max())
+	}
 	var sid int64
 	var last string
 	listening := false
@@ -82,7 +86,7 @@ func (l *Locker) acquireSession(ctx context.Context, name string, opt lock.Acqui
 			return nil, l.classify(ctx, "acquire "+name, err)
 		}
 		if got == 1 {
-			lease, err := l.grantSession(ctx, conn, sid, name, opt, sent)
+			lease, err := l.grantSession(ctx, conn, sid, name, opt, sent, waitUntil)
 			if err != nil {
 				return nil, err
 			}
@@ -136,7 +140,7 @@ func (l *Locker) acquireSession(ctx context.Context, name string, opt lock.Acqui
 				return nil, l.classify(ctx, "acquire "+name, err)
 			}
 			if got2.Valid && got2.Int64 == 1 {
-				lease, err := l.grantSession(ctx, conn, sid, name, opt, l.now())
+				lease, err := l.grantSession(ctx, conn, sid, name, opt, l.now(), waitUntil)
 				if err != nil {
 					return nil, err
 				}
@@ -180,67 +184,62 @@ func discard(conn *sql.Conn) {
 }
 
 // grantSession stamps the row of a session lock just taken on conn: new token, owner,
-// fence + 1, this session's id. A row held by a live lease-mode holder is not taken
-// (nil lease: the session lock is released again).
-func (l *Locker) grantSession(ctx context.Context, conn *sql.Conn, sid int64, name string, opt lock.AcquireOptions, sent time.Time) (*lock.Lease, error) {
+// fence + 1, this session's id. The row is taken only when it is free or its lease has
+// expired by the database clock: a previous holder whose connection ended (killed,
+// reset, crashed) may still believe it holds the lock until its local deadline, which
+// the row's expires_at bounds. So the new holder keeps the session lock and waits for
+// the row's expiry (within its --wait); a row held by a live lease-mode holder of the
+// same name is not waited for here (nil lease: the session lock is released again).
+func (l *Locker) grantSession(ctx context.Context, conn *sql.Conn, sid int64, name string, opt lock.AcquireOptions, sent time.Time, waitUntil time.Time) (*lock.Lease, error) {
 	token := newToken()
 	ownerJSON, _ := json.Marshal(opt.Owner)
 	ms := opt.TTL.Milliseconds()
 	d := l.dialect
-	var fence int64
-	took := false
 	cctx, cancel := l.bounded(ctx, true)
 	defer cancel()
-	if d.name() == "mysql" {
-		const cond = "token = VALUES(token)"
-		q := fmt.Sprintf(`INSERT INTO %s (name, token, owner, fence, ttl_ms, acquired_at, expires_at, session_id)
-VALUES (?, ?, ?, LAST_INSERT_ID(1), ?, UTC_TIMESTAMP(6), %s, ?)
-ON DUPLICATE KEY UPDATE
-  token = IF(token IS NULL OR expires_at <= UTC_TIMESTAMP(6) OR session_id IS NOT NULL, VALUES(token), token),
-  fence = IF(%s, LAST_INSERT_ID(fence + 1), fence),
-  owner = IF(%s, VALUES(owner), owner),
-  ttl_ms = IF(%s, VALUES(ttl_ms), ttl_ms),
-  acquired_at = IF(%s, VALUES(acquired_at), acquired_at),
-  expires_at = IF(%s, VALUES(expires_at), expires_at),
-  session_id = IF(%s, VALUES(session_id), session_id)`, l.qtable, d.plusMs("?"), cond, cond, cond, cond, cond, cond)
-		l.statements.Add(1)
-		res, err := conn.ExecContext(cctx, q, name, token, string(ownerJSON), ms, ms, sid)
+	var fence int64
+	for attempt := 0; ; attempt++ {
+		took, f, err := l.stampSession(ctx, conn, sid, name, token, string(ownerJSON), ms)
 		if err != nil {
-			return nil, l.classify(ctx, "acquire "+name, err)
+			return nil, err
 		}
-		n, _ := res.RowsAffected()
-		took = n > 0
-		fence, _ = res.LastInsertId()
+		if took {
+			fence = f
+			break
+		}
+		r, err := l.readRow(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		left := time.Duration(r.leftMicros.Int64) * time.Microsecond
+		wait := left + time.Millisecond
+		if !waitUntil.IsZero() {
+			wait = min(wait, time.Until(waitUntil))
+		}
+		if attempt > 2 || !r.held() || !r.sessionID.Valid || wait <= 0 {
+			l.unlockSession(cctx, conn, name)
+			return nil, nil
+		}
+		if opt.OnWait != nil && attempt == 0 {
+			opt.OnWait(r.holder())
+		}
+		if err := sleepCtx(ctx, wait); err != nil {
+			return nil, interrupted(ctx, name) // the connection is discarded, and its lock with it
+		}
+		sent = l.now()
+	}
+	if d.name() == "mysql" {
 		// The server ends the connection (and frees the lock) if the holder stops
 		// talking for longer than its TTL: MySQL counts whole seconds.
 		l.statements.Add(1)
 		_, _ = conn.ExecContext(cctx, fmt.Sprintf("SET SESSION wait_timeout = %d", int64(math.Ceil(opt.TTL.Seconds()))))
 	} else {
-		q := fmt.Sprintf(`INSERT INTO %s AS t (name, token, owner, fence, ttl_ms, acquired_at, expires_at, session_id)
-VALUES ($1, $2, $3, 1, $4::bigint, clock_timestamp(), %s, $5)
-ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token, owner = EXCLUDED.owner, fence = t.fence + 1,
-  ttl_ms = EXCLUDED.ttl_ms, acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at, session_id = EXCLUDED.session_id
-WHERE t.token IS NULL OR t.expires_at <= clock_timestamp() OR t.session_id IS NOT NULL
-RETURNING t.fence`, l.qtable, d.plusMs("$4"))
-		l.statements.Add(1)
-		err := conn.QueryRowContext(cctx, q, name, token, string(ownerJSON), ms, sid).Scan(&fence)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return nil, l.classify(ctx, "acquire "+name, err)
-		default:
-			took = true
-		}
 		l.statements.Add(1)
 		_, _ = conn.ExecContext(cctx, "UNLISTEN *")
 		// The server ends the connection if it stays idle for longer than the TTL
 		// (PostgreSQL 14+; older servers ignore it and rely on the holder's timer).
 		l.statements.Add(1)
 		_, _ = conn.ExecContext(cctx, fmt.Sprintf("SET idle_session_timeout = %d", opt.TTL.Milliseconds()))
-	}
-	if !took {
-		l.unlockSession(cctx, conn, name)
-		return nil, nil
 	}
 	if ctx.Err() != nil {
 		_, _ = l.releaseRow(context.Background(), conn, name, token, false)
@@ -260,6 +259,49 @@ RETURNING t.fence`, l.qtable, d.plusMs("$4"))
 	lease := l.sessionLeaseOf(h)
 	h.mu.Unlock()
 	return lease, nil
+}
+
+// stampSession writes the grant into the row when it is free or expired (one
+// statement); took is false when the row holds a live lease.
+func (l *Locker) stampSession(ctx context.Context, conn *sql.Conn, sid int64, name, token, owner string, ms int64) (took bool, fence int64, err error) {
+	d := l.dialect
+	cctx, cancel := l.bounded(ctx, true)
+	defer cancel()
+	l.statements.Add(1)
+	if d.name() == "mysql" {
+		const cond = "token = VALUES(token)"
+		q := fmt.Sprintf(`INSERT INTO %s (name, token, owner, fence, ttl_ms, acquired_at, expires_at, session_id)
+VALUES (?, ?, ?, LAST_INSERT_ID(1), ?, UTC_TIMESTAMP(6), %s, ?)
+ON DUPLICATE KEY UPDATE
+  token = IF(token IS NULL OR expires_at <= UTC_TIMESTAMP(6), VALUES(token), token),
+  fence = IF(%s, LAST_INSERT_ID(fence + 1), fence),
+  owner = IF(%s, VALUES(owner), owner),
+  ttl_ms = IF(%s, VALUES(ttl_ms), ttl_ms),
+  acquired_at = IF(%s, VALUES(acquired_at), acquired_at),
+  expires_at = IF(%s, VALUES(expires_at), expires_at),
+  session_id = IF(%s, VALUES(session_id), session_id)`, l.qtable, d.plusMs("?"), cond, cond, cond, cond, cond, cond)
+		res, err := conn.ExecContext(cctx, q, name, token, owner, ms, ms, sid)
+		if err != nil {
+			return false, 0, l.classify(ctx, "acquire "+name, err)
+		}
+		n, _ := res.RowsAffected()
+		fence, _ = res.LastInsertId()
+		return n > 0, fence, nil
+	}
+	q := fmt.Sprintf(`INSERT INTO %s AS t (name, token, owner, fence, ttl_ms, acquired_at, expires_at, session_id)
+VALUES ($1, $2, $3, 1, $4::bigint, clock_timestamp(), %s, $5)
+ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token, owner = EXCLUDED.owner, fence = t.fence + 1,
+  ttl_ms = EXCLUDED.ttl_ms, acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at, session_id = EXCLUDED.session_id
+WHERE t.token IS NULL OR t.expires_at <= clock_timestamp()
+RETURNING t.fence`, l.qtable, d.plusMs("$4"))
+	err = conn.QueryRowContext(cctx, q, name, token, owner, ms, sid).Scan(&fence)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, 0, nil
+	case err != nil:
+		return false, 0, l.classify(ctx, "acquire "+name, err)
+	}
+	return true, fence, nil
 }
 
 func (l *Locker) unlockSession(ctx context.Context, conn *sql.Conn, name string) {

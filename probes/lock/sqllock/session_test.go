@@ -31,14 +31,15 @@ func sessionID(t *testing.T, l *sqllock.Locker, dsn, name string) int64 {
 
 // A session lock whose connection is killed server-side is lost: Renew says so (the
 // supervisor of `lock run` then stops the child, exit 4), and the next holder gets it
-// with a larger fence.
+// with a larger fence once the row's lease has expired (never before the killed
+// holder's local deadline).
 func TestSessionConnectionKilledIsLost(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
 		l := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
 		other := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
 		name := locktest.Name(t, "kill")
-		lease, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second, Owner: owner})
+		lease, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 2 * time.Second, Owner: owner})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +56,7 @@ func TestSessionConnectionKilledIsLost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = l.Renew(ctx, name, lease.Token, 10*time.Second)
+		_, err = l.Renew(ctx, name, lease.Token, 2*time.Second)
 		if nh, ok := lock.AsNotHeld(err); !ok || errs.KindOf(err) != errs.KindLockLost || !strings.Contains(nh.Detail, "connection") {
 			t.Fatalf("renew after the connection was killed: %v", err)
 		}
@@ -63,6 +64,9 @@ func TestSessionConnectionKilledIsLost(t *testing.T) {
 		next, err := other.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Wait: lock.WaitFor(5 * time.Second), Owner: owner})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if time.Now().Before(lease.ExpiresAt) {
+			t.Fatalf("the next holder got the lock before the killed holder's local deadline")
 		}
 		if next.Fence <= lease.Fence {
 			t.Fatalf("fence %d after %d", next.Fence, lease.Fence)
