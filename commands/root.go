@@ -32,13 +32,16 @@ func NewRoot(f *cmdutil.Factory) *cobra.Command {
 	g := &f.Global
 	root := &cobra.Command{
 		Use:   "dsctl",
-		Short: "Operate distributed systems: locks, Kafka durability, IDs, hash rings, ZooKeeper",
+		Short: "Operate distributed systems: locks, Kafka durability, ZooKeeper, IDs, hash rings, a dashboard",
 		Long: `dsctl is one binary for operating the distributed plumbing behind a backend:
-Redis locks with fencing tokens, Kafka durability audits, snowflake IDs and UUIDs,
-consistent-hash rings, and reachability checks of Redis, ZooKeeper, Kafka and SQL.
+distributed locks with fencing tokens on Redis, ZooKeeper, MySQL/MariaDB and
+PostgreSQL, Kafka durability audits, ZooKeeper inspection and gap-free watches,
+snowflake IDs and UUIDs, consistent-hash rings, reachability checks, and a live
+dashboard over all of it (dsctl tui).
 
-Try it with no infrastructure: every command that needs Redis or Kafka accepts
---sandbox, which starts embedded servers for the length of the command.
+Try it with no infrastructure: dsctl tui --sandbox, or any command that needs Redis,
+Kafka or ZooKeeper with --sandbox, which starts embedded servers for the length of the
+command.
 
 Endpoints come from, highest first: command flags, the environment (DSCTL_REDIS,
 DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
