@@ -53,7 +53,8 @@ elapsed_ms, throughput_ops_per_s, acquire_latency {count, p50_ms, p99_ms, max_ms
 handoff_latency {...}, overlaps, fence_violations, fencing_checked, ok.`,
 		Example: `  dsctl lock bench --sandbox
   dsctl lock bench --redis 127.0.0.1:6379 --clients 8 --ops 2000 --think 1ms
-  dsctl lock bench --wait-strategy poll --poll-interval 100ms --ops 200 -o json`,
+  dsctl lock bench --wait-strategy poll --poll-interval 100ms --ops 200 -o json
+  dsctl lock bench --zk zk1:2181,zk2:2181,zk3:2181 --clients 8 --ops 2000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := f.Printer(output.Standard)
