@@ -271,13 +271,13 @@ func (p *zkPane) ensembleLines(w int) []string {
 		head += " · leader " + st.Leader
 	}
 	out := []string{cut(head, w)}
-	out = append(out, stHeader.Render(cut(fit("member", 18)+fit("mode", 10)+fit("state", 8)+fitLeft("answer", 8)+fitLeft("zxid", 13)+fitLeft("znodes", 7)+fitLeft("conns", 6), w)))
+	out = append(out, stHeader.Render(cut(fit("member", 18)+fit("mode", 12)+fit("state", 8)+fitLeft("answer", 8)+fitLeft("zxid", 13)+fitLeft("znodes", 7)+fitLeft("conns", 6), w)))
 	for _, mb := range st.Members {
 		mode := mb.Mode
 		if mode == "" {
 			mode = "-"
 		}
-		row := fit(mb.Addr, 18) + fit(mode, 10) + fit(mb.State, 8) + fitLeft(fmt.Sprintf("%.1fms", mb.LatencyMs), 8)
+		row := fit(mb.Addr, 18) + fit(mode, 12) + fit(mb.State, 8) + fitLeft(fmt.Sprintf("%.1fms", mb.LatencyMs), 8)
 		if mb.Error != "" {
 			row += "  " + mb.Error
 			out = append(out, stErr.Render(cut(row, w)))

@@ -264,6 +264,12 @@ func TestTUISandbox(t *testing.T) {
 	p.waitFor("three connected backends", 30*time.Second, func(s string) bool { return strings.Count(s, "connected") >= 3 })
 	p.keys("3")
 	p.waitText(30*time.Second, "audit:", "critical")
+	// The simulated activity: lock workers hand locks over, the config node changes
+	// on the watch stream opened at start.
+	p.keys("2")
+	p.waitText(30*time.Second, "sandbox/", "Recent hand-overs")
+	p.keys("4")
+	p.waitText(30*time.Second, "watch (live): /sandbox/activity/rollout", "data v1→v2 /sandbox/activity/rollout")
 	p.keys("5")
 	p.waitText(20*time.Second, "algorithm ring")
 	p.keys("a")
