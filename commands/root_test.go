@@ -381,7 +381,7 @@ func TestCompletionUnknownShell(t *testing.T) {
 
 func TestRootHelpDescribesOnlyWhatExists(t *testing.T) {
 	r := dsctl(t, nil, "--help")
-	for _, gone := range []string{"SQL locks", "ZooKeeper locks", "ZooKeeper watches", "tui"} {
+	for _, gone := range []string{"SQL locks", "ZooKeeper locks", "ZooKeeper watches"} {
 		if strings.Contains(r.out, gone) {
 			t.Errorf("root help mentions %q, which is not built", gone)
 		}
