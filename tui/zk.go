@@ -364,7 +364,14 @@ func (p *zkPane) eventLines(w, h int) []string {
 	if len(evs) > rows {
 		evs = evs[len(evs)-rows:]
 	}
+	only := "" // with one watched path the header names it: lines leave it out
+	if len(p.watched) == 1 {
+		only = p.watched[0]
+	}
 	for _, ev := range evs {
+		if only != "" && ev.Path == only {
+			ev.Path = ""
+		}
 		out = append(out, eventLine(ev, w))
 	}
 	return out
@@ -398,7 +405,7 @@ func eventLine(ev zk.Event, w int) string {
 	case zk.EventResync:
 		detail = "(" + string(ev.Change) + " while the session was gone)"
 	}
-	line := fmt.Sprintf("%s %s %s %s", ts, kind, strings.TrimSpace(detail), ev.Path)
+	line := strings.TrimSpace(fmt.Sprintf("%s %s %s %s", ts, kind, strings.TrimSpace(detail), ev.Path))
 	if ev.Type == zk.EventDataChanged && len(ev.Data) > 0 {
 		line += " = " + dataPreview(ev.Data)
 	}
