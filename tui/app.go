@@ -394,6 +394,10 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		m.help = false // any key closes the help
 		return nil
 	}
+	if msg.Paste && m.activeName() == PaneIDs && !m.ids.editing { // a paste is an ID to decode
+		m.ids.input.set("")
+		m.ids.editing = true
+	}
 	if m.capturing() {
 		switch k {
 		case "tab", "shift+tab":
