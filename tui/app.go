@@ -93,6 +93,8 @@ type Config struct {
 	StartPane string
 	// RingKeys is the number of keys the Ring pane places (default 100,000).
 	RingKeys int64
+	// Watch are znodes the ZooKeeper pane watches from the start.
+	Watch []string
 }
 
 // Source names: each is refreshed on its own schedule, skipped while in flight, and
@@ -219,6 +221,9 @@ func New(cfg Config) *Model {
 	m.locks = newLocksPane(sourceOn(srcLocks, configured), cfg.ReadOnly)
 	m.kafka = newKafkaPane(configured[srcKafka])
 	m.zk = newZKPane(configured[srcZK])
+	if configured[srcZK] {
+		m.zk.watched = append([]string(nil), cfg.Watch...)
+	}
 	m.ring = newRingPane(cfg.RingKeys)
 	m.ids = newIDsPane()
 	for i, p := range PaneOrder {
@@ -231,7 +236,7 @@ func New(cfg Config) *Model {
 
 // Init starts the clock, the first refresh of every source and the first ring run.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(m.tick(), m.refreshDue(true), m.ring.simulate())
+	return tea.Batch(m.tick(), m.refreshDue(true), m.ring.simulate(), m.zk.rewatch(m))
 }
 
 func (m *Model) tick() tea.Cmd {
@@ -388,6 +393,10 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		}
 		m.help = false // any key closes the help
 		return nil
+	}
+	if msg.Paste && m.activeName() == PaneIDs && !m.ids.editing { // a paste is an ID to decode
+		m.ids.input.set("")
+		m.ids.editing = true
 	}
 	if m.capturing() {
 		switch k {

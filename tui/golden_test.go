@@ -2,7 +2,6 @@ package tui
 
 import (
 	"bytes"
-	"io"
 	"os"
 	"strings"
 	"testing"
@@ -72,8 +71,7 @@ func keyRunes(s string) tea.KeyMsg { return tea.KeyMsg{Type: tea.KeyRunes, Runes
 
 func keyType(k tea.KeyType) tea.KeyMsg { return tea.KeyMsg{Type: k} }
 
-// settle waits for the model's pending work by re-rendering (the final model already
-// holds every message delivered before quit).
+// checkGolden compares a frame with testdata/<test>.golden (-update rewrites it).
 func checkGolden(t *testing.T, view string) {
 	t.Helper()
 	for _, line := range strings.Split(view, "\n") {
@@ -83,5 +81,3 @@ func checkGolden(t *testing.T, view string) {
 	}
 	golden.RequireEqual(t, []byte(view))
 }
-
-var _ = io.Discard

@@ -58,6 +58,12 @@ func TestIDsDecode(t *testing.T) {
 		t.Fatalf("q while editing: input %q", m.ids.input.String())
 	}
 	m.key(keyType(tea.KeyEsc))
+	// A paste while not editing replaces the ID and decodes it.
+	m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("01ARZ3NDEKTSV4RRFFQ69G5FAV"), Paste: true})
+	if m.ids.kind != "ulid" {
+		t.Fatalf("paste: kind %q, input %q", m.ids.kind, m.ids.input.String())
+	}
+	m.key(keyType(tea.KeyEsc))
 	if cmd := m.key(keyRunes("q")); cmd == nil {
 		t.Fatal("q after esc does not quit")
 	}

@@ -328,14 +328,14 @@ func (p *locksPane) view(w, h int, now time.Time) string {
 	listH := h - len(lines) - histH - bottom
 	fmtW := 0
 	if w >= 100 {
-		fmtW = 11
+		fmtW = 16
 	}
 	rest := w - 2 - 9 - 17 - 8 - fmtW
 	holderW := max(rest*45/100, 12)
 	nameW := max(rest-holderW-1, 12)
 	fmtHead := ""
 	if fmtW > 0 {
-		fmtHead = "  format"
+		fmtHead = "  where/format"
 	}
 	lines = append(lines, stHeader.Render(cut("  "+fit("lock", nameW)+" "+fit("holder", holderW)+fitLeft("ttl", 9)+fitLeft("fence", 17)+fitLeft("waiters", 8)+fmtHead, w)))
 	sel := clamp(p.sel, len(p.visible))
@@ -357,7 +357,8 @@ func (p *locksPane) view(w, h int, now time.Time) string {
 		}
 		row := fit(in.Name, nameW) + " " + fit(holder, holderW) + fitLeft(ttlText(in.Holder, r.FetchedAt, now), 9) + fitLeft(fence, 17) + fitLeft(waiters, 8)
 		if fmtW > 0 {
-			row += "  " + string(in.Format)
+			kind, _, _ := strings.Cut(r.Backend, " ")
+			row += "  " + kind + "/" + string(in.Format)
 		}
 		lines = append(lines, selRow(row, i == sel, w))
 	}

@@ -62,9 +62,7 @@ func TestBannerBackoffAndRecovery(t *testing.T) {
 	cfg := fakeConfig(f, PaneKafka)
 	cfg.Refresh, cfg.Now = time.Second, clock
 	m := New(cfg)
-	// Run one refresh of every source synchronously.
-	drain := func(cmd func() []any) {}
-	_ = drain
+	// Run one refresh of every due source synchronously.
 	refresh := func(force bool) int {
 		n := 0
 		for _, name := range sourceOrder {

@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	tea "github.com/charmbracelet/bubbletea"
 )
 
 func TestGoldenRing(t *testing.T) {
@@ -76,5 +74,3 @@ func (p *ringPane) simulateNow(t *testing.T) ringResultMsg {
 	}
 	return msg
 }
-
-var _ tea.Msg

@@ -271,13 +271,13 @@ func (p *zkPane) ensembleLines(w int) []string {
 		head += " · leader " + st.Leader
 	}
 	out := []string{cut(head, w)}
-	out = append(out, stHeader.Render(cut(fit("member", 18)+fit("mode", 10)+fit("state", 8)+fitLeft("answer", 8)+fitLeft("zxid", 13)+fitLeft("znodes", 7)+fitLeft("conns", 6), w)))
+	out = append(out, stHeader.Render(cut(fit("member", 18)+fit("mode", 12)+fit("state", 8)+fitLeft("answer", 8)+fitLeft("zxid", 13)+fitLeft("znodes", 7)+fitLeft("conns", 6), w)))
 	for _, mb := range st.Members {
 		mode := mb.Mode
 		if mode == "" {
 			mode = "-"
 		}
-		row := fit(mb.Addr, 18) + fit(mode, 10) + fit(mb.State, 8) + fitLeft(fmt.Sprintf("%.1fms", mb.LatencyMs), 8)
+		row := fit(mb.Addr, 18) + fit(mode, 12) + fit(mb.State, 8) + fitLeft(fmt.Sprintf("%.1fms", mb.LatencyMs), 8)
 		if mb.Error != "" {
 			row += "  " + mb.Error
 			out = append(out, stErr.Render(cut(row, w)))
@@ -364,7 +364,14 @@ func (p *zkPane) eventLines(w, h int) []string {
 	if len(evs) > rows {
 		evs = evs[len(evs)-rows:]
 	}
+	only := "" // with one watched path the header names it: lines leave it out
+	if len(p.watched) == 1 {
+		only = p.watched[0]
+	}
 	for _, ev := range evs {
+		if only != "" && ev.Path == only {
+			ev.Path = ""
+		}
 		out = append(out, eventLine(ev, w))
 	}
 	return out
@@ -398,7 +405,7 @@ func eventLine(ev zk.Event, w int) string {
 	case zk.EventResync:
 		detail = "(" + string(ev.Change) + " while the session was gone)"
 	}
-	line := fmt.Sprintf("%s %s %s %s", ts, kind, strings.TrimSpace(detail), ev.Path)
+	line := strings.TrimSpace(fmt.Sprintf("%s %s %s %s", ts, kind, strings.TrimSpace(detail), ev.Path))
 	if ev.Type == zk.EventDataChanged && len(ev.Data) > 0 {
 		line += " = " + dataPreview(ev.Data)
 	}

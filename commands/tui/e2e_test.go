@@ -237,7 +237,7 @@ func TestTUIEndToEnd(t *testing.T) {
 	if _, err := zc.Set(ctx, path, []byte("v1"), -1); err != nil {
 		t.Fatal(err)
 	}
-	p.waitText(20*time.Second, "data v0→v1 "+path)
+	p.waitText(20*time.Second, "data v0→v1 = v1")
 	p.keys("Escape")
 
 	// Redis goes dark behind the proxy: a banner, the dashboard keeps running.
@@ -264,6 +264,12 @@ func TestTUISandbox(t *testing.T) {
 	p.waitFor("three connected backends", 30*time.Second, func(s string) bool { return strings.Count(s, "connected") >= 3 })
 	p.keys("3")
 	p.waitText(30*time.Second, "audit:", "critical")
+	// The simulated activity: lock workers hand locks over, the config node changes
+	// on the watch stream opened at start.
+	p.keys("2")
+	p.waitText(30*time.Second, "sandbox/", "Recent hand-overs")
+	p.keys("4")
+	p.waitText(30*time.Second, "watch (live): /sandbox/activity/rollout", "data v1→v2 = ")
 	p.keys("5")
 	p.waitText(20*time.Second, "algorithm ring")
 	p.keys("a")

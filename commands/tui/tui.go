@@ -21,6 +21,8 @@ import (
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/health"
+	"github.com/dsctl/dsctl/probes/sandbox"
+	"github.com/dsctl/dsctl/probes/zk"
 	dash "github.com/dsctl/dsctl/tui"
 )
 
@@ -32,6 +34,7 @@ type Options struct {
 	ZK       []string
 	Brokers  []string
 	Pane     string
+	Watch    []string
 }
 
 // NewCmd builds `dsctl tui`.
@@ -59,7 +62,11 @@ A backend that is down never stops the dashboard: it gets a banner and is retrie
 with backoff (the interval doubled per failure, at most 30s). Data refreshes every
 --refresh (at least 500ms; the Kafka audit every second interval); a refresh still
 running is never started twice. Endpoints resolve as for every command (flags, env,
-context, defaults); --sandbox starts embedded Redis, Kafka and ZooKeeper.
+context, defaults); --sandbox starts embedded Redis, Kafka and ZooKeeper with
+simulated activity: lock workers taking and releasing locks (some crash and leave
+leases to expire), a ZooKeeper config node that changes (watched from the start),
+a topic setting that flips and a broker that fails and comes back, so findings
+appear and clear.
 --read-only removes every key that changes a backend.
 
 Needs a terminal of at least 80x24; works without colour (NO_COLOR, --no-color).
@@ -68,7 +75,8 @@ Keys:
 ` + indent(dash.KeysHelp(false)),
 		Example: `  dsctl tui --sandbox
   dsctl tui --read-only --refresh 5s
-  dsctl tui --redis 10.0.0.5:6379 --brokers kafka-1:9092 --zk zk-1:2181 --pane kafka`,
+  dsctl tui --redis 10.0.0.5:6379 --brokers kafka-1:9092 --zk zk-1:2181 --pane kafka
+  dsctl tui --pane zookeeper --watch /app/config --watch /app/leader`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return Run(cmdutil.Context(cmd), f, o)
@@ -80,6 +88,7 @@ Keys:
 	fl.StringSliceVar(&o.Redis, "redis", nil, "Redis addresses (overrides DSCTL_REDIS and the context)")
 	fl.StringSliceVar(&o.ZK, "zk", nil, "ZooKeeper servers (overrides DSCTL_ZK and the context)")
 	fl.StringSliceVar(&o.Brokers, "brokers", nil, "Kafka brokers (overrides DSCTL_KAFKA and the context)")
+	fl.StringSliceVar(&o.Watch, "watch", nil, "znodes the ZooKeeper pane watches from the start (repeatable; --sandbox adds its changing config node)")
 	fl.StringVar(&o.Pane, "pane", "overview", "pane to open first: "+strings.ToLower(strings.Join(dash.PaneOrder, ", ")))
 	cmdutil.RegisterFlag(cmd, "pane", cmdutil.Fixed(lowered(dash.PaneOrder)...))
 	cmd.Annotations = cmdutil.PrintsNoData()
@@ -113,6 +122,11 @@ func Run(ctx context.Context, f *cmdutil.Factory, o *Options) error {
 	if pane == "" {
 		return errs.Usage("unknown pane %q", o.Pane).WithHint("choose from %s", strings.Join(lowered(dash.PaneOrder), ", "))
 	}
+	for _, p := range o.Watch {
+		if err := zk.CheckPath(p); err != nil {
+			return err
+		}
+	}
 	if !f.IO.StdoutTTY || !f.IO.StdinTTY {
 		return errs.Usage("dsctl tui needs a terminal (stdin and stdout)").
 			WithHint("for scripts use the commands it is built on: dsctl ping, lock list, kafka audit, zk status")
@@ -139,13 +153,28 @@ func Run(ctx context.Context, f *cmdutil.Factory, o *Options) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	title := "dsctl tui"
+	watch := o.Watch
 	if f.Sandbox != nil {
 		title += " · sandbox"
+		if sb := f.Sandbox.Running; sb != nil {
+			// Simulated activity, so a newcomer sees everything move: lock workers (some
+			// crash and leave leases to expire), a ZooKeeper config node that changes, a
+			// topic setting that flips, a broker that fails now and then.
+			opt := sb.ActivityOptions()
+			opt.ConfigPath = sandboxConfigNode
+			act, err := sb.StartActivity(runCtx, d, opt)
+			if err != nil {
+				f.IO.Warnf("sandbox: no simulated activity: %v", err)
+			} else {
+				defer stopActivity(cancel, act)
+				watch = append(watch, sandboxConfigNode)
+			}
+		}
 	}
 	if e.Context != "" {
 		title += " · " + e.Context
 	}
-	err = dash.Run(dash.Config{Backend: live, Refresh: o.Refresh, ReadOnly: o.ReadOnly, Title: title, Ctx: runCtx, StartPane: pane},
+	err = dash.Run(dash.Config{Backend: live, Refresh: o.Refresh, ReadOnly: o.ReadOnly, Title: title, Ctx: runCtx, StartPane: pane, Watch: watch},
 		tea.WithContext(ctx)) // the terminal itself: f.IO.Out is wrapped (it counts bytes) and would hide the TTY
 	for _, w := range warnings {
 		f.IO.Warnf("%s", w)
@@ -170,6 +199,19 @@ func Configured(e config.Endpoints) []string {
 		}
 	}
 	return out
+}
+
+// sandboxConfigNode is the znode the sandbox's activity keeps changing.
+const sandboxConfigNode = "/sandbox/activity/rollout"
+
+// stopActivity ends the simulation and waits for it (a broker it took down comes
+// back) before the sandbox closes; bounded, so a stuck worker cannot hang the exit.
+func stopActivity(cancel context.CancelFunc, act *sandbox.Activity) {
+	cancel()
+	select {
+	case <-act.Done():
+	case <-time.After(10 * time.Second):
+	}
 }
 
 // breaker is user@host, recorded with a lock break.
