@@ -1,0 +1,294 @@
+package sqllock
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/errs"
+	"github.com/dsctl/dsctl/probes/lock"
+)
+
+// key says where a lock lives: table and row.
+func (l *Locker) key(name string) string {
+	return fmt.Sprintf("%s[name=%s]", l.table, quoteSQL(name))
+}
+
+func quoteSQL(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Inspect reports the lock's state. The table's format is recognised by its columns
+// (dsctl, ShedLock, unique-key); on a dsctl table in session mode, a row counts as held
+// only while its holder's session lock is.
+func (l *Locker) Inspect(ctx context.Context, name string) (*lock.Info, error) {
+	if err := lock.ValidateName(name); err != nil {
+		return nil, err
+	}
+	f, err := l.tableFormat(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch f.format {
+	case FormatShedLock:
+		return l.inspectShedLock(ctx, name)
+	case FormatUniqueKey:
+		return l.inspectUniqueKey(ctx, f, name)
+	}
+	r, err := l.readRow(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	info := l.infoOf(name, r)
+	if info.Held && r.sessionID.Valid {
+		alive, err := l.sessionHeld(ctx, name, r.sessionID.Int64)
+		if err != nil {
+			return nil, err
+		}
+		if alive {
+			info.Notes = append(info.Notes, fmt.Sprintf("session lock %s held by %s %d", l.sessionLockName(name), l.sessionWord(), r.sessionID.Int64))
+		} else {
+			// The holder may still believe it holds the lock until its local deadline,
+			// which the row's lease bounds: dsctl waits for the row to expire.
+			info.Notes = append(info.Notes, fmt.Sprintf("the holder's connection (%s %d) ended: its session lock is gone, but dsctl clients wait until the row's lease expires (%s)",
+				l.sessionWord(), r.sessionID.Int64, lock.RoundDuration(info.Holder.TTLLeft)))
+		}
+	}
+	if !info.Held && l.mode == ModeSession {
+		// Someone else (not dsctl) may hold the session lock of this name.
+		if fi, err := l.foreignSessionHolder(ctx, name); err == nil && fi != nil {
+			return fi, nil
+		}
+	}
+	return info, nil
+}
+
+func (l *Locker) infoOf(name string, r *row) *lock.Info {
+	info := &lock.Info{Name: name, Key: l.key(name), Format: lock.FormatNone, FormatDetail: lock.FormatNone.Describe(),
+		Waiters: -1, FencingSafe: true, Backend: l.Backend()}
+	if r.found {
+		info.LastFence = lock.FencingToken(r.fence)
+		info.LastBreak = r.lastBreak()
+	}
+	if r.held() {
+		info.Held, info.Format, info.FormatDetail, info.Holder = true, lock.FormatDsctl, DescribeFormat(lock.FormatDsctl), r.holder()
+	}
+	return info
+}
+
+// List reports the held locks whose name starts with opt.Prefix, sorted by name; with
+// opt.Foreign also the session locks of other programs (advisory locks, user locks).
+func (l *Locker) List(ctx context.Context, opt lock.ListOptions) ([]lock.Info, error) {
+	f, err := l.tableFormat(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []lock.Info
+	switch f.format {
+	case FormatShedLock:
+		out, err = l.listShedLock(ctx, opt.Prefix)
+	case FormatUniqueKey:
+		out, err = l.listUniqueKey(ctx, f, opt.Prefix)
+	default:
+		out, err = l.listDsctl(ctx, opt.Prefix)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if opt.Foreign {
+		more, err := l.listSessionLocks(ctx, opt.Prefix, out)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (l *Locker) listDsctl(ctx context.Context, prefix string) ([]lock.Info, error) {
+	d := l.dialect
+	q := fmt.Sprintf(`SELECT name, token, owner, fence, ttl_ms, %s, %s, session_id, %s, break_by, break_reason, break_token, break_fence
+FROM %s WHERE name LIKE %s ESCAPE '!' AND token IS NOT NULL AND expires_at > %s`,
+		d.epochMicros("acquired_at"), d.leftMicros("expires_at"), d.epochMicros("break_at"), l.qtable, d.ph(1), d.now())
+	cctx, cancel := l.bounded(ctx, false)
+	defer cancel()
+	s, err := l.stmt(cctx, q)
+	if err != nil {
+		return nil, l.classify(ctx, "list", err)
+	}
+	l.statements.Add(1)
+	rows, err := s.QueryContext(cctx, likePrefix(prefix))
+	if err != nil {
+		return nil, l.classify(ctx, "list", err)
+	}
+	defer rows.Close()
+	var out []lock.Info
+	for rows.Next() {
+		var name string
+		r := &row{found: true}
+		if err := rows.Scan(append([]any{&name}, r.dest()...)...); err != nil {
+			return nil, l.classify(ctx, "list", err)
+		}
+		if !strings.HasPrefix(name, prefix) { // LIKE may fold case on some collations
+			continue
+		}
+		info := l.infoOf(name, r)
+		if !info.Held {
+			continue
+		}
+		out = append(out, *info)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, l.classify(ctx, "list", err)
+	}
+	return out, nil
+}
+
+// Break frees the lock whoever holds it (only while opt.IfToken holds, when given),
+// keeps a record of the break in the row (break_at, break_by, break_reason,
+// break_token, break_fence), wakes the waiters, and returns what it was before. In
+// session mode the holder's connection is terminated, which frees its session lock.
+func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) (*lock.Info, error) {
+	if err := lock.ValidateName(name); err != nil {
+		return nil, err
+	}
+	if err := lock.ValidateLabel(opt.Reason); err != nil {
+		return nil, errs.Usage("--reason: %v", strings.TrimPrefix(err.Error(), "--owner text "))
+	}
+	f, err := l.tableFormat(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch f.format {
+	case FormatShedLock:
+		return l.breakShedLock(ctx, name, opt)
+	case FormatUniqueKey:
+		return l.breakUniqueKey(ctx, f, name, opt)
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		info, err := l.Inspect(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if info.Format != lock.FormatDsctl && info.Format != lock.FormatNone {
+			if !opt.Raw {
+				return nil, errs.Usage("lock %q is held by another program's session lock (%s); dsctl did not touch it", name, DescribeFormat(info.Format)).
+					WithHint("to end that program's connection anyway, add --raw; see `dsctl lock inspect %s`", lock.QuoteCommand([]string{name}))
+			}
+			return info, l.terminateForeign(ctx, info)
+		}
+		if !info.Held {
+			if opt.IfToken != "" {
+				return nil, l.notHeld(ctx, name, opt.IfToken)
+			}
+			return info, nil
+		}
+		h := info.Holder
+		if opt.IfToken != "" && h.Token != opt.IfToken {
+			return nil, l.notHeld(ctx, name, opt.IfToken)
+		}
+		var sid int64
+		if l.mode == ModeSession {
+			if r, err := l.readRow(ctx, name); err == nil && r.sessionID.Valid && r.token.String == h.Token {
+				sid = r.sessionID.Int64
+			}
+		}
+		ok, err := l.breakRow(ctx, name, h.Token, opt)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue // changed holders meanwhile: look again
+		}
+		if sid > 0 {
+			// The holder's connection still holds the session lock: end it.
+			if alive, err := l.sessionHeld(ctx, name, sid); err == nil && alive {
+				if err := l.terminate(ctx, sid, name); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return info, nil
+	}
+	return nil, errs.New(errs.KindRuntime, "%s: lock %q changed holders five times while breaking it; nothing more was changed", l.target.Driver, name)
+}
+
+// breakRow frees the row of token, writing the break record, and notifies.
+func (l *Locker) breakRow(ctx context.Context, name, token string, opt lock.BreakOptions) (bool, error) {
+	d := l.dialect
+	by, reason := truncateRunes(opt.By, byLen), truncateRunes(opt.Reason, reasonLen)
+	if d.name() == "mysql" {
+		q := fmt.Sprintf(`UPDATE %s SET break_at = UTC_TIMESTAMP(6), break_by = ?, break_reason = ?, break_token = token, break_fence = fence,
+  token = NULL, owner = NULL, session_id = NULL, expires_at = UTC_TIMESTAMP(6) WHERE name = ? AND token = ?`, l.qtable)
+		res, err := l.exec(ctx, true, "break "+name, q, by, reason, name, token)
+		if err != nil {
+			return false, err
+		}
+		n, _ := res.RowsAffected()
+		return n > 0, nil
+	}
+	q := fmt.Sprintf(`WITH r AS (UPDATE %s SET break_at = clock_timestamp(), break_by = $3, break_reason = $4, break_token = token, break_fence = fence,
+  token = NULL, owner = NULL, session_id = NULL, expires_at = clock_timestamp() WHERE name = $1 AND token = $2 RETURNING name)
+SELECT pg_notify($5, r.name)::text FROM r`, l.qtable)
+	var out string
+	return l.queryRow(ctx, true, "break "+name, q, []any{name, token, by, reason, l.channel}, &out)
+}
+
+func truncateRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n])
+}
+
+// tableInfo is the recognised format of the Locker's table.
+type tableInfo struct {
+	format  lock.Format
+	columns []string
+	// keyColumn is the unique column of a unique-key table.
+	keyColumn string
+}
+
+// tableFormat recognises the table by its columns: dsctl's, ShedLock's, or a
+// unique-key table (a unique string column: the lock name). A missing table is the
+// usage error that says to run `dsctl lock sql init`.
+func (l *Locker) tableFormat(ctx context.Context) (*tableInfo, error) {
+	l.mu.Lock()
+	cached := l.tinfo
+	l.mu.Unlock()
+	if cached != nil && time.Since(l.tinfoAt) < 10*time.Second {
+		return cached, nil
+	}
+	cols, err := l.columns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(cols) == 0 {
+		return nil, l.classify(ctx, "inspect", noTableErr{})
+	}
+	ti := &tableInfo{columns: cols}
+	switch {
+	case len(missingColumns(dsctlColumns, cols)) == 0:
+		ti.format = lock.FormatDsctl
+	case len(missingColumns(shedlockColumns, cols)) == 0:
+		ti.format = FormatShedLock
+	default:
+		key, err := l.uniqueKeyColumn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if key == "" {
+			return nil, l.shapeError(ctx, nil)
+		}
+		ti.format, ti.keyColumn = FormatUniqueKey, key
+	}
+	if ti.format != l.format && ti.format != FormatUniqueKey && l.format == FormatShedLock {
+		return nil, l.shapeError(ctx, nil)
+	}
+	l.mu.Lock()
+	l.tinfo, l.tinfoAt = ti, time.Now()
+	l.mu.Unlock()
+	return ti, nil
+}

@@ -1,0 +1,75 @@
+package sqllock_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
+	"github.com/dsctl/dsctl/probes/lock/sqllock"
+	"github.com/dsctl/dsctl/probes/lock/verify"
+)
+
+// `lock verify` (workers behind fault proxies: latency, blackhole, reset, pause past
+// the TTL) finds no violation on either database in lease mode, and leaves no lock
+// held. In session mode a reset connection ends the session and frees its session lock
+// on the server at once: dsctl reports such a lease lost at its next renewal, before
+// its local deadline (lease_deadline is then violated by design: a plain GET_LOCK /
+// pg_advisory_lock user may hold the lock already), while dsctl waiters still wait for
+// the row's lease, so every safety property holds. Session mode is run once without
+// resets (nothing violated) and once with resets only (only lease_deadline may be).
+func TestVerifyWithFaults(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		for _, run := range []struct {
+			name   string
+			mode   sqllock.Mode
+			faults []string
+		}{
+			{"lease", sqllock.ModeLease, verify.AllFaults},
+			{"session", sqllock.ModeSession, []string{verify.FaultLatency, verify.FaultBlackhole, verify.FaultPause}},
+			{"session-resets", sqllock.ModeSession, []string{verify.FaultReset}},
+		} {
+			mode := run.mode
+			t.Run(run.name, func(t *testing.T) {
+				newLocker(t, dsn, sqllock.Options{}) // the table
+				name := locktest.Name(t, "verify")
+				out, err := verify.Run(context.Background(), verify.Options{
+					Workers: 5, Duration: 4 * time.Second, TTL: 400 * time.Millisecond, Faults: run.faults,
+					Name: name, Targets: []string{dsnAddr(t, dsn)}, Tool: "dsctl test",
+					NewLocker: func(_ int, addrs []string) (lock.Locker, error) {
+						return sqllock.New(context.Background(), endpoint.Dialer{Timeout: time.Second},
+							endpoint.SQL{}.WithDSNValue(dsnWith(t, dsn, addrs[0], "", "")), sqllock.Options{Mode: mode, Table: table("locks")})
+					},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rep := out.Report
+				for _, p := range rep.Properties {
+					t.Logf("%s: %s (%d violations, %d checked) %s", p.Name, p.Verdict, p.Violations, p.Checked, p.Detail)
+				}
+				t.Logf("faults %v", out.Faults)
+				for _, p := range rep.Properties {
+					if p.Violations > 0 && !(run.name == "session-resets" && p.Name == verify.PropLeaseDeadline) {
+						t.Errorf("%s violated: %s", p.Name, p.Detail)
+					}
+				}
+				l := newLocker(t, dsn, sqllock.Options{})
+				for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+					info, err := l.Inspect(context.Background(), name)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !info.Held {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("left behind: %s", info.Holder)
+					}
+				}
+			})
+		}
+	})
+}
