@@ -1,8 +1,3 @@
-//go:build dsctl_sqllock_pending
-
-// Built only once the sqllock branch (package sqllock with Format shedlock) is merged:
-// then this constraint goes.
-
 package sqllock_test
 
 // dsctl's `--format shedlock` against the real ShedLock: ShedLock 6.9.2's plain-JDBC
