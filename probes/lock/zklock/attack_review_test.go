@@ -249,3 +249,49 @@ func TestReviewAttackRetriedCreateIsDeletedByItsOwnCleanup(t *testing.T) {
 		t.Skip("no trial reached the retried create (the scenario was not exercised)")
 	}
 }
+
+// Claim 7: break never destroys application data. Curator, kazoo and go-zookeeper
+// lock on any path, including an existing node that holds the application's data (a
+// Curator InterProcessMutex on /app/config guards that config). Break records itself
+// by overwriting the lock node's data (Set(dir, breakRecord, -1)): the application's
+// bytes are gone, replaced by {"dsctl_break":...}.
+func TestReviewAttackBreakOverwritesTheLockNodesData(t *testing.T) {
+	tg := reviewServer(t)
+	ctx := context.Background()
+	name := locktest.Name(t, "appdata")
+	l := newLocker(t, tg)
+	conn, events, err := gozk.Connect(tg.Servers, 5*time.Second, gozk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go func() {
+		for range events {
+		}
+	}()
+	path := l.Root() + "/" + name
+	// The application's node, with its data (parents first).
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for i := 1; i < len(parts); i++ {
+		_, _ = conn.Create("/"+strings.Join(parts[:i], "/"), nil, 0, gozk.WorldACL(gozk.PermAll))
+	}
+	appData := []byte(`db.primary=10.0.0.5:5432`)
+	if _, err := conn.Create(path, appData, 0, gozk.WorldACL(gozk.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Delete(path, -1) }()
+	gl := gozk.NewLock(conn, path, gozk.WorldACL(gozk.PermAll))
+	if err := gl.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Break(ctx, name, lock.BreakOptions{Reason: "review", By: "review"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := conn.Get(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(appData) {
+		t.Fatalf("lock break --force of the go-zookeeper lock on %s overwrote the node's application data %q with %q", path, appData, got)
+	}
+}
