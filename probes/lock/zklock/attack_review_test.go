@@ -401,3 +401,49 @@ func TestReviewAttackLateCreateAnswerDeletesTheFoundNode(t *testing.T) {
 		t.Fatalf("%d acquires on an uncontended lock lost their own queue node on a session that never expired:\n%s", len(selfDeleted), strings.Join(selfDeleted, "\n"))
 	}
 }
+
+// Claim 1 with Curator clients on the same node: inspect recognises a Curator
+// InterProcessReadWriteLock and says its write lock is held, but dsctl's queue counts
+// only "-lock-" nodes, so `dsctl lock acquire` of the same name is granted at once
+// while the Curator writer holds (Curator's write lock is an InterProcessMutex whose
+// lock name is __WRIT__). The node below is exactly what Curator creates:
+// protected ephemeral-sequential _c_<uuid>-__WRIT__<seq>.
+func TestReviewAttackCuratorWriteLockHolderIsIgnoredByAcquire(t *testing.T) {
+	tg := reviewServer(t)
+	ctx := context.Background()
+	name := locktest.Name(t, "rw")
+	l := newLocker(t, tg)
+	conn, events, err := gozk.Connect(tg.Servers, 5*time.Second, gozk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go func() {
+		for range events {
+		}
+	}()
+	path := l.Root() + "/" + name
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for i := 1; i <= len(parts); i++ {
+		_, _ = conn.Create("/"+strings.Join(parts[:i], "/"), nil, 0, gozk.WorldACL(gozk.PermAll))
+	}
+	defer func() { _ = conn.Delete(path, -1) }()
+	writer, err := conn.Create(path+"/_c_9b2f6a8e-1c3d-4e5f-8a7b-0c1d2e3f4a5b-__WRIT__", nil, gozk.FlagEphemeral|gozk.FlagSequence, gozk.WorldACL(gozk.PermAll))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Delete(writer, -1) }()
+	info, err := l.Inspect(ctx, name)
+	if err != nil || !info.Held || info.Format != zklock.FormatCuratorRW {
+		t.Fatalf("inspect of a Curator write lock: %+v %v", info, err)
+	}
+	lease, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+	if err == nil {
+		_ = l.Release(ctx, name, lease.Token)
+		t.Fatalf("dsctl acquired %q (fence %d) while inspect says %q: two holders (the Curator writer %s and dsctl)",
+			name, lease.Fence, strings.Join(info.Notes, "; "), writer)
+	}
+	if errs.KindOf(err) != errs.KindLockNotAcquired && errs.KindOf(err) != errs.KindUsage {
+		t.Fatalf("acquire of a Curator write-locked name: %v", err)
+	}
+}
