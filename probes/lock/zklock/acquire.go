@@ -37,7 +37,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	}
 	start := time.Now()
 	deadline := opt.Wait.Deadline(start)
-	uuid := newUUID()
+	var uuid string
 	data := encodeData(opt.Owner, opt.TTL)
 	var nodeTTL time.Duration // a detached lease's node is a TTL node
 	if opt.Detached {
@@ -47,7 +47,10 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	var lease *lock.Lease
 	var node string
 	for requeued := 0; ; requeued++ {
-		node, err = l.create(ctx, dir, uuid, data, nodeTTL)
+		// A fresh uuid for every queueing: a uuid whose create had an unknown outcome
+		// is handed to the cleanup (forget), which deletes any node that carries it,
+		// so it must never name a node we go on with.
+		node, uuid, err = l.create(ctx, dir, data, nodeTTL)
 		if err != nil {
 			return nil, err
 		}
@@ -74,71 +77,102 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	return lease, nil
 }
 
-// create makes our queue node, creating the parents (containers) when missing. The
-// request is never abandoned on cancellation (we wait up to the timeout for its
-// answer, so a cancelled waiter leaves nothing behind); when the answer is lost, the
-// node is looked up by its uuid. With nodeTTL > 0 the node is a persistent-sequential
-// TTL node (a detached lease) instead of an ephemeral one.
-func (l *Locker) create(ctx context.Context, dir, uuid string, data []byte, nodeTTL time.Duration) (string, error) {
-	prefix := dir + "/_c_" + uuid + "-lock-"
+// create makes our queue node, creating the parents (containers) when missing, and
+// returns it with its uuid (the holder token). The request is never abandoned on
+// cancellation (we wait up to the timeout for its answer, so a cancelled waiter leaves
+// nothing behind). When the answer is lost (the connection dropped, or no answer
+// within the timeout) the create may or may not have been applied: its uuid is handed
+// to the cleanup, which deletes the node if it shows up, and is never used again; a
+// retry creates a new node with a fresh uuid. (Going on with a node found by the
+// forgotten uuid would race with that cleanup and with the abandoned request's late
+// callback, which delete it: a lease on a deleted node, two holders.) With nodeTTL > 0
+// the node is a persistent-sequential TTL node (a detached lease) instead of an
+// ephemeral one.
+func (l *Locker) create(ctx context.Context, dir string, data []byte, nodeTTL time.Duration) (string, string, error) {
+	return l.createNode(ctx, dir, "-lock-", data, func(prefix string) (string, error) {
+		if nodeTTL > 0 {
+			return l.conn.CreateTTL(prefix, data, gozk.FlagPersistentSequentialWithTTL, gozk.WorldACL(gozk.PermAll), nodeTTL)
+		}
+		return l.conn.Create(prefix, data, gozk.FlagEphemeral|gozk.FlagSequence, gozk.WorldACL(gozk.PermAll))
+	})
+}
+
+// createNode creates dir/_c_<uuid><kind><seq> with do, with a fresh uuid on every
+// attempt (see create).
+func (l *Locker) createNode(ctx context.Context, dir, kind string, data []byte, do func(prefix string) (string, error)) (string, string, error) {
 	bg := context.Background()
 	var lastErr error
 	for attempt := 0; attempt < 4; attempt++ {
 		if attempt > 0 && ctx.Err() != nil {
 			break
 		}
-		p, err := call(bg, l, "create", prefix, func() (string, error) {
-			if nodeTTL > 0 {
-				return l.conn.CreateTTL(prefix, data, gozk.FlagPersistentSequentialWithTTL, gozk.WorldACL(gozk.PermAll), nodeTTL)
-			}
-			return l.conn.Create(prefix, data, gozk.FlagEphemeral|gozk.FlagSequence, gozk.WorldACL(gozk.PermAll))
-		}, func(p string, err error) {
+		uuid := newUUID()
+		prefix := dir + "/_c_" + uuid + kind
+		lateDone := make(chan struct{})
+		p, err := call(bg, l, "create", prefix, func() (string, error) { return do(prefix) }, func(p string, err error) {
+			// The late answer of an abandoned create: nobody uses this uuid.
 			if err == nil {
 				_ = l.deleteNode(context.Background(), p)
 			}
 			l.forget(dir, uuid)
+			close(lateDone)
 		})
 		switch {
 		case err == nil:
 			if ctx.Err() != nil {
 				_ = l.deleteNode(bg, p)
-				return "", interrupted(ctx, dir)
+				return "", "", interrupted(ctx, dir)
 			}
-			return p, nil
+			return p, uuid, nil
 		case unimplemented(err):
-			return "", errs.Usage("zookeeper %s does not enable TTL nodes, so a lease cannot outlive this process (--detach)", l.client.Servers()).
+			return "", "", errs.Usage("zookeeper %s does not enable TTL nodes, so a lease cannot outlive this process (--detach)", l.client.Servers()).
 				WithHint("start the servers with -Dzookeeper.extendedTypesEnabled=true, or drop --detach: lock acquire then holds the lease in the foreground (or use lock run)")
 		case errors.Is(err, gozk.ErrNoNode):
 			if perr := l.ensureParents(bg, dir); perr != nil {
-				return "", perr
+				return "", "", perr
 			}
 			lastErr = err
 			continue
 		case errs.KindOf(err) == errs.KindUnreachable:
 			lastErr = err
-			// The create may have been applied before the connection dropped: find it.
-			if p, ok := l.findOwn(ctx, dir, uuid); ok {
-				if ctx.Err() != nil {
-					_ = l.deleteNode(bg, p)
-					return "", interrupted(ctx, dir)
-				}
-				return p, nil
-			}
+			// The create may have been applied before the connection dropped: its
+			// node, if any, is deleted by the cleanup (this uuid is dead).
+			l.forget(dir, uuid)
 			if errors.Is(err, gozk.ErrSessionExpired) || errors.Is(err, gozk.ErrConnectionClosed) {
+				l.waitConnected(ctx)
 				continue
 			}
-			return "", err // no answer within the timeout: the late callback cleans up
+			// No answer within the timeout: the late callback deletes the node if
+			// the create succeeds after all. Give it one more timeout, so that a
+			// failed acquire leaves nothing behind when the answer is merely late.
+			select {
+			case <-lateDone:
+			case <-time.After(l.timeout):
+			}
+			return "", "", err
 		default:
-			return "", err
+			return "", "", err
 		}
 	}
 	if ctx.Err() != nil {
-		return "", interrupted(ctx, dir)
+		return "", "", interrupted(ctx, dir)
 	}
 	if errors.Is(lastErr, gozk.ErrNoNode) {
-		return "", errs.New(errs.KindRuntime, "zookeeper: cannot create the lock node %s (its parent keeps disappearing)", dir).Wrap(lastErr)
+		return "", "", errs.New(errs.KindRuntime, "zookeeper: cannot create the lock node %s (its parent keeps disappearing)", dir).Wrap(lastErr)
 	}
-	return "", lastErr
+	return "", "", lastErr
+}
+
+// waitConnected waits, up to the timeout, until the session is connected again (a
+// create retried at once on a closed connection fails at once again).
+func (l *Locker) waitConnected(ctx context.Context) {
+	until := time.Now().Add(l.timeout)
+	for time.Now().Before(until) && ctx.Err() == nil {
+		if st := l.conn.State(); st == gozk.StateHasSession {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func interrupted(ctx context.Context, dir string) error {
@@ -146,32 +180,6 @@ func interrupted(ctx context.Context, dir string) error {
 		return errs.New(errs.KindInterrupted, "interrupted while queueing on %s", dir)
 	}
 	return errs.Unreachable("zookeeper", "", 0, "", ctx.Err())
-}
-
-// findOwn looks for our node by its uuid, retrying while the session reconnects (up to
-// the timeout). Not found after a successful listing means the create did not happen.
-func (l *Locker) findOwn(ctx context.Context, dir, uuid string) (string, bool) {
-	until := time.Now().Add(l.timeout)
-	for time.Now().Before(until) {
-		// After a reconnection the server may be a follower that has not yet applied
-		// our create: sync it with the leader first, then list.
-		if err := l.sync(context.Background(), dir); err != nil {
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		ms, _, err := l.queue(context.Background(), dir)
-		if err == nil {
-			for _, m := range ms {
-				if m.token == uuid {
-					return dir + "/" + m.name, true
-				}
-			}
-			return "", false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	l.forget(dir, uuid) // unknown: delete it if it shows up
-	return "", false
 }
 
 // ensureParents creates dir and its missing ancestors as container nodes (as Curator
@@ -231,14 +239,14 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 			switch {
 			case dir+"/"+m.name == node:
 				idx = i
-			case m.token == uuid:
-				// A second node of ours: a create whose lost reply we could not
-				// confirm, retried. It must not hold or block anyone.
+			case l.forgotten(m.token):
+				// A node of ours whose create had an unknown outcome (its uuid is
+				// dead): it must not hold or block anyone.
 				_ = l.deleteNode(ctx, dir+"/"+m.name)
 			}
 		}
 		if idx < 0 {
-			return nil, errs.New(errs.KindRuntime, "zookeeper: our queue node under %s disappeared while waiting (the session expired, or someone deleted it)", dir).
+			return nil, errs.New(errs.KindRuntime, "zookeeper: our queue node under %s disappeared while waiting (its session expired, or another client deleted it, e.g. lock break)", dir).
 				WithHint("retry; see dsctl lock inspect %s", name).Wrap(errNodeGone)
 		}
 		if idx == 0 {

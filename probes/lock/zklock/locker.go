@@ -6,8 +6,10 @@
 //   - Each contender creates a protected ephemeral-sequential node
 //     _c_<uuid>-lock-<seq> holding its owner metadata (JSON). The lowest sequence
 //     holds the lock; every waiter watches only its predecessor, so one release wakes
-//     exactly one waiter (no herd). "Create succeeded but the reply was lost" is
-//     resolved by finding the node by its uuid (the holder token).
+//     exactly one waiter (no herd). A create whose outcome is unknown (the reply
+//     was lost) hands its uuid to a cleanup that deletes the node if it exists; the
+//     retry uses a fresh uuid (the holder token), so no lease ever stands on a node
+//     that the cleanup may delete.
 //   - The fencing token is the czxid of the holder's node: ZooKeeper's transaction id,
 //     strictly increasing across the whole ensemble.
 //
@@ -514,12 +516,32 @@ func (l *Locker) runCleanup() {
 	}
 	l.cleanupMu.Unlock()
 	for uuid, dir := range work {
+		l.mu.Lock()
+		_, live := l.held[uuid]
+		l.mu.Unlock()
+		if live {
+			// Never delete a lease's own node (a uuid is forgotten only when its
+			// create had an unknown outcome, and such a uuid is never used again:
+			// this is a safety net).
+			l.cleanupMu.Lock()
+			delete(l.cleanup, uuid)
+			l.cleanupMu.Unlock()
+			continue
+		}
 		if l.deleteByToken(context.Background(), dir, uuid) == nil {
 			l.cleanupMu.Lock()
 			delete(l.cleanup, uuid)
 			l.cleanupMu.Unlock()
 		}
 	}
+}
+
+// forgotten reports whether uuid is in the cleanup set: a node of ours to delete.
+func (l *Locker) forgotten(uuid string) bool {
+	l.cleanupMu.Lock()
+	defer l.cleanupMu.Unlock()
+	_, ok := l.cleanup[uuid]
+	return ok
 }
 
 // PendingCleanup is the number of nodes whose deletion is still to be confirmed.

@@ -156,8 +156,7 @@ func (l *Locker) semaphoreRound(ctx context.Context, name, leasesDir string, opt
 		return nil, err
 	}
 	l.recordPermits(ctx, leasesDir, opt.Permits)
-	uuid := newUUID()
-	node, err := l.createLease(ctx, leasesDir, uuid, encodeData(opt.Owner, opt.TTL))
+	node, uuid, err := l.createLease(ctx, leasesDir, encodeData(opt.Owner, opt.TTL))
 	if err != nil {
 		return nil, err
 	}
@@ -174,56 +173,13 @@ func (l *Locker) semaphoreRound(ctx context.Context, name, leasesDir string, opt
 	return lease, nil
 }
 
-// createLease makes our protected ephemeral-sequential lease node; like create, it
-// finds the node by its uuid when the reply is lost.
-func (l *Locker) createLease(ctx context.Context, leasesDir, uuid string, data []byte) (string, error) {
-	prefix := leasesDir + "/_c_" + uuid + "-lease-"
-	bg := context.Background()
-	var lastErr error
-	for attempt := 0; attempt < 4; attempt++ {
-		if attempt > 0 && ctx.Err() != nil {
-			break
-		}
-		p, err := call(bg, l, "create", prefix, func() (string, error) {
-			return l.conn.Create(prefix, data, gozk.FlagEphemeral|gozk.FlagSequence, gozk.WorldACL(gozk.PermAll))
-		}, func(p string, err error) {
-			if err == nil {
-				_ = l.deleteNode(context.Background(), p)
-			}
-			l.forget(leasesDir, uuid)
-		})
-		switch {
-		case err == nil:
-			if ctx.Err() != nil {
-				_ = l.deleteNode(bg, p)
-				return "", interrupted(ctx, leasesDir)
-			}
-			return p, nil
-		case errors.Is(err, gozk.ErrNoNode): // the container was reaped meanwhile
-			if perr := l.ensureParents(bg, leasesDir); perr != nil {
-				return "", perr
-			}
-			lastErr = err
-		case errs.KindOf(err) == errs.KindUnreachable:
-			lastErr = err
-			if p, ok := l.findOwn(ctx, leasesDir, uuid); ok {
-				if ctx.Err() != nil {
-					_ = l.deleteNode(bg, p)
-					return "", interrupted(ctx, leasesDir)
-				}
-				return p, nil
-			}
-			if !errors.Is(err, gozk.ErrSessionExpired) && !errors.Is(err, gozk.ErrConnectionClosed) {
-				return "", err
-			}
-		default:
-			return "", err
-		}
-	}
-	if ctx.Err() != nil {
-		return "", interrupted(ctx, leasesDir)
-	}
-	return "", lastErr
+// createLease makes our protected ephemeral-sequential lease node and returns it with
+// its uuid; like create, it never goes on with a node whose create had an unknown
+// outcome (a fresh uuid on every attempt; the cleanup deletes the other).
+func (l *Locker) createLease(ctx context.Context, leasesDir string, data []byte) (string, string, error) {
+	return l.createNode(ctx, leasesDir, "-lease-", data, func(prefix string) (string, error) {
+		return l.conn.Create(prefix, data, gozk.FlagEphemeral|gozk.FlagSequence, gozk.WorldACL(gozk.PermAll))
+	})
 }
 
 // waitLease lists the leases with a watch until ours is among at most n, keeping the
@@ -263,7 +219,7 @@ func (l *Locker) waitLease(ctx context.Context, name, leasesDir, node, uuid stri
 			found = found || k == ours
 		}
 		if !found {
-			return nil, errs.New(errs.KindRuntime, "zookeeper: our lease node under %s disappeared while waiting (the session expired, or someone deleted it)", leasesDir).
+			return nil, errs.New(errs.KindRuntime, "zookeeper: our lease node under %s disappeared while waiting (its session expired, or another client deleted it, e.g. lock break)", leasesDir).
 				WithHint("retry; see dsctl lock inspect %s", name).Wrap(errNodeGone)
 		}
 		if len(r.kids) <= opt.Permits {
