@@ -511,13 +511,8 @@ func (l *Locker) Release(ctx context.Context, name, token string) error {
 	h, known := l.lookup(token)
 	if h == nil {
 		if !known {
-			// A token from another process: delete its node only while it holds.
-			ms, _, err := l.queue(ctx, dir)
-			if err != nil {
+			if err := l.releaseForeign(ctx, name, dir, token); err != errNotQueued {
 				return err
-			}
-			if len(ms) > 0 && ms[0].token == token {
-				return l.deleteNode(ctx, dir+"/"+ms[0].name)
 			}
 		}
 		return l.notHeld(ctx, name, dir, token)
@@ -540,6 +535,58 @@ func (l *Locker) Release(ctx context.Context, name, token string) error {
 	l.drop(h)
 	l.forget(h.dir, h.token)
 	return err
+}
+
+// errNotQueued: the token names no node of the queue.
+var errNotQueued = errors.New("not queued")
+
+// releaseForeign releases a token this Locker did not issue. Only a detached dsctl
+// lease (a TTL node with dsctl's owner data, made by lock acquire --detach) is
+// released by token from any process: nothing watches it but its TTL. The node of
+// another session (a dsctl lease held in the foreground, or a Curator, go-zookeeper
+// or kazoo holder, whose token is public: it is in the node's name) is refused: that
+// holder never looks at its node again and would go on believing it holds; only
+// lock break --force deletes it, with a break record. errNotQueued when the token
+// names no queued node.
+func (l *Locker) releaseForeign(ctx context.Context, name, dir, token string) error {
+	ms, others, err := l.queue(ctx, dir)
+	if err != nil {
+		return err
+	}
+	ms, _ = foreignMembers(ms, others)
+	for i, m := range ms {
+		if m.token != token {
+			continue
+		}
+		e, err := l.entry(ctx, dir, m)
+		if errors.Is(err, gozk.ErrNoNode) {
+			return errNotQueued
+		}
+		if err != nil {
+			return err
+		}
+		d, ok := e.data()
+		if ok && d.NodeTTLMs > 0 && e.version >= 0 && i == 0 {
+			// A detached lease: delete that node at the version read (a renewal or
+			// a break in between is seen).
+			_, err := call(ctx, l, "delete", e.Node, func() (struct{}, error) { return struct{}{}, l.conn.Delete(e.Node, e.version) }, nil)
+			if errors.Is(err, gozk.ErrNoNode) || errors.Is(err, gozk.ErrBadVersion) {
+				return l.notHeld(ctx, name, dir, token)
+			}
+			return err
+		}
+		q := lock.QuoteCommand([]string{name})
+		what := "a " + describe(e.Format) + " node"
+		if ok {
+			what = "a dsctl lease held by another process's ZooKeeper session"
+		}
+		if i > 0 {
+			what += " (waiting, not holding)"
+		}
+		return errs.Usage("lock %q: token %s is %s; only its holder can release it, and this process did not take it; nothing was deleted", name, lock.ShortToken(token), what).
+			WithHint("to take the lock away from that holder, `dsctl lock break %s --if-token %s --force` (it records the break); see `dsctl lock inspect %s`", q, token, q)
+	}
+	return errNotQueued
 }
 
 // renewDetached renews a detached lease (a dsctl TTL node) held by token, from any
