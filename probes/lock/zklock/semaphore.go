@@ -417,6 +417,15 @@ func (l *Locker) inspectSemaphore(ctx context.Context, name, dir string) (*lock.
 		if err != nil {
 			continue // released meanwhile
 		}
+		q := QueueEntry{Node: leasesDir + "/" + k, Token: h.Token, Fence: h.Fence, Format: FormatSemaphore, Owner: h.Owner, Created: h.AcquiredAt, Holding: i < holders}
+		if m, ok := parseMember(k); ok {
+			q.Seq = m.seq
+			if e, err := l.entry(ctx, leasesDir, m); err == nil {
+				q = e.QueueEntry
+				q.Holding = i < holders
+			}
+		}
+		info.Queue = append(info.Queue, q)
 		if i < holders {
 			if info.Holder == nil {
 				info.Held, info.Holder = true, h
@@ -431,6 +440,14 @@ func (l *Locker) inspectSemaphore(ctx context.Context, name, dir string) (*lock.
 		if i == 100 {
 			info.Notes = append(info.Notes, fmt.Sprintf("... and %d more lease nodes", len(kids)-i-1))
 			break
+		}
+	}
+	for i, m := range mutexQueue { // the acquirers, after the leases
+		if i == maxQueueShown {
+			break
+		}
+		if e, err := l.entry(ctx, dir+"/"+semLocks, m); err == nil {
+			info.Queue = append(info.Queue, e.QueueEntry)
 		}
 	}
 	if len(mutexQueue) > 0 {
@@ -490,9 +507,12 @@ func (l *Locker) breakSemaphore(ctx context.Context, name, dir string, opt lock.
 		if err != nil {
 			return nil, true, err
 		}
-		rec, _ := json.Marshal(breakRecord{Break: &lock.Break{At: time.Now().UTC(), By: opt.By, Reason: opt.Reason, Token: h.Token, Fence: h.Fence}})
-		if _, err := call(ctx, l, "set", dir, func() (*gozk.Stat, error) { return l.conn.Set(dir, rec, -1) }, nil); err != nil {
+		note, err := l.recordBreak(ctx, dir, &lock.Break{At: time.Now().UTC(), By: opt.By, Reason: opt.Reason, Token: h.Token, Fence: h.Fence})
+		if err != nil {
 			return nil, true, err
+		}
+		if note != "" {
+			info.Notes = append(info.Notes, note)
 		}
 		node := leasesDir + "/" + k
 		_, err = call(ctx, l, "delete", node, func() (struct{}, error) { return struct{}{}, l.conn.Delete(node, -1) }, nil)

@@ -1,0 +1,106 @@
+package zklock_test
+
+// Regression tests for the fixes of the adversarial review (issue 12), beside the
+// reviewer's own TestReviewAttack* tests.
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/errs"
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
+)
+
+// Finding 3: inspect of a semaphore lists every lease node (holding) in its queue, and
+// break of one lease by its token deletes exactly that node; without a token it is
+// refused with nothing deleted (never a panic).
+func TestReviewFixSemaphoreInspectQueueAndBreak(t *testing.T) {
+	tg := reviewServer(t)
+	ctx := context.Background()
+	name := locktest.Name(t, "semq")
+	a, b, op := newLocker(t, tg), newLocker(t, tg), newLocker(t, tg)
+	la, err := a.Acquire(ctx, name, semOpt(2, lock.WaitFor(5*time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, err := b.Acquire(ctx, name, semOpt(2, lock.WaitFor(5*time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := op.Inspect(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Queue) != 2 || !info.Queue[0].Holding || !info.Queue[1].Holding || info.Queue[0].Token != la.Token || info.Queue[1].Token != lb.Token {
+		t.Fatalf("inspect of a 2-lease semaphore: queue %+v, want both leases holding, oldest first", info.Queue)
+	}
+	if _, err := op.Break(ctx, name, lock.BreakOptions{Reason: "test", By: "test"}); errs.KindOf(err) != errs.KindUsage {
+		t.Fatalf("break of a semaphore without a token: %v, want a usage error", err)
+	}
+	if n := leaseNodes(t, op, name); len(n) != 2 {
+		t.Fatalf("a refused break deleted lease nodes: %v", n)
+	}
+	if _, err := op.Break(ctx, name, lock.BreakOptions{Reason: "test", By: "test", IfToken: lb.Token}); err != nil {
+		t.Fatal(err)
+	}
+	if n := leaseNodes(t, op, name); len(n) != 1 || !strings.Contains(n[0], la.Token) {
+		t.Fatalf("after breaking lease %s: %v", lb.Token, n)
+	}
+	if _, err := b.Renew(ctx, name, lb.Token, 5*time.Second); errs.KindOf(err) != errs.KindLockLost {
+		t.Fatalf("renew of the broken lease: %v", err)
+	}
+	_ = a.Release(ctx, name, la.Token)
+}
+
+// Finding 4: break writes its record on an empty lock node (so the broken holder is
+// told who broke it) and says in the notes when the node holds other data.
+func TestReviewFixBreakRecordOnlyOnEmptyNode(t *testing.T) {
+	tg := reviewServer(t)
+	ctx := context.Background()
+	name := locktest.Name(t, "rec")
+	holder, op := newLocker(t, tg), newLocker(t, tg)
+	lease, err := holder.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := op.Break(ctx, name, lock.BreakOptions{Reason: "stuck", By: "ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range info.Notes {
+		if strings.Contains(n, "no break record") {
+			t.Fatalf("break of an empty lock node skipped the record: %v", info.Notes)
+		}
+	}
+	_, err = holder.Renew(ctx, name, lease.Token, 5*time.Second)
+	nh, ok := lock.AsNotHeld(err)
+	if !ok || nh.Reason != lock.LostBroken || nh.Break == nil || nh.Break.Reason != "stuck" {
+		t.Fatalf("renew of the broken lease: %v (want lost: broken, with the record)", err)
+	}
+	// A node with application data: the record is skipped, and the notes say so.
+	conn := op.Client().Conn()
+	path := op.Root() + "/" + name
+	if _, err := conn.Set(path, []byte("app=1"), -1); err != nil {
+		t.Fatal(err)
+	}
+	lease2, err := holder.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err = op.Break(ctx, name, lock.BreakOptions{Reason: "stuck", By: "ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := conn.Get(path)
+	if err != nil || string(got) != "app=1" {
+		t.Fatalf("lock node data after break: %q %v", got, err)
+	}
+	if !strings.Contains(strings.Join(info.Notes, "\n"), "no break record written") {
+		t.Fatalf("notes do not say the record was skipped: %v", info.Notes)
+	}
+	_ = holder.Release(ctx, name, lease2.Token)
+	_ = conn.Delete(path, -1)
+}
