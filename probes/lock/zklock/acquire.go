@@ -29,6 +29,14 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	if err != nil {
 		return nil, err
 	}
+	if opt.Permits == 1 {
+		// --semaphore 1 on a name that is a semaphore takes one of its leases (a
+		// 1-permit semaphore); on any other name it is the mutex (the contract: 1 is
+		// a mutex).
+		if top, err := l.leases(ctx, dir); err == nil && hasChild(top, semLeases) {
+			return l.acquireSemaphore(ctx, name, opt)
+		}
+	}
 	if err := lock.ValidateTTL(opt.TTL); err != nil {
 		return nil, err
 	}
@@ -224,9 +232,10 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 		time.Sleep(50 * time.Millisecond) // go-zookeeper reconnects meanwhile
 		return true
 	}
+	checked := false
 	for {
 		sent := time.Now()
-		ms, _, err := l.queue(ctx, dir)
+		ms, others, err := l.queue(ctx, dir)
 		if err != nil {
 			if retry(err) {
 				continue
@@ -234,6 +243,18 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 			return nil, err
 		}
 		failing = time.Time{}
+		if !checked {
+			// Our node exists now: if a semaphore's lease exists too, its acquirer's
+			// own check (after its lease node was made) may have missed our node, so
+			// this one must not (see semaphoreRound).
+			if err := l.refuseSemaphore(ctx, name, dir, others); err != nil {
+				return nil, err
+			}
+			checked = true
+		}
+		// A dsctl mutex is a writer: it waits for every node before it, of any lock
+		// kind that queues here (Curator's read-write lock, kazoo's ReadLock).
+		ms, _ = foreignMembers(ms, others)
 		idx := -1
 		for i, m := range ms {
 			switch {
@@ -319,6 +340,27 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 			return nil, err
 		}
 	}
+}
+
+// refuseSemaphore refuses a mutex on a name that is a semaphore: its leases (or its
+// locks queue) have nodes. An empty leftover leases or locks container is no
+// semaphore (ZooKeeper reaps it).
+func (l *Locker) refuseSemaphore(ctx context.Context, name, dir string, others []string) error {
+	for _, c := range others {
+		if c != semLeases && c != semLocks {
+			continue
+		}
+		kids, err := l.leases(ctx, dir+"/"+c)
+		if err != nil {
+			return err
+		}
+		if len(kids) > 0 {
+			q := lock.QuoteCommand([]string{name})
+			return errs.Usage("lock %q is a semaphore (%s/%s has %d node(s)); a mutex cannot share its name", name, dir, c, len(kids)).
+				WithHint("take a permit with --semaphore N (the N its holders use), or pick another name; see `dsctl lock inspect %s`", q)
+		}
+	}
+	return nil
 }
 
 // take turns our lowest node into a lease: its czxid is the fence.

@@ -104,3 +104,49 @@ func TestReviewFixBreakRecordOnlyOnEmptyNode(t *testing.T) {
 	_ = holder.Release(ctx, name, lease2.Token)
 	_ = conn.Delete(path, -1)
 }
+
+// Finding 5, the other way round: a semaphore acquire on a name held as a mutex is
+// refused (usage error) and leaves no lease node; --semaphore 1 on a semaphore's name
+// takes one of its leases (the semaphore layout), not the mutex beside it.
+func TestReviewFixSemaphoreOnAMutexNameAndPermitsOne(t *testing.T) {
+	tg := reviewServer(t)
+	ctx := context.Background()
+	name := locktest.Name(t, "mix2")
+	m, s := newLocker(t, tg), newLocker(t, tg)
+	lm, err := m.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Acquire(ctx, name, semOpt(2, lock.WaitFor(time.Second))); errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), "is a mutex") {
+		t.Fatalf("semaphore on a mutex's name: %v, want a usage error", err)
+	}
+	if n := leaseNodes(t, s, name); len(n) != 0 {
+		t.Fatalf("the refused semaphore acquire left lease nodes: %v", n)
+	}
+	if err := m.Release(ctx, name, lm.Token); err != nil {
+		t.Fatal(err)
+	}
+	sem := locktest.Name(t, "sem1")
+	ls, err := s.Acquire(ctx, sem, semOpt(2, lock.WaitFor(time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := semOpt(1, lock.WaitFor(0))
+	l1, err := m.Acquire(ctx, sem, one)
+	if err == nil {
+		_ = m.Release(ctx, sem, l1.Token)
+		t.Fatalf("--semaphore 1 on a semaphore with one lease taken was granted (fence %d): it must count the leases (1 permit, 1 taken)", l1.Fence)
+	}
+	if errs.KindOf(err) != errs.KindLockNotAcquired {
+		t.Fatalf("--semaphore 1 on a taken semaphore: %v, want not acquired", err)
+	}
+	_ = s.Release(ctx, sem, ls.Token)
+	l1, err = m.Acquire(ctx, sem, one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := leaseNodes(t, m, sem); len(n) != 1 || !strings.Contains(n[0], l1.Token) {
+		t.Fatalf("--semaphore 1 on a semaphore's name: lease nodes %v, want its own lease", n)
+	}
+	_ = m.Release(ctx, sem, l1.Token)
+}

@@ -89,7 +89,7 @@ func (l *Locker) acquireSemaphore(ctx context.Context, name string, opt lock.Acq
 	if n > MaxPermits {
 		return nil, errs.Usage("--semaphore %d is too many; the most is %d", n, MaxPermits)
 	}
-	if opt.RequireFencing {
+	if opt.RequireFencing && n > 1 {
 		return nil, errs.Usage("--require-fencing with --semaphore %d: up to %d holders hold at once, so no fencing token gives mutual exclusion", n, n).
 			WithHint("drop --semaphore for an exclusive lock, or drop --require-fencing")
 	}
@@ -160,6 +160,18 @@ func (l *Locker) semaphoreRound(ctx context.Context, name, leasesDir string, opt
 	if err != nil {
 		return nil, err
 	}
+	// A mutex queue directly under the name (dsctl's, Curator's, go-zookeeper's,
+	// kazoo's, a read-write lock's) makes it no semaphore. Checked after our lease
+	// node exists: a mutex acquirer checks after its queue node exists, so of two
+	// racing acquirers at least one sees the other (refuseSemaphore).
+	if err := l.refuseMutex(ctx, name, parentOf(leasesDir)); err != nil {
+		dctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+		if derr := l.deleteNode(dctx, node); derr != nil {
+			l.forget(leasesDir, uuid)
+		}
+		cancel()
+		return nil, err
+	}
 	lease, err := l.waitLease(ctx, name, leasesDir, node, uuid, opt, mutex, start, deadline)
 	if err != nil {
 		// Whatever went wrong, our lease node must not stay.
@@ -171,6 +183,21 @@ func (l *Locker) semaphoreRound(ctx context.Context, name, leasesDir string, opt
 		return nil, err
 	}
 	return lease, nil
+}
+
+// refuseMutex refuses a semaphore on a name that has lock queue nodes directly under it.
+func (l *Locker) refuseMutex(ctx context.Context, name, dir string) error {
+	ms, others, err := l.queue(ctx, dir)
+	if err != nil {
+		return err
+	}
+	ms, _ = foreignMembers(ms, others)
+	if len(ms) == 0 {
+		return nil
+	}
+	q := lock.QuoteCommand([]string{name})
+	return errs.Usage("lock %q is a mutex (%d queue node(s) under %s, e.g. %s, %s); a semaphore cannot share its name", name, len(ms), dir, ms[0].name, describe(ms[0].format)).
+		WithHint("drop --semaphore to take the mutex, or pick another name; see `dsctl lock inspect %s`", q)
 }
 
 // createLease makes our protected ephemeral-sequential lease node and returns it with
