@@ -322,7 +322,9 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 		}
 		select {
 		case ev := <-w.ch:
-			if ev.Type != gozk.EventNotWatching {
+			// A data change is the predecessor confirming or renewing its lease
+			// (a write on its node), not a release: look again, uncounted.
+			if ev.Type != gozk.EventNotWatching && ev.Type != gozk.EventNodeDataChanged {
 				l.notifications.Add(1)
 			}
 		case <-timeout:
@@ -363,20 +365,26 @@ func (l *Locker) refuseSemaphore(ctx context.Context, name, dir string, others [
 	return nil
 }
 
-// take turns our lowest node into a lease: its czxid is the fence.
-func (l *Locker) take(ctx context.Context, name, dir, node, uuid string, opt lock.AcquireOptions, sent time.Time) (*lock.Lease, error) {
-	st, err := call(ctx, l, "stat", node, func() (*gozk.Stat, error) {
-		ok, st, err := l.conn.Exists(node)
-		if err == nil && !ok {
-			err = gozk.ErrNoNode
-		}
-		return st, err
+// take turns our lowest node into a lease: its czxid is the fence. The grant is
+// confirmed by a write on our node, which goes through the leader: a read (the
+// listing that found our node first) may come from a follower cut off from the
+// leader, serving a state in which our session has already expired there. The lease
+// is counted from the send time of that write, and it must still be our session's.
+func (l *Locker) take(ctx context.Context, name, dir, node, uuid string, opt lock.AcquireOptions, _ time.Time) (*lock.Lease, error) {
+	sent := time.Now()
+	st, err := call(ctx, l, "confirm", node, func() (*gozk.Stat, error) {
+		return l.conn.Set(node, encodeData(opt.Owner, opt.TTL), -1)
 	}, nil)
 	if err != nil {
 		if errors.Is(err, gozk.ErrNoNode) {
-			return nil, errs.New(errs.KindRuntime, "zookeeper: our lock node %s disappeared as we took the lock (session expired, or broken)", node)
+			return nil, errs.New(errs.KindRuntime, "zookeeper: our lock node %s disappeared as we took the lock (its session expired, or another client deleted it)", node).
+				Wrap(errNodeGone)
 		}
 		return nil, err
+	}
+	if sid := l.conn.SessionID(); st.EphemeralOwner == 0 || st.EphemeralOwner != sid {
+		return nil, errs.New(errs.KindRuntime, "zookeeper: our lock node %s belongs to session 0x%x, not to this one (0x%x): the session ended as we took the lock", node, st.EphemeralOwner, sid).
+			Wrap(errNodeGone)
 	}
 	h := &held{name: name, dir: dir, node: node, token: uuid, fence: lock.FencingToken(st.Czxid), session: st.EphemeralOwner,
 		owner: opt.Owner, ttl: opt.TTL, acquiredAt: sent, version: st.Version, permits: opt.Permits}
@@ -427,9 +435,21 @@ func (l *Locker) detachedLease(name, token string, owner lock.Owner, ttl, nodeTT
 
 // deadline is the conservative local deadline of a request sent at sent that the
 // server answered: before it, neither our own TTL nor the session can have ended.
+//
+// The session's bound leaves out one tick of the ensemble (tickAllowance): a
+// session's expiry is tracked by the leader, which learns of our requests through its followers' pings
+// and checks expiries on tick boundaries.
 func (l *Locker) deadline(sent time.Time, ttl time.Duration) time.Time {
-	bound := min(ttl, l.SessionTimeout())
+	// Our own TTL is timed here; the session's expiry is timed by the leader.
+	bound := min(ttl, l.SessionTimeout()-l.tickAllowance())
 	return sent.Add(bound - lock.ClockDrift(bound))
+}
+
+// tickAllowance is one tick of the ensemble. The tickTime is not in the handshake;
+// ZooKeeper negotiates session timeouts between 2 and 20 ticks (by default), so the
+// smallest tick consistent with the negotiated timeout is timeout/20.
+func (l *Locker) tickAllowance() time.Duration {
+	return l.SessionTimeout() / 20
 }
 
 func (l *Locker) leaseOf(h *held) *lock.Lease {
@@ -438,8 +458,25 @@ func (l *Locker) leaseOf(h *held) *lock.Lease {
 		Note: "held while this process's ZooKeeper session lives: renew within the TTL or the lease is given up"})
 }
 
+// Late TTL timers (see expire).
+const (
+	// lateFire: a TTL timer that fires this much after the TTL ran out means this
+	// process did not run (SIGSTOP, a VM pause, a long GC).
+	lateFire = 100 * time.Millisecond
+	// staleHold is how long the node of a lease whose timer fired late is kept when
+	// the caller does not release it.
+	staleHold = 2 * time.Second
+)
+
 // expire gives up a lease whose TTL passed without a renewal: its node is deleted
 // (or will be, once the session is back).
+//
+// When the timer fires late, this process was not running: neither was the caller
+// that guards something with the lease (lock run's supervisor, whose child may run
+// on). Deleting the node now would race with the caller stopping that work: the next
+// holder could start while it still runs. So the lease is given up locally (Renew
+// fails) but its node stays until the caller releases it, which it does once the work
+// is stopped, or until staleHold has passed.
 func (l *Locker) expire(h *held) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -450,12 +487,46 @@ func (l *Locker) expire(h *held) {
 		h.timer.Reset(left)
 		return
 	}
+	l.giveUp(h)
+}
+
+// giveUp drops a lease whose TTL ran out (h.mu held) and deletes its node, or, when
+// the TTL ran out more than lateFire ago (this process did not run), keeps the node
+// as stale until the caller releases it or staleHold passes (see expire).
+func (l *Locker) giveUp(h *held) {
 	l.drop(h)
+	if time.Since(h.ttlEnd) > lateFire {
+		l.mu.Lock()
+		if !l.closed {
+			l.stale[h.token] = h
+			h.timer = time.AfterFunc(staleHold, func() { l.reapStale(h.token) })
+		}
+		l.mu.Unlock()
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
 	if err := l.deleteNode(ctx, h.node); err != nil {
 		l.forget(h.dir, h.token)
 	}
+}
+
+// reapStale deletes the node of a stale lease (see expire); true when it was stale.
+func (l *Locker) reapStale(token string) bool {
+	l.mu.Lock()
+	h, ok := l.stale[token]
+	delete(l.stale, token)
+	l.mu.Unlock()
+	if !ok {
+		return false
+	}
+	h.timer.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	defer cancel()
+	if err := l.deleteNode(ctx, h.node); err != nil {
+		l.forget(h.dir, h.token)
+	}
+	return true
 }
 
 // drop forgets a lease (h.mu held).
@@ -511,12 +582,7 @@ func (l *Locker) Renew(ctx context.Context, name, token string, ttl time.Duratio
 		return nil, l.notHeld(ctx, name, dir, token)
 	}
 	if time.Now().After(h.ttlEnd) { // the timer is about to give it up
-		l.drop(h)
-		dctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-		if err := l.deleteNode(dctx, h.node); err != nil {
-			l.forget(h.dir, h.token)
-		}
-		cancel()
+		l.giveUp(h)
 		return nil, l.notHeld(ctx, name, dir, token)
 	}
 	sent := time.Now()
@@ -550,6 +616,9 @@ func (l *Locker) Release(ctx context.Context, name, token string) error {
 		return err
 	}
 	token = normalizeToken(token)
+	if l.reapStale(token) { // expired while this process was not running: its node goes now
+		return l.notHeld(ctx, name, dir, token)
+	}
 	h, known := l.lookup(token)
 	if h == nil {
 		if !known {

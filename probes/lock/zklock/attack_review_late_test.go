@@ -85,6 +85,12 @@ func (p *stallProxy) up(c, s net.Conn) {
 				p.fired.Add(1)
 			}
 		}
+		// setData (opcode 5): since the fix of finding 7, take confirms the grant with
+		// a write on our node instead of a plain exists; stall that one the same way.
+		if !first && len(body) >= 8 && binary.BigEndian.Uint32(body[4:8]) == 5 && p.armed.CompareAndSwap(true, false) {
+			p.until.Store(time.Now().Add(p.stall).UnixNano())
+			p.fired.Add(1)
+		}
 		first = false
 		if _, err := s.Write(append(append([]byte(nil), head...), body...)); err != nil {
 			return
