@@ -344,25 +344,38 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 	}
 }
 
-// refuseSemaphore refuses a mutex on a name that is a semaphore: its leases (or its
-// locks queue) have nodes. An empty leftover leases or locks container is no
-// semaphore (ZooKeeper reaps it).
+// refuseSemaphore refuses a mutex on a name that is a semaphore: its leases child
+// has lease nodes, or it has a leases child and its locks queue has nodes (an
+// acquirer). An empty leftover container is no semaphore (ZooKeeper reaps it), nor is
+// a lock that merely has another lock below it named leases or locks.
 func (l *Locker) refuseSemaphore(ctx context.Context, name, dir string, others []string) error {
-	for _, c := range others {
-		if c != semLeases && c != semLocks {
-			continue
-		}
-		kids, err := l.leases(ctx, dir+"/"+c)
-		if err != nil {
-			return err
-		}
-		if len(kids) > 0 {
-			q := lock.QuoteCommand([]string{name})
-			return errs.Usage("lock %q is a semaphore (%s/%s has %d node(s)); a mutex cannot share its name", name, dir, c, len(kids)).
-				WithHint("take a permit with --semaphore N (the N its holders use), or pick another name; see `dsctl lock inspect %s`", q)
+	if !hasChild(others, semLeases) {
+		return nil
+	}
+	kids, err := l.leases(ctx, dir+"/"+semLeases)
+	if err != nil {
+		return err
+	}
+	what := ""
+	for _, k := range kids {
+		if m, ok := parseMember(k); ok && m.format == FormatSemaphore {
+			what = fmt.Sprintf("%s/%s has %d lease node(s)", dir, semLeases, len(kids))
+			break
 		}
 	}
-	return nil
+	if what == "" && hasChild(others, semLocks) {
+		if ms, _, err := l.queue(ctx, dir+"/"+semLocks); err != nil {
+			return err
+		} else if len(ms) > 0 {
+			what = fmt.Sprintf("%d acquirer(s) queued on %s/%s", len(ms), dir, semLocks)
+		}
+	}
+	if what == "" {
+		return nil
+	}
+	q := lock.QuoteCommand([]string{name})
+	return errs.Usage("lock %q is a semaphore (%s); a mutex cannot share its name", name, what).
+		WithHint("take a permit with --semaphore N (the N its holders use), or pick another name; see `dsctl lock inspect %s`", q)
 }
 
 // take turns our lowest node into a lease: its czxid is the fence. The grant is

@@ -150,3 +150,22 @@ func TestReviewFixSemaphoreOnAMutexNameAndPermitsOne(t *testing.T) {
 	}
 	_ = m.Release(ctx, sem, l1.Token)
 }
+
+// Finding 5's check is exact: a lock that merely has another lock below it named
+// leases (a user's mutex "X/leases") is no semaphore; the mutex X is granted.
+func TestReviewFixMutexBesideALockNamedLeases(t *testing.T) {
+	tg := reviewServer(t)
+	ctx := context.Background()
+	name := locktest.Name(t, "parent")
+	a, b := newLocker(t, tg), newLocker(t, tg)
+	child, err := a.Acquire(ctx, name+"/leases", lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, err := b.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatalf("mutex %q beside a lock named %s/leases: %v", name, name, err)
+	}
+	_ = b.Release(ctx, name, parent.Token)
+	_ = a.Release(ctx, name+"/leases", child.Token)
+}
