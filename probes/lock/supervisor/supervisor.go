@@ -223,6 +223,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		s.t = newTiming(bound, o.Grace, o.RenewEvery)
 		s.event("bounded", fmt.Sprintf("the backend holds the lease for %s, less than the TTL", lock.RoundDuration(bound)))
 	}
+	// A lease granted after slow round trips (or a pause) may have too little time
+	// left: the child would start only to be stopped at once, or run past the lease's
+	// end. Not started then: released, reported as not acquired.
+	if left, need := lease.Remaining(time.Now()), s.o.Grace+s.t.margin; left <= need {
+		_ = o.Locker.Release(context.WithoutCancel(ctx), o.Name, lease.Token)
+		return nil, errs.New(errs.KindLockNotAcquired, "lock %q was granted with only %s of its lease left, not more than the grace %s plus the safety margin %s: released, the command did not run",
+			o.Name, lock.RoundDuration(max(left, 0)), lock.RoundDuration(s.o.Grace), lock.RoundDuration(s.t.margin)).
+			WithHint("the grant arrived late (slow answers from the lock service, or this process was paused); retry, or use a longer --ttl")
+	}
 	s.sched = newSchedule(o.OnLost, s.t, lease)
 	s.event("acquired", fmt.Sprintf("fence %s, lease ends in %s", lease.Fence, lock.RoundDuration(lease.Remaining(time.Now()))))
 

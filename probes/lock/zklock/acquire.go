@@ -29,6 +29,14 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	if err != nil {
 		return nil, err
 	}
+	if opt.Permits == 1 {
+		// --semaphore 1 on a name that is a semaphore takes one of its leases (a
+		// 1-permit semaphore); on any other name it is the mutex (the contract: 1 is
+		// a mutex).
+		if top, err := l.leases(ctx, dir); err == nil && hasChild(top, semLeases) {
+			return l.acquireSemaphore(ctx, name, opt)
+		}
+	}
 	if err := lock.ValidateTTL(opt.TTL); err != nil {
 		return nil, err
 	}
@@ -37,7 +45,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	}
 	start := time.Now()
 	deadline := opt.Wait.Deadline(start)
-	uuid := newUUID()
+	var uuid string
 	data := encodeData(opt.Owner, opt.TTL)
 	var nodeTTL time.Duration // a detached lease's node is a TTL node
 	if opt.Detached {
@@ -47,7 +55,10 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	var lease *lock.Lease
 	var node string
 	for requeued := 0; ; requeued++ {
-		node, err = l.create(ctx, dir, uuid, data, nodeTTL)
+		// A fresh uuid for every queueing: a uuid whose create had an unknown outcome
+		// is handed to the cleanup (forget), which deletes any node that carries it,
+		// so it must never name a node we go on with.
+		node, uuid, err = l.create(ctx, dir, data, nodeTTL)
 		if err != nil {
 			return nil, err
 		}
@@ -74,71 +85,102 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	return lease, nil
 }
 
-// create makes our queue node, creating the parents (containers) when missing. The
-// request is never abandoned on cancellation (we wait up to the timeout for its
-// answer, so a cancelled waiter leaves nothing behind); when the answer is lost, the
-// node is looked up by its uuid. With nodeTTL > 0 the node is a persistent-sequential
-// TTL node (a detached lease) instead of an ephemeral one.
-func (l *Locker) create(ctx context.Context, dir, uuid string, data []byte, nodeTTL time.Duration) (string, error) {
-	prefix := dir + "/_c_" + uuid + "-lock-"
+// create makes our queue node, creating the parents (containers) when missing, and
+// returns it with its uuid (the holder token). The request is never abandoned on
+// cancellation (we wait up to the timeout for its answer, so a cancelled waiter leaves
+// nothing behind). When the answer is lost (the connection dropped, or no answer
+// within the timeout) the create may or may not have been applied: its uuid is handed
+// to the cleanup, which deletes the node if it shows up, and is never used again; a
+// retry creates a new node with a fresh uuid. (Going on with a node found by the
+// forgotten uuid would race with that cleanup and with the abandoned request's late
+// callback, which delete it: a lease on a deleted node, two holders.) With nodeTTL > 0
+// the node is a persistent-sequential TTL node (a detached lease) instead of an
+// ephemeral one.
+func (l *Locker) create(ctx context.Context, dir string, data []byte, nodeTTL time.Duration) (string, string, error) {
+	return l.createNode(ctx, dir, "-lock-", data, func(prefix string) (string, error) {
+		if nodeTTL > 0 {
+			return l.conn.CreateTTL(prefix, data, gozk.FlagPersistentSequentialWithTTL, gozk.WorldACL(gozk.PermAll), nodeTTL)
+		}
+		return l.conn.Create(prefix, data, gozk.FlagEphemeral|gozk.FlagSequence, gozk.WorldACL(gozk.PermAll))
+	})
+}
+
+// createNode creates dir/_c_<uuid><kind><seq> with do, with a fresh uuid on every
+// attempt (see create).
+func (l *Locker) createNode(ctx context.Context, dir, kind string, data []byte, do func(prefix string) (string, error)) (string, string, error) {
 	bg := context.Background()
 	var lastErr error
 	for attempt := 0; attempt < 4; attempt++ {
 		if attempt > 0 && ctx.Err() != nil {
 			break
 		}
-		p, err := call(bg, l, "create", prefix, func() (string, error) {
-			if nodeTTL > 0 {
-				return l.conn.CreateTTL(prefix, data, gozk.FlagPersistentSequentialWithTTL, gozk.WorldACL(gozk.PermAll), nodeTTL)
-			}
-			return l.conn.Create(prefix, data, gozk.FlagEphemeral|gozk.FlagSequence, gozk.WorldACL(gozk.PermAll))
-		}, func(p string, err error) {
+		uuid := newUUID()
+		prefix := dir + "/_c_" + uuid + kind
+		lateDone := make(chan struct{})
+		p, err := call(bg, l, "create", prefix, func() (string, error) { return do(prefix) }, func(p string, err error) {
+			// The late answer of an abandoned create: nobody uses this uuid.
 			if err == nil {
 				_ = l.deleteNode(context.Background(), p)
 			}
 			l.forget(dir, uuid)
+			close(lateDone)
 		})
 		switch {
 		case err == nil:
 			if ctx.Err() != nil {
 				_ = l.deleteNode(bg, p)
-				return "", interrupted(ctx, dir)
+				return "", "", interrupted(ctx, dir)
 			}
-			return p, nil
+			return p, uuid, nil
 		case unimplemented(err):
-			return "", errs.Usage("zookeeper %s does not enable TTL nodes, so a lease cannot outlive this process (--detach)", l.client.Servers()).
+			return "", "", errs.Usage("zookeeper %s does not enable TTL nodes, so a lease cannot outlive this process (--detach)", l.client.Servers()).
 				WithHint("start the servers with -Dzookeeper.extendedTypesEnabled=true, or drop --detach: lock acquire then holds the lease in the foreground (or use lock run)")
 		case errors.Is(err, gozk.ErrNoNode):
 			if perr := l.ensureParents(bg, dir); perr != nil {
-				return "", perr
+				return "", "", perr
 			}
 			lastErr = err
 			continue
 		case errs.KindOf(err) == errs.KindUnreachable:
 			lastErr = err
-			// The create may have been applied before the connection dropped: find it.
-			if p, ok := l.findOwn(ctx, dir, uuid); ok {
-				if ctx.Err() != nil {
-					_ = l.deleteNode(bg, p)
-					return "", interrupted(ctx, dir)
-				}
-				return p, nil
-			}
+			// The create may have been applied before the connection dropped: its
+			// node, if any, is deleted by the cleanup (this uuid is dead).
+			l.forget(dir, uuid)
 			if errors.Is(err, gozk.ErrSessionExpired) || errors.Is(err, gozk.ErrConnectionClosed) {
+				l.waitConnected(ctx)
 				continue
 			}
-			return "", err // no answer within the timeout: the late callback cleans up
+			// No answer within the timeout: the late callback deletes the node if
+			// the create succeeds after all. Give it one more timeout, so that a
+			// failed acquire leaves nothing behind when the answer is merely late.
+			select {
+			case <-lateDone:
+			case <-time.After(l.timeout):
+			}
+			return "", "", err
 		default:
-			return "", err
+			return "", "", err
 		}
 	}
 	if ctx.Err() != nil {
-		return "", interrupted(ctx, dir)
+		return "", "", interrupted(ctx, dir)
 	}
 	if errors.Is(lastErr, gozk.ErrNoNode) {
-		return "", errs.New(errs.KindRuntime, "zookeeper: cannot create the lock node %s (its parent keeps disappearing)", dir).Wrap(lastErr)
+		return "", "", errs.New(errs.KindRuntime, "zookeeper: cannot create the lock node %s (its parent keeps disappearing)", dir).Wrap(lastErr)
 	}
-	return "", lastErr
+	return "", "", lastErr
+}
+
+// waitConnected waits, up to the timeout, until the session is connected again (a
+// create retried at once on a closed connection fails at once again).
+func (l *Locker) waitConnected(ctx context.Context) {
+	until := time.Now().Add(l.timeout)
+	for time.Now().Before(until) && ctx.Err() == nil {
+		if st := l.conn.State(); st == gozk.StateHasSession {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func interrupted(ctx context.Context, dir string) error {
@@ -146,32 +188,6 @@ func interrupted(ctx context.Context, dir string) error {
 		return errs.New(errs.KindInterrupted, "interrupted while queueing on %s", dir)
 	}
 	return errs.Unreachable("zookeeper", "", 0, "", ctx.Err())
-}
-
-// findOwn looks for our node by its uuid, retrying while the session reconnects (up to
-// the timeout). Not found after a successful listing means the create did not happen.
-func (l *Locker) findOwn(ctx context.Context, dir, uuid string) (string, bool) {
-	until := time.Now().Add(l.timeout)
-	for time.Now().Before(until) {
-		// After a reconnection the server may be a follower that has not yet applied
-		// our create: sync it with the leader first, then list.
-		if err := l.sync(context.Background(), dir); err != nil {
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		ms, _, err := l.queue(context.Background(), dir)
-		if err == nil {
-			for _, m := range ms {
-				if m.token == uuid {
-					return dir + "/" + m.name, true
-				}
-			}
-			return "", false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	l.forget(dir, uuid) // unknown: delete it if it shows up
-	return "", false
 }
 
 // ensureParents creates dir and its missing ancestors as container nodes (as Curator
@@ -216,9 +232,10 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 		time.Sleep(50 * time.Millisecond) // go-zookeeper reconnects meanwhile
 		return true
 	}
+	checked := false
 	for {
 		sent := time.Now()
-		ms, _, err := l.queue(ctx, dir)
+		ms, others, err := l.queue(ctx, dir)
 		if err != nil {
 			if retry(err) {
 				continue
@@ -226,19 +243,31 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 			return nil, err
 		}
 		failing = time.Time{}
+		if !checked {
+			// Our node exists now: if a semaphore's lease exists too, its acquirer's
+			// own check (after its lease node was made) may have missed our node, so
+			// this one must not (see semaphoreRound).
+			if err := l.refuseSemaphore(ctx, name, dir, others); err != nil {
+				return nil, err
+			}
+			checked = true
+		}
+		// A dsctl mutex is a writer: it waits for every node before it, of any lock
+		// kind that queues here (Curator's read-write lock, kazoo's ReadLock).
+		ms, _ = foreignMembers(ms, others)
 		idx := -1
 		for i, m := range ms {
 			switch {
 			case dir+"/"+m.name == node:
 				idx = i
-			case m.token == uuid:
-				// A second node of ours: a create whose lost reply we could not
-				// confirm, retried. It must not hold or block anyone.
+			case l.forgotten(m.token):
+				// A node of ours whose create had an unknown outcome (its uuid is
+				// dead): it must not hold or block anyone.
 				_ = l.deleteNode(ctx, dir+"/"+m.name)
 			}
 		}
 		if idx < 0 {
-			return nil, errs.New(errs.KindRuntime, "zookeeper: our queue node under %s disappeared while waiting (the session expired, or someone deleted it)", dir).
+			return nil, errs.New(errs.KindRuntime, "zookeeper: our queue node under %s disappeared while waiting (its session expired, or another client deleted it, e.g. lock break)", dir).
 				WithHint("retry; see dsctl lock inspect %s", name).Wrap(errNodeGone)
 		}
 		if idx == 0 {
@@ -293,7 +322,9 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 		}
 		select {
 		case ev := <-w.ch:
-			if ev.Type != gozk.EventNotWatching {
+			// A data change is the predecessor confirming or renewing its lease
+			// (a write on its node), not a release: look again, uncounted.
+			if ev.Type != gozk.EventNotWatching && ev.Type != gozk.EventNodeDataChanged {
 				l.notifications.Add(1)
 			}
 		case <-timeout:
@@ -313,20 +344,60 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 	}
 }
 
-// take turns our lowest node into a lease: its czxid is the fence.
-func (l *Locker) take(ctx context.Context, name, dir, node, uuid string, opt lock.AcquireOptions, sent time.Time) (*lock.Lease, error) {
-	st, err := call(ctx, l, "stat", node, func() (*gozk.Stat, error) {
-		ok, st, err := l.conn.Exists(node)
-		if err == nil && !ok {
-			err = gozk.ErrNoNode
+// refuseSemaphore refuses a mutex on a name that is a semaphore: its leases child
+// has lease nodes, or it has a leases child and its locks queue has nodes (an
+// acquirer). An empty leftover container is no semaphore (ZooKeeper reaps it), nor is
+// a lock that merely has another lock below it named leases or locks.
+func (l *Locker) refuseSemaphore(ctx context.Context, name, dir string, others []string) error {
+	if !hasChild(others, semLeases) {
+		return nil
+	}
+	kids, err := l.leases(ctx, dir+"/"+semLeases)
+	if err != nil {
+		return err
+	}
+	what := ""
+	for _, k := range kids {
+		if m, ok := parseMember(k); ok && m.format == FormatSemaphore {
+			what = fmt.Sprintf("%s/%s has %d lease node(s)", dir, semLeases, len(kids))
+			break
 		}
-		return st, err
+	}
+	if what == "" && hasChild(others, semLocks) {
+		if ms, _, err := l.queue(ctx, dir+"/"+semLocks); err != nil {
+			return err
+		} else if len(ms) > 0 {
+			what = fmt.Sprintf("%d acquirer(s) queued on %s/%s", len(ms), dir, semLocks)
+		}
+	}
+	if what == "" {
+		return nil
+	}
+	q := lock.QuoteCommand([]string{name})
+	return errs.Usage("lock %q is a semaphore (%s); a mutex cannot share its name", name, what).
+		WithHint("take a permit with --semaphore N (the N its holders use), or pick another name; see `dsctl lock inspect %s`", q)
+}
+
+// take turns our lowest node into a lease: its czxid is the fence. The grant is
+// confirmed by a write on our node, which goes through the leader: a read (the
+// listing that found our node first) may come from a follower cut off from the
+// leader, serving a state in which our session has already expired there. The lease
+// is counted from the send time of that write, and it must still be our session's.
+func (l *Locker) take(ctx context.Context, name, dir, node, uuid string, opt lock.AcquireOptions, _ time.Time) (*lock.Lease, error) {
+	sent := time.Now()
+	st, err := call(ctx, l, "confirm", node, func() (*gozk.Stat, error) {
+		return l.conn.Set(node, encodeData(opt.Owner, opt.TTL), -1)
 	}, nil)
 	if err != nil {
 		if errors.Is(err, gozk.ErrNoNode) {
-			return nil, errs.New(errs.KindRuntime, "zookeeper: our lock node %s disappeared as we took the lock (session expired, or broken)", node)
+			return nil, errs.New(errs.KindRuntime, "zookeeper: our lock node %s disappeared as we took the lock (its session expired, or another client deleted it)", node).
+				Wrap(errNodeGone)
 		}
 		return nil, err
+	}
+	if sid := l.conn.SessionID(); st.EphemeralOwner == 0 || st.EphemeralOwner != sid {
+		return nil, errs.New(errs.KindRuntime, "zookeeper: our lock node %s belongs to session 0x%x, not to this one (0x%x): the session ended as we took the lock", node, st.EphemeralOwner, sid).
+			Wrap(errNodeGone)
 	}
 	h := &held{name: name, dir: dir, node: node, token: uuid, fence: lock.FencingToken(st.Czxid), session: st.EphemeralOwner,
 		owner: opt.Owner, ttl: opt.TTL, acquiredAt: sent, version: st.Version, permits: opt.Permits}
@@ -377,9 +448,21 @@ func (l *Locker) detachedLease(name, token string, owner lock.Owner, ttl, nodeTT
 
 // deadline is the conservative local deadline of a request sent at sent that the
 // server answered: before it, neither our own TTL nor the session can have ended.
+//
+// The session's bound leaves out one tick of the ensemble (tickAllowance): a
+// session's expiry is tracked by the leader, which learns of our requests through its followers' pings
+// and checks expiries on tick boundaries.
 func (l *Locker) deadline(sent time.Time, ttl time.Duration) time.Time {
-	bound := min(ttl, l.SessionTimeout())
+	// Our own TTL is timed here; the session's expiry is timed by the leader.
+	bound := min(ttl, l.SessionTimeout()-l.tickAllowance())
 	return sent.Add(bound - lock.ClockDrift(bound))
+}
+
+// tickAllowance is one tick of the ensemble. The tickTime is not in the handshake;
+// ZooKeeper negotiates session timeouts between 2 and 20 ticks (by default), so the
+// smallest tick consistent with the negotiated timeout is timeout/20.
+func (l *Locker) tickAllowance() time.Duration {
+	return l.SessionTimeout() / 20
 }
 
 func (l *Locker) leaseOf(h *held) *lock.Lease {
@@ -388,8 +471,25 @@ func (l *Locker) leaseOf(h *held) *lock.Lease {
 		Note: "held while this process's ZooKeeper session lives: renew within the TTL or the lease is given up"})
 }
 
+// Late TTL timers (see expire).
+const (
+	// lateFire: a TTL timer that fires this much after the TTL ran out means this
+	// process did not run (SIGSTOP, a VM pause, a long GC).
+	lateFire = 100 * time.Millisecond
+	// staleHold is how long the node of a lease whose timer fired late is kept when
+	// the caller does not release it.
+	staleHold = 2 * time.Second
+)
+
 // expire gives up a lease whose TTL passed without a renewal: its node is deleted
 // (or will be, once the session is back).
+//
+// When the timer fires late, this process was not running: neither was the caller
+// that guards something with the lease (lock run's supervisor, whose child may run
+// on). Deleting the node now would race with the caller stopping that work: the next
+// holder could start while it still runs. So the lease is given up locally (Renew
+// fails) but its node stays until the caller releases it, which it does once the work
+// is stopped, or until staleHold has passed.
 func (l *Locker) expire(h *held) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -400,12 +500,46 @@ func (l *Locker) expire(h *held) {
 		h.timer.Reset(left)
 		return
 	}
+	l.giveUp(h)
+}
+
+// giveUp drops a lease whose TTL ran out (h.mu held) and deletes its node, or, when
+// the TTL ran out more than lateFire ago (this process did not run), keeps the node
+// as stale until the caller releases it or staleHold passes (see expire).
+func (l *Locker) giveUp(h *held) {
 	l.drop(h)
+	if time.Since(h.ttlEnd) > lateFire {
+		l.mu.Lock()
+		if !l.closed {
+			l.stale[h.token] = h
+			h.timer = time.AfterFunc(staleHold, func() { l.reapStale(h.token) })
+		}
+		l.mu.Unlock()
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
 	if err := l.deleteNode(ctx, h.node); err != nil {
 		l.forget(h.dir, h.token)
 	}
+}
+
+// reapStale deletes the node of a stale lease (see expire); true when it was stale.
+func (l *Locker) reapStale(token string) bool {
+	l.mu.Lock()
+	h, ok := l.stale[token]
+	delete(l.stale, token)
+	l.mu.Unlock()
+	if !ok {
+		return false
+	}
+	h.timer.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	defer cancel()
+	if err := l.deleteNode(ctx, h.node); err != nil {
+		l.forget(h.dir, h.token)
+	}
+	return true
 }
 
 // drop forgets a lease (h.mu held).
@@ -461,12 +595,7 @@ func (l *Locker) Renew(ctx context.Context, name, token string, ttl time.Duratio
 		return nil, l.notHeld(ctx, name, dir, token)
 	}
 	if time.Now().After(h.ttlEnd) { // the timer is about to give it up
-		l.drop(h)
-		dctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-		if err := l.deleteNode(dctx, h.node); err != nil {
-			l.forget(h.dir, h.token)
-		}
-		cancel()
+		l.giveUp(h)
 		return nil, l.notHeld(ctx, name, dir, token)
 	}
 	sent := time.Now()
@@ -500,16 +629,14 @@ func (l *Locker) Release(ctx context.Context, name, token string) error {
 		return err
 	}
 	token = normalizeToken(token)
+	if l.reapStale(token) { // expired while this process was not running: its node goes now
+		return l.notHeld(ctx, name, dir, token)
+	}
 	h, known := l.lookup(token)
 	if h == nil {
 		if !known {
-			// A token from another process: delete its node only while it holds.
-			ms, _, err := l.queue(ctx, dir)
-			if err != nil {
+			if err := l.releaseForeign(ctx, name, dir, token); err != errNotQueued {
 				return err
-			}
-			if len(ms) > 0 && ms[0].token == token {
-				return l.deleteNode(ctx, dir+"/"+ms[0].name)
 			}
 		}
 		return l.notHeld(ctx, name, dir, token)
@@ -532,6 +659,58 @@ func (l *Locker) Release(ctx context.Context, name, token string) error {
 	l.drop(h)
 	l.forget(h.dir, h.token)
 	return err
+}
+
+// errNotQueued: the token names no node of the queue.
+var errNotQueued = errors.New("not queued")
+
+// releaseForeign releases a token this Locker did not issue. Only a detached dsctl
+// lease (a TTL node with dsctl's owner data, made by lock acquire --detach) is
+// released by token from any process: nothing watches it but its TTL. The node of
+// another session (a dsctl lease held in the foreground, or a Curator, go-zookeeper
+// or kazoo holder, whose token is public: it is in the node's name) is refused: that
+// holder never looks at its node again and would go on believing it holds; only
+// lock break --force deletes it, with a break record. errNotQueued when the token
+// names no queued node.
+func (l *Locker) releaseForeign(ctx context.Context, name, dir, token string) error {
+	ms, others, err := l.queue(ctx, dir)
+	if err != nil {
+		return err
+	}
+	ms, _ = foreignMembers(ms, others)
+	for i, m := range ms {
+		if m.token != token {
+			continue
+		}
+		e, err := l.entry(ctx, dir, m)
+		if errors.Is(err, gozk.ErrNoNode) {
+			return errNotQueued
+		}
+		if err != nil {
+			return err
+		}
+		d, ok := e.data()
+		if ok && d.NodeTTLMs > 0 && e.version >= 0 && i == 0 {
+			// A detached lease: delete that node at the version read (a renewal or
+			// a break in between is seen).
+			_, err := call(ctx, l, "delete", e.Node, func() (struct{}, error) { return struct{}{}, l.conn.Delete(e.Node, e.version) }, nil)
+			if errors.Is(err, gozk.ErrNoNode) || errors.Is(err, gozk.ErrBadVersion) {
+				return l.notHeld(ctx, name, dir, token)
+			}
+			return err
+		}
+		q := lock.QuoteCommand([]string{name})
+		what := "a " + describe(e.Format) + " node"
+		if ok {
+			what = "a dsctl lease held by another process's ZooKeeper session"
+		}
+		if i > 0 {
+			what += " (waiting, not holding)"
+		}
+		return errs.Usage("lock %q: token %s is %s; only its holder can release it, and this process did not take it; nothing was deleted", name, lock.ShortToken(token), what).
+			WithHint("to take the lock away from that holder, `dsctl lock break %s --if-token %s --force` (it records the break); see `dsctl lock inspect %s`", q, token, q)
+	}
+	return errNotQueued
 }
 
 // renewDetached renews a detached lease (a dsctl TTL node) held by token, from any

@@ -164,8 +164,11 @@ func newLockerVia(t *testing.T, addr string, session time.Duration) *zklock.Lock
 	return l
 }
 
-// The create is applied but its reply is lost with the connection: the Locker finds
-// its node by the uuid, holds the lock with it, and leaves no second node behind.
+// The create is applied but its reply is lost with the connection: the Locker hands
+// that uuid to its cleanup (which deletes the orphan node), queues again with a fresh
+// uuid, holds the lock with the new node, and leaves no second node behind. (The name
+// is historical: it used to go on with the node found by the old uuid, which raced
+// with the cleanup; see TestReviewAttackRetriedCreateIsDeletedByItsOwnCleanup.)
 func TestCreateReplyLostFindsOwnNode(t *testing.T) {
 	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
 		ctx := context.Background()

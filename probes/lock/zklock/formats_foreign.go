@@ -235,6 +235,7 @@ func (l *Locker) inspectForeign(ctx context.Context, dir string, others []string
 	// then waits until there are no more lease nodes than the limit. That lease node
 	// (its session's newest) is pending, not held.
 	var waiterNotes []string
+	var waiterEntries []QueueEntry
 	pendingSession := ""
 	for i, m := range waiters {
 		if i == 20 {
@@ -245,6 +246,7 @@ func (l *Locker) inspectForeign(ctx context.Context, dir string, others []string
 		if err != nil {
 			continue // it left meanwhile
 		}
+		waiterEntries = append(waiterEntries, w.QueueEntry)
 		what := "waiting for its turn"
 		if i == 0 {
 			pendingSession = w.Session
@@ -292,6 +294,20 @@ func (l *Locker) inspectForeign(ctx context.Context, dir string, others []string
 	if pending >= 0 {
 		held--
 	}
+	// The queue: every held lease (holding, the oldest first), then the pending lease
+	// and the waiters on locks/.
+	info.Queue = nil
+	for i, e := range entries {
+		if i != pending {
+			q := e.QueueEntry
+			q.Holding = true
+			info.Queue = append(info.Queue, q)
+		}
+	}
+	if pending >= 0 {
+		info.Queue = append(info.Queue, entries[pending].QueueEntry)
+	}
+	info.Queue = append(info.Queue, waiterEntries...)
 	info.Notes = append(info.Notes, fmt.Sprintf("Curator semaphore: %d lease(s) held (the lease limit is not stored in ZooKeeper: each client passes it)", held))
 	info.Notes = append(info.Notes, lines...)
 	info.Notes = append(info.Notes, waiterNotes...)

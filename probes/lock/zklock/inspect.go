@@ -339,9 +339,16 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		if opt.IfToken != "" && h.Token != opt.IfToken {
 			return nil, l.notHeld(ctx, name, dir, opt.IfToken)
 		}
-		rec, _ := json.Marshal(breakRecord{Break: &lock.Break{At: time.Now().UTC(), By: opt.By, Reason: opt.Reason, Token: h.Token, Fence: h.Fence}})
-		if _, err := call(ctx, l, "set", dir, func() (*gozk.Stat, error) { return l.conn.Set(dir, rec, -1) }, nil); err != nil {
+		if info.Format == FormatCuratorSemaphore || len(info.Queue) == 0 || info.Queue[0].Token != h.Token {
+			// A semaphore has several holders (break one lease by its token); and
+			// without the holder's node in the queue there is nothing exact to delete.
+			return nil, errs.Usage("lock %q (%s) has no single holder node to break; nothing was deleted", name, describe(info.Format)).
+				WithHint("break one lease at a time with --if-token TOKEN; see `dsctl lock inspect %s`", lock.QuoteCommand([]string{name}))
+		}
+		if note, err := l.recordBreak(ctx, dir, &lock.Break{At: time.Now().UTC(), By: opt.By, Reason: opt.Reason, Token: h.Token, Fence: h.Fence}); err != nil {
 			return nil, err
+		} else if note != "" {
+			info.Notes = append(info.Notes, note)
 		}
 		node := info.Queue[0].Node // the holder
 		// Delete exactly that node, at the version we read: a holder that renewed
@@ -359,6 +366,44 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		return info, nil
 	}
 	return nil, errs.New(errs.KindRuntime, "zookeeper: lock %q changed holders five times while breaking it; nothing more was deleted", name)
+}
+
+// recordBreak writes the break record as the lock node's data, only when that data is
+// empty or already a dsctl break record (a version-checked write): other libraries
+// lock on any node, including one that holds the application's data, which dsctl
+// never overwrites. (No child node either: go-zookeeper's Lock fails on children it
+// cannot parse.) A non-empty note says why no record was written.
+func (l *Locker) recordBreak(ctx context.Context, dir string, b *lock.Break) (string, error) {
+	rec, _ := json.Marshal(breakRecord{Break: b})
+	type gd struct {
+		b  []byte
+		st *gozk.Stat
+	}
+	for attempt := 0; attempt < 3; attempt++ {
+		r, err := call(ctx, l, "get", dir, func() (gd, error) {
+			b, st, err := l.conn.Get(dir)
+			return gd{b, st}, err
+		}, nil)
+		if errors.Is(err, gozk.ErrNoNode) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		var old breakRecord
+		if len(r.b) > 0 && (json.Unmarshal(r.b, &old) != nil || old.Break == nil) {
+			return fmt.Sprintf("no break record written: the lock node %s holds other data (%d bytes), which dsctl never overwrites; the broken holder will not be told who broke it", dir, len(r.b)), nil
+		}
+		_, err = call(ctx, l, "set", dir, func() (*gozk.Stat, error) { return l.conn.Set(dir, rec, r.st.Version) }, nil)
+		if errors.Is(err, gozk.ErrBadVersion) {
+			continue // written meanwhile: look again
+		}
+		if errors.Is(err, gozk.ErrNoNode) {
+			return "", nil
+		}
+		return "", err
+	}
+	return fmt.Sprintf("no break record written: the lock node %s kept changing", dir), nil
 }
 
 // sync makes the connected server catch up with the leader, so the reads that follow

@@ -6,8 +6,10 @@
 //   - Each contender creates a protected ephemeral-sequential node
 //     _c_<uuid>-lock-<seq> holding its owner metadata (JSON). The lowest sequence
 //     holds the lock; every waiter watches only its predecessor, so one release wakes
-//     exactly one waiter (no herd). "Create succeeded but the reply was lost" is
-//     resolved by finding the node by its uuid (the holder token).
+//     exactly one waiter (no herd). A create whose outcome is unknown (the reply
+//     was lost) hands its uuid to a cleanup that deletes the node if it exists; the
+//     retry uses a fresh uuid (the holder token), so no lease ever stands on a node
+//     that the cleanup may delete.
 //   - The fencing token is the czxid of the holder's node: ZooKeeper's transaction id,
 //     strictly increasing across the whole ensemble.
 //
@@ -88,7 +90,11 @@ type Locker struct {
 	gone map[string]bool  // tokens given up (expired, released, lost)
 	// expired are the tokens given up because the server expired the session.
 	expired map[string]bool
-	closed  bool
+	// stale are leases whose TTL timer fired late (this process did not run): their
+	// nodes are kept until the caller releases them (after it has stopped whatever
+	// the lease guarded) or staleHold has passed.
+	stale  map[string]*held
+	closed bool
 
 	stopEvents func()
 	cleanupMu  sync.Mutex
@@ -128,7 +134,7 @@ func New(ctx context.Context, d endpoint.Dialer, opt Options) (*Locker, error) {
 	if err := zk.ValidatePath(root); err != nil || root == "" {
 		return nil, errs.Usage("zookeeper lock root %q is not a valid path", opt.Root).WithHint("use an absolute path such as %s", DefaultRoot)
 	}
-	l := &Locker{root: root, timeout: d.Limit(), held: map[string]*held{}, gone: map[string]bool{}, expired: map[string]bool{}, cleanup: map[string]string{},
+	l := &Locker{root: root, timeout: d.Limit(), held: map[string]*held{}, gone: map[string]bool{}, expired: map[string]bool{}, stale: map[string]*held{}, cleanup: map[string]string{},
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	l.requested = time.Duration(opt.Endpoint.SessionTimeout)
 	if l.requested <= 0 {
@@ -184,6 +190,9 @@ func (l *Locker) Close() error {
 	for _, h := range l.held {
 		h.timer.Stop()
 	}
+	for _, h := range l.stale {
+		h.timer.Stop()
+	}
 	l.mu.Unlock()
 	close(l.done)
 	l.stopEvents()
@@ -229,9 +238,17 @@ func (l *Locker) eventLoop(events <-chan zk.Notification) {
 // (Curator's SUSPENDED): leases stand until their local deadline, renewals fail.
 func (l *Locker) Suspended() bool { return l.suspended.Load() }
 
-// sessionLost gives up every lease when the server says the session expired: its
-// ephemeral nodes are gone (Curator's LOST).
+// sessionLost gives up the leases of the expired session when the server says it
+// expired: its ephemeral nodes are gone (Curator's LOST). Only those: the event may be
+// handled late (the loop was busy in runCleanup), after a waiter queued again on the
+// new session and took the lock there; that lease stands. go-zookeeper zeroes the
+// session id before it reports the expiry, so every lease whose session is not the
+// current one is on an ended session.
 func (l *Locker) sessionLost() {
+	l.sessionLostExcept(l.conn.SessionID())
+}
+
+func (l *Locker) sessionLostExcept(current int64) {
 	l.mu.Lock()
 	hs := make([]*held, 0, len(l.held))
 	for _, h := range l.held {
@@ -240,7 +257,7 @@ func (l *Locker) sessionLost() {
 	l.mu.Unlock()
 	for _, h := range hs {
 		h.mu.Lock()
-		if !h.gone {
+		if !h.gone && (current == 0 || h.session != current) {
 			l.drop(h)
 			l.mu.Lock()
 			l.expired[h.token] = true
@@ -514,12 +531,32 @@ func (l *Locker) runCleanup() {
 	}
 	l.cleanupMu.Unlock()
 	for uuid, dir := range work {
+		l.mu.Lock()
+		_, live := l.held[uuid]
+		l.mu.Unlock()
+		if live {
+			// Never delete a lease's own node (a uuid is forgotten only when its
+			// create had an unknown outcome, and such a uuid is never used again:
+			// this is a safety net).
+			l.cleanupMu.Lock()
+			delete(l.cleanup, uuid)
+			l.cleanupMu.Unlock()
+			continue
+		}
 		if l.deleteByToken(context.Background(), dir, uuid) == nil {
 			l.cleanupMu.Lock()
 			delete(l.cleanup, uuid)
 			l.cleanupMu.Unlock()
 		}
 	}
+}
+
+// forgotten reports whether uuid is in the cleanup set: a node of ours to delete.
+func (l *Locker) forgotten(uuid string) bool {
+	l.cleanupMu.Lock()
+	defer l.cleanupMu.Unlock()
+	_, ok := l.cleanup[uuid]
+	return ok
 }
 
 // PendingCleanup is the number of nodes whose deletion is still to be confirmed.

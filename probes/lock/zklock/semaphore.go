@@ -89,7 +89,7 @@ func (l *Locker) acquireSemaphore(ctx context.Context, name string, opt lock.Acq
 	if n > MaxPermits {
 		return nil, errs.Usage("--semaphore %d is too many; the most is %d", n, MaxPermits)
 	}
-	if opt.RequireFencing {
+	if opt.RequireFencing && n > 1 {
 		return nil, errs.Usage("--require-fencing with --semaphore %d: up to %d holders hold at once, so no fencing token gives mutual exclusion", n, n).
 			WithHint("drop --semaphore for an exclusive lock, or drop --require-fencing")
 	}
@@ -156,9 +156,20 @@ func (l *Locker) semaphoreRound(ctx context.Context, name, leasesDir string, opt
 		return nil, err
 	}
 	l.recordPermits(ctx, leasesDir, opt.Permits)
-	uuid := newUUID()
-	node, err := l.createLease(ctx, leasesDir, uuid, encodeData(opt.Owner, opt.TTL))
+	node, uuid, err := l.createLease(ctx, leasesDir, encodeData(opt.Owner, opt.TTL))
 	if err != nil {
+		return nil, err
+	}
+	// A mutex queue directly under the name (dsctl's, Curator's, go-zookeeper's,
+	// kazoo's, a read-write lock's) makes it no semaphore. Checked after our lease
+	// node exists: a mutex acquirer checks after its queue node exists, so of two
+	// racing acquirers at least one sees the other (refuseSemaphore).
+	if err := l.refuseMutex(ctx, name, parentOf(leasesDir)); err != nil {
+		dctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+		if derr := l.deleteNode(dctx, node); derr != nil {
+			l.forget(leasesDir, uuid)
+		}
+		cancel()
 		return nil, err
 	}
 	lease, err := l.waitLease(ctx, name, leasesDir, node, uuid, opt, mutex, start, deadline)
@@ -174,56 +185,28 @@ func (l *Locker) semaphoreRound(ctx context.Context, name, leasesDir string, opt
 	return lease, nil
 }
 
-// createLease makes our protected ephemeral-sequential lease node; like create, it
-// finds the node by its uuid when the reply is lost.
-func (l *Locker) createLease(ctx context.Context, leasesDir, uuid string, data []byte) (string, error) {
-	prefix := leasesDir + "/_c_" + uuid + "-lease-"
-	bg := context.Background()
-	var lastErr error
-	for attempt := 0; attempt < 4; attempt++ {
-		if attempt > 0 && ctx.Err() != nil {
-			break
-		}
-		p, err := call(bg, l, "create", prefix, func() (string, error) {
-			return l.conn.Create(prefix, data, gozk.FlagEphemeral|gozk.FlagSequence, gozk.WorldACL(gozk.PermAll))
-		}, func(p string, err error) {
-			if err == nil {
-				_ = l.deleteNode(context.Background(), p)
-			}
-			l.forget(leasesDir, uuid)
-		})
-		switch {
-		case err == nil:
-			if ctx.Err() != nil {
-				_ = l.deleteNode(bg, p)
-				return "", interrupted(ctx, leasesDir)
-			}
-			return p, nil
-		case errors.Is(err, gozk.ErrNoNode): // the container was reaped meanwhile
-			if perr := l.ensureParents(bg, leasesDir); perr != nil {
-				return "", perr
-			}
-			lastErr = err
-		case errs.KindOf(err) == errs.KindUnreachable:
-			lastErr = err
-			if p, ok := l.findOwn(ctx, leasesDir, uuid); ok {
-				if ctx.Err() != nil {
-					_ = l.deleteNode(bg, p)
-					return "", interrupted(ctx, leasesDir)
-				}
-				return p, nil
-			}
-			if !errors.Is(err, gozk.ErrSessionExpired) && !errors.Is(err, gozk.ErrConnectionClosed) {
-				return "", err
-			}
-		default:
-			return "", err
-		}
+// refuseMutex refuses a semaphore on a name that has lock queue nodes directly under it.
+func (l *Locker) refuseMutex(ctx context.Context, name, dir string) error {
+	ms, others, err := l.queue(ctx, dir)
+	if err != nil {
+		return err
 	}
-	if ctx.Err() != nil {
-		return "", interrupted(ctx, leasesDir)
+	ms, _ = foreignMembers(ms, others)
+	if len(ms) == 0 {
+		return nil
 	}
-	return "", lastErr
+	q := lock.QuoteCommand([]string{name})
+	return errs.Usage("lock %q is a mutex (%d queue node(s) under %s, e.g. %s, %s); a semaphore cannot share its name", name, len(ms), dir, ms[0].name, describe(ms[0].format)).
+		WithHint("drop --semaphore to take the mutex, or pick another name; see `dsctl lock inspect %s`", q)
+}
+
+// createLease makes our protected ephemeral-sequential lease node and returns it with
+// its uuid; like create, it never goes on with a node whose create had an unknown
+// outcome (a fresh uuid on every attempt; the cleanup deletes the other).
+func (l *Locker) createLease(ctx context.Context, leasesDir string, data []byte) (string, string, error) {
+	return l.createNode(ctx, leasesDir, "-lease-", data, func(prefix string) (string, error) {
+		return l.conn.Create(prefix, data, gozk.FlagEphemeral|gozk.FlagSequence, gozk.WorldACL(gozk.PermAll))
+	})
 }
 
 // waitLease lists the leases with a watch until ours is among at most n, keeping the
@@ -263,7 +246,7 @@ func (l *Locker) waitLease(ctx context.Context, name, leasesDir, node, uuid stri
 			found = found || k == ours
 		}
 		if !found {
-			return nil, errs.New(errs.KindRuntime, "zookeeper: our lease node under %s disappeared while waiting (the session expired, or someone deleted it)", leasesDir).
+			return nil, errs.New(errs.KindRuntime, "zookeeper: our lease node under %s disappeared while waiting (its session expired, or another client deleted it, e.g. lock break)", leasesDir).
 				WithHint("retry; see dsctl lock inspect %s", name).Wrap(errNodeGone)
 		}
 		if len(r.kids) <= opt.Permits {
@@ -461,6 +444,15 @@ func (l *Locker) inspectSemaphore(ctx context.Context, name, dir string) (*lock.
 		if err != nil {
 			continue // released meanwhile
 		}
+		q := QueueEntry{Node: leasesDir + "/" + k, Token: h.Token, Fence: h.Fence, Format: FormatSemaphore, Owner: h.Owner, Created: h.AcquiredAt, Holding: i < holders}
+		if m, ok := parseMember(k); ok {
+			q.Seq = m.seq
+			if e, err := l.entry(ctx, leasesDir, m); err == nil {
+				q = e.QueueEntry
+				q.Holding = i < holders
+			}
+		}
+		info.Queue = append(info.Queue, q)
 		if i < holders {
 			if info.Holder == nil {
 				info.Held, info.Holder = true, h
@@ -475,6 +467,14 @@ func (l *Locker) inspectSemaphore(ctx context.Context, name, dir string) (*lock.
 		if i == 100 {
 			info.Notes = append(info.Notes, fmt.Sprintf("... and %d more lease nodes", len(kids)-i-1))
 			break
+		}
+	}
+	for i, m := range mutexQueue { // the acquirers, after the leases
+		if i == maxQueueShown {
+			break
+		}
+		if e, err := l.entry(ctx, dir+"/"+semLocks, m); err == nil {
+			info.Queue = append(info.Queue, e.QueueEntry)
 		}
 	}
 	if len(mutexQueue) > 0 {
@@ -534,9 +534,12 @@ func (l *Locker) breakSemaphore(ctx context.Context, name, dir string, opt lock.
 		if err != nil {
 			return nil, true, err
 		}
-		rec, _ := json.Marshal(breakRecord{Break: &lock.Break{At: time.Now().UTC(), By: opt.By, Reason: opt.Reason, Token: h.Token, Fence: h.Fence}})
-		if _, err := call(ctx, l, "set", dir, func() (*gozk.Stat, error) { return l.conn.Set(dir, rec, -1) }, nil); err != nil {
+		note, err := l.recordBreak(ctx, dir, &lock.Break{At: time.Now().UTC(), By: opt.By, Reason: opt.Reason, Token: h.Token, Fence: h.Fence})
+		if err != nil {
 			return nil, true, err
+		}
+		if note != "" {
+			info.Notes = append(info.Notes, note)
 		}
 		node := leasesDir + "/" + k
 		_, err = call(ctx, l, "delete", node, func() (struct{}, error) { return struct{}{}, l.conn.Delete(node, -1) }, nil)
