@@ -212,7 +212,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	w := &waiter{l: l, name: name, opt: opt, start: time.Now()}
 	defer w.close()
 	for {
-		sent := l.now()
+		sent, mono := l.now(), time.Now()
 		fence, ok, err := l.tryAcquire(ctx, w.q(), name, token, string(ownerJSON), opt.TTL)
 		if err != nil {
 			return nil, w.fail(ctx, err, token)
@@ -221,6 +221,16 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 			if ctx.Err() != nil { // the caller gave up while the statement ran
 				l.releaseQuietly(name, token)
 				return nil, interrupted(ctx, name)
+			}
+			if expiredOnArrival(mono, opt.TTL) {
+				// The answer came after the lease's local deadline: someone may hold the
+				// lock (with a larger fence) already. Drop it and try again.
+				l.releaseQuietly(name, token)
+				token = newToken()
+				if err := w.spin(ctx); err != nil {
+					return nil, err
+				}
+				continue
 			}
 			return &lock.Lease{Name: name, Token: token, Fence: lock.FencingToken(fence), FencingSafe: true,
 				TTL: opt.TTL, TTLMs: opt.TTL.Milliseconds(), AcquiredAt: sent, ExpiresAt: deadline(sent, opt.TTL),
@@ -241,6 +251,12 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 			return nil, err
 		}
 	}
+}
+
+// expiredOnArrival reports a grant whose answer came after the lease's conservative
+// local deadline (request sent at mono, real clock).
+func expiredOnArrival(mono time.Time, ttl time.Duration) bool {
+	return time.Since(mono) >= ttl-lock.ClockDrift(ttl)
 }
 
 // releaseQuietly frees a lease nobody will use (the caller gave up), in the background.

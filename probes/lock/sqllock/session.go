@@ -34,6 +34,10 @@ type sessionLease struct {
 
 const sessionNote = "held by this process's database connection (a session lock): renew within the TTL or the lease is given up; the server frees it if the connection ends"
 
+// foreignPoll is how often a PostgreSQL waiter retries a session lock that nobody will
+// notify about.
+const foreignPoll = 50 * time.Millisecond
+
 // maxGone bounds the memory of tokens given up.
 const maxGone = 4096
 
@@ -76,7 +80,6 @@ func (l *Locker) acquireSession(ctx context.Context, name string, opt lock.Acqui
 	var last string
 	listening := false
 	for attempt := 0; ; attempt++ {
-		sent := l.now()
 		var got int64
 		qctx, qcancel := l.bounded(ctx, true)
 		l.statements.Add(1)
@@ -86,7 +89,7 @@ func (l *Locker) acquireSession(ctx context.Context, name string, opt lock.Acqui
 			return nil, l.classify(ctx, "acquire "+name, err)
 		}
 		if got == 1 {
-			lease, err := l.grantSession(ctx, conn, sid, name, opt, sent, waitUntil)
+			lease, err := l.grantSession(ctx, conn, sid, name, opt, waitUntil)
 			if err != nil {
 				return nil, err
 			}
@@ -120,6 +123,11 @@ func (l *Locker) acquireSession(ctx context.Context, name string, opt lock.Acqui
 		}
 		if h.TTLLeft > 0 {
 			limit = min(limit, h.TTLLeft+time.Millisecond)
+		} else if l.dialect.name() == "postgres" {
+			// A session lock without a live row: another program's, or a dsctl holder
+			// past its lease whose connection the server is about to end (idle
+			// timeout). Neither sends a NOTIFY: poll.
+			limit = min(limit, foreignPoll)
 		}
 		if opt.Strategy == lock.WaitPoll {
 			if err := sleepCtx(ctx, min(limit, max(opt.PollInterval, time.Millisecond))); err != nil {
@@ -140,7 +148,7 @@ func (l *Locker) acquireSession(ctx context.Context, name string, opt lock.Acqui
 				return nil, l.classify(ctx, "acquire "+name, err)
 			}
 			if got2.Valid && got2.Int64 == 1 {
-				lease, err := l.grantSession(ctx, conn, sid, name, opt, l.now(), waitUntil)
+				lease, err := l.grantSession(ctx, conn, sid, name, opt, waitUntil)
 				if err != nil {
 					return nil, err
 				}
@@ -190,7 +198,7 @@ func discard(conn *sql.Conn) {
 // the row's expires_at bounds. So the new holder keeps the session lock and waits for
 // the row's expiry (within its --wait); a row held by a live lease-mode holder of the
 // same name is not waited for here (nil lease: the session lock is released again).
-func (l *Locker) grantSession(ctx context.Context, conn *sql.Conn, sid int64, name string, opt lock.AcquireOptions, sent time.Time, waitUntil time.Time) (*lock.Lease, error) {
+func (l *Locker) grantSession(ctx context.Context, conn *sql.Conn, sid int64, name string, opt lock.AcquireOptions, waitUntil time.Time) (*lock.Lease, error) {
 	token := newToken()
 	ownerJSON, _ := json.Marshal(opt.Owner)
 	ms := opt.TTL.Milliseconds()
@@ -198,10 +206,19 @@ func (l *Locker) grantSession(ctx context.Context, conn *sql.Conn, sid int64, na
 	cctx, cancel := l.bounded(ctx, true)
 	defer cancel()
 	var fence int64
+	var sent, mono time.Time
 	for attempt := 0; ; attempt++ {
+		// The lease starts with the stamp: the row's expiry and the local deadline are
+		// both measured from it.
+		sent, mono = l.now(), time.Now()
 		took, f, err := l.stampSession(ctx, conn, sid, name, token, string(ownerJSON), ms)
 		if err != nil {
 			return nil, err
+		}
+		if took && expiredOnArrival(mono, opt.TTL) { // see Acquire
+			_, _ = l.releaseRow(cctx, conn, name, token, false)
+			l.unlockSession(cctx, conn, name)
+			return nil, nil
 		}
 		if took {
 			fence = f
@@ -226,7 +243,6 @@ func (l *Locker) grantSession(ctx context.Context, conn *sql.Conn, sid int64, na
 		if err := sleepCtx(ctx, wait); err != nil {
 			return nil, interrupted(ctx, name) // the connection is discarded, and its lock with it
 		}
-		sent = l.now()
 	}
 	if d.name() == "mysql" {
 		// The server ends the connection (and frees the lock) if the holder stops

@@ -113,7 +113,7 @@ RETURNING 1`, l.qtable, l.shedPlusMs("$2"))
 	defer w.close()
 	ms := opt.TTL.Milliseconds()
 	for {
-		sent := l.now()
+		sent, mono := l.now(), time.Now()
 		var ok bool
 		var err error
 		if d.name() == "mysql" {
@@ -137,6 +137,15 @@ RETURNING 1`, l.qtable, l.shedPlusMs("$2"))
 			if ctx.Err() != nil {
 				go func() { _ = l.releaseShedLock(context.Background(), name, token) }()
 				return nil, interrupted(ctx, name)
+			}
+			if expiredOnArrival(mono, opt.TTL) { // see Acquire
+				go func(token string) { _ = l.releaseShedLock(context.Background(), name, token) }(token)
+				token = shedToken()
+				by = l.lockedBy(opt.Owner.PID, token)
+				if err := w.spin(ctx); err != nil {
+					return nil, err
+				}
+				continue
 			}
 			return &lock.Lease{Name: name, Token: token, FencingSafe: false, TTL: opt.TTL, TTLMs: ms, AcquiredAt: sent,
 				ExpiresAt: deadline(sent, opt.TTL), Owner: opt.Owner, Backend: l.Backend(), Note: shedlockNote}, nil

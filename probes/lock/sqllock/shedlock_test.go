@@ -227,3 +227,29 @@ func TestShedLockTableInspectedByDefaultFormat(t *testing.T) {
 		}
 	})
 }
+
+// List prefixes are literal: _ and % in a prefix match only themselves.
+func TestListPrefixIsLiteral(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		l := newLocker(t, dsn, sqllock.Options{})
+		base := locktest.Name(t, "p")
+		var leases []*lock.Lease
+		for _, n := range []string{base + "/a_b", base + "/aXb", base + "/c%d", base + "/cYd"} {
+			le, err := l.Acquire(ctx, n, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+			if err != nil {
+				t.Fatal(err)
+			}
+			leases = append(leases, le)
+		}
+		for prefix, want := range map[string]string{base + "/a_": base + "/a_b", base + "/c%": base + "/c%d"} {
+			got, err := l.List(ctx, lock.ListOptions{Prefix: prefix})
+			if err != nil || len(got) != 1 || got[0].Name != want {
+				t.Fatalf("list %q: %+v %v", prefix, got, err)
+			}
+		}
+		for _, le := range leases {
+			_ = l.Release(ctx, le.Name, le.Token)
+		}
+	})
+}

@@ -49,6 +49,7 @@ package sqllock
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
@@ -212,7 +213,7 @@ func New(ctx context.Context, d endpoint.Dialer, ep endpoint.SQL, opt Options) (
 		l.dialect = pgDialect{}
 	}
 	l.qtable = l.dialect.quoteTable(table)
-	l.channel = "dsctl_lock:" + table
+	l.channel = notifyChannel(table)
 	notify := t.Driver == "postgres" || (mode == ModeSession)
 	fencing := format == lock.FormatDsctl
 	l.backend = lock.Backend{Kind: t.Driver, Mode: string(mode), Endpoints: []string{t.Name},
@@ -221,6 +222,17 @@ func New(ctx context.Context, d endpoint.Dialer, ep endpoint.SQL, opt Options) (
 		l.backend.Warnings = append(l.backend.Warnings, "ShedLock tables have no fencing counter: leases carry no fencing token")
 	}
 	return l, nil
+}
+
+// notifyChannel is the PostgreSQL NOTIFY channel of a table: "dsctl_lock:<table>", or
+// a hash of the table name when that is longer than PostgreSQL's 63-byte limit.
+func notifyChannel(table string) string {
+	ch := "dsctl_lock:" + table
+	if len(ch) > 63 {
+		sum := sha256.Sum256([]byte(table))
+		ch = "dsctl_lock:" + hex.EncodeToString(sum[:8])
+	}
+	return ch
 }
 
 // ValidateTable checks a table name: [schema.]table, letters, digits and _, starting
@@ -297,7 +309,7 @@ func (l *Locker) Close() error {
 	for _, h := range hs {
 		h.mu.Lock()
 		if !h.gone {
-			l.dropSession(h, false)
+			l.giveUp(h) // frees the row too, so the next holder need not wait for its expiry
 		}
 		h.mu.Unlock()
 	}
