@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -120,15 +121,30 @@ func RunAcquire(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *A
 	if err != nil {
 		return err
 	}
-	l, r, err := open(ctx, f, o.Backend)
+	if o.Detach && opt.Permits > 1 {
+		return errs.Usage("--semaphore and --detach cannot be combined: a semaphore lease lives with this process's session").
+			WithHint("drop --detach (acquire then holds in the foreground), or use lock run")
+	}
+	r, err := o.Backend.resolve(ctx, f)
+	if err != nil {
+		return err
+	}
+	if err := backends.CheckPermits(r.kind, r.opt, opt.Permits); err != nil {
+		return err
+	}
+	desc := backends.Describe(r.kind, r.opt)
+	if o.Detach && !desc.Detachable {
+		hint := "drop --detach, or use lock run"
+		if backends.IsSQL(r.kind) {
+			hint = "use --mode lease (rows that outlive dsctl), or lock run"
+		}
+		return errs.Usage("--detach: a %s %s lease cannot outlive this process", r.kind, leaseMode(r)).WithHint("%s", hint)
+	}
+	l, err := openResolved(ctx, f, r)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	desc := backends.Describe(r.kind)
-	if o.Detach && !desc.Detachable {
-		return errs.Usage("--detach: a %s lease cannot outlive this process", r.kind).WithHint("drop --detach, or use lock run")
-	}
 	opt.Detached = o.Detach
 	hold := o.For > 0 || (!desc.Detached && !o.Detach)
 	if hold {
@@ -155,8 +171,8 @@ func RunAcquire(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *A
 		f.IO.Notef("lock %q: holding it in the foreground, renewing every %s, until %s; then it is released", o.Name,
 			lock.RoundDuration(lease.TTL/3), until)
 	} else {
-		f.IO.Notef("lock %q: a %s lease lives as long as this process's session: holding it in the foreground until %s; then it is released (exit 4 if it is lost meanwhile)",
-			o.Name, r.kind, until)
+		f.IO.Notef("lock %q: a %s lease lives as long as this process's %s: holding it in the foreground until %s; then it is released (exit 4 if it is lost meanwhile)",
+			o.Name, strings.TrimSpace(string(r.kind)+" "+leaseMode(r)), sessionWord(r), until)
 	}
 	res, err := supervisor.Hold(ctx, supervisor.HoldOptions{Locker: l, Lease: lease, For: o.For,
 		OnEvent: func(ev supervisor.Event) { f.IO.Debugf("lock acquire %s: %s %s", o.Name, ev.What, ev.Detail) }})
@@ -179,4 +195,20 @@ func flush(w io.Writer) {
 	case interface{ Sync() error }:
 		_ = x.Sync()
 	}
+}
+
+// leaseMode is "session" for an SQL session-mode lock ("" otherwise), for messages.
+func leaseMode(r resolved) string {
+	if backends.IsSQL(r.kind) && r.opt.Mode == backends.ModeSession {
+		return "session-mode"
+	}
+	return ""
+}
+
+// sessionWord is what a lease that lives with this process lives with.
+func sessionWord(r resolved) string {
+	if backends.IsSQL(r.kind) {
+		return "database connection"
+	}
+	return "session"
 }

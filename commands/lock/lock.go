@@ -6,6 +6,7 @@ package lock
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -87,6 +88,12 @@ type backendFlags struct {
 	Redis   []string
 	ZK      []string
 	ZKRoot  string
+	// SQL only: --mode, --table, --format.
+	Mode   string
+	Table  string
+	Format string
+	// quiet: no warnings (shell completion).
+	quiet bool
 }
 
 func (b *backendFlags) register(cmd *cobra.Command) {
@@ -96,8 +103,25 @@ func (b *backendFlags) register(cmd *cobra.Command) {
 		"Redis address(es); several = independent masters, quorum mode (overrides DSCTL_REDIS and the context)")
 	fl.StringSliceVar(&b.ZK, "zk", nil, "ZooKeeper servers host:port,... (overrides DSCTL_ZK and the context; implies --backend zookeeper)")
 	fl.StringVar(&b.ZKRoot, "zk-root", backends.DefaultZKRoot, "ZooKeeper node under which the locks live")
-	cmdutil.RegisterFlag(cmd, "backend", cmdutil.Fixed("redis\tRedis, single server or quorum", "zookeeper\tZooKeeper ensemble (Curator-compatible)",
-		"mysql\tMySQL/MariaDB", "postgres\tPostgreSQL"))
+	fl.StringVar(&b.Mode, "mode", "", "SQL locks: lease (rows with a database-clock expiry; default) or session (GET_LOCK / pg_advisory_lock held by dsctl's connection)")
+	fl.StringVar(&b.Table, "table", "", "SQL locks: the lock table (default "+backends.DefaultSQLTable+", or shedlock with --format shedlock); inspect and list also read ShedLock and unique-key tables")
+	fl.StringVar(&b.Format, "format", "", "SQL locks: dsctl (default) or shedlock (take and release locks in an existing ShedLock table)")
+	registerBackendCompletions(cmd)
+}
+
+// registerBackendCompletions completes --backend, --mode and --format.
+func registerBackendCompletions(cmd *cobra.Command) {
+	if cmd.Flags().Lookup("backend") != nil {
+		cmdutil.RegisterFlag(cmd, "backend", cmdutil.Fixed("redis\tRedis, single server or quorum", "zookeeper\tZooKeeper ensemble (Curator-compatible)",
+			"mysql\tMySQL/MariaDB (DSCTL_SQL_DSN)", "postgres\tPostgreSQL (DSCTL_SQL_DSN)"))
+	}
+	if cmd.Flags().Lookup("mode") != nil {
+		cmdutil.RegisterFlag(cmd, "mode", cmdutil.Fixed("lease\tSQL rows with a database-clock expiry (outlive dsctl)",
+			"session\tGET_LOCK / pg_advisory_lock held by dsctl's connection"))
+	}
+	if cmd.Flags().Lookup("format") != nil {
+		cmdutil.RegisterFlag(cmd, "format", cmdutil.Fixed("dsctl\tdsctl's lease table (fencing tokens)", "shedlock\tan existing ShedLock table (no fencing token)"))
+	}
 }
 
 // resolved is a command's backend choice: the endpoints, the kind, its options.
@@ -134,7 +158,14 @@ func (b *backendFlags) resolve(ctx context.Context, f *cmdutil.Factory) (resolve
 	if err != nil {
 		return resolved{}, err
 	}
-	return resolved{e: e, kind: kind, opt: backends.Options{ZKRoot: b.ZKRoot}}, nil
+	opt := backends.Options{ZKRoot: b.ZKRoot, Mode: backends.Mode(strings.ToLower(b.Mode)), Table: b.Table, Format: lock.Format(strings.ToLower(b.Format))}
+	if err := backends.CheckOptions(kind, opt); err != nil {
+		return resolved{}, err
+	}
+	if w := backends.ImplicitWarning(e, x, kind); w != "" && !b.quiet {
+		f.IO.Warnf("%s", w)
+	}
+	return resolved{e: e, kind: kind, opt: opt}, nil
 }
 
 // open resolves the endpoints, picks the backend and makes the Locker: the one place
@@ -144,14 +175,25 @@ func open(ctx context.Context, f *cmdutil.Factory, b backendFlags) (lock.Locker,
 	if err != nil {
 		return nil, r, err
 	}
-	f.IO.Debugf("lock backend: %s", r.kind)
+	l, err := openResolved(ctx, f, r)
+	return l, r, err
+}
+
+// openResolved makes the Locker of a resolved backend, saying on -v which one (for
+// SQL: host and user only, never the DSN) and showing its warnings.
+func openResolved(ctx context.Context, f *cmdutil.Factory, r resolved) (lock.Locker, error) {
+	if backends.IsSQL(r.kind) {
+		f.IO.Debugf("lock backend: %s", backends.SQLSummary(f.Dialer(), r.e, r.opt))
+	} else {
+		f.IO.Debugf("lock backend: %s", r.kind)
+	}
 	l, err := backends.Open(ctx, f.Dialer(), r.e, r.kind, r.opt)
 	if err == nil {
 		for _, w := range l.Backend().Warnings {
 			f.IO.Warnf("%s", w)
 		}
 	}
-	return l, r, err
+	return l, err
 }
 
 // oneName accepts exactly one lock name, and says so plainly otherwise (two words are
@@ -176,6 +218,7 @@ type acquireFlags struct {
 	PollInterval   time.Duration
 	RequireFencing bool
 	Fair           bool
+	Semaphore      int
 }
 
 func (a *acquireFlags) register(cmd *cobra.Command) {
@@ -186,6 +229,7 @@ func (a *acquireFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&a.Strategy, "wait-strategy", "notify", "how to wait: notify (woken by the release) or poll (retry every --poll-interval)")
 	fl.DurationVar(&a.PollInterval, "poll-interval", lock.DefaultPollInterval, "retry interval with --wait-strategy poll")
 	fl.BoolVar(&a.RequireFencing, "require-fencing", false, "refuse backends that cannot give safe fencing tokens (quorum mode)")
+	fl.IntVar(&a.Semaphore, "semaphore", 1, "let up to N holders hold the lock at once (a counting semaphore; ZooKeeper only, Curator InterProcessSemaphoreV2-compatible)")
 	fl.BoolVar(&a.Fair, "fair", false, "first come, first served: never take a free lock ahead of a live waiter queued earlier (single server only; costs throughput, see docs/performance.md)")
 }
 
@@ -212,9 +256,12 @@ func (a *acquireFlags) options(name string, owner lock.Owner) (lock.AcquireOptio
 	if err := lock.ValidateLabel(a.Owner); err != nil {
 		return lock.AcquireOptions{}, err
 	}
+	if a.Semaphore < 1 {
+		return lock.AcquireOptions{}, errs.Usage("--semaphore must be at least 1, got %d", a.Semaphore).WithHint("e.g. --semaphore 3 lets three holders in at once")
+	}
 	owner.Label = a.Owner
 	return lock.AcquireOptions{TTL: a.TTL, Wait: wait, Strategy: strategy, PollInterval: a.PollInterval,
-		Owner: owner, RequireFencing: a.RequireFencing, Fair: a.Fair}, nil
+		Owner: owner, RequireFencing: a.RequireFencing, Fair: a.Fair, Permits: a.Semaphore}, nil
 }
 
 // onWait reports on stderr (TTY or -v only) who holds the lock we wait for.

@@ -143,7 +143,14 @@ func RunRun(ctx context.Context, f *cmdutil.Factory, o *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	l, r, err := open(ctx, f, o.Backend)
+	r, err := o.Backend.resolve(ctx, f)
+	if err != nil {
+		return err
+	}
+	if err := backends.CheckPermits(r.kind, r.opt, opt.Permits); err != nil {
+		return err
+	}
+	l, err := openResolved(ctx, f, r)
 	if err != nil {
 		return err
 	}
