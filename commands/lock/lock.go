@@ -23,13 +23,15 @@ import (
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lock",
-		Short: "Take, hold, inspect and break distributed locks (Redis, ZooKeeper), with fencing tokens",
+		Short: "Take, hold, inspect and break distributed locks (Redis, ZooKeeper, MySQL, PostgreSQL), with fencing tokens",
 		Long: `Take, hold, inspect and break distributed locks, with fencing tokens.
 
 A lock is a lease: it has a holder token (needed to renew or release it), a fencing
 token that is larger for every new holder (give it to your storage so it can refuse
 writes from a holder that lost the lease without knowing), and a TTL after which the
-backend drops it unless renewed. Waiters are woken by the release (no polling).
+backend drops it unless renewed. Waiters are woken by the release where the backend
+can (Redis pub/sub, ZooKeeper watches, PostgreSQL LISTEN/NOTIFY, MySQL GET_LOCK);
+MySQL lease rows are retried with capped exponential backoff and jitter.
 
 Backends:
   redis      one address (--redis, DSCTL_REDIS or the context's redis.addrs) is a
@@ -43,24 +45,55 @@ Backends:
              dsctl's session (timeout: the context's zookeeper.session_timeout, 10s
              by default, as the server grants it): ` + "`lock acquire`" + ` holds it in the
              foreground, or --detach makes it a TTL node. Digest auth: the context's
-             zookeeper.digest_user and digest_password.
-  mysql, postgres  DSCTL_SQL_DSN or the context's sql.dsn (never a flag).
+             zookeeper.digest_user and digest_password. --semaphore N lets N holders
+             in at once (Curator InterProcessSemaphoreV2 layout).
+  mysql, postgres
+             MySQL/MariaDB or PostgreSQL, from DSCTL_SQL_DSN or the context's sql.dsn
+             (an env var or a file: never a flag, never printed; -v shows host and
+             user only). Which one is read from the DSN. Two modes:
+             --mode lease (default): one row per lock in a table (dsctl_locks, or
+             --table NAME), created once with ` + "`dsctl lock sql init`" + ` (--print
+             shows the DDL for a DBA). Taken and taken over by one statement that
+             compares expiry by the DATABASE's clock, never the client's; every grant
+             increments the row's fencing counter. A lease outlives the command, like
+             a Redis key.
+             --mode session: GET_LOCK on MySQL, pg_try_advisory_lock on PostgreSQL
+             (key: the first 8 bytes of SHA-256("dsctl:" + name) as a signed
+             int64), held by dsctl's connection, so ` + "`lock acquire`" + ` holds it in the
+             foreground as on ZooKeeper and ` + "`lock run`" + ` is the natural use; the
+             fence comes from the same table's counter. A connection killed
+             server-side is a lost lock (exit 4).
+             --format shedlock takes and releases locks in an existing ShedLock table
+             (shedlock(name, lock_until, locked_at, locked_by); no fencing token), so
+             a shell job and a Spring service using ShedLock exclude each other.
+             inspect and list also read ShedLock and unique-key tables (--table), and
+             name the sessions holding PostgreSQL advisory and MySQL user locks.
+             No semaphores.
 
 ` + backends.PickRule + `
+When several backends are configured and none is chosen, dsctl warns on stderr: two
+hosts whose configurations differ would take the same lock on different systems.
 
 ` + "`lock verify`" + ` checks, Jepsen-style and with injected faults, that the lock you depend on
 actually excludes.
 
 Exit codes: 3 lock not acquired (held by someone else for the whole --wait), 4 lock
 lost or not held by the given token, 5 ` + "`lock verify`" + ` found a violation, 6 the
-backend is unreachable, 2 bad input (an unknown --backend too); ` + "`lock run`" + ` passes
-its command's exit code through (its own 3, 4 and 6 can be changed with
---conflict-exit-code, --lost-exit-code and --unreachable-exit-code).`,
+backend is unreachable, 2 bad input (an unknown --backend, --mode on a backend that
+is not SQL, --semaphore where semaphores are not supported, a missing SQL lock
+table: run ` + "`dsctl lock sql init`" + `); ` + "`lock run`" + ` passes its command's exit code
+through (its own 3, 4 and 6 can be changed with --conflict-exit-code,
+--lost-exit-code and --unreachable-exit-code).`,
 		Example: `  dsctl lock run deploy-prod --ttl 30s --wait 5m -- ./deploy.sh prod
   eval "$(dsctl lock acquire nightly -o env)"; ./job.sh; dsctl lock release nightly
   dsctl lock inspect deploy-prod
   dsctl lock run deploy-prod --zk zk1:2181,zk2:2181,zk3:2181 -- ./deploy.sh prod
   dsctl lock acquire maintenance --backend zookeeper --sandbox --for 1m
+  dsctl lock run batch --zk zk1:2181 --semaphore 3 -- ./worker.sh
+  export DSCTL_SQL_DSN='postgres://app@db:5432/app'   # or a file: see dsctl config
+  dsctl lock sql init && dsctl lock run nightly --backend postgres -- ./nightly.sh
+  dsctl lock run report --backend mysql --mode session -- ./report.sh
+  dsctl lock run cleanup --backend postgres --format shedlock --ttl 10m -- ./cleanup.sh
   dsctl lock list --prefix deploy
   dsctl lock break deploy-prod --force --reason "host died"
   dsctl lock bench --sandbox
@@ -78,6 +111,7 @@ its command's exit code through (its own 3, 4 and 6 can be changed with
 		newBreakCmd(f),
 		newBenchCmd(f),
 		newVerifyCmd(f),
+		newSQLCmd(f),
 	)
 	return cmd
 }

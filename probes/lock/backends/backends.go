@@ -217,6 +217,15 @@ func dsnSource(e config.Endpoints) string {
 	return "the SQL DSN"
 }
 
+// SQLKindOf is the SQL backend the configured DSN names (no I/O); false when no DSN
+// is configured.
+func SQLKindOf(e config.Endpoints) (Kind, bool) {
+	if !e.SQL.HasDSN() {
+		return "", false
+	}
+	return sqlKind(e.SQL), true
+}
+
 // sqlKind tells MySQL from PostgreSQL by the driver or the DSN. A DSN that says
 // neither counts as MySQL here; opening it reports the real problem.
 func sqlKind(s endpoint.SQL) Kind {
@@ -458,7 +467,7 @@ func Describe(kind Kind, opt Options) Description {
 		session := opt.Mode == ModeSession
 		// Notify: PostgreSQL wakes waiters with LISTEN/NOTIFY; MySQL session locks wait
 		// inside GET_LOCK (the server wakes them); MySQL lease rows back off.
-		return Description{Kind: kind, Detached: !session, Notify: kind == Postgres || session, Purge: true,
+		return Description{Kind: kind, Detached: !session, Detachable: !session, Notify: kind == Postgres || session, Purge: true,
 			Endpoints: "DSCTL_SQL_DSN or the context's sql.dsn (env or file only)"}
 	}
 	return Description{Kind: Redis, Detached: true, Detachable: true, Notify: true, Purge: true,

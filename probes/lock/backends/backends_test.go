@@ -134,7 +134,7 @@ func TestDescribe(t *testing.T) {
 		{backends.Postgres, "session", false, true},
 	} {
 		d := backends.Describe(c.kind, backends.Options{Mode: sqlMode(c.mode)})
-		if d.Detached != c.detached || d.Notify != c.notify || d.Semaphore || d.Detachable {
+		if d.Detached != c.detached || d.Detachable != c.detached || d.Notify != c.notify || d.Semaphore {
 			t.Errorf("%s %s: %+v", c.kind, c.mode, d)
 		}
 	}
