@@ -61,6 +61,17 @@ its node alive while it waits. The TTL is timed on the ZooKeeper leader's wall c
 (from the node's last write): keep the ensemble's clocks in sync (NTP), since a new
 leader whose clock runs ahead would end it early, and check DSCTL_LOCK_FENCE.
 
+On MySQL and PostgreSQL in lease mode (--mode lease, the default) the lease is a row
+that outlives this command until its TTL, as on Redis; its expiry is decided by the
+database's clock. In session mode (--mode session) it is a GET_LOCK /
+pg_try_advisory_lock held by this process's database connection: acquire holds it in
+the foreground as on ZooKeeper (exit 4 if the connection is killed meanwhile), and
+--detach is refused. --format shedlock takes the lock in an existing ShedLock table
+(no fencing token).
+
+--semaphore N (ZooKeeper only) lets up to N holders hold the lock at once; the
+N+1th waits or gets exit 3. It cannot be combined with --detach.
+
 --for DURATION holds any lease in the foreground for that long, renewing it, then
 releases it (ctrl-C releases it earlier), on Redis too.
 
@@ -79,7 +90,10 @@ backend {kind, mode, endpoints, fencing_safe, notify, detached}, note.`,
   eval "$(dsctl lock acquire nightly --ttl 10m -o env)" && ./batch.sh && dsctl lock release nightly
   dsctl lock acquire deploy --wait 2m -o json
   dsctl lock acquire maintenance --backend zookeeper --for 10m   # holds, then releases
-  eval "$(dsctl lock acquire nightly --zk zk1:2181 --detach --ttl 10m -o env)"   # a TTL node`,
+  eval "$(dsctl lock acquire nightly --zk zk1:2181 --detach --ttl 10m -o env)"   # a TTL node
+  DSCTL_SQL_DSN=postgres://app@db:5432/app dsctl lock acquire nightly --ttl 10m   # a lease row
+  dsctl lock acquire report --backend mysql --mode session --for 5m   # GET_LOCK, held in the foreground
+  dsctl lock acquire pool --zk zk1:2181 --semaphore 3   # one of 3 permits`,
 		Args: oneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
@@ -91,7 +105,7 @@ backend {kind, mode, endpoints, fencing_safe, notify, detached}, note.`,
 		},
 	}
 	o.acquireFlags.register(cmd)
-	cmd.Flags().BoolVar(&o.Detach, "detach", false, "let the lease outlive this command until its TTL (ZooKeeper: a TTL node; Redis leases always do)")
+	cmd.Flags().BoolVar(&o.Detach, "detach", false, "let the lease outlive this command until its TTL (ZooKeeper: a TTL node; Redis and SQL lease-mode leases always do; refused in SQL session mode)")
 	cmd.Flags().DurationVar(&o.For, "for", 0, "hold the lease in the foreground this long, renewing it, then release it (ZooKeeper always holds in the foreground: until ctrl-C without --for)")
 	o.Backend.register(cmd)
 	cmd.ValidArgsFunction = cmdutil.FirstArg(completeLockName(f, &o.Backend))
