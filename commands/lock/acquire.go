@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,6 +61,17 @@ its node alive while it waits. The TTL is timed on the ZooKeeper leader's wall c
 (from the node's last write): keep the ensemble's clocks in sync (NTP), since a new
 leader whose clock runs ahead would end it early, and check DSCTL_LOCK_FENCE.
 
+On MySQL and PostgreSQL in lease mode (--mode lease, the default) the lease is a row
+that outlives this command until its TTL, as on Redis; its expiry is decided by the
+database's clock. In session mode (--mode session) it is a GET_LOCK /
+pg_try_advisory_lock held by this process's database connection: acquire holds it in
+the foreground as on ZooKeeper (exit 4 if the connection is killed meanwhile), and
+--detach is refused. --format shedlock takes the lock in an existing ShedLock table
+(no fencing token).
+
+--semaphore N (ZooKeeper only) lets up to N holders hold the lock at once; the
+N+1th waits or gets exit 3. It cannot be combined with --detach.
+
 --for DURATION holds any lease in the foreground for that long, renewing it, then
 releases it (ctrl-C releases it earlier), on Redis too.
 
@@ -78,7 +90,10 @@ backend {kind, mode, endpoints, fencing_safe, notify, detached}, note.`,
   eval "$(dsctl lock acquire nightly --ttl 10m -o env)" && ./batch.sh && dsctl lock release nightly
   dsctl lock acquire deploy --wait 2m -o json
   dsctl lock acquire maintenance --backend zookeeper --for 10m   # holds, then releases
-  eval "$(dsctl lock acquire nightly --zk zk1:2181 --detach --ttl 10m -o env)"   # a TTL node`,
+  eval "$(dsctl lock acquire nightly --zk zk1:2181 --detach --ttl 10m -o env)"   # a TTL node
+  DSCTL_SQL_DSN=postgres://app@db:5432/app dsctl lock acquire nightly --ttl 10m   # a lease row
+  dsctl lock acquire report --backend mysql --mode session --for 5m   # GET_LOCK, held in the foreground
+  dsctl lock acquire pool --zk zk1:2181 --semaphore 3   # one of 3 permits`,
 		Args: oneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
@@ -90,7 +105,7 @@ backend {kind, mode, endpoints, fencing_safe, notify, detached}, note.`,
 		},
 	}
 	o.acquireFlags.register(cmd)
-	cmd.Flags().BoolVar(&o.Detach, "detach", false, "let the lease outlive this command until its TTL (ZooKeeper: a TTL node; Redis leases always do)")
+	cmd.Flags().BoolVar(&o.Detach, "detach", false, "let the lease outlive this command until its TTL (ZooKeeper: a TTL node; Redis and SQL lease-mode leases always do; refused in SQL session mode)")
 	cmd.Flags().DurationVar(&o.For, "for", 0, "hold the lease in the foreground this long, renewing it, then release it (ZooKeeper always holds in the foreground: until ctrl-C without --for)")
 	o.Backend.register(cmd)
 	cmd.ValidArgsFunction = cmdutil.FirstArg(completeLockName(f, &o.Backend))
@@ -120,15 +135,30 @@ func RunAcquire(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *A
 	if err != nil {
 		return err
 	}
-	l, r, err := open(ctx, f, o.Backend)
+	if o.Detach && opt.Permits > 1 {
+		return errs.Usage("--semaphore and --detach cannot be combined: a semaphore lease lives with this process's session").
+			WithHint("drop --detach (acquire then holds in the foreground), or use lock run")
+	}
+	r, err := o.Backend.resolve(ctx, f)
+	if err != nil {
+		return err
+	}
+	if err := backends.CheckPermits(r.kind, r.opt, opt.Permits); err != nil {
+		return err
+	}
+	desc := backends.Describe(r.kind, r.opt)
+	if o.Detach && !desc.Detachable {
+		hint := "drop --detach, or use lock run"
+		if backends.IsSQL(r.kind) {
+			hint = "use --mode lease (rows that outlive dsctl), or lock run"
+		}
+		return errs.Usage("--detach: a %s %s lease cannot outlive this process", r.kind, leaseMode(r)).WithHint("%s", hint)
+	}
+	l, err := openResolved(ctx, f, r)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	desc := backends.Describe(r.kind)
-	if o.Detach && !desc.Detachable {
-		return errs.Usage("--detach: a %s lease cannot outlive this process", r.kind).WithHint("drop --detach, or use lock run")
-	}
 	opt.Detached = o.Detach
 	hold := o.For > 0 || (!desc.Detached && !o.Detach)
 	if hold {
@@ -155,8 +185,8 @@ func RunAcquire(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *A
 		f.IO.Notef("lock %q: holding it in the foreground, renewing every %s, until %s; then it is released", o.Name,
 			lock.RoundDuration(lease.TTL/3), until)
 	} else {
-		f.IO.Notef("lock %q: a %s lease lives as long as this process's session: holding it in the foreground until %s; then it is released (exit 4 if it is lost meanwhile)",
-			o.Name, r.kind, until)
+		f.IO.Notef("lock %q: a %s lease lives as long as this process's %s: holding it in the foreground until %s; then it is released (exit 4 if it is lost meanwhile)",
+			o.Name, strings.TrimSpace(string(r.kind)+" "+leaseMode(r)), sessionWord(r), until)
 	}
 	res, err := supervisor.Hold(ctx, supervisor.HoldOptions{Locker: l, Lease: lease, For: o.For,
 		OnEvent: func(ev supervisor.Event) { f.IO.Debugf("lock acquire %s: %s %s", o.Name, ev.What, ev.Detail) }})
@@ -179,4 +209,20 @@ func flush(w io.Writer) {
 	case interface{ Sync() error }:
 		_ = x.Sync()
 	}
+}
+
+// leaseMode is "session" for an SQL session-mode lock ("" otherwise), for messages.
+func leaseMode(r resolved) string {
+	if backends.IsSQL(r.kind) && r.opt.Mode == backends.ModeSession {
+		return "session-mode"
+	}
+	return ""
+}
+
+// sessionWord is what a lease that lives with this process lives with.
+func sessionWord(r resolved) string {
+	if backends.IsSQL(r.kind) {
+		return "database connection"
+	}
+	return "session"
 }

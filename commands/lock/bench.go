@@ -49,12 +49,15 @@ which are handed the lock in turn; an unfair lock would let it win again instead
 for comparison.
 
 JSON keys: backend, wait_strategy, poll_interval_ms, fair, clients, ops, hold_ms, think_ms,
-elapsed_ms, throughput_ops_per_s, acquire_latency {count, p50_ms, p99_ms, max_ms},
+wait_method (how waiters learn the lock is free: pub/sub,
+a ZooKeeper watch, LISTEN/NOTIFY on PostgreSQL, backoff on MySQL lease rows, GET_LOCK
+on MySQL session locks), elapsed_ms, throughput_ops_per_s, acquire_latency {count, p50_ms, p99_ms, max_ms},
 handoff_latency {...}, overlaps, fence_violations, fencing_checked, ok.`,
 		Example: `  dsctl lock bench --sandbox
   dsctl lock bench --redis 127.0.0.1:6379 --clients 8 --ops 2000 --think 1ms
   dsctl lock bench --wait-strategy poll --poll-interval 100ms --ops 200 -o json
-  dsctl lock bench --zk zk1:2181,zk2:2181,zk3:2181 --clients 8 --ops 2000`,
+  dsctl lock bench --zk zk1:2181,zk2:2181,zk3:2181 --clients 8 --ops 2000
+  DSCTL_SQL_DSN=postgres://app@db:5432/app dsctl lock bench --backend postgres --ops 500`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := f.Printer(output.Standard)
@@ -116,6 +119,11 @@ func RunBench(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ben
 	if err := backends.Reach(ctx, d, r.kind, r.e, r.opt); err != nil {
 		return err
 	}
+	waitMethod := ""
+	if l, err := backends.Open(ctx, d, r.e, r.kind, r.opt); err == nil {
+		waitMethod = backends.WaitMethod(l, strategy)
+		_ = l.Close()
+	}
 	opt := bench.Options{Clients: o.Clients, Ops: o.Ops, Name: o.Name, TTL: o.TTL, Hold: o.Hold, Think: o.Think,
 		Strategy: strategy, PollInterval: o.PollInterval, Fair: o.Fair,
 		NewLocker: func() (lock.Locker, error) { return backends.Open(ctx, d, r.e, r.kind, r.opt) }}
@@ -132,7 +140,7 @@ func RunBench(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ben
 	if err != nil {
 		return err
 	}
-	if err := p.Print(BenchView{res}); err != nil {
+	if err := p.Print(BenchView{Result: res, WaitMethod: waitMethod}); err != nil {
 		return err
 	}
 	if !res.OK {

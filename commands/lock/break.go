@@ -41,6 +41,14 @@ session is not touched: it sees the break at its next renewal (a ` + "`lock run`
 foreground ` + "`lock acquire`" + ` holder then stops and exits 4, told who broke it).
 Only lock queue nodes are ever deleted; --raw changes nothing there.
 
+On MySQL and PostgreSQL (lease mode) break frees the lease row, keeping its fencing
+counter and recording the break in it; the next waiter takes the row. In session mode
+the holder's database connection is also ended (KILL / pg_terminate_backend), which
+frees its session lock; the holder sees its connection end (exit 4). A ShedLock row
+(--format shedlock, or --table on a ShedLock table) is unlocked as ShedLock does;
+a unique-key row is deleted. Another program's GET_LOCK or advisory lock is refused
+(exit 2) unless --raw is given, which ends that program's connection.
+
 Only locks are broken: a key counts as a lock when it matches a known format (see
 ` + "`dsctl lock inspect --help`" + `). Anything else, such as an application counter or a
 cache entry that shares the name, is refused with exit 2 and left as it is; --raw

@@ -19,6 +19,7 @@ func completeLockName(f *cmdutil.Factory, b *backendFlags) cobra.CompletionFunc 
 		// cobra's __complete parses list flags twice ([A A] for --redis A): read them once.
 		once := *b
 		once.Redis, once.ZK = cmdutil.Unique(b.Redis), cmdutil.Unique(b.ZK)
+		once.quiet = true
 		r, err := once.resolve(ctx, f)
 		if err != nil {
 			return nil, err

@@ -44,6 +44,16 @@ _c_<uuid>-lock-<seq>), go-zookeeper's Lock (_c_<32 hex>-lock-<seq>) and kazoo's 
 (<32 hex>__lock__<seq>) under --zk-root/NAME; a node with children that are not queue
 nodes is shown as "not a lock", and any such children of a lock are named in a note.
 
+On MySQL and PostgreSQL the table (--table, default dsctl_locks) is recognised by its
+columns: dsctl's lease rows, a ShedLock table (name, lock_until, locked_at, locked_by:
+the holder is locked_by, held while lock_until is ahead by the database's clock) or a
+classic unique-key table (e.g. method_lock(method_name unique, ...): a row is a held
+lock, with no expiry and no owner). In session mode, or when no row holds the name,
+the holder of the session lock is shown too: MySQL user locks (GET_LOCK: IS_USED_LOCK
+and the processlist; list reads performance_schema.metadata_locks) and PostgreSQL
+advisory locks (pg_locks joined with pg_stat_activity: pid, user, client address,
+application).
+
 On Redis it recognises locks made by other libraries, looked up by their Redis key:
   redsync    go-redsync/redsync: a string of 16 random bytes in base64 (24 characters
              ending in ==) with a TTL
@@ -61,7 +71,9 @@ read; a server where the key is not a lock is named in a note.
 ` + infoKeys,
 		Example: `  dsctl lock inspect deploy-prod
   dsctl lock inspect deploy-prod --zk zk1:2181 -o json   # holder and queue
-  dsctl lock inspect 'orders:lock:42' -o json      # a Redisson or redsync lock by its key`,
+  dsctl lock inspect 'orders:lock:42' -o json      # a Redisson or redsync lock by its key
+  dsctl lock inspect reportJob --backend postgres --table shedlock   # a ShedLock row
+  dsctl lock list --backend mysql --table method_lock                 # a unique-key table`,
 		Args: oneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
@@ -112,6 +124,10 @@ With --foreign, keys starting with --prefix that are other libraries' locks (the
 match the redsync, redislock or Redisson format described in ` + "`inspect --help`" + `,
 TTL included) are listed too; keys that are not locks are never listed. This reads
 every key under the prefix, so give a prefix on a big keyspace.
+
+On MySQL and PostgreSQL the rows of --table are listed (dsctl, ShedLock or unique-key,
+recognised by the columns), with the session locks held on the server (GET_LOCK user
+locks, advisory locks) whose name starts with --prefix.
 
 JSON: an array of objects as in ` + "`inspect`" + `.`,
 		Example: `  dsctl lock list

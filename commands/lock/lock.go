@@ -6,6 +6,7 @@ package lock
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,13 +23,15 @@ import (
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lock",
-		Short: "Take, hold, inspect and break distributed locks (Redis, ZooKeeper), with fencing tokens",
+		Short: "Take, hold, inspect and break distributed locks (Redis, ZooKeeper, MySQL, PostgreSQL), with fencing tokens",
 		Long: `Take, hold, inspect and break distributed locks, with fencing tokens.
 
 A lock is a lease: it has a holder token (needed to renew or release it), a fencing
 token that is larger for every new holder (give it to your storage so it can refuse
 writes from a holder that lost the lease without knowing), and a TTL after which the
-backend drops it unless renewed. Waiters are woken by the release (no polling).
+backend drops it unless renewed. Waiters are woken by the release where the backend
+can (Redis pub/sub, ZooKeeper watches, PostgreSQL LISTEN/NOTIFY, MySQL GET_LOCK);
+MySQL lease rows are retried with capped exponential backoff and jitter.
 
 Backends:
   redis      one address (--redis, DSCTL_REDIS or the context's redis.addrs) is a
@@ -42,24 +45,55 @@ Backends:
              dsctl's session (timeout: the context's zookeeper.session_timeout, 10s
              by default, as the server grants it): ` + "`lock acquire`" + ` holds it in the
              foreground, or --detach makes it a TTL node. Digest auth: the context's
-             zookeeper.digest_user and digest_password.
-  mysql, postgres  DSCTL_SQL_DSN or the context's sql.dsn (never a flag).
+             zookeeper.digest_user and digest_password. --semaphore N lets N holders
+             in at once (Curator InterProcessSemaphoreV2 layout).
+  mysql, postgres
+             MySQL/MariaDB or PostgreSQL, from DSCTL_SQL_DSN or the context's sql.dsn
+             (an env var or a file: never a flag, never printed; -v shows host and
+             user only). Which one is read from the DSN. Two modes:
+             --mode lease (default): one row per lock in a table (dsctl_locks, or
+             --table NAME), created once with ` + "`dsctl lock sql init`" + ` (--print
+             shows the DDL for a DBA). Taken and taken over by one statement that
+             compares expiry by the DATABASE's clock, never the client's; every grant
+             increments the row's fencing counter. A lease outlives the command, like
+             a Redis key.
+             --mode session: GET_LOCK on MySQL, pg_try_advisory_lock on PostgreSQL
+             (key: the first 8 bytes of SHA-256("dsctl:" + name) as a signed
+             int64), held by dsctl's connection, so ` + "`lock acquire`" + ` holds it in the
+             foreground as on ZooKeeper and ` + "`lock run`" + ` is the natural use; the
+             fence comes from the same table's counter. A connection killed
+             server-side is a lost lock (exit 4).
+             --format shedlock takes and releases locks in an existing ShedLock table
+             (shedlock(name, lock_until, locked_at, locked_by); no fencing token), so
+             a shell job and a Spring service using ShedLock exclude each other.
+             inspect and list also read ShedLock and unique-key tables (--table), and
+             name the sessions holding PostgreSQL advisory and MySQL user locks.
+             No semaphores.
 
 ` + backends.PickRule + `
+When several backends are configured and none is chosen, dsctl warns on stderr: two
+hosts whose configurations differ would take the same lock on different systems.
 
 ` + "`lock verify`" + ` checks, Jepsen-style and with injected faults, that the lock you depend on
 actually excludes.
 
 Exit codes: 3 lock not acquired (held by someone else for the whole --wait), 4 lock
 lost or not held by the given token, 5 ` + "`lock verify`" + ` found a violation, 6 the
-backend is unreachable, 2 bad input (an unknown --backend too); ` + "`lock run`" + ` passes
-its command's exit code through (its own 3, 4 and 6 can be changed with
---conflict-exit-code, --lost-exit-code and --unreachable-exit-code).`,
+backend is unreachable, 2 bad input (an unknown --backend, --mode on a backend that
+is not SQL, --semaphore where semaphores are not supported, a missing SQL lock
+table: run ` + "`dsctl lock sql init`" + `); ` + "`lock run`" + ` passes its command's exit code
+through (its own 3, 4 and 6 can be changed with --conflict-exit-code,
+--lost-exit-code and --unreachable-exit-code).`,
 		Example: `  dsctl lock run deploy-prod --ttl 30s --wait 5m -- ./deploy.sh prod
   eval "$(dsctl lock acquire nightly -o env)"; ./job.sh; dsctl lock release nightly
   dsctl lock inspect deploy-prod
   dsctl lock run deploy-prod --zk zk1:2181,zk2:2181,zk3:2181 -- ./deploy.sh prod
   dsctl lock acquire maintenance --backend zookeeper --sandbox --for 1m
+  dsctl lock run batch --zk zk1:2181 --semaphore 3 -- ./worker.sh
+  export DSCTL_SQL_DSN='postgres://app@db:5432/app'   # or a file: see dsctl config
+  dsctl lock sql init && dsctl lock run nightly --backend postgres -- ./nightly.sh
+  dsctl lock run report --backend mysql --mode session -- ./report.sh
+  dsctl lock run cleanup --backend postgres --format shedlock --ttl 10m -- ./cleanup.sh
   dsctl lock list --prefix deploy
   dsctl lock break deploy-prod --force --reason "host died"
   dsctl lock bench --sandbox
@@ -77,6 +111,7 @@ its command's exit code through (its own 3, 4 and 6 can be changed with
 		newBreakCmd(f),
 		newBenchCmd(f),
 		newVerifyCmd(f),
+		newSQLCmd(f),
 	)
 	return cmd
 }
@@ -87,6 +122,12 @@ type backendFlags struct {
 	Redis   []string
 	ZK      []string
 	ZKRoot  string
+	// SQL only: --mode, --table, --format.
+	Mode   string
+	Table  string
+	Format string
+	// quiet: no warnings (shell completion).
+	quiet bool
 }
 
 func (b *backendFlags) register(cmd *cobra.Command) {
@@ -96,8 +137,25 @@ func (b *backendFlags) register(cmd *cobra.Command) {
 		"Redis address(es); several = independent masters, quorum mode (overrides DSCTL_REDIS and the context)")
 	fl.StringSliceVar(&b.ZK, "zk", nil, "ZooKeeper servers host:port,... (overrides DSCTL_ZK and the context; implies --backend zookeeper)")
 	fl.StringVar(&b.ZKRoot, "zk-root", backends.DefaultZKRoot, "ZooKeeper node under which the locks live")
-	cmdutil.RegisterFlag(cmd, "backend", cmdutil.Fixed("redis\tRedis, single server or quorum", "zookeeper\tZooKeeper ensemble (Curator-compatible)",
-		"mysql\tMySQL/MariaDB", "postgres\tPostgreSQL"))
+	fl.StringVar(&b.Mode, "mode", "", "SQL locks: lease (rows with a database-clock expiry; default) or session (GET_LOCK / pg_advisory_lock held by dsctl's connection)")
+	fl.StringVar(&b.Table, "table", "", "SQL locks: the lock table (default "+backends.DefaultSQLTable+", or shedlock with --format shedlock); inspect and list also read ShedLock and unique-key tables")
+	fl.StringVar(&b.Format, "format", "", "SQL locks: dsctl (default) or shedlock (take and release locks in an existing ShedLock table)")
+	registerBackendCompletions(cmd)
+}
+
+// registerBackendCompletions completes --backend, --mode and --format.
+func registerBackendCompletions(cmd *cobra.Command) {
+	if cmd.Flags().Lookup("backend") != nil {
+		cmdutil.RegisterFlag(cmd, "backend", cmdutil.Fixed("redis\tRedis, single server or quorum", "zookeeper\tZooKeeper ensemble (Curator-compatible)",
+			"mysql\tMySQL/MariaDB (DSCTL_SQL_DSN)", "postgres\tPostgreSQL (DSCTL_SQL_DSN)"))
+	}
+	if cmd.Flags().Lookup("mode") != nil {
+		cmdutil.RegisterFlag(cmd, "mode", cmdutil.Fixed("lease\tSQL rows with a database-clock expiry (outlive dsctl)",
+			"session\tGET_LOCK / pg_advisory_lock held by dsctl's connection"))
+	}
+	if cmd.Flags().Lookup("format") != nil {
+		cmdutil.RegisterFlag(cmd, "format", cmdutil.Fixed("dsctl\tdsctl's lease table (fencing tokens)", "shedlock\tan existing ShedLock table (no fencing token)"))
+	}
 }
 
 // resolved is a command's backend choice: the endpoints, the kind, its options.
@@ -134,7 +192,14 @@ func (b *backendFlags) resolve(ctx context.Context, f *cmdutil.Factory) (resolve
 	if err != nil {
 		return resolved{}, err
 	}
-	return resolved{e: e, kind: kind, opt: backends.Options{ZKRoot: b.ZKRoot}}, nil
+	opt := backends.Options{ZKRoot: b.ZKRoot, Mode: backends.Mode(strings.ToLower(b.Mode)), Table: b.Table, Format: lock.Format(strings.ToLower(b.Format))}
+	if err := backends.CheckOptions(kind, opt); err != nil {
+		return resolved{}, err
+	}
+	if w := backends.ImplicitWarning(e, x, kind); w != "" && !b.quiet {
+		f.IO.Warnf("%s", w)
+	}
+	return resolved{e: e, kind: kind, opt: opt}, nil
 }
 
 // open resolves the endpoints, picks the backend and makes the Locker: the one place
@@ -144,14 +209,25 @@ func open(ctx context.Context, f *cmdutil.Factory, b backendFlags) (lock.Locker,
 	if err != nil {
 		return nil, r, err
 	}
-	f.IO.Debugf("lock backend: %s", r.kind)
+	l, err := openResolved(ctx, f, r)
+	return l, r, err
+}
+
+// openResolved makes the Locker of a resolved backend, saying on -v which one (for
+// SQL: host and user only, never the DSN) and showing its warnings.
+func openResolved(ctx context.Context, f *cmdutil.Factory, r resolved) (lock.Locker, error) {
+	if backends.IsSQL(r.kind) {
+		f.IO.Debugf("lock backend: %s", backends.SQLSummary(f.Dialer(), r.e, r.opt))
+	} else {
+		f.IO.Debugf("lock backend: %s", r.kind)
+	}
 	l, err := backends.Open(ctx, f.Dialer(), r.e, r.kind, r.opt)
 	if err == nil {
 		for _, w := range l.Backend().Warnings {
 			f.IO.Warnf("%s", w)
 		}
 	}
-	return l, r, err
+	return l, err
 }
 
 // oneName accepts exactly one lock name, and says so plainly otherwise (two words are
@@ -176,6 +252,7 @@ type acquireFlags struct {
 	PollInterval   time.Duration
 	RequireFencing bool
 	Fair           bool
+	Semaphore      int
 }
 
 func (a *acquireFlags) register(cmd *cobra.Command) {
@@ -186,6 +263,7 @@ func (a *acquireFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&a.Strategy, "wait-strategy", "notify", "how to wait: notify (woken by the release) or poll (retry every --poll-interval)")
 	fl.DurationVar(&a.PollInterval, "poll-interval", lock.DefaultPollInterval, "retry interval with --wait-strategy poll")
 	fl.BoolVar(&a.RequireFencing, "require-fencing", false, "refuse backends that cannot give safe fencing tokens (quorum mode)")
+	fl.IntVar(&a.Semaphore, "semaphore", 1, "let up to N holders hold the lock at once (a counting semaphore; ZooKeeper only, Curator InterProcessSemaphoreV2-compatible)")
 	fl.BoolVar(&a.Fair, "fair", false, "first come, first served: never take a free lock ahead of a live waiter queued earlier (single server only; costs throughput, see docs/performance.md)")
 }
 
@@ -212,9 +290,12 @@ func (a *acquireFlags) options(name string, owner lock.Owner) (lock.AcquireOptio
 	if err := lock.ValidateLabel(a.Owner); err != nil {
 		return lock.AcquireOptions{}, err
 	}
+	if a.Semaphore < 1 {
+		return lock.AcquireOptions{}, errs.Usage("--semaphore must be at least 1, got %d", a.Semaphore).WithHint("e.g. --semaphore 3 lets three holders in at once")
+	}
 	owner.Label = a.Owner
 	return lock.AcquireOptions{TTL: a.TTL, Wait: wait, Strategy: strategy, PollInterval: a.PollInterval,
-		Owner: owner, RequireFencing: a.RequireFencing, Fair: a.Fair}, nil
+		Owner: owner, RequireFencing: a.RequireFencing, Fair: a.Fair, Permits: a.Semaphore}, nil
 }
 
 // onWait reports on stderr (TTY or -v only) who holds the lock we wait for.

@@ -66,6 +66,15 @@ once: SIGTERM, then SIGKILL at most --grace later (kill: SIGKILL at once). dsctl
 the server who holds the lock only after the signals, then exits 4 saying when and why.
 --grace defaults to 5s or TTL/4, whichever is less, and must be under TTL/2.
 
+On MySQL and PostgreSQL in session mode (--mode session) the lock is held by dsctl's
+database connection: if that connection ends (killed server-side, database
+restarted), the lock is free at once for others, so the command is stopped at once
+and dsctl exits 4. In lease mode the row outlives a lost connection until its TTL,
+and renewals retry as on Redis. --format shedlock runs the command under a ShedLock
+row (no DSCTL_LOCK_FENCE: ShedLock tables have no fencing counter).
+
+--semaphore N (ZooKeeper only) runs the command while holding one of N permits.
+
 On ZooKeeper the lease also ends with dsctl's session, so when the session timeout
 is shorter than --ttl, it is the lease's length above (renewals every third of it).
 A lost connection is Curator's SUSPENDED: renewals fail, the command runs on, and the
@@ -88,7 +97,9 @@ as flock -E does; --conflict-exit-code 0 skips quietly when the lock is busy.`,
 		Example: `  dsctl lock run deploy-prod --ttl 30s --wait 10m -- ./deploy.sh --env prod
   dsctl lock run nightly --wait forever --shell -- 'pg_dump app | gzip > /backups/app.gz'
   dsctl lock run cron-report --on-lost kill -- python3 report.py
-  dsctl lock run hourly --conflict-exit-code 0 --lost-exit-code 75 -- ./hourly.sh   # busy: skip quietly`,
+  dsctl lock run hourly --conflict-exit-code 0 --lost-exit-code 75 -- ./hourly.sh   # busy: skip quietly
+  dsctl lock run nightly --backend postgres --mode session -- ./nightly.sh
+  dsctl lock run cleanup --backend mysql --format shedlock --ttl 10m -- ./cleanup.sh   # excludes a ShedLock service`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if cmd.ArgsLenAtDash() != 1 || len(args) < 2 {
 				return errs.Usage("lock run needs a lock name, then -- and the command").
@@ -143,7 +154,14 @@ func RunRun(ctx context.Context, f *cmdutil.Factory, o *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	l, r, err := open(ctx, f, o.Backend)
+	r, err := o.Backend.resolve(ctx, f)
+	if err != nil {
+		return err
+	}
+	if err := backends.CheckPermits(r.kind, r.opt, opt.Permits); err != nil {
+		return err
+	}
+	l, err := openResolved(ctx, f, r)
 	if err != nil {
 		return err
 	}

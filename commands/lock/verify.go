@@ -236,7 +236,8 @@ func RunVerify(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ve
 		if err != nil {
 			return fmt.Errorf("lock verify --processes: cannot find this program to run its workers: %w", err)
 		}
-		spec, _ := json.Marshal(workerBackend{Kind: r.kind, Redis: r.e.Redis, ZooKeeper: r.e.ZooKeeper, ZKRoot: r.opt.ZKRoot, TimeoutMs: d.Limit().Milliseconds()})
+		spec, _ := json.Marshal(workerBackend{Kind: r.kind, Redis: r.e.Redis, ZooKeeper: r.e.ZooKeeper, ZKRoot: r.opt.ZKRoot, TimeoutMs: d.Limit().Milliseconds(),
+			SQL: r.e.SQL, SQLMode: string(r.opt.Mode), SQLTable: r.opt.Table, SQLFormat: string(r.opt.Format)})
 		vo.Processes = &verify.ProcessOptions{Backend: spec, Command: func(int) *exec.Cmd {
 			c := exec.Command(exe, "lock", "verify", verifyWorkerVerb)
 			c.Env = os.Environ()
@@ -402,6 +403,12 @@ type workerBackend struct {
 	ZooKeeper endpoint.ZooKeeper `json:"zookeeper"`
 	ZKRoot    string             `json:"zk_root,omitempty"`
 	TimeoutMs int64              `json:"timeout_ms"`
+	// SQL is the database's driver and DSN reference (env var or file); a DSN given
+	// as DSCTL_SQL_DSN is not in it: the worker reads it from its own environment.
+	SQL       endpoint.SQL `json:"sql"`
+	SQLMode   string       `json:"sql_mode,omitempty"`
+	SQLTable  string       `json:"sql_table,omitempty"`
+	SQLFormat string       `json:"sql_format,omitempty"`
 }
 
 // newVerifyWorkerCmd is the hidden worker of --processes: it reads its request on
@@ -419,8 +426,12 @@ func newVerifyWorkerCmd(f *cmdutil.Factory) *cobra.Command {
 					return nil, fmt.Errorf("lock verify worker: bad backend description: %w", err)
 				}
 				d := endpoint.Dialer{Timeout: time.Duration(wb.TimeoutMs) * time.Millisecond}
-				e := config.Endpoints{Redis: wb.Redis, ZooKeeper: wb.ZooKeeper}
-				return backends.Open(cmdutil.Context(cmd), d, backends.Proxied(wb.Kind, e, addrs), wb.Kind, backends.Options{ZKRoot: wb.ZKRoot})
+				e := config.Endpoints{Redis: wb.Redis, ZooKeeper: wb.ZooKeeper, SQL: wb.SQL}
+				if dsn := os.Getenv(config.EnvSQLDSN); dsn != "" && backends.IsSQL(wb.Kind) && wb.SQL.DSN.IsZero() {
+					e.SQL, e.SQLSource = e.SQL.WithDSNValue(dsn), config.SourceEnv
+				}
+				opt := backends.Options{ZKRoot: wb.ZKRoot, Mode: backends.Mode(wb.SQLMode), Table: wb.SQLTable, Format: lock.Format(wb.SQLFormat)}
+				return backends.Open(cmdutil.Context(cmd), d, backends.Proxied(wb.Kind, e, addrs), wb.Kind, opt)
 			})
 		},
 	}

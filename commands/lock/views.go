@@ -245,6 +245,8 @@ func (v ReleasedView) Table() *output.TableData {
 // BenchView is what bench prints.
 type BenchView struct {
 	*bench.Result
+	// WaitMethod says how waiters learn that the lock may be free.
+	WaitMethod string `json:"wait_method,omitempty"`
 }
 
 // Table renders the measurements as key: value lines.
@@ -265,6 +267,9 @@ func (v BenchView) Table() *output.TableData {
 	kv := func(k string, c output.Cell) { t.AddCells(output.S(k+":", output.Dim), c) }
 	kv("backend", output.C(r.Backend.String()))
 	kv("wait strategy", output.C(strategy))
+	if v.WaitMethod != "" {
+		kv("wait method", output.C(v.WaitMethod))
+	}
 	kv("clients", output.C(strconv.Itoa(r.Clients)))
 	kv("cycles", output.C(fmt.Sprintf("%d in %s (hold %gms, think %gms)", r.Ops, lock.RoundDuration(time.Duration(r.ElapsedMs*1e6)), r.HoldMs, r.ThinkMs)))
 	kv("throughput", output.C(fmt.Sprintf("%.0f acquire/release cycles per second", r.Throughput)))

@@ -7,6 +7,7 @@ package backends
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
 	"github.com/dsctl/dsctl/probes/lock/redislock"
+	"github.com/dsctl/dsctl/probes/lock/sqllock"
 	"github.com/dsctl/dsctl/probes/lock/zklock"
 )
 
@@ -100,6 +102,9 @@ func Pick(e config.Endpoints, x Explicit) (Kind, error) {
 		case x.ZooKeeper && x.Backend != ZooKeeper:
 			return "", errs.Usage("--zk and %s %s contradict each other", from(x), x.Backend).WithHint("drop --zk, or use --backend zookeeper")
 		}
+		if err := sqlKindMatches(e, x.Backend, from(x)); err != nil {
+			return "", err
+		}
 		return x.Backend, nil
 	}
 	switch {
@@ -125,6 +130,27 @@ func Pick(e config.Endpoints, x Explicit) (Kind, error) {
 	}
 	return "", errs.Usage("several lock backends are configured: %s", strings.Join(parts, ", ")).
 		WithHint("choose one with --backend %s, or set %s", configured[0], EnvBackend)
+}
+
+// ImplicitWarning is the warning for a backend picked by default among several
+// configured ones (Redis, when the context or env also configure ZooKeeper or SQL):
+// two hosts whose configurations differ would lock the same name on different
+// systems, and neither would see the other. "" when the choice was explicit or the
+// only one.
+func ImplicitWarning(e config.Endpoints, x Explicit, kind Kind) string {
+	if x.Backend != "" || x.Redis || x.ZooKeeper {
+		return ""
+	}
+	configured := Configured(e)
+	if len(configured) < 2 {
+		return ""
+	}
+	var parts []string
+	for _, k := range configured {
+		parts = append(parts, string(k)+" ("+sourceOf(e, k)+")")
+	}
+	return fmt.Sprintf("several lock backends are configured: %s; using %s by default. A host whose configuration differs would take the same lock on another system without either seeing the other: choose explicitly with --backend %s or %s=%s",
+		strings.Join(parts, ", "), kind, kind, EnvBackend, kind)
 }
 
 func from(x Explicit) string {
@@ -163,6 +189,43 @@ func sourceOf(e config.Endpoints, k Kind) string {
 	return string(e.SQLSource)
 }
 
+// sqlKindMatches refuses an SQL backend chosen by from (--backend mysql) when the
+// configured DSN is the other database's.
+func sqlKindMatches(e config.Endpoints, kind Kind, from string) error {
+	if (kind != MySQL && kind != Postgres) || !e.SQL.HasDSN() {
+		return nil
+	}
+	t, err := endpoint.Dialer{}.SQLTarget(e.SQL)
+	if err != nil {
+		return nil // opening it reports the real problem
+	}
+	if got := sqlKind(e.SQL); got != kind {
+		return errs.Usage("%s %s, but the DSN in %s is a %s one (%s)", from, kind, dsnSource(e), got, t.Name).
+			WithHint("use --backend %s, or point %s at a %s database", got, dsnSource(e), kind)
+	}
+	return nil
+}
+
+// dsnSource names where the SQL DSN comes from, for messages (never the DSN).
+func dsnSource(e config.Endpoints) string {
+	switch {
+	case e.SQLSource == config.SourceEnv:
+		return config.EnvSQLDSN
+	case !e.SQL.DSN.IsZero():
+		return "the context's sql.dsn (" + e.SQL.DSN.Source() + ")"
+	}
+	return "the SQL DSN"
+}
+
+// SQLKindOf is the SQL backend the configured DSN names (no I/O); false when no DSN
+// is configured.
+func SQLKindOf(e config.Endpoints) (Kind, bool) {
+	if !e.SQL.HasDSN() {
+		return "", false
+	}
+	return sqlKind(e.SQL), true
+}
+
 // sqlKind tells MySQL from PostgreSQL by the driver or the DSN. A DSN that says
 // neither counts as MySQL here; opening it reports the real problem.
 func sqlKind(s endpoint.SQL) Kind {
@@ -173,10 +236,112 @@ func sqlKind(s endpoint.SQL) Kind {
 	return MySQL
 }
 
+// SQL lock modes and formats (--mode, --format), for commands and help.
+const (
+	ModeLease   = sqllock.ModeLease
+	ModeSession = sqllock.ModeSession
+	// FormatShedLock takes and releases locks in an existing ShedLock table.
+	FormatShedLock = sqllock.FormatShedLock
+	// DefaultSQLTable is the table of dsctl's SQL lease rows.
+	DefaultSQLTable = sqllock.DefaultTable
+)
+
 // Options are the backend-specific settings that are not endpoints.
 type Options struct {
 	// ZKRoot is the ZooKeeper node under which locks live (DefaultZKRoot when empty).
 	ZKRoot string
+	// Mode is how SQL locks are held: lease rows (ModeLease, the default) or session
+	// locks (ModeSession: GET_LOCK / pg_try_advisory_lock held by dsctl's connection).
+	Mode sqllock.Mode
+	// Table is the SQL lock table (dsctl_locks, or shedlock with Format shedlock), or a
+	// ShedLock / unique-key table to inspect.
+	Table string
+	// Format is lock.FormatDsctl (default) or FormatShedLock (SQL only).
+	Format lock.Format
+}
+
+// Mode is an SQL lock mode (lease or session).
+type Mode = sqllock.Mode
+
+// SQLSummary describes the SQL backend for -v: driver, host:port/db, user, mode,
+// table and format. Never the DSN or its password.
+func SQLSummary(d endpoint.Dialer, e config.Endpoints, opt Options) string {
+	t, err := d.SQLTarget(e.SQL)
+	if err != nil {
+		return "sql (DSN unreadable: " + err.Error() + ")"
+	}
+	mode, format, table := opt.Mode, opt.Format, opt.Table
+	if mode == "" {
+		mode = ModeLease
+	}
+	if format == "" {
+		format = lock.FormatDsctl
+	}
+	if table == "" {
+		table = sqllock.DefaultTable
+		if format == FormatShedLock {
+			table = sqllock.DefaultShedLockTable
+		}
+	}
+	user := d.SQLUser(e.SQL)
+	if user == "" {
+		user = "(none)"
+	}
+	return fmt.Sprintf("%s %s as user %s (DSN from %s), mode %s, table %s, format %s", t.Driver, t.Name, user, dsnSource(e), mode, table, format)
+}
+
+// IsSQL reports whether kind is MySQL or PostgreSQL.
+func IsSQL(kind Kind) bool { return kind == MySQL || kind == Postgres }
+
+// CheckOptions refuses options that backend kind does not have (--mode, --table and
+// --format are SQL's), before any connection.
+func CheckOptions(kind Kind, opt Options) error {
+	if IsSQL(kind) {
+		switch opt.Mode {
+		case "", ModeLease, ModeSession:
+		default:
+			return errs.Usage("unknown --mode %q", string(opt.Mode)).WithHint("use lease (rows with a database-clock expiry) or session (GET_LOCK / pg_advisory_lock held by a connection)")
+		}
+		switch opt.Format {
+		case "", lock.FormatDsctl:
+		case FormatShedLock:
+			if opt.Mode == ModeSession {
+				return errs.Usage("--format shedlock works with --mode lease only").WithHint("ShedLock tables are lease rows (lock_until); drop --mode session")
+			}
+		default:
+			return errs.Usage("unknown --format %q for SQL locks", string(opt.Format)).WithHint("use dsctl (default) or shedlock")
+		}
+		if opt.Table != "" {
+			return sqllock.ValidateTable(opt.Table)
+		}
+		return nil
+	}
+	var given []string
+	if opt.Mode != "" {
+		given = append(given, "--mode")
+	}
+	if opt.Table != "" {
+		given = append(given, "--table")
+	}
+	if opt.Format != "" && opt.Format != lock.FormatDsctl {
+		given = append(given, "--format")
+	}
+	if len(given) > 0 {
+		return errs.Usage("%s: only SQL locks (mysql, postgres) have it; the backend here is %s", strings.Join(given, ", "), kindOrRedis(kind)).
+			WithHint("drop %s, or choose --backend mysql or --backend postgres", strings.Join(given, ", "))
+	}
+	return nil
+}
+
+func kindOrRedis(k Kind) Kind {
+	if k == "" {
+		return Redis
+	}
+	return k
+}
+
+func sqlOptions(opt Options) sqllock.Options {
+	return sqllock.Options{Mode: opt.Mode, Table: opt.Table, Format: opt.Format}
 }
 
 // Open makes a Locker, with its own connections, on backend kind at e. It connects
@@ -189,12 +354,85 @@ func Open(ctx context.Context, d endpoint.Dialer, e config.Endpoints, kind Kind,
 	case ZooKeeper:
 		return zklock.New(ctx, d, zklock.Options{Endpoint: e.ZooKeeper, Root: opt.ZKRoot})
 	case MySQL, Postgres:
-		// SQL BACKEND: wire probes/lock/sqllock here (sqllock.New(ctx, d, e.SQL, kind)).
-		return nil, errs.Usage("the %s lock backend is not in this build", kind).
-			WithHint("use --backend redis or --backend zookeeper")
+		if err := CheckOptions(kind, opt); err != nil {
+			return nil, err
+		}
+		if err := sqlKindMatches(e, kind, "--backend"); err != nil {
+			return nil, err
+		}
+		return sqllock.New(ctx, d, e.SQL, sqlOptions(opt))
 	}
 	_, err := ParseKind(string(kind))
 	return nil, err
+}
+
+// SQLInit creates the SQL lock table of opt (idempotent) and checks its shape
+// (`dsctl lock sql init`).
+func SQLInit(ctx context.Context, d endpoint.Dialer, e config.Endpoints, kind Kind, opt Options) (*sqllock.InitResult, error) {
+	if !IsSQL(kind) {
+		return nil, errs.Usage("lock sql init: the backend here is %s, not a database", kindOrRedis(kind)).
+			WithHint("set DSCTL_SQL_DSN (or the context's sql.dsn), or choose --backend mysql or --backend postgres")
+	}
+	opt.Mode = "" // the table is the same in both modes
+	l, err := Open(ctx, d, e, kind, opt)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	return l.(*sqllock.Locker).Init(ctx)
+}
+
+// SQLDDL is the statement `dsctl lock sql init` runs for kind and opt (no I/O).
+func SQLDDL(kind Kind, opt Options) (string, error) {
+	if !IsSQL(kind) {
+		return "", errs.Usage("lock sql init --print: say which database: --backend mysql or --backend postgres").
+			WithHint("or set DSCTL_SQL_DSN, whose DSN tells them apart")
+	}
+	if err := CheckOptions(kind, Options{Table: opt.Table, Format: opt.Format}); err != nil {
+		return "", err
+	}
+	return sqllock.DDL(string(kind), opt.Format, opt.Table)
+}
+
+// CheckPermits refuses --semaphore N (N > 1) on a backend that cannot admit N holders
+// at once, naming those that can. The one place this is decided.
+func CheckPermits(kind Kind, opt Options, permits int) error {
+	if permits < 0 {
+		return errs.Usage("--semaphore must be at least 1, got %d", permits)
+	}
+	if permits <= 1 || Describe(kind, opt).Semaphore {
+		return nil
+	}
+	var can []string
+	for _, k := range Kinds {
+		if Describe(k, Options{}).Semaphore {
+			can = append(can, string(k))
+		}
+	}
+	return errs.Usage("--semaphore %d: %s locks admit one holder at a time", permits, kindOrRedis(kind)).
+		WithHint("semaphores (N holders at once) work on %s; drop --semaphore or choose --backend %s", strings.Join(can, ", "), can[0])
+}
+
+// WaitMethod says how a waiter on l learns that the lock may be free, for `lock
+// bench` and -v.
+func WaitMethod(l lock.Locker, s lock.WaitStrategy) string {
+	if w, ok := l.(interface {
+		WaitMethod(lock.WaitStrategy) string
+	}); ok {
+		return w.WaitMethod(s)
+	}
+	if s == lock.WaitPoll {
+		return "poll every --poll-interval"
+	}
+	switch l.Backend().Kind {
+	case string(ZooKeeper):
+		return "a watch on the predecessor's node (one waiter woken per release)"
+	case string(Redis):
+		if l.Backend().Notify {
+			return "pub/sub message on release, retry at the holder's expiry at the latest"
+		}
+	}
+	return "retry until --wait ends"
 }
 
 // Description is what a backend is and can do, independent of any connection.
@@ -218,13 +456,19 @@ type Description struct {
 	Endpoints string `json:"endpoints"`
 }
 
-// Describe says what backend kind can do.
-func Describe(kind Kind) Description {
+// Describe says what backend kind can do with options opt (on SQL the mode decides
+// whether a lease outlives the process).
+func Describe(kind Kind, opt Options) Description {
 	switch kind {
 	case ZooKeeper:
-		return Description{Kind: kind, Notify: true, Detachable: true, Endpoints: "--zk, DSCTL_ZK or the context's zookeeper.servers; locks under --zk-root (" + DefaultZKRoot + ")"}
+		return Description{Kind: kind, Notify: true, Detachable: true, Semaphore: true,
+			Endpoints: "--zk, DSCTL_ZK or the context's zookeeper.servers; locks under --zk-root (" + DefaultZKRoot + ")"}
 	case MySQL, Postgres:
-		return Description{Kind: kind, Endpoints: "DSCTL_SQL_DSN or the context's sql.dsn (env or file only)"}
+		session := opt.Mode == ModeSession
+		// Notify: PostgreSQL wakes waiters with LISTEN/NOTIFY; MySQL session locks wait
+		// inside GET_LOCK (the server wakes them); MySQL lease rows back off.
+		return Description{Kind: kind, Detached: !session, Detachable: !session, Notify: kind == Postgres || session, Purge: true,
+			Endpoints: "DSCTL_SQL_DSN or the context's sql.dsn (env or file only)"}
 	}
 	return Description{Kind: Redis, Detached: true, Detachable: true, Notify: true, Purge: true,
 		Endpoints: "--redis, DSCTL_REDIS or the context's redis.addrs"}
@@ -307,19 +551,38 @@ func Targets(d endpoint.Dialer, kind Kind, e config.Endpoints) ([]string, error)
 			return []string{endpoint.DefaultZooKeeper}, nil
 		}
 		return slices.Clone(e.ZooKeeper.Servers), nil
+	case MySQL, Postgres:
+		addr, err := d.SQLAddr(e.SQL)
+		if err != nil {
+			return nil, err
+		}
+		return []string{addr}, nil
 	}
-	return nil, errs.Usage("the %s lock backend is not in this build", kind).WithHint("use --backend redis or --backend zookeeper")
+	_, err := ParseKind(string(kind))
+	return nil, err
 }
 
 // Proxied is e with backend kind's server addresses replaced by proxied (in the
 // order of Targets). A Redis URL keeps its scheme, credentials and database, and TLS
-// keeps verifying the real server's name.
+// keeps verifying the real server's name. An SQL DSN keeps its user, password,
+// database and parameters (the rewritten DSN is a value, never printed).
 func Proxied(kind Kind, e config.Endpoints, proxied []string) config.Endpoints {
 	switch kind {
 	case Redis, "":
 		e.Redis = proxiedRedis(e.Redis, proxied)
 	case ZooKeeper:
 		e.ZooKeeper.Servers = slices.Clone(proxied)
+	case MySQL, Postgres:
+		if len(proxied) == 0 {
+			break
+		}
+		ep, err := endpoint.Dialer{}.SQLAt(e.SQL, proxied[0])
+		if err != nil {
+			// Never fall back to the real address (that would bypass the proxy):
+			// no DSN, so opening it says what is missing.
+			ep = endpoint.SQL{Driver: e.SQL.Driver}
+		}
+		e.SQL = ep
 	}
 	return e
 }
@@ -380,5 +643,10 @@ func Reach(ctx context.Context, d endpoint.Dialer, kind Kind, e config.Endpoints
 	if err != nil {
 		return err
 	}
-	return l.Close()
+	defer l.Close()
+	// SQL: a missing or misshapen table is reported now, with the next step.
+	if c, ok := l.(interface{ CheckTable(context.Context) error }); ok {
+		return c.CheckTable(ctx)
+	}
+	return nil
 }
