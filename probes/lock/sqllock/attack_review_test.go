@@ -1,0 +1,240 @@
+package sqllock_test
+
+// Adversarial review of the SQL lock backend (branch sqlreview). Each
+// TestReviewAttack* test FAILS when the claim it attacks is broken.
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/sqllock"
+	"github.com/dsctl/dsctl/probes/testenv"
+)
+
+// withParam adds a DSN parameter (go-sql-driver DSN or postgres URL).
+func withParam(dsn, kv string) string {
+	if strings.Contains(dsn, "?") {
+		return dsn + "&" + kv
+	}
+	return dsn + "?" + kv
+}
+
+// rawLocker opens a Locker on table tbl (Init when init is set) with no shared state.
+func rawLocker(t *testing.T, dsn string, opt sqllock.Options, init bool) *sqllock.Locker {
+	t.Helper()
+	l, err := sqllock.New(context.Background(), endpoint.Dialer{Timeout: 5 * time.Second}, endpoint.SQL{}.WithDSNValue(dsn), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	if init {
+		if _, err := l.Init(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l
+}
+
+// Claim 1 (MySQL): a DSN with clientFoundRows=true (common in ORMs' DSNs) makes
+// MySQL report "1 row affected" for an ON DUPLICATE KEY UPDATE that changed nothing,
+// so the acquire statement on a HELD row looks like a grant.
+func TestReviewAttackMySQLClientFoundRowsDoubleGrant(t *testing.T) {
+	dsn := testenv.Get(t, testenv.MySQL)
+	tbl := table("cfr")
+	remember(dsn, tbl)
+	a := rawLocker(t, dsn, sqllock.Options{Table: tbl}, true)
+	b := rawLocker(t, withParam(dsn, "clientFoundRows=true"), sqllock.Options{Table: tbl}, false)
+	name := "review-cfr-" + randHex(4)
+	ctx := context.Background()
+	la, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release(ctx, name, la.Token)
+	lb, err := b.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+	if err == nil {
+		defer b.Release(ctx, name, lb.Token)
+		t.Fatalf("DOUBLE GRANT: A holds %q (fence %d, expires %s) and B (clientFoundRows=true DSN) was granted it too: token %s fence %d",
+			name, la.Fence, la.ExpiresAt.Format(time.RFC3339Nano), lb.Token, lb.Fence)
+	}
+	var na *lock.NotAcquiredError
+	if !errors.As(err, &na) {
+		t.Fatalf("B: want NotAcquired, got %v", err)
+	}
+}
+
+// Same DSN option against the ShedLock format.
+func TestReviewAttackMySQLClientFoundRowsShedLockDoubleGrant(t *testing.T) {
+	dsn := testenv.Get(t, testenv.MySQL)
+	tbl := table("cfrshed")
+	remember(dsn, tbl)
+	a := rawLocker(t, dsn, sqllock.Options{Table: tbl, Format: sqllock.FormatShedLock, Host: "a"}, true)
+	b := rawLocker(t, withParam(dsn, "clientFoundRows=true"), sqllock.Options{Table: tbl, Format: sqllock.FormatShedLock, Host: "b"}, false)
+	name := "review-cfrs-" + randHex(4)
+	ctx := context.Background()
+	la, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release(ctx, name, la.Token)
+	lb, err := b.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+	if err == nil {
+		defer b.Release(ctx, name, lb.Token)
+		t.Fatalf("DOUBLE GRANT (shedlock): A holds %q (token %s) and B (clientFoundRows=true) was granted it too (token %s)", name, la.Token, lb.Token)
+	}
+}
+
+// Claim 1/6 (PostgreSQL, ShedLock format): lock_until is TIMESTAMP WITHOUT TIME ZONE
+// and dsctl writes/compares clock_timestamp(), which PostgreSQL converts with the
+// SESSION's TimeZone. Two clients whose sessions differ in TimeZone (PGTZ, a DSN
+// timezone=, ALTER ROLE ... SET timezone, the server default vs. a client override)
+// read the same row as different instants: the one east of the writer sees a live
+// lease as expired and takes it over.
+func TestReviewAttackPGShedLockSessionTimeZoneDoubleGrant(t *testing.T) {
+	dsn := testenv.Get(t, testenv.Postgres)
+	tbl := table("shedtz")
+	remember(dsn, tbl)
+	a := rawLocker(t, withParam(dsn, "timezone=UTC"), sqllock.Options{Table: tbl, Format: sqllock.FormatShedLock, Host: "a"}, true)
+	b := rawLocker(t, withParam(dsn, "timezone="+url.QueryEscape("Asia/Karachi")), sqllock.Options{Table: tbl, Format: sqllock.FormatShedLock, Host: "b"}, false)
+	name := "review-tz-" + randHex(4)
+	ctx := context.Background()
+	la, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: 60 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release(ctx, name, la.Token)
+	lb, err := b.Acquire(ctx, name, lock.AcquireOptions{TTL: 60 * time.Second, Owner: owner})
+	if err == nil {
+		defer b.Release(ctx, name, lb.Token)
+		t.Fatalf("DOUBLE GRANT: A (session TimeZone UTC) holds %q until %s; B (session TimeZone Asia/Karachi) was granted it too (token %s)",
+			name, la.ExpiresAt.Format(time.RFC3339), lb.Token)
+	}
+	// The renew of the first holder must still work (it was not taken over).
+	if _, err := a.Renew(ctx, name, la.Token, 60*time.Second); err != nil {
+		t.Fatalf("A lost its lease to a client in another time zone: %v", err)
+	}
+}
+
+// Claim 1/2 (MariaDB): the MySQL acquire statement relies on ON DUPLICATE KEY UPDATE
+// assigning left to right ("every other column follows token = VALUES(token)").
+// MariaDB's sql_mode SIMULTANEOUS_ASSIGNMENT (settable in the DSN or server config)
+// makes the assignments simultaneous: does the takeover still move the fence and
+// expiry together with the token?
+func TestReviewAttackMariaDBSimultaneousAssignment(t *testing.T) {
+	dsn := testenv.Get(t, testenv.MySQL)
+	tbl := table("simul")
+	remember(dsn, tbl)
+	a := rawLocker(t, dsn, sqllock.Options{Table: tbl}, true)
+	var mode string
+	if err := a.DB().QueryRow("SELECT @@SESSION.sql_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	var version string
+	_ = a.DB().QueryRow("SELECT VERSION()").Scan(&version)
+	if !strings.Contains(strings.ToLower(version), "mariadb") {
+		t.Skip("SIMULTANEOUS_ASSIGNMENT is MariaDB-only; server is " + version)
+	}
+	newMode := "SIMULTANEOUS_ASSIGNMENT"
+	if mode != "" {
+		newMode = mode + ",SIMULTANEOUS_ASSIGNMENT"
+	}
+	sdsn := withParam(dsn, "sql_mode="+url.QueryEscape("'"+newMode+"'"))
+	b := rawLocker(t, sdsn, sqllock.Options{Table: tbl}, false)
+	c := rawLocker(t, sdsn, sqllock.Options{Table: tbl}, false)
+	var got string
+	if err := b.DB().QueryRow("SELECT @@SESSION.sql_mode").Scan(&got); err != nil || !strings.Contains(got, "SIMULTANEOUS_ASSIGNMENT") {
+		t.Fatalf("could not set sql_mode on B: %q %v", got, err)
+	}
+	name := "review-simul-" + randHex(4)
+	ctx := context.Background()
+	ttl := 300 * time.Millisecond
+	la, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: ttl, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(ttl + 200*time.Millisecond) // A's lease expired by the database clock
+	lb, err := b.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatalf("B could not take over an expired lease: %v", err)
+	}
+	defer b.Release(ctx, name, lb.Token)
+	if lb.Fence <= la.Fence {
+		t.Errorf("FENCE NOT INCREASED: A had fence %d, B (takeover under SIMULTANEOUS_ASSIGNMENT) got fence %d", la.Fence, lb.Fence)
+	}
+	lc, err := c.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+	if err == nil {
+		defer c.Release(ctx, name, lc.Token)
+		t.Fatalf("DOUBLE GRANT: B holds %q (fence %d, 30s TTL) and C was granted it too (fence %d)", name, lb.Fence, lc.Fence)
+	}
+}
+
+// Claim 7: Break recognises ANY table with a single-column unique string key as a
+// "unique-key lock table" and DELETEs the row whose key equals the lock name. A
+// users(id, email UNIQUE, ...) table is application data, not a lock table.
+func TestReviewAttackBreakDeletesApplicationRow(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		tbl := "review_app_users_" + runID
+		remember(dsn, tbl)
+		admin := rawLocker(t, dsn, sqllock.Options{Table: table("locks")}, false)
+		db := admin.DB()
+		ddl := "CREATE TABLE " + tbl + " (id INT PRIMARY KEY, email VARCHAR(100) NOT NULL UNIQUE, full_name VARCHAR(100), balance INT)"
+		if _, err := db.Exec(ddl); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = db.Exec("DROP TABLE IF EXISTS " + tbl) })
+		if _, err := db.Exec("INSERT INTO " + tbl + " VALUES (1, 'alice@example.com', 'Alice', 100)"); err != nil {
+			t.Fatal(err)
+		}
+		l := rawLocker(t, dsn, sqllock.Options{Table: tbl}, false)
+		info, err := l.Break(context.Background(), "alice@example.com", lock.BreakOptions{By: "review", Reason: "attack"})
+		var n int
+		if qerr := db.QueryRow("SELECT COUNT(*) FROM " + tbl + " WHERE email = 'alice@example.com'").Scan(&n); qerr != nil {
+			t.Fatal(qerr)
+		}
+		if n == 0 {
+			format := ""
+			if info != nil {
+				format = string(info.Format)
+			}
+			t.Fatalf("DATA LOSS: `lock break --table %s alice@example.com` (no --raw) deleted an application row (recognised as %q, err %v)", tbl, format, err)
+		}
+		if err == nil {
+			t.Errorf("Break on an application table succeeded without touching it? want a usage error naming the table (info %+v)", info)
+		}
+	})
+}
+
+// Claim 6: "A ShedLock client on the same host writes plain <host>, so it can never
+// extend or release dsctl's row, nor dsctl its (except through lock break)". dsctl's
+// Release/Renew with a token that is not 16 hex digits compare locked_by = token, so
+// the hostname (shown as the holder's token by inspect) releases/extends a live
+// ShedLock holder's lock without `lock break` (no break record, no --if-token).
+func TestReviewAttackShedLockReleaseForeignHolderByHostname(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		l := shedLocker(t, dsn)
+		c := shedlockClient{l: l, hostname: "app-server-7"}
+		name := shedName("foreign")
+		if !c.lock(t, name, time.Minute) {
+			t.Fatal("ShedLock client could not lock")
+		}
+		ctx := context.Background()
+		_, rerr := l.Renew(ctx, name, "app-server-7", 10*time.Minute)
+		relErr := l.Release(ctx, name, "app-server-7")
+		info, err := l.Inspect(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rerr == nil {
+			t.Errorf("dsctl Renew with the ShedLock host as token extended a foreign ShedLock holder's lease")
+		}
+		if relErr == nil || !info.Held {
+			t.Fatalf("dsctl Release(name, %q) released a live ShedLock holder's lock (release err %v, still held: %v)", "app-server-7", relErr, info.Held)
+		}
+	})
+}
