@@ -238,3 +238,70 @@ func TestReviewAttackShedLockReleaseForeignHolderByHostname(t *testing.T) {
 		}
 	})
 }
+
+// Claim 6 (PostgreSQL): ShedLock stores UTC wall time in its TIMESTAMP columns
+// (timezone('utc', CURRENT_TIMESTAMP) with usingDbTime(), a UTC Calendar otherwise;
+// shedlockClient does the same); dsctl stores clock_timestamp() in the session's
+// TimeZone. With any session TimeZone east of UTC (server default from the OS at
+// initdb, PGTZ, ALTER ROLE ... SET timezone, timezone= in the DSN) dsctl sees a live
+// ShedLock lease as expired and takes it.
+func TestReviewAttackPGShedLockVsShedLockClientNonUTCSession(t *testing.T) {
+	dsn := testenv.Get(t, testenv.Postgres)
+	plain := shedLocker(t, dsn) // creates the table with ShedLock's DDL
+	c := shedlockClient{l: plain, hostname: "app-server-9"}
+	name := shedName("tzclient")
+	if !c.lock(t, name, time.Minute) {
+		t.Fatal("ShedLock client could not lock")
+	}
+	l := rawLocker(t, withParam(dsn, "timezone="+url.QueryEscape("Europe/Moscow")), sqllock.Options{Table: plain.Table(), Format: sqllock.FormatShedLock, Host: "dsctl"}, false)
+	ctx := context.Background()
+	le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Minute, Owner: owner})
+	if err == nil {
+		defer l.Release(ctx, name, le.Token)
+		t.Fatalf("DOUBLE GRANT: a ShedLock client (UTC timestamps) holds %q for a minute; dsctl with session TimeZone Europe/Moscow was granted it too (token %s)", name, le.Token)
+	}
+}
+
+// Claim 8: no error for a bad DSN, a refused connection or a failed login shows the
+// password (message or hint).
+func TestReviewAttackDSNPasswordNeverEchoed(t *testing.T) {
+	pg := testenv.Get(t, testenv.Postgres)
+	my := testenv.Get(t, testenv.MySQL)
+	pgu, err := url.Parse(pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	myCfgHost := "127.0.0.1:13306"
+	if i, j := strings.Index(my, "tcp("), strings.Index(my, ")"); i >= 0 && j > i {
+		myCfgHost = my[i+4 : j]
+	}
+	const pw = "Sekr1tPw_q7"
+	cases := map[string]string{
+		"pg wrong password":    "postgres://dsctl_nouser:" + pw + "@" + pgu.Host + pgu.Path + "?sslmode=disable",
+		"pg bad param":         "postgres://u:" + pw + "@" + pgu.Host + "/db?sslmode=bogus",
+		"pg kv wrong password": "host=" + pgu.Hostname() + " port=" + pgu.Port() + " user=dsctl_nouser password=" + pw + " dbname=x sslmode=disable",
+		"pg kv quoted":         "host=" + pgu.Hostname() + " port=" + pgu.Port() + " user=dsctl_nouser password='" + pw + " x' dbname=x sslmode=bogus",
+		"pg refused":           "postgres://u:" + pw + "@127.0.0.1:1/db?sslmode=disable",
+		"pg encoded":           "postgres://u:" + url.QueryEscape(pw+"@/") + "@" + pgu.Host + "/db?sslmode=disable",
+		"mysql wrong password": "dsctl_nouser:" + pw + "@tcp(" + myCfgHost + ")/dsctl_test",
+		"mysql bad param":      "u:" + pw + "@tcp(" + myCfgHost + ")/dsctl_test?timeout=notaduration",
+		"mysql url":            "mysql://u:" + pw + "@" + myCfgHost + "/dsctl_test?readTimeout=bogus",
+		"mysql refused":        "u:" + pw + "@tcp(127.0.0.1:1)/dsctl_test",
+	}
+	for what, dsn := range cases {
+		t.Run(what, func(t *testing.T) {
+			l, err := sqllock.New(context.Background(), endpoint.Dialer{Timeout: 3 * time.Second}, endpoint.SQL{}.WithDSNValue(dsn), sqllock.Options{})
+			if err == nil {
+				_ = l.Close()
+				t.Skip("connected")
+			}
+			text := err.Error()
+			for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
+				text += " | " + e.Error()
+			}
+			if strings.Contains(text, pw) || strings.Contains(text, url.QueryEscape(pw+"@/")) {
+				t.Errorf("the password is echoed: %s", err)
+			}
+		})
+	}
+}
