@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -304,4 +305,118 @@ func TestReviewAttackDSNPasswordNeverEchoed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ph is the n-th placeholder for l's database.
+func ph(l *sqllock.Locker, n int) string {
+	if l.Backend().Kind == "mysql" {
+		return "?"
+	}
+	return "$" + string(rune('0'+n))
+}
+
+// Claim 4: a session holder whose connection is killed server-side may believe it
+// holds the lock until its ExpiresAt; the next dsctl session holder must not be
+// granted before then, and must get a larger fence.
+func TestReviewAttackSessionKilledHolderNoOverlap(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		tbl := table("locks")
+		a := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession, Table: tbl})
+		b := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession, Table: tbl})
+		admin := newLocker(t, dsn, sqllock.Options{Table: tbl})
+		ctx := context.Background()
+		name := "review-kill-" + randHex(4)
+		la, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: 3 * time.Second, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sid int64
+		if err := admin.DB().QueryRow("SELECT session_id FROM "+tbl+" WHERE name = "+ph(admin, 1), name).Scan(&sid); err != nil {
+			t.Fatal(err)
+		}
+		if admin.Backend().Kind == "mysql" {
+			_, err = admin.DB().Exec("KILL " + reviewItoa(sid))
+		} else {
+			_, err = admin.DB().Exec("SELECT pg_terminate_backend($1::int)", sid)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		lb, err := b.Acquire(ctx, name, lock.AcquireOptions{TTL: 3 * time.Second, Wait: lock.WaitFor(10 * time.Second), Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := time.Now()
+		defer b.Release(ctx, name, lb.Token)
+		t.Logf("killed A's connection; B granted %s later; A believed until %s after the kill",
+			got.Sub(killed).Round(time.Millisecond), la.ExpiresAt.Sub(killed).Round(time.Millisecond))
+		if lb.AcquiredAt.Before(la.ExpiresAt) {
+			t.Errorf("OVERLAP: B's lease starts %s before A's ExpiresAt (A never learned it lost the lock)", la.ExpiresAt.Sub(lb.AcquiredAt))
+		}
+		if lb.Fence <= la.Fence {
+			t.Errorf("fence: A %d, B %d", la.Fence, lb.Fence)
+		}
+		if _, err := a.Renew(ctx, name, la.Token, 3*time.Second); err == nil {
+			t.Errorf("A renewed a session lease whose connection was killed")
+		}
+	})
+}
+
+func reviewItoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// "The statement is never abandoned half-way: if the caller gave up meanwhile, a lock
+// it got is released again" (tryAcquire). An acquire statement blocked behind a row
+// lock (an open transaction, a slow renew, a DBA's SELECT ... FOR UPDATE) outlives the
+// client's timeout; the client reports the database unreachable and its background
+// release runs (and times out) while the statement is still queued. When the row lock
+// goes, does the abandoned statement grant a lease that nobody holds, stranding the
+// lock for its whole TTL?
+func TestReviewAttackTimedOutAcquireStrandsLock(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		tbl := table("locks")
+		admin := newLocker(t, dsn, sqllock.Options{Table: tbl})
+		ctx := context.Background()
+		name := "review-strand-" + randHex(4)
+		// The row exists and is free.
+		le, err := admin.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := admin.Release(ctx, name, le.Token); err != nil {
+			t.Fatal(err)
+		}
+		l, err := sqllock.New(ctx, endpoint.Dialer{Timeout: time.Second}, endpoint.SQL{}.WithDSNValue(dsn), sqllock.Options{Table: tbl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		tx, err := admin.DB().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var x string
+		if err := tx.QueryRow("SELECT name FROM "+tbl+" WHERE name = "+ph(admin, 1)+" FOR UPDATE", name).Scan(&x); err != nil {
+			_ = tx.Rollback()
+			t.Fatal(err)
+		}
+		_, aerr := l.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Hour, Owner: owner})
+		time.Sleep(1500 * time.Millisecond) // the background release times out too
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		info, err := admin.Inspect(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Break(ctx, name, lock.BreakOptions{By: "review", Reason: "cleanup"})
+		if aerr == nil {
+			t.Fatalf("acquire behind a row lock succeeded?")
+		}
+		if info.Held {
+			t.Fatalf("STRANDED: the acquire failed (%v) but the lock is now held by token %s for %s (nobody holds that token)",
+				aerr, info.Holder.Token, info.Holder.TTLLeft.Round(time.Second))
+		}
+	})
 }
