@@ -420,3 +420,26 @@ func TestReviewAttackTimedOutAcquireStrandsLock(t *testing.T) {
 		}
 	})
 }
+
+// The same attack on MySQL/MariaDB holds: TIMESTAMP columns store instants, and
+// NOW(6) and the column are both read in the session's zone.
+func TestReviewAttackMySQLShedLockNonUTCSession(t *testing.T) {
+	dsn := testenv.Get(t, testenv.MySQL)
+	plain := shedLocker(t, dsn)
+	c := shedlockClient{l: plain, hostname: "app-server-9"}
+	name := shedName("mytz")
+	if !c.lock(t, name, time.Minute) {
+		t.Fatal("ShedLock client could not lock")
+	}
+	l := rawLocker(t, withParam(dsn, "time_zone="+url.QueryEscape("'+05:00'")), sqllock.Options{Table: plain.Table(), Format: sqllock.FormatShedLock, Host: "dsctl"}, false)
+	var tz string
+	if err := l.DB().QueryRow("SELECT @@SESSION.time_zone").Scan(&tz); err != nil || tz != "+05:00" {
+		t.Fatalf("session time_zone %q %v", tz, err)
+	}
+	ctx := context.Background()
+	le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Minute, Owner: owner})
+	if err == nil {
+		defer l.Release(ctx, name, le.Token)
+		t.Fatalf("DOUBLE GRANT: ShedLock client holds %q; dsctl with time_zone +05:00 was granted it too", name)
+	}
+}
