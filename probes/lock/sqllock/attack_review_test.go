@@ -443,3 +443,51 @@ func TestReviewAttackMySQLShedLockNonUTCSession(t *testing.T) {
 		t.Fatalf("DOUBLE GRANT: ShedLock client holds %q; dsctl with time_zone +05:00 was granted it too", name)
 	}
 }
+
+// Claim 7 (session mode, PostgreSQL): Break ends the connection whose id the row's
+// session_id names, without checking that it still holds the session lock. When the
+// holder's backend has died (killed, reset, idle timeout) its lease row stays live
+// until expiry, and PostgreSQL reuses backend pids: Break then terminates an
+// unrelated application backend. The reuse is simulated by pointing the stale row at
+// a live unrelated backend (exactly what a reused pid looks like to Break).
+func TestReviewAttackPGSessionBreakTerminatesReusedPID(t *testing.T) {
+	dsn := testenv.Get(t, testenv.Postgres)
+	tbl := table("locks")
+	a := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession, Table: tbl})
+	breaker := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession, Table: tbl})
+	admin := newLocker(t, dsn, sqllock.Options{Table: tbl})
+	ctx := context.Background()
+	name := "review-pidreuse-" + randHex(4)
+	la, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = la
+	var sid int64
+	if err := admin.DB().QueryRow("SELECT session_id FROM "+tbl+" WHERE name = $1", name).Scan(&sid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.DB().Exec("SELECT pg_terminate_backend($1::int, 5000)", sid); err != nil {
+		t.Fatal(err)
+	}
+	// An application's connection, which got the dead holder's pid.
+	victim, err := admin.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	var vpid int64
+	if err := victim.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&vpid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.DB().Exec("UPDATE "+tbl+" SET session_id = $1 WHERE name = $2", vpid, name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := breaker.Break(ctx, name, lock.BreakOptions{By: "review", Reason: "stuck holder"}); err != nil {
+		t.Logf("break: %v", err)
+	}
+	var one int
+	if err := victim.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		t.Fatalf("Break terminated backend %d, which held no session lock (an unrelated connection with a reused pid): %v", vpid, err)
+	}
+}
