@@ -491,3 +491,54 @@ func TestReviewAttackPGSessionBreakTerminatesReusedPID(t *testing.T) {
 		t.Fatalf("Break terminated backend %d, which held no session lock (an unrelated connection with a reused pid): %v", vpid, err)
 	}
 }
+
+// Interrupted acquire (Ctrl-C, lock run's signal) whose statement wins after the
+// cancel: Acquire releases the grant in a background goroutine and returns; the
+// caller then closes the Locker (as the CLI does on its way out), and the release
+// never reaches the database: the lock is held by nobody for the whole TTL.
+func TestReviewAttackInterruptedAcquireThenCloseStrandsLock(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		tbl := table("locks")
+		admin := newLocker(t, dsn, sqllock.Options{Table: tbl})
+		ctx := context.Background()
+		name := "review-intr-" + randHex(4)
+		le, err := admin.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := admin.Release(ctx, name, le.Token); err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Break(ctx, name, lock.BreakOptions{By: "review", Reason: "cleanup"})
+		l, err := sqllock.New(ctx, endpoint.Dialer{Timeout: 5 * time.Second}, endpoint.SQL{}.WithDSNValue(dsn), sqllock.Options{Table: tbl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := admin.DB().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var x string
+		if err := tx.QueryRow("SELECT name FROM "+tbl+" WHERE name = "+ph(admin, 1)+" FOR UPDATE", name).Scan(&x); err != nil {
+			_ = tx.Rollback()
+			t.Fatal(err)
+		}
+		actx, cancel := context.WithCancel(ctx)
+		time.AfterFunc(200*time.Millisecond, cancel)
+		time.AfterFunc(400*time.Millisecond, func() { _ = tx.Commit() })
+		_, aerr := l.Acquire(actx, name, lock.AcquireOptions{TTL: time.Hour, Owner: owner})
+		_ = l.Close() // the CLI closes its Locker on the way out
+		time.Sleep(500 * time.Millisecond)
+		info, err := admin.Inspect(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aerr == nil {
+			t.Fatalf("acquire with a cancelled context succeeded")
+		}
+		if info.Held {
+			t.Fatalf("STRANDED: Acquire returned %v, yet the lock is held by token %s for %s (nobody holds it)",
+				aerr, info.Holder.Token, info.Holder.TTLLeft.Round(time.Second))
+		}
+	})
+}
