@@ -542,3 +542,44 @@ func TestReviewAttackInterruptedAcquireThenCloseStrandsLock(t *testing.T) {
 		}
 	})
 }
+
+// Claims 1 and 8: a table of the wrong shape must be refused. Init and every call
+// check the column NAMES only; a dsctl table whose name column is not unique (created
+// by hand, by a DBA's edited DDL, by a migration tool that dropped the key) is
+// accepted, and on MySQL/MariaDB "INSERT ... ON DUPLICATE KEY UPDATE" then never
+// meets a duplicate: every Acquire inserts its own row and is granted.
+func TestReviewAttackTableWithoutPrimaryKey(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		tbl := "review_nopk_" + runID
+		remember(dsn, tbl)
+		admin := rawLocker(t, dsn, sqllock.Options{Table: table("locks")}, false)
+		ddl, err := sqllock.DDL(admin.Backend().Kind, lock.FormatDsctl, tbl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ddl = strings.TrimSuffix(ddl, ";")
+		ddl = strings.Replace(ddl, ",\n  PRIMARY KEY (name)", "", 1) // MySQL
+		ddl = strings.Replace(ddl, "NOT NULL PRIMARY KEY", "NOT NULL", 1)
+		if strings.Contains(ddl, "PRIMARY KEY") {
+			t.Fatalf("could not drop the key from %s", ddl)
+		}
+		if _, err := admin.DB().Exec(ddl); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = admin.DB().Exec("DROP TABLE IF EXISTS " + tbl) })
+		a := rawLocker(t, dsn, sqllock.Options{Table: tbl}, false)
+		b := rawLocker(t, dsn, sqllock.Options{Table: tbl}, false)
+		ctx := context.Background()
+		_, initErr := a.Init(ctx)
+		name := "review-nopk-" + randHex(4)
+		la, errA := a.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+		lb, errB := b.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+		if errA == nil && errB == nil {
+			t.Fatalf("DOUBLE GRANT on a lock table without a key on name (Init said %v): A fence %d token %s, B fence %d token %s",
+				initErr, la.Fence, la.Token, lb.Fence, lb.Token)
+		}
+		if initErr == nil {
+			t.Errorf("Init accepted a lock table without a unique key on name (acquire errors: %v / %v)", errA, errB)
+		}
+	})
+}
