@@ -20,9 +20,10 @@ import (
 	"github.com/dsctl/dsctl/commands/ping"
 	"github.com/dsctl/dsctl/commands/ring"
 	"github.com/dsctl/dsctl/commands/sandboxcmd"
+	tuicmd "github.com/dsctl/dsctl/commands/tui"
 	"github.com/dsctl/dsctl/commands/version"
 	"github.com/dsctl/dsctl/commands/zk"
-	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/internal/term"
 	"github.com/dsctl/dsctl/probes/errs"
 )
 
@@ -31,13 +32,16 @@ func NewRoot(f *cmdutil.Factory) *cobra.Command {
 	g := &f.Global
 	root := &cobra.Command{
 		Use:   "dsctl",
-		Short: "Operate distributed systems: locks, Kafka durability, IDs, hash rings, ZooKeeper",
+		Short: "Operate distributed systems: locks, Kafka durability, ZooKeeper, IDs, hash rings, a dashboard",
 		Long: `dsctl is one binary for operating the distributed plumbing behind a backend:
-Redis locks with fencing tokens, Kafka durability audits, snowflake IDs and UUIDs,
-consistent-hash rings, and reachability checks of Redis, ZooKeeper, Kafka and SQL.
+distributed locks with fencing tokens on Redis, ZooKeeper, MySQL/MariaDB and
+PostgreSQL, Kafka durability audits, ZooKeeper inspection and gap-free watches,
+snowflake IDs and UUIDs, consistent-hash rings, reachability checks, and a live
+dashboard over all of it (dsctl tui).
 
-Try it with no infrastructure: every command that needs Redis or Kafka accepts
---sandbox, which starts embedded servers for the length of the command.
+Try it with no infrastructure: dsctl tui --sandbox, or any command that needs Redis,
+Kafka or ZooKeeper with --sandbox, which starts embedded servers for the length of the
+command.
 
 Endpoints come from, highest first: command flags, the environment (DSCTL_REDIS,
 DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
@@ -78,9 +82,6 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 			f.IO.NoColor = true
 		}
 		f.IO.Verbose = g.Verbose
-		if g.Verbose {
-			cmd.SetContext(endpoint.WithTrace(cmdutil.Context(cmd), f.IO.Debug))
-		}
 		if g.Timeout <= 0 {
 			return errs.Usage("--timeout must be positive, got %s", g.Timeout)
 		}
@@ -104,6 +105,7 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 		lock.NewCmd(f),
 		ring.NewCmd(f),
 		zk.NewCmd(f),
+		tuicmd.NewCmd(f),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	strictCompletion(root)
@@ -181,9 +183,5 @@ func PrintError(w io.Writer, color bool, err error) {
 	if err == nil || errors.As(err, &st) {
 		return
 	}
-	prefix := "error: "
-	if color {
-		prefix = "\x1b[31merror:\x1b[0m "
-	}
-	fmt.Fprintln(w, prefix+strings.TrimSpace(err.Error()))
+	fmt.Fprintln(w, term.Paint("error:", term.Error, color)+" "+strings.TrimSpace(err.Error()))
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/dsctl/dsctl/commands/output"
 	"github.com/dsctl/dsctl/probes/config"
 	"github.com/dsctl/dsctl/probes/endpoint"
-	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/sandbox"
 )
 
@@ -111,47 +110,33 @@ func (f *Factory) ContextName() string {
 	return f.Getenv(config.EnvContext)
 }
 
-// Endpoints resolves the endpoints for this run: flags > env > context > default,
-// with --sandbox replacing Redis, Kafka and ZooKeeper (the sandbox starts on first use).
+// Endpoints resolves the endpoints for this run with config.ResolveEndpoints: flags >
+// env > context > default, with --sandbox replacing Redis, Kafka and ZooKeeper (the
+// sandbox starts on first use, after an explicit endpoint flag was refused).
 func (f *Factory) Endpoints(ctx context.Context, ov config.Overrides) (config.Endpoints, error) {
 	if f.Global.Sandbox { // an explicit address must not be replaced silently
-		switch {
-		case len(ov.Redis) > 0:
-			return config.Endpoints{}, errs.Usage("--sandbox and --redis are mutually exclusive").
-				WithHint("--sandbox runs its own Redis; drop one of them")
-		case len(ov.Kafka) > 0:
-			return config.Endpoints{}, errs.Usage("--sandbox and --brokers are mutually exclusive").
-				WithHint("--sandbox runs its own Kafka; drop one of them")
-		case len(ov.ZooKeeper) > 0:
-			return config.Endpoints{}, errs.Usage("--sandbox and --zk are mutually exclusive").
-				WithHint("--sandbox runs its own ZooKeeper; drop one of them")
-		}
-	}
-	if f.Global.Sandbox && f.Sandbox == nil {
-		if err := f.StartSandbox(ctx, sandbox.Options{}); err != nil {
+		if err := config.SandboxConflict(ov, nil); err != nil {
 			return config.Endpoints{}, err
+		}
+		if f.Sandbox == nil {
+			if err := f.StartSandbox(ctx, sandbox.Options{}); err != nil {
+				return config.Endpoints{}, err
+			}
 		}
 	}
 	cfg, err := f.Config()
 	if err != nil {
 		return config.Endpoints{}, err
 	}
-	c, name, err := cfg.Context(f.ContextName())
-	if err != nil {
-		return config.Endpoints{}, err
+	return config.ResolveEndpoints(cfg, f.ContextName(), f.Getenv, ov, f.Sandbox.Addrs())
+}
+
+// Addrs are the sandbox's addresses for config.ResolveEndpoints (nil without one).
+func (s *SandboxEndpoints) Addrs() *config.SandboxAddrs {
+	if s == nil {
+		return nil
 	}
-	e := config.Resolve(name, c, f.Getenv, ov)
-	if f.Sandbox != nil {
-		e.Redis = endpoint.Redis{Addrs: f.Sandbox.Redis}
-		e.RedisSource = config.SourceSandbox
-		e.Kafka = endpoint.Kafka{Brokers: f.Sandbox.Kafka}
-		e.KafkaSource = config.SourceSandbox
-		if len(f.Sandbox.ZooKeeper) > 0 {
-			e.ZooKeeper = endpoint.ZooKeeper{Servers: f.Sandbox.ZooKeeper}
-			e.ZKSource = config.SourceSandbox
-		}
-	}
-	return e, nil
+	return &config.SandboxAddrs{Redis: s.Redis, Kafka: s.Kafka, ZooKeeper: s.ZooKeeper}
 }
 
 // StartSandbox starts the embedded servers, points Redis, Kafka and ZooKeeper at them,
@@ -175,8 +160,7 @@ func (f *Factory) NoSandboxZooKeeper() error {
 	if f.Sandbox == nil || len(f.Sandbox.ZooKeeper) > 0 {
 		return nil
 	}
-	return errs.Usage("zookeeper: --sandbox has no embedded ZooKeeper").
-		WithHint("it embeds only Redis and Kafka: drop --sandbox and point --zk, DSCTL_ZK or the context's zookeeper.servers at a ZooKeeper ensemble")
+	return config.NoSandboxZooKeeper()
 }
 
 // NoSandboxSQL is the error for SQL commands under --sandbox.
@@ -184,8 +168,7 @@ func (f *Factory) NoSandboxSQL() error {
 	if f.Sandbox == nil {
 		return nil
 	}
-	return errs.Usage("sql: --sandbox has no embedded database").
-		WithHint("it embeds only Redis and Kafka: drop --sandbox and set DSCTL_SQL_DSN or the context's sql.dsn to your database")
+	return config.NoSandboxSQL()
 }
 
 // Dialer is the connection maker with the global timeout and warnings on stderr.

@@ -9,8 +9,11 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/term"
+
+	dterm "github.com/dsctl/dsctl/internal/term"
 )
 
 // IOStreams are a command's standard streams and what we know about them.
@@ -26,6 +29,8 @@ type IOStreams struct {
 	StderrTTY bool
 	// NoColor is set by --no-color, NO_COLOR or TERM=dumb.
 	NoColor bool
+	// Dumb is TERM=dumb: no cursor movement either (progress lines redraw with \r).
+	Dumb bool
 	// Width is stdout's width in columns when it is a terminal (0 otherwise): tables wrap
 	// their last column to it.
 	Width int
@@ -41,6 +46,7 @@ func System() *IOStreams {
 		StdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
 		StderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
 		NoColor:   NoColorEnv(os.Getenv),
+		Dumb:      dterm.Dumb(os.Getenv),
 	}
 	if s.StdoutTTY {
 		s.Width = terminalWidth(os.Stdout.Fd(), os.Getenv)
@@ -50,9 +56,7 @@ func System() *IOStreams {
 
 // NoColorEnv reports whether the environment asks for no colour: NO_COLOR set to
 // anything (no-color.org), or a terminal that cannot show it (TERM=dumb).
-func NoColorEnv(getenv func(string) string) bool {
-	return getenv("NO_COLOR") != "" || getenv("TERM") == "dumb"
-}
+func NoColorEnv(getenv func(string) string) bool { return dterm.NoColorEnv(getenv) }
 
 // terminalWidth is the terminal's width, else $COLUMNS, else 80.
 func terminalWidth(fd uintptr, getenv func(string) string) int {
@@ -79,20 +83,12 @@ func (s *IOStreams) ColorErr() bool { return s.StderrTTY && !s.NoColor }
 
 // Warnf prints a warning on stderr.
 func (s *IOStreams) Warnf(format string, args ...any) {
-	prefix := "warning: "
-	if s.ColorErr() {
-		prefix = "\x1b[33mwarning:\x1b[0m "
-	}
-	fmt.Fprintf(s.ErrOut, prefix+format+"\n", args...)
+	fmt.Fprintf(s.ErrOut, dterm.Paint("warning:", dterm.Warn, s.ColorErr())+" "+format+"\n", args...)
 }
 
 // Notef prints a notice on stderr, always (e.g. the sandbox banner).
 func (s *IOStreams) Notef(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if s.ColorErr() {
-		msg = "\x1b[36m" + msg + "\x1b[0m"
-	}
-	fmt.Fprintln(s.ErrOut, msg)
+	fmt.Fprintln(s.ErrOut, dterm.Paint(fmt.Sprintf(format, args...), dterm.Info, s.ColorErr()))
 }
 
 // Infof prints a status line on stderr, only when stderr is a TTY or -v is on
@@ -115,3 +111,13 @@ func (s *IOStreams) Debugf(format string, args ...any) {
 
 // Debug is Debugf for one ready line, usable as a trace function.
 func (s *IOStreams) Debug(msg string) { s.Debugf("%s", msg) }
+
+// Progress returns the one progress line on stderr (dterm.Progress: quiet for delay,
+// redrawn at most every every, erased by Clear) when stderr is a terminal, and nil
+// otherwise: scripts and pipes get no progress, and a nil *Progress does nothing.
+func (s *IOStreams) Progress(delay, every time.Duration) *dterm.Progress {
+	if !s.StderrTTY {
+		return nil
+	}
+	return dterm.NewProgress(s.ErrOut, s.Dumb, delay, every)
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dsctl/dsctl/commands/cmdutil"
 	"github.com/dsctl/dsctl/commands/output"
+	"github.com/dsctl/dsctl/internal/term"
 	"github.com/dsctl/dsctl/probes/snowflake"
 	"github.com/dsctl/dsctl/probes/uuidinfo"
 )
@@ -81,16 +82,14 @@ func clip(b []byte) string {
 // quiet rather than flash a line. (A variable so tests can show it at once.)
 var progressDelay = time.Second
 
-// progress draws "decode: 4,100,000 lines, 1.2s" on stderr, rewriting one line, and
-// erases it at the end. A nil *progress does nothing.
+// progress draws "decode: 4,100,000 lines, 1.2s" on stderr with the streams' one
+// progress helper, at most ten times a second, and erases it at the end. A nil
+// *progress does nothing.
 type progress struct {
-	w     io.Writer
+	line  *term.Progress
 	verb  string
 	noun  string
 	total int64
-	start time.Time
-	next  time.Time
-	shown bool
 }
 
 // newProgress returns a progress line when stderr is a terminal, nil otherwise (scripts
@@ -98,11 +97,14 @@ type progress struct {
 // terminal: the records are the progress then, and a line rewritten with \r between them
 // would garble them.
 func newProgress(ios *cmdutil.IOStreams, verb, noun string, total int64, recordsToTTY bool) *progress {
-	if !ios.StderrTTY || recordsToTTY {
+	if recordsToTTY {
 		return nil
 	}
-	now := time.Now()
-	return &progress{w: ios.ErrOut, verb: verb, noun: noun, total: total, start: now, next: now.Add(progressDelay)}
+	line := ios.Progress(progressDelay, 100*time.Millisecond)
+	if line == nil {
+		return nil
+	}
+	return &progress{line: line, verb: verb, noun: noun, total: total}
 }
 
 // update redraws at most ten times a second, from a second into the work.
@@ -110,18 +112,12 @@ func (p *progress) update(done int64) {
 	if p == nil {
 		return
 	}
-	now := time.Now()
-	if now.Before(p.next) {
-		return
-	}
-	p.next = now.Add(100 * time.Millisecond)
-	p.shown = true
-	elapsed := now.Sub(p.start).Seconds()
+	elapsed := p.line.Elapsed().Seconds()
 	if p.total > 0 {
-		fmt.Fprintf(p.w, "\r\x1b[K%s: %s of %s %s (%d%%), %.1fs", p.verb, commas(done), commas(p.total), p.noun, done*100/p.total, elapsed)
+		p.line.Updatef("%s: %s of %s %s (%d%%), %.1fs", p.verb, commas(done), commas(p.total), p.noun, done*100/p.total, elapsed)
 		return
 	}
-	fmt.Fprintf(p.w, "\r\x1b[K%s: %s %s, %.1fs", p.verb, commas(done), p.noun, elapsed)
+	p.line.Updatef("%s: %s %s, %.1fs", p.verb, commas(done), p.noun, elapsed)
 }
 
 // finish erases the line, if one was drawn.
@@ -129,9 +125,8 @@ func (p *progress) finish() { p.clear() }
 
 // clear erases the line so a message can be printed; the next update redraws it.
 func (p *progress) clear() {
-	if p != nil && p.shown {
-		fmt.Fprint(p.w, "\r\x1b[K")
-		p.shown = false
+	if p != nil {
+		p.line.Clear()
 	}
 }
 

@@ -145,156 +145,89 @@ func newAuditCmd(f *cmdutil.Factory, brokers *[]string) *cobra.Command {
 	return cmd
 }
 
-// RunAudit reads the inputs, audits, prints, and returns an AuditFailed error when a
-// finding is at or above the fail-on severity.
+// RunAudit reads the inputs, audits (kprobe.LoadAudit + Run: the same calls as the
+// TUI's Kafka pane), prints, and returns an AuditFailed error when a finding is at or
+// above the fail-on severity.
 func RunAudit(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *AuditOptions) error {
 	if err := checkSandboxBrokers(f, o.Brokers); err != nil {
 		return err
 	}
-	now := time.Now
-	if o.Now != nil {
-		now = o.Now
-	}
-	in := kprobe.AuditInput{Now: now()}
-	if o.FailOn != "" && !strings.EqualFold(o.FailOn, "none") {
-		s, err := kprobe.ParseSeverity(o.FailOn)
-		if err != nil {
-			return errs.Usage("--fail-on: unknown severity %q", o.FailOn).WithHint("use info, warn, error, critical or none")
-		}
-		in.FailOn = s
-	}
-	in.Policy = kprobe.DefaultPolicy()
-	stdin := &cmdutil.Inputs{IO: f.IO}
-	if o.PolicyFile == "-" {
-		data, name, err := stdin.Read("--policy", "-")
-		if err != nil {
-			return err
-		}
-		if in.Policy, err = kprobe.ParsePolicy(name, data); err != nil {
-			return err
-		}
-	} else if o.PolicyFile != "" {
-		pol, err := kprobe.LoadPolicy(o.PolicyFile)
-		if err != nil {
-			return err
-		}
-		in.Policy = pol
-	}
-	if strings.EqualFold(o.FailOn, "none") {
-		in.Policy.FailOn = 0
-	}
-	flavor, err := kprobe.ParseFlavor(o.Client)
+	req, err := auditRequest(f, o)
 	if err != nil {
 		return err
 	}
-	for _, files := range []struct {
-		role  kprobe.Role
-		paths []string
-	}{{kprobe.Producer, o.ProducerConfigs}, {kprobe.Consumer, o.ConsumerConfigs}} {
-		for _, path := range files.paths {
-			var props *kprobe.Properties
-			if path == "-" {
-				data, name, rerr := stdin.Read("--"+string(files.role)+"-config", "-")
-				if rerr != nil {
-					return rerr
-				}
-				props, err = kprobe.ParseProperties(name, data)
-			} else {
-				props, err = kprobe.LoadProperties(path)
-			}
-			if err != nil {
-				return err
-			}
-			in.Clients = append(in.Clients, kprobe.NewClientConfig(props, files.role, flavor))
-		}
-	}
-	if o.ClientsOnly && len(in.Clients) == 0 {
-		return errs.Usage("--clients-only needs --producer-config or --consumer-config")
-	}
-	if o.Baseline == "-" {
-		data, name, rerr := stdin.Read("--baseline", "-")
-		if rerr != nil {
-			return rerr
-		}
-		if in.Baseline, err = kprobe.ParseBaseline(name, data); err != nil {
-			return err
-		}
-	} else if o.Baseline != "" {
-		if in.Baseline, err = kprobe.LoadBaseline(o.Baseline); err != nil {
-			return err
-		}
-	}
-	patterns, err := kprobe.CompileTopicPatterns(o.Topics)
+	audit, err := kprobe.LoadAudit(req)
 	if err != nil {
 		return err
 	}
-
-	counter := &endpoint.RequestCounter{}
+	var ep endpoint.Kafka
 	if !o.ClientsOnly {
 		e, err := f.Endpoints(ctx, config.Overrides{Kafka: o.Brokers})
 		if err != nil {
 			return err
 		}
-		brokers := endpoint.KafkaBrokers(e.Kafka)
-		f.IO.Infof("kafka: reading %s ...", strings.Join(brokers, ","))
-		snap, err := kprobe.Collect(ctx, f.Dialer(), e.Kafka, kprobe.CollectOptions{
-			Topics: patterns, ExcludeInternal: o.ExcludeInternal,
-			TopicConfigs: kprobe.AuditTopicConfigs, BrokerConfigs: kprobe.BrokerKeyConfigs, Counter: counter,
-		})
-		if err != nil {
-			return err
-		}
-		in.Snapshot, in.Bootstrap = snap, brokers[0]
+		ep = e.Kafka
+		f.IO.Infof("kafka: reading %s ...", strings.Join(endpoint.KafkaBrokers(ep), ","))
 	}
-	rep, err := kprobe.Audit(in)
+	rep, err := audit.Run(ctx, f.Dialer(), ep)
 	if err != nil {
 		return err
 	}
-	if !o.ClientsOnly {
-		rep.Requests = requests(counter)
-		if len(patterns) > 0 && len(in.Snapshot.Topics) == 0 {
-			msg := fmt.Sprintf("no topic matches --topic %s (the cluster has %d topics)", strings.Join(quoteAll(o.Topics), " --topic "), in.Snapshot.TopicsInCluster)
-			rep.Notes = append(rep.Notes, msg)
-			if p.Format != output.Table {
-				f.IO.Warnf("%s", msg)
-			}
-		}
-	}
-	for _, c := range in.Clients {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("%s (%s): judged as %s, %s", c.Props.File, c.Role, c.Flavor, c.FlavorReason))
+	if rep.NoTopicMatched != "" && p.Format != output.Table {
+		f.IO.Warnf("%s", rep.NoTopicMatched)
 	}
 	if o.WriteBaseline != "" {
-		if err := kprobe.WriteBaseline(o.WriteBaseline, kprobe.NewBaseline(rep.Findings, in.Now)); err != nil {
-			return err
-		}
-		f.IO.Infof("kafka: wrote %d findings to baseline %s", len(rep.Findings), o.WriteBaseline)
+		f.IO.Infof("kafka: wrote %d findings to baseline %s", rep.BaselineWritten, o.WriteBaseline)
 	}
-	if err := p.Print(&auditView{rep}); err != nil {
+	if err := p.Print(&auditView{rep.Report}); err != nil {
 		return err
 	}
 	if rep.Failed {
-		n := 0
-		for _, fd := range rep.Findings {
-			if !fd.Baselined && severityAtLeast(fd.Severity, rep.FailOn) {
-				n++
-			}
-		}
-		return errs.New(errs.KindAuditFailed, "kafka audit: %s at or above %s", output.Plural(n, "finding"), rep.FailOn)
+		return errs.New(errs.KindAuditFailed, "kafka audit: %s at or above %s", output.Plural(rep.Failing, "finding"), rep.FailOn)
 	}
 	return nil
 }
 
-func severityAtLeast(s kprobe.Severity, failOn string) bool {
-	f, err := kprobe.ParseSeverity(failOn)
-	return err == nil && s >= f
-}
-
-func quoteAll(in []string) []string {
-	out := make([]string, len(in))
-	for i, s := range in {
-		out[i] = fmt.Sprintf("%q", s)
+// auditRequest turns the flags into a request, reading "-" (stdin) inputs here.
+func auditRequest(f *cmdutil.Factory, o *AuditOptions) (kprobe.AuditRequest, error) {
+	req := kprobe.AuditRequest{Topics: o.Topics, ExcludeInternal: o.ExcludeInternal, WriteBaseline: o.WriteBaseline,
+		ClientsOnly: o.ClientsOnly, Now: o.Now}
+	var err error
+	if req.FailOn, err = kprobe.ParseThreshold(o.FailOn); err != nil {
+		return req, errs.Usage("--fail-on: unknown severity %q", o.FailOn).WithHint("use info, warn, error, critical or none")
 	}
-	return out
+	stdin := &cmdutil.Inputs{IO: f.IO}
+	input := func(flag, path string) (kprobe.FileInput, error) {
+		if path != "-" {
+			return kprobe.FileInput{Path: path}, nil
+		}
+		data, name, err := stdin.Read(flag, "-")
+		return kprobe.FileInput{Path: name, Data: data}, err
+	}
+	if req.Policy, err = input("--policy", o.PolicyFile); err != nil {
+		return req, err
+	}
+	if req.Client, err = kprobe.ParseFlavor(o.Client); err != nil {
+		return req, err
+	}
+	for _, path := range o.ProducerConfigs {
+		in, err := input("--producer-config", path)
+		if err != nil {
+			return req, err
+		}
+		req.ProducerConfigs = append(req.ProducerConfigs, in)
+	}
+	for _, path := range o.ConsumerConfigs {
+		in, err := input("--consumer-config", path)
+		if err != nil {
+			return req, err
+		}
+		req.ConsumerConfigs = append(req.ConsumerConfigs, in)
+	}
+	if req.Baseline, err = input("--baseline", o.Baseline); err != nil {
+		return req, err
+	}
+	return req, nil
 }
 
 // auditView renders a report: JSON/YAML as the report itself, and a table grouped

@@ -3,14 +3,12 @@
 package kafka
 
 import (
-	"strings"
-
 	"github.com/spf13/cobra"
 
 	"github.com/dsctl/dsctl/commands/cmdutil"
 	"github.com/dsctl/dsctl/commands/output"
+	"github.com/dsctl/dsctl/probes/config"
 	"github.com/dsctl/dsctl/probes/endpoint"
-	"github.com/dsctl/dsctl/probes/errs"
 	kprobe "github.com/dsctl/dsctl/probes/kafka"
 )
 
@@ -46,15 +44,14 @@ context's kafka.brokers; TLS and SASL PLAIN/SCRAM from the context) or --sandbox
 	return cmd
 }
 
-// checkSandboxBrokers refuses --brokers together with --sandbox: the sandbox would
-// silently replace the brokers the user named. The endpoint resolution itself
-// (cmdutil.Factory.Endpoints) lets the sandbox win, so the check is made here, before it.
+// checkSandboxBrokers refuses --brokers together with --sandbox (the sandbox would
+// silently replace the brokers the user named) before any input is read; it is the
+// rule Factory.Endpoints applies, config.SandboxConflict.
 func checkSandboxBrokers(f *cmdutil.Factory, brokers []string) error {
-	if f.Global.Sandbox && len(brokers) > 0 {
-		return errs.Usage("--sandbox and --brokers are mutually exclusive").
-			WithHint("drop --sandbox to use %s, or drop --brokers to use the embedded cluster", strings.Join(brokers, ","))
+	if !f.Global.Sandbox {
+		return nil
 	}
-	return nil
+	return config.SandboxConflict(config.Overrides{Kafka: brokers}, nil)
 }
 
 // requests converts a counter for output.

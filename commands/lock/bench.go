@@ -11,9 +11,9 @@ import (
 
 	"github.com/dsctl/dsctl/commands/cmdutil"
 	"github.com/dsctl/dsctl/commands/output"
-	"github.com/dsctl/dsctl/probes/config"
 	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/backends"
 	"github.com/dsctl/dsctl/probes/lock/bench"
 )
 
@@ -53,7 +53,8 @@ elapsed_ms, throughput_ops_per_s, acquire_latency {count, p50_ms, p99_ms, max_ms
 handoff_latency {...}, overlaps, fence_violations, fencing_checked, ok.`,
 		Example: `  dsctl lock bench --sandbox
   dsctl lock bench --redis 127.0.0.1:6379 --clients 8 --ops 2000 --think 1ms
-  dsctl lock bench --wait-strategy poll --poll-interval 100ms --ops 200 -o json`,
+  dsctl lock bench --wait-strategy poll --poll-interval 100ms --ops 200 -o json
+  dsctl lock bench --zk zk1:2181,zk2:2181,zk3:2181 --clients 8 --ops 2000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := f.Printer(output.Standard)
@@ -107,13 +108,17 @@ func RunBench(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ben
 	if err := lock.ValidateName(o.Name); err != nil {
 		return err
 	}
-	e, err := f.Endpoints(ctx, config.Overrides{Redis: o.Backend.Redis})
+	r, err := o.Backend.resolve(ctx, f)
 	if err != nil {
+		return err
+	}
+	d := f.Dialer()
+	if err := backends.Reach(ctx, d, r.kind, r.e, r.opt); err != nil {
 		return err
 	}
 	opt := bench.Options{Clients: o.Clients, Ops: o.Ops, Name: o.Name, TTL: o.TTL, Hold: o.Hold, Think: o.Think,
 		Strategy: strategy, PollInterval: o.PollInterval, Fair: o.Fair,
-		NewLocker: func() (lock.Locker, error) { return newLocker(f, e) }}
+		NewLocker: func() (lock.Locker, error) { return backends.Open(ctx, d, r.e, r.kind, r.opt) }}
 	if f.IO.StderrTTY {
 		opt.Progress = func(done, total int) { fmt.Fprintf(f.IO.ErrOut, "\rlock bench: %d/%d cycles", done, total) }
 	}
@@ -122,7 +127,7 @@ func RunBench(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ben
 		fmt.Fprintln(f.IO.ErrOut)
 	}
 	if throwaway { // leave no fencing counter behind for a name nobody will use again
-		purge(context.WithoutCancel(ctx), f, e, o.Name)
+		purge(context.WithoutCancel(ctx), f, r, o.Name)
 	}
 	if err != nil {
 		return err
@@ -136,16 +141,12 @@ func RunBench(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ben
 	return nil
 }
 
-// purge deletes a throwaway lock's leftover keys (best effort).
-func purge(ctx context.Context, f *cmdutil.Factory, e config.Endpoints, name string) {
-	l, err := newLocker(f, e)
+// purge deletes a throwaway lock's leftovers (best effort; see backends.Purge).
+func purge(ctx context.Context, f *cmdutil.Factory, r resolved, name string) {
+	l, err := backends.Open(ctx, f.Dialer(), r.e, r.kind, r.opt)
 	if err != nil {
 		return
 	}
 	defer l.Close()
-	if p, ok := l.(interface {
-		Purge(context.Context, string) error
-	}); ok {
-		_ = p.Purge(ctx, name)
-	}
+	_ = backends.Purge(ctx, l, name)
 }

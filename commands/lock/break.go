@@ -35,6 +35,12 @@ broken too; Redisson's waiters are sent its unlock message.
 The holder may still be working: unless your storage checks fencing tokens, its
 writes are no longer protected. So break needs --force; without it, exit 2.
 
+On ZooKeeper, break deletes the holder's queue node (after writing the break record
+on the lock node); the next waiter, watching that node, takes the lock. The holder's
+session is not touched: it sees the break at its next renewal (a ` + "`lock run`" + ` or a
+foreground ` + "`lock acquire`" + ` holder then stops and exits 4, told who broke it).
+Only lock queue nodes are ever deleted; --raw changes nothing there.
+
 Only locks are broken: a key counts as a lock when it matches a known format (see
 ` + "`dsctl lock inspect --help`" + `). Anything else, such as an application counter or a
 cache entry that shares the name, is refused with exit 2 and left as it is; --raw
@@ -50,8 +56,8 @@ servers, and only the servers it holds are touched. Each delete is a compare-and
 on the server, so a lock that changes hands between inspect and delete is left alone.
 
 Exit codes: 0 broken, or nothing to break; 2 without --force, or the key is not a
-lock and --raw was not given; 4 --if-token does not hold the lock; 6 Redis
-unreachable.
+lock and --raw was not given; 4 --if-token does not hold the lock; 6 the
+backend unreachable.
 
 ` + infoKeys + `
 Plus action: "broken" (a lock; nothing was there when held is false) or "deleted"
@@ -103,6 +109,10 @@ func RunBreak(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Bre
 	action := "broken"
 	if info.Format == lock.FormatNotALock {
 		action = "deleted"
+	}
+	if info.Held && len(info.Queue) > 0 && info.Queue[0].Session != "" {
+		f.IO.Notef("lock %q broken: the holder's session %s was not touched; it sees the break at its next renewal (a dsctl holder then stops, exit 4)",
+			o.Name, info.Queue[0].Session)
 	}
 	return p.Print(InfoView{Info: info, Action: action})
 }

@@ -6,21 +6,24 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dsctl/dsctl/commands/cmdutil"
-	"github.com/dsctl/dsctl/probes/config"
 	"github.com/dsctl/dsctl/probes/lock"
-	"github.com/dsctl/dsctl/probes/lock/redislock"
+	"github.com/dsctl/dsctl/probes/lock/backends"
 )
 
-// completeLockName completes a lock name from `lock list` (held dsctl locks whose name
-// starts with the word typed, found with SCAN) on the Redis the command would use:
-// its --redis, DSCTL_REDIS or the context. Bounded by cmdutil.MaxCompletionWait.
+// completeLockName completes a lock name from `lock list` (held locks whose name
+// starts with the word typed: found with SCAN on Redis, by walking --zk-root on
+// ZooKeeper) on the backend the command would use (--backend, --redis, --zk, env or
+// the context). Bounded by cmdutil.MaxCompletionWait.
 func completeLockName(f *cmdutil.Factory, b *backendFlags) cobra.CompletionFunc {
 	return f.Dynamic(func(ctx context.Context, toComplete string) ([]string, error) {
-		e, err := f.Endpoints(ctx, config.Overrides{Redis: cmdutil.Unique(b.Redis)})
+		// cobra's __complete parses list flags twice ([A A] for --redis A): read them once.
+		once := *b
+		once.Redis, once.ZK = cmdutil.Unique(b.Redis), cmdutil.Unique(b.ZK)
+		r, err := once.resolve(ctx, f)
 		if err != nil {
 			return nil, err
 		}
-		l, err := redislock.New(f.CompletionDialer(), e.Redis) // the same backend as newLocker, silent
+		l, err := backends.Open(ctx, f.CompletionDialer(), r.e, r.kind, r.opt) // the same backend as open, silent
 		if err != nil {
 			return nil, err
 		}

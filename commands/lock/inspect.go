@@ -16,7 +16,9 @@ expiry: "string, 5 bytes, no expiry; ..."), object {type, ttl_left_ms (-1: no ex
 size (bytes, fields, elements or members; -1 unknown)} (not-a-lock only), holder {token,
 fence (string), owner
 {host, pid, user, command, label, tool}, acquired_at, ttl_left_ms (-1: no expiry),
-reentrancy}, waiters (-1: unknown), last_fence, fencing_safe, last_break {at, by,
+reentrancy}, waiters (-1: unknown), queue [{node, token, seq, fence, holding, format,
+session, owner, created, age_ms}] (ZooKeeper: holder first, then each waiter in
+order), last_fence, fencing_safe, last_break {at, by,
 reason, token, fence}, instances [{endpoint, held, format, token, fence, ttl_left_ms,
 error}]
 (quorum mode), backend, notes.`
@@ -34,9 +36,15 @@ func newInspectCmd(f *cmdutil.Factory) *cobra.Command {
 		Short: "Show who holds a lock: owner, fencing token, TTL left, waiters, format",
 		Long: `Show whether a lock is held, and by whom: holder token, owner (host, pid, user,
 command), when it was taken, TTL left, fencing token, the number of waiters, and the
-last forced break.
+last forced break. On ZooKeeper also the queue in order: the holder, then each
+waiter with its node, session, age and owner.
 
-It also recognises locks made by other libraries, looked up by their Redis key:
+On ZooKeeper it recognises the queues of Apache Curator (InterProcessMutex,
+_c_<uuid>-lock-<seq>), go-zookeeper's Lock (_c_<32 hex>-lock-<seq>) and kazoo's Lock
+(<32 hex>__lock__<seq>) under --zk-root/NAME; a node with children that are not queue
+nodes is shown as "not a lock", and any such children of a lock are named in a note.
+
+On Redis it recognises locks made by other libraries, looked up by their Redis key:
   redsync    go-redsync/redsync: a string of 16 random bytes in base64 (24 characters
              ending in ==) with a TTL
   redislock  bsm/redislock: a string of 16 random bytes in URL-safe base64 (22
@@ -52,6 +60,7 @@ read; a server where the key is not a lock is named in a note.
 
 ` + infoKeys,
 		Example: `  dsctl lock inspect deploy-prod
+  dsctl lock inspect deploy-prod --zk zk1:2181 -o json   # holder and queue
   dsctl lock inspect 'orders:lock:42' -o json      # a Redisson or redsync lock by its key`,
 		Args: oneName,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -95,8 +104,9 @@ func newListCmd(f *cmdutil.Factory) *cobra.Command {
 		Use:   "list [--prefix P]",
 		Short: "List held locks with holder and TTL left",
 		Long: `List the held locks whose name starts with --prefix, with holder, fencing token,
-TTL left and waiters. Keys are found with SCAN (never KEYS), so a large keyspace is
-walked in steps without blocking Redis.
+TTL left and waiters. On Redis keys are found with SCAN (never KEYS), so a large
+keyspace is walked in steps without blocking Redis; on ZooKeeper the tree under
+--zk-root is walked (at most 20,000 nodes: narrow it with --prefix).
 
 With --foreign, keys starting with --prefix that are other libraries' locks (they
 match the redsync, redislock or Redisson format described in ` + "`inspect --help`" + `,

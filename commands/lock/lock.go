@@ -1,12 +1,11 @@
-// Package lock wires `dsctl lock`: acquire, run, renew, release, inspect, list, break
-// and bench. Flags become Options, a run function calls the probes (probes/lock and its
-// Redis backend, supervisor, bench), and the printer renders the typed result.
+// Package lock wires `dsctl lock`: acquire, run, renew, release, inspect, list, break,
+// bench and verify. Flags become Options, a run function calls the probes (probes/lock,
+// backends.Open for the Locker of whichever backend, supervisor, bench, verify), and
+// the printer renders the typed result.
 package lock
 
 import (
 	"context"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,17 +13,16 @@ import (
 	"github.com/dsctl/dsctl/commands/cmdutil"
 	"github.com/dsctl/dsctl/commands/output"
 	"github.com/dsctl/dsctl/probes/config"
-	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
-	"github.com/dsctl/dsctl/probes/lock/redislock"
+	"github.com/dsctl/dsctl/probes/lock/backends"
 )
 
 // NewCmd builds `dsctl lock`.
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lock",
-		Short: "Take, hold, inspect and break distributed locks (Redis), with fencing tokens",
+		Short: "Take, hold, inspect and break distributed locks (Redis, ZooKeeper), with fencing tokens",
 		Long: `Take, hold, inspect and break distributed locks, with fencing tokens.
 
 A lock is a lease: it has a holder token (needed to renew or release it), a fencing
@@ -32,21 +30,36 @@ token that is larger for every new holder (give it to your storage so it can ref
 writes from a holder that lost the lease without knowing), and a TTL after which the
 backend drops it unless renewed. Waiters are woken by the release (no polling).
 
-Backend: Redis. One address (--redis, DSCTL_REDIS or the context's redis.addrs) is a
-single server; several addresses are independent masters used as a quorum (Redlock:
-a majority must agree; such leases have no safe fencing token).
+Backends:
+  redis      one address (--redis, DSCTL_REDIS or the context's redis.addrs) is a
+             single server; several are independent masters used as a quorum
+             (Redlock: a majority must agree; such leases have no safe fencing token).
+             A lease outlives the command that took it, until its TTL.
+  zookeeper  --zk, DSCTL_ZK or the context's zookeeper.servers; locks live under
+             --zk-root (/dsctl/locks), Apache Curator InterProcessMutex-compatible
+             (protected ephemeral-sequential nodes, each waiter watches only its
+             predecessor); the fence is the holder node's czxid. A lease lives with
+             dsctl's session (timeout: the context's zookeeper.session_timeout, 10s
+             by default, as the server grants it): ` + "`lock acquire`" + ` holds it in the
+             foreground, or --detach makes it a TTL node. Digest auth: the context's
+             zookeeper.digest_user and digest_password.
+  mysql, postgres  DSCTL_SQL_DSN or the context's sql.dsn (never a flag).
+
+` + backends.PickRule + `
 
 ` + "`lock verify`" + ` checks, Jepsen-style and with injected faults, that the lock you depend on
 actually excludes.
 
 Exit codes: 3 lock not acquired (held by someone else for the whole --wait), 4 lock
-lost or not held by the given token, 5 ` + "`lock verify`" + ` found a violation, 6 Redis
-unreachable, 2 bad input; ` + "`lock run`" + ` passes its command's exit code through (its own
-3, 4 and 6 can be changed with --conflict-exit-code, --lost-exit-code and
---unreachable-exit-code).`,
+lost or not held by the given token, 5 ` + "`lock verify`" + ` found a violation, 6 the
+backend is unreachable, 2 bad input (an unknown --backend too); ` + "`lock run`" + ` passes
+its command's exit code through (its own 3, 4 and 6 can be changed with
+--conflict-exit-code, --lost-exit-code and --unreachable-exit-code).`,
 		Example: `  dsctl lock run deploy-prod --ttl 30s --wait 5m -- ./deploy.sh prod
   eval "$(dsctl lock acquire nightly -o env)"; ./job.sh; dsctl lock release nightly
   dsctl lock inspect deploy-prod
+  dsctl lock run deploy-prod --zk zk1:2181,zk2:2181,zk3:2181 -- ./deploy.sh prod
+  dsctl lock acquire maintenance --backend zookeeper --sandbox --for 1m
   dsctl lock list --prefix deploy
   dsctl lock break deploy-prod --force --reason "host died"
   dsctl lock bench --sandbox
@@ -68,30 +81,77 @@ unreachable, 2 bad input; ` + "`lock run`" + ` passes its command's exit code th
 	return cmd
 }
 
-// backendFlags are the endpoint flags every lock command has.
+// backendFlags are the backend and endpoint flags every lock command has.
 type backendFlags struct {
-	Redis []string
+	Backend string
+	Redis   []string
+	ZK      []string
+	ZKRoot  string
 }
 
 func (b *backendFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringSliceVar(&b.Redis, "redis", nil,
+	fl := cmd.Flags()
+	fl.StringVar(&b.Backend, "backend", "", "lock backend: redis, zookeeper, mysql or postgres (default: the one configured, see `dsctl lock --help`; env "+backends.EnvBackend+")")
+	fl.StringSliceVar(&b.Redis, "redis", nil,
 		"Redis address(es); several = independent masters, quorum mode (overrides DSCTL_REDIS and the context)")
+	fl.StringSliceVar(&b.ZK, "zk", nil, "ZooKeeper servers host:port,... (overrides DSCTL_ZK and the context; implies --backend zookeeper)")
+	fl.StringVar(&b.ZKRoot, "zk-root", backends.DefaultZKRoot, "ZooKeeper node under which the locks live")
+	cmdutil.RegisterFlag(cmd, "backend", cmdutil.Fixed("redis\tRedis, single server or quorum", "zookeeper\tZooKeeper ensemble (Curator-compatible)",
+		"mysql\tMySQL/MariaDB", "postgres\tPostgreSQL"))
 }
 
-// open resolves the endpoints and makes the Locker. It is the one place that picks
-// the backend (ZooKeeper and SQL will be chosen here too).
-func open(ctx context.Context, f *cmdutil.Factory, b backendFlags) (lock.Locker, config.Endpoints, error) {
-	e, err := f.Endpoints(ctx, config.Overrides{Redis: b.Redis})
-	if err != nil {
-		return nil, e, err
+// resolved is a command's backend choice: the endpoints, the kind, its options.
+type resolved struct {
+	e    config.Endpoints
+	kind backends.Kind
+	opt  backends.Options
+}
+
+// resolve reads the backend flags (before any connection, so bad input changes
+// nothing), resolves the endpoints and picks the backend.
+func (b *backendFlags) resolve(ctx context.Context, f *cmdutil.Factory) (resolved, error) {
+	from := "--backend"
+	raw := b.Backend
+	if raw == "" {
+		raw, from = f.Getenv(backends.EnvBackend), backends.EnvBackend
 	}
-	l, err := newLocker(f, e)
+	kind, err := backends.ParseKind(raw)
+	if err != nil {
+		if from == backends.EnvBackend {
+			return resolved{}, errs.Usage("%s=%s: unknown lock backend", backends.EnvBackend, raw).WithHint("use one of: redis, zookeeper, mysql, postgres")
+		}
+		return resolved{}, err
+	}
+	if b.ZKRoot == "" {
+		b.ZKRoot = backends.DefaultZKRoot
+	}
+	x := backends.Explicit{Backend: kind, BackendFrom: from, Redis: len(cmdutil.Unique(b.Redis)) > 0, ZooKeeper: len(cmdutil.Unique(b.ZK)) > 0}
+	e, err := f.Endpoints(ctx, config.Overrides{Redis: b.Redis, ZooKeeper: b.ZK})
+	if err != nil {
+		return resolved{}, err
+	}
+	kind, err = backends.Pick(e, x)
+	if err != nil {
+		return resolved{}, err
+	}
+	return resolved{e: e, kind: kind, opt: backends.Options{ZKRoot: b.ZKRoot}}, nil
+}
+
+// open resolves the endpoints, picks the backend and makes the Locker: the one place
+// commands get a Locker (backends.Open decides how).
+func open(ctx context.Context, f *cmdutil.Factory, b backendFlags) (lock.Locker, resolved, error) {
+	r, err := b.resolve(ctx, f)
+	if err != nil {
+		return nil, r, err
+	}
+	f.IO.Debugf("lock backend: %s", r.kind)
+	l, err := backends.Open(ctx, f.Dialer(), r.e, r.kind, r.opt)
 	if err == nil {
 		for _, w := range l.Backend().Warnings {
 			f.IO.Warnf("%s", w)
 		}
 	}
-	return l, e, err
+	return l, r, err
 }
 
 // oneName accepts exactly one lock name, and says so plainly otherwise (two words are
@@ -105,11 +165,6 @@ func oneName(cmd *cobra.Command, args []string) error {
 			WithHint("quote a name that contains spaces; usage: %s", cmd.UseLine())
 	}
 	return nil
-}
-
-// newLocker makes a Locker (with its own connections) for resolved endpoints.
-func newLocker(f *cmdutil.Factory, e config.Endpoints) (lock.Locker, error) {
-	return redislock.New(f.Dialer(), e.Redis)
 }
 
 // acquireFlags are the flags of acquire and run.
@@ -175,24 +230,6 @@ func tool(f *cmdutil.Factory) string { return "dsctl " + f.Build.Version }
 func who() string {
 	o := lock.CurrentOwner(0, "", "", "")
 	return o.User + "@" + o.Host
-}
-
-// childEnv is the environment `lock run` gives its command: this process's, without
-// the variable holding the Redis password (it is dsctl's secret, not the job's) and
-// without DSCTL_REDIS when that carries a password in a URL.
-func childEnv(ep endpoint.Redis) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		name, value, _ := strings.Cut(kv, "=")
-		if ep.Password.Env != "" && name == ep.Password.Env {
-			continue
-		}
-		if name == config.EnvRedis && endpoint.MaskURL(value) != value {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
 }
 
 // tokenFor is --token, or DSCTL_LOCK_TOKEN when DSCTL_LOCK_NAME names this lock (as

@@ -27,6 +27,10 @@ func newReleaseCmd(f *cmdutil.Factory) *cobra.Command {
 compare-and-delete): with another token nothing changes, and the error (exit 4) says
 who holds the lock now, or that it is free because the lease expired or was broken.
 
+On ZooKeeper the holder token deletes the holder's node from any process (the holder
+in the foreground then finds its lease gone: exit 4); ` + "`lock acquire`" + ` itself
+releases its lease on ctrl-C.
+
 The token comes from --token, or from DSCTL_LOCK_TOKEN when DSCTL_LOCK_NAME is NAME.
 
 JSON keys: name, released, token.`,
@@ -84,6 +88,10 @@ func newRenewCmd(f *cmdutil.Factory) *cobra.Command {
 		Long: `Extend a lease to --ttl from now (an atomic compare-and-expire). Only the
 holder's token works. A lease that already expired, was broken or taken by someone
 else is never taken back: that is exit 4, saying why.
+
+On ZooKeeper only the process that holds the lease renews it (the lease lives with its
+session; ` + "`lock acquire`" + ` and ` + "`lock run`" + ` renew it themselves): from another
+process renew says so (exit 2).
 
 The token comes from --token, or from DSCTL_LOCK_TOKEN when DSCTL_LOCK_NAME is NAME.
 

@@ -15,6 +15,7 @@ import (
 	"github.com/dsctl/dsctl/commands/cmdutil"
 	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/backends"
 	"github.com/dsctl/dsctl/probes/lock/supervisor"
 )
 
@@ -45,8 +46,10 @@ command exits, and exit with the command's exit code.
 
 The command is started directly, without a shell (use --shell to run COMMAND ARGS as
 one sh -c script). It gets DSCTL_LOCK_NAME, DSCTL_LOCK_TOKEN and DSCTL_LOCK_FENCE (the
-fencing token; absent in quorum mode) and dsctl's environment without the variable
-holding the Redis password. SIGINT and SIGTERM are forwarded to it (when stdin is not
+fencing token; absent in quorum mode) and dsctl's environment without the variables
+holding the backend's secrets (the Redis password variable and DSCTL_REDIS when it
+is a URL with a password; the ZooKeeper digest password variable; DSCTL_SQL_DSN and
+the DSN variable). SIGINT and SIGTERM are forwarded to it (when stdin is not
 a terminal the command runs in its own process group and every process in it gets
 them; on a terminal, ctrl-C reaches it directly).
 
@@ -63,6 +66,12 @@ once: SIGTERM, then SIGKILL at most --grace later (kill: SIGKILL at once). dsctl
 the server who holds the lock only after the signals, then exits 4 saying when and why.
 --grace defaults to 5s or TTL/4, whichever is less, and must be under TTL/2.
 
+On ZooKeeper the lease also ends with dsctl's session, so when the session timeout
+is shorter than --ttl, it is the lease's length above (renewals every third of it).
+A lost connection is Curator's SUSPENDED: renewals fail, the command runs on, and the
+lease ends by dsctl's clock a session timeout after the last renewal was sent, when
+the server may expire the session; an expired session is LOST (stopped at once).
+
 One risk no client can close: if dsctl itself is paused (SIGSTOP, a frozen VM or
 container, a machine suspend) while the command keeps running, nothing stops the
 command until dsctl runs again; it then kills it at once and reports that it did
@@ -71,8 +80,8 @@ token lower than one it has seen) rejects the command's writes in that window:
 use the fencing token wherever the work must not overlap.
 
 Exit codes: the command's own code (128+N if signal N ended it); 3 lock not acquired
-within --wait (--conflict-exit-code); 4 lease lost (--lost-exit-code); 6 Redis
-unreachable, the command did not run (--unreachable-exit-code); 127 command not found,
+within --wait (--conflict-exit-code); 4 lease lost (--lost-exit-code); 6 the
+backend unreachable, the command did not run (--unreachable-exit-code); 127 command not found,
 126 not executable (the lock is not taken then); 2 bad input; 130 interrupted while
 waiting. Set the three codes to values your command never uses to tell them apart,
 as flock -E does; --conflict-exit-code 0 skips quietly when the lock is busy.`,
@@ -101,7 +110,7 @@ as flock -E does; --conflict-exit-code 0 skips quietly when the lock is busy.`,
 	cmd.Flags().DurationVar(&o.Grace, "grace", 0, "time between SIGTERM and SIGKILL; default 5s or TTL/4, whichever is less; must be under TTL/2")
 	cmd.Flags().IntVar(&o.ConflictExitCode, "conflict-exit-code", 3, "exit code when the lock is not acquired within --wait (0-255; 0 skips quietly)")
 	cmd.Flags().IntVar(&o.LostExitCode, "lost-exit-code", 4, "exit code when the lease is lost while the command runs (1-255)")
-	cmd.Flags().IntVar(&o.UnreachableExitCode, "unreachable-exit-code", 6, "exit code when Redis cannot be reached to take the lock (1-255)")
+	cmd.Flags().IntVar(&o.UnreachableExitCode, "unreachable-exit-code", 6, "exit code when the backend cannot be reached to take the lock (1-255)")
 	o.Backend.register(cmd)
 	names := completeLockName(f, &o.Backend)
 	cmd.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
@@ -134,7 +143,7 @@ func RunRun(ctx context.Context, f *cmdutil.Factory, o *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	l, e, err := open(ctx, f, o.Backend)
+	l, r, err := open(ctx, f, o.Backend)
 	if err != nil {
 		return err
 	}
@@ -146,7 +155,7 @@ func RunRun(ctx context.Context, f *cmdutil.Factory, o *RunOptions) error {
 	defer signal.Stop(sigs)
 	res, err := supervisor.Run(ctx, supervisor.Options{
 		Locker: l, Name: o.Name, Acquire: opt, Command: o.Command, Shell: o.Shell,
-		OnLost: onLost, Grace: o.Grace, Env: childEnv(e.Redis),
+		OnLost: onLost, Grace: o.Grace, Env: backends.OSChildEnv(r.kind, r.e),
 		Stdin: f.IO.In, Stdout: f.IO.Out, Stderr: f.IO.ErrOut,
 		Signals: sigs, Foreground: f.IO.StdinTTY,
 		OnEvent: func(ev supervisor.Event) { f.IO.Debugf("lock run %s: %s %s", o.Name, ev.What, ev.Detail) },

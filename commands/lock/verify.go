@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"slices"
@@ -22,7 +21,7 @@ import (
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
-	"github.com/dsctl/dsctl/probes/lock/redislock"
+	"github.com/dsctl/dsctl/probes/lock/backends"
 	"github.com/dsctl/dsctl/probes/lock/verify"
 )
 
@@ -95,9 +94,10 @@ says what ran); --report writes an HTML page with a timeline of holders per work
 where overlaps show in red. --check FILE checks a saved history again, touching no
 server (with --report: draws it).
 
-Load: per worker and server a small pool of command connections and one pub/sub
-connection; 8 workers sent one Redis about 750 commands/s at --ttl 500ms and 2,500/s
-at 200ms (it grows as the TTL shrinks). The run ends after --duration (or --sections) and the
+Load: on Redis, per worker and server a small pool of command connections and one
+pub/sub connection; 8 workers sent one Redis about 750 commands/s at --ttl 500ms and
+2,500/s at 200ms (it grows as the TTL shrinks). On ZooKeeper, one session per worker
+(its proxies in front of every server of the ensemble), under --zk-root. The run ends after --duration (or --sections) and the
 sections in flight. Set --timeout (default 5s) near the TTL so faulty calls give up
 quickly.
 
@@ -114,6 +114,7 @@ History events (JSONL): seq, t_us, worker, op (run|acquire|renew|write|release|
 deadline|pause|fault), type (invoke|ok|fail|unknown|start|end), holding, fence, token,
 expires_us, late, error, detail; the run line has ttl_ms and backend.`,
 		Example: `  dsctl lock verify --redis 127.0.0.1:6379 --duration 30s
+  dsctl lock verify --zk zk1:2181,zk2:2181,zk3:2181 --duration 30s --timeout 1s
   dsctl lock verify --redis r1:6379,r2:6379,r3:6379 --ttl 500ms --timeout 1s --report verify.html
   dsctl lock verify --sections 2000 --faults pause,reset --history verify.jsonl -o json
   dsctl lock verify --processes --workers 4 --duration 20s
@@ -207,27 +208,19 @@ func RunVerify(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ve
 		*out.f = fh
 	}
 
-	e, err := f.Endpoints(ctx, config.Overrides{Redis: o.Backend.Redis})
+	r, err := o.Backend.resolve(ctx, f)
 	if err != nil {
 		return err
 	}
 	d := f.Dialer()
-	targets, err := d.RedisTargets(e.Redis)
+	addrs, err := backends.Targets(d, r.kind, r.e)
 	if err != nil {
 		return err
 	}
-	addrs := make([]string, len(targets))
-	for i, t := range targets {
-		addrs[i] = t.Addr
-	}
 	// Reach every server before the run: an unreachable one is exit 6, not a run of
 	// failed acquisitions.
-	if clients, err := d.ConnectRedis(ctx, e.Redis); err != nil {
+	if err := backends.Reach(ctx, d, r.kind, r.e, r.opt); err != nil {
 		return err
-	} else {
-		for _, c := range clients {
-			c.Close()
-		}
 	}
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
@@ -243,7 +236,7 @@ func RunVerify(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ve
 		if err != nil {
 			return fmt.Errorf("lock verify --processes: cannot find this program to run its workers: %w", err)
 		}
-		spec, _ := json.Marshal(workerBackend{Redis: e.Redis, TimeoutMs: d.Limit().Milliseconds()})
+		spec, _ := json.Marshal(workerBackend{Kind: r.kind, Redis: r.e.Redis, ZooKeeper: r.e.ZooKeeper, ZKRoot: r.opt.ZKRoot, TimeoutMs: d.Limit().Milliseconds()})
 		vo.Processes = &verify.ProcessOptions{Backend: spec, Command: func(int) *exec.Cmd {
 			c := exec.Command(exe, "lock", "verify", verifyWorkerVerb)
 			c.Env = os.Environ()
@@ -251,7 +244,8 @@ func RunVerify(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ve
 		}}
 	} else {
 		vo.NewLocker = func(_ int, proxied []string) (lock.Locker, error) {
-			return redislock.New(quietDialer(d), proxiedRedis(e.Redis, proxied))
+			// The worker's own fault proxies sit between its Locker and the servers.
+			return backends.Open(ctx, quietDialer(d), backends.Proxied(r.kind, r.e, proxied), r.kind, r.opt)
 		}
 	}
 	if f.IO.StderrTTY {
@@ -268,12 +262,12 @@ func RunVerify(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ve
 	if f.IO.StderrTTY {
 		fmt.Fprintln(f.IO.ErrOut)
 	}
-	cleanupVerify(context.WithoutCancel(ctx), f, e, name, o.TTL)
+	cleanupVerify(context.WithoutCancel(ctx), f, r, name, o.TTL)
 	if err != nil {
 		return err
 	}
 	backend := lock.Backend{}
-	if l, lerr := newLocker(f, e); lerr == nil {
+	if l, lerr := backends.Open(context.WithoutCancel(ctx), d, r.e, r.kind, r.opt); lerr == nil {
 		backend = l.Backend()
 		_ = l.Close()
 	}
@@ -403,8 +397,11 @@ func recheck(p *output.Printer, o *VerifyOptions) error {
 // workerBackend is what a --processes worker needs to make its Locker (sent on its
 // stdin, never in argv: the Redis password stays a reference to an env var or file).
 type workerBackend struct {
-	Redis     endpoint.Redis `json:"redis"`
-	TimeoutMs int64          `json:"timeout_ms"`
+	Kind      backends.Kind      `json:"kind"`
+	Redis     endpoint.Redis     `json:"redis"`
+	ZooKeeper endpoint.ZooKeeper `json:"zookeeper"`
+	ZKRoot    string             `json:"zk_root,omitempty"`
+	TimeoutMs int64              `json:"timeout_ms"`
 }
 
 // newVerifyWorkerCmd is the hidden worker of --processes: it reads its request on
@@ -422,54 +419,11 @@ func newVerifyWorkerCmd(f *cmdutil.Factory) *cobra.Command {
 					return nil, fmt.Errorf("lock verify worker: bad backend description: %w", err)
 				}
 				d := endpoint.Dialer{Timeout: time.Duration(wb.TimeoutMs) * time.Millisecond}
-				return redislock.New(d, proxiedRedis(wb.Redis, addrs))
+				e := config.Endpoints{Redis: wb.Redis, ZooKeeper: wb.ZooKeeper}
+				return backends.Open(cmdutil.Context(cmd), d, backends.Proxied(wb.Kind, e, addrs), wb.Kind, backends.Options{ZKRoot: wb.ZKRoot})
 			})
 		},
 	}
-}
-
-// proxiedRedis is ep with each address replaced by its proxy's (a URL keeps its
-// scheme, credentials and database; TLS keeps verifying the real server's name).
-func proxiedRedis(ep endpoint.Redis, proxied []string) endpoint.Redis {
-	orig := ep.Addrs
-	ep.Addrs = make([]string, len(proxied))
-	for i, p := range proxied {
-		ep.Addrs[i] = p
-		if i >= len(orig) || !strings.Contains(orig[i], "://") {
-			continue
-		}
-		u, err := url.Parse(strings.TrimSpace(orig[i]))
-		if err != nil {
-			continue
-		}
-		host := u.Hostname()
-		u.Host = p
-		ep.Addrs[i] = u.String()
-		if u.Scheme == "rediss" && (ep.TLS == nil || ep.TLS.ServerName == "") {
-			t := endpoint.TLS{Enabled: true}
-			if ep.TLS != nil {
-				t = *ep.TLS
-			}
-			t.ServerName = host
-			ep.TLS = &t
-		}
-	}
-	if ep.TLS.On() && ep.TLS.ServerName == "" && len(orig) > 0 {
-		t := *ep.TLS
-		if host, _, err := splitHost(orig[0]); err == nil {
-			t.ServerName = host
-		}
-		ep.TLS = &t
-	}
-	return ep
-}
-
-func splitHost(addr string) (string, string, error) {
-	i := strings.LastIndex(addr, ":")
-	if i < 0 {
-		return addr, "", nil
-	}
-	return strings.Trim(addr[:i], "[]"), addr[i+1:], nil
 }
 
 // quietDialer drops the per-dial trace: workers redial through their proxies all the
@@ -481,9 +435,9 @@ func quietDialer(d endpoint.Dialer) endpoint.Dialer {
 
 // cleanupVerify purges the throwaway lock; a lease left by a release that got no
 // answer is waited out (at most one TTL) and purged again.
-func cleanupVerify(ctx context.Context, f *cmdutil.Factory, e config.Endpoints, name string, ttl time.Duration) {
-	purge(ctx, f, e, name)
-	l, err := newLocker(f, e)
+func cleanupVerify(ctx context.Context, f *cmdutil.Factory, r resolved, name string, ttl time.Duration) {
+	purge(ctx, f, r, name)
+	l, err := backends.Open(ctx, f.Dialer(), r.e, r.kind, r.opt)
 	if err != nil {
 		return
 	}
@@ -494,7 +448,7 @@ func cleanupVerify(ctx context.Context, f *cmdutil.Factory, e config.Endpoints, 
 			return
 		}
 		time.Sleep(ttl)
-		purge(ctx, f, e, name)
+		purge(ctx, f, r, name)
 	}
 }
 

@@ -53,6 +53,7 @@ func TestVerifyUnreachableExit6(t *testing.T) {
 
 type verifyJSON struct {
 	Backend struct {
+		Kind      string   `json:"kind"`
 		Mode      string   `json:"mode"`
 		Endpoints []string `json:"endpoints"`
 	} `json:"backend"`

@@ -3,6 +3,7 @@ package lock
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dsctl/dsctl/commands/output"
@@ -116,6 +117,13 @@ func (v InfoView) Table() *output.TableData {
 	default:
 		kv("waiters", output.S("unknown (this format's clients poll)", output.Dim))
 	}
+	for n, q := range i.Queue {
+		if n == 0 {
+			kv("queue", output.C(queueText(n, q)))
+			continue
+		}
+		t.AddCells(output.C(""), output.C(queueText(n, q)))
+	}
 	if i.Format == lock.FormatDsctl || (i.Format == lock.FormatNone && i.LastFence != 0) {
 		if i.FencingSafe {
 			kv("last fence", output.C(i.LastFence.String()))
@@ -142,6 +150,28 @@ func (v InfoView) Table() *output.TableData {
 		t.Notes = append(t.Notes, output.S("note: `dsctl lock break "+name+" --force` refuses it; only --raw deletes it", output.Dim))
 	}
 	return t
+}
+
+// queueText is one member of a lock's queue: place, role, node, format, session,
+// age and owner.
+func queueText(n int, q lock.QueueEntry) string {
+	role := "waiting"
+	if q.Holding {
+		role = "holding"
+	}
+	node := q.Node
+	if i := strings.LastIndexByte(node, '/'); i >= 0 {
+		node = node[i+1:]
+	}
+	s := fmt.Sprintf("%d. %s %s (%s", n+1, role, node, q.Format)
+	if q.Session != "" {
+		s += ", session " + q.Session
+	}
+	s += fmt.Sprintf(", for %s)", lock.RoundDuration(q.Age))
+	if q.Owner != nil {
+		s += " " + q.Owner.String()
+	}
+	return s
 }
 
 func instanceText(in lock.InstanceInfo) string {

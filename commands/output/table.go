@@ -7,40 +7,28 @@ import (
 	"strings"
 
 	"github.com/mattn/go-runewidth"
+
+	"github.com/dsctl/dsctl/internal/term"
 )
 
-// Style is the severity colour of a cell. Colour is applied only on a TTY.
-type Style int
+// Style is the severity colour of a cell (term's one scheme). Colour is applied only
+// on a TTY.
+type Style = term.Style
 
 // Styles.
 const (
-	Plain Style = iota
-	OK
-	Info
-	Warn
-	Error
-	Critical
-	Dim
-	Bold
+	Plain    = term.Plain
+	OK       = term.OK
+	Info     = term.Info
+	Warn     = term.Warn
+	Error    = term.Error
+	Critical = term.Critical
+	Dim      = term.Dim
+	Bold     = term.Bold
 )
 
-var ansi = map[Style]string{
-	OK:       "\x1b[32m",
-	Info:     "\x1b[36m",
-	Warn:     "\x1b[33m",
-	Error:    "\x1b[31m",
-	Critical: "\x1b[1;31m",
-	Dim:      "\x1b[2m",
-	Bold:     "\x1b[1m",
-}
-
 // Paint wraps s in the style's ANSI codes when color is on.
-func Paint(s string, st Style, color bool) string {
-	if !color || st == Plain || s == "" {
-		return s
-	}
-	return ansi[st] + s + "\x1b[0m"
-}
+func Paint(s string, st Style, color bool) string { return term.Paint(s, st, color) }
 
 // Cell is one table cell.
 type Cell struct {

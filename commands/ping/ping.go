@@ -4,7 +4,6 @@ package ping
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,7 +16,7 @@ import (
 )
 
 // Backends ping knows.
-var Backends = []string{"redis", "zookeeper", "kafka", "sql"}
+var Backends = health.Backends
 
 // Options are the flags and arguments of `dsctl ping`.
 type Options struct {
@@ -35,7 +34,10 @@ func (rs Results) Table() *output.TableData {
 	t := &output.TableData{Header: []string{"backend", "endpoint", "status", "latency", "detail"}, RightAlign: map[int]bool{3: true}}
 	for _, r := range rs {
 		status, detail := output.S("ok", output.OK), r.Detail
-		if !r.OK {
+		switch r.State {
+		case health.Degraded:
+			status, detail = output.S("degraded", output.Warn), r.Warning+"; "+r.Detail
+		case health.Unreachable:
 			status, detail = output.S("FAIL", output.Error), r.Error
 		}
 		t.AddCells(output.C(r.Backend), output.C(r.Endpoint), status, output.C(fmt.Sprintf("%.1fms", r.LatencyMs)), output.C(detail))
@@ -52,13 +54,19 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 		Long: `Check that each backend answers within --timeout, and show what it is:
 Redis PING and version (every address, since quorum mode uses independent servers),
 ZooKeeper session and each server's mode, Kafka brokers and controller, and the SQL
-server's version.
+server's version. The backends are checked at once, each within --timeout.
+
+Status ok, degraded (it answers, but: a ZooKeeper member down or out of quorum, a
+Kafka broker in the metadata that does not answer, a Redis replica cut off from its
+master or still loading, a read-only SQL server; exit 0, the warning says what) or
+FAIL (unreachable or refused).
 
 Without arguments, ping checks every backend that is configured (by flag, env,
 context or --sandbox); when nothing is configured it checks the built-in defaults of
 Redis, ZooKeeper and Kafka. Exit 6 when any backend is unreachable.
 
-JSON keys: backend, endpoint, ok, latency_ms, detail, error.`,
+JSON keys: backend, endpoint, ok, state (connected|degraded|unreachable), latency_ms,
+version, detail, warning, error.`,
 		Example: `  dsctl ping --sandbox
   dsctl ping kafka --brokers 127.0.0.1:9092
   DSCTL_SQL_DSN='postgres://app@db:5432/app' dsctl ping sql -o json`,
@@ -98,42 +106,14 @@ func normalize(s string) string {
 	return ""
 }
 
-// Run checks the chosen backends and prints the results; the error (if any) carries
-// the exit code of the worst failure.
+// Run checks the chosen backends (health.Check, as the TUI's overview does) and prints
+// the results; the error (if any) carries the exit code of the worst failure.
 func Run(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Options) error {
 	e, err := f.Endpoints(ctx, config.Overrides{Redis: o.Redis, ZooKeeper: o.ZK, Kafka: o.Brokers})
 	if err != nil {
 		return err
 	}
-	which := o.Backends
-	if len(which) == 0 {
-		which = configured(e)
-	}
-	d := f.Dialer()
-	var results Results
-	for _, b := range which {
-		switch b {
-		case "redis":
-			results = append(results, health.Redis(ctx, d, e.Redis)...)
-		case "zookeeper":
-			if err := f.NoSandboxZooKeeper(); err != nil {
-				results = append(results, health.Result{Backend: b, Endpoint: "-", Error: err.Error(), Err: err})
-				continue
-			}
-			results = append(results, health.ZooKeeper(ctx, d, e.ZooKeeper))
-		case "kafka":
-			results = append(results, health.Kafka(ctx, d, e.Kafka))
-		case "sql":
-			if err := f.NoSandboxSQL(); err != nil && e.SQLSource == config.SourceDefault {
-				results = append(results, health.Result{Backend: b, Endpoint: "-", Error: err.Error(), Err: err})
-				continue
-			}
-			results = append(results, health.SQL(ctx, d, e.SQL))
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
+	results := Results(health.Check(ctx, f.Dialer(), health.Targets{Endpoints: e, Backends: o.Backends, Unavailable: e.Unavailable}))
 	if err := p.Print(results); err != nil {
 		return err
 	}
@@ -147,26 +127,4 @@ func Run(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Options)
 		return &errs.Partial{Kind: errs.KindOf(err), Failed: failed, Total: len(results), What: "endpoints"}
 	}
 	return nil
-}
-
-// configured picks the backends the user configured in some way; with none, the
-// defaults of the three that have one.
-func configured(e config.Endpoints) []string {
-	var out []string
-	if e.RedisSource != config.SourceDefault {
-		out = append(out, "redis")
-	}
-	if e.ZKSource != config.SourceDefault {
-		out = append(out, "zookeeper")
-	}
-	if e.KafkaSource != config.SourceDefault {
-		out = append(out, "kafka")
-	}
-	if e.SQLSource != config.SourceDefault {
-		out = append(out, "sql")
-	}
-	if len(out) == 0 {
-		out = []string{"redis", "zookeeper", "kafka"}
-	}
-	return slices.Clip(out)
 }

@@ -1,11 +1,10 @@
 package ring
 
 import (
-	"fmt"
-	"io"
 	"time"
 
 	"github.com/dsctl/dsctl/commands/cmdutil"
+	"github.com/dsctl/dsctl/internal/term"
 	hashring "github.com/dsctl/dsctl/probes/ring"
 )
 
@@ -13,23 +12,22 @@ import (
 // quiet rather than flash a line. A variable so tests can see the line.
 var progressDelay = time.Second
 
-// progressLine draws "simulate: 4,100,000 of 10,000,000 keys (41%), 1.2s" on stderr,
-// rewriting one line, and erases it at the end.
+// progressLine draws "simulate: 4,100,000 of 10,000,000 keys (41%), 1.2s" on stderr
+// with the streams' one progress helper, and erases it at the end. A nil one does
+// nothing.
 type progressLine struct {
-	w     io.Writer
-	verb  string
-	start time.Time
-	delay time.Duration
-	shown bool
+	line *term.Progress
+	verb string
 }
 
 // newProgress returns a progress line when stderr is a TTY, nil otherwise (scripts and
 // pipes get no progress).
 func newProgress(ios *cmdutil.IOStreams, verb string) *progressLine {
-	if !ios.StderrTTY {
+	line := ios.Progress(progressDelay, 0)
+	if line == nil {
 		return nil
 	}
-	return &progressLine{w: ios.ErrOut, verb: verb, start: time.Now(), delay: progressDelay}
+	return &progressLine{line: line, verb: verb}
 }
 
 // callback returns the engine callback (nil for no progress).
@@ -41,21 +39,17 @@ func (p *progressLine) callback() hashring.Progress {
 }
 
 func (p *progressLine) update(done, total int64) {
-	elapsed := time.Since(p.start)
-	if elapsed < p.delay {
-		return
-	}
-	p.shown = true
+	elapsed := p.line.Elapsed().Seconds()
 	if total > 0 {
-		fmt.Fprintf(p.w, "\r\x1b[K%s: %s of %s keys (%d%%), %.1fs", p.verb, commas(done), commas(total), done*100/total, elapsed.Seconds())
+		p.line.Updatef("%s: %s of %s keys (%d%%), %.1fs", p.verb, commas(done), commas(total), done*100/total, elapsed)
 		return
 	}
-	fmt.Fprintf(p.w, "\r\x1b[K%s: %s keys, %.1fs", p.verb, commas(done), elapsed.Seconds())
+	p.line.Updatef("%s: %s keys, %.1fs", p.verb, commas(done), elapsed)
 }
 
 // finish erases the line, if one was drawn. The engine has stopped calling update.
 func (p *progressLine) finish() {
-	if p != nil && p.shown {
-		fmt.Fprint(p.w, "\r\x1b[K")
+	if p != nil {
+		p.line.Clear()
 	}
 }

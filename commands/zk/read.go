@@ -117,17 +117,13 @@ func RunLs(ctx context.Context, f *cmdutil.Factory, conn *ConnOptions, p *output
 // walk runs a tree walk with progress on stderr when it is a TTY.
 func walk(ctx context.Context, f *cmdutil.Factory, c *zkprobe.Client, root string, opt zkprobe.WalkOptions) (*zkprobe.Tree, error) {
 	start := time.Now()
-	if f.IO.StderrTTY {
+	if line := f.IO.Progress(time.Second, 0); line != nil {
 		opt.Progress = func(visited int) {
-			if time.Since(start) > time.Second {
-				fmt.Fprintf(f.IO.ErrOut, "\r\x1b[Kreading %s: %d nodes, %s", root, visited, time.Since(start).Round(100*time.Millisecond))
-			}
+			line.Updatef("reading %s: %d nodes, %s", root, visited, line.Elapsed().Round(100*time.Millisecond))
 		}
+		defer line.Clear()
 	}
 	t, err := c.Walk(ctx, root, opt)
-	if f.IO.StderrTTY && time.Since(start) > time.Second {
-		fmt.Fprint(f.IO.ErrOut, "\r\x1b[K")
-	}
 	if err == nil {
 		f.IO.Debugf("zookeeper: walked %d nodes of %s with %d requests in %s", len(t.Nodes), root, t.Requests, time.Since(start).Round(time.Millisecond))
 	}

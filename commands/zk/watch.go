@@ -171,18 +171,15 @@ func RunWatch(ctx context.Context, f *cmdutil.Factory, conn *ConnOptions, p *out
 	}
 	start := time.Now()
 	var progress func(int)
-	if f.IO.StderrTTY {
+	line := f.IO.Progress(time.Second, 0)
+	if line != nil {
 		progress = func(armed int) {
-			if time.Since(start) > time.Second {
-				fmt.Fprintf(f.IO.ErrOut, "\r\x1b[Karming watches: %d nodes, %s", armed, time.Since(start).Round(100*time.Millisecond))
-			}
+			line.Updatef("arming watches: %d nodes, %s", armed, line.Elapsed().Round(100*time.Millisecond))
 		}
 	}
 	w, err := c.Watch(wctx, zkprobe.WatchOptions{Paths: o.Paths, Recursive: o.Recursive, Depth: o.Depth, Data: o.Data,
 		MaxNodes: o.MaxNodes, Progress: progress})
-	if progress != nil && time.Since(start) > time.Second {
-		fmt.Fprint(f.IO.ErrOut, "\r\x1b[K")
-	}
+	line.Clear()
 	if err != nil {
 		if ctx.Err() != nil {
 			return errs.New(errs.KindInterrupted, "zookeeper: interrupted while arming watches")

@@ -23,6 +23,9 @@ type Overrides struct {
 	Redis     []string
 	ZooKeeper []string
 	Kafka     []string
+	// SQL, when set, is a database named on the command line (its DSN still comes from
+	// an env var or a file).
+	SQL *endpoint.SQL
 }
 
 // Endpoints are the resolved endpoints for one command run, and where each came from.
@@ -37,6 +40,10 @@ type Endpoints struct {
 	KafkaSource Source             `json:"kafka_source"`
 	SQL         endpoint.SQL       `json:"sql"`
 	SQLSource   Source             `json:"sql_source"`
+
+	// Unavailable maps a backend (Backend* names) to why it cannot be used in this run:
+	// a sandbox that does not embed it, when the user configured none.
+	Unavailable map[string]error `json:"-"`
 }
 
 // Resolve applies the precedence flag > env > context > default to each endpoint's
@@ -71,6 +78,9 @@ func Resolve(ctxName string, c *Context, getenv func(string) string, ov Override
 	}
 	if drv := getenv(EnvSQLDriver); drv != "" {
 		e.SQL.Driver = drv
+	}
+	if ov.SQL != nil && ov.SQL.HasDSN() {
+		e.SQL, e.SQLSource = *ov.SQL, SourceFlag
 	}
 	return e
 }

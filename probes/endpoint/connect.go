@@ -54,8 +54,8 @@ type Dialer struct {
 	Timeout time.Duration
 	// Warn receives non-fatal problems, such as a secret file readable by others.
 	Warn func(string)
-	// Trace, when set (-v), receives connection details for clients that dial outside
-	// any command's context (go-redis dials from its pool with a background context).
+	// Trace, when set (-v), receives connection details: every dial and attempt made
+	// through this dialer (see trace.go). It is the only tracing hook.
 	Trace func(string)
 	// WrapZooKeeperConn, when set, wraps each connection go-zookeeper dials (the
 	// ZooKeeper lock backend reads the negotiated session timeout from the handshake).

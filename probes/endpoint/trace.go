@@ -16,32 +16,16 @@ type netDialer interface {
 	Dial(network, addr string) (net.Conn, error)
 }
 
-// Tracing: with -v, commands put a trace function in the context, and every connection
-// made through this package reports on it which address it dials, with what TLS and
-// authentication (never a secret), and how long each dial or attempt took.
+// Tracing: with -v, the Dialer's Trace function (the one hook: commands set it from
+// -v in Factory.Dialer, the TUI to its log) receives, for every connection made
+// through this package, which address it dials, with what TLS and authentication
+// (never a secret), and how long each dial or attempt took. A Dialer without Trace is
+// silent, whatever the context.
 
-type traceKey struct{}
-
-// WithTrace returns a context whose connections report connection-level details to fn.
-func WithTrace(ctx context.Context, fn func(string)) context.Context {
-	if fn == nil {
-		return ctx
-	}
-	return context.WithValue(ctx, traceKey{}, fn)
-}
-
-func traceFunc(ctx context.Context) func(string) {
-	if ctx == nil {
-		return nil
-	}
-	fn, _ := ctx.Value(traceKey{}).(func(string))
-	return fn
-}
-
-// trace reports one line when the context carries a trace function.
-func (d Dialer) trace(ctx context.Context, format string, args ...any) {
-	if fn := traceFunc(ctx); fn != nil {
-		fn(fmt.Sprintf(format, args...))
+// trace reports one line when the dialer has a trace function.
+func (d Dialer) trace(_ context.Context, format string, args ...any) {
+	if d.Trace != nil {
+		d.Trace(fmt.Sprintf(format, args...))
 	}
 }
 
@@ -94,8 +78,8 @@ func kafkaAuthNote(ep Kafka) string {
 
 // traceKafkaDial routes sarama's connections through a dialer that reports each dial,
 // when the context carries a trace function. TLS is still layered on by sarama.
-func (d Dialer) traceKafkaDial(ctx context.Context, cfg *sarama.Config, ep Kafka) {
-	fn := traceFunc(ctx)
+func (d Dialer) traceKafkaDial(_ context.Context, cfg *sarama.Config, ep Kafka) {
+	fn := d.Trace
 	if fn == nil {
 		return
 	}
@@ -122,21 +106,17 @@ func (t tracingDialer) Dial(network, addr string) (net.Conn, error) {
 }
 
 // tracedRedisDialer is go-redis's own dialer for opt, reporting each dial to trace
-// (the Dialer's; go-redis dials from its pool with a background context, so a trace
-// function in the command's context does not reach here) or to the context's.
+// (the Dialer's: go-redis dials from its pool with a background context).
 func tracedRedisDialer(opt *redis.Options, trace func(string)) func(context.Context, string, string) (net.Conn, error) {
 	base := redis.NewDialer(opt)
+	if trace == nil {
+		return base
+	}
 	note := redisNote(opt, redisAuth(opt))
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		start := time.Now()
 		c, err := base(ctx, network, addr)
-		fn := trace
-		if fn == nil {
-			fn = traceFunc(ctx)
-		}
-		if fn != nil {
-			fn(fmt.Sprintf("redis: dial %s (%s): %s", addr, note, outcome(start, err)))
-		}
+		trace(fmt.Sprintf("redis: dial %s (%s): %s", addr, note, outcome(start, err)))
 		return c, err
 	}
 }

@@ -251,10 +251,36 @@ type Info struct {
 	FencingSafe bool         `json:"fencing_safe"`
 	// LastBreak is the last `lock break` of this name, when the backend remembers it.
 	LastBreak *Break `json:"last_break,omitempty"`
+	// Queue is the lock's queue in order, holder first, then each waiter, on backends
+	// whose waiters are visible (ZooKeeper). Empty elsewhere (Redis counts its
+	// waiters in Waiters).
+	Queue []QueueEntry `json:"queue,omitempty"`
 	// Instances is the per-server view in quorum mode.
 	Instances []InstanceInfo `json:"instances,omitempty"`
 	Backend   Backend        `json:"backend"`
 	Notes     []string       `json:"notes,omitempty"`
+}
+
+// QueueEntry is one member of a lock's queue: the holder (Holding) or a waiter.
+type QueueEntry struct {
+	// Node is where the member lives in the backend (a znode path).
+	Node string `json:"node"`
+	// Token identifies the member (for dsctl, its holder token).
+	Token string `json:"token"`
+	// Seq is its place in the queue (the sequence number of its node).
+	Seq     int64        `json:"seq"`
+	Fence   FencingToken `json:"fence,omitempty"`
+	Holding bool         `json:"holding"`
+	// Format is the library that made the member (dsctl, curator, kazoo, ...).
+	Format Format `json:"format"`
+	// Session is the backend session that owns the member (hex), when known.
+	Session string `json:"session,omitempty"`
+	// Owner is nil when the format carries no owner data.
+	Owner   *Owner    `json:"owner,omitempty"`
+	Created time.Time `json:"created,omitzero"`
+	// Age is how long the member has been queued (or holding) when read.
+	Age   time.Duration `json:"-"`
+	AgeMs int64         `json:"age_ms"`
 }
 
 // InstanceInfo is one server's view of a lock in quorum mode.
@@ -313,10 +339,20 @@ type AcquireOptions struct {
 	// OnWait, when set, is called each time the lock is found held by a holder not
 	// seen before while waiting (for a status line).
 	OnWait func(*Holder)
+	// Detached asks for a lease that outlives this process until its TTL, on a
+	// backend whose leases otherwise live with the session (ZooKeeper: a TTL node).
+	// Backends whose leases are always detached (Redis) ignore it; those that cannot
+	// give one refuse it with a usage error.
+	Detached bool
 	// Fair asks for strict first-come-first-served order among waiters (like
 	// Redisson's fair lock): a newcomer never takes a free lock ahead of a live waiter
 	// queued before it. Backends that cannot honour it refuse it.
 	Fair bool
+	// Permits makes the lock a counting semaphore: 0 or 1 is a mutex; N > 1 lets up to
+	// N holders hold the name at once, each with its own lease (ZooKeeper: Curator's
+	// InterProcessSemaphoreV2 layout). Backends that cannot do it refuse N > 1 with a
+	// usage error.
+	Permits int
 }
 
 // ListOptions are the inputs of List.

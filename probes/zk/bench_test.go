@@ -212,3 +212,66 @@ func BenchmarkNotifyToOutput(b *testing.B) {
 	b.ReportMetric(pct(0.5), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 }
+
+// BenchmarkWatchVsLibrary measures, per set of one node, the time from the writer
+// starting the set to the data_changed event leaving dsctl's watcher (dsctl), and to
+// go-zookeeper's one-shot watch channel firing on another session (gozk: the floor any
+// watcher on the library can reach, with no re-read), in the same iterations so the
+// machine's load hits both alike. own is dsctl's share: notification received to
+// event out, the re-read round trip included.
+//
+//	go test -run XXX -bench WatchVsLibrary -benchtime 3000x ./probes/zk/
+func BenchmarkWatchVsLibrary(b *testing.B) {
+	c := benchClient(b)
+	root := base(b, c)
+	node := root + "/n"
+	if _, err := c.Create(context.Background(), node, nil, 0, nil); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := benchClient(b).Watch(ctx, WatchOptions{Paths: []string{node}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	<-w.Events() // armed
+	conn := benchClient(b).Conn()
+	var latDsctl, latLib, own []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_, _, ch, err := conn.GetW(node)
+		if err != nil {
+			b.Fatal(err)
+		}
+		libAt := make(chan time.Time, 1)
+		go func() { <-ch; libAt <- time.Now() }()
+		t0 := time.Now()
+		st, err := c.Set(context.Background(), node, []byte("x"), -1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for ev := range w.Events() {
+			line, _ := json.Marshal(ev)
+			_, _ = io.Discard.Write(line)
+			if ev.Type == EventDataChanged && ev.Version >= st.Version {
+				latDsctl = append(latDsctl, ev.Time.Sub(t0))
+				own = append(own, ev.Time.Sub(ev.Notified))
+				break
+			}
+		}
+		latLib = append(latLib, (<-libAt).Sub(t0))
+	}
+	b.StopTimer()
+	if len(latDsctl) != b.N {
+		b.Fatalf("%d events for %d sets", len(latDsctl), b.N)
+	}
+	for _, v := range []struct {
+		name string
+		lat  []time.Duration
+	}{{"dsctl", latDsctl}, {"gozk", latLib}, {"own", own}} {
+		sort.Slice(v.lat, func(i, j int) bool { return v.lat[i] < v.lat[j] })
+		pct := func(p float64) float64 { return float64(v.lat[int(p*float64(len(v.lat)-1))].Microseconds()) / 1000 }
+		b.ReportMetric(pct(0.5), v.name+"-p50-ms")
+		b.ReportMetric(pct(0.99), v.name+"-p99-ms")
+	}
+}

@@ -381,18 +381,53 @@ func mergeKidStat(data, kids Stat) Stat {
 	return data
 }
 
-// read performs one read, with a watch for readData/readKids.
+type readRes struct {
+	exists bool
+	st     *gozk.Stat
+	data   []byte
+	kids   []string
+}
+
+// read performs one read, with a watch for readData/readKids, bounded by the timeout
+// (arming and resync, whose errors are reported).
 func (w *Watcher) read(ctx context.Context, path string, kind readKind) readReply {
+	out, err := call(ctx, w.c, "watch", path, func() (readRes, error) { return w.fetch(path, kind) })
+	return w.reply(path, kind, out, err)
+}
+
+// readNow performs one read on the calling goroutine, with no timer and no second
+// goroutine: the re-read after a trigger is on the event-to-output path. It cannot
+// hang: go-zookeeper fails every pending request when it drops a connection that
+// answers nothing for 2/3 of the session timeout (the failed read is marked dirty and
+// redone on reconnect), and a reply that comes after the watch ended lands in the
+// buffered replies channel (at most Concurrency reads are in flight).
+func (w *Watcher) readNow(path string, kind readKind) readReply {
+	out, err := w.fetch(path, kind)
+	if err != nil {
+		err = w.c.classify("watch", path, err)
+	}
+	return w.reply(path, kind, out, err)
+}
+
+func (w *Watcher) reply(path string, kind readKind, out readRes, err error) readReply {
+	r := readReply{path: path, kind: kind}
+	r.exists, r.data, r.kids = out.exists, out.data, out.kids
+	if out.st != nil && out.exists {
+		r.stat = statOf(out.st)
+	}
+	if ErrNoNode(err) {
+		r.exists = false
+	}
+	r.err = err
+	return r
+}
+
+// fetch is the go-zookeeper request behind each read kind.
+func (w *Watcher) fetch(path string, kind readKind) (readRes, error) {
+	type res = readRes
 	c := w.c
 	abs := c.abs(path)
-	r := readReply{path: path, kind: kind}
-	type res struct {
-		exists bool
-		st     *gozk.Stat
-		data   []byte
-		kids   []string
-	}
-	out, err := call(ctx, c, "watch", path, func() (res, error) {
+	{
 		switch kind {
 		case readKids:
 			kids, st, _, err := c.conn.ChildrenW(abs)
@@ -424,16 +459,7 @@ func (w *Watcher) read(ctx context.Context, path string, kind readKind) readRepl
 			}
 			// created between the two reads: read its data (the exists watch is set)
 		}
-	})
-	r.exists, r.data, r.kids = out.exists, out.data, out.kids
-	if out.st != nil && out.exists {
-		r.stat = statOf(out.st)
 	}
-	if ErrNoNode(err) {
-		r.exists = false
-	}
-	r.err = err
-	return r
 }
 
 // ---- the event loop ----
@@ -568,7 +594,7 @@ func (w *Watcher) pump(ctx context.Context) {
 		q := w.queue[0]
 		w.queue = w.queue[1:]
 		w.inflight++
-		go func() { w.replies <- w.read(ctx, q.path, q.kind) }()
+		go func() { w.replies <- w.readNow(q.path, q.kind) }()
 	}
 	if len(w.queue) == 0 {
 		w.queue = nil // let the backing array go

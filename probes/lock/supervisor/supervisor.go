@@ -185,7 +185,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := lock.ValidateTTL(ttl); err != nil {
 		return nil, err
 	}
-	if o.Grace == 0 {
+	defaultGrace := o.Grace == 0
+	if defaultGrace {
 		o.Grace = DefaultGrace(ttl)
 	}
 	if err := CheckGrace(o.Grace, ttl); err != nil {
@@ -208,6 +209,20 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	s.res.Lease = lease
+	if bound := Bound(lease); bound < ttl {
+		// The backend holds the lease for less than the TTL (ZooKeeper: the session
+		// timeout is shorter): renewals, grace and margin follow that bound.
+		if defaultGrace {
+			o.Grace = DefaultGrace(bound)
+		} else if err := CheckGrace(o.Grace, bound); err != nil {
+			_ = o.Locker.Release(context.WithoutCancel(ctx), o.Name, lease.Token)
+			return nil, errs.Usage("--grace %s is too long for this lease: %s bounds it to %s, less than --ttl %s", o.Grace, lease.Backend.Kind, bound, ttl).
+				WithHint("use a --grace under %s (the lock was released, the command did not run)", bound/2)
+		}
+		s.o.Grace = o.Grace
+		s.t = newTiming(bound, o.Grace, o.RenewEvery)
+		s.event("bounded", fmt.Sprintf("the backend holds the lease for %s, less than the TTL", lock.RoundDuration(bound)))
+	}
 	s.sched = newSchedule(o.OnLost, s.t, lease)
 	s.event("acquired", fmt.Sprintf("fence %s, lease ends in %s", lease.Fence, lock.RoundDuration(lease.Remaining(time.Now()))))
 
@@ -228,6 +243,21 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	s.cmd = cmd
 	s.supervise(bg)
 	return s.res, nil
+}
+
+// Bound is how long the backend holds lease without a renewal: its TTL, or less when
+// the backend bounds it (a ZooKeeper lease ends with its session, whose timeout may be
+// shorter than the TTL). It inverts lock.ClockDrift on the lease's local span, so call
+// it on a lease fresh from Acquire or Renew.
+func Bound(lease *lock.Lease) time.Duration {
+	span := lease.ExpiresAt.Sub(lease.AcquiredAt)
+	bound := time.Duration(float64(span+2*time.Millisecond) / 0.99)
+	// Within 5% of the TTL is the TTL (a quorum's own round trips shave a little off
+	// the span; that is not a bound).
+	if bound >= lease.TTL-lease.TTL/20 || bound <= 0 {
+		return lease.TTL
+	}
+	return bound
 }
 
 // runnable checks what exec.Command could not: that a path given with a slash names

@@ -3,6 +3,7 @@ package zklock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -21,6 +22,9 @@ const maxGone = 4096
 // Acquire takes the lock: it queues a protected ephemeral-sequential node and waits,
 // watching only its predecessor, until the node is the lowest.
 func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptions) (*lock.Lease, error) {
+	if opt.Permits > 1 || opt.Permits < 0 {
+		return l.acquireSemaphore(ctx, name, opt) // semaphore.go
+	}
 	dir, err := l.lockPath(name)
 	if err != nil {
 		return nil, err
@@ -35,10 +39,15 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	deadline := opt.Wait.Deadline(start)
 	uuid := newUUID()
 	data := encodeData(opt.Owner, opt.TTL)
+	var nodeTTL time.Duration // a detached lease's node is a TTL node
+	if opt.Detached {
+		nodeTTL = opt.TTL
+		data = encodeDetached(opt.Owner, opt.TTL, nodeTTL)
+	}
 	var lease *lock.Lease
 	var node string
 	for requeued := 0; ; requeued++ {
-		node, err = l.create(ctx, dir, uuid, data)
+		node, err = l.create(ctx, dir, uuid, data, nodeTTL)
 		if err != nil {
 			return nil, err
 		}
@@ -68,8 +77,9 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 // create makes our queue node, creating the parents (containers) when missing. The
 // request is never abandoned on cancellation (we wait up to the timeout for its
 // answer, so a cancelled waiter leaves nothing behind); when the answer is lost, the
-// node is looked up by its uuid.
-func (l *Locker) create(ctx context.Context, dir, uuid string, data []byte) (string, error) {
+// node is looked up by its uuid. With nodeTTL > 0 the node is a persistent-sequential
+// TTL node (a detached lease) instead of an ephemeral one.
+func (l *Locker) create(ctx context.Context, dir, uuid string, data []byte, nodeTTL time.Duration) (string, error) {
 	prefix := dir + "/_c_" + uuid + "-lock-"
 	bg := context.Background()
 	var lastErr error
@@ -78,6 +88,9 @@ func (l *Locker) create(ctx context.Context, dir, uuid string, data []byte) (str
 			break
 		}
 		p, err := call(bg, l, "create", prefix, func() (string, error) {
+			if nodeTTL > 0 {
+				return l.conn.CreateTTL(prefix, data, gozk.FlagPersistentSequentialWithTTL, gozk.WorldACL(gozk.PermAll), nodeTTL)
+			}
 			return l.conn.Create(prefix, data, gozk.FlagEphemeral|gozk.FlagSequence, gozk.WorldACL(gozk.PermAll))
 		}, func(p string, err error) {
 			if err == nil {
@@ -92,6 +105,9 @@ func (l *Locker) create(ctx context.Context, dir, uuid string, data []byte) (str
 				return "", interrupted(ctx, dir)
 			}
 			return p, nil
+		case unimplemented(err):
+			return "", errs.Usage("zookeeper %s does not enable TTL nodes, so a lease cannot outlive this process (--detach)", l.client.Servers()).
+				WithHint("start the servers with -Dzookeeper.extendedTypesEnabled=true, or drop --detach: lock acquire then holds the lease in the foreground (or use lock run)")
 		case errors.Is(err, gozk.ErrNoNode):
 			if perr := l.ensureParents(bg, dir); perr != nil {
 				return "", perr
@@ -181,6 +197,12 @@ func (l *Locker) ensureParents(ctx context.Context, dir string) error {
 func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt lock.AcquireOptions, start, deadline time.Time) (*lock.Lease, error) {
 	var lastHolder string
 	var failing time.Time // since when requests fail with a lost connection
+	var refresh <-chan time.Time
+	if opt.Detached { // our TTL node must outlive the wait: touch it every TTL/3
+		tk := time.NewTicker(opt.TTL / 3)
+		defer tk.Stop()
+		refresh = tk.C
+	}
 	retry := func(err error) bool {
 		if !transient(err) || ctx.Err() != nil {
 			return false
@@ -220,6 +242,9 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 				WithHint("retry; see dsctl lock inspect %s", name).Wrap(errNodeGone)
 		}
 		if idx == 0 {
+			if opt.Detached {
+				return l.takeDetached(ctx, name, node, uuid, opt)
+			}
 			return l.take(ctx, name, dir, node, uuid, opt, sent)
 		}
 		holder := ms[0]
@@ -272,6 +297,10 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 				l.notifications.Add(1)
 			}
 		case <-timeout:
+		case <-refresh:
+			_, _ = call(ctx, l, "touch", node, func() (*gozk.Stat, error) {
+				return l.conn.Set(node, encodeDetached(opt.Owner, opt.TTL, opt.TTL), -1)
+			}, nil)
 		case <-ctx.Done():
 			err = interrupted(ctx, dir)
 		}
@@ -300,7 +329,7 @@ func (l *Locker) take(ctx context.Context, name, dir, node, uuid string, opt loc
 		return nil, err
 	}
 	h := &held{name: name, dir: dir, node: node, token: uuid, fence: lock.FencingToken(st.Czxid), session: st.EphemeralOwner,
-		owner: opt.Owner, ttl: opt.TTL, acquiredAt: sent, version: st.Version}
+		owner: opt.Owner, ttl: opt.TTL, acquiredAt: sent, version: st.Version, permits: opt.Permits}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -317,6 +346,35 @@ func (l *Locker) take(ctx context.Context, name, dir, node, uuid string, opt loc
 	return lease, nil
 }
 
+// takeDetached turns our lowest TTL node into a detached lease: it writes the node
+// (which restarts its TTL on the server, and proves it is still there), and the lease
+// ends TTL after that write was sent. It is not tied to this Locker: renew and
+// release work by token from any process, and ZooKeeper deletes the node once its
+// TTL has passed without a write (at its next container check).
+func (l *Locker) takeDetached(ctx context.Context, name, node, uuid string, opt lock.AcquireOptions) (*lock.Lease, error) {
+	sent := time.Now()
+	st, err := call(ctx, l, "touch", node, func() (*gozk.Stat, error) {
+		return l.conn.Set(node, encodeDetached(opt.Owner, opt.TTL, opt.TTL), -1)
+	}, nil)
+	if err != nil {
+		if errors.Is(err, gozk.ErrNoNode) {
+			return nil, errs.New(errs.KindRuntime, "zookeeper: our lock node %s disappeared as we took the lock (broken, or its TTL ran out)", node)
+		}
+		return nil, err
+	}
+	return l.detachedLease(name, uuid, opt.Owner, opt.TTL, opt.TTL, st, sent), nil
+}
+
+// detachedLease is the lease of a TTL node written at sent with the given TTLs.
+func (l *Locker) detachedLease(name, token string, owner lock.Owner, ttl, nodeTTL time.Duration, st *gozk.Stat, sent time.Time) *lock.Lease {
+	bound := min(ttl, nodeTTL)
+	b := l.backend
+	b.Detached = true
+	return &lock.Lease{Name: name, Token: token, Fence: lock.FencingToken(st.Czxid), FencingSafe: true, TTL: ttl, TTLMs: ttl.Milliseconds(),
+		AcquiredAt: sent, ExpiresAt: sent.Add(bound - lock.ClockDrift(bound)), Owner: owner, Backend: b,
+		Note: fmt.Sprintf("a TTL node: it outlives this process until %s after the last renewal, timed on the ZooKeeper leader's wall clock (deleted at the server's next container check after that)", lock.RoundDuration(nodeTTL))}
+}
+
 // deadline is the conservative local deadline of a request sent at sent that the
 // server answered: before it, neither our own TTL nor the session can have ended.
 func (l *Locker) deadline(sent time.Time, ttl time.Duration) time.Time {
@@ -325,9 +383,9 @@ func (l *Locker) deadline(sent time.Time, ttl time.Duration) time.Time {
 }
 
 func (l *Locker) leaseOf(h *held) *lock.Lease {
-	return &lock.Lease{Name: h.name, Token: h.token, Fence: h.fence, FencingSafe: true, TTL: h.ttl, TTLMs: h.ttl.Milliseconds(),
+	return semaphoreLease(h.permits, &lock.Lease{Name: h.name, Token: h.token, Fence: h.fence, FencingSafe: true, TTL: h.ttl, TTLMs: h.ttl.Milliseconds(),
 		AcquiredAt: h.acquiredAt, ExpiresAt: h.expiresAt, Owner: h.owner, Backend: l.backend,
-		Note: "held while this process's ZooKeeper session lives: renew within the TTL or the lease is given up"}
+		Note: "held while this process's ZooKeeper session lives: renew within the TTL or the lease is given up"})
 }
 
 // expire gives up a lease whose TTL passed without a renewal: its node is deleted
@@ -358,6 +416,7 @@ func (l *Locker) drop(h *held) {
 	delete(l.held, h.token)
 	if len(l.gone) >= maxGone {
 		clear(l.gone)
+		clear(l.expired)
 	}
 	l.gone[h.token] = true
 	l.mu.Unlock()
@@ -384,6 +443,9 @@ func (l *Locker) Renew(ctx context.Context, name, token string, ttl time.Duratio
 	h, known := l.lookup(token)
 	if h == nil {
 		if !known {
+			if lease, err := l.renewDetached(ctx, name, dir, token, ttl); lease != nil || err != nil {
+				return lease, err
+			}
 			if err := l.foreign(ctx, name, dir, token, "renew"); err != nil {
 				return nil, err
 			}
@@ -472,6 +534,39 @@ func (l *Locker) Release(ctx context.Context, name, token string) error {
 	return err
 }
 
+// renewDetached renews a detached lease (a dsctl TTL node) held by token, from any
+// process: it rewrites the node at the version read (so a break in between is seen),
+// which restarts its TTL on the server. Nil, nil when token does not hold such a lease.
+func (l *Locker) renewDetached(ctx context.Context, name, dir, token string, ttl time.Duration) (*lock.Lease, error) {
+	ms, _, err := l.queue(ctx, dir)
+	if err != nil || len(ms) == 0 || ms[0].token != token {
+		return nil, err
+	}
+	e, err := l.entry(ctx, dir, ms[0])
+	if errors.Is(err, gozk.ErrNoNode) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	d, ok := e.data()
+	if !ok || d.NodeTTLMs <= 0 || e.version < 0 {
+		return nil, nil // a session's ephemeral node, or not dsctl's
+	}
+	nodeTTL := time.Duration(d.NodeTTLMs) * time.Millisecond
+	sent := time.Now()
+	st, err := call(ctx, l, "renew", e.Node, func() (*gozk.Stat, error) {
+		return l.conn.Set(e.Node, encodeDetached(d.Owner, min(ttl, nodeTTL), nodeTTL), e.version)
+	}, nil)
+	if errors.Is(err, gozk.ErrNoNode) || errors.Is(err, gozk.ErrBadVersion) {
+		return nil, l.notHeld(ctx, name, dir, token)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return l.detachedLease(name, token, d.Owner, ttl, nodeTTL, st, sent), nil
+}
+
 // foreign refuses to renew a lease held by another process's session.
 func (l *Locker) foreign(ctx context.Context, name, dir, token, what string) error {
 	ms, _, err := l.queue(ctx, dir)
@@ -489,6 +584,11 @@ func (l *Locker) foreign(ctx context.Context, name, dir, token, what string) err
 // broken (the break record on the lock node names the token), or it is free.
 func (l *Locker) notHeld(ctx context.Context, name, dir, token string) error {
 	e := &lock.NotHeldError{Name: name, Token: token, Reason: lock.LostExpired}
+	l.mu.Lock()
+	if l.expired[token] {
+		e.Detail = "the ZooKeeper session expired, and its ephemeral lock node with it"
+	}
+	l.mu.Unlock()
 	_ = l.sync(ctx, dir)
 	ms, _, err := l.queue(ctx, dir)
 	if err == nil && len(ms) > 0 {

@@ -3,8 +3,10 @@ package zklock_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,9 +17,12 @@ import (
 	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
 	"github.com/dsctl/dsctl/probes/lock/locktest"
+	"github.com/dsctl/dsctl/probes/lock/supervisor"
 	"github.com/dsctl/dsctl/probes/lock/zklock"
 	"github.com/dsctl/dsctl/probes/sandbox/zkserver"
 	"github.com/dsctl/dsctl/probes/sandbox/zkserver/zktest"
+	"github.com/dsctl/dsctl/probes/testenv"
+	"github.com/dsctl/dsctl/probes/zk"
 )
 
 // faultProxy is a private TCP proxy between one Locker and a ZooKeeper server: it can
@@ -300,4 +305,262 @@ func TestLeaseSurvivesAReconnectWithinTheSession(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// ---- faults of the shared ensemble (DSCTL_TEST_FAULTS=1; scripts/test runs them alone) ----
+
+// healthyEnsemble waits (bounded) until the shared ensemble has all members up and a
+// leader, and returns its servers and the leader's member number (1-based, the
+// services script's numbering).
+func healthyEnsemble(t *testing.T, within time.Duration) ([]string, int) {
+	t.Helper()
+	servers := testenv.List(t, testenv.ZK)
+	var st *zk.Status
+	for deadline := time.Now().Add(within); ; time.Sleep(250 * time.Millisecond) {
+		st = zk.EnsembleStatus(context.Background(), zk.StatusOptions{Servers: servers, Timeout: 2 * time.Second})
+		if st.Verdict == zk.VerdictHealthy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ensemble not healthy within %s: %s %v", within, st.Verdict, st.Problems)
+		}
+	}
+	for i, m := range st.Members {
+		if m.Mode == "leader" {
+			return servers, i + 1
+		}
+	}
+	t.Fatalf("healthy ensemble without a leader: %+v", st.Members)
+	return nil, 0
+}
+
+// restore starts the members (start is a no-op for a running one) and waits until
+// the ensemble is healthy again, so the next test finds it whole.
+func restore(t *testing.T, members ...int) {
+	for _, n := range members {
+		testenv.Service(t, "start", "zookeeper", strconv.Itoa(n))
+	}
+	healthyEnsemble(t, 60*time.Second)
+}
+
+// lockerOn opens a Locker on the ensemble whose connection is to server addr (go-
+// zookeeper picks a server at random: reopen until it is the one wanted).
+func lockerOn(t *testing.T, servers []string, addr string, session time.Duration) *zklock.Locker {
+	t.Helper()
+	for attempt := 0; attempt < 30; attempt++ {
+		l, err := zklock.New(context.Background(), endpoint.Dialer{Timeout: 5 * time.Second},
+			zklock.Options{Endpoint: endpoint.ZooKeeper{Servers: servers, SessionTimeout: endpoint.Duration(session)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Client().Conn().Server() == addr {
+			t.Cleanup(func() { _ = l.Close() })
+			return l
+		}
+		_ = l.Close()
+	}
+	t.Fatalf("no session connected to %s in 30 attempts", addr)
+	return nil
+}
+
+// The ensemble's leader is killed while a client connected to it holds a lock: the
+// session moves to another member and survives the election, so the lease does: Renew
+// works again after the election with the same fence and session, Inspect shows the
+// same holder, and a contender never takes the lock meanwhile.
+func TestFaultLeaderKilledWhileHolding(t *testing.T) {
+	testenv.Faults(t)
+	servers, leader := healthyEnsemble(t, 30*time.Second)
+	const session = 10 * time.Second
+	holder := lockerOn(t, servers, servers[leader-1], session)
+	// The contender waits on a follower that stays up: a waiting client that reconnects
+	// trips go-zookeeper's own data race under -race (see race_on_test.go).
+	contender := lockerOn(t, servers, servers[leader%3], session)
+	ctx := context.Background()
+	name := locktest.Name(t, "leaderkill")
+	lease, err := holder.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := holder.Client().SessionID()
+	// The contender waits through the whole failover: it must not get the lock.
+	contended := make(chan error, 1)
+	go func() {
+		le, err := contender.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Wait: lock.WaitFor(8 * time.Second), Owner: owner})
+		if err == nil {
+			_ = contender.Release(ctx, name, le.Token)
+			err = fmt.Errorf("the contender took the lock (fence %d) while the holder's session lived", le.Fence)
+		}
+		contended <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the contender is queued
+	killed := time.Now()
+	testenv.Service(t, "kill", "zookeeper", strconv.Itoa(leader))
+	defer restore(t, leader)
+	sawSuspended := false
+	var renewed *lock.Lease
+	var lastErr error
+	for deadline := killed.Add(session); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		sawSuspended = sawSuspended || holder.Suspended()
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		renewed, lastErr = holder.Renew(rctx, name, lease.Token, 30*time.Second)
+		cancel()
+		if lastErr == nil {
+			break
+		}
+		if _, lost := lock.AsNotHeld(lastErr); lost {
+			t.Fatalf("the lease was lost across the leader's death: %v", lastErr)
+		}
+	}
+	if renewed == nil {
+		t.Fatalf("no renewal within the %s session timeout after the leader was killed: %v", session, lastErr)
+	}
+	back := time.Since(killed)
+	if renewed.Fence != lease.Fence || holder.Client().SessionID() != sid {
+		t.Fatalf("fence %d -> %d, session 0x%x -> 0x%x: want the same lease on the same session", lease.Fence, renewed.Fence, sid, holder.Client().SessionID())
+	}
+	if !sawSuspended {
+		t.Error("the holder was never suspended although its server died")
+	}
+	info, err := contender.Inspect(ctx, name)
+	if err != nil || !info.Held || info.Holder.Token != lease.Token || info.Holder.Fence != lease.Fence {
+		t.Fatalf("inspect after the election: %+v %v", info, err)
+	}
+	if err := <-contended; errs.KindOf(err) != errs.KindLockNotAcquired {
+		t.Fatalf("contender: %v, want not acquired", err)
+	}
+	if err := holder.Release(ctx, name, lease.Token); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("leader %d killed: first renewal on the same session %s later (via %s)", leader, back.Round(time.Millisecond), holder.Client().Conn().Server())
+}
+
+// Quorum lost (2 of 3 members stopped): a holder under `lock run` is suspended and
+// its child keeps running until the lease's local deadline (the session timeout by the
+// local clock since the last answered renewal), then is killed as lost (exit 4);
+// acquiring fails with a clear message within the timeout, on an open session and on
+// a new one; once quorum is back, acquiring works.
+func TestFaultQuorumLost(t *testing.T) {
+	testenv.Faults(t)
+	servers, leader := healthyEnsemble(t, 30*time.Second)
+	const session = 4 * time.Second
+	ctx := context.Background()
+	name := locktest.Name(t, "quorum")
+	hl, err := zklock.New(ctx, endpoint.Dialer{Timeout: 3 * time.Second},
+		zklock.Options{Endpoint: endpoint.ZooKeeper{Servers: servers, SessionTimeout: endpoint.Duration(session)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hl.Close()
+	other, err := zklock.New(ctx, endpoint.Dialer{Timeout: 3 * time.Second},
+		zklock.Options{Endpoint: endpoint.ZooKeeper{Servers: servers}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	// Stop two members, the leader among them.
+	stopped := []int{leader, leader%3 + 1}
+	var mu sync.Mutex
+	var events []supervisor.Event
+	started := make(chan struct{})
+	var once sync.Once
+	type runOut struct {
+		res *supervisor.Result
+		err error
+	}
+	done := make(chan runOut, 1)
+	go func() {
+		res, err := supervisor.Run(ctx, supervisor.Options{Locker: hl, Name: name,
+			Acquire: lock.AcquireOptions{TTL: 6 * time.Second, Owner: owner}, Command: []string{"sleep", "60"},
+			OnLost: supervisor.OnLostKill, Stdout: io.Discard, Stderr: io.Discard,
+			OnEvent: func(e supervisor.Event) {
+				mu.Lock()
+				events = append(events, e)
+				mu.Unlock()
+				if e.What == "acquired" {
+					once.Do(func() { close(started) })
+				}
+			}})
+		done <- runOut{res, err}
+	}()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("lock run did not acquire")
+	}
+	time.Sleep(2500 * time.Millisecond) // at least one renewal
+	stoppedAt := time.Now()
+	for _, n := range stopped {
+		testenv.Service(t, "stop", "zookeeper", strconv.Itoa(n))
+	}
+	defer restore(t, stopped...)
+	// The survivor stops serving without a quorum: the holder is suspended (Curator's
+	// SUSPENDED) well before its lease's local deadline.
+	for deadline := stoppedAt.Add(session); !hl.Suspended(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the holder was not suspended within the session timeout of the quorum loss")
+		}
+	}
+	t.Logf("holder suspended %s after the quorum went", time.Since(stoppedAt).Round(time.Millisecond))
+
+	// Acquire on an open session: a clear error within the timeout.
+	start := time.Now()
+	_, err = other.Acquire(ctx, locktest.Name(t, "quorum-other"), lock.AcquireOptions{TTL: 5 * time.Second, Wait: lock.WaitFor(time.Second), Owner: owner})
+	took := time.Since(start)
+	if errs.KindOf(err) != errs.KindUnreachable || took > 3*time.Second+time.Second {
+		t.Fatalf("acquire without quorum: %v after %s; want unreachable within the 3s timeout", err, took.Round(time.Millisecond))
+	}
+	t.Logf("acquire on an open session without quorum: %s: %v", took.Round(time.Millisecond), err)
+	// A new session cannot even start.
+	start = time.Now()
+	_, err = zklock.New(ctx, endpoint.Dialer{Timeout: 3 * time.Second}, zklock.Options{Endpoint: endpoint.ZooKeeper{Servers: servers}})
+	took = time.Since(start)
+	if errs.KindOf(err) != errs.KindUnreachable || took > 3*time.Second+time.Second {
+		t.Fatalf("new session without quorum: %v after %s; want unreachable within the 3s timeout", err, took.Round(time.Millisecond))
+	}
+	t.Logf("new session without quorum: %s: %v", took.Round(time.Millisecond), err)
+
+	var out runOut
+	select {
+	case out = <-done:
+	case <-time.After(3 * session):
+		t.Fatal("lock run still running 3 session timeouts after quorum was lost")
+	}
+	if out.err != nil {
+		t.Fatal(out.err)
+	}
+	res := out.res
+	mu.Lock()
+	evs := append([]supervisor.Event(nil), events...)
+	mu.Unlock()
+	if res.Lost == nil || res.Lost.Reason != lock.LostUnreachable || errs.KindOf(res.Err()) != errs.KindLockLost {
+		t.Fatalf("lock run after quorum loss: lost %+v, err %v; events %+v", res.Lost, res.Err(), evs)
+	}
+	// The child ran on while suspended and was stopped by the local clock: no later
+	// than the session timeout after the quorum went (the last answered renewal came
+	// before), and not before the last renewal + the session timeout - drift.
+	lostAfter := res.Lost.At.Sub(stoppedAt)
+	if lostAfter > session || res.Ended.Before(res.Lost.At.Add(-time.Second)) {
+		t.Fatalf("lost %s after the quorum went (session %s); child ended %s", lostAfter, session, res.Ended.Format("15:04:05.000"))
+	}
+	failed := 0
+	for _, e := range evs {
+		if e.What == "renewal failed" {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Errorf("no failed renewal reported before the loss: %+v", evs)
+	}
+	t.Logf("quorum lost: the child was killed %s later (%s), exit %d, after %d failed renewals", lostAfter.Round(time.Millisecond), res.Lost.Why, res.ExitCode, failed)
+
+	// Quorum back: new acquisitions work.
+	restore(t, stopped...)
+	l := newLocker(t, zktest.Target{Servers: servers})
+	le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Wait: lock.WaitFor(15 * time.Second), Owner: owner})
+	if err != nil {
+		t.Fatalf("acquire after quorum came back: %v", err)
+	}
+	if err := l.Release(ctx, name, le.Token); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -18,19 +18,11 @@ import (
 // maxListNodes bounds the tree walk of List.
 const maxListNodes = 20000
 
-// QueueEntry is one node of a lock's queue, holder first.
-type QueueEntry struct {
-	Node   string            `json:"node"`
-	Token  string            `json:"token"`
-	Seq    int64             `json:"seq"`
-	Fence  lock.FencingToken `json:"fence"`
-	Format lock.Format       `json:"format"`
-	// Session is the ZooKeeper session that owns the node (hex).
-	Session string      `json:"session"`
-	Owner   *lock.Owner `json:"owner,omitempty"`
-	Created time.Time   `json:"created"`
-	Age     string      `json:"age"`
-}
+// maxQueueShown bounds the waiters Inspect reads one by one.
+const maxQueueShown = 100
+
+// QueueEntry is one node of a lock's queue, holder first (the contract's type).
+type QueueEntry = lock.QueueEntry
 
 // breakRecord is what Break writes on the lock node (its data), so the broken holder
 // can be told who broke it.
@@ -59,6 +51,8 @@ type entry struct {
 	QueueEntry
 	raw      []byte
 	modified time.Time
+	// version is the node's data version; -1 for an ephemeral node (session-bound).
+	version int32
 }
 
 func (e *entry) data() (nodeData, bool) { return decodeData(e.raw) }
@@ -76,14 +70,23 @@ func (l *Locker) entry(ctx context.Context, dir string, m member) (*entry, error
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{raw: r.b, modified: time.UnixMilli(r.st.Mtime)}
+	e := &entry{raw: r.b, modified: time.UnixMilli(r.st.Mtime), version: r.st.Version}
+	if r.st.EphemeralOwner != 0 {
+		e.version = -1
+	}
 	e.QueueEntry = QueueEntry{Node: p, Token: m.token, Seq: m.seq, Fence: lock.FencingToken(r.st.Czxid), Format: m.format,
 		Session: fmt.Sprintf("0x%x", r.st.EphemeralOwner), Created: time.UnixMilli(r.st.Ctime)}
-	e.Age = lock.RoundDuration(time.Since(e.Created)).String()
+	if r.st.EphemeralOwner == 0 {
+		e.Session = "" // a TTL node (a detached lease): no session
+	}
+	e.Age = max(time.Since(e.Created), 0)
+	e.AgeMs = e.Age.Milliseconds()
 	if d, ok := decodeData(r.b); ok {
 		o := d.Owner
 		e.Owner = &o
 		e.Format = lock.FormatDsctl
+	} else if o := foreignOwner(m.format, r.b); o != nil { // formats_foreign.go
+		e.Owner = o
 	}
 	return e, nil
 }
@@ -107,6 +110,7 @@ func (l *Locker) Queue(ctx context.Context, name string) ([]QueueEntry, error) {
 		if err != nil {
 			return nil, err
 		}
+		e.Holding = len(out) == 0
 		out = append(out, e.QueueEntry)
 	}
 	return out, nil
@@ -138,6 +142,9 @@ func (l *Locker) Inspect(ctx context.Context, name string) (*lock.Info, error) {
 	if err != nil {
 		return nil, err
 	}
+	if info, ok, err := l.inspectSemaphore(ctx, name, dir); ok || err != nil { // semaphore.go
+		return info, err
+	}
 	return l.inspectDir(ctx, name, dir)
 }
 
@@ -151,8 +158,12 @@ func (l *Locker) inspectDir(ctx context.Context, name, dir string) (*lock.Info, 
 		if err != nil {
 			return nil, err
 		}
+		ms, others = foreignMembers(ms, others) // Curator read-write locks (formats_foreign.go)
 		info.Waiters = max(len(ms)-1, 0)
 		if len(ms) == 0 {
+			if fi, ok, err := l.inspectForeign(ctx, dir, others, info); ok { // Curator semaphores
+				return fi, err
+			}
 			if b, err := l.lastBreak(ctx, dir); err == nil {
 				info.LastBreak = b
 			}
@@ -186,22 +197,21 @@ func (l *Locker) inspectDir(ctx context.Context, name, dir string) (*lock.Info, 
 		if b, err := l.lastBreak(ctx, dir); err == nil {
 			info.LastBreak = b
 		}
-		info.Notes = append(info.Notes, fmt.Sprintf("holder node %s, session %s", e.Node, e.Session))
-		// The queue in order, with each waiter's session and age (the first 20).
+		info.Notes = append(info.Notes, foreignNotes(ms)...)
+		// The queue in order, holder first, with each waiter's session and age (the
+		// first maxQueueShown).
+		e.Holding = true
+		info.Queue = append(info.Queue, e.QueueEntry)
 		for i, m := range ms[1:] {
-			if i == 20 {
-				info.Notes = append(info.Notes, fmt.Sprintf("... and %d more waiters", len(ms)-1-i))
+			if i == maxQueueShown {
+				info.Notes = append(info.Notes, fmt.Sprintf("... and %d more waiters (not read)", len(ms)-1-i))
 				break
 			}
 			w, err := l.entry(ctx, dir, m)
 			if err != nil {
 				continue // it left meanwhile
 			}
-			who := ""
-			if w.Owner != nil {
-				who = ", " + w.Owner.String()
-			}
-			info.Notes = append(info.Notes, fmt.Sprintf("waiter %d: %s (%s), session %s, waiting %s%s", i+1, m.name, w.Format, w.Session, w.Age, who))
+			info.Queue = append(info.Queue, w.QueueEntry)
 		}
 		return info, nil
 	}
@@ -217,6 +227,9 @@ func describe(f lock.Format) string {
 		return "kazoo Lock (<uuid>__lock__<seq>, ephemeral-sequential)"
 	case lock.FormatDsctl:
 		return "dsctl lease (Curator-compatible queue node with owner data; fence = czxid)"
+	}
+	if d, ok := describeForeign(f); ok {
+		return d
 	}
 	return f.Describe()
 }
@@ -256,7 +269,7 @@ func (l *Locker) List(ctx context.Context, opt lock.ListOptions) ([]lock.Info, e
 		}
 		isLock := false
 		for _, c := range children {
-			if _, ok := parseMember(c); ok {
+			if _, ok := parseMember(c); ok || isForeignNode(c, children) { // formats_foreign.go
 				isLock = true
 				continue
 			}
@@ -269,10 +282,11 @@ func (l *Locker) List(ctx context.Context, opt lock.ListOptions) ([]lock.Info, e
 			}
 		}
 	}
+	names, sems := l.foldSemaphores(ctx, names) // semaphore.go
 	sort.Strings(names)
 	out := make([]lock.Info, 0, len(names))
 	for _, n := range names {
-		info, err := l.inspectDir(ctx, n, l.root+"/"+n)
+		info, err := l.inspectListed(ctx, n, sems) // semaphore.go
 		if err != nil {
 			return nil, err
 		}
@@ -302,6 +316,9 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 	if err := lock.ValidateLabel(opt.Reason); err != nil {
 		return nil, errs.Usage("--reason: %v", strings.TrimPrefix(err.Error(), "--owner text "))
 	}
+	if info, ok, err := l.breakSemaphore(ctx, name, dir, opt); ok || err != nil { // semaphore.go
+		return info, err
+	}
 	for attempt := 0; attempt < 5; attempt++ {
 		info, err := l.inspectDir(ctx, name, dir)
 		if err != nil {
@@ -326,12 +343,7 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		if _, err := call(ctx, l, "set", dir, func() (*gozk.Stat, error) { return l.conn.Set(dir, rec, -1) }, nil); err != nil {
 			return nil, err
 		}
-		node := ""
-		for _, n := range info.Notes {
-			if rest, ok := strings.CutPrefix(n, "holder node "); ok {
-				node, _, _ = strings.Cut(rest, ",")
-			}
-		}
+		node := info.Queue[0].Node // the holder
 		// Delete exactly that node, at the version we read: a holder that renewed
 		// meanwhile still gets broken (same node), a new holder is never deleted.
 		_, err = call(ctx, l, "delete", node, func() (struct{}, error) { return struct{}{}, l.conn.Delete(node, -1) }, nil)

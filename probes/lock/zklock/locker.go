@@ -83,10 +83,12 @@ type Locker struct {
 
 	notifications atomic.Int64 // watch notifications received by waiters
 
-	mu     sync.Mutex
-	held   map[string]*held // by token
-	gone   map[string]bool  // tokens given up (expired, released, lost)
-	closed bool
+	mu   sync.Mutex
+	held map[string]*held // by token
+	gone map[string]bool  // tokens given up (expired, released, lost)
+	// expired are the tokens given up because the server expired the session.
+	expired map[string]bool
+	closed  bool
 
 	stopEvents func()
 	cleanupMu  sync.Mutex
@@ -107,6 +109,7 @@ type held struct {
 	expiresAt       time.Time
 	timer           *time.Timer
 	version         int32
+	permits         int // > 1: a semaphore lease (semaphore.go)
 
 	mu     sync.Mutex // serializes Renew, Release and the TTL timer
 	gone   bool
@@ -125,7 +128,7 @@ func New(ctx context.Context, d endpoint.Dialer, opt Options) (*Locker, error) {
 	if err := zk.ValidatePath(root); err != nil || root == "" {
 		return nil, errs.Usage("zookeeper lock root %q is not a valid path", opt.Root).WithHint("use an absolute path such as %s", DefaultRoot)
 	}
-	l := &Locker{root: root, timeout: d.Limit(), held: map[string]*held{}, gone: map[string]bool{}, cleanup: map[string]string{},
+	l := &Locker{root: root, timeout: d.Limit(), held: map[string]*held{}, gone: map[string]bool{}, expired: map[string]bool{}, cleanup: map[string]string{},
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	l.requested = time.Duration(opt.Endpoint.SessionTimeout)
 	if l.requested <= 0 {
@@ -239,6 +242,9 @@ func (l *Locker) sessionLost() {
 		h.mu.Lock()
 		if !h.gone {
 			l.drop(h)
+			l.mu.Lock()
+			l.expired[h.token] = true
+			l.mu.Unlock()
 		}
 		h.mu.Unlock()
 	}
@@ -313,7 +319,8 @@ func (l *Locker) classify(what, path string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, gozk.ErrNoNode), errors.Is(err, gozk.ErrNodeExists), errors.Is(err, gozk.ErrNotEmpty), errors.Is(err, gozk.ErrBadVersion):
+	case errors.Is(err, gozk.ErrNoNode), errors.Is(err, gozk.ErrNodeExists), errors.Is(err, gozk.ErrNotEmpty), errors.Is(err, gozk.ErrBadVersion),
+		unimplemented(err):
 		return err
 	case errors.Is(err, gozk.ErrNoAuth):
 		return errs.New(errs.KindRuntime, "zookeeper: %s %s: not authorized by the node's ACL", what, path).
@@ -359,11 +366,26 @@ type nodeData struct {
 	Dsctl int        `json:"dsctl"` // format version (1)
 	Owner lock.Owner `json:"owner"`
 	TTLMs int64      `json:"ttl_ms"`
+	// NodeTTLMs is the TTL the node was created with, for a detached lease (a TTL
+	// node, not tied to a session); 0 for an ephemeral node.
+	NodeTTLMs int64 `json:"node_ttl_ms,omitempty"`
 }
 
 func encodeData(o lock.Owner, ttl time.Duration) []byte {
 	b, _ := json.Marshal(nodeData{Dsctl: 1, Owner: o, TTLMs: ttl.Milliseconds()})
 	return b
+}
+
+// encodeDetached is the data of a detached lease's TTL node created with nodeTTL.
+func encodeDetached(o lock.Owner, ttl, nodeTTL time.Duration) []byte {
+	b, _ := json.Marshal(nodeData{Dsctl: 1, Owner: o, TTLMs: ttl.Milliseconds(), NodeTTLMs: nodeTTL.Milliseconds()})
+	return b
+}
+
+// unimplemented reports ZooKeeper's Unimplemented answer (a TTL node on a server
+// without zookeeper.extendedTypesEnabled); go-zookeeper has no error value for it.
+func unimplemented(err error) bool {
+	return err != nil && strings.HasSuffix(err.Error(), "unknown error: -6")
 }
 
 func decodeData(b []byte) (nodeData, bool) {
@@ -413,6 +435,10 @@ func parseMember(child string) (member, bool) {
 			return member{name: child, token: id, seq: seq, format: FormatCurator}, true
 		case len(id) == 32 && isHex(id):
 			return member{name: child, token: id, seq: seq, format: FormatGoZK}, true
+		}
+	case strings.HasPrefix(head, "_c_") && strings.HasSuffix(head, "-lease-"): // a semaphore lease (semaphore.go)
+		if id := strings.TrimSuffix(strings.TrimPrefix(head, "_c_"), "-lease-"); len(id) == 36 && strings.Count(id, "-") == 4 {
+			return member{name: child, token: id, seq: seq, format: FormatSemaphore}, true
 		}
 	case strings.HasSuffix(head, "__lock__"):
 		id := strings.TrimSuffix(head, "__lock__")

@@ -101,14 +101,18 @@ func TestOneReleaseWakesExactlyOneWaiter(t *testing.T) {
 		if err != nil || !info.Held || info.Waiters != waiters || info.Holder.Token != first.Token {
 			t.Fatalf("inspect of the queue: %+v %v", info, err)
 		}
+		// The queue in order: the holder, then each waiter with its session and owner.
 		var listed int
-		for _, n := range info.Notes {
-			if strings.HasPrefix(n, "waiter ") && strings.Contains(n, "session 0x") && strings.Contains(n, "pid 777") {
+		for i, q := range info.Queue {
+			if q.Holding != (i == 0) || (i > 0 && q.Seq <= info.Queue[i-1].Seq) {
+				t.Fatalf("queue out of order: %+v", info.Queue)
+			}
+			if i > 0 && strings.HasPrefix(q.Session, "0x") && q.Owner != nil && q.Owner.PID == 777 && q.Token != "" {
 				listed++
 			}
 		}
-		if listed != waiters {
-			t.Fatalf("inspect lists %d waiters with session and owner, want %d: %q", listed, waiters, info.Notes)
+		if len(info.Queue) != waiters+1 || info.Queue[0].Token != first.Token || listed != waiters {
+			t.Fatalf("inspect lists %d waiters with session and owner, want %d: %+v", listed, waiters, info.Queue)
 		}
 		if err := holder.Release(ctx, name, first.Token); err != nil {
 			t.Fatal(err)

@@ -1,0 +1,606 @@
+package zklock
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	gozk "github.com/go-zookeeper/zk"
+
+	"github.com/dsctl/dsctl/probes/errs"
+	"github.com/dsctl/dsctl/probes/lock"
+)
+
+// Counting semaphores (AcquireOptions.Permits > 1), laid out exactly like Apache
+// Curator's InterProcessSemaphoreV2, so dsctl and Curator share them:
+//
+//	<root>/<name>/locks   an InterProcessMutex queue (_c_<uuid>-lock-<seq>) that
+//	                      serialises acquirers
+//	<root>/<name>/leases  one protected ephemeral-sequential node per lease,
+//	                      _c_<uuid>-lease-<seq>
+//
+// An acquirer takes the locks mutex, creates its lease node, and lists the leases
+// with a watch: while there are more than N it waits for the list to change (holding
+// the mutex, so only one acquirer at a time waits there), then releases the mutex.
+// At most N lease nodes ever pass that check, whoever made them: the count includes
+// the acquirer's own node, as Curator's does. A lease ends when its node is deleted
+// (Release), when its TTL passes without a renewal (dsctl deletes it), or when its
+// session ends (ZooKeeper deletes it).
+//
+// Curator keeps N in the client, not in ZooKeeper; dsctl also writes it on the leases
+// node ({"dsctl_semaphore":{"permits":N}}), so Inspect can tell holders from the
+// waiter (Curator ignores that data).
+
+// FormatSemaphore is a Curator InterProcessSemaphoreV2 (locks + leases).
+const FormatSemaphore lock.Format = "curator-semaphore"
+
+// Child names of a semaphore (Curator's).
+const (
+	semLocks  = "locks"
+	semLeases = "leases"
+)
+
+// MaxPermits bounds --semaphore (a lease list is read whole on every change).
+const MaxPermits = 10000
+
+// semaphoreNote is the Lease.Note of a semaphore lease: what its fence means.
+func semaphoreNote(n int) string {
+	return fmt.Sprintf("one of up to %d concurrent leases (semaphore); fence = czxid of this lease's node: larger for every newer lease, "+
+		"but up to %d holders hold at once, so the fence orders leases and lets a resource refuse ones older than the oldest live lease; "+
+		"a resource that keeps only the largest fence seen would refuse the older concurrent holders: it is not mutual exclusion", n, n)
+}
+
+// semaphoreLease marks a lease of a semaphore with n > 1 permits: its fence orders
+// leases but does not exclude (see semaphoreNote).
+func semaphoreLease(n int, le *lock.Lease) *lock.Lease {
+	if n > 1 {
+		le.FencingSafe = false
+		le.Note = semaphoreNote(n) + "; " + le.Note
+	}
+	return le
+}
+
+type semMeta struct {
+	Semaphore struct {
+		Permits int `json:"permits"`
+	} `json:"dsctl_semaphore"`
+}
+
+// acquireSemaphore takes one of opt.Permits leases of name.
+func (l *Locker) acquireSemaphore(ctx context.Context, name string, opt lock.AcquireOptions) (*lock.Lease, error) {
+	dir, err := l.lockPath(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := lock.ValidateTTL(opt.TTL); err != nil {
+		return nil, err
+	}
+	if err := lock.ValidateLabel(opt.Owner.Label); err != nil {
+		return nil, err
+	}
+	n := opt.Permits
+	if n < 0 {
+		return nil, errs.Usage("--semaphore must be a positive number of permits, got %d", n)
+	}
+	if n > MaxPermits {
+		return nil, errs.Usage("--semaphore %d is too many; the most is %d", n, MaxPermits)
+	}
+	if opt.RequireFencing {
+		return nil, errs.Usage("--require-fencing with --semaphore %d: up to %d holders hold at once, so no fencing token gives mutual exclusion", n, n).
+			WithHint("drop --semaphore for an exclusive lock, or drop --require-fencing")
+	}
+	leasesDir := dir + "/" + semLeases
+	start := time.Now()
+	deadline := opt.Wait.Deadline(start)
+	expired := func() bool { return !opt.Wait.Forever() && !time.Now().Before(deadline) }
+
+	// --wait 0 means "no free permit: fail now", not "fail when another acquirer holds
+	// the mutex for a moment".
+	if opt.Wait.Zero() {
+		kids, err := l.leases(ctx, leasesDir)
+		if err != nil {
+			return nil, err
+		}
+		if len(kids) >= n {
+			return nil, l.semNotAcquired(ctx, name, leasesDir, kids, opt.Wait, start)
+		}
+	}
+
+	for requeued := 0; ; requeued++ {
+		lease, err := l.semaphoreRound(ctx, name, leasesDir, opt, start, deadline)
+		if errors.Is(err, errNodeGone) && requeued < 3 && ctx.Err() == nil && !expired() {
+			continue // our lease node vanished (the session expired while waiting): again from the mutex, as Curator does
+		}
+		if err != nil && errs.KindOf(err) != errs.KindInterrupted && errors.Is(ctx.Err(), context.Canceled) {
+			return nil, errs.New(errs.KindInterrupted, "interrupted while acquiring a permit of semaphore %q", name)
+		}
+		return lease, err
+	}
+}
+
+// semaphoreRound is one attempt: take the locks mutex, create our lease node, wait
+// until at most N leases exist, release the mutex. On failure nothing of ours stays.
+func (l *Locker) semaphoreRound(ctx context.Context, name, leasesDir string, opt lock.AcquireOptions, start, deadline time.Time) (*lock.Lease, error) {
+	// 1. The locks mutex (Curator's InterProcessMutex on <name>/locks), within what is
+	// left of the wait. With --wait 0 it may wait a moment for another acquirer that
+	// holds it while permits are free.
+	mopt := opt
+	mopt.Permits, mopt.OnWait, mopt.Fair = 0, nil, false
+	switch {
+	case opt.Wait.Zero():
+		mopt.Wait = lock.WaitFor(l.timeout)
+	case !opt.Wait.Forever():
+		mopt.Wait = lock.WaitFor(max(time.Until(deadline), 0))
+	}
+	mutex, err := l.Acquire(ctx, name+"/"+semLocks, mopt)
+	if err != nil {
+		var na *lock.NotAcquiredError
+		if errors.As(err, &na) {
+			kids, _ := l.leases(ctx, leasesDir)
+			return nil, l.semNotAcquired(ctx, name, leasesDir, kids, opt.Wait, start)
+		}
+		return nil, err
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+		_ = l.Release(rctx, name+"/"+semLocks, mutex.Token) // an unknown outcome is cleaned up by Release
+		cancel()
+	}()
+
+	// 2. Our lease node, then wait until at most N leases exist.
+	if err := l.ensureParents(context.Background(), leasesDir); err != nil {
+		return nil, err
+	}
+	l.recordPermits(ctx, leasesDir, opt.Permits)
+	uuid := newUUID()
+	node, err := l.createLease(ctx, leasesDir, uuid, encodeData(opt.Owner, opt.TTL))
+	if err != nil {
+		return nil, err
+	}
+	lease, err := l.waitLease(ctx, name, leasesDir, node, uuid, opt, mutex, start, deadline)
+	if err != nil {
+		// Whatever went wrong, our lease node must not stay.
+		dctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+		if derr := l.deleteNode(dctx, node); derr != nil {
+			l.forget(leasesDir, uuid)
+		}
+		cancel()
+		return nil, err
+	}
+	return lease, nil
+}
+
+// createLease makes our protected ephemeral-sequential lease node; like create, it
+// finds the node by its uuid when the reply is lost.
+func (l *Locker) createLease(ctx context.Context, leasesDir, uuid string, data []byte) (string, error) {
+	prefix := leasesDir + "/_c_" + uuid + "-lease-"
+	bg := context.Background()
+	var lastErr error
+	for attempt := 0; attempt < 4; attempt++ {
+		if attempt > 0 && ctx.Err() != nil {
+			break
+		}
+		p, err := call(bg, l, "create", prefix, func() (string, error) {
+			return l.conn.Create(prefix, data, gozk.FlagEphemeral|gozk.FlagSequence, gozk.WorldACL(gozk.PermAll))
+		}, func(p string, err error) {
+			if err == nil {
+				_ = l.deleteNode(context.Background(), p)
+			}
+			l.forget(leasesDir, uuid)
+		})
+		switch {
+		case err == nil:
+			if ctx.Err() != nil {
+				_ = l.deleteNode(bg, p)
+				return "", interrupted(ctx, leasesDir)
+			}
+			return p, nil
+		case errors.Is(err, gozk.ErrNoNode): // the container was reaped meanwhile
+			if perr := l.ensureParents(bg, leasesDir); perr != nil {
+				return "", perr
+			}
+			lastErr = err
+		case errs.KindOf(err) == errs.KindUnreachable:
+			lastErr = err
+			if p, ok := l.findOwn(ctx, leasesDir, uuid); ok {
+				if ctx.Err() != nil {
+					_ = l.deleteNode(bg, p)
+					return "", interrupted(ctx, leasesDir)
+				}
+				return p, nil
+			}
+			if !errors.Is(err, gozk.ErrSessionExpired) && !errors.Is(err, gozk.ErrConnectionClosed) {
+				return "", err
+			}
+		default:
+			return "", err
+		}
+	}
+	if ctx.Err() != nil {
+		return "", interrupted(ctx, leasesDir)
+	}
+	return "", lastErr
+}
+
+// waitLease lists the leases with a watch until ours is among at most n, keeping the
+// locks mutex alive meanwhile.
+func (l *Locker) waitLease(ctx context.Context, name, leasesDir, node, uuid string, opt lock.AcquireOptions, mutex *lock.Lease,
+	start, deadline time.Time) (*lock.Lease, error) {
+	ours := node[strings.LastIndexByte(node, '/')+1:]
+	var failing time.Time
+	lastFirst := ""
+	renewEvery := max(opt.TTL/3, 50*time.Millisecond)
+	renewAt := time.Now().Add(renewEvery)
+	for {
+		sent := time.Now()
+		type cw struct {
+			kids []string
+			ch   <-chan gozk.Event
+		}
+		r, err := call(ctx, l, "watch", leasesDir, func() (cw, error) {
+			kids, _, ch, err := l.conn.ChildrenW(leasesDir)
+			return cw{kids, ch}, err
+		}, nil)
+		if err != nil {
+			if transient(err) && ctx.Err() == nil {
+				if failing.IsZero() {
+					failing = time.Now()
+				}
+				if time.Since(failing) <= l.timeout {
+					time.Sleep(50 * time.Millisecond)
+					continue
+				}
+			}
+			return nil, err
+		}
+		failing = time.Time{}
+		found := false
+		for _, k := range r.kids {
+			found = found || k == ours
+		}
+		if !found {
+			return nil, errs.New(errs.KindRuntime, "zookeeper: our lease node under %s disappeared while waiting (the session expired, or someone deleted it)", leasesDir).
+				WithHint("retry; see dsctl lock inspect %s", name).Wrap(errNodeGone)
+		}
+		if len(r.kids) <= opt.Permits {
+			return l.take(ctx, name, leasesDir, node, uuid, opt, sent)
+		}
+		if !opt.Wait.Forever() && !time.Now().Before(deadline) {
+			return nil, l.semNotAcquired(ctx, name, leasesDir, r.kids, opt.Wait, start)
+		}
+		if opt.OnWait != nil {
+			if first := sortLeases(r.kids)[0]; first != lastFirst {
+				lastFirst = first
+				if h, err := l.leaseHolder(ctx, leasesDir, first); err == nil {
+					opt.OnWait(h)
+				}
+			}
+		}
+		wake := time.NewTimer(time.Until(renewAt))
+		var timeout <-chan time.Time
+		var t *time.Timer
+		if !opt.Wait.Forever() {
+			t = time.NewTimer(time.Until(deadline))
+			timeout = t.C
+		}
+		select {
+		case ev := <-r.ch:
+			if ev.Type != gozk.EventNotWatching {
+				l.notifications.Add(1)
+			}
+		case <-timeout:
+		case <-wake.C:
+		case <-ctx.Done():
+			err = interrupted(ctx, leasesDir)
+		}
+		wake.Stop()
+		if t != nil {
+			t.Stop()
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !time.Now().Before(renewAt) {
+			// The mutex is held for as long as we wait here: keep its lease alive.
+			if _, err := l.Renew(ctx, name+"/"+semLocks, mutex.Token, opt.TTL); err != nil {
+				return nil, err
+			}
+			renewAt = time.Now().Add(renewEvery)
+		}
+	}
+}
+
+// leases lists the lease nodes (all children of the leases node, as Curator counts
+// them); a missing leases node is none.
+func (l *Locker) leases(ctx context.Context, leasesDir string) ([]string, error) {
+	kids, err := call(ctx, l, "list", leasesDir, func() ([]string, error) {
+		k, _, err := l.conn.Children(leasesDir)
+		return k, err
+	}, nil)
+	if errors.Is(err, gozk.ErrNoNode) {
+		return nil, nil
+	}
+	return kids, err
+}
+
+// sortLeases orders lease nodes by sequence (names without one last, by name).
+func sortLeases(kids []string) []string {
+	out := append([]string(nil), kids...)
+	sort.SliceStable(out, func(i, j int) bool {
+		si, oki := seqOf(out[i])
+		sj, okj := seqOf(out[j])
+		if oki != okj {
+			return oki
+		}
+		if si != sj {
+			return si < sj
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
+
+func seqOf(child string) (int64, bool) {
+	if len(child) < 10 {
+		return 0, false
+	}
+	var seq int64
+	for _, r := range child[len(child)-10:] {
+		if r < '0' || r > '9' {
+			return 0, false
+		}
+		seq = seq*10 + int64(r-'0')
+	}
+	return seq, true
+}
+
+// leaseHolder reads one lease node into a Holder.
+func (l *Locker) leaseHolder(ctx context.Context, leasesDir, child string) (*lock.Holder, error) {
+	m, ok := parseMember(child)
+	if !ok {
+		seq, _ := seqOf(child)
+		m = member{name: child, token: child, seq: seq, format: FormatSemaphore}
+	}
+	return l.holderInfo(ctx, leasesDir, m)
+}
+
+func (l *Locker) semNotAcquired(ctx context.Context, name, leasesDir string, kids []string, wait lock.Wait, start time.Time) error {
+	e := &lock.NotAcquiredError{Name: name, Wait: wait, Waited: time.Since(start)}
+	if len(kids) > 0 {
+		if h, err := l.leaseHolder(ctx, leasesDir, sortLeases(kids)[0]); err == nil {
+			e.Holder = h
+		}
+		e.Detail = fmt.Sprintf("%d lease(s) taken", len(kids))
+	}
+	return lock.NotAcquired(e)
+}
+
+// recordPermits writes N on the leases node for Inspect when it differs (under the
+// locks mutex, so acquirers do not race each other; a failure only costs Inspect).
+func (l *Locker) recordPermits(ctx context.Context, leasesDir string, n int) {
+	type gd struct {
+		b  []byte
+		st *gozk.Stat
+	}
+	r, err := call(ctx, l, "get", leasesDir, func() (gd, error) {
+		b, st, err := l.conn.Get(leasesDir)
+		return gd{b, st}, err
+	}, nil)
+	if err != nil {
+		return
+	}
+	var m semMeta
+	if json.Unmarshal(r.b, &m) == nil && m.Semaphore.Permits == n {
+		return
+	}
+	m.Semaphore.Permits = n
+	b, _ := json.Marshal(m)
+	_, _ = call(ctx, l, "set", leasesDir, func() (*gozk.Stat, error) { return l.conn.Set(leasesDir, b, r.st.Version) }, nil)
+}
+
+// inspectSemaphore reports a semaphore (a lock node with a leases child): ok is false
+// when dir is not one.
+func (l *Locker) inspectSemaphore(ctx context.Context, name, dir string) (*lock.Info, bool, error) {
+	if err := l.sync(ctx, dir); err != nil {
+		return nil, false, err
+	}
+	top, err := l.leases(ctx, dir)
+	if err != nil || !hasChild(top, semLeases) {
+		return nil, false, err
+	}
+	leasesDir := dir + "/" + semLeases
+	info := &lock.Info{Name: name, Key: dir, Format: FormatSemaphore, Backend: l.backend,
+		FormatDetail: "Curator InterProcessSemaphoreV2 (a locks mutex guarding a leases node of ephemeral-sequential leases)"}
+	type gd struct {
+		b  []byte
+		st *gozk.Stat
+	}
+	meta, err := call(ctx, l, "get", leasesDir, func() (gd, error) {
+		b, st, err := l.conn.Get(leasesDir)
+		return gd{b, st}, err
+	}, nil)
+	if errors.Is(err, gozk.ErrNoNode) {
+		return info, true, nil
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	permits := 0
+	var m semMeta
+	if json.Unmarshal(meta.b, &m) == nil {
+		permits = m.Semaphore.Permits
+	}
+	kids, err := l.leases(ctx, leasesDir)
+	if err != nil {
+		return nil, true, err
+	}
+	kids = sortLeases(kids)
+	mutexQueue, _, err := l.queue(ctx, dir+"/"+semLocks)
+	if err != nil {
+		return nil, true, err
+	}
+	holders := len(kids)
+	if permits > 0 {
+		holders = min(holders, permits)
+		info.Notes = append(info.Notes, fmt.Sprintf("permits %d (as written by dsctl on %s), %d taken", permits, leasesDir, holders))
+	} else {
+		info.Notes = append(info.Notes, fmt.Sprintf("permit count unknown (Curator keeps it in the client): %d lease node(s); while the locks mutex is held, the newest may be an acquirer waiting for a permit", len(kids)))
+	}
+	// Everyone in the locks queue is acquiring (its first member may already have a
+	// lease node that waits: counted once).
+	info.Waiters = len(mutexQueue)
+	if len(mutexQueue) == 0 {
+		info.Waiters = len(kids) - holders
+	}
+	for i, k := range kids {
+		h, err := l.leaseHolder(ctx, leasesDir, k)
+		if err != nil {
+			continue // released meanwhile
+		}
+		if i < holders {
+			if info.Holder == nil {
+				info.Held, info.Holder = true, h
+			}
+			if h.Fence > info.LastFence {
+				info.LastFence = h.Fence
+			}
+			info.Notes = append(info.Notes, fmt.Sprintf("holder %d: %s/%s, %s", i+1, leasesDir, k, h))
+		} else {
+			info.Notes = append(info.Notes, fmt.Sprintf("waiting for a permit: %s/%s, %s", leasesDir, k, h))
+		}
+		if i == 100 {
+			info.Notes = append(info.Notes, fmt.Sprintf("... and %d more lease nodes", len(kids)-i-1))
+			break
+		}
+	}
+	if len(mutexQueue) > 0 {
+		info.Notes = append(info.Notes, fmt.Sprintf("%d acquirer(s) queued on %s/%s (the first is acquiring)", len(mutexQueue), dir, semLocks))
+	}
+	return info, true, nil
+}
+
+func hasChild(kids []string, name string) bool {
+	for _, k := range kids {
+		if k == name {
+			return true
+		}
+	}
+	return false
+}
+
+// breakSemaphore breaks one lease of a semaphore: the one opt.IfToken names (its node
+// is deleted after a break record is written on the semaphore node, as for a mutex).
+// Without a token it refuses: up to N processes hold a semaphore, and breaking them all
+// is rarely what an operator means. ok is false when dir is not a semaphore.
+func (l *Locker) breakSemaphore(ctx context.Context, name, dir string, opt lock.BreakOptions) (*lock.Info, bool, error) {
+	info, ok, err := l.inspectSemaphore(ctx, name, dir)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	leasesDir := dir + "/" + semLeases
+	kids, err := l.leases(ctx, leasesDir)
+	if err != nil {
+		return nil, true, err
+	}
+	if opt.IfToken == "" {
+		if len(kids) == 0 {
+			return info, true, nil // nothing to break
+		}
+		var toks []string
+		for _, k := range sortLeases(kids) {
+			if m, ok := parseMember(k); ok {
+				toks = append(toks, m.token)
+			} else {
+				toks = append(toks, k)
+			}
+		}
+		return nil, true, errs.Usage("lock %q is a semaphore with %d lease(s); break one lease at a time with --if-token TOKEN (lease tokens: %s); nothing was deleted",
+			name, len(kids), strings.Join(toks, ", ")).
+			WithHint("see dsctl lock inspect %s", lock.QuoteCommand([]string{name}))
+	}
+	token := normalizeToken(opt.IfToken)
+	for _, k := range kids {
+		if m, ok := parseMember(k); !ok || m.token != token {
+			continue
+		}
+		h, err := l.leaseHolder(ctx, leasesDir, k)
+		if errors.Is(err, gozk.ErrNoNode) {
+			break // released meanwhile
+		}
+		if err != nil {
+			return nil, true, err
+		}
+		rec, _ := json.Marshal(breakRecord{Break: &lock.Break{At: time.Now().UTC(), By: opt.By, Reason: opt.Reason, Token: h.Token, Fence: h.Fence}})
+		if _, err := call(ctx, l, "set", dir, func() (*gozk.Stat, error) { return l.conn.Set(dir, rec, -1) }, nil); err != nil {
+			return nil, true, err
+		}
+		node := leasesDir + "/" + k
+		_, err = call(ctx, l, "delete", node, func() (struct{}, error) { return struct{}{}, l.conn.Delete(node, -1) }, nil)
+		if errors.Is(err, gozk.ErrNoNode) {
+			break
+		}
+		if err != nil {
+			return nil, true, err
+		}
+		info.Holder, info.Held = h, true
+		info.Notes = append(info.Notes, fmt.Sprintf("broke lease %s (fence %d); the other leases stand", node, h.Fence))
+		return info, true, nil
+	}
+	return nil, true, l.notHeld(ctx, name, dir, token)
+}
+
+// foldSemaphores rewrites List's names: the leases node of a semaphore (X/leases,
+// holding Curator lease nodes) becomes the semaphore X, and the semaphore's locks
+// mutex (X/locks) is dropped (its members are acquirers, counted as X's waiters).
+func (l *Locker) foldSemaphores(ctx context.Context, names []string) ([]string, map[string]bool) {
+	sems := map[string]bool{}
+	for _, n := range names {
+		parent, ok := strings.CutSuffix(n, "/"+semLeases)
+		if !ok {
+			continue
+		}
+		kids, err := l.leases(ctx, l.root+"/"+n)
+		if err != nil {
+			continue // listed as it is
+		}
+		for _, k := range kids {
+			if m, ok := parseMember(k); ok && m.format == FormatSemaphore {
+				sems[parent] = true
+				break
+			}
+		}
+	}
+	if len(sems) == 0 {
+		return names, sems
+	}
+	out := make([]string, 0, len(names))
+	seen := map[string]bool{}
+	for _, n := range names {
+		if p, ok := strings.CutSuffix(n, "/"+semLeases); ok && sems[p] {
+			n = p
+		} else if p, ok := strings.CutSuffix(n, "/"+semLocks); ok && sems[p] {
+			continue
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out, sems
+}
+
+// inspectListed inspects a name found by List: a semaphore, or a lock queue.
+func (l *Locker) inspectListed(ctx context.Context, name string, sems map[string]bool) (*lock.Info, error) {
+	dir := l.root + "/" + name
+	if sems[name] {
+		info, ok, err := l.inspectSemaphore(ctx, name, dir)
+		if ok || err != nil {
+			return info, err
+		}
+	}
+	return l.inspectDir(ctx, name, dir)
+}
