@@ -115,29 +115,53 @@ func (l *Locker) validateName(name string) error {
 // acquireSQL is the one statement that takes a free or expired lock by the database
 // clock. PostgreSQL returns the new fence; MySQL reports it through LAST_INSERT_ID.
 func (l *Locker) acquireSQL() string {
-	d := l.dialect
-	if d.name() == "mysql" {
-		// ON DUPLICATE KEY UPDATE assigns left to right, each assignment seeing the
-		// ones before: the token is taken first (only when the row is free or expired),
-		// and every other column follows "token = VALUES(token)" (tokens are random).
-		const took = "token = VALUES(token)"
-		return fmt.Sprintf(`INSERT INTO %s (name, token, owner, fence, ttl_ms, acquired_at, expires_at, session_id)
-VALUES (?, ?, ?, LAST_INSERT_ID(1), ?, UTC_TIMESTAMP(6), %s, NULL)
-ON DUPLICATE KEY UPDATE
-  token = IF(token IS NULL OR expires_at <= UTC_TIMESTAMP(6), VALUES(token), token),
-  fence = IF(%s, LAST_INSERT_ID(fence + 1), fence),
-  owner = IF(%s, VALUES(owner), owner),
-  ttl_ms = IF(%s, VALUES(ttl_ms), ttl_ms),
-  acquired_at = IF(%s, VALUES(acquired_at), acquired_at),
-  expires_at = IF(%s, VALUES(expires_at), expires_at),
-  session_id = IF(%s, NULL, session_id)`, l.qtable, d.plusMs("?"), took, took, took, took, took, took)
+	if l.dialect.name() == "mysql" {
+		return l.mysqlTakeSQL(false)
 	}
 	return fmt.Sprintf(`INSERT INTO %s AS t (name, token, owner, fence, ttl_ms, acquired_at, expires_at, session_id)
 VALUES ($1, $2, $3, 1, $4::bigint, clock_timestamp(), %s, NULL)
 ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token, owner = EXCLUDED.owner, fence = t.fence + 1,
   ttl_ms = EXCLUDED.ttl_ms, acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at, session_id = NULL
 WHERE t.token IS NULL OR t.expires_at <= clock_timestamp()
-RETURNING t.fence`, l.qtable, d.plusMs("$4"))
+RETURNING t.fence`, l.qtable, l.dialect.plusMs("$4"))
+}
+
+// mysqlFree is the takeover condition of the MySQL acquire statements: the row is free
+// or its lease expired by the database clock (UTC_TIMESTAMP is fixed for a statement).
+const mysqlFree = "(token IS NULL OR expires_at <= UTC_TIMESTAMP(6))"
+
+// mysqlTakeSQL is the MySQL/MariaDB acquire statement (session: the session-mode stamp,
+// which also records the holder's connection id; one more argument). Its arguments are
+// name, token, owner, ttl ms, ttl ms[, session id].
+//
+// Two things it does not rely on:
+//   - The order of the ON DUPLICATE KEY UPDATE assignments. MySQL assigns left to
+//     right, each assignment seeing the ones before; MariaDB with sql_mode
+//     SIMULTANEOUS_ASSIGNMENT makes every assignment see the old row. Every column is
+//     assigned under the same condition on the OLD row (mysqlFree, which reads token and
+//     expires_at only), and those two columns come last: token under mysqlFree, then
+//     expires_at under "token = VALUES(token) OR mysqlFree", which is the same decision
+//     whether token already holds its new value (left to right) or not (simultaneous).
+//   - "Rows affected" (a DSN with clientFoundRows=true reports a row that was found but
+//     left unchanged as affected). The decision comes back through LAST_INSERT_ID, which
+//     every path sets exactly once more after the VALUES row: 1 on insert (the fence),
+//     fence + 1 on takeover, 0 when the row is held by someone else.
+func (l *Locker) mysqlTakeSQL(session bool) string {
+	sid, sidNew := "NULL", "NULL"
+	if session {
+		sid, sidNew = "?", "VALUES(session_id)"
+	}
+	return fmt.Sprintf(`INSERT INTO %[1]s (name, token, owner, fence, ttl_ms, acquired_at, expires_at, session_id)
+VALUES (?, ?, ?, LAST_INSERT_ID(1), ?, UTC_TIMESTAMP(6), %[2]s, %[3]s)
+ON DUPLICATE KEY UPDATE
+  fence = IF(%[5]s, LAST_INSERT_ID(fence + 1), fence + LAST_INSERT_ID(0)),
+  owner = IF(%[5]s, VALUES(owner), owner),
+  ttl_ms = IF(%[5]s, VALUES(ttl_ms), ttl_ms),
+  acquired_at = IF(%[5]s, VALUES(acquired_at), acquired_at),
+  session_id = IF(%[5]s, %[4]s, session_id),
+  token = IF(%[5]s, VALUES(token), token),
+  expires_at = IF(token = VALUES(token) OR %[5]s, VALUES(expires_at), expires_at)`,
+		l.qtable, l.dialect.plusMs("?"), sid, sidNew, mysqlFree)
 }
 
 // tryAcquire runs the acquire statement once on q (the pool when nil). ok is false when
@@ -160,12 +184,8 @@ func (l *Locker) tryAcquire(ctx context.Context, q queryer, name, token, owner s
 		if err != nil {
 			return 0, false, err
 		}
-		n, _ := res.RowsAffected()
-		if n == 0 {
-			return 0, false, nil
-		}
-		id, _ := res.LastInsertId()
-		return id, true, nil
+		id, _ := res.LastInsertId() // 0: held by someone else (see mysqlTakeSQL)
+		return id, id > 0, nil
 	}
 	args := []any{name, token, owner, ms}
 	var found bool

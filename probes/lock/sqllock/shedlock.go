@@ -108,11 +108,16 @@ func (l *Locker) acquireShedLock(ctx context.Context, name string, opt lock.Acqu
 	d := l.dialect
 	var q string
 	if d.name() == "mysql" {
-		q = fmt.Sprintf(`INSERT INTO %s (name, lock_until, locked_at, locked_by) VALUES (?, %s, NOW(6), ?)
+		// As mysqlTakeSQL: the same decision whatever the assignment order
+		// (SIMULTANEOUS_ASSIGNMENT), lock_until last; and the outcome comes back through
+		// LAST_INSERT_ID, not "rows affected" (clientFoundRows): 1 when the row was
+		// inserted or taken over, 0 when someone else holds it.
+		q = fmt.Sprintf(`INSERT INTO %[1]s (name, lock_until, locked_at, locked_by) VALUES (?, %[2]s, %[3]s, CONCAT(?, IF(LAST_INSERT_ID(1) = 1, '', '')))
 ON DUPLICATE KEY UPDATE
-  locked_by = IF(lock_until <= NOW(6), VALUES(locked_by), locked_by),
-  lock_until = IF(locked_by = VALUES(locked_by), VALUES(lock_until), lock_until),
-  locked_at = IF(locked_by = VALUES(locked_by), VALUES(locked_at), locked_at)`, l.qtable, l.shedPlusMs("?"))
+  locked_at = IF(%[4]s, VALUES(locked_at), locked_at),
+  locked_by = IF(%[4]s, VALUES(locked_by), IF(LAST_INSERT_ID(0) = 0, locked_by, locked_by)),
+  lock_until = IF(locked_by = VALUES(locked_by) OR %[4]s, VALUES(lock_until), lock_until)`,
+			l.qtable, l.shedPlusMs("?"), l.shedNow(), "lock_until <= "+l.shedNow())
 	} else {
 		q = fmt.Sprintf(`INSERT INTO %s AS t (name, lock_until, locked_at, locked_by) VALUES ($1, %s, clock_timestamp(), $3)
 ON CONFLICT (name) DO UPDATE SET lock_until = EXCLUDED.lock_until, locked_at = EXCLUDED.locked_at, locked_by = EXCLUDED.locked_by
@@ -130,8 +135,8 @@ RETURNING 1`, l.qtable, l.shedPlusMs("$2"))
 			var res sql.Result
 			res, err = l.exec(ctx, true, "acquire "+name, q, name, ms, by)
 			if err == nil {
-				n, _ := res.RowsAffected()
-				ok = n > 0
+				id, _ := res.LastInsertId()
+				ok = id == 1
 			}
 		} else {
 			var one int
