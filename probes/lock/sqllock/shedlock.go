@@ -67,14 +67,21 @@ func (l *Locker) lockedBy(pid int, token string) string {
 	return truncateRunes(l.host, 255-len(tail)) + tail
 }
 
-// shedNow is the database clock in the representation of ShedLock's columns: the
-// session time zone (TIMESTAMP columns) on MySQL, clock_timestamp() on PostgreSQL
-// (compared with TIMESTAMP columns in the session time zone).
+// shedNow is the database clock in the representation of ShedLock's columns. MySQL:
+// NOW(6), in the session time zone like the TIMESTAMP columns it is compared with.
+// PostgreSQL: ShedLock's documented columns are TIMESTAMP without time zone holding
+// UTC wall time (ShedLock writes timezone('utc', CURRENT_TIMESTAMP), or the
+// application's clock through a UTC calendar), so dsctl writes and compares
+// clock_timestamp() AT TIME ZONE 'UTC', whatever the session's TimeZone; a table whose
+// lock_until is timestamptz holds instants and is compared with clock_timestamp().
 func (l *Locker) shedNow() string {
 	if l.dialect.name() == "mysql" {
 		return "NOW(6)"
 	}
-	return "clock_timestamp()"
+	if l.shedTZ.Load() {
+		return "clock_timestamp()"
+	}
+	return "(clock_timestamp() AT TIME ZONE 'UTC')"
 }
 
 // shedReleaseNow is the database clock truncated to milliseconds, written into
@@ -84,14 +91,46 @@ func (l *Locker) shedReleaseNow() string {
 	if l.dialect.name() == "mysql" {
 		return "NOW(3)"
 	}
-	return "date_trunc('milliseconds', clock_timestamp())"
+	return "date_trunc('milliseconds', " + l.shedNow() + ")"
 }
 
 func (l *Locker) shedPlusMs(ms string) string {
 	if l.dialect.name() == "mysql" {
 		return "NOW(6) + INTERVAL (" + ms + " * 1000) MICROSECOND"
 	}
-	return "clock_timestamp() + (" + ms + ")::bigint * interval '1 millisecond'"
+	return l.shedNow() + " + (" + ms + ")::bigint * interval '1 millisecond'"
+}
+
+// shedInit learns, once per Locker, how the ShedLock table keeps time (PostgreSQL:
+// timestamp or timestamptz lock_until). A missing table is left to the statements'
+// own errors.
+func (l *Locker) shedInit(ctx context.Context) error {
+	l.mu.Lock()
+	done := l.shedChecked
+	l.mu.Unlock()
+	if done || l.dialect.name() != "postgres" {
+		return nil
+	}
+	schema, table := splitTable(l.table)
+	var typ string
+	found, err := l.queryRow(ctx, false, "read the table's columns", `SELECT data_type FROM information_schema.columns
+WHERE table_schema = COALESCE(NULLIF($1, ''), current_schema()) AND table_name = $2 AND column_name = 'lock_until'`, []any{schema, table}, &typ)
+	if err != nil || !found {
+		return err
+	}
+	l.shedTZ.Store(typ == "timestamp with time zone")
+	l.mu.Lock()
+	l.shedChecked = true
+	l.mu.Unlock()
+	return nil
+}
+
+// splitTable splits "schema.table" ("" schema for a plain name).
+func splitTable(t string) (string, string) {
+	if i := strings.IndexByte(t, '.'); i >= 0 {
+		return t[:i], t[i+1:]
+	}
+	return "", t
 }
 
 // ownerMatch is the WHERE condition proving ownership by token, and its argument.
@@ -103,6 +142,9 @@ func ownerMatch(ph, token string) (string, string) {
 }
 
 func (l *Locker) acquireShedLock(ctx context.Context, name string, opt lock.AcquireOptions) (*lock.Lease, error) {
+	if err := l.shedInit(ctx); err != nil {
+		return nil, err
+	}
 	token := shedToken()
 	by := l.lockedBy(opt.Owner.PID, token)
 	d := l.dialect
@@ -119,10 +161,10 @@ ON DUPLICATE KEY UPDATE
   lock_until = IF(locked_by = VALUES(locked_by) OR %[4]s, VALUES(lock_until), lock_until)`,
 			l.qtable, l.shedPlusMs("?"), l.shedNow(), "lock_until <= "+l.shedNow())
 	} else {
-		q = fmt.Sprintf(`INSERT INTO %s AS t (name, lock_until, locked_at, locked_by) VALUES ($1, %s, clock_timestamp(), $3)
+		q = fmt.Sprintf(`INSERT INTO %s AS t (name, lock_until, locked_at, locked_by) VALUES ($1, %s, %s, $3)
 ON CONFLICT (name) DO UPDATE SET lock_until = EXCLUDED.lock_until, locked_at = EXCLUDED.locked_at, locked_by = EXCLUDED.locked_by
-WHERE t.lock_until <= clock_timestamp()
-RETURNING 1`, l.qtable, l.shedPlusMs("$2"))
+WHERE t.lock_until <= %s
+RETURNING 1`, l.qtable, l.shedPlusMs("$2"), l.shedNow(), l.shedNow())
 	}
 	w := &waiter{l: l, name: name, opt: opt, start: time.Now()}
 	defer w.close()
@@ -194,7 +236,7 @@ func (l *Locker) shedSelect(where string) string {
 	if d.name() == "mysql" {
 		return fmt.Sprintf(`SELECT name, locked_by, CAST(UNIX_TIMESTAMP(locked_at) * 1000000 AS SIGNED), TIMESTAMPDIFF(MICROSECOND, NOW(6), lock_until) FROM %s WHERE %s`, l.qtable, where)
 	}
-	return fmt.Sprintf(`SELECT name, locked_by, (EXTRACT(EPOCH FROM locked_at) * 1000000)::bigint, (EXTRACT(EPOCH FROM (lock_until - clock_timestamp()::timestamp)) * 1000000)::bigint FROM %s WHERE %s`, l.qtable, where)
+	return fmt.Sprintf(`SELECT name, locked_by, (EXTRACT(EPOCH FROM locked_at) * 1000000)::bigint, (EXTRACT(EPOCH FROM (lock_until - %s)) * 1000000)::bigint FROM %s WHERE %s`, l.shedNow(), l.qtable, where)
 }
 
 func (r *shedRow) holder() *lock.Holder {
@@ -225,6 +267,9 @@ func (l *Locker) shedHolder(ctx context.Context, name string) (*lock.Holder, err
 }
 
 func (l *Locker) renewShedLock(ctx context.Context, name, token string, ttl time.Duration) (*lock.Lease, error) {
+	if err := l.shedInit(ctx); err != nil {
+		return nil, err
+	}
 	d := l.dialect
 	cond, arg := ownerMatch(d.ph(3), token)
 	q := fmt.Sprintf(`UPDATE %s SET lock_until = %s WHERE name = %s AND %s AND lock_until > %s`,
@@ -242,6 +287,9 @@ func (l *Locker) renewShedLock(ctx context.Context, name, token string, ttl time
 }
 
 func (l *Locker) releaseShedLock(ctx context.Context, name, token string) error {
+	if err := l.shedInit(ctx); err != nil {
+		return err
+	}
 	d := l.dialect
 	cond, arg := ownerMatch(d.ph(2), token)
 	q := fmt.Sprintf(`UPDATE %s SET lock_until = %s WHERE name = %s AND %s AND lock_until > %s`,
@@ -272,6 +320,9 @@ func (l *Locker) shedNotHeld(ctx context.Context, name, token string) error {
 }
 
 func (l *Locker) inspectShedLock(ctx context.Context, name string) (*lock.Info, error) {
+	if err := l.shedInit(ctx); err != nil {
+		return nil, err
+	}
 	info := &lock.Info{Name: name, Key: l.key(name), Format: lock.FormatNone, FormatDetail: lock.FormatNone.Describe(),
 		Waiters: -1, Backend: l.Backend(), Notes: []string{"ShedLock tables keep no break record and no fencing counter"}}
 	h, err := l.shedHolder(ctx, name)
@@ -285,6 +336,9 @@ func (l *Locker) inspectShedLock(ctx context.Context, name string) (*lock.Info, 
 }
 
 func (l *Locker) listShedLock(ctx context.Context, prefix string) ([]lock.Info, error) {
+	if err := l.shedInit(ctx); err != nil {
+		return nil, err
+	}
 	d := l.dialect
 	q := l.shedSelect(fmt.Sprintf("name LIKE %s ESCAPE '!' AND lock_until > %s", d.ph(1), l.shedNow()))
 	cctx, cancel := l.bounded(ctx, false)

@@ -156,13 +156,15 @@ type Locker struct {
 
 	statements    atomic.Int64 // statements sent (tests count round trips)
 	notifications atomic.Int64 // NOTIFY messages received by waiters
+	shedTZ        atomic.Bool  // PostgreSQL ShedLock table with timestamptz lock_until
 
-	mu      sync.Mutex
-	held    map[string]*sessionLease // session mode: by token
-	gone    map[string]bool          // session mode: tokens given up
-	closed  bool
-	tinfo   *tableInfo // recognised table format, cached briefly
-	tinfoAt time.Time
+	mu          sync.Mutex
+	held        map[string]*sessionLease // session mode: by token
+	gone        map[string]bool          // session mode: tokens given up
+	closed      bool
+	tinfo       *tableInfo // recognised table format, cached briefly
+	shedChecked bool       // shedInit done
+	tinfoAt     time.Time
 }
 
 var _ lock.Locker = (*Locker)(nil)
