@@ -12,9 +12,11 @@ package sqllock
 //
 // ShedLock's table has no token column. dsctl proves ownership with locked_by, which
 // it writes as "<host> dsctl pid <pid> #<token>" (16 random hex digits): Renew and
-// Release match "locked_by LIKE '%#<token>'" and lock_until > now. A ShedLock client
-// on the same host writes plain "<host>", so it can never extend or release dsctl's
-// row, nor dsctl its (except through `lock break`).
+// Release accept only such tokens and match "locked_by LIKE '%#<token>'" and
+// lock_until > now. A ShedLock client on the same host writes plain "<host>", so it
+// can never extend or release dsctl's row, nor dsctl its: Renew and Release refuse
+// any other token (a hostname proves nothing); only `lock break --force` frees a
+// foreign holder, pinned with --if-token to the locked_by it read.
 //
 // Limits, stated in every Lease.Note:
 //   - No fencing counter: leases carry no fencing token (FencingSafe false, and
@@ -133,7 +135,21 @@ func splitTable(t string) (string, string) {
 	return "", t
 }
 
-// ownerMatch is the WHERE condition proving ownership by token, and its argument.
+// ownToken refuses a Renew or Release with a token dsctl did not issue: a ShedLock
+// client's locked_by (e.g. its hostname, which inspect shows as the holder) proves
+// nothing, since every process on that host writes the same. Foreign holders are
+// freed only by Break (--force, with --if-token to pin the holder).
+func (l *Locker) ownToken(name, token, what string) error {
+	if isShedToken(token) {
+		return nil
+	}
+	return errs.Usage("lock %q: %q is not a dsctl token (16 hex digits, the tail of locked_by); dsctl does not %s a ShedLock holder it did not create", name, token, what).
+		WithHint("to free another program's ShedLock row, use `dsctl lock break --force --if-token %s %s` on the ShedLock table", lock.QuoteCommand([]string{token}), lock.QuoteCommand([]string{name}))
+}
+
+// ownerMatch is the WHERE condition proving ownership by token, and its argument: the
+// "#token" tail of locked_by for a dsctl token, locked_by itself for another holder
+// (Break only).
 func ownerMatch(ph, token string) (string, string) {
 	if isShedToken(token) {
 		return "locked_by LIKE " + ph, "%#" + token
@@ -267,6 +283,9 @@ func (l *Locker) shedHolder(ctx context.Context, name string) (*lock.Holder, err
 }
 
 func (l *Locker) renewShedLock(ctx context.Context, name, token string, ttl time.Duration) (*lock.Lease, error) {
+	if err := l.ownToken(name, token, "renew"); err != nil {
+		return nil, err
+	}
 	if err := l.shedInit(ctx); err != nil {
 		return nil, err
 	}
@@ -287,6 +306,9 @@ func (l *Locker) renewShedLock(ctx context.Context, name, token string, ttl time
 }
 
 func (l *Locker) releaseShedLock(ctx context.Context, name, token string) error {
+	if err := l.ownToken(name, token, "release"); err != nil {
+		return err
+	}
 	if err := l.shedInit(ctx); err != nil {
 		return err
 	}
