@@ -105,6 +105,10 @@ func (l *Locker) validateName(name string) error {
 	if err := lock.ValidateName(name); err != nil {
 		return err
 	}
+	if l.format == FormatUniqueKey {
+		return errs.Usage("--format unique-key: dsctl does not take, renew or release locks in unique-key table %s (no expiry: a crashed holder would keep the lock forever)", l.table).
+			WithHint("use dsctl's own table (drop --format) to take locks; inspect, list and break work on unique-key tables")
+	}
 	if l.format == FormatShedLock && len([]rune(name)) > shedlockNameLen {
 		return errs.Usage("lock name %q is %d characters long; a ShedLock table's name column holds %d", name, len([]rune(name)), shedlockNameLen).
 			WithHint("use a shorter name (ShedLock's documented table has name VARCHAR(%d))", shedlockNameLen)

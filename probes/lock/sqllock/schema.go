@@ -118,6 +118,10 @@ func (l *Locker) CheckTable(ctx context.Context) error {
 	if len(have) == 0 {
 		return l.classify(ctx, "check table", noTableErr{})
 	}
+	if l.format == FormatUniqueKey {
+		_, err := l.tableFormat(ctx)
+		return err
+	}
 	want := dsctlColumns
 	if l.format == FormatShedLock {
 		want = shedlockColumns

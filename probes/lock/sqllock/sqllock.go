@@ -49,8 +49,11 @@
 // (shedlock(name, lock_until, locked_at, locked_by)) with ShedLock's semantics, so a
 // shell job and a service scheduled with ShedLock exclude each other (see shedlock.go
 // for how ownership is proved without a token column, and why there is no fence).
-// Inspect and List also read the classic unique-key table (method_lock) and report the
-// holders of PostgreSQL advisory locks and MySQL user locks.
+// Format unique-key reads the classic unique-key table (method_lock) for Inspect, List
+// and Break; it is never inferred from a table's shape (a users table with a unique
+// email column looks the same), and Break deletes such a row only with Raw or IfToken.
+// Inspect and List also report the holders of PostgreSQL advisory locks and MySQL
+// user locks.
 package sqllock
 
 import (
@@ -125,8 +128,10 @@ type Options struct {
 	// Format shedlock; "schema.table" is accepted. Inspect and List recognise the
 	// table's format by its columns (dsctl, ShedLock, unique-key).
 	Table string
-	// Format is lock.FormatDsctl (default) or FormatShedLock (acquire and release in
-	// an existing ShedLock table; lease mode only).
+	// Format is lock.FormatDsctl (default), FormatShedLock (acquire and release in
+	// an existing ShedLock table; lease mode only) or FormatUniqueKey (inspect, list and
+	// break a classic unique-key lock table; never inferred, since any table with a
+	// unique text column looks like one).
 	Format lock.Format
 	// Now is the client's clock (time.Now when nil). Only local deadlines use it:
 	// expiry is decided by the database's clock. Tests fake it.
@@ -189,8 +194,12 @@ func New(ctx context.Context, d endpoint.Dialer, ep endpoint.SQL, opt Options) (
 		if mode == ModeSession {
 			return nil, errs.Usage("--format shedlock works with --mode lease only").WithHint("ShedLock tables are lease rows (lock_until); drop --mode session")
 		}
+	case FormatUniqueKey:
+		if mode == ModeSession {
+			return nil, errs.Usage("--format unique-key works with --mode lease only").WithHint("a unique-key table is rows; drop --mode session")
+		}
 	default:
-		return nil, errs.Usage("unknown --format %q for SQL locks", string(opt.Format)).WithHint("use dsctl (default) or shedlock")
+		return nil, errs.Usage("unknown --format %q for SQL locks", string(opt.Format)).WithHint("use dsctl (default), shedlock, or unique-key (inspect, list and break only)")
 	}
 	table := opt.Table
 	if table == "" {
@@ -227,8 +236,12 @@ func New(ctx context.Context, d endpoint.Dialer, ep endpoint.SQL, opt Options) (
 	fencing := format == lock.FormatDsctl
 	l.backend = lock.Backend{Kind: t.Driver, Mode: string(mode), Endpoints: []string{t.Name},
 		FencingSafe: fencing, Notify: notify, Detached: mode == ModeLease}
-	if !fencing {
+	switch format {
+	case FormatShedLock:
 		l.backend.Warnings = append(l.backend.Warnings, "ShedLock tables have no fencing counter: leases carry no fencing token")
+	case FormatUniqueKey:
+		l.backend.Detached = false
+		l.backend.Warnings = append(l.backend.Warnings, "unique-key tables have no expiry, owner nor fencing counter: dsctl only inspects, lists and breaks them")
 	}
 	return l, nil
 }
