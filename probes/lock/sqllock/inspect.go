@@ -202,11 +202,10 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 			continue // changed holders meanwhile: look again
 		}
 		if sid > 0 {
-			// The holder's connection still holds the session lock: end it.
-			if alive, err := l.sessionHeld(ctx, name, sid); err == nil && alive {
-				if err := l.terminate(ctx, sid, name); err != nil {
-					return nil, err
-				}
+			// End the holder's connection if it still holds the session lock (checked in
+			// the same statement on PostgreSQL, where pids are reused).
+			if err := l.terminate(ctx, sid, name); err != nil {
+				return nil, err
 			}
 		}
 		return info, nil
