@@ -243,13 +243,13 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 		}
 		if ok {
 			if ctx.Err() != nil { // the caller gave up while the statement ran
-				l.releaseQuietly(name, token)
+				l.releaseQuietly(name, token, true)
 				return nil, interrupted(ctx, name)
 			}
 			if expiredOnArrival(mono, opt.TTL) {
 				// The answer came after the lease's local deadline: someone may hold the
 				// lock (with a larger fence) already. Drop it and try again.
-				l.releaseQuietly(name, token)
+				l.releaseQuietly(name, token, true)
 				token = newToken()
 				if err := w.spin(ctx); err != nil {
 					return nil, err
@@ -283,9 +283,33 @@ func expiredOnArrival(mono time.Time, ttl time.Duration) bool {
 	return time.Since(mono) >= ttl-lock.ClockDrift(ttl)
 }
 
-// releaseQuietly frees a lease nobody will use (the caller gave up), in the background.
-func (l *Locker) releaseQuietly(name, token string) {
-	go func() { _ = l.Release(context.Background(), name, token) }()
+// releaseQuietly frees a lease nobody will use (the caller gave up, or its answer came
+// too late), within the dialer's timeout whatever the caller's context says. With wait
+// it returns when the release is done, so a caller that closes the Locker right after
+// (the CLI on its way out) does not strand the lock for its TTL; without (the database
+// seems unreachable: the release may take the whole timeout) it runs in the
+// background, and Close waits for it (bounded by the timeout).
+func (l *Locker) releaseQuietly(name, token string, wait bool) {
+	rel := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+		defer cancel()
+		_ = l.Release(ctx, name, token) // ShedLock tokens go to releaseShedLock
+	}
+	if wait {
+		rel()
+		return
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.pending.Add(1)
+	l.mu.Unlock()
+	go func() {
+		defer l.pending.Done()
+		rel()
+	}()
 }
 
 func interrupted(ctx context.Context, name string) error {
@@ -327,7 +351,7 @@ func (w *waiter) close() {
 // caller gave up. token may have been granted by a statement whose answer was lost.
 func (w *waiter) fail(ctx context.Context, err error, token string) error {
 	if errs.KindOf(err) == errs.KindUnreachable && token != "" {
-		w.l.releaseQuietly(w.name, token)
+		w.l.releaseQuietly(w.name, token, false)
 	}
 	if ctx.Err() != nil && errs.KindOf(err) != errs.KindInterrupted && errors.Is(ctx.Err(), context.Canceled) {
 		return interrupted(ctx, w.name)

@@ -202,17 +202,17 @@ RETURNING 1`, l.qtable, l.shedPlusMs("$2"), l.shedNow(), l.shedNow())
 		}
 		if err != nil {
 			if errs.KindOf(err) == errs.KindUnreachable {
-				go func() { _ = l.releaseShedLock(context.Background(), name, token) }()
+				l.releaseQuietly(name, token, false)
 			}
 			return nil, w.fail(ctx, err, "")
 		}
 		if ok {
 			if ctx.Err() != nil {
-				go func() { _ = l.releaseShedLock(context.Background(), name, token) }()
+				l.releaseQuietly(name, token, true)
 				return nil, interrupted(ctx, name)
 			}
 			if expiredOnArrival(mono, opt.TTL) { // see Acquire
-				go func(token string) { _ = l.releaseShedLock(context.Background(), name, token) }(token)
+				l.releaseQuietly(name, token, true)
 				token = shedToken()
 				by = l.lockedBy(opt.Owner.PID, token)
 				if err := w.spin(ctx); err != nil {

@@ -163,6 +163,8 @@ type Locker struct {
 	notifications atomic.Int64 // NOTIFY messages received by waiters
 	shedTZ        atomic.Bool  // PostgreSQL ShedLock table with timestamptz lock_until
 
+	pending sync.WaitGroup // background releases Close waits for (added under mu while !closed)
+
 	mu          sync.Mutex
 	held        map[string]*sessionLease // session mode: by token
 	gone        map[string]bool          // session mode: tokens given up
@@ -335,6 +337,15 @@ func (l *Locker) Close() error {
 		}
 		h.mu.Unlock()
 	}
+	// Background releases of grants nobody uses must reach the database first.
+	done := make(chan struct{})
+	go func() { l.pending.Wait(); close(done) }()
+	t := time.NewTimer(l.timeout)
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	t.Stop()
 	l.stmtMu.Lock()
 	for _, s := range l.stmts {
 		_ = s.Close()
