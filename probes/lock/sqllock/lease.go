@@ -224,6 +224,9 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 		return nil, errs.Usage("--fair: SQL locks have no waiter queue; waiters race for the row when it is freed").
 			WithHint("drop --fair, or use ZooKeeper or Redis for first-come-first-served order")
 	}
+	if err := l.shapeOK(ctx); err != nil { // checked once per Locker (in New)
+		return nil, err
+	}
 	switch {
 	case l.format == FormatShedLock:
 		return l.acquireShedLock(ctx, name, opt)

@@ -163,7 +163,9 @@ type Locker struct {
 	notifications atomic.Int64 // NOTIFY messages received by waiters
 	shedTZ        atomic.Bool  // PostgreSQL ShedLock table with timestamptz lock_until
 
-	pending sync.WaitGroup // background releases Close waits for (added under mu while !closed)
+	shapeDone bool           // the table was checked (shapeOK)
+	shapeErr  error          // and what was wrong with it
+	pending   sync.WaitGroup // background releases Close waits for (added under mu while !closed)
 
 	mu          sync.Mutex
 	held        map[string]*sessionLease // session mode: by token
@@ -176,8 +178,9 @@ type Locker struct {
 
 var _ lock.Locker = (*Locker)(nil)
 
-// New connects to the database (one ping, within the dialer's timeout) and returns a
-// Locker. It does not create or check the table: Init does, and every other call
+// New connects to the database (one ping, within the dialer's timeout), reads the
+// table's shape (columns, key on name, types; Acquire refuses a misshapen table) and
+// returns a Locker. It does not create the table: Init does, and every other call
 // reports a missing or misshapen table with the next step.
 func New(ctx context.Context, d endpoint.Dialer, ep endpoint.SQL, opt Options) (*Locker, error) {
 	mode := opt.Mode
@@ -245,6 +248,11 @@ func New(ctx context.Context, d endpoint.Dialer, ep endpoint.SQL, opt Options) (
 		l.backend.Detached = false
 		l.backend.Warnings = append(l.backend.Warnings, "unique-key tables have no expiry, owner nor fencing counter: dsctl only inspects, lists and breaks them")
 	}
+	// A table that exists must have the shape the acquire statement relies on (a key on
+	// name, the time column types): checked once here, so that Acquire stays one
+	// statement; the answer is kept for Acquire (Inspect, List and Break still work on
+	// other tables). A missing table is left to the statements' errors.
+	_ = l.shapeOK(ctx)
 	return l, nil
 }
 
