@@ -611,6 +611,11 @@ func (d Dialer) SQLTarget(ep SQL) (SQLTarget, error) {
 		}
 		cfg.Timeout = d.Limit()
 		cfg.ReadTimeout, cfg.WriteTimeout = d.Limit(), d.Limit()
+		// dsctl decides from "rows affected" (e.g. an INSERT ... ON DUPLICATE KEY UPDATE
+		// that changed nothing); clientFoundRows=true in a DSN would report matched rows
+		// instead, so it is never used (the lock backend relies on it).
+		cfg.ClientFoundRows = false
+		delete(cfg.Params, "clientFoundRows")
 		t.dsn, t.sqlName = cfg.FormatDSN(), "mysql"
 		t.Name = cfg.Addr + "/" + cfg.DBName
 	case "postgres":

@@ -241,7 +241,7 @@ func (l *Locker) shapeError(ctx context.Context, cause error) error {
 	if len(have) > 0 {
 		msg += " (it has " + strings.Join(have, ", ") + ")"
 	}
-	hint := "name the dsctl lock table with --table, or create one with `dsctl lock sql init --table NEW`"
+	hint := "name the dsctl lock table with --table, or create one with `dsctl lock sql init --table NEW`; for a classic unique-key lock table (a row per held lock) add --format unique-key"
 	if l.format == FormatShedLock {
 		hint = "point --table at a ShedLock table: name, lock_until, locked_at, locked_by"
 	}

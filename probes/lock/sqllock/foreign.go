@@ -283,11 +283,20 @@ func (l *Locker) terminateForeign(ctx context.Context, info *lock.Info) error {
 	return l.terminate(ctx, id, info.Name)
 }
 
-// terminate ends a connection: KILL CONNECTION on MySQL, pg_terminate_backend on
-// PostgreSQL (its session locks go with it).
+// terminate ends the connection id if it still holds name's session lock:
+// KILL CONNECTION on MySQL (after IS_USED_LOCK names it; MySQL connection ids are not
+// reused until the 64-bit counter wraps), pg_terminate_backend on PostgreSQL in the
+// same statement that finds the backend in pg_locks holding name's advisory key
+// (backend pids ARE reused: a pid read from a row or an earlier query may be an
+// unrelated connection by now). Its session locks go with it. A connection that no
+// longer holds the lock is left alone (nil error).
 func (l *Locker) terminate(ctx context.Context, id int64, name string) error {
 	var err error
 	if l.dialect.name() == "mysql" {
+		var held bool
+		if held, err = l.sessionHeld(ctx, name, id); err != nil || !held {
+			return err
+		}
 		cctx, cancel := l.bounded(ctx, true)
 		l.statements.Add(1)
 		_, err = l.db.ExecContext(cctx, "KILL CONNECTION "+strconv.FormatInt(id, 10))
@@ -295,12 +304,17 @@ func (l *Locker) terminate(ctx context.Context, id int64, name string) error {
 	} else {
 		// The two-argument form (PostgreSQL 14+) waits until the backend is gone, so
 		// its advisory locks are free when this returns.
+		hi, lo := advisoryParts(AdvisoryKey(name))
+		const q = `SELECT pg_terminate_backend(k.pid%s) FROM pg_locks k
+WHERE k.locktype = 'advisory' AND k.granted AND k.objsubid = 1 AND k.classid = $1::bigint::oid AND k.objid = $2::bigint::oid
+  AND k.pid = $3::int AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())`
 		var ok bool
-		_, err = l.queryRow(ctx, true, "terminate", "SELECT pg_terminate_backend($1::int, $2::bigint)", []any{id, l.timeout.Milliseconds()}, &ok)
+		var found bool
+		found, err = l.queryRow(ctx, true, "terminate", fmt.Sprintf(q, ", $4::bigint"), []any{hi, lo, id, l.timeout.Milliseconds()}, &ok)
 		if err != nil && strings.Contains(err.Error(), "does not exist") {
-			_, err = l.queryRow(ctx, true, "terminate", "SELECT pg_terminate_backend($1::int)", []any{id}, &ok)
+			found, err = l.queryRow(ctx, true, "terminate", fmt.Sprintf(q, ""), []any{hi, lo, id}, &ok)
 		}
-		if err == nil {
+		if err == nil && found {
 			_, _ = l.exec(ctx, true, "notify", "SELECT pg_notify($1, $2)", l.channel, name)
 		}
 	}

@@ -202,11 +202,10 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 			continue // changed holders meanwhile: look again
 		}
 		if sid > 0 {
-			// The holder's connection still holds the session lock: end it.
-			if alive, err := l.sessionHeld(ctx, name, sid); err == nil && alive {
-				if err := l.terminate(ctx, sid, name); err != nil {
-					return nil, err
-				}
+			// End the holder's connection if it still holds the session lock (checked in
+			// the same statement on PostgreSQL, where pids are reused).
+			if err := l.terminate(ctx, sid, name); err != nil {
+				return nil, err
 			}
 		}
 		return info, nil
@@ -251,8 +250,9 @@ type tableInfo struct {
 	keyColumn string
 }
 
-// tableFormat recognises the table by its columns: dsctl's, ShedLock's, or a
-// unique-key table (a unique string column: the lock name). A missing table is the
+// tableFormat recognises the table by its columns: dsctl's or ShedLock's; a
+// unique-key table (a unique string column: the lock name) only when the Locker's
+// Format says so. Any other table is refused (shapeError). A missing table is the
 // usage error that says to run `dsctl lock sql init`.
 func (l *Locker) tableFormat(ctx context.Context) (*tableInfo, error) {
 	l.mu.Lock()
@@ -274,17 +274,23 @@ func (l *Locker) tableFormat(ctx context.Context) (*tableInfo, error) {
 		ti.format = lock.FormatDsctl
 	case len(missingColumns(shedlockColumns, cols)) == 0:
 		ti.format = FormatShedLock
-	default:
+	case l.format == FormatUniqueKey:
+		// Only when asked for: any table with a unique text column (users.email) has
+		// this shape, and Break deletes rows of it.
 		key, err := l.uniqueKeyColumn(ctx)
 		if err != nil {
 			return nil, err
 		}
 		if key == "" {
-			return nil, l.shapeError(ctx, nil)
+			return nil, errs.Usage("%s %s: the table %s has no single-column unique key on a text column, so it is not a unique-key lock table (it has %s)",
+				l.target.Driver, l.target.Name, l.table, strings.Join(cols, ", ")).
+				WithHint("point --table at the lock table (e.g. method_lock with a UNIQUE method_name)")
 		}
 		ti.format, ti.keyColumn = FormatUniqueKey, key
+	default:
+		return nil, l.shapeError(ctx, nil)
 	}
-	if ti.format != l.format && ti.format != FormatUniqueKey && l.format == FormatShedLock {
+	if ti.format != l.format && l.format == FormatShedLock {
 		return nil, l.shapeError(ctx, nil)
 	}
 	l.mu.Lock()

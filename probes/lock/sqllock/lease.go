@@ -105,6 +105,10 @@ func (l *Locker) validateName(name string) error {
 	if err := lock.ValidateName(name); err != nil {
 		return err
 	}
+	if l.format == FormatUniqueKey {
+		return errs.Usage("--format unique-key: dsctl does not take, renew or release locks in unique-key table %s (no expiry: a crashed holder would keep the lock forever)", l.table).
+			WithHint("use dsctl's own table (drop --format) to take locks; inspect, list and break work on unique-key tables")
+	}
 	if l.format == FormatShedLock && len([]rune(name)) > shedlockNameLen {
 		return errs.Usage("lock name %q is %d characters long; a ShedLock table's name column holds %d", name, len([]rune(name)), shedlockNameLen).
 			WithHint("use a shorter name (ShedLock's documented table has name VARCHAR(%d))", shedlockNameLen)
@@ -115,29 +119,53 @@ func (l *Locker) validateName(name string) error {
 // acquireSQL is the one statement that takes a free or expired lock by the database
 // clock. PostgreSQL returns the new fence; MySQL reports it through LAST_INSERT_ID.
 func (l *Locker) acquireSQL() string {
-	d := l.dialect
-	if d.name() == "mysql" {
-		// ON DUPLICATE KEY UPDATE assigns left to right, each assignment seeing the
-		// ones before: the token is taken first (only when the row is free or expired),
-		// and every other column follows "token = VALUES(token)" (tokens are random).
-		const took = "token = VALUES(token)"
-		return fmt.Sprintf(`INSERT INTO %s (name, token, owner, fence, ttl_ms, acquired_at, expires_at, session_id)
-VALUES (?, ?, ?, LAST_INSERT_ID(1), ?, UTC_TIMESTAMP(6), %s, NULL)
-ON DUPLICATE KEY UPDATE
-  token = IF(token IS NULL OR expires_at <= UTC_TIMESTAMP(6), VALUES(token), token),
-  fence = IF(%s, LAST_INSERT_ID(fence + 1), fence),
-  owner = IF(%s, VALUES(owner), owner),
-  ttl_ms = IF(%s, VALUES(ttl_ms), ttl_ms),
-  acquired_at = IF(%s, VALUES(acquired_at), acquired_at),
-  expires_at = IF(%s, VALUES(expires_at), expires_at),
-  session_id = IF(%s, NULL, session_id)`, l.qtable, d.plusMs("?"), took, took, took, took, took, took)
+	if l.dialect.name() == "mysql" {
+		return l.mysqlTakeSQL(false)
 	}
 	return fmt.Sprintf(`INSERT INTO %s AS t (name, token, owner, fence, ttl_ms, acquired_at, expires_at, session_id)
 VALUES ($1, $2, $3, 1, $4::bigint, clock_timestamp(), %s, NULL)
 ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token, owner = EXCLUDED.owner, fence = t.fence + 1,
   ttl_ms = EXCLUDED.ttl_ms, acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at, session_id = NULL
 WHERE t.token IS NULL OR t.expires_at <= clock_timestamp()
-RETURNING t.fence`, l.qtable, d.plusMs("$4"))
+RETURNING t.fence`, l.qtable, l.dialect.plusMs("$4"))
+}
+
+// mysqlFree is the takeover condition of the MySQL acquire statements: the row is free
+// or its lease expired by the database clock (UTC_TIMESTAMP is fixed for a statement).
+const mysqlFree = "(token IS NULL OR expires_at <= UTC_TIMESTAMP(6))"
+
+// mysqlTakeSQL is the MySQL/MariaDB acquire statement (session: the session-mode stamp,
+// which also records the holder's connection id; one more argument). Its arguments are
+// name, token, owner, ttl ms, ttl ms[, session id].
+//
+// Two things it does not rely on:
+//   - The order of the ON DUPLICATE KEY UPDATE assignments. MySQL assigns left to
+//     right, each assignment seeing the ones before; MariaDB with sql_mode
+//     SIMULTANEOUS_ASSIGNMENT makes every assignment see the old row. Every column is
+//     assigned under the same condition on the OLD row (mysqlFree, which reads token and
+//     expires_at only), and those two columns come last: token under mysqlFree, then
+//     expires_at under "token = VALUES(token) OR mysqlFree", which is the same decision
+//     whether token already holds its new value (left to right) or not (simultaneous).
+//   - "Rows affected" (a DSN with clientFoundRows=true reports a row that was found but
+//     left unchanged as affected). The decision comes back through LAST_INSERT_ID, which
+//     every path sets exactly once more after the VALUES row: 1 on insert (the fence),
+//     fence + 1 on takeover, 0 when the row is held by someone else.
+func (l *Locker) mysqlTakeSQL(session bool) string {
+	sid, sidNew := "NULL", "NULL"
+	if session {
+		sid, sidNew = "?", "VALUES(session_id)"
+	}
+	return fmt.Sprintf(`INSERT INTO %[1]s (name, token, owner, fence, ttl_ms, acquired_at, expires_at, session_id)
+VALUES (?, ?, ?, LAST_INSERT_ID(1), ?, UTC_TIMESTAMP(6), %[2]s, %[3]s)
+ON DUPLICATE KEY UPDATE
+  fence = IF(%[5]s, LAST_INSERT_ID(fence + 1), fence + LAST_INSERT_ID(0)),
+  owner = IF(%[5]s, VALUES(owner), owner),
+  ttl_ms = IF(%[5]s, VALUES(ttl_ms), ttl_ms),
+  acquired_at = IF(%[5]s, VALUES(acquired_at), acquired_at),
+  session_id = IF(%[5]s, %[4]s, session_id),
+  token = IF(%[5]s, VALUES(token), token),
+  expires_at = IF(token = VALUES(token) OR %[5]s, VALUES(expires_at), expires_at)`,
+		l.qtable, l.dialect.plusMs("?"), sid, sidNew, mysqlFree)
 }
 
 // tryAcquire runs the acquire statement once on q (the pool when nil). ok is false when
@@ -160,12 +188,8 @@ func (l *Locker) tryAcquire(ctx context.Context, q queryer, name, token, owner s
 		if err != nil {
 			return 0, false, err
 		}
-		n, _ := res.RowsAffected()
-		if n == 0 {
-			return 0, false, nil
-		}
-		id, _ := res.LastInsertId()
-		return id, true, nil
+		id, _ := res.LastInsertId() // 0: held by someone else (see mysqlTakeSQL)
+		return id, id > 0, nil
 	}
 	args := []any{name, token, owner, ms}
 	var found bool
@@ -200,6 +224,9 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 		return nil, errs.Usage("--fair: SQL locks have no waiter queue; waiters race for the row when it is freed").
 			WithHint("drop --fair, or use ZooKeeper or Redis for first-come-first-served order")
 	}
+	if err := l.shapeOK(ctx); err != nil { // checked once per Locker (in New)
+		return nil, err
+	}
 	switch {
 	case l.format == FormatShedLock:
 		return l.acquireShedLock(ctx, name, opt)
@@ -219,13 +246,13 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 		}
 		if ok {
 			if ctx.Err() != nil { // the caller gave up while the statement ran
-				l.releaseQuietly(name, token)
+				l.releaseQuietly(name, token, true)
 				return nil, interrupted(ctx, name)
 			}
 			if expiredOnArrival(mono, opt.TTL) {
 				// The answer came after the lease's local deadline: someone may hold the
 				// lock (with a larger fence) already. Drop it and try again.
-				l.releaseQuietly(name, token)
+				l.releaseQuietly(name, token, true)
 				token = newToken()
 				if err := w.spin(ctx); err != nil {
 					return nil, err
@@ -259,9 +286,33 @@ func expiredOnArrival(mono time.Time, ttl time.Duration) bool {
 	return time.Since(mono) >= ttl-lock.ClockDrift(ttl)
 }
 
-// releaseQuietly frees a lease nobody will use (the caller gave up), in the background.
-func (l *Locker) releaseQuietly(name, token string) {
-	go func() { _ = l.Release(context.Background(), name, token) }()
+// releaseQuietly frees a lease nobody will use (the caller gave up, or its answer came
+// too late), within the dialer's timeout whatever the caller's context says. With wait
+// it returns when the release is done, so a caller that closes the Locker right after
+// (the CLI on its way out) does not strand the lock for its TTL; without (the database
+// seems unreachable: the release may take the whole timeout) it runs in the
+// background, and Close waits for it (bounded by the timeout).
+func (l *Locker) releaseQuietly(name, token string, wait bool) {
+	rel := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+		defer cancel()
+		_ = l.Release(ctx, name, token) // ShedLock tokens go to releaseShedLock
+	}
+	if wait {
+		rel()
+		return
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.pending.Add(1)
+	l.mu.Unlock()
+	go func() {
+		defer l.pending.Done()
+		rel()
+	}()
 }
 
 func interrupted(ctx context.Context, name string) error {
@@ -303,7 +354,7 @@ func (w *waiter) close() {
 // caller gave up. token may have been granted by a statement whose answer was lost.
 func (w *waiter) fail(ctx context.Context, err error, token string) error {
 	if errs.KindOf(err) == errs.KindUnreachable && token != "" {
-		w.l.releaseQuietly(w.name, token)
+		w.l.releaseQuietly(w.name, token, false)
 	}
 	if ctx.Err() != nil && errs.KindOf(err) != errs.KindInterrupted && errors.Is(ctx.Err(), context.Canceled) {
 		return interrupted(ctx, w.name)

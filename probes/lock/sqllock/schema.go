@@ -107,9 +107,10 @@ func (l *Locker) Init(ctx context.Context) (*InitResult, error) {
 	return res, nil
 }
 
-// CheckTable verifies that the table exists and has the columns of the Locker's
-// format: a missing table says to run `dsctl lock sql init`; a misshapen one names the
-// missing columns.
+// CheckTable verifies that the table exists and has the shape of the Locker's format:
+// its columns, a primary or unique key on exactly (name), and the types of its time
+// columns. A missing table says to run `dsctl lock sql init`; a misshapen one names
+// what is wrong.
 func (l *Locker) CheckTable(ctx context.Context) error {
 	have, err := l.columns(ctx)
 	if err != nil {
@@ -118,14 +119,17 @@ func (l *Locker) CheckTable(ctx context.Context) error {
 	if len(have) == 0 {
 		return l.classify(ctx, "check table", noTableErr{})
 	}
-	want := dsctlColumns
-	if l.format == FormatShedLock {
-		want = shedlockColumns
+	if l.format == FormatUniqueKey {
+		_, err := l.tableFormat(ctx)
+		return err
 	}
-	if len(missingColumns(want, have)) > 0 {
-		return l.shapeError(ctx, nil)
+	_, err = l.checkShape(ctx)
+	if err == nil || errs.KindOf(err) == errs.KindUsage {
+		l.mu.Lock()
+		l.shapeDone, l.shapeErr = true, err
+		l.mu.Unlock()
 	}
-	return nil
+	return err
 }
 
 // noTableErr stands for the server's "no such table" when the check found none.

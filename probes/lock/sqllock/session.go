@@ -285,24 +285,13 @@ func (l *Locker) stampSession(ctx context.Context, conn *sql.Conn, sid int64, na
 	defer cancel()
 	l.statements.Add(1)
 	if d.name() == "mysql" {
-		const cond = "token = VALUES(token)"
-		q := fmt.Sprintf(`INSERT INTO %s (name, token, owner, fence, ttl_ms, acquired_at, expires_at, session_id)
-VALUES (?, ?, ?, LAST_INSERT_ID(1), ?, UTC_TIMESTAMP(6), %s, ?)
-ON DUPLICATE KEY UPDATE
-  token = IF(token IS NULL OR expires_at <= UTC_TIMESTAMP(6), VALUES(token), token),
-  fence = IF(%s, LAST_INSERT_ID(fence + 1), fence),
-  owner = IF(%s, VALUES(owner), owner),
-  ttl_ms = IF(%s, VALUES(ttl_ms), ttl_ms),
-  acquired_at = IF(%s, VALUES(acquired_at), acquired_at),
-  expires_at = IF(%s, VALUES(expires_at), expires_at),
-  session_id = IF(%s, VALUES(session_id), session_id)`, l.qtable, d.plusMs("?"), cond, cond, cond, cond, cond, cond)
+		q := l.mysqlTakeSQL(true)
 		res, err := conn.ExecContext(cctx, q, name, token, owner, ms, ms, sid)
 		if err != nil {
 			return false, 0, l.classify(ctx, "acquire "+name, err)
 		}
-		n, _ := res.RowsAffected()
-		fence, _ = res.LastInsertId()
-		return n > 0, fence, nil
+		fence, _ = res.LastInsertId() // 0: the row holds a live lease (see mysqlTakeSQL)
+		return fence > 0, fence, nil
 	}
 	q := fmt.Sprintf(`INSERT INTO %s AS t (name, token, owner, fence, ttl_ms, acquired_at, expires_at, session_id)
 VALUES ($1, $2, $3, 1, $4::bigint, clock_timestamp(), %s, $5)

@@ -213,9 +213,23 @@ func TestUniqueKeyTable(t *testing.T) {
 		if _, err := db.Exec(ins, "jobs.nightly"); err != nil {
 			t.Fatal(err)
 		}
-		l, err := open(t, dsn, sqllock.Options{Table: tbl})
+		// Never inferred: without --format unique-key the table is refused.
+		plain, err := open(t, dsn, sqllock.Options{Table: tbl})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if info, err := plain.Inspect(ctx, "jobs.nightly"); errs.KindOf(err) != errs.KindUsage {
+			t.Fatalf("inspect of a unique-key table without --format unique-key: %+v %v", info, err)
+		}
+		if _, err := plain.Break(ctx, "jobs.nightly", lock.BreakOptions{By: "test", Raw: true}); errs.KindOf(err) != errs.KindUsage {
+			t.Fatalf("break of a unique-key table without --format unique-key: %v", err)
+		}
+		l, err := open(t, dsn, sqllock.Options{Table: tbl, Format: sqllock.FormatUniqueKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.CheckTable(ctx); err != nil {
+			t.Fatalf("check of a unique-key table: %v", err)
 		}
 		info, err := l.Inspect(ctx, "jobs.nightly")
 		if err != nil || !info.Held || info.Format != sqllock.FormatUniqueKey || !strings.Contains(info.Key, "method_name=") || info.Holder.TTLLeft >= 0 {
@@ -232,7 +246,14 @@ func TestUniqueKeyTable(t *testing.T) {
 		if errs.KindOf(err) != errs.KindUsage {
 			t.Fatalf("acquire in a unique-key table: %v", err)
 		}
-		if prev, err := l.Break(ctx, "jobs.nightly", lock.BreakOptions{By: "test", Reason: "stuck"}); err != nil || !prev.Held {
+		// Deleting the row needs --raw (or --if-token NAME).
+		if _, err := l.Break(ctx, "jobs.nightly", lock.BreakOptions{By: "test", Reason: "stuck"}); errs.KindOf(err) != errs.KindUsage {
+			t.Fatalf("break without --raw: %v", err)
+		}
+		if info, err := l.Inspect(ctx, "jobs.nightly"); err != nil || !info.Held {
+			t.Fatalf("a refused break deleted the row: %+v %v", info, err)
+		}
+		if prev, err := l.Break(ctx, "jobs.nightly", lock.BreakOptions{By: "test", Reason: "stuck", Raw: true}); err != nil || !prev.Held {
 			t.Fatalf("break: %+v %v", prev, err)
 		}
 		if info, err := l.Inspect(ctx, "jobs.nightly"); err != nil || info.Held {

@@ -12,9 +12,11 @@ package sqllock
 //
 // ShedLock's table has no token column. dsctl proves ownership with locked_by, which
 // it writes as "<host> dsctl pid <pid> #<token>" (16 random hex digits): Renew and
-// Release match "locked_by LIKE '%#<token>'" and lock_until > now. A ShedLock client
-// on the same host writes plain "<host>", so it can never extend or release dsctl's
-// row, nor dsctl its (except through `lock break`).
+// Release accept only such tokens and match "locked_by LIKE '%#<token>'" and
+// lock_until > now. A ShedLock client on the same host writes plain "<host>", so it
+// can never extend or release dsctl's row, nor dsctl its: Renew and Release refuse
+// any other token (a hostname proves nothing); only `lock break --force` frees a
+// foreign holder, pinned with --if-token to the locked_by it read.
 //
 // Limits, stated in every Lease.Note:
 //   - No fencing counter: leases carry no fencing token (FencingSafe false, and
@@ -67,14 +69,21 @@ func (l *Locker) lockedBy(pid int, token string) string {
 	return truncateRunes(l.host, 255-len(tail)) + tail
 }
 
-// shedNow is the database clock in the representation of ShedLock's columns: the
-// session time zone (TIMESTAMP columns) on MySQL, clock_timestamp() on PostgreSQL
-// (compared with TIMESTAMP columns in the session time zone).
+// shedNow is the database clock in the representation of ShedLock's columns. MySQL:
+// NOW(6), in the session time zone like the TIMESTAMP columns it is compared with.
+// PostgreSQL: ShedLock's documented columns are TIMESTAMP without time zone holding
+// UTC wall time (ShedLock writes timezone('utc', CURRENT_TIMESTAMP), or the
+// application's clock through a UTC calendar), so dsctl writes and compares
+// clock_timestamp() AT TIME ZONE 'UTC', whatever the session's TimeZone; a table whose
+// lock_until is timestamptz holds instants and is compared with clock_timestamp().
 func (l *Locker) shedNow() string {
 	if l.dialect.name() == "mysql" {
 		return "NOW(6)"
 	}
-	return "clock_timestamp()"
+	if l.shedTZ.Load() {
+		return "clock_timestamp()"
+	}
+	return "(clock_timestamp() AT TIME ZONE 'UTC')"
 }
 
 // shedReleaseNow is the database clock truncated to milliseconds, written into
@@ -84,17 +93,63 @@ func (l *Locker) shedReleaseNow() string {
 	if l.dialect.name() == "mysql" {
 		return "NOW(3)"
 	}
-	return "date_trunc('milliseconds', clock_timestamp())"
+	return "date_trunc('milliseconds', " + l.shedNow() + ")"
 }
 
 func (l *Locker) shedPlusMs(ms string) string {
 	if l.dialect.name() == "mysql" {
 		return "NOW(6) + INTERVAL (" + ms + " * 1000) MICROSECOND"
 	}
-	return "clock_timestamp() + (" + ms + ")::bigint * interval '1 millisecond'"
+	return l.shedNow() + " + (" + ms + ")::bigint * interval '1 millisecond'"
 }
 
-// ownerMatch is the WHERE condition proving ownership by token, and its argument.
+// shedInit learns, once per Locker, how the ShedLock table keeps time (PostgreSQL:
+// timestamp or timestamptz lock_until). A missing table is left to the statements'
+// own errors.
+func (l *Locker) shedInit(ctx context.Context) error {
+	l.mu.Lock()
+	done := l.shedChecked
+	l.mu.Unlock()
+	if done || l.dialect.name() != "postgres" {
+		return nil
+	}
+	schema, table := splitTable(l.table)
+	var typ string
+	found, err := l.queryRow(ctx, false, "read the table's columns", `SELECT data_type FROM information_schema.columns
+WHERE table_schema = COALESCE(NULLIF($1, ''), current_schema()) AND table_name = $2 AND column_name = 'lock_until'`, []any{schema, table}, &typ)
+	if err != nil || !found {
+		return err
+	}
+	l.shedTZ.Store(typ == "timestamp with time zone")
+	l.mu.Lock()
+	l.shedChecked = true
+	l.mu.Unlock()
+	return nil
+}
+
+// splitTable splits "schema.table" ("" schema for a plain name).
+func splitTable(t string) (string, string) {
+	if i := strings.IndexByte(t, '.'); i >= 0 {
+		return t[:i], t[i+1:]
+	}
+	return "", t
+}
+
+// ownToken refuses a Renew or Release with a token dsctl did not issue: a ShedLock
+// client's locked_by (e.g. its hostname, which inspect shows as the holder) proves
+// nothing, since every process on that host writes the same. Foreign holders are
+// freed only by Break (--force, with --if-token to pin the holder).
+func (l *Locker) ownToken(name, token, what string) error {
+	if isShedToken(token) {
+		return nil
+	}
+	return errs.Usage("lock %q: %q is not a dsctl token (16 hex digits, the tail of locked_by); dsctl does not %s a ShedLock holder it did not create", name, token, what).
+		WithHint("to free another program's ShedLock row, use `dsctl lock break --force --if-token %s %s` on the ShedLock table", lock.QuoteCommand([]string{token}), lock.QuoteCommand([]string{name}))
+}
+
+// ownerMatch is the WHERE condition proving ownership by token, and its argument: the
+// "#token" tail of locked_by for a dsctl token, locked_by itself for another holder
+// (Break only).
 func ownerMatch(ph, token string) (string, string) {
 	if isShedToken(token) {
 		return "locked_by LIKE " + ph, "%#" + token
@@ -103,21 +158,29 @@ func ownerMatch(ph, token string) (string, string) {
 }
 
 func (l *Locker) acquireShedLock(ctx context.Context, name string, opt lock.AcquireOptions) (*lock.Lease, error) {
+	if err := l.shedInit(ctx); err != nil {
+		return nil, err
+	}
 	token := shedToken()
 	by := l.lockedBy(opt.Owner.PID, token)
 	d := l.dialect
 	var q string
 	if d.name() == "mysql" {
-		q = fmt.Sprintf(`INSERT INTO %s (name, lock_until, locked_at, locked_by) VALUES (?, %s, NOW(6), ?)
+		// As mysqlTakeSQL: the same decision whatever the assignment order
+		// (SIMULTANEOUS_ASSIGNMENT), lock_until last; and the outcome comes back through
+		// LAST_INSERT_ID, not "rows affected" (clientFoundRows): 1 when the row was
+		// inserted or taken over, 0 when someone else holds it.
+		q = fmt.Sprintf(`INSERT INTO %[1]s (name, lock_until, locked_at, locked_by) VALUES (?, %[2]s, %[3]s, CONCAT(?, IF(LAST_INSERT_ID(1) = 1, '', '')))
 ON DUPLICATE KEY UPDATE
-  locked_by = IF(lock_until <= NOW(6), VALUES(locked_by), locked_by),
-  lock_until = IF(locked_by = VALUES(locked_by), VALUES(lock_until), lock_until),
-  locked_at = IF(locked_by = VALUES(locked_by), VALUES(locked_at), locked_at)`, l.qtable, l.shedPlusMs("?"))
+  locked_at = IF(%[4]s, VALUES(locked_at), locked_at),
+  locked_by = IF(%[4]s, VALUES(locked_by), IF(LAST_INSERT_ID(0) = 0, locked_by, locked_by)),
+  lock_until = IF(locked_by = VALUES(locked_by) OR %[4]s, VALUES(lock_until), lock_until)`,
+			l.qtable, l.shedPlusMs("?"), l.shedNow(), "lock_until <= "+l.shedNow())
 	} else {
-		q = fmt.Sprintf(`INSERT INTO %s AS t (name, lock_until, locked_at, locked_by) VALUES ($1, %s, clock_timestamp(), $3)
+		q = fmt.Sprintf(`INSERT INTO %s AS t (name, lock_until, locked_at, locked_by) VALUES ($1, %s, %s, $3)
 ON CONFLICT (name) DO UPDATE SET lock_until = EXCLUDED.lock_until, locked_at = EXCLUDED.locked_at, locked_by = EXCLUDED.locked_by
-WHERE t.lock_until <= clock_timestamp()
-RETURNING 1`, l.qtable, l.shedPlusMs("$2"))
+WHERE t.lock_until <= %s
+RETURNING 1`, l.qtable, l.shedPlusMs("$2"), l.shedNow(), l.shedNow())
 	}
 	w := &waiter{l: l, name: name, opt: opt, start: time.Now()}
 	defer w.close()
@@ -130,8 +193,8 @@ RETURNING 1`, l.qtable, l.shedPlusMs("$2"))
 			var res sql.Result
 			res, err = l.exec(ctx, true, "acquire "+name, q, name, ms, by)
 			if err == nil {
-				n, _ := res.RowsAffected()
-				ok = n > 0
+				id, _ := res.LastInsertId()
+				ok = id == 1
 			}
 		} else {
 			var one int
@@ -139,17 +202,17 @@ RETURNING 1`, l.qtable, l.shedPlusMs("$2"))
 		}
 		if err != nil {
 			if errs.KindOf(err) == errs.KindUnreachable {
-				go func() { _ = l.releaseShedLock(context.Background(), name, token) }()
+				l.releaseQuietly(name, token, false)
 			}
 			return nil, w.fail(ctx, err, "")
 		}
 		if ok {
 			if ctx.Err() != nil {
-				go func() { _ = l.releaseShedLock(context.Background(), name, token) }()
+				l.releaseQuietly(name, token, true)
 				return nil, interrupted(ctx, name)
 			}
 			if expiredOnArrival(mono, opt.TTL) { // see Acquire
-				go func(token string) { _ = l.releaseShedLock(context.Background(), name, token) }(token)
+				l.releaseQuietly(name, token, true)
 				token = shedToken()
 				by = l.lockedBy(opt.Owner.PID, token)
 				if err := w.spin(ctx); err != nil {
@@ -189,7 +252,7 @@ func (l *Locker) shedSelect(where string) string {
 	if d.name() == "mysql" {
 		return fmt.Sprintf(`SELECT name, locked_by, CAST(UNIX_TIMESTAMP(locked_at) * 1000000 AS SIGNED), TIMESTAMPDIFF(MICROSECOND, NOW(6), lock_until) FROM %s WHERE %s`, l.qtable, where)
 	}
-	return fmt.Sprintf(`SELECT name, locked_by, (EXTRACT(EPOCH FROM locked_at) * 1000000)::bigint, (EXTRACT(EPOCH FROM (lock_until - clock_timestamp()::timestamp)) * 1000000)::bigint FROM %s WHERE %s`, l.qtable, where)
+	return fmt.Sprintf(`SELECT name, locked_by, (EXTRACT(EPOCH FROM locked_at) * 1000000)::bigint, (EXTRACT(EPOCH FROM (lock_until - %s)) * 1000000)::bigint FROM %s WHERE %s`, l.shedNow(), l.qtable, where)
 }
 
 func (r *shedRow) holder() *lock.Holder {
@@ -220,6 +283,12 @@ func (l *Locker) shedHolder(ctx context.Context, name string) (*lock.Holder, err
 }
 
 func (l *Locker) renewShedLock(ctx context.Context, name, token string, ttl time.Duration) (*lock.Lease, error) {
+	if err := l.ownToken(name, token, "renew"); err != nil {
+		return nil, err
+	}
+	if err := l.shedInit(ctx); err != nil {
+		return nil, err
+	}
 	d := l.dialect
 	cond, arg := ownerMatch(d.ph(3), token)
 	q := fmt.Sprintf(`UPDATE %s SET lock_until = %s WHERE name = %s AND %s AND lock_until > %s`,
@@ -237,6 +306,12 @@ func (l *Locker) renewShedLock(ctx context.Context, name, token string, ttl time
 }
 
 func (l *Locker) releaseShedLock(ctx context.Context, name, token string) error {
+	if err := l.ownToken(name, token, "release"); err != nil {
+		return err
+	}
+	if err := l.shedInit(ctx); err != nil {
+		return err
+	}
 	d := l.dialect
 	cond, arg := ownerMatch(d.ph(2), token)
 	q := fmt.Sprintf(`UPDATE %s SET lock_until = %s WHERE name = %s AND %s AND lock_until > %s`,
@@ -267,6 +342,9 @@ func (l *Locker) shedNotHeld(ctx context.Context, name, token string) error {
 }
 
 func (l *Locker) inspectShedLock(ctx context.Context, name string) (*lock.Info, error) {
+	if err := l.shedInit(ctx); err != nil {
+		return nil, err
+	}
 	info := &lock.Info{Name: name, Key: l.key(name), Format: lock.FormatNone, FormatDetail: lock.FormatNone.Describe(),
 		Waiters: -1, Backend: l.Backend(), Notes: []string{"ShedLock tables keep no break record and no fencing counter"}}
 	h, err := l.shedHolder(ctx, name)
@@ -280,6 +358,9 @@ func (l *Locker) inspectShedLock(ctx context.Context, name string) (*lock.Info, 
 }
 
 func (l *Locker) listShedLock(ctx context.Context, prefix string) ([]lock.Info, error) {
+	if err := l.shedInit(ctx); err != nil {
+		return nil, err
+	}
 	d := l.dialect
 	q := l.shedSelect(fmt.Sprintf("name LIKE %s ESCAPE '!' AND lock_until > %s", d.ph(1), l.shedNow()))
 	cctx, cancel := l.bounded(ctx, false)

@@ -49,8 +49,11 @@
 // (shedlock(name, lock_until, locked_at, locked_by)) with ShedLock's semantics, so a
 // shell job and a service scheduled with ShedLock exclude each other (see shedlock.go
 // for how ownership is proved without a token column, and why there is no fence).
-// Inspect and List also read the classic unique-key table (method_lock) and report the
-// holders of PostgreSQL advisory locks and MySQL user locks.
+// Format unique-key reads the classic unique-key table (method_lock) for Inspect, List
+// and Break; it is never inferred from a table's shape (a users table with a unique
+// email column looks the same), and Break deletes such a row only with Raw or IfToken.
+// Inspect and List also report the holders of PostgreSQL advisory locks and MySQL
+// user locks.
 package sqllock
 
 import (
@@ -125,8 +128,10 @@ type Options struct {
 	// Format shedlock; "schema.table" is accepted. Inspect and List recognise the
 	// table's format by its columns (dsctl, ShedLock, unique-key).
 	Table string
-	// Format is lock.FormatDsctl (default) or FormatShedLock (acquire and release in
-	// an existing ShedLock table; lease mode only).
+	// Format is lock.FormatDsctl (default), FormatShedLock (acquire and release in
+	// an existing ShedLock table; lease mode only) or FormatUniqueKey (inspect, list and
+	// break a classic unique-key lock table; never inferred, since any table with a
+	// unique text column looks like one).
 	Format lock.Format
 	// Now is the client's clock (time.Now when nil). Only local deadlines use it:
 	// expiry is decided by the database's clock. Tests fake it.
@@ -156,19 +161,26 @@ type Locker struct {
 
 	statements    atomic.Int64 // statements sent (tests count round trips)
 	notifications atomic.Int64 // NOTIFY messages received by waiters
+	shedTZ        atomic.Bool  // PostgreSQL ShedLock table with timestamptz lock_until
 
-	mu      sync.Mutex
-	held    map[string]*sessionLease // session mode: by token
-	gone    map[string]bool          // session mode: tokens given up
-	closed  bool
-	tinfo   *tableInfo // recognised table format, cached briefly
-	tinfoAt time.Time
+	shapeDone bool           // the table was checked (shapeOK)
+	shapeErr  error          // and what was wrong with it
+	pending   sync.WaitGroup // background releases Close waits for (added under mu while !closed)
+
+	mu          sync.Mutex
+	held        map[string]*sessionLease // session mode: by token
+	gone        map[string]bool          // session mode: tokens given up
+	closed      bool
+	tinfo       *tableInfo // recognised table format, cached briefly
+	shedChecked bool       // shedInit done
+	tinfoAt     time.Time
 }
 
 var _ lock.Locker = (*Locker)(nil)
 
-// New connects to the database (one ping, within the dialer's timeout) and returns a
-// Locker. It does not create or check the table: Init does, and every other call
+// New connects to the database (one ping, within the dialer's timeout), reads the
+// table's shape (columns, key on name, types; Acquire refuses a misshapen table) and
+// returns a Locker. It does not create the table: Init does, and every other call
 // reports a missing or misshapen table with the next step.
 func New(ctx context.Context, d endpoint.Dialer, ep endpoint.SQL, opt Options) (*Locker, error) {
 	mode := opt.Mode
@@ -187,8 +199,12 @@ func New(ctx context.Context, d endpoint.Dialer, ep endpoint.SQL, opt Options) (
 		if mode == ModeSession {
 			return nil, errs.Usage("--format shedlock works with --mode lease only").WithHint("ShedLock tables are lease rows (lock_until); drop --mode session")
 		}
+	case FormatUniqueKey:
+		if mode == ModeSession {
+			return nil, errs.Usage("--format unique-key works with --mode lease only").WithHint("a unique-key table is rows; drop --mode session")
+		}
 	default:
-		return nil, errs.Usage("unknown --format %q for SQL locks", string(opt.Format)).WithHint("use dsctl (default) or shedlock")
+		return nil, errs.Usage("unknown --format %q for SQL locks", string(opt.Format)).WithHint("use dsctl (default), shedlock, or unique-key (inspect, list and break only)")
 	}
 	table := opt.Table
 	if table == "" {
@@ -225,9 +241,18 @@ func New(ctx context.Context, d endpoint.Dialer, ep endpoint.SQL, opt Options) (
 	fencing := format == lock.FormatDsctl
 	l.backend = lock.Backend{Kind: t.Driver, Mode: string(mode), Endpoints: []string{t.Name},
 		FencingSafe: fencing, Notify: notify, Detached: mode == ModeLease}
-	if !fencing {
+	switch format {
+	case FormatShedLock:
 		l.backend.Warnings = append(l.backend.Warnings, "ShedLock tables have no fencing counter: leases carry no fencing token")
+	case FormatUniqueKey:
+		l.backend.Detached = false
+		l.backend.Warnings = append(l.backend.Warnings, "unique-key tables have no expiry, owner nor fencing counter: dsctl only inspects, lists and breaks them")
 	}
+	// A table that exists must have the shape the acquire statement relies on (a key on
+	// name, the time column types): checked once here, so that Acquire stays one
+	// statement; the answer is kept for Acquire (Inspect, List and Break still work on
+	// other tables). A missing table is left to the statements' errors.
+	_ = l.shapeOK(ctx)
 	return l, nil
 }
 
@@ -320,6 +345,15 @@ func (l *Locker) Close() error {
 		}
 		h.mu.Unlock()
 	}
+	// Background releases of grants nobody uses must reach the database first.
+	done := make(chan struct{})
+	go func() { l.pending.Wait(); close(done) }()
+	t := time.NewTimer(l.timeout)
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	t.Stop()
 	l.stmtMu.Lock()
 	for _, s := range l.stmts {
 		_ = s.Close()

@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
 )
 
 // The classic unique-key lock table (e.g. method_lock(id, method_name UNIQUE,
 // method_desc, update_time)): a program takes a lock by inserting the row with the
-// name in the unique column and releases it by deleting it. dsctl reads such tables
-// (inspect, list) and can break a lock (delete its row); it never takes locks in them:
-// they have no expiry, so a crashed holder keeps the lock forever.
+// name in the unique column and releases it by deleting it. With Format unique-key
+// (never inferred: an application table with a unique text column has the same shape)
+// dsctl reads such tables (inspect, list) and can break a lock (delete its row, only
+// with Raw or IfToken); it never takes locks in them: they have no expiry, so a
+// crashed holder keeps the lock forever.
 
 const uniqueKeyNote = "unique-key table: no expiry (a crashed holder keeps the lock until its row is deleted), no owner, no fencing token"
 
@@ -121,6 +124,10 @@ func (l *Locker) breakUniqueKey(ctx context.Context, ti *tableInfo, name string,
 	}
 	if !info.Held {
 		return info, nil
+	}
+	if !opt.Raw && opt.IfToken == "" {
+		return nil, errs.Usage("lock %q: breaking it deletes the row %s of table %s; dsctl did not touch it", name, info.Key, l.table).
+			WithHint("a unique-key row has no owner nor expiry to check: if this table really is a lock table, add --raw (or --if-token %s) to delete the row", lock.QuoteCommand([]string{name}))
 	}
 	q := fmt.Sprintf("DELETE FROM %s WHERE %s = %s", l.qtable, l.quoteCol(ti.keyColumn), l.dialect.ph(1))
 	if _, err := l.exec(ctx, true, "break "+name, q, name); err != nil {
