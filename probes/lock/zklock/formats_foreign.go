@@ -133,7 +133,19 @@ func foreignNotes(ms []member) []string {
 	}
 	switch {
 	case ms[0].format == FormatCuratorRW && !isReader(ms[0]):
-		return []string{fmt.Sprintf("Curator read-write lock: the write lock is held by %s", ms[0].name)}
+		note := fmt.Sprintf("Curator read-write lock: the write lock is held by %s", ms[0].name)
+		if len(ms) > 1 {
+			var waiting []string
+			for i, m := range ms[1:] {
+				if i == 20 {
+					waiting = append(waiting, fmt.Sprintf("... and %d more", len(ms)-1-i))
+					break
+				}
+				waiting = append(waiting, m.name)
+			}
+			note += fmt.Sprintf("; waiting: %s", strings.Join(waiting, ", "))
+		}
+		return []string{note}
 	case !isReader(ms[0]):
 		return nil
 	}

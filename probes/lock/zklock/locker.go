@@ -22,9 +22,13 @@
 // deleted) by the Locker, exactly when another backend's key would expire; a holder
 // that dies or is cut off loses it when the server expires its session. The local
 // deadline (Lease.ExpiresAt) is the earlier of the two, measured from the send time
-// of the last request the server answered: sent + min(TTL, session timeout) - drift.
-// Renew writes the node (a write goes through the leader, proving the session is
-// alive and the node still exists) and moves both clocks.
+// of the last write the leader confirmed (the grant is confirmed by a write on our
+// node, as every renewal is): sent + min(TTL, session timeout - one tick) - drift, one
+// tick being timeout/20 (the tickTime is not in the handshake). Renew writes the node
+// (a write goes through the leader, proving the session is alive and the node still
+// exists) and moves both clocks. A TTL timer that fires late (this process did not
+// run) gives the lease up but leaves its node to the caller's Release (lock run
+// releases once its child is stopped), or deletes it 2s later.
 //
 // Leases do not outlive the process (Backend.Detached is false): closing the Locker
 // ends its session and ZooKeeper deletes its nodes.
