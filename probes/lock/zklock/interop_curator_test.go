@@ -191,9 +191,8 @@ func TestInteropCuratorReadWriteLockAndSemaphoreInspect(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		notes := strings.Join(info.Notes, "\n")
 		if !info.Held || info.Format != zklock.FormatCuratorRW || info.Holder.Token != strings.TrimSuffix(strings.TrimPrefix(node, "_c_"), node[strings.Index(node, "-__WRIT__"):]) ||
-			info.Waiters != 1 || !strings.Contains(notes, "write lock") || !strings.Contains(notes, "__READ__") {
+			info.Waiters != 1 || !shows(t, info, "the write lock is held by "+node) || !shows(t, info, "__READ__") {
 			t.Fatalf("inspect of a Curator write lock with a reader waiting: %+v", info)
 		}
 		if r.seen("enter") {
@@ -243,9 +242,7 @@ func TestInteropCuratorReadWriteLockAndSemaphoreInspect(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		notes := strings.Join(info.Notes, "\n")
-		if !info.Held || info.Format != zklock.FormatCuratorSemaphore || info.Waiters != 1 ||
-			!strings.Contains(notes, leases[0]) || !strings.Contains(notes, leases[1]) || !strings.Contains(notes, "2 lease") {
+		if !info.Held || info.Format != zklock.FormatCuratorSemaphore || info.Waiters != 1 || !shows(t, info, leases[0]) || !shows(t, info, leases[1]) {
 			t.Fatalf("inspect of a Curator semaphore with 2 leases held and one waiter: %+v", info)
 		}
 		if info.Holder.Token != tokenOfLease(leases[0]) && info.Holder.Token != tokenOfLease(leases[1]) {
@@ -259,8 +256,9 @@ func TestInteropCuratorReadWriteLockAndSemaphoreInspect(t *testing.T) {
 		if err != nil || len(listed) != 1 || listed[0].Name != name || listed[0].Format != zklock.FormatCuratorSemaphore {
 			t.Fatalf("list of a Curator semaphore: %+v %v", listed, err)
 		}
-		// break deletes the oldest lease: the waiter gets a lease at once.
-		broken, err := l.Break(ctx, name, lock.BreakOptions{Reason: "interop test", By: "test"})
+		// break of one lease (the holder inspect reports, the oldest): the waiter gets a
+		// lease at once.
+		broken, err := l.Break(ctx, name, lock.BreakOptions{Reason: "interop test", By: "test", IfToken: info.Holder.Token})
 		if err != nil || broken.Holder == nil || broken.Holder.Token != info.Holder.Token {
 			t.Fatalf("break of a Curator semaphore: %+v %v", broken, err)
 		}
