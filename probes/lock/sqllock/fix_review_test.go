@@ -126,3 +126,47 @@ func TestFixShedLockSimultaneousAssignment(t *testing.T) {
 		t.Fatalf("DOUBLE GRANT: B took %q over (token %s), C was granted it too (token %s)", name, lb.Token, lc.Token)
 	}
 }
+
+// A MySQL ShedLock Locker whose session time zone has daylight saving time runs its
+// statements in UTC (forced here: the test server has no named zones). It must still
+// exclude a ShedLock client and work end to end, from a session in another zone.
+func TestFixMySQLShedLockUTCSession(t *testing.T) {
+	dsn := testenv.Get(t, testenv.MySQL)
+	plain := shedLocker(t, dsn)
+	c := shedlockClient{l: plain, hostname: "app-server-3"}
+	name := shedName("utc")
+	if !c.lock(t, name, time.Minute) {
+		t.Fatal("ShedLock client could not lock")
+	}
+	l := rawLocker(t, withParam(dsn, "time_zone="+url.QueryEscape("'+05:00'")), sqllock.Options{Table: plain.Table(), Format: sqllock.FormatShedLock, Host: "dsctl"}, false)
+	sqllock.ForceUTCSession(l)
+	ctx := context.Background()
+	if le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Minute, Owner: owner}); err == nil {
+		defer l.Release(ctx, name, le.Token)
+		t.Fatalf("DOUBLE GRANT: the ShedLock client holds %q, dsctl (UTC statements) was granted it too", name)
+	}
+	info, err := l.Inspect(ctx, name)
+	if err != nil || !info.Held || info.Holder.TTLLeft < 50*time.Second || info.Holder.TTLLeft > 61*time.Second {
+		t.Fatalf("inspect through UTC statements: %+v %v", info, err)
+	}
+	c.unlock(t, name)
+	le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list, err := l.List(ctx, lock.ListOptions{Prefix: name}); err != nil || len(list) != 1 || list[0].Holder.Token != le.Token {
+		t.Fatalf("list through UTC statements: %+v %v", list, err)
+	}
+	if _, err := l.Renew(ctx, name, le.Token, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if c.lock(t, name, time.Minute) {
+		t.Fatalf("the ShedLock client took %q while dsctl held it", name)
+	}
+	if err := l.Release(ctx, name, le.Token); err != nil {
+		t.Fatal(err)
+	}
+	if !c.lock(t, name, time.Minute) {
+		t.Fatalf("the ShedLock client could not take %q after dsctl released it", name)
+	}
+}

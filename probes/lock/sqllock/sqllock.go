@@ -162,6 +162,7 @@ type Locker struct {
 	statements    atomic.Int64 // statements sent (tests count round trips)
 	notifications atomic.Int64 // NOTIFY messages received by waiters
 	shedTZ        atomic.Bool  // PostgreSQL ShedLock table with timestamptz lock_until
+	utcSession    atomic.Bool  // MySQL ShedLock: run statements after SET time_zone = '+00:00'
 
 	shapeDone bool           // the table was checked (shapeOK)
 	shapeErr  error          // and what was wrong with it
