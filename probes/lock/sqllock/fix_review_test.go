@@ -170,3 +170,34 @@ func TestFixMySQLShedLockUTCSession(t *testing.T) {
 		t.Fatalf("the ShedLock client could not take %q after dsctl released it", name)
 	}
 }
+
+// Breaking a session-mode lock from a lease-mode Locker (the CLI's default) also ends
+// the holder's connection, so the session lock is free for the next holder at once.
+func TestFixLeaseModeBreakOfSessionLock(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		tbl := table("locks")
+		a := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession, Table: tbl})
+		breaker := newLocker(t, dsn, sqllock.Options{Table: tbl})
+		c := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession, Table: tbl})
+		ctx := context.Background()
+		name := "fix-lbreak-" + randHex(4)
+		la, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := breaker.Break(ctx, name, lock.BreakOptions{By: "test", Reason: "stuck"}); err != nil {
+			t.Fatal(err)
+		}
+		lc, err := c.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+		if err != nil {
+			t.Fatalf("after a lease-mode break of a session lock, the next session holder could not take it at once: %v", err)
+		}
+		defer c.Release(ctx, name, lc.Token)
+		if lc.Fence <= la.Fence {
+			t.Errorf("fence %d after %d", lc.Fence, la.Fence)
+		}
+		if _, err := a.Renew(ctx, name, la.Token, 30*time.Second); err == nil {
+			t.Errorf("the broken holder renewed")
+		}
+	})
+}
