@@ -28,6 +28,12 @@ package sqllock
 //     any I/O. On MySQL the column's collation decides whether "Job" and "job" are the
 //     same lock (case-insensitive by default).
 //   - No break record (no column for it): `lock break` sets lock_until = now.
+//   - Time zones: on PostgreSQL lock_until (TIMESTAMP without time zone) holds UTC wall
+//     time, as ShedLock writes it; dsctl uses clock_timestamp() AT TIME ZONE 'UTC'
+//     whatever the session's TimeZone (timestamptz columns are compared as instants).
+//     On MySQL TIMESTAMP columns are instants read in the session zone; a session
+//     zone with daylight saving time makes dsctl run its statements in UTC (see
+//     shedInit). ShedLock clients must write UTC too (its documented setting).
 
 import (
 	"context"
