@@ -201,3 +201,34 @@ func TestFixLeaseModeBreakOfSessionLock(t *testing.T) {
 		}
 	})
 }
+
+// Break frees a ShedLock client's row (pinned to the locked_by and locked_at it read),
+// and only for the holder --if-token names.
+func TestFixShedLockBreakForeignHolder(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		l := shedLocker(t, dsn)
+		c := shedlockClient{l: l, hostname: "app-server-5"}
+		name := shedName("brk")
+		if !c.lock(t, name, time.Minute) {
+			t.Fatal("ShedLock client could not lock")
+		}
+		ctx := context.Background()
+		var nh *lock.NotHeldError
+		if _, err := l.Break(ctx, name, lock.BreakOptions{By: "test", IfToken: "other-host"}); !errors.As(err, &nh) {
+			t.Fatalf("break --if-token of another holder: want NotHeld, got %v", err)
+		}
+		if info, err := l.Inspect(ctx, name); err != nil || !info.Held {
+			t.Fatalf("a refused break freed the lock: %+v %v", info, err)
+		}
+		prev, err := l.Break(ctx, name, lock.BreakOptions{By: "test", IfToken: "app-server-5"})
+		if err != nil || !prev.Held || prev.Holder.Token != "app-server-5" {
+			t.Fatalf("break: %+v %v", prev, err)
+		}
+		if info, err := l.Inspect(ctx, name); err != nil || info.Held {
+			t.Fatalf("after break: %+v %v", info, err)
+		}
+		if !c.lock(t, name, time.Minute) {
+			t.Fatal("the ShedLock client could not lock again after the break")
+		}
+	})
+}

@@ -462,8 +462,15 @@ func (l *Locker) breakShedLock(ctx context.Context, name string, opt lock.BreakO
 		}
 		d := l.dialect
 		cond, arg := ownerMatch(d.ph(2), info.Holder.Token)
-		q := fmt.Sprintf(`UPDATE %s SET lock_until = %s WHERE name = %s AND %s AND lock_until > %s`, l.qtable, l.shedReleaseNow(), d.ph(1), cond, l.shedNow())
-		res, err := l.exec(ctx, true, "break "+name, q, name, arg)
+		// Also pin locked_at: a ShedLock client writes the same locked_by (its hostname)
+		// every time, so only locked_at tells its next lease from the one read.
+		at := "CAST(UNIX_TIMESTAMP(locked_at) * 1000000 AS SIGNED)"
+		if d.name() == "postgres" {
+			at = "(EXTRACT(EPOCH FROM locked_at) * 1000000)::bigint"
+		}
+		q := fmt.Sprintf(`UPDATE %s SET lock_until = %s WHERE name = %s AND %s AND %s = %s AND lock_until > %s`,
+			l.qtable, l.shedReleaseNow(), d.ph(1), cond, at, d.ph(3), l.shedNow())
+		res, err := l.exec(ctx, true, "break "+name, q, name, arg, info.Holder.AcquiredAt.UnixMicro())
 		if err != nil {
 			return nil, err
 		}
