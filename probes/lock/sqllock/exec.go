@@ -47,10 +47,37 @@ func (l *Locker) bounded(ctx context.Context, detached bool) (context.Context, c
 	return context.WithTimeout(ctx, l.timeout)
 }
 
+// onUTC runs f on a pool connection whose session time zone was just set to UTC
+// (MySQL ShedLock with a DST session time zone, see shedInit).
+func (l *Locker) onUTC(ctx context.Context, f func(c *sql.Conn) error) error {
+	c, err := l.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	l.statements.Add(1)
+	if _, err := c.ExecContext(ctx, "SET time_zone = '+00:00'"); err != nil {
+		return err
+	}
+	l.statements.Add(1)
+	return f(c)
+}
+
 // exec runs a prepared statement on the pool.
 func (l *Locker) exec(ctx context.Context, detached bool, what, q string, args ...any) (sql.Result, error) {
 	cctx, cancel := l.bounded(ctx, detached)
 	defer cancel()
+	if l.utcSession.Load() {
+		var r sql.Result
+		err := l.onUTC(cctx, func(c *sql.Conn) (err error) {
+			r, err = c.ExecContext(cctx, q, args...)
+			return err
+		})
+		if err != nil {
+			return nil, l.classify(ctx, what, err)
+		}
+		return r, nil
+	}
 	s, err := l.stmt(cctx, q)
 	if err != nil {
 		return nil, l.classify(ctx, what, err)
@@ -68,12 +95,16 @@ func (l *Locker) exec(ctx context.Context, detached bool, what, q string, args .
 func (l *Locker) queryRow(ctx context.Context, detached bool, what, q string, args []any, dest ...any) (found bool, err error) {
 	cctx, cancel := l.bounded(ctx, detached)
 	defer cancel()
-	s, err := l.stmt(cctx, q)
-	if err != nil {
-		return false, l.classify(ctx, what, err)
+	if l.utcSession.Load() {
+		err = l.onUTC(cctx, func(c *sql.Conn) error { return c.QueryRowContext(cctx, q, args...).Scan(dest...) })
+	} else {
+		var s *sql.Stmt
+		if s, err = l.stmt(cctx, q); err != nil {
+			return false, l.classify(ctx, what, err)
+		}
+		l.statements.Add(1)
+		err = s.QueryRowContext(cctx, args...).Scan(dest...)
 	}
-	l.statements.Add(1)
-	err = s.QueryRowContext(cctx, args...).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

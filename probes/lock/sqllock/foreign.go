@@ -301,6 +301,19 @@ func (l *Locker) terminate(ctx context.Context, id int64, name string) error {
 		l.statements.Add(1)
 		_, err = l.db.ExecContext(cctx, "KILL CONNECTION "+strconv.FormatInt(id, 10))
 		cancel()
+		if err == nil {
+			// KILL returns before the killed thread has let go of its user locks: wait
+			// (bounded by the timeout) until it has, so the lock is free on return.
+			deadline := time.Now().Add(l.timeout)
+			for step := 2 * time.Millisecond; time.Now().Before(deadline); step = min(2*step, 50*time.Millisecond) {
+				if held, herr := l.sessionHeld(ctx, name, id); herr != nil || !held {
+					break
+				}
+				if sleepCtx(ctx, step) != nil {
+					break
+				}
+			}
+		}
 	} else {
 		// The two-argument form (PostgreSQL 14+) waits until the backend is gone, so
 		// its advisory locks are free when this returns.

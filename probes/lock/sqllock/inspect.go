@@ -188,11 +188,12 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		if opt.IfToken != "" && h.Token != opt.IfToken {
 			return nil, l.notHeld(ctx, name, opt.IfToken)
 		}
+		// A session-mode holder (whatever this Locker's mode: `lock break` runs in lease
+		// mode by default) also holds the session lock on its connection: freeing the row
+		// alone would leave GET_LOCK / the advisory lock held.
 		var sid int64
-		if l.mode == ModeSession {
-			if r, err := l.readRow(ctx, name); err == nil && r.sessionID.Valid && r.token.String == h.Token {
-				sid = r.sessionID.Int64
-			}
+		if r, err := l.readRow(ctx, name); err == nil && r.sessionID.Valid && r.token.String == h.Token {
+			sid = r.sessionID.Int64
 		}
 		ok, err := l.breakRow(ctx, name, h.Token, opt)
 		if err != nil {

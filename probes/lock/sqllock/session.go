@@ -298,13 +298,23 @@ VALUES ($1, $2, $3, 1, $4::bigint, clock_timestamp(), %s, $5)
 ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token, owner = EXCLUDED.owner, fence = t.fence + 1,
   ttl_ms = EXCLUDED.ttl_ms, acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at, session_id = EXCLUDED.session_id
 WHERE t.token IS NULL OR t.expires_at <= clock_timestamp()
-RETURNING t.fence`, l.qtable, d.plusMs("$4"))
-	err = conn.QueryRowContext(cctx, q, name, token, owner, ms, sid).Scan(&fence)
+RETURNING t.fence, pg_backend_pid()`, l.qtable, d.plusMs("$4"))
+	var pid int64
+	err = conn.QueryRowContext(cctx, q, name, token, owner, ms, sid).Scan(&fence, &pid)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, 0, nil
 	case err != nil:
 		return false, 0, l.classify(ctx, "acquire "+name, err)
+	}
+	if pid != sid {
+		// The advisory lock was taken by backend sid, this statement ran on another: a
+		// transaction-pooling proxy (PgBouncer pool_mode=transaction) hands each
+		// statement to any server connection, so no session lock can be held.
+		_, _ = l.releaseRow(cctx, conn, name, token, false)
+		return false, 0, errs.Usage("%s %s: --mode session needs one server session per connection, but two statements on one connection ran on backends %d and %d (a transaction-pooling proxy such as PgBouncer?)",
+			l.target.Driver, l.target.Name, sid, pid).
+			WithHint("use --mode lease (rows work through any pooler), or connect directly or through session pooling for --mode session; the advisory lock taken on backend %d is freed when that server connection is reset or closed", sid)
 	}
 	return true, fence, nil
 }
@@ -424,14 +434,14 @@ func (l *Locker) renewSession(ctx context.Context, name, token string, ttl time.
 	l.statements.Add(1)
 	if d.name() == "mysql" {
 		var res sql.Result
-		res, err = h.conn.ExecContext(cctx, fmt.Sprintf(`UPDATE %s SET expires_at = %s, ttl_ms = ? WHERE name = ? AND token = ? AND session_id = CONNECTION_ID()`, l.qtable, d.plusMs("?")),
+		res, err = h.conn.ExecContext(cctx, fmt.Sprintf(`UPDATE %s SET expires_at = %s, ttl_ms = ? WHERE name = ? AND token = ? AND session_id = CONNECTION_ID() AND expires_at > UTC_TIMESTAMP(6)`, l.qtable, d.plusMs("?")),
 			ms, ms, name, token)
 		if err == nil {
 			n, _ = res.RowsAffected()
 		}
 	} else {
 		var res sql.Result
-		res, err = h.conn.ExecContext(cctx, fmt.Sprintf(`UPDATE %s SET expires_at = %s, ttl_ms = $2::bigint WHERE name = $1 AND token = $3 AND session_id = pg_backend_pid()`, l.qtable, d.plusMs("$2")),
+		res, err = h.conn.ExecContext(cctx, fmt.Sprintf(`UPDATE %s SET expires_at = %s, ttl_ms = $2::bigint WHERE name = $1 AND token = $3 AND session_id = pg_backend_pid() AND expires_at > clock_timestamp()`, l.qtable, d.plusMs("$2")),
 			name, ms, token)
 		if err == nil {
 			n, _ = res.RowsAffected()
@@ -452,7 +462,7 @@ func (l *Locker) renewSession(ctx context.Context, name, token string, ttl time.
 		}
 		return nil, lock.NotHeld(e)
 	}
-	if n == 0 { // broken: the row no longer names this token
+	if n == 0 { // broken (the row no longer names this token) or expired by the database clock: never renewed
 		l.giveUp(h)
 		return nil, l.notHeld(ctx, name, token)
 	}

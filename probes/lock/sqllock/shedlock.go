@@ -28,6 +28,12 @@ package sqllock
 //     any I/O. On MySQL the column's collation decides whether "Job" and "job" are the
 //     same lock (case-insensitive by default).
 //   - No break record (no column for it): `lock break` sets lock_until = now.
+//   - Time zones: on PostgreSQL lock_until (TIMESTAMP without time zone) holds UTC wall
+//     time, as ShedLock writes it; dsctl uses clock_timestamp() AT TIME ZONE 'UTC'
+//     whatever the session's TimeZone (timestamptz columns are compared as instants).
+//     On MySQL TIMESTAMP columns are instants read in the session zone; a session
+//     zone with daylight saving time makes dsctl run its statements in UTC (see
+//     shedInit). ShedLock clients must write UTC too (its documented setting).
 
 import (
 	"context"
@@ -103,28 +109,61 @@ func (l *Locker) shedPlusMs(ms string) string {
 	return l.shedNow() + " + (" + ms + ")::bigint * interval '1 millisecond'"
 }
 
-// shedInit learns, once per Locker, how the ShedLock table keeps time (PostgreSQL:
-// timestamp or timestamptz lock_until). A missing table is left to the statements'
-// own errors.
+// shedInit learns, once per Locker, how the ShedLock table keeps time. PostgreSQL:
+// timestamp or timestamptz lock_until. MySQL: TIMESTAMP columns are stored as instants
+// but written and read in the session time zone; with a zone that has daylight saving
+// time (SYSTEM on a DST host, a named zone) the hour repeated in autumn is ambiguous
+// and a lease written then can come back an hour short. Such sessions run every
+// ShedLock statement after SET time_zone = '+00:00' (one more statement); UTC and
+// fixed offsets need nothing. A missing table is left to the statements' own errors.
 func (l *Locker) shedInit(ctx context.Context) error {
 	l.mu.Lock()
 	done := l.shedChecked
 	l.mu.Unlock()
-	if done || l.dialect.name() != "postgres" {
+	if done {
 		return nil
 	}
-	schema, table := splitTable(l.table)
-	var typ string
-	found, err := l.queryRow(ctx, false, "read the table's columns", `SELECT data_type FROM information_schema.columns
+	if l.dialect.name() == "mysql" {
+		var tz, sys string
+		if _, err := l.queryRow(ctx, false, "read the session time zone", "SELECT @@SESSION.time_zone, @@system_time_zone", nil, &tz, &sys); err != nil {
+			return err
+		}
+		l.utcSession.Store(!fixedZone(tz, sys))
+	} else {
+		schema, table := splitTable(l.table)
+		var typ string
+		found, err := l.queryRow(ctx, false, "read the table's columns", `SELECT data_type FROM information_schema.columns
 WHERE table_schema = COALESCE(NULLIF($1, ''), current_schema()) AND table_name = $2 AND column_name = 'lock_until'`, []any{schema, table}, &typ)
-	if err != nil || !found {
-		return err
+		if err != nil || !found {
+			return err
+		}
+		l.shedTZ.Store(typ == "timestamp with time zone")
 	}
-	l.shedTZ.Store(typ == "timestamp with time zone")
 	l.mu.Lock()
 	l.shedChecked = true
 	l.mu.Unlock()
 	return nil
+}
+
+var fixedOffset = regexp.MustCompile(`^[+-]\d{1,2}:\d{2}$`)
+
+// fixedZone reports a MySQL session time zone without daylight saving time: UTC or a
+// fixed offset, or SYSTEM on a UTC host.
+func fixedZone(tz, system string) bool {
+	utc := func(z string) bool {
+		switch strings.ToUpper(z) {
+		case "UTC", "GMT", "ETC/UTC", "ETC/GMT", "UNIVERSAL", "ZULU", "COORDINATED UNIVERSAL TIME":
+			return true
+		}
+		return false
+	}
+	switch {
+	case fixedOffset.MatchString(tz), utc(tz):
+		return true
+	case strings.EqualFold(tz, "SYSTEM"):
+		return utc(system)
+	}
+	return false
 }
 
 // splitTable splits "schema.table" ("" schema for a plain name).
@@ -365,12 +404,26 @@ func (l *Locker) listShedLock(ctx context.Context, prefix string) ([]lock.Info, 
 	q := l.shedSelect(fmt.Sprintf("name LIKE %s ESCAPE '!' AND lock_until > %s", d.ph(1), l.shedNow()))
 	cctx, cancel := l.bounded(ctx, false)
 	defer cancel()
-	s, err := l.stmt(cctx, q)
-	if err != nil {
-		return nil, l.classify(ctx, "list", err)
+	var rows *sql.Rows
+	var err error
+	if l.utcSession.Load() { // see shedInit
+		c, cerr := l.db.Conn(cctx)
+		if cerr != nil {
+			return nil, l.classify(ctx, "list", cerr)
+		}
+		defer c.Close()
+		l.statements.Add(2)
+		if _, err = c.ExecContext(cctx, "SET time_zone = '+00:00'"); err == nil {
+			rows, err = c.QueryContext(cctx, q, likePrefix(prefix))
+		}
+	} else {
+		var s *sql.Stmt
+		if s, err = l.stmt(cctx, q); err != nil {
+			return nil, l.classify(ctx, "list", err)
+		}
+		l.statements.Add(1)
+		rows, err = s.QueryContext(cctx, likePrefix(prefix))
 	}
-	l.statements.Add(1)
-	rows, err := s.QueryContext(cctx, likePrefix(prefix))
 	if err != nil {
 		return nil, l.classify(ctx, "list", err)
 	}
@@ -409,8 +462,15 @@ func (l *Locker) breakShedLock(ctx context.Context, name string, opt lock.BreakO
 		}
 		d := l.dialect
 		cond, arg := ownerMatch(d.ph(2), info.Holder.Token)
-		q := fmt.Sprintf(`UPDATE %s SET lock_until = %s WHERE name = %s AND %s AND lock_until > %s`, l.qtable, l.shedReleaseNow(), d.ph(1), cond, l.shedNow())
-		res, err := l.exec(ctx, true, "break "+name, q, name, arg)
+		// Also pin locked_at: a ShedLock client writes the same locked_by (its hostname)
+		// every time, so only locked_at tells its next lease from the one read.
+		at := "CAST(UNIX_TIMESTAMP(locked_at) * 1000000 AS SIGNED)"
+		if d.name() == "postgres" {
+			at = "(EXTRACT(EPOCH FROM locked_at) * 1000000)::bigint"
+		}
+		q := fmt.Sprintf(`UPDATE %s SET lock_until = %s WHERE name = %s AND %s AND %s = %s AND lock_until > %s`,
+			l.qtable, l.shedReleaseNow(), d.ph(1), cond, at, d.ph(3), l.shedNow())
+		res, err := l.exec(ctx, true, "break "+name, q, name, arg, info.Holder.AcquiredAt.UnixMicro())
 		if err != nil {
 			return nil, err
 		}

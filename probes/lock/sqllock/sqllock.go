@@ -17,11 +17,19 @@
 //     expired by clock_timestamp() RETURNING fence. Release sends pg_notify on the
 //     table's channel in the same statement; waiters LISTEN and retry when told (and
 //     at the latest when the holder's lease runs out).
-//   - MySQL/MariaDB: INSERT ... ON DUPLICATE KEY UPDATE whose first assignment takes
-//     the token only when the row is free or expired by UTC_TIMESTAMP(6); the other
-//     columns follow the token. The new fence comes back in the OK packet through
-//     LAST_INSERT_ID(expr), so an uncontended acquire is one round trip. Waiters retry
-//     with capped exponential backoff and full jitter, never past the holder's expiry.
+//   - MySQL/MariaDB: INSERT ... ON DUPLICATE KEY UPDATE that assigns every column only
+//     when the OLD row is free or expired by UTC_TIMESTAMP(6), in an order that decides
+//     the same whether assignments see each other (MySQL) or not (MariaDB's sql_mode
+//     SIMULTANEOUS_ASSIGNMENT). The outcome and the new fence come back in the OK
+//     packet through LAST_INSERT_ID(expr) (0: held by someone else), never from "rows
+//     affected" (which a DSN's clientFoundRows=true would change; dsctl also turns it
+//     off), so an uncontended acquire is one round trip. Waiters retry with capped
+//     exponential backoff and full jitter, never past the holder's expiry.
+//
+// The table must have a primary or unique key on exactly (name) and the time column
+// types of dsctl's DDL (DATETIME(6) on MySQL, timestamptz on PostgreSQL): New checks
+// once, and Acquire refuses a table without them (MySQL would otherwise insert a row
+// per acquire and grant them all).
 //
 // # Session locks (Mode session)
 //
@@ -41,7 +49,15 @@
 // ended frees the session lock at once, but its holder may not know yet: the next
 // dsctl holder keeps the session lock and waits for the row's lease to expire (by the
 // database clock) before it takes the row, so two dsctl clients never believe they
-// hold the lock at once. Leases do not outlive the process; Close frees them.
+// hold the lock at once. Leases do not outlive the process; Close frees them. Renew
+// also checks the row's expiry by the database clock, so an expired lease is never
+// renewed. Session mode needs one server session per client connection: behind a
+// transaction-pooling proxy (PgBouncer pool_mode=transaction) the PostgreSQL grant
+// sees two backends and is refused (MySQL proxies that multiplex connections are not
+// detected; ProxySQL stops multiplexing a connection that called GET_LOCK). Break ends
+// the holder's connection only while it still holds the session lock (on PostgreSQL
+// checked in the same statement: backend pids are reused), whatever the breaking
+// Locker's mode.
 //
 // # Other formats
 //
@@ -162,6 +178,7 @@ type Locker struct {
 	statements    atomic.Int64 // statements sent (tests count round trips)
 	notifications atomic.Int64 // NOTIFY messages received by waiters
 	shedTZ        atomic.Bool  // PostgreSQL ShedLock table with timestamptz lock_until
+	utcSession    atomic.Bool  // MySQL ShedLock: run statements after SET time_zone = '+00:00'
 
 	shapeDone bool           // the table was checked (shapeOK)
 	shapeErr  error          // and what was wrong with it
