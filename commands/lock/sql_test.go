@@ -368,6 +368,11 @@ func TestSQLPasswordNeverPrinted(t *testing.T) {
 					}
 				}
 			}
+			// The DSN from the context's variable: the child does not get that variable.
+			r0 := dsctl(t, nil, "lock", "run", "pw3", "--config", s.cfg, "--table", s.table, "--", "sh", "-c", "env")
+			if r0.code != 0 || !strings.Contains(r0.out, "PATH=") || strings.Contains(r0.out, sqlDSNVar(db.kind)+"=") {
+				t.Errorf("lock run's child got the context's DSN variable %s: exit %d", sqlDSNVar(db.kind), r0.code)
+			}
 			// Another database's kind, and a wrong password (MySQL refuses it).
 			other := map[string]string{"mysql": "postgres", "postgres": "mysql"}[db.kind]
 			r := dsctl(t, env, "lock", "acquire", "pw", "--backend", other, "-v")
@@ -555,4 +560,13 @@ func TestSQLSessionAcquireHoldsInTheForeground(t *testing.T) {
 			}
 		})
 	}
+}
+
+func sqlDSNVar(kind string) string {
+	for _, db := range sqlDBs {
+		if db.kind == kind {
+			return db.dsnVar
+		}
+	}
+	return ""
 }
