@@ -570,3 +570,35 @@ func sqlDSNVar(kind string) string {
 	}
 	return ""
 }
+
+// SQL session mode: a holder connection killed server-side (KILL /
+// pg_terminate_backend) is a lost lock: `lock run` stops its child and exits 4.
+func TestSQLSessionRunStopsTheChildWhenTheConnectionIsKilled(t *testing.T) {
+	for _, db := range sqlDBs {
+		t.Run(db.kind, func(t *testing.T) {
+			s := newSQLBackend(t, db.kind, "session")
+			b := s.underTest()
+			done := background(context.Background(), t, nil, b.args("lock", "run", "killed", "--ttl", "3s", "--", "sleep", "30")...)
+			waitHeld(t, b, "killed")
+			q := "SELECT session_id FROM " + s.table + " WHERE name = $1"
+			kill := "SELECT pg_terminate_backend($1::int)"
+			if db.kind == "mysql" {
+				q, kill = strings.Replace(q, "$1", "?", 1), "KILL ?"
+			}
+			var sid int64
+			if err := s.db.QueryRow(q, "killed").Scan(&sid); err != nil || sid == 0 {
+				t.Fatalf("the holder's session: %d %v", sid, err)
+			}
+			if _, err := s.db.Exec(kill, sid); err != nil {
+				t.Fatalf("kill session %d: %v", sid, err)
+			}
+			r := await(t, done, 15*time.Second)
+			if r.code != 4 || !strings.Contains(r.errOut, `lock "killed" lost at`) || !strings.Contains(r.errOut, "SIGTERM") {
+				t.Fatalf("connection killed under lock run: exit %d %q", r.code, r.errOut)
+			}
+			// The row keeps its lease until its TTL (the next dsctl holder waits for it,
+			// so a child that ran on cannot overlap it), then nothing is left.
+			waitFor(t, "the killed holder's row to expire", 6*time.Second, func() bool { return len(b.held(t, "killed")) == 0 })
+		})
+	}
+}
