@@ -179,6 +179,15 @@ func TestNoPrivileges(t *testing.T) {
 			t.Fatalf("no privileges: %v", err)
 		}
 		t.Logf("no privileges: %v", err)
+		// Init without CREATE says so and points at --print for a DBA.
+		l2, err := open(t, dsnWith(t, dsn, "", user, pass), sqllock.Options{Table: table("nocreate")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		remember(dsn, table("nocreate"))
+		if _, err := l2.Init(ctx); err == nil || !strings.Contains(err.Error(), "permission denied") || !strings.Contains(err.Error(), "--print") {
+			t.Fatalf("init without CREATE: %v", err)
+		}
 		// Reading still works with SELECT alone.
 		if _, err := l.Inspect(ctx, "x"); err != nil {
 			t.Fatalf("inspect with SELECT only: %v", err)

@@ -203,8 +203,10 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		}
 		if sid > 0 {
 			// The holder's connection still holds the session lock: end it.
-			if err := l.terminate(ctx, sid, name); err != nil {
-				return nil, err
+			if alive, err := l.sessionHeld(ctx, name, sid); err == nil && alive {
+				if err := l.terminate(ctx, sid, name); err != nil {
+					return nil, err
+				}
 			}
 		}
 		return info, nil

@@ -240,3 +240,47 @@ func TestUniqueKeyTable(t *testing.T) {
 		}
 	})
 }
+
+// Breaking a session lease whose connection already ended frees its row at once (the
+// next holder need not wait for the row's lease), and tells the old holder.
+func TestSessionBreakAfterConnectionEnded(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		l := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		other := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		name := locktest.Name(t, "brk")
+		lease, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sid := sessionID(t, l, dsn, name)
+		db := rawDB(t, dsn)
+		if isMySQL(dsn) {
+			_, err = db.Exec("KILL CONNECTION ?", sid)
+		} else {
+			_, err = db.Exec("SELECT pg_terminate_backend($1::int, 5000)", sid)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := other.Inspect(ctx, name)
+		if err != nil || !info.Held || len(info.Notes) == 0 || !strings.Contains(info.Notes[len(info.Notes)-1], "ended") {
+			t.Fatalf("inspect after the holder's connection ended: %+v %v", info, err)
+		}
+		if _, err := other.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second}); errs.KindOf(err) != errs.KindLockNotAcquired {
+			t.Fatalf("acquire while the row's lease runs: %v", err)
+		}
+		prev, err := other.Break(ctx, name, lock.BreakOptions{By: "test", Reason: "dead holder", IfToken: lease.Token})
+		if err != nil || !prev.Held || prev.Holder.Token != lease.Token {
+			t.Fatalf("break: %+v %v", prev, err)
+		}
+		next, err := other.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Owner: owner})
+		if err != nil || next.Fence <= lease.Fence {
+			t.Fatalf("acquire after the break: %+v %v", next, err)
+		}
+		_ = other.Release(ctx, name, next.Token)
+		if _, err := l.Renew(ctx, name, lease.Token, time.Second); errs.KindOf(err) != errs.KindLockLost {
+			t.Fatalf("renew by the broken holder: %v", err)
+		}
+	})
+}

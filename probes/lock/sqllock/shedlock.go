@@ -77,6 +77,16 @@ func (l *Locker) shedNow() string {
 	return "clock_timestamp()"
 }
 
+// shedReleaseNow is the database clock truncated to milliseconds, written into
+// lock_until on release and break: ShedLock compares with its own millisecond clock,
+// so a release never leaves lock_until a fraction of a millisecond ahead of it.
+func (l *Locker) shedReleaseNow() string {
+	if l.dialect.name() == "mysql" {
+		return "NOW(3)"
+	}
+	return "date_trunc('milliseconds', clock_timestamp())"
+}
+
 func (l *Locker) shedPlusMs(ms string) string {
 	if l.dialect.name() == "mysql" {
 		return "NOW(6) + INTERVAL (" + ms + " * 1000) MICROSECOND"
@@ -230,7 +240,7 @@ func (l *Locker) releaseShedLock(ctx context.Context, name, token string) error 
 	d := l.dialect
 	cond, arg := ownerMatch(d.ph(2), token)
 	q := fmt.Sprintf(`UPDATE %s SET lock_until = %s WHERE name = %s AND %s AND lock_until > %s`,
-		l.qtable, l.shedNow(), d.ph(1), cond, l.shedNow())
+		l.qtable, l.shedReleaseNow(), d.ph(1), cond, l.shedNow())
 	res, err := l.exec(ctx, true, "release "+name, q, name, arg)
 	if err != nil {
 		return err
@@ -318,7 +328,7 @@ func (l *Locker) breakShedLock(ctx context.Context, name string, opt lock.BreakO
 		}
 		d := l.dialect
 		cond, arg := ownerMatch(d.ph(2), info.Holder.Token)
-		q := fmt.Sprintf(`UPDATE %s SET lock_until = %s WHERE name = %s AND %s AND lock_until > %s`, l.qtable, l.shedNow(), d.ph(1), cond, l.shedNow())
+		q := fmt.Sprintf(`UPDATE %s SET lock_until = %s WHERE name = %s AND %s AND lock_until > %s`, l.qtable, l.shedReleaseNow(), d.ph(1), cond, l.shedNow())
 		res, err := l.exec(ctx, true, "break "+name, q, name, arg)
 		if err != nil {
 			return nil, err

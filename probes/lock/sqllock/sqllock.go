@@ -31,10 +31,17 @@
 // pg_try_advisory_lock(key) on PostgreSQL, with key = the first 8 bytes (big-endian,
 // as a signed int64) of SHA-256("dsctl:" + name). The database frees it when the
 // connection ends (process killed, connection killed server-side, restart). The
-// fencing token is the same table's counter, incremented on that connection right
-// after the grant. As on ZooKeeper, the TTL is enforced by the holder: a lease not
-// renewed within its TTL is given up; Renew checks the connection (a statement on it),
-// so a killed connection is reported as a lost lock. Leases do not outlive the process.
+// fencing token, owner and lease live in the same table's row, stamped on that
+// connection right after the grant. As on ZooKeeper, the TTL is enforced by the holder
+// (a lease not renewed within its TTL is given up), and also by the server: the
+// holder's connection gets wait_timeout = ceil(TTL) (MySQL) or idle_session_timeout =
+// TTL (PostgreSQL 14+), so a stopped holder's connection is ended, and its lock freed,
+// once it has been silent for a TTL. Renew is a statement on that connection: a killed
+// connection is reported as a lost lock (exit 4 under `lock run`). A connection that
+// ended frees the session lock at once, but its holder may not know yet: the next
+// dsctl holder keeps the session lock and waits for the row's lease to expire (by the
+// database clock) before it takes the row, so two dsctl clients never believe they
+// hold the lock at once. Leases do not outlive the process; Close frees them.
 //
 // # Other formats
 //
