@@ -602,3 +602,58 @@ func TestSQLSessionRunStopsTheChildWhenTheConnectionIsKilled(t *testing.T) {
 		})
 	}
 }
+
+// inspect and list --table read a classic unique-key table (insert to take, delete to
+// release), and inspect in session mode names another program's session lock.
+func TestSQLInspectUniqueKeyTableAndForeignSessionLock(t *testing.T) {
+	for _, db := range sqlDBs {
+		t.Run(db.kind, func(t *testing.T) {
+			s := newSQLBackend(t, db.kind, "session")
+			mk := "dsctl_cli_mlock_" + randSuffix()
+			t.Cleanup(func() { s.drop(mk) })
+			if _, err := s.db.Exec("CREATE TABLE " + mk + " (id INT PRIMARY KEY, method_name VARCHAR(64) NOT NULL UNIQUE, created TIMESTAMP NULL)"); err != nil {
+				t.Fatal(err)
+			}
+			ins := "INSERT INTO " + mk + " (id, method_name) VALUES (1, $1)"
+			if db.kind == "mysql" {
+				ins = strings.Replace(ins, "$1", "?", 1)
+			}
+			if _, err := s.db.Exec(ins, "billing.run"); err != nil {
+				t.Fatal(err)
+			}
+			r := dsctl(t, nil, "lock", "inspect", "billing.run", "--config", s.cfg, "--table", mk, "-o", "json")
+			var info map[string]any
+			if r.code != 0 || json.Unmarshal([]byte(r.out), &info) != nil || info["held"] != true || info["format"] != "unique-key" {
+				t.Fatalf("inspect a unique-key row: exit %d %q %q", r.code, r.out, r.errOut)
+			}
+			r = dsctl(t, nil, "lock", "list", "--config", s.cfg, "--table", mk, "-o", "json")
+			var rows []map[string]any
+			if r.code != 0 || json.Unmarshal([]byte(r.out), &rows) != nil || len(rows) != 1 || rows[0]["name"] != "billing.run" {
+				t.Fatalf("list a unique-key table: exit %d %q %q", r.code, r.out, r.errOut)
+			}
+			// Another program holds the session lock dsctl would take.
+			conn, err := s.db.Conn(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			take := "SELECT pg_advisory_lock($1)"
+			var key any = sqllock.AdvisoryKey("shared-job")
+			if db.kind == "mysql" {
+				take, key = "SELECT GET_LOCK(?, 1)", sqllock.UserLockName("shared-job")
+			}
+			if _, err := conn.ExecContext(context.Background(), take, key); err != nil {
+				t.Fatal(err)
+			}
+			r = dsctl(t, nil, s.underTest().args("lock", "inspect", "shared-job", "-o", "json")...)
+			want := map[string]string{"mysql": "mysql-user-lock", "postgres": "pg-advisory"}[db.kind]
+			if r.code != 0 || json.Unmarshal([]byte(r.out), &info) != nil || info["held"] != true || info["format"] != want {
+				t.Fatalf("inspect another program's session lock: exit %d %q %q", r.code, r.out, r.errOut)
+			}
+			r = dsctl(t, nil, s.underTest().args("lock", "acquire", "shared-job")...)
+			if r.code != 3 {
+				t.Fatalf("acquire while another program holds the session lock: exit %d %q", r.code, r.errOut)
+			}
+		})
+	}
+}
