@@ -395,14 +395,20 @@ func TestSQLPasswordNeverPrinted(t *testing.T) {
 	}
 }
 
-// `lock verify` on both databases (lease mode), through per-worker fault proxies in
-// front of the DSN's address; the throwaway lock's row is purged.
+// `lock verify` on both databases (lease mode, all faults; and MySQL session mode
+// without resets, which end a session lock by design), through per-worker fault
+// proxies in front of the DSN's address; the throwaway lock's row is purged.
 func TestVerifyOnSQL(t *testing.T) {
-	for _, db := range sqlDBs {
-		t.Run(db.kind, func(t *testing.T) {
-			s := newSQLBackend(t, db.kind, "lease")
-			r := dsctl(t, nil, "lock", "verify", "--config", s.cfg, "--backend", db.kind, "--table", s.table,
-				"--workers", "4", "--duration", "5s", "--ttl", "400ms", "--timeout", "1s", "-o", "json")
+	for _, c := range []struct{ kind, mode, faults, duration string }{
+		{"mysql", "lease", "all", "5s"},
+		{"postgres", "lease", "all", "5s"},
+		{"mysql", "session", "latency,blackhole,pause", "3s"},
+	} {
+		db := c
+		t.Run(c.kind+"-"+c.mode, func(t *testing.T) {
+			s := newSQLBackend(t, db.kind, db.mode)
+			r := dsctl(t, nil, "lock", "verify", "--config", s.cfg, "--backend", db.kind, "--mode", db.mode, "--table", s.table, "--faults", db.faults,
+				"--workers", "4", "--duration", db.duration, "--ttl", "400ms", "--timeout", "1s", "-o", "json")
 			v := parseVerify(t, r.out)
 			checkVerdict(t, v, r.code, r.errOut)
 			if !v.Safe {
