@@ -663,3 +663,32 @@ func TestSQLInspectUniqueKeyTableAndForeignSessionLock(t *testing.T) {
 		})
 	}
 }
+
+// lock verify --processes on SQL: the real binary re-executes itself as workers, each
+// making its Locker from the backend description on its stdin (the DSN as a reference
+// to the context's variable, or DSCTL_SQL_DSN from its own environment: never in argv
+// nor in the description).
+func TestVerifyProcessesOnSQL(t *testing.T) {
+	for _, db := range sqlDBs {
+		t.Run(db.kind, func(t *testing.T) {
+			s := newSQLBackend(t, db.kind, "lease")
+			for _, via := range []string{"context", "env"} {
+				args := []string{"lock", "verify", "--processes", "--backend", db.kind, "--table", s.table, "--workers", "2", "--duration", "2s",
+					"--ttl", "300ms", "--timeout", "1s", "--faults", "pause,latency", "-o", "json"}
+				var env []string
+				if via == "context" {
+					args = append(args, "--config", s.cfg)
+				} else {
+					env = []string{"DSCTL_SQL_DSN=" + s.dsn, "DSCTL_CONFIG=" + filepath.Join(t.TempDir(), "none.yaml")}
+				}
+				p := start(t, env, args...)
+				code := p.wait(t, time.Minute)
+				v := parseVerify(t, p.stdout.String())
+				checkVerdict(t, v, code, p.stderr.String())
+				if !v.Safe || !v.Processes || v.Backend.Kind != db.kind || v.Counts["acquire_ok"] < 2 {
+					t.Fatalf("%s: json: %s\nstderr: %s", via, p.stdout, p.stderr)
+				}
+			}
+		})
+	}
+}
