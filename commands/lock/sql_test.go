@@ -220,7 +220,13 @@ func TestSQLInit(t *testing.T) {
 			}
 		}
 	}
-	r := dsctl(t, nil, "lock", "sql", "init", "--print")
+	r := dsctl(t, nil, "lock", "sql", "init", "--print", "--backend", "pg", "--table", "ops.locks", "-o", "json")
+	var ddl map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.out), &ddl) != nil || ddl["driver"] != "postgres" || ddl["table"] != "ops.locks" ||
+		ddl["format"] != "dsctl" || !strings.Contains(fmt.Sprint(ddl["ddl"]), `"ops"."locks"`) {
+		t.Fatalf("--print -o json: exit %d %q %q", r.code, r.out, r.errOut)
+	}
+	r = dsctl(t, nil, "lock", "sql", "init", "--print")
 	if r.code != 2 || !strings.Contains(r.errOut, "say which database: --backend mysql or --backend postgres") {
 		t.Fatalf("--print without a database: exit %d %q", r.code, r.errOut)
 	}
