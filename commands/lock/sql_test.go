@@ -220,7 +220,13 @@ func TestSQLInit(t *testing.T) {
 			}
 		}
 	}
-	r := dsctl(t, nil, "lock", "sql", "init", "--print")
+	r := dsctl(t, nil, "lock", "sql", "init", "--print", "--backend", "pg", "--table", "ops.locks", "-o", "json")
+	var ddl map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.out), &ddl) != nil || ddl["driver"] != "postgres" || ddl["table"] != "ops.locks" ||
+		ddl["format"] != "dsctl" || !strings.Contains(fmt.Sprint(ddl["ddl"]), `"ops"."locks"`) {
+		t.Fatalf("--print -o json: exit %d %q %q", r.code, r.out, r.errOut)
+	}
+	r = dsctl(t, nil, "lock", "sql", "init", "--print")
 	if r.code != 2 || !strings.Contains(r.errOut, "say which database: --backend mysql or --backend postgres") {
 		t.Fatalf("--print without a database: exit %d %q", r.code, r.errOut)
 	}
@@ -368,6 +374,11 @@ func TestSQLPasswordNeverPrinted(t *testing.T) {
 					}
 				}
 			}
+			// The DSN from the context's variable: the child does not get that variable.
+			r0 := dsctl(t, nil, "lock", "run", "pw3", "--config", s.cfg, "--table", s.table, "--", "sh", "-c", "env")
+			if r0.code != 0 || !strings.Contains(r0.out, "PATH=") || strings.Contains(r0.out, sqlDSNVar(db.kind)+"=") {
+				t.Errorf("lock run's child got the context's DSN variable %s: exit %d", sqlDSNVar(db.kind), r0.code)
+			}
 			// Another database's kind, and a wrong password (MySQL refuses it).
 			other := map[string]string{"mysql": "postgres", "postgres": "mysql"}[db.kind]
 			r := dsctl(t, env, "lock", "acquire", "pw", "--backend", other, "-v")
@@ -390,14 +401,20 @@ func TestSQLPasswordNeverPrinted(t *testing.T) {
 	}
 }
 
-// `lock verify` on both databases (lease mode), through per-worker fault proxies in
-// front of the DSN's address; the throwaway lock's row is purged.
+// `lock verify` on both databases (lease mode, all faults; and MySQL session mode
+// without resets, which end a session lock by design), through per-worker fault
+// proxies in front of the DSN's address; the throwaway lock's row is purged.
 func TestVerifyOnSQL(t *testing.T) {
-	for _, db := range sqlDBs {
-		t.Run(db.kind, func(t *testing.T) {
-			s := newSQLBackend(t, db.kind, "lease")
-			r := dsctl(t, nil, "lock", "verify", "--config", s.cfg, "--backend", db.kind, "--table", s.table,
-				"--workers", "4", "--duration", "5s", "--ttl", "400ms", "--timeout", "1s", "-o", "json")
+	for _, c := range []struct{ kind, mode, faults, duration string }{
+		{"mysql", "lease", "all", "5s"},
+		{"postgres", "lease", "all", "5s"},
+		{"mysql", "session", "latency,blackhole,pause", "3s"},
+	} {
+		db := c
+		t.Run(c.kind+"-"+c.mode, func(t *testing.T) {
+			s := newSQLBackend(t, db.kind, db.mode)
+			r := dsctl(t, nil, "lock", "verify", "--config", s.cfg, "--backend", db.kind, "--mode", db.mode, "--table", s.table, "--faults", db.faults,
+				"--workers", "4", "--duration", db.duration, "--ttl", "400ms", "--timeout", "1s", "-o", "json")
 			v := parseVerify(t, r.out)
 			checkVerdict(t, v, r.code, r.errOut)
 			if !v.Safe {
@@ -552,6 +569,131 @@ func TestSQLSessionAcquireHoldsInTheForeground(t *testing.T) {
 			r = dsctl(t, nil, "lock", "acquire", "bg", "--config", s.cfg, "--table", s.table, "--detach", "-o", "json")
 			if r.code != 0 || !strings.Contains(r.out, `"detached": true`) || !s.rowExists(t, s.table, "bg") {
 				t.Fatalf("lease acquire --detach: exit %d %q %q", r.code, r.out, r.errOut)
+			}
+		})
+	}
+}
+
+func sqlDSNVar(kind string) string {
+	for _, db := range sqlDBs {
+		if db.kind == kind {
+			return db.dsnVar
+		}
+	}
+	return ""
+}
+
+// SQL session mode: a holder connection killed server-side (KILL /
+// pg_terminate_backend) is a lost lock: `lock run` stops its child and exits 4.
+func TestSQLSessionRunStopsTheChildWhenTheConnectionIsKilled(t *testing.T) {
+	for _, db := range sqlDBs {
+		t.Run(db.kind, func(t *testing.T) {
+			s := newSQLBackend(t, db.kind, "session")
+			b := s.underTest()
+			done := background(context.Background(), t, nil, b.args("lock", "run", "killed", "--ttl", "3s", "--", "sleep", "30")...)
+			waitHeld(t, b, "killed")
+			q := "SELECT session_id FROM " + s.table + " WHERE name = $1"
+			kill := "SELECT pg_terminate_backend($1::int)"
+			if db.kind == "mysql" {
+				q, kill = strings.Replace(q, "$1", "?", 1), "KILL ?"
+			}
+			var sid int64
+			if err := s.db.QueryRow(q, "killed").Scan(&sid); err != nil || sid == 0 {
+				t.Fatalf("the holder's session: %d %v", sid, err)
+			}
+			if _, err := s.db.Exec(kill, sid); err != nil {
+				t.Fatalf("kill session %d: %v", sid, err)
+			}
+			r := await(t, done, 15*time.Second)
+			if r.code != 4 || !strings.Contains(r.errOut, `lock "killed" lost at`) || !strings.Contains(r.errOut, "SIGTERM") {
+				t.Fatalf("connection killed under lock run: exit %d %q", r.code, r.errOut)
+			}
+			// The row keeps its lease until its TTL (the next dsctl holder waits for it,
+			// so a child that ran on cannot overlap it), then nothing is left.
+			waitFor(t, "the killed holder's row to expire", 6*time.Second, func() bool { return len(b.held(t, "killed")) == 0 })
+		})
+	}
+}
+
+// inspect and list --table read a classic unique-key table (insert to take, delete to
+// release), and inspect in session mode names another program's session lock.
+func TestSQLInspectUniqueKeyTableAndForeignSessionLock(t *testing.T) {
+	for _, db := range sqlDBs {
+		t.Run(db.kind, func(t *testing.T) {
+			s := newSQLBackend(t, db.kind, "session")
+			mk := "dsctl_cli_mlock_" + randSuffix()
+			t.Cleanup(func() { s.drop(mk) })
+			if _, err := s.db.Exec("CREATE TABLE " + mk + " (id INT PRIMARY KEY, method_name VARCHAR(64) NOT NULL UNIQUE, created TIMESTAMP NULL)"); err != nil {
+				t.Fatal(err)
+			}
+			ins := "INSERT INTO " + mk + " (id, method_name) VALUES (1, $1)"
+			if db.kind == "mysql" {
+				ins = strings.Replace(ins, "$1", "?", 1)
+			}
+			if _, err := s.db.Exec(ins, "billing.run"); err != nil {
+				t.Fatal(err)
+			}
+			r := dsctl(t, nil, "lock", "inspect", "billing.run", "--config", s.cfg, "--table", mk, "-o", "json")
+			var info map[string]any
+			if r.code != 0 || json.Unmarshal([]byte(r.out), &info) != nil || info["held"] != true || info["format"] != "unique-key" {
+				t.Fatalf("inspect a unique-key row: exit %d %q %q", r.code, r.out, r.errOut)
+			}
+			r = dsctl(t, nil, "lock", "list", "--config", s.cfg, "--table", mk, "-o", "json")
+			var rows []map[string]any
+			if r.code != 0 || json.Unmarshal([]byte(r.out), &rows) != nil || len(rows) != 1 || rows[0]["name"] != "billing.run" {
+				t.Fatalf("list a unique-key table: exit %d %q %q", r.code, r.out, r.errOut)
+			}
+			// Another program holds the session lock dsctl would take.
+			conn, err := s.db.Conn(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			take := "SELECT pg_advisory_lock($1)"
+			var key any = sqllock.AdvisoryKey("shared-job")
+			if db.kind == "mysql" {
+				take, key = "SELECT GET_LOCK(?, 1)", sqllock.UserLockName("shared-job")
+			}
+			if _, err := conn.ExecContext(context.Background(), take, key); err != nil {
+				t.Fatal(err)
+			}
+			r = dsctl(t, nil, s.underTest().args("lock", "inspect", "shared-job", "-o", "json")...)
+			want := map[string]string{"mysql": "mysql-user-lock", "postgres": "pg-advisory"}[db.kind]
+			if r.code != 0 || json.Unmarshal([]byte(r.out), &info) != nil || info["held"] != true || info["format"] != want {
+				t.Fatalf("inspect another program's session lock: exit %d %q %q", r.code, r.out, r.errOut)
+			}
+			r = dsctl(t, nil, s.underTest().args("lock", "acquire", "shared-job")...)
+			if r.code != 3 {
+				t.Fatalf("acquire while another program holds the session lock: exit %d %q", r.code, r.errOut)
+			}
+		})
+	}
+}
+
+// lock verify --processes on SQL: the real binary re-executes itself as workers, each
+// making its Locker from the backend description on its stdin (the DSN as a reference
+// to the context's variable, or DSCTL_SQL_DSN from its own environment: never in argv
+// nor in the description).
+func TestVerifyProcessesOnSQL(t *testing.T) {
+	for _, db := range sqlDBs {
+		t.Run(db.kind, func(t *testing.T) {
+			s := newSQLBackend(t, db.kind, "lease")
+			for _, via := range []string{"context", "env"} {
+				args := []string{"lock", "verify", "--processes", "--backend", db.kind, "--table", s.table, "--workers", "2", "--duration", "2s",
+					"--ttl", "300ms", "--timeout", "1s", "--faults", "pause,latency", "-o", "json"}
+				var env []string
+				if via == "context" {
+					args = append(args, "--config", s.cfg)
+				} else {
+					env = []string{"DSCTL_SQL_DSN=" + s.dsn, "DSCTL_CONFIG=" + filepath.Join(t.TempDir(), "none.yaml")}
+				}
+				p := start(t, env, args...)
+				code := p.wait(t, time.Minute)
+				v := parseVerify(t, p.stdout.String())
+				checkVerdict(t, v, code, p.stderr.String())
+				if !v.Safe || !v.Processes || v.Backend.Kind != db.kind || v.Counts["acquire_ok"] < 2 {
+					t.Fatalf("%s: json: %s\nstderr: %s", via, p.stdout, p.stderr)
+				}
 			}
 		})
 	}

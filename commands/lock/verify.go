@@ -97,7 +97,13 @@ server (with --report: draws it).
 Load: on Redis, per worker and server a small pool of command connections and one
 pub/sub connection; 8 workers sent one Redis about 750 commands/s at --ttl 500ms and
 2,500/s at 200ms (it grows as the TTL shrinks). On ZooKeeper, one session per worker
-(its proxies in front of every server of the ensemble), under --zk-root. The run ends after --duration (or --sections) and the
+(its proxies in front of every server of the ensemble), under --zk-root. On MySQL
+and PostgreSQL, one connection pool per worker through its proxy in front of the
+DSN's host:port (the DSN itself is never printed), on --table. In SQL session mode a
+reset ends the holder's connection, which frees its session lock on the server at
+once: dsctl then reports the lease lost before its local deadline, so lease_deadline
+can be violated by design (a plain GET_LOCK / pg_advisory_lock user could take the
+lock then); use --faults latency,blackhole,pause to check the rest. The run ends after --duration (or --sections) and the
 sections in flight. Set --timeout (default 5s) near the TTL so faulty calls give up
 quickly.
 
@@ -115,6 +121,7 @@ deadline|pause|fault), type (invoke|ok|fail|unknown|start|end), holding, fence, 
 expires_us, late, error, detail; the run line has ttl_ms and backend.`,
 		Example: `  dsctl lock verify --redis 127.0.0.1:6379 --duration 30s
   dsctl lock verify --zk zk1:2181,zk2:2181,zk3:2181 --duration 30s --timeout 1s
+  DSCTL_SQL_DSN=postgres://app@db:5432/app dsctl lock verify --backend postgres --duration 30s --timeout 1s
   dsctl lock verify --redis r1:6379,r2:6379,r3:6379 --ttl 500ms --timeout 1s --report verify.html
   dsctl lock verify --sections 2000 --faults pause,reset --history verify.jsonl -o json
   dsctl lock verify --processes --workers 4 --duration 20s

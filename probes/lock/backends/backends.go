@@ -236,6 +236,9 @@ func sqlKind(s endpoint.SQL) Kind {
 	return MySQL
 }
 
+// Mode is an SQL lock mode (lease or session).
+type Mode = sqllock.Mode
+
 // SQL lock modes and formats (--mode, --format), for commands and help.
 const (
 	ModeLease   = sqllock.ModeLease
@@ -252,16 +255,13 @@ type Options struct {
 	ZKRoot string
 	// Mode is how SQL locks are held: lease rows (ModeLease, the default) or session
 	// locks (ModeSession: GET_LOCK / pg_try_advisory_lock held by dsctl's connection).
-	Mode sqllock.Mode
+	Mode Mode
 	// Table is the SQL lock table (dsctl_locks, or shedlock with Format shedlock), or a
 	// ShedLock / unique-key table to inspect.
 	Table string
 	// Format is lock.FormatDsctl (default) or FormatShedLock (SQL only).
 	Format lock.Format
 }
-
-// Mode is an SQL lock mode (lease or session).
-type Mode = sqllock.Mode
 
 // SQLSummary describes the SQL backend for -v: driver, host:port/db, user, mode,
 // table and format. Never the DSN or its password.
