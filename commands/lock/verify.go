@@ -359,7 +359,7 @@ func recheck(p *output.Printer, o *VerifyOptions) error {
 	if err := lock.ValidateTTL(ttl); err != nil {
 		return err
 	}
-	rep := verify.Check(events, verify.CheckOptions{TTL: ttl, FencingSafe: backend.FencingSafe})
+	rep := verify.Check(events, verify.CheckOptions{TTL: ttl, FencingSafe: backend.FencingSafe, EndsWithConnection: backend.EndsWithConnection})
 	workers := 0
 	for _, e := range events {
 		workers = max(workers, e.Worker+1)

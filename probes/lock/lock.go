@@ -131,6 +131,10 @@ type Backend struct {
 	// Detached reports whether a lease outlives the process that took it (until its
 	// TTL), so `lock acquire` can hand it to a script.
 	Detached bool `json:"detached"`
+	// EndsWithConnection reports that the server frees a lease when dsctl's connection
+	// ends (SQL session locks): a holder may then learn of its loss before its local
+	// deadline, while the backend still keeps every other holder out until then.
+	EndsWithConnection bool `json:"ends_with_connection,omitempty"`
 	// Warnings are weaknesses of this setup that do not stop it from working (e.g.
 	// an even number of quorum members); commands show them on stderr.
 	Warnings []string `json:"warnings,omitempty"`

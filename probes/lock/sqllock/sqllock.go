@@ -257,7 +257,7 @@ func New(ctx context.Context, d endpoint.Dialer, ep endpoint.SQL, opt Options) (
 	notify := t.Driver == "postgres" || (mode == ModeSession)
 	fencing := format == lock.FormatDsctl
 	l.backend = lock.Backend{Kind: t.Driver, Mode: string(mode), Endpoints: []string{t.Name},
-		FencingSafe: fencing, Notify: notify, Detached: mode == ModeLease}
+		FencingSafe: fencing, Notify: notify, Detached: mode == ModeLease, EndsWithConnection: mode == ModeSession}
 	switch format {
 	case FormatShedLock:
 		l.backend.Warnings = append(l.backend.Warnings, "ShedLock tables have no fencing counter: leases carry no fencing token")

@@ -119,6 +119,24 @@ func TestCheckLeaseLostBeforeDeadline(t *testing.T) {
 	wantVerdicts(t, r, map[string]string{PropLeaseDeadline: VerdictViolated})
 }
 
+// A backend whose leases end with the connection (SQL session locks) may report a loss
+// before the local deadline: expected, not a violation, unless someone else held the
+// lock before that deadline (mutual exclusion still catches that).
+func TestCheckEarlyLossExpectedWhenLeasesEndWithTheConnection(t *testing.T) {
+	var h hist
+	h.lease(0, 1, 10, 0, 1, 99, 20, 21, TypeFail) // "not held" 78ms before the deadline
+	r := Check(h.events, CheckOptions{TTL: ttl, FencingSafe: true, EndsWithConnection: true})
+	wantVerdicts(t, r, map[string]string{PropLeaseDeadline: VerdictOK, PropMutualExclusion: VerdictOK})
+	if !r.Safe || r.Violations != 0 {
+		t.Fatalf("safe %v, %d violations", r.Safe, r.Violations)
+	}
+	// Someone else taking it while the first holder still believed it held (before it
+	// learned of the loss) is still an overlap.
+	h.lease(1, 1, 11, 5, 10, 108, 50, 51, TypeOK)
+	r = Check(h.events, CheckOptions{TTL: ttl, FencingSafe: true, EndsWithConnection: true})
+	wantVerdicts(t, r, map[string]string{PropMutualExclusion: VerdictViolated})
+}
+
 func TestCheckRunWouldNotStopChildInTime(t *testing.T) {
 	var h hist
 	// worker 0 overran (released after its deadline), worker 1 got the lock before

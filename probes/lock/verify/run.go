@@ -190,7 +190,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	} else {
 		backend = r.procBackend
 	}
-	rep := Check(events, CheckOptions{TTL: o.TTL, FencingSafe: backend.FencingSafe})
+	rep := Check(events, CheckOptions{TTL: o.TTL, FencingSafe: backend.FencingSafe, EndsWithConnection: backend.EndsWithConnection})
 	return &Outcome{Events: events, Report: rep, Faults: r.counts}, nil
 }
 
