@@ -1,0 +1,193 @@
+package zklock_test
+
+// Second adversarial review of the ZooKeeper lock backend (after the first review's
+// fixes). Each TestReview2Attack* test FAILS while the claim it attacks is broken.
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
+	"github.com/dsctl/dsctl/probes/lock/zklock"
+)
+
+// openLocker opens a Locker on the review server that the test closes itself (it
+// may close it early: the end of a process).
+func openLocker(t *testing.T, servers []string) *zklock.Locker {
+	t.Helper()
+	l, err := zklock.New(context.Background(), endpoint.Dialer{Timeout: 5 * time.Second},
+		zklock.Options{Endpoint: endpoint.ZooKeeper{Servers: servers}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+// leaseNodeOf finds the lease node carrying token under <name> or <name>/leases.
+func nodeWithToken(kids []string, token string) string {
+	for _, k := range kids {
+		if strings.Contains(k, token) {
+			return k
+		}
+	}
+	return ""
+}
+
+// Claim 3/6 (detached leases): `lock acquire NAME --detach --semaphore 1` passes the
+// CLI's check (it refuses --detach only with --semaphore N > 1), and Acquire with
+// Permits 1 on a name that is a semaphore goes to acquireSemaphore, which ignores
+// opt.Detached: the lease is an EPHEMERAL lease node on the acquiring process's
+// session. RunAcquire does not hold it (o.Detach), prints it with expires_at = now +
+// TTL and closes the Locker: ZooKeeper deletes the lease node at once, while the
+// caller believes it holds the permit until expires_at. (Also: the internal locks
+// mutex is taken as a detached TTL node, which a crash leaves behind for TTL+60s.)
+//
+// The test: a semaphore with one holder; a second client acquires with Detached and
+// Permits 1 (it waits until the holder releases, then is granted), then its process
+// ends (Close). The granted detached lease must still exist afterwards, or the
+// acquire must have been refused.
+func TestReview2AttackDetachedSemaphoreOneIsEphemeral(t *testing.T) {
+	tg := reviewServer(t)
+	ctx := context.Background()
+	name := locktest.Name(t, "r2detsem")
+	observer := newLocker(t, tg)
+	h := newLocker(t, tg)
+	hl, err := h.Acquire(ctx, name, semOpt(2, lock.NoWait))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = h.Release(context.Background(), name, hl.Token)
+	}()
+	a := openLocker(t, tg.Servers)
+	opt := lock.AcquireOptions{TTL: 30 * time.Second, Wait: lock.WaitFor(10 * time.Second), Owner: owner, Permits: 1, Detached: true}
+	le, err := a.Acquire(ctx, name, opt)
+	if err != nil {
+		t.Logf("refused (the fix): %v", err)
+		return
+	}
+	t.Logf("granted: token %s fence %d expires %s backend.detached=%v fencing_safe=%v", le.Token, le.Fence,
+		time.Until(le.ExpiresAt).Round(time.Second), le.Backend.Detached, le.FencingSafe)
+	before := leaseNodes(t, observer, name)
+	_ = a.Close() // `lock acquire --detach` returns: the process ends
+	deadline := time.Now().Add(3 * time.Second)
+	var after []string
+	for time.Now().Before(deadline) {
+		after = leaseNodes(t, observer, name)
+		if nodeWithToken(after, le.Token) == "" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if nodeWithToken(after, le.Token) == "" {
+		t.Fatalf("a --detach --semaphore 1 acquire was granted (token %s, expires_at in %s, backend.detached=%v) but its lease node "+
+			"vanished when the acquiring process ended: leases before %v, after %v; the caller believes it holds a permit nobody holds",
+			lock.ShortToken(le.Token), time.Until(le.ExpiresAt).Round(time.Second), le.Backend.Detached, before, after)
+	}
+	// Clean up the surviving node (the fix): release by token from another process.
+	_ = observer.Release(ctx, name, le.Token)
+}
+
+// Claim 5: never more than N holders, with different N values by different clients
+// on one name. Curator keeps N in the client; dsctl writes N on the leases node but
+// never compares it: every acquirer counts the leases against its OWN N. A client
+// that asked for `--semaphore 1` (on a name that is a semaphore it is one permit of
+// it, and its lease says fencing_safe: true, as a mutex's) is granted; then a client
+// with `--semaphore 3` is granted while it holds: two holders of a lease that was
+// announced as exclusive. Neither refused nor documented (README: "a name is either a
+// mutex or a semaphore, never both"; nothing about N).
+func TestReview2AttackSemaphoreMixedPermitsExceedN(t *testing.T) {
+	tg := reviewServer(t)
+	ctx := context.Background()
+	name := locktest.Name(t, "r2mixn")
+	observer := newLocker(t, tg)
+	h := newLocker(t, tg)
+	hl, err := h.Acquire(ctx, name, semOpt(3, lock.NoWait))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = h.Release(context.Background(), name, hl.Token)
+	}()
+	a := newLocker(t, tg)
+	aopt := semOpt(1, lock.WaitFor(10*time.Second))
+	aopt.RequireFencing = true
+	al, err := a.Acquire(ctx, name, aopt)
+	if err != nil {
+		t.Fatalf("--semaphore 1 --require-fencing on semaphore %q: %v", name, err)
+	}
+	defer func() { _ = a.Release(context.Background(), name, al.Token) }()
+	c := newLocker(t, tg)
+	cl, err := c.Acquire(ctx, name, semOpt(3, lock.NoWait))
+	if err == nil {
+		defer func() { _ = c.Release(context.Background(), name, cl.Token) }()
+		t.Fatalf("client A holds %q with --semaphore 1 (fencing_safe=%v, fence %d: announced as exclusive, --require-fencing accepted) "+
+			"and client C was granted --semaphore 3 (fence %d) at the same time: %d lease nodes %v. Different N on one name is neither refused nor documented",
+			name, al.FencingSafe, al.Fence, cl.Fence, len(leaseNodes(t, observer, name)), leaseNodes(t, observer, name))
+	}
+	var na *lock.NotAcquiredError
+	if !errors.As(err, &na) && !strings.Contains(err.Error(), "permit") {
+		t.Logf("refused: %v", err)
+	}
+}
+
+// Claim 7 (no orphan nodes on any failure path) with detached acquires: a waiting
+// `lock acquire --detach` queues a persistent TTL node. When the waiting process ends
+// without its cleanup (killed, crashed, or here: its session closed under it) the
+// node is not ephemeral, so nothing deletes it but the TTL: once the holder releases,
+// that orphan, whose owner never held and never will, is the lowest node and blocks
+// every acquirer for up to TTL + the container check interval (60s). The ephemeral
+// waiter's node goes with its session at once.
+func TestReview2AttackDetachedWaiterOrphanBlocksTheLock(t *testing.T) {
+	tg := reviewServer(t)
+	ctx := context.Background()
+	name := locktest.Name(t, "r2orphan")
+	observer := newLocker(t, tg)
+	h := newLocker(t, tg)
+	hl, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Wait: lock.NoWait, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := openLocker(t, tg.Servers)
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Wait: lock.WaitFor(20 * time.Second), Owner: owner, Detached: true})
+		done <- err
+	}()
+	// Wait until the detached waiter is queued, then end its process.
+	for i := 0; i < 100 && len(children(t, observer, name)) < 2; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(children(t, observer, name)); n < 2 {
+		t.Fatalf("the detached waiter did not queue: %v", children(t, observer, name))
+	}
+	_ = w.Close()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the closed waiter's Acquire did not return")
+	}
+	if err := h.Release(ctx, name, hl.Token); err != nil {
+		t.Fatal(err)
+	}
+	b := newLocker(t, tg)
+	bl, err := b.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Wait: lock.WaitFor(2 * time.Second), Owner: owner})
+	if err != nil {
+		kids := children(t, observer, name)
+		// Clean up the orphan (a foreign detached lease is released by token).
+		for _, k := range kids {
+			_ = observer.Release(ctx, name, k)
+		}
+		t.Fatalf("after the holder released, nobody can take %q: the waiting --detach acquire whose process ended left its TTL node %v, "+
+			"now the lowest, blocking for up to TTL+60s: %v", name, kids, err)
+	}
+	_ = b.Release(ctx, name, bl.Token)
+}
