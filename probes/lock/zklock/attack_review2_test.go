@@ -191,3 +191,50 @@ func TestReview2AttackDetachedWaiterOrphanBlocksTheLock(t *testing.T) {
 	}
 	_ = b.Release(ctx, name, bl.Token)
 }
+
+// Claim 6 (break only recognised lock nodes, exactly the named lock's holder):
+// Inspect and Break treat any name with a child called "leases" as a semaphore
+// (inspectSemaphore checks only hasChild(top, "leases"), unlike refuseSemaphore and
+// List's foldSemaphores, which require Curator lease nodes in it). Lock names are
+// slash-separated, so a mutex "x" and a mutex "x/leases" are both legal: then
+// `lock inspect x` names x/leases's holder as x's holder (hiding x's real holder),
+// and `lock break x --if-token <that token> --force` deletes the holder node of the
+// OTHER lock x/leases, while x's real holder cannot be broken by its token.
+func TestReview2AttackMutexWithALeasesSublockIsTakenForASemaphore(t *testing.T) {
+	tg := reviewServer(t)
+	ctx := context.Background()
+	x := locktest.Name(t, "r2sub")
+	a, b, observer := newLocker(t, tg), newLocker(t, tg), newLocker(t, tg)
+	mopt := lock.AcquireOptions{TTL: 30 * time.Second, Wait: lock.NoWait, Owner: owner}
+	al, err := a.Acquire(ctx, x, mopt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = a.Release(context.Background(), x, al.Token) }()
+	bl, err := b.Acquire(ctx, x+"/leases", mopt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Release(context.Background(), x+"/leases", bl.Token) }()
+	info, err := observer.Inspect(ctx, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var problems []string
+	if info.Holder == nil || info.Holder.Token != al.Token {
+		got := "<none>"
+		if info.Holder != nil {
+			got = info.Holder.Token
+		}
+		problems = append(problems, "inspect "+x+" (format "+string(info.Format)+") names holder "+got+", not x's holder "+al.Token+" (x/leases's holder is "+bl.Token+")")
+	}
+	if _, err := observer.Break(ctx, x, lock.BreakOptions{IfToken: bl.Token, By: "review2", Reason: "attack"}); err == nil {
+		problems = append(problems, "break "+x+" --if-token <x/leases's holder> succeeded")
+	}
+	if _, err := b.Renew(ctx, x+"/leases", bl.Token, 30*time.Second); err != nil {
+		problems = append(problems, "the holder of the other lock "+x+"/leases lost it: "+err.Error())
+	}
+	if len(problems) > 0 {
+		t.Fatalf("a mutex with a sublock named leases is taken for a semaphore:\n  %s", strings.Join(problems, "\n  "))
+	}
+}
