@@ -30,7 +30,7 @@ func openLocker(t *testing.T, servers []string) *zklock.Locker {
 	return l
 }
 
-// leaseNodeOf finds the lease node carrying token under <name> or <name>/leases.
+// nodeWithToken is the child among kids whose name carries token ("" when none).
 func nodeWithToken(kids []string, token string) string {
 	for _, k := range kids {
 		if strings.Contains(k, token) {
