@@ -448,27 +448,30 @@ func (l *Locker) detachedLease(name, token string, owner lock.Owner, ttl, nodeTT
 
 // deadline is the conservative local deadline of a request sent at sent that the
 // server answered: before it, neither our own TTL nor the session can have ended.
-//
-// The session's bound leaves out one tick of the ensemble (tickAllowance): a
-// session's expiry is tracked by the leader, which learns of our requests through its followers' pings
-// and checks expiries on tick boundaries.
+// Our own TTL is timed here from sent; the session's expiry is timed by the leader
+// (sessionEnd, session_bound.go).
 func (l *Locker) deadline(sent time.Time, ttl time.Duration) time.Time {
-	// Our own TTL is timed here; the session's expiry is timed by the leader.
-	bound := min(ttl, l.SessionTimeout()-l.tickAllowance())
+	end := sent.Add(ttl)
+	if s := l.sessionEnd(sent); s.Before(end) {
+		end = s
+	}
+	bound := end.Sub(sent)
 	return sent.Add(bound - lock.ClockDrift(bound))
-}
-
-// tickAllowance is one tick of the ensemble. The tickTime is not in the handshake;
-// ZooKeeper negotiates session timeouts between 2 and 20 ticks (by default), so the
-// smallest tick consistent with the negotiated timeout is timeout/20.
-func (l *Locker) tickAllowance() time.Duration {
-	return l.SessionTimeout() / 20
 }
 
 func (l *Locker) leaseOf(h *held) *lock.Lease {
 	return semaphoreLease(h.permits, &lock.Lease{Name: h.name, Token: h.token, Fence: h.fence, FencingSafe: true, TTL: h.ttl, TTLMs: h.ttl.Milliseconds(),
 		AcquiredAt: h.acquiredAt, ExpiresAt: h.expiresAt, Owner: h.owner, Backend: l.backend,
-		Note: "held while this process's ZooKeeper session lives: renew within the TTL or the lease is given up"})
+		Note: "held while this process's ZooKeeper session lives: renew within the TTL or the lease is given up" + l.tickNote()})
+}
+
+// tickNote says when the tickTime counted in the lease's bound was assumed.
+func (l *Locker) tickNote() string {
+	if tick, learned := l.TickTime(); !learned {
+		return fmt.Sprintf("; the ensemble's tickTime was not readable (the conf four-letter word is not whitelisted), %s assumed (ZooKeeper's default): "+
+			"with a larger tickTime the lease's expires_at is not conservative", lock.RoundDuration(tick))
+	}
+	return ""
 }
 
 // Late TTL timers (see expire).

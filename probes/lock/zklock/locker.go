@@ -23,10 +23,25 @@
 // that dies or is cut off loses it when the server expires its session. The local
 // deadline (Lease.ExpiresAt) is the earlier of the two, measured from the send time
 // of the last write the leader confirmed (the grant is confirmed by a write on our
-// node, as every renewal is): sent + min(TTL, session timeout - one tick) - drift, one
-// tick being timeout/20 (the tickTime is not in the handshake). Renew writes the node
-// (a write goes through the leader, proving the session is alive and the node still
-// exists) and moves both clocks. A TTL timer that fires late (this process did not
+// node, as every renewal is):
+//
+//	sent + min(TTL, session timeout - timeout/3 - tickTime) - drift
+//
+// and never later than (our last write to the server at least a tick before sent) +
+// the session timeout. Why: the leader does not touch a session when it processes a
+// write forwarded by a follower; it restarts the session's expiry when the follower
+// reports the session's activity in its answer to the leader's ping (every
+// tickTime/2), so a follower cut off right after our write leaves the leader counting
+// from our previous activity. go-zookeeper writes at least every timeout/3 (its
+// pings), so that activity is at most timeout/3 + one tick before sent when this
+// process runs normally; the second bound covers a process that did not run. The
+// tickTime is read from the connected server's conf four-letter word; when the
+// server does not answer it (4lw.commands.whitelist) ZooKeeper's default 2000ms is
+// assumed, capped at half the session timeout (the server grants at least two ticks),
+// and the lease's note says so: with a larger tickTime the bound is not conservative.
+// With the defaults (10s session, tickTime 2s) a lease's local span is about 4.6s.
+// Renew writes the node (a write goes through the leader, proving the session is
+// alive and the node still exists) and moves both clocks. A TTL timer that fires late (this process did not
 // run) gives the lease up but leaves its node to the caller's Release (lock run
 // releases once its child is stopped), or deletes it 2s later.
 //
@@ -84,6 +99,9 @@ type Locker struct {
 	backend lock.Backend
 
 	negotiatedMs atomic.Int64 // session timeout from the last handshake
+	activity     *activity    // when we wrote to the server (session_bound.go)
+	tickNs       atomic.Int64 // the ensemble's tickTime (learned or assumed)
+	tickLearned  atomic.Bool
 	requested    time.Duration
 	suspended    atomic.Bool // disconnected, session maybe alive
 
@@ -139,19 +157,23 @@ func New(ctx context.Context, d endpoint.Dialer, opt Options) (*Locker, error) {
 		return nil, errs.Usage("zookeeper lock root %q is not a valid path", opt.Root).WithHint("use an absolute path such as %s", DefaultRoot)
 	}
 	l := &Locker{root: root, timeout: d.Limit(), held: map[string]*held{}, gone: map[string]bool{}, expired: map[string]bool{}, stale: map[string]*held{}, cleanup: map[string]string{},
-		kick: make(chan struct{}, 1), done: make(chan struct{})}
+		kick: make(chan struct{}, 1), done: make(chan struct{}), activity: newActivity()}
+	l.tickNs.Store(int64(DefaultTickTime))
 	l.requested = time.Duration(opt.Endpoint.SessionTimeout)
 	if l.requested <= 0 {
 		l.requested = endpoint.DefaultZKSession
 	}
 	d.WrapZooKeeperConn = func(c net.Conn) net.Conn {
-		return &handshakeConn{Conn: c, onTimeout: func(ms int64) { l.negotiatedMs.Store(ms) }}
+		return &handshakeConn{Conn: c, onTimeout: func(ms int64) { l.negotiatedMs.Store(ms) }, onWrite: l.activity.wrote}
 	}
 	c, err := zk.Connect(ctx, d, zk.Options{Endpoint: opt.Endpoint})
 	if err != nil {
 		return nil, err
 	}
 	l.client, l.conn = c, c.Conn()
+	tick, learned := learnTick(ctx, l.conn.Server(), l.timeout)
+	l.tickNs.Store(int64(tick))
+	l.tickLearned.Store(learned)
 	events, stop := c.Subscribe()
 	l.stopEvents = stop
 	servers := append([]string(nil), opt.Endpoint.Servers...)
@@ -276,8 +298,17 @@ func (l *Locker) sessionLostExcept(current int64) {
 type handshakeConn struct {
 	net.Conn
 	onTimeout func(ms int64)
+	onWrite   func(time.Time)
 	head      []byte
 	done      bool
+}
+
+// Write records the write's start (activity) before sending it.
+func (c *handshakeConn) Write(p []byte) (int, error) {
+	if c.onWrite != nil {
+		c.onWrite(time.Now())
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *handshakeConn) Read(p []byte) (int, error) {
