@@ -36,6 +36,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 		if top, err := l.leases(ctx, dir); err == nil && hasChild(top, semLeases) {
 			return l.acquireSemaphore(ctx, name, opt)
 		}
+		opt.Permits = 0 // the mutex
 	}
 	if err := lock.ValidateTTL(opt.TTL); err != nil {
 		return nil, err

@@ -137,8 +137,10 @@ func TestReviewFixSemaphoreOnAMutexNameAndPermitsOne(t *testing.T) {
 		_ = m.Release(ctx, sem, l1.Token)
 		t.Fatalf("--semaphore 1 on a semaphore with one lease taken was granted (fence %d): it must count the leases (1 permit, 1 taken)", l1.Fence)
 	}
-	if errs.KindOf(err) != errs.KindLockNotAcquired {
-		t.Fatalf("--semaphore 1 on a taken semaphore: %v, want not acquired", err)
+	// Review 2 (finding 4): refused as a usage error naming the recorded N (it
+	// was "not acquired" before the permit count was checked).
+	if errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), "has 2 permits") {
+		t.Fatalf("--semaphore 1 on a taken 2-permit semaphore: %v, want a usage error naming its 2 permits", err)
 	}
 	_ = s.Release(ctx, sem, ls.Token)
 	l1, err = m.Acquire(ctx, sem, one)

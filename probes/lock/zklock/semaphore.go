@@ -54,10 +54,12 @@ func semaphoreNote(n int) string {
 		"a resource that keeps only the largest fence seen would refuse the older concurrent holders: it is not mutual exclusion", n, n)
 }
 
-// semaphoreLease marks a lease of a semaphore with n > 1 permits: its fence orders
-// leases but does not exclude (see semaphoreNote).
+// semaphoreLease marks a lease of a semaphore (n >= 1 permits; a mutex lease has 0):
+// its fence orders leases but does not exclude (see semaphoreNote). Even a 1-permit
+// semaphore lease is not fencing-safe: other clients of the same semaphore may count
+// with another N (Curator records none), so dsctl cannot promise exclusion.
 func semaphoreLease(n int, le *lock.Lease) *lock.Lease {
-	if n > 1 {
+	if n >= 1 {
 		le.FencingSafe = false
 		le.Note = semaphoreNote(n) + "; " + le.Note
 	}
@@ -89,9 +91,13 @@ func (l *Locker) acquireSemaphore(ctx context.Context, name string, opt lock.Acq
 	if n > MaxPermits {
 		return nil, errs.Usage("--semaphore %d is too many; the most is %d", n, MaxPermits)
 	}
-	if opt.RequireFencing && n > 1 {
-		return nil, errs.Usage("--require-fencing with --semaphore %d: up to %d holders hold at once, so no fencing token gives mutual exclusion", n, n).
-			WithHint("drop --semaphore for an exclusive lock, or drop --require-fencing")
+	if opt.RequireFencing {
+		return nil, errs.Usage("--require-fencing with --semaphore %d on semaphore %q: several holders may hold its leases at once (up to the N of each client), so no fencing token gives mutual exclusion", n, name).
+			WithHint("use a mutex name without --semaphore for an exclusive lock, or drop --require-fencing")
+	}
+	if opt.Detached {
+		return nil, errs.Usage("--detach with semaphore %q: a semaphore lease is an ephemeral node of the acquiring process's session, which ends when the command exits", name).
+			WithHint("hold the permit with `dsctl lock run --semaphore N %s -- CMD`, or detach a mutex instead", lock.QuoteCommand([]string{name}))
 	}
 	leasesDir := dir + "/" + semLeases
 	start := time.Now()
@@ -103,6 +109,9 @@ func (l *Locker) acquireSemaphore(ctx context.Context, name string, opt lock.Acq
 	if opt.Wait.Zero() {
 		kids, err := l.leases(ctx, leasesDir)
 		if err != nil {
+			return nil, err
+		}
+		if err := l.checkPermits(ctx, name, leasesDir, n); err != nil {
 			return nil, err
 		}
 		if len(kids) >= n {
@@ -129,7 +138,7 @@ func (l *Locker) semaphoreRound(ctx context.Context, name, leasesDir string, opt
 	// left of the wait. With --wait 0 it may wait a moment for another acquirer that
 	// holds it while permits are free.
 	mopt := opt
-	mopt.Permits, mopt.OnWait, mopt.Fair = 0, nil, false
+	mopt.Permits, mopt.OnWait, mopt.Fair, mopt.Detached, mopt.RequireFencing = 0, nil, false, false, false
 	switch {
 	case opt.Wait.Zero():
 		mopt.Wait = lock.WaitFor(l.timeout)
@@ -153,6 +162,10 @@ func (l *Locker) semaphoreRound(ctx context.Context, name, leasesDir string, opt
 
 	// 2. Our lease node, then wait until at most N leases exist.
 	if err := l.ensureParents(context.Background(), leasesDir); err != nil {
+		return nil, err
+	}
+	// Under the mutex: every dsctl acquirer checks and records N here, one at a time.
+	if err := l.checkPermits(ctx, name, leasesDir, opt.Permits); err != nil {
 		return nil, err
 	}
 	l.recordPermits(ctx, leasesDir, opt.Permits)
@@ -360,6 +373,38 @@ func (l *Locker) semNotAcquired(ctx context.Context, name, leasesDir string, kid
 		e.Detail = fmt.Sprintf("%d lease(s) taken", len(kids))
 	}
 	return lock.NotAcquired(e)
+}
+
+// checkPermits refuses a permit count that differs from the N recorded on the leases
+// node while lease nodes exist: two clients counting the same leases against
+// different N overrun each other (the smaller N's holders are not protected from the
+// larger N's acquirers). Curator clients record no N, so a Curator client with
+// another N is not detected.
+func (l *Locker) checkPermits(ctx context.Context, name, leasesDir string, n int) error {
+	b, err := call(ctx, l, "get", leasesDir, func() ([]byte, error) {
+		b, _, err := l.conn.Get(leasesDir)
+		return b, err
+	}, nil)
+	if errors.Is(err, gozk.ErrNoNode) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var m semMeta
+	if json.Unmarshal(b, &m) != nil || m.Semaphore.Permits <= 0 || m.Semaphore.Permits == n {
+		return nil
+	}
+	kids, err := l.leases(ctx, leasesDir)
+	if err != nil {
+		return err
+	}
+	if len(kids) == 0 {
+		return nil
+	}
+	return errs.Usage("semaphore %q has %d permits (recorded on %s, %d lease(s) live); --semaphore %d would count its leases against another N, overrunning its holders",
+		name, m.Semaphore.Permits, leasesDir, len(kids), n).
+		WithHint("use --semaphore %d, or wait until its leases are released; see `dsctl lock inspect %s`", m.Semaphore.Permits, lock.QuoteCommand([]string{name}))
 }
 
 // recordPermits writes N on the leases node for Inspect when it differs (under the
