@@ -437,7 +437,10 @@ func (l *Locker) inspectSemaphore(ctx context.Context, name, dir string) (*lock.
 		return nil, false, err
 	}
 	top, err := l.leases(ctx, dir)
-	if err != nil || !hasChild(top, semLeases) {
+	if err != nil {
+		return nil, false, err
+	}
+	if sem, err := l.isSemaphore(ctx, dir, top); err != nil || !sem {
 		return nil, false, err
 	}
 	leasesDir := dir + "/" + semLeases
@@ -526,6 +529,72 @@ func (l *Locker) inspectSemaphore(ctx context.Context, name, dir string) (*lock.
 		info.Notes = append(info.Notes, fmt.Sprintf("%d acquirer(s) queued on %s/%s (the first is acquiring)", len(mutexQueue), dir, semLocks))
 	}
 	return info, true, nil
+}
+
+// isSemaphore reports whether dir (with children top) is a semaphore, not merely a
+// lock with another lock below it named leases (lock names are slash-separated: a
+// mutex x and a mutex x/leases are both legal). It is one when it has a leases child,
+// no lock queue directly under it, no mutex queue nodes under leases, and either
+// semaphore lease nodes under leases, acquirers queued on its locks child, or dsctl's
+// permit record on its leases node (an idle dsctl semaphore).
+func (l *Locker) isSemaphore(ctx context.Context, dir string, top []string) (bool, error) {
+	if !hasChild(top, semLeases) {
+		return false, nil
+	}
+	if direct, _ := foreignMembers(queueMembers(top)); len(direct) > 0 {
+		return false, nil
+	}
+	leasesDir := dir + "/" + semLeases
+	kids, err := l.leases(ctx, leasesDir)
+	if err != nil {
+		return false, err
+	}
+	ms, _ := foreignMembers(queueMembers(kids))
+	leaseNodes := 0
+	for _, m := range ms {
+		if m.format != FormatSemaphore {
+			return false, nil // a mutex queue: the lock <name>/leases
+		}
+		leaseNodes++
+	}
+	if leaseNodes > 0 {
+		return true, nil
+	}
+	if hasChild(top, semLocks) {
+		q, _, err := l.queue(ctx, dir+"/"+semLocks)
+		if err != nil {
+			return false, err
+		}
+		if len(q) > 0 {
+			return true, nil
+		}
+	}
+	b, err := call(ctx, l, "get", leasesDir, func() ([]byte, error) {
+		b, _, err := l.conn.Get(leasesDir)
+		return b, err
+	}, nil)
+	if errors.Is(err, gozk.ErrNoNode) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var m semMeta
+	return json.Unmarshal(b, &m) == nil && m.Semaphore.Permits > 0, nil
+}
+
+// queueMembers splits children into recognised queue nodes and the rest.
+func queueMembers(kids []string) ([]member, []string) {
+	var ms []member
+	var others []string
+	for _, c := range kids {
+		if m, ok := parseMember(c); ok {
+			ms = append(ms, m)
+		} else {
+			others = append(others, c)
+		}
+	}
+	return ms, others
 }
 
 func hasChild(kids []string, name string) bool {
