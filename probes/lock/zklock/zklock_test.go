@@ -33,8 +33,20 @@ var owner = lock.CurrentOwner(777, "zklock test", "zk", "dsctl test")
 
 func TestContract(t *testing.T) {
 	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
-		locktest.Run(t, locktest.Caps{FencingSafe: true, Notify: true}, func(t *testing.T) lock.Locker { return newLocker(t, tg) })
+		// A lease's local span is bounded by the session (10s, tickTime 500ms here):
+		// 10s - 10s/3 - 0.5s less the drift, about 6.1s, under the suite's 10s TTL.
+		locktest.Run(t, locktest.Caps{FencingSafe: true, Notify: true, MinSpan: 6 * time.Second}, func(t *testing.T) lock.Locker { return newLocker(t, tg) })
 	})
+}
+
+// sessionSpan is the local span of a lease with a long TTL taken right after l
+// connected: the session timeout less the client's ping interval (timeout/3) and one
+// tick (capped at timeout/2), less the drift.
+func sessionSpan(l *zklock.Locker) time.Duration {
+	to := l.SessionTimeout()
+	tick, _ := l.TickTime()
+	b := to - to/3 - min(tick, to/2)
+	return b - lock.ClockDrift(b)
 }
 
 // children lists the lock node's children as the leader sees them.
@@ -278,8 +290,8 @@ func TestDeadlineUsesTheNegotiatedSessionTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if left := time.Until(lease.ExpiresAt); left > 3*time.Second || left < 2500*time.Millisecond {
-		t.Fatalf("a 20s lease on a 3s session ends in %s, want just under 3s", left)
+	if left, want := time.Until(lease.ExpiresAt), sessionSpan(l); left > want || left < want-300*time.Millisecond {
+		t.Fatalf("a 20s lease on a 3s session ends in %s, want just under %s (3s - 1s - one tick)", left, want)
 	}
 	_ = l.Release(context.Background(), name, lease.Token)
 }
