@@ -51,7 +51,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	var nodeTTL time.Duration // a detached lease's node is a TTL node
 	if opt.Detached {
 		nodeTTL = opt.TTL
-		data = encodeDetached(opt.Owner, opt.TTL, nodeTTL)
+		data = encodeWaiting(opt.Owner, opt.TTL, nodeTTL, waitingTouch(opt.TTL))
 	}
 	var lease *lock.Lease
 	var node string
@@ -215,11 +215,15 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 	var lastHolder string
 	var failing time.Time // since when requests fail with a lost connection
 	var refresh <-chan time.Time
-	if opt.Detached { // our TTL node must outlive the wait: touch it every TTL/3
-		tk := time.NewTicker(opt.TTL / 3)
+	if opt.Detached {
+		// Our TTL node must outlive the wait, and show it is not an orphan: touch
+		// it every waitingTouch (other acquirers delete a waiting node unchanged for
+		// staleWaiting).
+		tk := time.NewTicker(waitingTouch(opt.TTL))
 		defer tk.Stop()
 		refresh = tk.C
 	}
+	var orphan orphanWatch
 	retry := func(err error) bool {
 		if !transient(err) || ctx.Err() != nil {
 			return false
@@ -277,6 +281,11 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 			}
 			return l.take(ctx, name, dir, node, uuid, opt, sent)
 		}
+		// The lowest node may be the waiting TTL node of a detached acquirer whose
+		// process died: nothing else would ever delete it before its TTL.
+		if l.reapOrphan(ctx, dir, ms[0], &orphan) {
+			continue
+		}
 		holder := ms[0]
 		if lastHolder != holder.token || (!opt.Wait.Forever() && !time.Now().Before(deadline)) {
 			h, err := l.holderInfo(ctx, dir, holder)
@@ -321,6 +330,12 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 			t = time.NewTimer(time.Until(deadline))
 			timeout = t.C
 		}
+		var recheck <-chan time.Time
+		var rt *time.Timer
+		if orphan.node != "" {
+			rt = time.NewTimer(time.Until(orphan.since.Add(orphan.stale)) + 10*time.Millisecond)
+			recheck = rt.C
+		}
 		select {
 		case ev := <-w.ch:
 			// A data change is the predecessor confirming or renewing its lease
@@ -329,15 +344,19 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 				l.notifications.Add(1)
 			}
 		case <-timeout:
+		case <-recheck:
 		case <-refresh:
 			_, _ = call(ctx, l, "touch", node, func() (*gozk.Stat, error) {
-				return l.conn.Set(node, encodeDetached(opt.Owner, opt.TTL, opt.TTL), -1)
+				return l.conn.Set(node, encodeWaiting(opt.Owner, opt.TTL, opt.TTL, waitingTouch(opt.TTL)), -1)
 			}, nil)
 		case <-ctx.Done():
 			err = interrupted(ctx, dir)
 		}
 		if t != nil {
 			t.Stop()
+		}
+		if rt != nil {
+			rt.Stop()
 		}
 		if err != nil {
 			return nil, err
@@ -430,7 +449,8 @@ func (l *Locker) takeDetached(ctx context.Context, name, node, uuid string, opt 
 	}, nil)
 	if err != nil {
 		if errors.Is(err, gozk.ErrNoNode) {
-			return nil, errs.New(errs.KindRuntime, "zookeeper: our lock node %s disappeared as we took the lock (broken, or its TTL ran out)", node)
+			return nil, errs.New(errs.KindRuntime, "zookeeper: our lock node %s disappeared as we took the lock (broken, its TTL ran out, or taken for an orphan while this process did not run)", node).
+				Wrap(errNodeGone)
 		}
 		return nil, err
 	}
@@ -804,4 +824,62 @@ func normalizeToken(token string) string {
 		return m.token
 	}
 	return token
+}
+
+// orphanWatch follows the lowest node of a queue while it is a waiting detached
+// node: since when it has been seen unchanged (at version).
+type orphanWatch struct {
+	node    string
+	version int32
+	since   time.Time
+	stale   time.Duration
+}
+
+// reapOrphan deletes the lowest node m when it is a detached acquirer's waiting TTL
+// node (never granted: its data says waiting) that this process has seen unchanged
+// for longer than its owner's touch allows: its owner died while waiting. The delete
+// is at the version seen, so it fails if the owner touched or took it meanwhile;
+// and an owner that did not run for that long finds its node gone when it writes it
+// (to touch or to take it) and queues again. It reports whether it deleted m.
+func (l *Locker) reapOrphan(ctx context.Context, dir string, m member, w *orphanWatch) bool {
+	if m.format != FormatCurator || l.isOurs(m.token) {
+		*w = orphanWatch{}
+		return false
+	}
+	p := dir + "/" + m.name
+	type gd struct {
+		b  []byte
+		st *gozk.Stat
+	}
+	r, err := call(ctx, l, "get", p, func() (gd, error) {
+		b, st, err := l.conn.Get(p)
+		return gd{b, st}, err
+	}, nil)
+	if err != nil {
+		*w = orphanWatch{}
+		return false
+	}
+	d, ok := decodeData(r.b)
+	if !ok || d.WaitingTouchMs <= 0 || r.st.EphemeralOwner != 0 {
+		*w = orphanWatch{}
+		return false
+	}
+	if w.node != p || w.version != r.st.Version {
+		*w = orphanWatch{node: p, version: r.st.Version, since: time.Now(), stale: staleWaiting(time.Duration(d.WaitingTouchMs) * time.Millisecond)}
+		return false
+	}
+	if time.Since(w.since) < w.stale {
+		return false
+	}
+	_, err = call(ctx, l, "delete", p, func() (struct{}, error) { return struct{}{}, l.conn.Delete(p, w.version) }, nil)
+	*w = orphanWatch{}
+	return err == nil || errors.Is(err, gozk.ErrNoNode)
+}
+
+// isOurs reports whether token is a lease this Locker holds.
+func (l *Locker) isOurs(token string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.held[token]
+	return ok
 }

@@ -421,6 +421,11 @@ type nodeData struct {
 	// NodeTTLMs is the TTL the node was created with, for a detached lease (a TTL
 	// node, not tied to a session); 0 for an ephemeral node.
 	NodeTTLMs int64 `json:"node_ttl_ms,omitempty"`
+	// WaitingTouchMs is set while a detached acquirer waits (its TTL node is queued,
+	// not granted): it rewrites the node every WaitingTouchMs. A waiting node left
+	// unchanged for longer than staleWaiting(WaitingTouchMs) is an orphan (its
+	// process died) and other dsctl acquirers delete it (at the version they saw).
+	WaitingTouchMs int64 `json:"waiting_touch_ms,omitempty"`
 }
 
 func encodeData(o lock.Owner, ttl time.Duration) []byte {
@@ -433,6 +438,19 @@ func encodeDetached(o lock.Owner, ttl, nodeTTL time.Duration) []byte {
 	b, _ := json.Marshal(nodeData{Dsctl: 1, Owner: o, TTLMs: ttl.Milliseconds(), NodeTTLMs: nodeTTL.Milliseconds()})
 	return b
 }
+
+// encodeWaiting is the data of a detached acquirer's TTL node while it waits.
+func encodeWaiting(o lock.Owner, ttl, nodeTTL, touch time.Duration) []byte {
+	b, _ := json.Marshal(nodeData{Dsctl: 1, Owner: o, TTLMs: ttl.Milliseconds(), NodeTTLMs: nodeTTL.Milliseconds(), WaitingTouchMs: max(touch.Milliseconds(), 1)})
+	return b
+}
+
+// waitingTouch is how often a waiting detached acquirer rewrites its node.
+func waitingTouch(ttl time.Duration) time.Duration { return min(ttl/3, 250*time.Millisecond) }
+
+// staleWaiting is how long a waiting detached node that its owner rewrites every
+// touch must stay unchanged before other acquirers take it for an orphan.
+func staleWaiting(touch time.Duration) time.Duration { return 4*touch + 250*time.Millisecond }
 
 // unimplemented reports ZooKeeper's Unimplemented answer (a TTL node on a server
 // without zookeeper.extendedTypesEnabled); go-zookeeper has no error value for it.
