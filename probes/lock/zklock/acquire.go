@@ -697,6 +697,19 @@ var errNotQueued = errors.New("not queued")
 // lock break --force deletes it, with a break record. errNotQueued when the token
 // names no queued node.
 func (l *Locker) releaseForeign(ctx context.Context, name, dir, token string) error {
+	// A new process may be connected to a follower that has not yet applied the
+	// acquire that printed the token: sync first, and once more when not found.
+	err := l.releaseForeignOnce(ctx, name, dir, token)
+	if err == errNotQueued {
+		err = l.releaseForeignOnce(ctx, name, dir, token)
+	}
+	return err
+}
+
+func (l *Locker) releaseForeignOnce(ctx context.Context, name, dir, token string) error {
+	if err := l.sync(ctx, dir); err != nil {
+		return err
+	}
 	ms, others, err := l.queue(ctx, dir)
 	if err != nil {
 		return err
@@ -714,6 +727,8 @@ func (l *Locker) releaseForeign(ctx context.Context, name, dir, token string) er
 			return err
 		}
 		d, ok := e.data()
+		// (A waiting detached node, first because its owner died before taking
+		// it, is deleted too: nobody holds it.)
 		if ok && d.NodeTTLMs > 0 && e.version >= 0 && i == 0 {
 			// A detached lease: delete that node at the version read (a renewal or
 			// a break in between is seen).
@@ -740,10 +755,22 @@ func (l *Locker) releaseForeign(ctx context.Context, name, dir, token string) er
 // renewDetached renews a detached lease (a dsctl TTL node) held by token, from any
 // process: it rewrites the node at the version read (so a break in between is seen),
 // which restarts its TTL on the server. Nil, nil when token does not hold such a lease.
+//
+// As in acquire, the holder is the first node of the queue counting every lock kind
+// that queues there (a detached node waiting behind a Curator or kazoo read lock is
+// not held), read after a sync (a new process may be on a lagging follower); a node
+// still waiting (waiting_touch_ms) is not held either.
 func (l *Locker) renewDetached(ctx context.Context, name, dir, token string, ttl time.Duration) (*lock.Lease, error) {
-	ms, _, err := l.queue(ctx, dir)
-	if err != nil || len(ms) == 0 || ms[0].token != token {
+	if err := l.sync(ctx, dir); err != nil {
 		return nil, err
+	}
+	ms, others, err := l.queue(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	ms, _ = foreignMembers(ms, others)
+	if len(ms) == 0 || ms[0].token != token {
+		return nil, nil
 	}
 	e, err := l.entry(ctx, dir, ms[0])
 	if errors.Is(err, gozk.ErrNoNode) {
@@ -753,8 +780,8 @@ func (l *Locker) renewDetached(ctx context.Context, name, dir, token string, ttl
 		return nil, err
 	}
 	d, ok := e.data()
-	if !ok || d.NodeTTLMs <= 0 || e.version < 0 {
-		return nil, nil // a session's ephemeral node, or not dsctl's
+	if !ok || d.NodeTTLMs <= 0 || e.version < 0 || d.WaitingTouchMs > 0 {
+		return nil, nil // a session's ephemeral node, not dsctl's, or still waiting
 	}
 	nodeTTL := time.Duration(d.NodeTTLMs) * time.Millisecond
 	sent := time.Now()
