@@ -56,8 +56,11 @@ or ask for a detached lease with --detach: the queue node is then a TTL node
 once as on Redis, and renew and release work with the token from any process.
 ZooKeeper deletes a TTL node at its next container check after the TTL ran out
 (zookeeper.containerCheckIntervalMs, 60s by default), so an abandoned detached lease
-blocks others up to that much longer than its TTL; a waiting --detach acquire keeps
-its node alive while it waits. The TTL is timed on the ZooKeeper leader's wall clock
+blocks others up to that much longer than its TTL. A waiting --detach acquire
+rewrites its node every 250ms (TTL/3 if shorter) while it waits; if its process dies
+while waiting, dsctl acquirers queued behind delete that node about 1.25s after it
+stopped changing (Curator and kazoo acquirers wait for its TTL + the container
+check). The TTL is timed on the ZooKeeper leader's wall clock
 (from the node's last write): keep the ensemble's clocks in sync (NTP), since a new
 leader whose clock runs ahead would end it early, and check DSCTL_LOCK_FENCE.
 
@@ -70,7 +73,8 @@ the foreground as on ZooKeeper (exit 4 if the connection is killed meanwhile), a
 (no fencing token).
 
 --semaphore N (ZooKeeper only) lets up to N holders hold the lock at once; the
-N+1th waits or gets exit 3. It cannot be combined with --detach.
+N+1th waits or gets exit 3. It cannot be combined with --detach (any N, and
+--semaphore 1 on a semaphore's name: its lease lives with this process's session).
 
 --for DURATION holds any lease in the foreground for that long, renewing it, then
 releases it (ctrl-C releases it earlier), on Redis too.
