@@ -47,6 +47,20 @@
 //
 // Leases do not outlive the process (Backend.Detached is false): closing the Locker
 // ends its session and ZooKeeper deletes its nodes.
+//
+// # Detached leases
+//
+// AcquireOptions.Detached (lock acquire --detach) queues a persistent-sequential TTL
+// node instead, which outlives the process until its TTL passes without a write. A
+// TTL node's TTL cannot be changed, so the waiting node already carries the lease's
+// TTL; while it waits it is marked waiting (waiting_touch_ms in its data) and
+// rewritten every min(TTL/3, 250ms). A dsctl waiter that finds such a node first in
+// the queue, unchanged for 4 touches + 250ms, takes it for the orphan of a process
+// that died while waiting and deletes it at the version it saw (so a touch or the
+// grant in between wins; an owner that did not run that long finds its node gone and
+// queues again). Curator and kazoo waiters do not: behind them an orphan blocks for up
+// to its TTL + the container check interval (60s by default). Semaphores cannot be
+// detached (their leases are ephemeral).
 package zklock
 
 import (

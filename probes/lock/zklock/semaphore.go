@@ -33,7 +33,12 @@ import (
 //
 // Curator keeps N in the client, not in ZooKeeper; dsctl also writes it on the leases
 // node ({"dsctl_semaphore":{"permits":N}}), so Inspect can tell holders from the
-// waiter (Curator ignores that data).
+// waiter (Curator ignores that data), and refuses (usage error) a dsctl acquirer whose
+// N differs from the recorded one while lease nodes exist: clients counting the same
+// leases against different N overrun each other. A Curator client records nothing, so
+// a Curator client with another N is not detected. Every semaphore lease, of 1 permit
+// too, is fencing_safe false and --require-fencing is refused: other clients of the
+// name may count with another N. Semaphore leases cannot be detached.
 
 // FormatSemaphore is a Curator InterProcessSemaphoreV2 (locks + leases).
 const FormatSemaphore lock.Format = "curator-semaphore"
