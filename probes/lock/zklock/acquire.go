@@ -477,6 +477,11 @@ func (l *Locker) deadline(sent time.Time, ttl time.Duration) time.Time {
 		end = s
 	}
 	bound := end.Sub(sent)
+	if bound <= lock.ClockDrift(bound) {
+		// This process did not run for longer than the session's bound before the
+		// write: the leader may already be expiring the session. Ends at once.
+		return sent
+	}
 	return sent.Add(bound - lock.ClockDrift(bound))
 }
 
