@@ -4,8 +4,11 @@ package zklock
 // session part of a lease's local bound is counted.
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	gozk "github.com/go-zookeeper/zk"
 )
 
 // The tick is learned from the server's conf (the sandbox answers it), and the
@@ -51,5 +54,62 @@ func TestReview2FixSessionEndCountsFromTheLastKnownWrite(t *testing.T) {
 	l.activity.wrote(sent.Add(-tick))
 	if got, want := l.sessionEnd(sent), sent.Add(to-to/3-tick); !got.Equal(want) {
 		t.Fatalf("session end %s after sent, want %s (timeout - timeout/3 - tick)", got.Sub(sent), want.Sub(sent))
+	}
+}
+
+// Finding 6: a waiting detached node is taken for an orphan only after it stayed
+// unchanged for staleWaiting; a touch in between (its owner alive) resets the count,
+// and a granted node (no waiting mark) is never reaped.
+func TestReview2FixReapOrphanOnlyUnchangedWaitingNodes(t *testing.T) {
+	l := internalLocker(t)
+	ctx := context.Background()
+	dir := l.root + "/review2/orphan"
+	if err := l.ensureParents(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.conn.Create(dir, nil, 0, gozk.WorldACL(gozk.PermAll)); err != nil && err != gozk.ErrNodeExists {
+		t.Fatal(err)
+	}
+	const touch = 50 * time.Millisecond
+	uuid := newUUID()
+	p, err := l.conn.Create(dir+"/_c_"+uuid+"-lock-", encodeWaiting(testOwner, time.Minute, time.Minute, touch), gozk.FlagSequence, gozk.WorldACL(gozk.PermAll))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := parseMember(p[len(dir)+1:])
+	if !ok {
+		t.Fatalf("not a queue node: %s", p)
+	}
+	var w orphanWatch
+	if l.reapOrphan(ctx, dir, m, &w) {
+		t.Fatal("reaped at first sight")
+	}
+	// The owner touches it: seen changed, the count starts again.
+	for i := 0; i < 12; i++ { // 600ms: longer than staleWaiting(touch)
+		time.Sleep(touch)
+		if _, err := l.conn.Set(p, encodeWaiting(testOwner, time.Minute, time.Minute, touch), -1); err != nil {
+			t.Fatal(err)
+		}
+		if l.reapOrphan(ctx, dir, m, &w) {
+			t.Fatalf("reaped a waiting node its owner touches (after %d touches)", i+1)
+		}
+	}
+	// Granted (the mark gone): never reaped.
+	if _, err := l.conn.Set(p, encodeDetached(testOwner, time.Minute, time.Minute), -1); err != nil {
+		t.Fatal(err)
+	}
+	_ = l.reapOrphan(ctx, dir, m, &w)
+	time.Sleep(staleWaiting(touch) + 50*time.Millisecond)
+	if l.reapOrphan(ctx, dir, m, &w) || !nodeExists(t, l, p) {
+		t.Fatal("reaped a granted detached lease")
+	}
+	// Waiting again and left alone: reaped after staleWaiting.
+	if _, err := l.conn.Set(p, encodeWaiting(testOwner, time.Minute, time.Minute, touch), -1); err != nil {
+		t.Fatal(err)
+	}
+	_ = l.reapOrphan(ctx, dir, m, &w)
+	time.Sleep(staleWaiting(touch) + 50*time.Millisecond)
+	if !l.reapOrphan(ctx, dir, m, &w) || nodeExists(t, l, p) {
+		t.Fatal("an unchanged waiting node was not reaped after staleWaiting")
 	}
 }
