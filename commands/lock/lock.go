@@ -139,7 +139,7 @@ func (b *backendFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&b.ZKRoot, "zk-root", backends.DefaultZKRoot, "ZooKeeper node under which the locks live")
 	fl.StringVar(&b.Mode, "mode", "", "SQL locks: lease (rows with a database-clock expiry; default) or session (GET_LOCK / pg_advisory_lock held by dsctl's connection)")
 	fl.StringVar(&b.Table, "table", "", "SQL locks: the lock table (default "+backends.DefaultSQLTable+", or shedlock with --format shedlock); inspect and list also read ShedLock and unique-key tables")
-	fl.StringVar(&b.Format, "format", "", "SQL locks: dsctl (default) or shedlock (take and release locks in an existing ShedLock table)")
+	fl.StringVar(&b.Format, "format", "", "SQL locks: dsctl (default), shedlock (take and release locks in an existing ShedLock table) or unique-key (inspect, list and break --raw of a classic unique-key table given by --table)")
 	registerBackendCompletions(cmd)
 }
 
@@ -154,7 +154,7 @@ func registerBackendCompletions(cmd *cobra.Command) {
 			"session\tGET_LOCK / pg_advisory_lock held by dsctl's connection"))
 	}
 	if cmd.Flags().Lookup("format") != nil {
-		cmdutil.RegisterFlag(cmd, "format", cmdutil.Fixed("dsctl\tdsctl's lease table (fencing tokens)", "shedlock\tan existing ShedLock table (no fencing token)"))
+		cmdutil.RegisterFlag(cmd, "format", cmdutil.Fixed("dsctl\tdsctl's lease table (fencing tokens)", "shedlock\tan existing ShedLock table (no fencing token)", "unique-key\ta classic unique-key table (inspect, list, break --raw)"))
 	}
 }
 

@@ -139,7 +139,7 @@ func TestLockHelpAndCompletionCoverEveryBackend(t *testing.T) {
 	}{
 		{[]string{"__complete", "lock", "acquire", "x", "--backend", ""}, []string{"redis", "zookeeper", "mysql", "postgres"}},
 		{[]string{"__complete", "lock", "run", "x", "--mode", ""}, []string{"lease", "session"}},
-		{[]string{"__complete", "lock", "inspect", "x", "--format", ""}, []string{"dsctl", "shedlock"}},
+		{[]string{"__complete", "lock", "inspect", "x", "--format", ""}, []string{"dsctl", "shedlock", "unique-key"}},
 		{[]string{"__complete", "lock", "sql", "init", "--backend", ""}, []string{"mysql", "postgres"}},
 	} {
 		r := dsctl(t, nil, c.args...)

@@ -633,12 +633,12 @@ func TestSQLInspectUniqueKeyTableAndForeignSessionLock(t *testing.T) {
 			if _, err := s.db.Exec(ins, "billing.run"); err != nil {
 				t.Fatal(err)
 			}
-			r := dsctl(t, nil, "lock", "inspect", "billing.run", "--config", s.cfg, "--table", mk, "-o", "json")
+			r := dsctl(t, nil, "lock", "inspect", "billing.run", "--config", s.cfg, "--table", mk, "--format", "unique-key", "-o", "json")
 			var info map[string]any
 			if r.code != 0 || json.Unmarshal([]byte(r.out), &info) != nil || info["held"] != true || info["format"] != "unique-key" {
 				t.Fatalf("inspect a unique-key row: exit %d %q %q", r.code, r.out, r.errOut)
 			}
-			r = dsctl(t, nil, "lock", "list", "--config", s.cfg, "--table", mk, "-o", "json")
+			r = dsctl(t, nil, "lock", "list", "--config", s.cfg, "--table", mk, "--format", "unique-key", "-o", "json")
 			var rows []map[string]any
 			if r.code != 0 || json.Unmarshal([]byte(r.out), &rows) != nil || len(rows) != 1 || rows[0]["name"] != "billing.run" {
 				t.Fatalf("list a unique-key table: exit %d %q %q", r.code, r.out, r.errOut)

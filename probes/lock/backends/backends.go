@@ -245,6 +245,9 @@ const (
 	ModeSession = sqllock.ModeSession
 	// FormatShedLock takes and releases locks in an existing ShedLock table.
 	FormatShedLock = sqllock.FormatShedLock
+	// FormatUniqueKey reads (inspect, list, break --raw/--if-token) a classic
+	// unique-key lock table: a row per held lock (never inferred from a table's shape).
+	FormatUniqueKey = sqllock.FormatUniqueKey
 	// DefaultSQLTable is the table of dsctl's SQL lease rows.
 	DefaultSQLTable = sqllock.DefaultTable
 )
@@ -304,12 +307,12 @@ func CheckOptions(kind Kind, opt Options) error {
 		}
 		switch opt.Format {
 		case "", lock.FormatDsctl:
-		case FormatShedLock:
+		case FormatShedLock, FormatUniqueKey:
 			if opt.Mode == ModeSession {
-				return errs.Usage("--format shedlock works with --mode lease only").WithHint("ShedLock tables are lease rows (lock_until); drop --mode session")
+				return errs.Usage("--format %s works with --mode lease only", opt.Format).WithHint("%s tables are rows; drop --mode session", opt.Format)
 			}
 		default:
-			return errs.Usage("unknown --format %q for SQL locks", string(opt.Format)).WithHint("use dsctl (default) or shedlock")
+			return errs.Usage("unknown --format %q for SQL locks", string(opt.Format)).WithHint("use dsctl (default), shedlock, or unique-key (inspect, list and break of a classic unique-key table)")
 		}
 		if opt.Table != "" {
 			return sqllock.ValidateTable(opt.Table)
