@@ -137,6 +137,20 @@ func TestCheckEarlyLossExpectedWhenLeasesEndWithTheConnection(t *testing.T) {
 	wantVerdicts(t, r, map[string]string{PropMutualExclusion: VerdictViolated})
 }
 
+// A lease recorded at or after its own local deadline was never believed held: its
+// (older) fence after a newer one is not a fence-order violation. One recorded before
+// its deadline with an older fence still is.
+func TestCheckFenceOrderIgnoresLeasesWithNoTimeLeft(t *testing.T) {
+	var h hist
+	h.lease(0, 1, 44, 0, 1, 99, 20, 21, TypeOK)
+	h.lease(1, 1, 34, 0, 30, 30, 31, 32, TypeFail) // answered at its deadline
+	r := Check(h.events, CheckOptions{TTL: ttl, FencingSafe: true})
+	wantVerdicts(t, r, map[string]string{PropFenceOrder: VerdictOK, PropMutualExclusion: VerdictOK})
+	h.lease(2, 1, 35, 40, 41, 139, 60, 61, TypeOK)
+	r = Check(h.events, CheckOptions{TTL: ttl, FencingSafe: true})
+	wantVerdicts(t, r, map[string]string{PropFenceOrder: VerdictViolated})
+}
+
 func TestCheckRunWouldNotStopChildInTime(t *testing.T) {
 	var h hist
 	// worker 0 overran (released after its deadline), worker 1 got the lock before
