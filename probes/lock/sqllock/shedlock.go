@@ -338,7 +338,24 @@ func (l *Locker) renewShedLock(ctx context.Context, name, token string, ttl time
 		return nil, err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, l.shedNotHeld(ctx, name, token)
+		// MySQL counts changed rows only (dsctl never opens connections with
+		// clientFoundRows): a renewal that writes the lock_until already there (a
+		// column of whole seconds, as some ShedLock tables have, renewed within the
+		// same second) changes nothing and still holds. Ask whether it does.
+		held := false
+		if d.name() == "mysql" {
+			var one int
+			hcond, harg := ownerMatch(d.ph(2), token)
+			hq := fmt.Sprintf(`SELECT 1 FROM %s WHERE name = %s AND %s AND lock_until > %s`, l.qtable, d.ph(1), hcond, l.shedNow())
+			found, err := l.queryRow(ctx, true, "renew "+name, hq, []any{name, harg}, &one)
+			if err != nil {
+				return nil, err
+			}
+			held = found
+		}
+		if !held {
+			return nil, l.shedNotHeld(ctx, name, token)
+		}
 	}
 	return &lock.Lease{Name: name, Token: token, TTL: ttl, TTLMs: ttl.Milliseconds(), AcquiredAt: sent,
 		ExpiresAt: deadline(sent, ttl), Backend: l.Backend(), Note: shedlockNote}, nil
