@@ -88,20 +88,12 @@ type sessionHolder struct {
 	since sql.NullInt64 // epoch micros, when known
 }
 
-// foreignSessionHolder reports another program holding name's session lock, nil if none.
-func (l *Locker) foreignSessionHolder(ctx context.Context, name string) (*lock.Info, error) {
-	var sh *sessionHolder
-	var err error
+// sessionLockHolder reports who holds name's session lock, nil if nobody.
+func (l *Locker) sessionLockHolder(ctx context.Context, name string) (*sessionHolder, error) {
 	if l.dialect.name() == "mysql" {
-		sh, err = l.mysqlUserLockHolder(ctx, UserLockName(name))
-	} else {
-		sh, err = l.pgAdvisoryHolder(ctx, AdvisoryKey(name))
+		return l.mysqlUserLockHolder(ctx, UserLockName(name))
 	}
-	if err != nil || sh == nil {
-		return nil, err
-	}
-	info := l.sessionInfo(name, sh)
-	return info, nil
+	return l.pgAdvisoryHolder(ctx, AdvisoryKey(name))
 }
 
 func (l *Locker) sessionInfo(name string, sh *sessionHolder) *lock.Info {

@@ -39,6 +39,43 @@ func (l *Locker) Inspect(ctx context.Context, name string) (*lock.Info, error) {
 	if err != nil {
 		return nil, err
 	}
+	info, err := l.rowInfo(ctx, name, r)
+	if err != nil || info.Held || l.mode != ModeSession {
+		return info, err
+	}
+	// Someone may hold the session lock of this name without a live row: another
+	// program, or a dsctl client that has just taken it and is stamping the row (one
+	// round trip later). Give the latter that moment before naming another program.
+	sh, err := l.sessionLockHolder(ctx, name)
+	if err != nil || sh == nil {
+		return info, nil
+	}
+	deadline := time.Now().Add(stampGrace)
+	for time.Now().Before(deadline) {
+		if err := sleepCtx(ctx, stampPoll); err != nil {
+			return nil, interrupted(ctx, name)
+		}
+		r, err := l.readRow(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if r.held() && r.sessionID.Valid && r.sessionID.Int64 == sh.id {
+			return l.rowInfo(ctx, name, r)
+		}
+	}
+	return l.sessionInfo(name, sh), nil
+}
+
+// stampGrace bounds how long Inspect waits for the holder of a session lock to stamp
+// its row before calling it another program's lock; stampPoll is how often it looks.
+const (
+	stampGrace = 250 * time.Millisecond
+	stampPoll  = 10 * time.Millisecond
+)
+
+// rowInfo is the lock's state from its dsctl row; on a row of a session-mode holder it
+// also says whether the holder's session lock is still held.
+func (l *Locker) rowInfo(ctx context.Context, name string, r *row) (*lock.Info, error) {
 	info := l.infoOf(name, r)
 	if info.Held && r.sessionID.Valid {
 		alive, err := l.sessionHeld(ctx, name, r.sessionID.Int64)
@@ -52,12 +89,6 @@ func (l *Locker) Inspect(ctx context.Context, name string) (*lock.Info, error) {
 			// which the row's lease bounds: dsctl waits for the row to expire.
 			info.Notes = append(info.Notes, fmt.Sprintf("the holder's connection (%s %d) ended: its session lock is gone, but dsctl clients wait until the row's lease expires (%s)",
 				l.sessionWord(), r.sessionID.Int64, lock.RoundDuration(info.Holder.TTLLeft)))
-		}
-	}
-	if !info.Held && l.mode == ModeSession {
-		// Someone else (not dsctl) may hold the session lock of this name.
-		if fi, err := l.foreignSessionHolder(ctx, name); err == nil && fi != nil {
-			return fi, nil
 		}
 	}
 	return info, nil

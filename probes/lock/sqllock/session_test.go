@@ -305,3 +305,42 @@ func TestSessionBreakAfterConnectionEnded(t *testing.T) {
 		}
 	})
 }
+
+// A dsctl client holds the session lock a moment before its row says so: it stamps the
+// row one round trip later (longer when it is descheduled). Inspect in that moment names
+// the dsctl holder, not "another program's session lock" (CI caught the latter once, and
+// `lock break` then refused to break a dsctl lock).
+func TestSessionInspectWhileStamping(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		l := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		name := locktest.Name(t, "stamping")
+		conn, sid, err := sqllock.TakeSessionLock(ctx, holder, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type answer struct {
+			info *lock.Info
+			err  error
+		}
+		inspected := make(chan answer, 1)
+		go func() {
+			info, err := l.Inspect(ctx, name)
+			inspected <- answer{info, err}
+		}()
+		time.Sleep(80 * time.Millisecond) // the holder is paused between its two steps
+		lease, err := sqllock.GrantSession(ctx, holder, conn, sid, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+		if err != nil || lease == nil {
+			t.Fatalf("stamp: %v %v", lease, err)
+		}
+		defer func() { _ = holder.Release(ctx, name, lease.Token) }()
+		got := <-inspected
+		if got.err != nil || !got.info.Held || got.info.Format != lock.FormatDsctl || got.info.Holder.Token != lease.Token {
+			t.Fatalf("inspect while the holder stamps its row: %+v %v", got.info, got.err)
+		}
+		if _, err := l.Break(ctx, name, lock.BreakOptions{By: "test", IfToken: lease.Token}); err != nil {
+			t.Fatalf("break of the dsctl holder: %v", err)
+		}
+	})
+}
