@@ -15,6 +15,7 @@ import (
 
 	gozk "github.com/go-zookeeper/zk"
 
+	"github.com/dsctl/dsctl/probes/faultproxy"
 	"github.com/dsctl/dsctl/probes/testenv"
 	"github.com/dsctl/dsctl/probes/zk/zktest"
 )
@@ -475,6 +476,54 @@ func TestWatchSessionExpiryStream(t *testing.T) {
 		}
 		if got := strings.Join(types, " "); !strings.Contains(got, "armed disconnected session_expired resync") || !strings.HasSuffix(got, "armed summary") {
 			t.Errorf("stream: %s", got)
+		}
+	})
+}
+
+// ctrl-C while the re-read after a change waits on a server that answers slowly (here
+// 2 s each way through a proxy) ends the watch within a moment, with the summary, not
+// when the read finally comes back (nor after 2/3 of the session timeout when it never
+// does): go-zookeeper cannot cancel a request, so the command closes the client.
+func TestWatchStopsWhileAReadIsStuck(t *testing.T) {
+	eachTarget(t, func(t *testing.T, tg target) {
+		c := client(t, tg)
+		ctx := context.Background()
+		root := base(t, c)
+		node := root + "/slow"
+		if _, err := c.Create(ctx, node, nil, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		px, err := faultproxy.New(strings.Split(tg.servers, ",")[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer px.Close()
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		out, errOut := &syncBuffer{}, &syncBuffer{}
+		done := make(chan result, 1)
+		go func() {
+			done <- dsctlCtx(wctx, t, nil, out, errOut, "zk", "watch", node, "-o", "jsonl", "--zk", px.Addr(), "--session-timeout", "30s")
+		}()
+		waitFor(t, 10*time.Second, "armed", func() bool { return strings.Contains(out.String(), `"type":"armed"`) })
+		px.SetLatency(2*time.Second, 0)
+		if _, err := c.Set(ctx, node, []byte("v"), -1); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second) // the notification came at ~2 s; the re-read's reply comes at ~6 s
+		stopped := time.Now()
+		cancel()
+		var r result
+		select {
+		case r = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("zk watch still running 10 s after ctrl-C")
+		}
+		if took := time.Since(stopped); took > 1500*time.Millisecond {
+			t.Fatalf("zk watch took %s to stop after ctrl-C", took)
+		}
+		if r.code != 0 || !strings.Contains(r.out, `"type":"summary"`) {
+			t.Fatalf("exit %d, output %q %q", r.code, r.out, r.errOut)
 		}
 	})
 }
