@@ -455,12 +455,7 @@ func (l *Locker) renewSession(ctx context.Context, name, token string, ttl time.
 		// (killed server-side, idle timeout, restart) or unusable. Either way this
 		// process can no longer prove it holds the lock.
 		l.dropSession(h, false)
-		e := &lock.NotHeldError{Name: name, Token: token, Reason: lock.LostExpired,
-			Detail: fmt.Sprintf("the database connection holding %s ended (%s)", l.sessionLockName(name), dbMessage(err))}
-		if r, rerr := l.readRow(context.WithoutCancel(ctx), name); rerr == nil && r.held() && r.token.String != token {
-			e.Reason, e.Current = lock.LostTaken, r.holder()
-		}
-		return nil, lock.NotHeld(e)
+		return nil, l.connectionLost(ctx, name, token, err)
 	}
 	if n == 0 { // broken (the row no longer names this token) or expired by the database clock: never renewed
 		l.giveUp(h)
@@ -535,12 +530,28 @@ SELECT (SELECT count(*) FROM r), pg_advisory_unlock($3::bigint)::int, pg_notify(
 		if tableMissing(err) || columnMissing(err) || permissionDenied(err) {
 			return l.classify(ctx, "release "+name, err)
 		}
-		return lock.NotHeld(&lock.NotHeldError{Name: name, Token: token, Reason: lock.LostExpired,
-			Detail: fmt.Sprintf("the database connection holding %s ended (%s)", l.sessionLockName(name), dbMessage(err))})
+		return l.connectionLost(ctx, name, token, err)
 	}
 	l.dropSession(h, true)
 	if n == 0 { // broken meanwhile
 		return l.notHeld(ctx, name, token)
 	}
 	return nil
+}
+
+// connectionLost is the error of a session-mode holder whose connection failed with
+// err: the row, read on another connection, tells whether `lock break` ended it (the
+// break record names this token), another holder has it now, or it just ended.
+func (l *Locker) connectionLost(ctx context.Context, name, token string, err error) error {
+	e := &lock.NotHeldError{Name: name, Token: token, Reason: lock.LostExpired,
+		Detail: fmt.Sprintf("the database connection holding %s ended (%s)", l.sessionLockName(name), dbMessage(err))}
+	r, rerr := l.readRow(context.WithoutCancel(ctx), name)
+	switch {
+	case rerr != nil:
+	case r.held() && r.token.String != token:
+		e.Reason, e.Current = lock.LostTaken, r.holder()
+	case !r.held() && r.breakToken.Valid && r.breakToken.String == token:
+		e.Reason, e.Break, e.Detail = lock.LostBroken, r.lastBreak(), ""
+	}
+	return lock.NotHeld(e)
 }

@@ -344,3 +344,33 @@ func TestSessionInspectWhileStamping(t *testing.T) {
 		}
 	})
 }
+
+// `lock break` of a live session-mode holder ends its connection; the holder, on its
+// next renew or release, is told it was broken, by whom and why, not just that its
+// connection ended.
+func TestSessionBrokenHolderIsToldWhy(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		for _, verb := range []string{"renew", "release"} {
+			l := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+			other := newLocker(t, dsn, sqllock.Options{})
+			name := locktest.Name(t, verb)
+			lease, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := other.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "stuck deploy"}); err != nil {
+				t.Fatal(err)
+			}
+			if verb == "renew" {
+				_, err = l.Renew(ctx, name, lease.Token, 30*time.Second)
+			} else {
+				err = l.Release(ctx, name, lease.Token)
+			}
+			nh, ok := lock.AsNotHeld(err)
+			if !ok || nh.Reason != lock.LostBroken || nh.Break == nil || nh.Break.Reason != "stuck deploy" || nh.Break.By != "oncall" {
+				t.Fatalf("%s after a break: %v", verb, err)
+			}
+		}
+	})
+}
