@@ -22,6 +22,13 @@ func quoteSQL(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") +
 // (dsctl, ShedLock, unique-key); on a dsctl table in session mode, a row counts as held
 // only while its holder's session lock is.
 func (l *Locker) Inspect(ctx context.Context, name string) (*lock.Info, error) {
+	return l.inspect(ctx, name, true)
+}
+
+// inspect is Inspect; with settle false it names a session lock without a live row
+// another program's at once (a waiter that already knows that holder need not wait
+// again).
+func (l *Locker) inspect(ctx context.Context, name string, settle bool) (*lock.Info, error) {
 	if err := lock.ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -51,7 +58,7 @@ func (l *Locker) Inspect(ctx context.Context, name string) (*lock.Info, error) {
 		return info, nil
 	}
 	deadline := time.Now().Add(stampGrace)
-	for time.Now().Before(deadline) {
+	for settle && time.Now().Before(deadline) {
 		if err := sleepCtx(ctx, stampPoll); err != nil {
 			return nil, interrupted(ctx, name)
 		}

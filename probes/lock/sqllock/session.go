@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -99,7 +100,9 @@ func (l *Locker) acquireSession(ctx context.Context, name string, opt lock.Acqui
 			}
 			// The row is held by a lease-mode holder of the same name: wait for it.
 		}
-		info, err := l.Inspect(ctx, name)
+		// Settle (see inspect) only the first time a holder without a row is seen: a
+		// PostgreSQL waiter polls another program's advisory lock every foreignPoll.
+		info, err := l.inspect(ctx, name, !strings.HasPrefix(last, l.sessionWord()+" "))
 		if err != nil {
 			return nil, err
 		}
