@@ -590,8 +590,12 @@ func TestSQLSessionRunStopsTheChildWhenTheConnectionIsKilled(t *testing.T) {
 		t.Run(db.kind, func(t *testing.T) {
 			s := newSQLBackend(t, db.kind, "session")
 			b := s.underTest()
-			done := background(context.Background(), t, nil, b.args("lock", "run", "killed", "--ttl", "3s", "--", "sleep", "30")...)
-			waitHeld(t, b, "killed")
+			// Kill the connection once the child runs: before that, the kill could land
+			// between the server's commit of the grant and dsctl reading its reply, a
+			// failed acquire (exit 6), not a lost lock.
+			started := filepath.Join(t.TempDir(), "started")
+			done := background(context.Background(), t, nil, b.args("lock", "run", "killed", "--ttl", "3s", "--", "sh", "-c", `: > "$0"; exec sleep 30`, started)...)
+			waitFor(t, "the child to start", 10*time.Second, func() bool { _, err := os.Stat(started); return err == nil })
 			q := "SELECT session_id FROM " + s.table + " WHERE name = $1"
 			kill := "SELECT pg_terminate_backend($1::int)"
 			if db.kind == "mysql" {
