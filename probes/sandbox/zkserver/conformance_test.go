@@ -44,6 +44,7 @@ var conformance = []struct {
 	{"PersistentWatches", testPersistentWatches},
 	{"MultiRead", testMultiRead},
 	{"ReplyBodies", testReplyBodies},
+	{"SystemNodesHaveEmptyData", testSystemNodesHaveEmptyData},
 }
 
 func TestConformance(t *testing.T) {
@@ -1094,6 +1095,22 @@ func testReplyBodies(t *testing.T, tg target) {
 		r := rc.mustCall(tc.op, tc.body)
 		if r.code != tc.code || len(r.body.b) != tc.size {
 			t.Errorf("%s: code %d, body %d bytes; want %d and %d", tc.name, r.code, len(r.body.b), tc.code, tc.size)
+		}
+	}
+}
+
+// The nodes every server starts with hold empty data, not null: the two are different
+// answers on the wire, and Curator's EnsembleTracker fails (NullPointerException) on a
+// null /zookeeper/config.
+func testSystemNodesHaveEmptyData(t *testing.T, tg target) {
+	c := connect(t, tg.addr, 4*time.Second)
+	for _, p := range []string{"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"} {
+		data, _, err := c.Get(p)
+		if err != nil || data == nil {
+			t.Errorf("get %s: null data (%v), want an empty buffer", p, err)
+		}
+		if p != "/zookeeper/config" && len(data) != 0 {
+			t.Errorf("get %s: %q, want empty", p, data)
 		}
 	}
 }

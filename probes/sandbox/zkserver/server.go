@@ -141,13 +141,15 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 }
 
 // initTree creates the nodes every ZooKeeper starts with, with the stats a fresh
-// standalone 3.8 server shows for them.
+// standalone 3.8 server shows for them. Their data is empty, not null (a null buffer
+// on the wire is a different answer: Curator's EnsembleTracker fails on a null
+// /zookeeper/config with a NullPointerException).
 func (s *Server) initTree() {
 	s.nodes = map[string]*znode{
-		"/":                 {acl: WorldACL, children: map[string]struct{}{"zookeeper": {}}},
-		"/zookeeper":        {acl: WorldACL, children: map[string]struct{}{"quota": {}, "config": {}}},
-		"/zookeeper/quota":  {acl: WorldACL, children: map[string]struct{}{}},
-		"/zookeeper/config": {acl: []ACL{{Perms: PermRead, Scheme: "world", ID: "anyone"}}, children: map[string]struct{}{}, stat: Stat{Aversion: -1}},
+		"/":                 {data: []byte{}, acl: WorldACL, children: map[string]struct{}{"zookeeper": {}}},
+		"/zookeeper":        {data: []byte{}, acl: WorldACL, children: map[string]struct{}{"quota": {}, "config": {}}},
+		"/zookeeper/quota":  {data: []byte{}, acl: WorldACL, children: map[string]struct{}{}},
+		"/zookeeper/config": {data: []byte{}, acl: []ACL{{Perms: PermRead, Scheme: "world", ID: "anyone"}}, children: map[string]struct{}{}, stat: Stat{Aversion: -1}},
 	}
 }
 
