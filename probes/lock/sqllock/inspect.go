@@ -66,7 +66,7 @@ func (l *Locker) inspect(ctx context.Context, name string, settle bool) (*lock.I
 		if err != nil {
 			return nil, err
 		}
-		if r.held() && r.sessionID.Valid && r.sessionID.Int64 == sh.id {
+		if r.held() { // stamped (by sh, or by a holder that came and went meanwhile)
 			return l.rowInfo(ctx, name, r)
 		}
 	}
