@@ -74,7 +74,7 @@ func (f *fakeBackend) ZKList(_ context.Context, path string) (*ZKListing, error)
 	f.mu.Lock()
 	f.lists++
 	f.mu.Unlock()
-	st := zk.Stat{Version: 3, DataLength: 17, NumChildren: 2, Mtime: fixedNow.Add(-time.Minute)}
+	st := zk.Stat{Version: 3, DataLength: 17, NumChildren: 2, Mzxid: 0x200000040, Mtime: fixedNow.Add(-time.Minute)}
 	switch path {
 	case "/":
 		return &ZKListing{Path: "/", Stat: st, Children: []string{"app", "zookeeper"}}, nil

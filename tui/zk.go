@@ -305,8 +305,12 @@ func (p *zkPane) treeLines(w, h int) []string {
 	if l == nil {
 		return append(out, "reading…")
 	}
+	mtime := "never"
+	if l.Stat.Mzxid != 0 { // zxid 0: made by the server at start (/, /zookeeper), time 0
+		mtime = l.Stat.Mtime.UTC().Format("2006-01-02 15:04:05")
+	}
 	out = append(out, stDim.Render(cut(fmt.Sprintf("v%d · %d B · %d children · mtime %s", l.Stat.Version, l.Stat.DataLength,
-		l.Stat.NumChildren, l.Stat.Mtime.UTC().Format("2006-01-02 15:04:05")), w)))
+		l.Stat.NumChildren, mtime), w)))
 	data := "data: " + dataPreview(l.Data)
 	kids := p.visible()
 	rows := h - len(out) - 1

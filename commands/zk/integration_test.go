@@ -527,3 +527,20 @@ func TestWatchStopsWhileAReadIsStuck(t *testing.T) {
 		}
 	})
 }
+
+// The root was never written by a transaction (czxid and mzxid 0, time 0): its times
+// read "never", not 1970; a real node's read as dates.
+func TestStatTimesOfServerMadeNodes(t *testing.T) {
+	eachTarget(t, func(t *testing.T, tg target) {
+		r := dsctl(t, nil, "zk", "stat", "/", "--zk", tg.servers)
+		if r.code != 0 || strings.Count(r.out, "never (made by the server at start)") != 2 || strings.Contains(r.out, "1970") {
+			t.Fatalf("zk stat /: exit %d\n%s%s", r.code, r.out, r.errOut)
+		}
+		c := client(t, tg)
+		root := base(t, c)
+		r = dsctl(t, nil, "zk", "stat", root, "--zk", tg.servers)
+		if r.code != 0 || strings.Contains(r.out, "never") || !strings.Contains(r.out, time.Now().Format("2006-01-02")) {
+			t.Fatalf("zk stat %s: exit %d\n%s%s", root, r.code, r.out, r.errOut)
+		}
+	})
+}

@@ -227,6 +227,15 @@ type StatResult struct {
 }
 
 // Table is zkCli's stat layout.
+// nodeTime renders a node's ctime or mtime; zxid 0 means no transaction ever made or
+// changed it (/, /zookeeper: the server creates them at start, with time 0).
+func nodeTime(t time.Time, zxid int64) string {
+	if zxid == 0 {
+		return "never (made by the server at start)"
+	}
+	return t.Local().Format(time.RFC3339Nano)
+}
+
 func (r StatResult) Table() *output.TableData {
 	s := r.stat
 	owner := "none (persistent)"
@@ -236,9 +245,9 @@ func (r StatResult) Table() *output.TableData {
 	return output.KV(
 		"path", r.Path,
 		"czxid", fmt.Sprintf("%s (epoch %d, counter %d)", zkprobe.Hex(s.Czxid), s.Czxid>>32, s.Czxid&0xffffffff),
-		"ctime", s.Ctime.Local().Format(time.RFC3339Nano),
+		"ctime", nodeTime(s.Ctime, s.Czxid),
 		"mzxid", fmt.Sprintf("%s (epoch %d, counter %d)", zkprobe.Hex(s.Mzxid), s.Mzxid>>32, s.Mzxid&0xffffffff),
-		"mtime", s.Mtime.Local().Format(time.RFC3339Nano),
+		"mtime", nodeTime(s.Mtime, s.Mzxid),
 		"pzxid", zkprobe.Hex(s.Pzxid),
 		"version", fmt.Sprint(s.Version),
 		"cversion", fmt.Sprint(s.Cversion),
