@@ -59,7 +59,7 @@ func TestRingBadInputExits2(t *testing.T) {
 		{[]string{"ring", "simulate", "--nodes", "3", "--vnodes", "0"}, "--vnodes must be at least 1"},
 		{[]string{"ring", "simulate", "--nodes", "3", "--keys", "0"}, "--keys must be at least 1"},
 		{[]string{"ring", "simulate", "--nodes", "3", "--keys", "-1"}, "--keys must be at least 1"},
-		{[]string{"ring", "simulate", "--nodes", "3", "--keys", "many"}, "invalid argument"},
+		{[]string{"ring", "simulate", "--nodes", "3", "--keys", "many"}, `--keys "many" is not a whole number`},
 		{[]string{"ring", "simulate", "--nodes", "3", "--keys-file", filepath.Join(dir, "missing.txt")}, "does not exist"},
 		{[]string{"ring", "simulate", "--nodes", "3", "--keys-file", dir}, "is a directory"},
 		{[]string{"ring", "simulate", "--nodes", "3", "--keys-file", empty}, "holds no keys"},

@@ -73,9 +73,7 @@ DSCTL_ZK, DSCTL_KAFKA, DSCTL_SQL_DSN), the current context of the config file
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return errs.Usage("%v", err).WithHint("see '%s --help'", cmd.CommandPath())
-	})
+	root.SetFlagErrorFunc(cmdutil.FlagError)
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		f.PreRunStarted = true
 		if g.NoColor {

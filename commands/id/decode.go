@@ -105,7 +105,7 @@ func negativeIDError(cmd *cobra.Command, err error) error {
 			return perr
 		}
 	}
-	return errs.Usage("%v", err).WithHint("see '%s --help'", cmd.CommandPath())
+	return cmdutil.FlagError(cmd, err)
 }
 
 // RunDecode decodes the IDs of o, or stdin when there are none.
