@@ -23,113 +23,20 @@ import (
 // time, and inspect names the Curator holder and shows the mixed queue in order.
 func TestInteropCuratorMutexHandoffAndInspect(t *testing.T) {
 	locktest.InteropDir(t, "curator")
-	ctx := context.Background()
-	l := newInteropLocker(t)
-	name := locktest.Name(t, "curator")
-	path := l.Root() + "/" + name
-	m := locktest.NewMarker(t)
-	release := filepath.Join(t.TempDir(), "release")
-
-	// Curator holds; a dsctl waiter queues behind it.
-	cur := startCurator(t, contenderArgs(t, path, m.Path, 1, 30*time.Second, "--release-file", release)...)
-	from := 0
-	cur.Next(t, &from, "ready", 30*time.Second)
-	node := strings.Fields(cur.Next(t, &from, "enter ", 30*time.Second))[2]
-	info, err := l.Inspect(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !info.Held || info.Format != zklock.FormatCurator || info.Holder == nil || info.Holder.Token != tokenOf(node) || info.Holder.Fence == 0 {
-		t.Fatalf("inspect while Curator holds %s: %+v", node, info)
-	}
-	// Curator writes the client's IP address as the node's data: inspect shows it.
-	if o := info.Holder.Owner; o == nil || o.Tool != "Apache Curator" || net.ParseIP(o.Host) == nil {
-		t.Fatalf("inspect's owner of a Curator holder: %+v", o)
-	}
-	if !shows(t, info, path+"/"+node) {
-		t.Fatalf("inspect does not name Curator's node %s: %+v", node, info)
-	}
-	waiter := locktest.AcquireInBackground(t, l, name, lock.AcquireOptions{TTL: 30 * time.Second, Wait: lock.WaitFor(30 * time.Second), Owner: owner})
-	q := waitQueue(t, l, name, 2)
-	if q[0].Format != zklock.FormatCurator || !strings.HasSuffix(q[0].Node, "/"+node) || q[1].Format != lock.FormatDsctl || q[0].Seq >= q[1].Seq {
-		t.Fatalf("queue while Curator holds and dsctl waits: %+v", q)
-	}
-	info, err = l.Inspect(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Waiters != 1 || info.Format != zklock.FormatCurator || !shows(t, info, strings.TrimPrefix(q[1].Node, path+"/")) {
-		t.Fatalf("inspect with a dsctl waiter (%s) behind Curator: %+v", q[1].Node, info)
-	}
-	waiter.StillWaiting(t, 200*time.Millisecond, "Curator")
-	locktest.Touch(t, release)
-	ours := waiter.Lease(t, 15*time.Second, "Curator's release")
-	leave, v := m.Enter("dsctl " + ours.Token)
-	if v != "" {
-		t.Fatal(v)
-	}
-	cur.WaitDone(t, 15*time.Second, 1)
-
-	// dsctl holds; Curator queues behind it and takes the lock when dsctl releases.
-	cur2 := startCurator(t, contenderArgs(t, path, m.Path, 1, 0)...)
-	from2 := 0
-	cur2.Next(t, &from2, "ready", 30*time.Second)
-	q = waitQueue(t, l, name, 2)
-	if q[0].Format != lock.FormatDsctl || q[0].Token != ours.Token || q[1].Format != zklock.FormatCurator {
-		t.Fatalf("queue while dsctl holds and Curator waits: %+v", q)
-	}
-	info, err = l.Inspect(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Format != lock.FormatDsctl || info.Holder.Token != ours.Token || info.Waiters != 1 ||
-		!shows(t, info, strings.TrimPrefix(q[1].Node, path+"/")) {
-		t.Fatalf("inspect with a Curator waiter behind dsctl: %+v", info)
-	}
-	time.Sleep(300 * time.Millisecond)
-	if cur2.Seen("enter") {
-		t.Fatalf("Curator entered while dsctl held:\n%s", cur2.Events())
-	}
-	leave()
-	if err := l.Release(ctx, name, ours.Token); err != nil {
-		t.Fatal(err)
-	}
-	cur2.Next(t, &from2, "enter ", 15*time.Second)
-	cur2.WaitDone(t, 15*time.Second, 1)
+	handoffBothWays(t, handoffCase{who: "Curator", format: zklock.FormatCurator, start: startCurator,
+		checkHolder: func(t *testing.T, node string, info *lock.Info) {
+			// Curator writes the client's IP address as the node's data: inspect shows it.
+			if o := info.Holder.Owner; o == nil || o.Tool != "Apache Curator" || net.ParseIP(o.Host) == nil {
+				t.Fatalf("inspect's owner of a Curator holder: %+v", o)
+			}
+		}})
 }
 
 // dsctl and Curator loop on the same lock at once: no overlap either way, each side
 // gets it every time it asks, and the fair queues hand it back and forth.
 func TestInteropCuratorMutexContention(t *testing.T) {
 	locktest.InteropDir(t, "curator")
-	const rounds = 20
-	hold := 10 * time.Millisecond
-	l := newInteropLocker(t)
-	name := locktest.Name(t, "curator-contention")
-	m := locktest.NewMarker(t)
-	cur := startCurator(t, contenderArgs(t, l.Root()+"/"+name, m.Path, rounds, hold)...)
-	from := 0
-	cur.Next(t, &from, "ready", 30*time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	violations, err := dsctlLoop(ctx, l, name, m, rounds, hold)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(violations) > 0 {
-		t.Fatalf("dsctl saw %d overlaps: %v", len(violations), violations)
-	}
-	cur.WaitDone(t, time.Minute, rounds)
-	count, handoffs := m.Sides(t)
-	if count["dsctl"] != rounds || count["curator"] != rounds {
-		t.Fatalf("holds per side %v, want %d each", count, rounds)
-	}
-	// Both loops ask again right after releasing, so with fair FIFO queues the lock
-	// alternates; a quarter of the possible handoffs proves they really contended.
-	if handoffs < rounds/2 {
-		t.Fatalf("only %d handoffs between dsctl and Curator in %d holds: they did not contend", handoffs, 2*rounds)
-	}
-	t.Logf("%d holds each, %d handoffs between dsctl and Curator", rounds, handoffs)
+	contendWithDsctl(t, "Curator", "curator", startCurator)
 }
 
 // Curator's InterProcessReadWriteLock and InterProcessSemaphoreV2 are recognised by

@@ -30,112 +30,28 @@ import (
 // both ways, kazoo (with the pattern) waits for Curator, but Curator does not wait for
 // kazoo. The tests below prove each of these, the failing combinations included.
 
-// kazooArgs are contender arguments plus kazoo's own.
-func kazooArgs(t *testing.T, path, marker string, iterations int, hold time.Duration, extra ...string) []string {
-	return contenderArgs(t, path, marker, iterations, hold, extra...)
-}
-
 // dsctl and kazoo's Lock (with extra_lock_patterns=["-lock-"]) exclude each other both
 // ways, one handoff at a time, and inspect names the kazoo holder and the mixed queue.
 func TestInteropKazooLockHandoffAndInspect(t *testing.T) {
 	locktest.InteropDir(t, "kazoo")
-	ctx := context.Background()
-	l := newInteropLocker(t)
-	name := locktest.Name(t, "kazoo")
-	path := l.Root() + "/" + name
-	m := locktest.NewMarker(t)
-	release := filepath.Join(t.TempDir(), "release")
-
-	// kazoo holds; a dsctl waiter queues behind it.
-	kz := startKazoo(t, kazooArgs(t, path, m.Path, 1, 30*time.Second, "--release-file", release)...)
-	from := 0
-	node := strings.Fields(kz.Next(t, &from, "enter ", 30*time.Second))[2]
-	if !strings.Contains(node, "__lock__") {
-		t.Fatalf("kazoo's node %q", node)
-	}
-	info, err := l.Inspect(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !info.Held || info.Format != zklock.FormatKazoo || info.Holder.Token != tokenOf(node) || info.Holder.Fence == 0 {
-		t.Fatalf("inspect while kazoo holds %s: %+v", node, info)
-	}
-	// kazoo writes the identifier the application passed (the contender's --side).
-	if o := info.Holder.Owner; o == nil || o.Tool != "kazoo" || o.Label != "kazoo" {
-		t.Fatalf("inspect's owner of a kazoo holder: %+v", o)
-	}
-	waiter := locktest.AcquireInBackground(t, l, name, lock.AcquireOptions{TTL: 30 * time.Second, Wait: lock.WaitFor(30 * time.Second), Owner: owner})
-	q := waitQueue(t, l, name, 2)
-	if q[0].Format != zklock.FormatKazoo || !strings.HasSuffix(q[0].Node, "/"+node) || q[1].Format != lock.FormatDsctl {
-		t.Fatalf("queue while kazoo holds and dsctl waits: %+v", q)
-	}
-	info, err = l.Inspect(ctx, name)
-	if err != nil || info.Waiters != 1 || !shows(t, info, path+"/"+node) || !shows(t, info, strings.TrimPrefix(q[1].Node, path+"/")) {
-		t.Fatalf("inspect with a dsctl waiter behind kazoo: %+v %v", info, err)
-	}
-	waiter.StillWaiting(t, 200*time.Millisecond, "kazoo")
-	locktest.Touch(t, release)
-	ours := waiter.Lease(t, 15*time.Second, "kazoo's release")
-	leave, v := m.Enter("dsctl " + ours.Token)
-	if v != "" {
-		t.Fatal(v)
-	}
-	kz.WaitDone(t, 15*time.Second, 1)
-
-	// dsctl holds; kazoo queues behind it and takes the lock when dsctl releases.
-	kz2 := startKazoo(t, kazooArgs(t, path, m.Path, 1, 0)...)
-	from2 := 0
-	kz2.Next(t, &from2, "ready", 30*time.Second)
-	q = waitQueue(t, l, name, 2)
-	if q[0].Format != lock.FormatDsctl || q[0].Token != ours.Token || q[1].Format != zklock.FormatKazoo {
-		t.Fatalf("queue while dsctl holds and kazoo waits: %+v", q)
-	}
-	info, err = l.Inspect(ctx, name)
-	if err != nil || info.Format != lock.FormatDsctl || info.Waiters != 1 || !shows(t, info, strings.TrimPrefix(q[1].Node, path+"/")) {
-		t.Fatalf("inspect with a kazoo waiter behind dsctl: %+v %v", info, err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	if kz2.Seen("enter") {
-		t.Fatalf("kazoo entered while dsctl held:\n%s", kz2.Events())
-	}
-	leave()
-	if err := l.Release(ctx, name, ours.Token); err != nil {
-		t.Fatal(err)
-	}
-	kz2.Next(t, &from2, "enter ", 15*time.Second)
-	kz2.WaitDone(t, 15*time.Second, 1)
+	handoffBothWays(t, handoffCase{who: "kazoo", format: zklock.FormatKazoo,
+		start: startKazoo,
+		checkHolder: func(t *testing.T, node string, info *lock.Info) {
+			if !strings.Contains(node, "__lock__") {
+				t.Fatalf("kazoo's node %q", node)
+			}
+			// kazoo writes the identifier the application passed (the contender's --side).
+			if o := info.Holder.Owner; o == nil || o.Tool != "kazoo" || o.Label != "kazoo" {
+				t.Fatalf("inspect's owner of a kazoo holder: %+v", o)
+			}
+		}})
 }
 
 // dsctl and kazoo loop on the same lock at once: no overlap, each side gets it every
 // time, and the lock goes back and forth.
 func TestInteropKazooLockContention(t *testing.T) {
 	locktest.InteropDir(t, "kazoo")
-	const rounds = 20
-	hold := 10 * time.Millisecond
-	l := newInteropLocker(t)
-	name := locktest.Name(t, "kazoo-contention")
-	m := locktest.NewMarker(t)
-	kz := startKazoo(t, kazooArgs(t, l.Root()+"/"+name, m.Path, rounds, hold, "--side", "kazoo")...)
-	from := 0
-	kz.Next(t, &from, "ready", 30*time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	violations, err := dsctlLoop(ctx, l, name, m, rounds, hold)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(violations) > 0 {
-		t.Fatalf("dsctl saw %d overlaps: %v", len(violations), violations)
-	}
-	kz.WaitDone(t, time.Minute, rounds)
-	count, handoffs := m.Sides(t)
-	if count["dsctl"] != rounds || count["kazoo"] != rounds {
-		t.Fatalf("holds per side %v, want %d each", count, rounds)
-	}
-	if handoffs < rounds/2 {
-		t.Fatalf("only %d handoffs between dsctl and kazoo in %d holds: they did not contend", handoffs, 2*rounds)
-	}
-	t.Logf("%d holds each, %d handoffs between dsctl and kazoo", rounds, handoffs)
+	contendWithDsctl(t, "kazoo", "kazoo", startKazoo)
 }
 
 // Without extra_lock_patterns kazoo does not see dsctl's node and takes the lock while
@@ -156,7 +72,7 @@ func TestInteropKazooWithoutPatternIgnoresDsctl(t *testing.T) {
 		t.Fatal(v)
 	}
 	defer func() { leave(); _ = l.Release(ctx, name, le.Token) }()
-	kz := startKazoo(t, kazooArgs(t, l.Root()+"/"+name, m.Path, 1, 0, "--no-foreign-patterns", "--blocking", "no")...)
+	kz := startKazoo(t, contenderArgs(t, l.Root()+"/"+name, m.Path, 1, 0, "--no-foreign-patterns", "--blocking", "no")...)
 	code, last := kz.Wait(t, 30*time.Second)
 	if code != 3 || last != "done acquired=1 violations=1" || !kz.Seen("violation") || !strings.Contains(kz.Events(), "taken by: dsctl "+le.Token) {
 		t.Fatalf("kazoo without extra_lock_patterns while dsctl holds: exit %d, last %q; %s", code, last, kz.Report())
@@ -179,7 +95,7 @@ func TestInteropCuratorAndKazoo(t *testing.T) {
 		cur := startCurator(t, contenderArgs(t, path, m.Path, 1, 30*time.Second, "--release-file", release)...)
 		from := 0
 		cur.Next(t, &from, "enter ", 30*time.Second)
-		kz := startKazoo(t, kazooArgs(t, path, m.Path, 1, 0)...)
+		kz := startKazoo(t, contenderArgs(t, path, m.Path, 1, 0)...)
 		kfrom := 0
 		kz.Next(t, &kfrom, "ready", 30*time.Second)
 		waitQueue(t, l, name, 2)
@@ -199,7 +115,7 @@ func TestInteropCuratorAndKazoo(t *testing.T) {
 		path := l.Root() + "/" + name
 		m := locktest.NewMarker(t)
 		release := filepath.Join(t.TempDir(), "release")
-		kz := startKazoo(t, kazooArgs(t, path, m.Path, 1, 30*time.Second, "--release-file", release)...)
+		kz := startKazoo(t, contenderArgs(t, path, m.Path, 1, 30*time.Second, "--release-file", release)...)
 		kfrom := 0
 		kz.Next(t, &kfrom, "enter ", 30*time.Second)
 		cur := startCurator(t, contenderArgs(t, path, m.Path, 1, 0, "--wait-ms", "10000")...)
@@ -223,13 +139,13 @@ func TestInteropKazooReadWriteLockInspect(t *testing.T) {
 	path := l.Root() + "/" + name
 	m := locktest.NewMarker(t)
 	release := filepath.Join(t.TempDir(), "release")
-	r := startKazoo(t, kazooArgs(t, path, m.Path+".reader", 1, 30*time.Second, "--recipe", "read", "--release-file", release, "--side", "reader")...)
+	r := startKazoo(t, contenderArgs(t, path, m.Path+".reader", 1, 30*time.Second, "--recipe", "read", "--release-file", release, "--side", "reader")...)
 	rfrom := 0
 	reader := strings.Fields(r.Next(t, &rfrom, "enter ", 30*time.Second))[2]
 	if !strings.Contains(reader, "__rlock__") {
 		t.Fatalf("kazoo's read lock node %q", reader)
 	}
-	w := startKazoo(t, kazooArgs(t, path, m.Path, 1, 0, "--recipe", "write", "--side", "writer")...)
+	w := startKazoo(t, contenderArgs(t, path, m.Path, 1, 0, "--recipe", "write", "--side", "writer")...)
 	wfrom := 0
 	w.Next(t, &wfrom, "ready", 30*time.Second)
 	info := waitWaiters(t, l, name, 1)
