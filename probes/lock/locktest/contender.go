@@ -289,7 +289,7 @@ func Touch(t *testing.T, path string) {
 	}
 }
 
-// Waiter is a dsctl Acquire running in the background, waiting behind a contender.
+// Waiter is an Acquire running in the background (a waiter queued behind a holder).
 type Waiter struct{ got chan *lock.Lease }
 
 // AcquireInBackground starts l.Acquire(name, o) in a goroutine; an error fails the test.
@@ -305,26 +305,25 @@ func AcquireInBackground(t *testing.T, l lock.Locker, name string, o lock.Acquir
 	return w
 }
 
-// StillWaiting fails the test when the waiter acquired within d: "dsctl acquired while
-// <holder> held".
-func (w *Waiter) StillWaiting(t *testing.T, d time.Duration, holder string) {
+// StillWaiting fails the test with failure when the waiter's Acquire returned within d.
+func (w *Waiter) StillWaiting(t *testing.T, d time.Duration, failure string) {
 	t.Helper()
 	select {
 	case <-w.got:
-		t.Fatalf("dsctl acquired while %s held", holder)
+		t.Fatal(failure)
 	case <-time.After(d):
 	}
 }
 
-// Lease waits (at most within) for the waiter's lease; a waiter that failed or did not
-// get it in time fails the test (what says what should have woken it).
-func (w *Waiter) Lease(t *testing.T, within time.Duration, what string) *lock.Lease {
+// Lease waits (at most within) for the waiter's lease; when it does not come in time
+// the test fails with failure, when the Acquire failed (already reported) it ends.
+func (w *Waiter) Lease(t *testing.T, within time.Duration, failure string) *lock.Lease {
 	t.Helper()
 	var le *lock.Lease
 	select {
 	case le = <-w.got:
 	case <-time.After(within):
-		t.Fatalf("dsctl waiter not woken by %s", what)
+		t.Fatal(failure)
 	}
 	if le == nil {
 		t.FailNow()

@@ -127,10 +127,10 @@ func TestInteropShedLockHandoff(t *testing.T) {
 			t.Fatalf("inspect while ShedLock holds: %+v %v", info, err)
 		}
 		waiter := locktest.AcquireInBackground(t, l, name, lock.AcquireOptions{TTL: 10 * time.Second, Wait: lock.WaitFor(30 * time.Second), Owner: shedInteropOwner})
-		waiter.StillWaiting(t, 300*time.Millisecond, "ShedLock")
+		waiter.StillWaiting(t, 300*time.Millisecond, "dsctl acquired while ShedLock held")
 		released := time.Now()
 		locktest.Touch(t, release)
-		ours := waiter.Lease(t, 15*time.Second, "ShedLock's unlock")
+		ours := waiter.Lease(t, 15*time.Second, "dsctl did not take the lock after ShedLock unlocked")
 		// ShedLock sends no NOTIFY: on PostgreSQL dsctl's waiter learns of the unlock by
 		// its fallback poll, on MySQL by its backoff.
 		t.Logf("%s: dsctl took the lock %s after ShedLock was told to unlock", kind, time.Since(released).Round(time.Millisecond))

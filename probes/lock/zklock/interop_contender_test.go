@@ -135,9 +135,9 @@ func handoffBothWays(t *testing.T, c handoffCase) {
 	if info.Waiters != 1 || info.Format != c.format || !shows(t, info, path+"/"+node) || !shows(t, info, strings.TrimPrefix(q[1].Node, path+"/")) {
 		t.Fatalf("inspect with a dsctl waiter (%s) behind %s: %+v", q[1].Node, c.who, info)
 	}
-	waiter.StillWaiting(t, 200*time.Millisecond, c.who)
+	waiter.StillWaiting(t, 200*time.Millisecond, "dsctl acquired while "+c.who+" held")
 	locktest.Touch(t, release)
-	ours := waiter.Lease(t, 15*time.Second, c.who+"'s release")
+	ours := waiter.Lease(t, 15*time.Second, "dsctl waiter not woken by "+c.who+"'s release")
 	leave, v := m.Enter("dsctl " + ours.Token)
 	if v != "" {
 		t.Fatal(v)
