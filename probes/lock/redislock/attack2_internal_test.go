@@ -345,12 +345,8 @@ func TestAttack2QuorumDuplicateDownAtFirstContactIsCountedTwice(t *testing.T) {
 // drop the 60 s cap for poll waiters (cap at MaxTTL-like bound instead).
 func TestAttack2PollWaiterRequestOutlivesLongPollInterval(t *testing.T) {
 	ctx := context.Background()
-	addr := testenv.List(t, testenv.Redis)[0]
-	h, w := internalLocker(t, addr), internalLocker(t, addr)
-	name := locktest.Name(t, "longpoll")
-	k := keysFor(name)
-	c := h.Clients()[0]
-	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	ls, name, k, c := attackSetup(t, "longpoll", 2)
+	h, w := ls[0], ls[1]
 	held, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -463,12 +459,8 @@ func TestAttack2QuorumRestartUndetectedWithoutInfo(t *testing.T) {
 // loop ZRANGE in pages until a live entry or the end of the list.
 func TestAttack2FairNewcomerBargesPastDeadHead(t *testing.T) {
 	ctx := context.Background()
-	addr := testenv.List(t, testenv.Redis)[0]
-	h, pw, n := internalLocker(t, addr), internalLocker(t, addr), internalLocker(t, addr)
-	name := locktest.Name(t, "deadhead")
-	k := keysFor(name)
-	c := h.Clients()[0]
-	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	ls, name, k, c := attackSetup(t, "deadhead", 3)
+	h, pw, n := ls[0], ls[1], ls[2]
 	if _, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 300 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
@@ -516,12 +508,8 @@ func TestAttack2FairNewcomerBargesPastDeadHead(t *testing.T) {
 // dead ones); or, when the scan ended on dead entries only, run it again.
 func TestAttack2ReleaseSkipsLiveWaiterBehindDeadHead(t *testing.T) {
 	ctx := context.Background()
-	addr := testenv.List(t, testenv.Redis)[0]
-	h, w := internalLocker(t, addr), internalLocker(t, addr)
-	name := locktest.Name(t, "deadhead-grant")
-	k := keysFor(name)
-	c := h.Clients()[0]
-	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	ls, name, k, c := attackSetup(t, "deadhead-grant", 2)
+	h, w := ls[0], ls[1]
 	held, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
