@@ -5,6 +5,7 @@ package sqllock_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"net/url"
 	"strconv"
@@ -365,6 +366,54 @@ func TestReviewAttackSessionKilledHolderNoOverlap(t *testing.T) {
 
 func reviewItoa(n int64) string { return strconv.FormatInt(n, 10) }
 
+// freeRow makes name's row exist and be free (taken and released once).
+func freeRow(t *testing.T, l *sqllock.Locker, name string) {
+	t.Helper()
+	ctx := context.Background()
+	le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(ctx, name, le.Token); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lockRow holds name's row in tbl with SELECT ... FOR UPDATE in a transaction the
+// caller ends, as an open transaction or a DBA's query would.
+func lockRow(t *testing.T, admin *sqllock.Locker, tbl, name string) *sql.Tx {
+	t.Helper()
+	tx, err := admin.DB().BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x string
+	if err := tx.QueryRow("SELECT name FROM "+tbl+" WHERE name = "+ph(admin, 1)+" FOR UPDATE", name).Scan(&x); err != nil {
+		_ = tx.Rollback()
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// misshapenTable creates a lock table named prefix+runID from dsctl's own DDL as
+// edit changed it (edit fails the test when its change did not apply), dropped when
+// the test ends.
+func misshapenTable(t *testing.T, dsn, prefix string, edit func(ddl string) string) string {
+	t.Helper()
+	tbl := prefix + runID
+	remember(dsn, tbl)
+	admin := rawLocker(t, dsn, sqllock.Options{Table: table("locks")}, false)
+	ddl, err := sqllock.DDL(admin.Backend().Kind, lock.FormatDsctl, tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.DB().Exec(edit(strings.TrimSuffix(ddl, ";"))); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin.DB().Exec("DROP TABLE IF EXISTS " + tbl) })
+	return tbl
+}
+
 // "The statement is never abandoned half-way: if the caller gave up meanwhile, a lock
 // it got is released again" (tryAcquire). An acquire statement blocked behind a row
 // lock (an open transaction, a slow renew, a DBA's SELECT ... FOR UPDATE) outlives the
@@ -379,27 +428,13 @@ func TestReviewAttackTimedOutAcquireStrandsLock(t *testing.T) {
 		ctx := context.Background()
 		name := "review-strand-" + randHex(4)
 		// The row exists and is free.
-		le, err := admin.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Owner: owner})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := admin.Release(ctx, name, le.Token); err != nil {
-			t.Fatal(err)
-		}
+		freeRow(t, admin, name)
 		l, err := sqllock.New(ctx, endpoint.Dialer{Timeout: time.Second}, endpoint.SQL{}.WithDSNValue(dsn), sqllock.Options{Table: tbl})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		tx, err := admin.DB().BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var x string
-		if err := tx.QueryRow("SELECT name FROM "+tbl+" WHERE name = "+ph(admin, 1)+" FOR UPDATE", name).Scan(&x); err != nil {
-			_ = tx.Rollback()
-			t.Fatal(err)
-		}
+		tx := lockRow(t, admin, tbl, name)
 		_, aerr := l.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Hour, Owner: owner})
 		time.Sleep(1500 * time.Millisecond) // the background release times out too
 		if err := tx.Commit(); err != nil {
@@ -502,27 +537,13 @@ func TestReviewAttackInterruptedAcquireThenCloseStrandsLock(t *testing.T) {
 		admin := newLocker(t, dsn, sqllock.Options{Table: tbl})
 		ctx := context.Background()
 		name := "review-intr-" + randHex(4)
-		le, err := admin.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Owner: owner})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := admin.Release(ctx, name, le.Token); err != nil {
-			t.Fatal(err)
-		}
+		freeRow(t, admin, name)
 		defer admin.Break(ctx, name, lock.BreakOptions{By: "review", Reason: "cleanup"})
 		l, err := sqllock.New(ctx, endpoint.Dialer{Timeout: 5 * time.Second}, endpoint.SQL{}.WithDSNValue(dsn), sqllock.Options{Table: tbl})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tx, err := admin.DB().BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var x string
-		if err := tx.QueryRow("SELECT name FROM "+tbl+" WHERE name = "+ph(admin, 1)+" FOR UPDATE", name).Scan(&x); err != nil {
-			_ = tx.Rollback()
-			t.Fatal(err)
-		}
+		tx := lockRow(t, admin, tbl, name)
 		actx, cancel := context.WithCancel(ctx)
 		time.AfterFunc(200*time.Millisecond, cancel)
 		time.AfterFunc(400*time.Millisecond, func() { _ = tx.Commit() })
@@ -550,23 +571,14 @@ func TestReviewAttackInterruptedAcquireThenCloseStrandsLock(t *testing.T) {
 // meets a duplicate: every Acquire inserts its own row and is granted.
 func TestReviewAttackTableWithoutPrimaryKey(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dsn string) {
-		tbl := "review_nopk_" + runID
-		remember(dsn, tbl)
-		admin := rawLocker(t, dsn, sqllock.Options{Table: table("locks")}, false)
-		ddl, err := sqllock.DDL(admin.Backend().Kind, lock.FormatDsctl, tbl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ddl = strings.TrimSuffix(ddl, ";")
-		ddl = strings.Replace(ddl, ",\n  PRIMARY KEY (name)", "", 1) // MySQL
-		ddl = strings.Replace(ddl, "NOT NULL PRIMARY KEY", "NOT NULL", 1)
-		if strings.Contains(ddl, "PRIMARY KEY") {
-			t.Fatalf("could not drop the key from %s", ddl)
-		}
-		if _, err := admin.DB().Exec(ddl); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _, _ = admin.DB().Exec("DROP TABLE IF EXISTS " + tbl) })
+		tbl := misshapenTable(t, dsn, "review_nopk_", func(ddl string) string {
+			ddl = strings.Replace(ddl, ",\n  PRIMARY KEY (name)", "", 1) // MySQL
+			ddl = strings.Replace(ddl, "NOT NULL PRIMARY KEY", "NOT NULL", 1)
+			if strings.Contains(ddl, "PRIMARY KEY") {
+				t.Fatalf("could not drop the key from %s", ddl)
+			}
+			return ddl
+		})
 		a := rawLocker(t, dsn, sqllock.Options{Table: tbl}, false)
 		b := rawLocker(t, dsn, sqllock.Options{Table: tbl}, false)
 		ctx := context.Background()
