@@ -78,15 +78,7 @@ func TestReviewAttackReleaseWithForeignTokenDeletesALiveHolder(t *testing.T) {
 	ctx := context.Background()
 	name := locktest.Name(t, "foreignrelease")
 	dsctl := newLocker(t, tg)
-	conn, events, err := gozk.Connect(tg.Servers, 5*time.Second, gozk.WithLogInfo(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	go func() {
-		for range events {
-		}
-	}()
+	conn := goZKConn(t, tg)
 	path := dsctl.Root() + "/" + name
 	gl := gozk.NewLock(conn, path, gozk.WorldACL(gozk.PermAll))
 	if err := gl.Lock(); err != nil { // a go-zookeeper Lock holder: it believes it holds until Unlock
@@ -152,6 +144,31 @@ func lockerVia(t *testing.T, addr string, timeout, session time.Duration) *zkloc
 	}
 	t.Cleanup(func() { _ = l.Close() })
 	return l
+}
+
+// goZKConn is a plain go-zookeeper connection to tg (another library's client), closed
+// when the test ends.
+func goZKConn(t *testing.T, tg zktest.Target) *gozk.Conn {
+	t.Helper()
+	conn, events, err := gozk.Connect(tg.Servers, 5*time.Second, gozk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	go func() {
+		for range events {
+		}
+	}()
+	return conn
+}
+
+// createParents creates the ancestors of path that are missing, as a library that
+// locks on path would.
+func createParents(conn *gozk.Conn, path string) {
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for i := 1; i < len(parts); i++ {
+		_, _ = conn.Create("/"+strings.Join(parts[:i], "/"), nil, 0, gozk.WorldACL(gozk.PermAll))
+	}
 }
 
 // warmUp takes and releases name once, so the session is up and the lock's parents
@@ -303,21 +320,10 @@ func TestReviewAttackBreakOverwritesTheLockNodesData(t *testing.T) {
 	ctx := context.Background()
 	name := locktest.Name(t, "appdata")
 	l := newLocker(t, tg)
-	conn, events, err := gozk.Connect(tg.Servers, 5*time.Second, gozk.WithLogInfo(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	go func() {
-		for range events {
-		}
-	}()
+	conn := goZKConn(t, tg)
 	path := l.Root() + "/" + name
 	// The application's node, with its data (parents first).
-	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
-	for i := 1; i < len(parts); i++ {
-		_, _ = conn.Create("/"+strings.Join(parts[:i], "/"), nil, 0, gozk.WorldACL(gozk.PermAll))
-	}
+	createParents(conn, path)
 	appData := []byte(`db.primary=10.0.0.5:5432`)
 	if _, err := conn.Create(path, appData, 0, gozk.WorldACL(gozk.PermAll)); err != nil {
 		t.Fatal(err)
@@ -410,20 +416,10 @@ func TestReviewAttackCuratorWriteLockHolderIsIgnoredByAcquire(t *testing.T) {
 	ctx := context.Background()
 	name := locktest.Name(t, "rw")
 	l := newLocker(t, tg)
-	conn, events, err := gozk.Connect(tg.Servers, 5*time.Second, gozk.WithLogInfo(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	go func() {
-		for range events {
-		}
-	}()
+	conn := goZKConn(t, tg)
 	path := l.Root() + "/" + name
-	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
-	for i := 1; i <= len(parts); i++ {
-		_, _ = conn.Create("/"+strings.Join(parts[:i], "/"), nil, 0, gozk.WorldACL(gozk.PermAll))
-	}
+	createParents(conn, path)
+	_, _ = conn.Create(path, nil, 0, gozk.WorldACL(gozk.PermAll))
 	defer func() { _ = conn.Delete(path, -1) }()
 	writer, err := conn.Create(path+"/_c_9b2f6a8e-1c3d-4e5f-8a7b-0c1d2e3f4a5b-__WRIT__", nil, gozk.FlagEphemeral|gozk.FlagSequence, gozk.WorldACL(gozk.PermAll))
 	if err != nil {
