@@ -395,6 +395,25 @@ func lockRow(t *testing.T, admin *sqllock.Locker, tbl, name string) *sql.Tx {
 	return tx
 }
 
+// checkNotStranded checks, half a second after an acquire (what) that should have
+// failed, that it did (aerr) and that the lock is not held: a grant nobody holds
+// strands the lock for its whole TTL.
+func checkNotStranded(t *testing.T, admin *sqllock.Locker, name string, aerr error, what string) {
+	t.Helper()
+	time.Sleep(500 * time.Millisecond)
+	info, err := admin.Inspect(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aerr == nil {
+		t.Fatalf("%s succeeded", what)
+	}
+	if info.Held {
+		t.Fatalf("STRANDED: the %s failed (%v), yet the lock is held by token %s for %s (nobody holds that token)",
+			what, aerr, info.Holder.Token, info.Holder.TTLLeft.Round(time.Second))
+	}
+}
+
 // misshapenTable creates a lock table named prefix+runID from dsctl's own DDL as
 // edit changed it (edit fails the test when its change did not apply), dropped when
 // the test ends.
@@ -429,6 +448,7 @@ func TestReviewAttackTimedOutAcquireStrandsLock(t *testing.T) {
 		name := "review-strand-" + randHex(4)
 		// The row exists and is free.
 		freeRow(t, admin, name)
+		defer admin.Break(ctx, name, lock.BreakOptions{By: "review", Reason: "cleanup"})
 		l, err := sqllock.New(ctx, endpoint.Dialer{Timeout: time.Second}, endpoint.SQL{}.WithDSNValue(dsn), sqllock.Options{Table: tbl})
 		if err != nil {
 			t.Fatal(err)
@@ -440,19 +460,7 @@ func TestReviewAttackTimedOutAcquireStrandsLock(t *testing.T) {
 		if err := tx.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(500 * time.Millisecond)
-		info, err := admin.Inspect(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Break(ctx, name, lock.BreakOptions{By: "review", Reason: "cleanup"})
-		if aerr == nil {
-			t.Fatalf("acquire behind a row lock succeeded?")
-		}
-		if info.Held {
-			t.Fatalf("STRANDED: the acquire failed (%v) but the lock is now held by token %s for %s (nobody holds that token)",
-				aerr, info.Holder.Token, info.Holder.TTLLeft.Round(time.Second))
-		}
+		checkNotStranded(t, admin, name, aerr, "acquire behind a row lock")
 	})
 }
 
@@ -549,18 +557,7 @@ func TestReviewAttackInterruptedAcquireThenCloseStrandsLock(t *testing.T) {
 		time.AfterFunc(400*time.Millisecond, func() { _ = tx.Commit() })
 		_, aerr := l.Acquire(actx, name, lock.AcquireOptions{TTL: time.Hour, Owner: owner})
 		_ = l.Close() // the CLI closes its Locker on the way out
-		time.Sleep(500 * time.Millisecond)
-		info, err := admin.Inspect(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if aerr == nil {
-			t.Fatalf("acquire with a cancelled context succeeded")
-		}
-		if info.Held {
-			t.Fatalf("STRANDED: Acquire returned %v, yet the lock is held by token %s for %s (nobody holds it)",
-				aerr, info.Holder.Token, info.Holder.TTLLeft.Round(time.Second))
-		}
+		checkNotStranded(t, admin, name, aerr, "acquire with a cancelled context")
 	})
 }
 
