@@ -183,18 +183,7 @@ func TestRunSessionConnectionKilledStopsChild(t *testing.T) {
 			t.Fatal("the child did not start")
 		}
 		time.Sleep(200 * time.Millisecond)
-		sid := sessionID(t, l, dsn, name)
-		db := rawDB(t, dsn)
-		killed := time.Now()
-		var err error
-		if isMySQL(dsn) {
-			_, err = db.Exec("KILL CONNECTION ?", sid)
-		} else {
-			_, err = db.Exec("SELECT pg_terminate_backend($1::int, 5000)", sid)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		killed := killSessionConn(t, l, dsn, name)
 		var o out
 		select {
 		case o = <-done:
