@@ -24,6 +24,8 @@ import (
 	"github.com/dsctl/dsctl/probes/sandbox/zkserver/zktest"
 )
 
+// reviewServer is a private embedded ZooKeeper server (tg.Embedded expires sessions on
+// demand), closed when the test ends.
 func reviewServer(t *testing.T) zktest.Target {
 	t.Helper()
 	srv, err := zkserver.Start(context.Background(), zkserver.Options{})

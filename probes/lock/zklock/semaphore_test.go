@@ -452,12 +452,8 @@ func TestSemaphoreWaiterRequeuesAfterItsSessionExpired(t *testing.T) {
 	if raceEnabled {
 		t.Skip("a waiting client that reconnects trips go-zookeeper's own data race under -race (see race_on_test.go)")
 	}
-	srv, err := zkserver.Start(context.Background(), zkserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	tg := zktest.Target{Name: "embedded", Servers: []string{srv.Addr()}, Embedded: srv}
+	tg := reviewServer(t)
+	srv := tg.Embedded
 	ctx := context.Background()
 	holder, waiter := newLocker(t, tg), newLocker(t, tg)
 	name := locktest.Name(t, "sem")
