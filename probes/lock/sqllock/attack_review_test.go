@@ -43,6 +43,25 @@ func rawLocker(t *testing.T, dsn string, opt sqllock.Options, init bool) *sqlloc
 	return l
 }
 
+// holdThenTry is the double-grant attempt of the review attacks: A takes name for ttl
+// (it must), then B tries it without waiting. It returns both leases (B's only when
+// B was granted it too: a double grant) and B's error; the leases are released when
+// the test ends.
+func holdThenTry(t *testing.T, a, b *sqllock.Locker, name string, ttl time.Duration) (la, lb *lock.Lease, errB error) {
+	t.Helper()
+	ctx := context.Background()
+	la, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: ttl, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Release(ctx, name, la.Token) })
+	lb, errB = b.Acquire(ctx, name, lock.AcquireOptions{TTL: ttl, Owner: owner})
+	if errB == nil {
+		t.Cleanup(func() { _ = b.Release(ctx, name, lb.Token) })
+	}
+	return la, lb, errB
+}
+
 // Claim 1 (MySQL): a DSN with clientFoundRows=true (common in ORMs' DSNs) makes
 // MySQL report "1 row affected" for an ON DUPLICATE KEY UPDATE that changed nothing,
 // so the acquire statement on a HELD row looks like a grant.
@@ -53,15 +72,8 @@ func TestReviewAttackMySQLClientFoundRowsDoubleGrant(t *testing.T) {
 	a := rawLocker(t, dsn, sqllock.Options{Table: tbl}, true)
 	b := rawLocker(t, withParam(dsn, "clientFoundRows=true"), sqllock.Options{Table: tbl}, false)
 	name := "review-cfr-" + randHex(4)
-	ctx := context.Background()
-	la, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Release(ctx, name, la.Token)
-	lb, err := b.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+	la, lb, err := holdThenTry(t, a, b, name, 30*time.Second)
 	if err == nil {
-		defer b.Release(ctx, name, lb.Token)
 		t.Fatalf("DOUBLE GRANT: A holds %q (fence %d, expires %s) and B (clientFoundRows=true DSN) was granted it too: token %s fence %d",
 			name, la.Fence, la.ExpiresAt.Format(time.RFC3339Nano), lb.Token, lb.Fence)
 	}
@@ -79,15 +91,8 @@ func TestReviewAttackMySQLClientFoundRowsShedLockDoubleGrant(t *testing.T) {
 	a := rawLocker(t, dsn, sqllock.Options{Table: tbl, Format: sqllock.FormatShedLock, Host: "a"}, true)
 	b := rawLocker(t, withParam(dsn, "clientFoundRows=true"), sqllock.Options{Table: tbl, Format: sqllock.FormatShedLock, Host: "b"}, false)
 	name := "review-cfrs-" + randHex(4)
-	ctx := context.Background()
-	la, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Release(ctx, name, la.Token)
-	lb, err := b.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+	la, lb, err := holdThenTry(t, a, b, name, 30*time.Second)
 	if err == nil {
-		defer b.Release(ctx, name, lb.Token)
 		t.Fatalf("DOUBLE GRANT (shedlock): A holds %q (token %s) and B (clientFoundRows=true) was granted it too (token %s)", name, la.Token, lb.Token)
 	}
 }
@@ -106,14 +111,8 @@ func TestReviewAttackPGShedLockSessionTimeZoneDoubleGrant(t *testing.T) {
 	b := rawLocker(t, withParam(dsn, "timezone="+url.QueryEscape("Asia/Karachi")), sqllock.Options{Table: tbl, Format: sqllock.FormatShedLock, Host: "b"}, false)
 	name := "review-tz-" + randHex(4)
 	ctx := context.Background()
-	la, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: 60 * time.Second, Owner: owner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Release(ctx, name, la.Token)
-	lb, err := b.Acquire(ctx, name, lock.AcquireOptions{TTL: 60 * time.Second, Owner: owner})
+	la, lb, err := holdThenTry(t, a, b, name, 60*time.Second)
 	if err == nil {
-		defer b.Release(ctx, name, lb.Token)
 		t.Fatalf("DOUBLE GRANT: A (session TimeZone UTC) holds %q until %s; B (session TimeZone Asia/Karachi) was granted it too (token %s)",
 			name, la.ExpiresAt.Format(time.RFC3339), lb.Token)
 	}
