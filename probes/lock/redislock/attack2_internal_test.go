@@ -441,6 +441,17 @@ func TestAttack2QuorumRestartUndetectedWithoutInfo(t *testing.T) {
 	}
 }
 
+// addDeadWaiters lists wakeScan waiters (prefix0, prefix1, ...) at the head of the
+// waiter list, scores 1..wakeScan, with no request behind them: waiters that died.
+func addDeadWaiters(t *testing.T, c *redis.Client, k keys, prefix string) {
+	t.Helper()
+	for i := 0; i < wakeScan; i++ {
+		if err := c.ZAdd(context.Background(), k.waiters, redis.Z{Score: float64(i + 1), Member: prefix + strconv.Itoa(i)}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // Finding A6 (claim 6; severity: fairness). "A --fair newcomer never takes a free
 // lock while a live waiter queued earlier exists": the fair check scans only the
 // first wakeScan (48) entries of the waiter list and drops the dead ones it meets;
@@ -464,11 +475,7 @@ func TestAttack2FairNewcomerBargesPastDeadHead(t *testing.T) {
 	if _, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 300 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < wakeScan; i++ { // earlier waiters that died: listed, request expired
-		if err := c.ZAdd(ctx, k.waiters, redis.Z{Score: float64(i + 1), Member: "p:dead" + strconv.Itoa(i)}).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addDeadWaiters(t, c, k, "p:dead") // earlier waiters that died: listed, request expired
 	id := "p:" + pw.waiterID()
 	args := append([]any{newToken(), int64(1000), id, k.base, pw.mode(), "1", int64(5000)}, ownerFields(lock.Owner{Label: "attack2-live"})...)
 	if r, err := pw.acquireOn(ctx, pw.nodes[0], k, args); err != nil || r.ok {
@@ -524,11 +531,7 @@ func TestAttack2ReleaseSkipsLiveWaiterBehindDeadHead(t *testing.T) {
 		got <- result{le, err}
 	}()
 	waitFor(t, "W to queue", 3*time.Second, func() bool { n, _ := c.ZCard(ctx, k.waiters).Result(); return n == 1 })
-	for i := 0; i < wakeScan; i++ {
-		if err := c.ZAdd(ctx, k.waiters, redis.Z{Score: float64(i + 1), Member: "dead" + strconv.Itoa(i)}).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addDeadWaiters(t, c, k, "dead")
 	if err := h.Release(ctx, name, held.Token); err != nil {
 		t.Fatal(err)
 	}
