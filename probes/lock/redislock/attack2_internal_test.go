@@ -345,12 +345,8 @@ func TestAttack2QuorumDuplicateDownAtFirstContactIsCountedTwice(t *testing.T) {
 // drop the 60 s cap for poll waiters (cap at MaxTTL-like bound instead).
 func TestAttack2PollWaiterRequestOutlivesLongPollInterval(t *testing.T) {
 	ctx := context.Background()
-	addr := testenv.List(t, testenv.Redis)[0]
-	h, w := internalLocker(t, addr), internalLocker(t, addr)
-	name := locktest.Name(t, "longpoll")
-	k := keysFor(name)
-	c := h.Clients()[0]
-	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	ls, name, k, c := attackSetup(t, "longpoll", 2)
+	h, w := ls[0], ls[1]
 	held, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -445,6 +441,17 @@ func TestAttack2QuorumRestartUndetectedWithoutInfo(t *testing.T) {
 	}
 }
 
+// addDeadWaiters lists wakeScan waiters (prefix0, prefix1, ...) at the head of the
+// waiter list, scores 1..wakeScan, with no request behind them: waiters that died.
+func addDeadWaiters(t *testing.T, c *redis.Client, k keys, prefix string) {
+	t.Helper()
+	for i := 0; i < wakeScan; i++ {
+		if err := c.ZAdd(context.Background(), k.waiters, redis.Z{Score: float64(i + 1), Member: prefix + strconv.Itoa(i)}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // Finding A6 (claim 6; severity: fairness). "A --fair newcomer never takes a free
 // lock while a live waiter queued earlier exists": the fair check scans only the
 // first wakeScan (48) entries of the waiter list and drops the dead ones it meets;
@@ -463,20 +470,12 @@ func TestAttack2QuorumRestartUndetectedWithoutInfo(t *testing.T) {
 // loop ZRANGE in pages until a live entry or the end of the list.
 func TestAttack2FairNewcomerBargesPastDeadHead(t *testing.T) {
 	ctx := context.Background()
-	addr := testenv.List(t, testenv.Redis)[0]
-	h, pw, n := internalLocker(t, addr), internalLocker(t, addr), internalLocker(t, addr)
-	name := locktest.Name(t, "deadhead")
-	k := keysFor(name)
-	c := h.Clients()[0]
-	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	ls, name, k, c := attackSetup(t, "deadhead", 3)
+	h, pw, n := ls[0], ls[1], ls[2]
 	if _, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 300 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < wakeScan; i++ { // earlier waiters that died: listed, request expired
-		if err := c.ZAdd(ctx, k.waiters, redis.Z{Score: float64(i + 1), Member: "p:dead" + strconv.Itoa(i)}).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addDeadWaiters(t, c, k, "p:dead") // earlier waiters that died: listed, request expired
 	id := "p:" + pw.waiterID()
 	args := append([]any{newToken(), int64(1000), id, k.base, pw.mode(), "1", int64(5000)}, ownerFields(lock.Owner{Label: "attack2-live"})...)
 	if r, err := pw.acquireOn(ctx, pw.nodes[0], k, args); err != nil || r.ok {
@@ -516,12 +515,8 @@ func TestAttack2FairNewcomerBargesPastDeadHead(t *testing.T) {
 // dead ones); or, when the scan ended on dead entries only, run it again.
 func TestAttack2ReleaseSkipsLiveWaiterBehindDeadHead(t *testing.T) {
 	ctx := context.Background()
-	addr := testenv.List(t, testenv.Redis)[0]
-	h, w := internalLocker(t, addr), internalLocker(t, addr)
-	name := locktest.Name(t, "deadhead-grant")
-	k := keysFor(name)
-	c := h.Clients()[0]
-	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	ls, name, k, c := attackSetup(t, "deadhead-grant", 2)
+	h, w := ls[0], ls[1]
 	held, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -536,11 +531,7 @@ func TestAttack2ReleaseSkipsLiveWaiterBehindDeadHead(t *testing.T) {
 		got <- result{le, err}
 	}()
 	waitFor(t, "W to queue", 3*time.Second, func() bool { n, _ := c.ZCard(ctx, k.waiters).Result(); return n == 1 })
-	for i := 0; i < wakeScan; i++ {
-		if err := c.ZAdd(ctx, k.waiters, redis.Z{Score: float64(i + 1), Member: "dead" + strconv.Itoa(i)}).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addDeadWaiters(t, c, k, "dead")
 	if err := h.Release(ctx, name, held.Token); err != nil {
 		t.Fatal(err)
 	}

@@ -168,6 +168,23 @@ func (p *chaosProxy) serve() {
 	}
 }
 
+// attackSetup is the start of the single-server attacks: n Lockers on the first Redis
+// server, a unique lock name (what) and its keys, and the first Locker's client; the
+// keys are deleted when the test ends.
+func attackSetup(t *testing.T, what string, n int) ([]*Locker, string, keys, *redis.Client) {
+	t.Helper()
+	addr := testenv.List(t, testenv.Redis)[0]
+	ls := make([]*Locker, n)
+	for i := range ls {
+		ls[i] = internalLocker(t, addr)
+	}
+	name := locktest.Name(t, what)
+	k := keysFor(name)
+	c := ls[0].Clients()[0]
+	t.Cleanup(func() { c.Del(context.Background(), k.lock, k.owner, k.fence, k.waiters) })
+	return ls, name, k, c
+}
+
 // Finding 1 (claim 1, exclusion; also claim 5's "given back"): a single-server Acquire
 // keeps one holder token for all its tries. When a try's reply comes back after the
 // lease it took could have ended, try() releases that lease with the same token and
@@ -253,12 +270,8 @@ func TestAttackLateReplyReleaseReusesToken(t *testing.T) {
 // as fair mode does with fairRetryMs), not for the holder's PTTL.
 func TestAttackFairDeadPollWaiterBlocksPastItsRetry(t *testing.T) {
 	ctx := context.Background()
-	addr := testenv.List(t, testenv.Redis)[0]
-	h, p, n := internalLocker(t, addr), internalLocker(t, addr), internalLocker(t, addr)
-	name := locktest.Name(t, "fair-dead-poll")
-	k := keysFor(name)
-	c := h.Clients()[0]
-	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	ls, name, k, c := attackSetup(t, "fair-dead-poll", 3)
+	h, p, n := ls[0], ls[1], ls[2]
 	held, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Fair: true})
 	if err != nil {
 		t.Fatal(err)
@@ -295,12 +308,8 @@ func TestAttackFairDeadPollWaiterBlocksPastItsRetry(t *testing.T) {
 // past it.
 func TestAttackFairGrantSkipsEarlierPollWaiter(t *testing.T) {
 	ctx := context.Background()
-	addr := testenv.List(t, testenv.Redis)[0]
-	h, p, n := internalLocker(t, addr), internalLocker(t, addr), internalLocker(t, addr)
-	name := locktest.Name(t, "fair-poll-first")
-	k := keysFor(name)
-	c := h.Clients()[0]
-	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	ls, name, k, c := attackSetup(t, "fair-poll-first", 3)
+	h, p, n := ls[0], ls[1], ls[2]
 	held, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Fair: true})
 	if err != nil {
 		t.Fatal(err)
@@ -778,12 +787,8 @@ func TestAttackEvictionDropsHeldLease(t *testing.T) {
 // waiter's token does not hold the lock.
 func TestAttackForgedGrantIsNotALease(t *testing.T) {
 	ctx := context.Background()
-	addr := testenv.List(t, testenv.Redis)[0]
-	h, w := internalLocker(t, addr), internalLocker(t, addr)
-	name := locktest.Name(t, "forged")
-	k := keysFor(name)
-	c := h.Clients()[0]
-	defer c.Del(ctx, k.lock, k.owner, k.fence, k.waiters)
+	ls, name, k, c := attackSetup(t, "forged", 2)
+	h, w := ls[0], ls[1]
 	held, err := h.Acquire(ctx, name, lock.AcquireOptions{TTL: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)

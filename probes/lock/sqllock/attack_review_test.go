@@ -5,6 +5,7 @@ package sqllock_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"net/url"
 	"strconv"
@@ -42,6 +43,25 @@ func rawLocker(t *testing.T, dsn string, opt sqllock.Options, init bool) *sqlloc
 	return l
 }
 
+// holdThenTry is the double-grant attempt of the review attacks: A takes name for ttl
+// (it must), then B tries it without waiting. It returns both leases (B's only when
+// B was granted it too: a double grant) and B's error; the leases are released when
+// the test ends.
+func holdThenTry(t *testing.T, a, b *sqllock.Locker, name string, ttl time.Duration) (la, lb *lock.Lease, errB error) {
+	t.Helper()
+	ctx := context.Background()
+	la, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: ttl, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Release(ctx, name, la.Token) })
+	lb, errB = b.Acquire(ctx, name, lock.AcquireOptions{TTL: ttl, Owner: owner})
+	if errB == nil {
+		t.Cleanup(func() { _ = b.Release(ctx, name, lb.Token) })
+	}
+	return la, lb, errB
+}
+
 // Claim 1 (MySQL): a DSN with clientFoundRows=true (common in ORMs' DSNs) makes
 // MySQL report "1 row affected" for an ON DUPLICATE KEY UPDATE that changed nothing,
 // so the acquire statement on a HELD row looks like a grant.
@@ -52,15 +72,8 @@ func TestReviewAttackMySQLClientFoundRowsDoubleGrant(t *testing.T) {
 	a := rawLocker(t, dsn, sqllock.Options{Table: tbl}, true)
 	b := rawLocker(t, withParam(dsn, "clientFoundRows=true"), sqllock.Options{Table: tbl}, false)
 	name := "review-cfr-" + randHex(4)
-	ctx := context.Background()
-	la, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Release(ctx, name, la.Token)
-	lb, err := b.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+	la, lb, err := holdThenTry(t, a, b, name, 30*time.Second)
 	if err == nil {
-		defer b.Release(ctx, name, lb.Token)
 		t.Fatalf("DOUBLE GRANT: A holds %q (fence %d, expires %s) and B (clientFoundRows=true DSN) was granted it too: token %s fence %d",
 			name, la.Fence, la.ExpiresAt.Format(time.RFC3339Nano), lb.Token, lb.Fence)
 	}
@@ -78,15 +91,8 @@ func TestReviewAttackMySQLClientFoundRowsShedLockDoubleGrant(t *testing.T) {
 	a := rawLocker(t, dsn, sqllock.Options{Table: tbl, Format: sqllock.FormatShedLock, Host: "a"}, true)
 	b := rawLocker(t, withParam(dsn, "clientFoundRows=true"), sqllock.Options{Table: tbl, Format: sqllock.FormatShedLock, Host: "b"}, false)
 	name := "review-cfrs-" + randHex(4)
-	ctx := context.Background()
-	la, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Release(ctx, name, la.Token)
-	lb, err := b.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+	la, lb, err := holdThenTry(t, a, b, name, 30*time.Second)
 	if err == nil {
-		defer b.Release(ctx, name, lb.Token)
 		t.Fatalf("DOUBLE GRANT (shedlock): A holds %q (token %s) and B (clientFoundRows=true) was granted it too (token %s)", name, la.Token, lb.Token)
 	}
 }
@@ -105,14 +111,8 @@ func TestReviewAttackPGShedLockSessionTimeZoneDoubleGrant(t *testing.T) {
 	b := rawLocker(t, withParam(dsn, "timezone="+url.QueryEscape("Asia/Karachi")), sqllock.Options{Table: tbl, Format: sqllock.FormatShedLock, Host: "b"}, false)
 	name := "review-tz-" + randHex(4)
 	ctx := context.Background()
-	la, err := a.Acquire(ctx, name, lock.AcquireOptions{TTL: 60 * time.Second, Owner: owner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Release(ctx, name, la.Token)
-	lb, err := b.Acquire(ctx, name, lock.AcquireOptions{TTL: 60 * time.Second, Owner: owner})
+	la, lb, err := holdThenTry(t, a, b, name, 60*time.Second)
 	if err == nil {
-		defer b.Release(ctx, name, lb.Token)
 		t.Fatalf("DOUBLE GRANT: A (session TimeZone UTC) holds %q until %s; B (session TimeZone Asia/Karachi) was granted it too (token %s)",
 			name, la.ExpiresAt.Format(time.RFC3339), lb.Token)
 	}
@@ -365,6 +365,73 @@ func TestReviewAttackSessionKilledHolderNoOverlap(t *testing.T) {
 
 func reviewItoa(n int64) string { return strconv.FormatInt(n, 10) }
 
+// freeRow makes name's row exist and be free (taken and released once).
+func freeRow(t *testing.T, l *sqllock.Locker, name string) {
+	t.Helper()
+	ctx := context.Background()
+	le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(ctx, name, le.Token); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lockRow holds name's row in tbl with SELECT ... FOR UPDATE in a transaction the
+// caller ends, as an open transaction or a DBA's query would.
+func lockRow(t *testing.T, admin *sqllock.Locker, tbl, name string) *sql.Tx {
+	t.Helper()
+	tx, err := admin.DB().BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x string
+	if err := tx.QueryRow("SELECT name FROM "+tbl+" WHERE name = "+ph(admin, 1)+" FOR UPDATE", name).Scan(&x); err != nil {
+		_ = tx.Rollback()
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// checkNotStranded checks, half a second after an acquire (what) that should have
+// failed, that it did (aerr) and that the lock is not held: a grant nobody holds
+// strands the lock for its whole TTL.
+func checkNotStranded(t *testing.T, admin *sqllock.Locker, name string, aerr error, what string) {
+	t.Helper()
+	time.Sleep(500 * time.Millisecond)
+	info, err := admin.Inspect(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aerr == nil {
+		t.Fatalf("%s succeeded", what)
+	}
+	if info.Held {
+		t.Fatalf("STRANDED: the %s failed (%v), yet the lock is held by token %s for %s (nobody holds that token)",
+			what, aerr, info.Holder.Token, info.Holder.TTLLeft.Round(time.Second))
+	}
+}
+
+// misshapenTable creates a lock table named prefix+runID from dsctl's own DDL as
+// edit changed it (edit fails the test when its change did not apply), dropped when
+// the test ends.
+func misshapenTable(t *testing.T, dsn, prefix string, edit func(ddl string) string) string {
+	t.Helper()
+	tbl := prefix + runID
+	remember(dsn, tbl)
+	admin := rawLocker(t, dsn, sqllock.Options{Table: table("locks")}, false)
+	ddl, err := sqllock.DDL(admin.Backend().Kind, lock.FormatDsctl, tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.DB().Exec(edit(strings.TrimSuffix(ddl, ";"))); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin.DB().Exec("DROP TABLE IF EXISTS " + tbl) })
+	return tbl
+}
+
 // "The statement is never abandoned half-way: if the caller gave up meanwhile, a lock
 // it got is released again" (tryAcquire). An acquire statement blocked behind a row
 // lock (an open transaction, a slow renew, a DBA's SELECT ... FOR UPDATE) outlives the
@@ -379,45 +446,20 @@ func TestReviewAttackTimedOutAcquireStrandsLock(t *testing.T) {
 		ctx := context.Background()
 		name := "review-strand-" + randHex(4)
 		// The row exists and is free.
-		le, err := admin.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Owner: owner})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := admin.Release(ctx, name, le.Token); err != nil {
-			t.Fatal(err)
-		}
+		freeRow(t, admin, name)
+		defer admin.Break(ctx, name, lock.BreakOptions{By: "review", Reason: "cleanup"})
 		l, err := sqllock.New(ctx, endpoint.Dialer{Timeout: time.Second}, endpoint.SQL{}.WithDSNValue(dsn), sqllock.Options{Table: tbl})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		tx, err := admin.DB().BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var x string
-		if err := tx.QueryRow("SELECT name FROM "+tbl+" WHERE name = "+ph(admin, 1)+" FOR UPDATE", name).Scan(&x); err != nil {
-			_ = tx.Rollback()
-			t.Fatal(err)
-		}
+		tx := lockRow(t, admin, tbl, name)
 		_, aerr := l.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Hour, Owner: owner})
 		time.Sleep(1500 * time.Millisecond) // the background release times out too
 		if err := tx.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(500 * time.Millisecond)
-		info, err := admin.Inspect(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Break(ctx, name, lock.BreakOptions{By: "review", Reason: "cleanup"})
-		if aerr == nil {
-			t.Fatalf("acquire behind a row lock succeeded?")
-		}
-		if info.Held {
-			t.Fatalf("STRANDED: the acquire failed (%v) but the lock is now held by token %s for %s (nobody holds that token)",
-				aerr, info.Holder.Token, info.Holder.TTLLeft.Round(time.Second))
-		}
+		checkNotStranded(t, admin, name, aerr, "acquire behind a row lock")
 	})
 }
 
@@ -502,44 +544,19 @@ func TestReviewAttackInterruptedAcquireThenCloseStrandsLock(t *testing.T) {
 		admin := newLocker(t, dsn, sqllock.Options{Table: tbl})
 		ctx := context.Background()
 		name := "review-intr-" + randHex(4)
-		le, err := admin.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Owner: owner})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := admin.Release(ctx, name, le.Token); err != nil {
-			t.Fatal(err)
-		}
+		freeRow(t, admin, name)
 		defer admin.Break(ctx, name, lock.BreakOptions{By: "review", Reason: "cleanup"})
 		l, err := sqllock.New(ctx, endpoint.Dialer{Timeout: 5 * time.Second}, endpoint.SQL{}.WithDSNValue(dsn), sqllock.Options{Table: tbl})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tx, err := admin.DB().BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var x string
-		if err := tx.QueryRow("SELECT name FROM "+tbl+" WHERE name = "+ph(admin, 1)+" FOR UPDATE", name).Scan(&x); err != nil {
-			_ = tx.Rollback()
-			t.Fatal(err)
-		}
+		tx := lockRow(t, admin, tbl, name)
 		actx, cancel := context.WithCancel(ctx)
 		time.AfterFunc(200*time.Millisecond, cancel)
 		time.AfterFunc(400*time.Millisecond, func() { _ = tx.Commit() })
 		_, aerr := l.Acquire(actx, name, lock.AcquireOptions{TTL: time.Hour, Owner: owner})
 		_ = l.Close() // the CLI closes its Locker on the way out
-		time.Sleep(500 * time.Millisecond)
-		info, err := admin.Inspect(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if aerr == nil {
-			t.Fatalf("acquire with a cancelled context succeeded")
-		}
-		if info.Held {
-			t.Fatalf("STRANDED: Acquire returned %v, yet the lock is held by token %s for %s (nobody holds it)",
-				aerr, info.Holder.Token, info.Holder.TTLLeft.Round(time.Second))
-		}
+		checkNotStranded(t, admin, name, aerr, "acquire with a cancelled context")
 	})
 }
 
@@ -550,23 +567,14 @@ func TestReviewAttackInterruptedAcquireThenCloseStrandsLock(t *testing.T) {
 // meets a duplicate: every Acquire inserts its own row and is granted.
 func TestReviewAttackTableWithoutPrimaryKey(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dsn string) {
-		tbl := "review_nopk_" + runID
-		remember(dsn, tbl)
-		admin := rawLocker(t, dsn, sqllock.Options{Table: table("locks")}, false)
-		ddl, err := sqllock.DDL(admin.Backend().Kind, lock.FormatDsctl, tbl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ddl = strings.TrimSuffix(ddl, ";")
-		ddl = strings.Replace(ddl, ",\n  PRIMARY KEY (name)", "", 1) // MySQL
-		ddl = strings.Replace(ddl, "NOT NULL PRIMARY KEY", "NOT NULL", 1)
-		if strings.Contains(ddl, "PRIMARY KEY") {
-			t.Fatalf("could not drop the key from %s", ddl)
-		}
-		if _, err := admin.DB().Exec(ddl); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _, _ = admin.DB().Exec("DROP TABLE IF EXISTS " + tbl) })
+		tbl := misshapenTable(t, dsn, "review_nopk_", func(ddl string) string {
+			ddl = strings.Replace(ddl, ",\n  PRIMARY KEY (name)", "", 1) // MySQL
+			ddl = strings.Replace(ddl, "NOT NULL PRIMARY KEY", "NOT NULL", 1)
+			if strings.Contains(ddl, "PRIMARY KEY") {
+				t.Fatalf("could not drop the key from %s", ddl)
+			}
+			return ddl
+		})
 		a := rawLocker(t, dsn, sqllock.Options{Table: tbl}, false)
 		b := rawLocker(t, dsn, sqllock.Options{Table: tbl}, false)
 		ctx := context.Background()

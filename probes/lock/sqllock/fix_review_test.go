@@ -58,26 +58,17 @@ func TestFixSessionRenewExpiredByDatabase(t *testing.T) {
 // The time columns must have the types dsctl's statements assume.
 func TestFixTableTimeColumnTypes(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dsn string) {
-		tbl := "fix_types_" + runID
-		remember(dsn, tbl)
-		admin := rawLocker(t, dsn, sqllock.Options{Table: table("locks")}, false)
-		ddl, err := sqllock.DDL(admin.Backend().Kind, lock.FormatDsctl, tbl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ddl = strings.TrimSuffix(ddl, ";")
-		bad := strings.Replace(ddl, "expires_at   DATETIME(6)", "expires_at   TIMESTAMP(6)", 1)
-		bad = strings.Replace(bad, "expires_at   TIMESTAMPTZ(6)", "expires_at   TIMESTAMP(6)", 1)
-		if bad == ddl {
-			t.Fatalf("could not change the type of expires_at in %s", ddl)
-		}
-		if _, err := admin.DB().Exec(bad); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _, _ = admin.DB().Exec("DROP TABLE IF EXISTS " + tbl) })
+		tbl := misshapenTable(t, dsn, "fix_types_", func(ddl string) string {
+			bad := strings.Replace(ddl, "expires_at   DATETIME(6)", "expires_at   TIMESTAMP(6)", 1)
+			bad = strings.Replace(bad, "expires_at   TIMESTAMPTZ(6)", "expires_at   TIMESTAMP(6)", 1)
+			if bad == ddl {
+				t.Fatalf("could not change the type of expires_at in %s", ddl)
+			}
+			return bad
+		})
 		l := rawLocker(t, dsn, sqllock.Options{Table: tbl}, false)
 		ctx := context.Background()
-		_, err = l.Init(ctx)
+		_, err := l.Init(ctx)
 		if errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), "expires_at is TIMESTAMP") {
 			t.Fatalf("Init of a table whose expires_at is TIMESTAMP: %v", err)
 		}

@@ -20,17 +20,12 @@ package sqllock_test
 // the row when it unlocks, dsctl included, and dsctl learns it at its next renewal.
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,34 +34,12 @@ import (
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
 	"github.com/dsctl/dsctl/probes/lock/sqllock"
 	"github.com/dsctl/dsctl/probes/testenv"
 )
 
 var shedInteropOwner = lock.CurrentOwner(4242, "shedlock interop test", "sql", "dsctl test")
-
-// shedInteropJar is the ShedLock contender built by scripts/interop/setup:
-// DSCTL_TEST_INTEROP_DIR unset skips (scripts/test sets it in its interop phase);
-// set but the jar or java missing skips, or fails under CI=true.
-func shedInteropJar(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("DSCTL_TEST_INTEROP_DIR")
-	if dir == "" {
-		t.Skip("interop test: set DSCTL_TEST_INTEROP_DIR with `eval \"$(scripts/interop/setup)\"` (Java 17 + Maven); scripts/test runs these in its interop phase")
-	}
-	jar := filepath.Join(dir, "shedlock", "shedlock-contender.jar")
-	_, javaErr := exec.LookPath("java")
-	_, jarErr := os.Stat(jar)
-	if javaErr == nil && jarErr == nil {
-		return jar
-	}
-	msg := fmt.Sprintf("ShedLock contender not available (%s: %v; java on PATH: %v): run `eval \"$(scripts/interop/setup)\"`", jar, jarErr, javaErr == nil)
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s, but CI=true: the interop tests must run", msg)
-	}
-	t.Skip(msg)
-	return ""
-}
 
 // jdbcOf turns a DSCTL_TEST_* DSN into a JDBC URL, user and password.
 func jdbcOf(t *testing.T, kind, dsn string) (jdbcURL, user, password string) {
@@ -86,127 +59,16 @@ func jdbcOf(t *testing.T, kind, dsn string) (jdbcURL, user, password string) {
 	return "jdbc:postgresql://" + u.Host + u.Path, u.User.Username(), password
 }
 
-// shedProc is the ShedLock contender process: its stdout events and its exit.
-type shedProc struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	lines  []string
-	notify chan struct{}
-	done   chan struct{}
-	err    error
-	stderr bytes.Buffer
-}
-
-func startShedLock(t *testing.T, kind, dsn, table, name, marker string, args ...string) *shedProc {
+// startShedLock starts the ShedLock contender (scripts/interop/shedlock) on the
+// database of dsn, its password in the environment.
+func startShedLock(t *testing.T, kind, dsn, table, name, marker string, args ...string) *locktest.Contender {
 	t.Helper()
-	jar := shedInteropJar(t)
+	jar := locktest.ContenderJar(locktest.InteropDir(t, "shedlock"), "shedlock")
 	u, user, password := jdbcOf(t, kind, dsn)
-	all := append([]string{"-Xmx128m", "-XX:TieredStopAtLevel=1", "-jar", jar, "--jdbc-url", u, "--user", user,
-		"--table", table, "--name", name, "--marker", marker}, args...)
-	p := &shedProc{cmd: exec.Command("java", all...), notify: make(chan struct{}, 1), done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), "SHEDLOCK_JDBC_PASSWORD="+password)
-	out, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Stderr = &p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			p.mu.Unlock()
-			select {
-			case p.notify <- struct{}{}:
-			default:
-			}
-		}
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
-func (p *shedProc) events() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines, "\n")
-}
-
-func (p *shedProc) count(prefix string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for _, l := range p.lines {
-		if strings.HasPrefix(l, prefix) {
-			n++
-		}
-	}
-	return n
-}
-
-// next waits (bounded) for the first event at index >= *from starting with prefix.
-func (p *shedProc) next(t *testing.T, from *int, prefix string, within time.Duration) string {
-	t.Helper()
-	deadline := time.After(within)
-	for {
-		p.mu.Lock()
-		for ; *from < len(p.lines); *from++ {
-			if l := p.lines[*from]; strings.HasPrefix(l, prefix) {
-				*from++
-				p.mu.Unlock()
-				return l
-			}
-		}
-		n := len(p.lines)
-		p.mu.Unlock()
-		select {
-		case <-p.notify:
-		case <-p.done:
-			p.mu.Lock()
-			more := len(p.lines) > n
-			p.mu.Unlock()
-			if !more && *from >= n {
-				t.Fatalf("shedlock exited (%v) before %q; events:\n%s\nstderr:\n%s", p.err, prefix, p.events(), p.stderr.String())
-			}
-		case <-deadline:
-			t.Fatalf("shedlock: no %q within %s; events:\n%s\nstderr:\n%s", prefix, within, p.events(), p.stderr.String())
-		}
-	}
-}
-
-func (p *shedProc) wait(t *testing.T, within time.Duration) (int, string) {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(within):
-		t.Fatalf("shedlock still running after %s; events:\n%s\nstderr:\n%s", within, p.events(), p.stderr.String())
-	}
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		code = ee.ExitCode()
-	} else if p.err != nil {
-		t.Fatal(p.err)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	last := ""
-	if len(p.lines) > 0 {
-		last = p.lines[len(p.lines)-1]
-	}
-	return code, last
+	cmd := locktest.JavaCommand(jar, append([]string{"--jdbc-url", u, "--user", user,
+		"--table", table, "--name", name, "--marker", marker}, args...)...)
+	cmd.Env = append(os.Environ(), "SHEDLOCK_JDBC_PASSWORD="+password)
+	return locktest.StartContender(t, "shedlock", cmd)
 }
 
 // shedInterop runs f on both databases with a fresh ShedLock table name (created by the
@@ -214,7 +76,7 @@ func (p *shedProc) wait(t *testing.T, within time.Duration) (int, string) {
 func shedInterop(t *testing.T, f func(t *testing.T, kind, dsn, table string)) {
 	for _, db := range []struct{ kind, env string }{{"mysql", testenv.MySQL}, {"postgres", testenv.Postgres}} {
 		t.Run(db.kind, func(t *testing.T) {
-			shedInteropJar(t)
+			locktest.InteropDir(t, "shedlock")
 			dsn := testenv.Get(t, db.env)
 			table := "dsctl_interop_shed_" + randHex(4)
 			t.Cleanup(func() {
@@ -240,56 +102,20 @@ func shedDsctl(t *testing.T, dsn, table string) *sqllock.Locker {
 	return l
 }
 
-type shedMarker string
-
-// enter creates the marker with O_EXCL; a non-empty violation names who was inside.
-func (m shedMarker) enter(who string) (leave func(), violation string) {
-	f, err := os.OpenFile(string(m), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		inside, _ := os.ReadFile(string(m))
-		return func() {}, fmt.Sprintf("%s found the marker taken by: %s", who, strings.TrimSpace(string(inside)))
-	}
-	_, _ = f.WriteString(who + "\n")
-	_ = f.Close()
-	if h, err := os.OpenFile(string(m)+".history", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
-		_, _ = h.WriteString(who + "\n")
-		_ = h.Close()
-	}
-	return func() { _ = os.Remove(string(m)) }, ""
-}
-
-func (m shedMarker) sides(t *testing.T) (map[string]int, int) {
-	t.Helper()
-	b, err := os.ReadFile(string(m) + ".history")
-	if err != nil {
-		t.Fatal(err)
-	}
-	count, handoffs, prev := map[string]int{}, 0, ""
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		side, _, _ := strings.Cut(line, " ")
-		count[side]++
-		if prev != "" && side != prev {
-			handoffs++
-		}
-		prev = side
-	}
-	return count, handoffs
-}
-
 // ShedLock holds: dsctl is refused and names the ShedLock holder, then takes the lock
 // as soon as ShedLock unlocks. dsctl holds: ShedLock cannot take it until dsctl releases.
 func TestInteropShedLockHandoff(t *testing.T) {
 	shedInterop(t, func(t *testing.T, kind, dsn, table string) {
 		ctx := context.Background()
 		name := "interop-handoff-" + randHex(4)
-		m := shedMarker(filepath.Join(t.TempDir(), "critical-section"))
+		m := locktest.NewMarker(t)
 		release := filepath.Join(t.TempDir(), "release")
 
-		java := startShedLock(t, kind, dsn, table, name, string(m), "--iterations", "1", "--hold-ms", "30000",
+		java := startShedLock(t, kind, dsn, table, name, m.Path, "--iterations", "1", "--hold-ms", "30000",
 			"--lock-at-most-ms", "30000", "--release-file", release)
 		from := 0
 		// enter <ms> <name> shedlock <locked_by>: ShedLock writes the JVM's host name.
-		host := strings.Fields(java.next(t, &from, "enter ", 30*time.Second))[4]
+		host := strings.Fields(java.Next(t, &from, "enter ", 30*time.Second))[4]
 		l := shedDsctl(t, dsn, table)
 		_, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second, Owner: shedInteropOwner})
 		na, ok := lock.AsNotAcquired(err)
@@ -300,59 +126,36 @@ func TestInteropShedLockHandoff(t *testing.T) {
 		if err != nil || !info.Held || info.Format != sqllock.FormatShedLock || info.Holder.Token != host {
 			t.Fatalf("inspect while ShedLock holds: %+v %v", info, err)
 		}
-		got := make(chan *lock.Lease, 1)
-		go func() {
-			le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second, Wait: lock.WaitFor(30 * time.Second), Owner: shedInteropOwner})
-			if err != nil {
-				t.Error(err)
-			}
-			got <- le
-		}()
-		select {
-		case <-got:
-			t.Fatal("dsctl acquired while ShedLock held")
-		case <-time.After(300 * time.Millisecond):
-		}
+		waiter := locktest.AcquireInBackground(t, l, name, lock.AcquireOptions{TTL: 10 * time.Second, Wait: lock.WaitFor(30 * time.Second), Owner: shedInteropOwner})
+		waiter.StillWaiting(t, 300*time.Millisecond, "dsctl acquired while ShedLock held")
 		released := time.Now()
-		if err := os.WriteFile(release, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		var ours *lock.Lease
-		select {
-		case ours = <-got:
-		case <-time.After(15 * time.Second):
-			t.Fatal("dsctl did not take the lock after ShedLock unlocked")
-		}
-		if ours == nil {
-			t.FailNow()
-		}
+		locktest.Touch(t, release)
+		ours := waiter.Lease(t, 15*time.Second, "dsctl did not take the lock after ShedLock unlocked")
 		// ShedLock sends no NOTIFY: on PostgreSQL dsctl's waiter learns of the unlock by
 		// its fallback poll, on MySQL by its backoff.
 		t.Logf("%s: dsctl took the lock %s after ShedLock was told to unlock", kind, time.Since(released).Round(time.Millisecond))
-		leave, v := m.enter("dsctl " + ours.Token)
+		leave, v := m.Enter("dsctl " + ours.Token)
 		if v != "" {
 			t.Fatal(v)
 		}
-		if code, last := java.wait(t, 15*time.Second); code != 0 || last != "done acquired=1 violations=0" || java.count("extended") != 1 {
-			t.Fatalf("shedlock exit %d, last %q; events:\n%s\nstderr:\n%s", code, last, java.events(), java.stderr.String())
+		if code, last := java.Wait(t, 15*time.Second); code != 0 || last != "done acquired=1 violations=0" || java.Count("extended") != 1 {
+			t.Fatalf("shedlock exit %d, last %q; %s", code, last, java.Report())
 		}
 
 		// dsctl holds: ShedLock polls in vain until dsctl releases.
-		java2 := startShedLock(t, kind, dsn, table, name, string(m), "--iterations", "1", "--hold-ms", "20")
+		java2 := startShedLock(t, kind, dsn, table, name, m.Path, "--iterations", "1", "--hold-ms", "20")
 		from2 := 0
-		java2.next(t, &from2, "ready", 30*time.Second)
+		java2.Next(t, &from2, "ready", 30*time.Second)
 		time.Sleep(500 * time.Millisecond)
-		if java2.count("enter") != 0 {
-			t.Fatalf("ShedLock entered while dsctl held:\n%s", java2.events())
+		if java2.Count("enter") != 0 {
+			t.Fatalf("ShedLock entered while dsctl held:\n%s", java2.Events())
 		}
 		leave()
 		if err := l.Release(ctx, name, ours.Token); err != nil {
 			t.Fatal(err)
 		}
-		java2.next(t, &from2, "enter ", 15*time.Second)
-		if code, last := java2.wait(t, 15*time.Second); code != 0 || last != "done acquired=1 violations=0" {
-			t.Fatalf("shedlock exit %d, last %q; events:\n%s\nstderr:\n%s", code, last, java2.events(), java2.stderr.String())
-		}
+		java2.Next(t, &from2, "enter ", 15*time.Second)
+		java2.WaitDone(t, 15*time.Second, 1)
 	})
 }
 
@@ -364,11 +167,11 @@ func TestInteropShedLockContention(t *testing.T) {
 		const rounds = 15
 		hold, gap := 20*time.Millisecond, 20*time.Millisecond
 		name := "interop-contention-" + randHex(4)
-		m := shedMarker(filepath.Join(t.TempDir(), "critical-section"))
-		java := startShedLock(t, kind, dsn, table, name, string(m), "--iterations", fmt.Sprint(rounds),
+		m := locktest.NewMarker(t)
+		java := startShedLock(t, kind, dsn, table, name, m.Path, "--iterations", fmt.Sprint(rounds),
 			"--hold-ms", fmt.Sprint(hold.Milliseconds()), "--gap-ms", fmt.Sprint(gap.Milliseconds()))
 		from := 0
-		java.next(t, &from, "ready", 30*time.Second)
+		java.Next(t, &from, "ready", 30*time.Second)
 		l := shedDsctl(t, dsn, table)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -381,7 +184,7 @@ func TestInteropShedLockContention(t *testing.T) {
 			if err != nil {
 				t.Fatalf("dsctl acquire %d: %v", i, err)
 			}
-			leave, v := m.enter("dsctl " + le.Token)
+			leave, v := m.Enter("dsctl " + le.Token)
 			if v != "" {
 				t.Fatalf("round %d: %s", i, v)
 			}
@@ -396,14 +199,11 @@ func TestInteropShedLockContention(t *testing.T) {
 			}
 			time.Sleep(gap)
 		}
-		code, last := java.wait(t, time.Minute)
-		if code != 0 || last != fmt.Sprintf("done acquired=%d violations=0", rounds) {
-			t.Fatalf("shedlock exit %d, last %q; events:\n%s\nstderr:\n%s", code, last, java.events(), java.stderr.String())
+		java.WaitDone(t, time.Minute, rounds)
+		if n := java.Count("extend-failed"); n != 0 || java.Count("extended") != rounds {
+			t.Fatalf("ShedLock extends: %d failed, %d succeeded of %d", n, java.Count("extended"), rounds)
 		}
-		if n := java.count("extend-failed"); n != 0 || java.count("extended") != rounds {
-			t.Fatalf("ShedLock extends: %d failed, %d succeeded of %d", n, java.count("extended"), rounds)
-		}
-		count, handoffs := m.sides(t)
+		count, handoffs := m.Sides(t)
 		if count["dsctl"] != rounds || count["shedlock"] != rounds {
 			t.Fatalf("holds per side %v, want %d each", count, rounds)
 		}
@@ -429,27 +229,25 @@ func TestInteropShedLockOverrun(t *testing.T) {
 		// overrun starts a ShedLock task with lockAtMostFor 1s that runs until told to
 		// stop, and lets dsctl take the row over once that second passed. (The markers
 		// are separate: this overlap is ShedLock's documented behaviour.)
-		overrun := func(extend string) (*shedProc, string, *lock.Lease) {
+		overrun := func(extend string) (*locktest.Contender, string, *lock.Lease) {
 			release := filepath.Join(t.TempDir(), "release")
 			java := startShedLock(t, kind, dsn, table, name, filepath.Join(t.TempDir(), "shedlock-only"), "--iterations", "1",
 				"--hold-ms", "30000", "--lock-at-most-ms", "1000", "--release-file", release, "--extend", extend)
 			from := 0
-			java.next(t, &from, "enter ", 30*time.Second)
+			java.Next(t, &from, "enter ", 30*time.Second)
 			le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second, Wait: lock.WaitFor(20 * time.Second), Owner: shedInteropOwner,
 				Strategy: lock.WaitPoll, PollInterval: 20 * time.Millisecond})
 			if err != nil {
-				t.Fatalf("dsctl did not take over the overrun ShedLock row: %v\n%s", err, java.events())
+				t.Fatalf("dsctl did not take over the overrun ShedLock row: %v\n%s", err, java.Events())
 			}
 			return java, release, le
 		}
 
 		t.Run("extend fails, no unlock", func(t *testing.T) {
 			java, release, le := overrun("yes")
-			if err := os.WriteFile(release, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if code, last := java.wait(t, 30*time.Second); code != 0 || last != "done acquired=1 violations=0" || java.count("extend-failed") != 1 || java.count("unlock-skipped") != 1 {
-				t.Fatalf("shedlock exit %d, last %q; events:\n%s\nstderr:\n%s", code, last, java.events(), java.stderr.String())
+			locktest.Touch(t, release)
+			if code, last := java.Wait(t, 30*time.Second); code != 0 || last != "done acquired=1 violations=0" || java.Count("extend-failed") != 1 || java.Count("unlock-skipped") != 1 {
+				t.Fatalf("shedlock exit %d, last %q; %s", code, last, java.Report())
 			}
 			if _, err := l.Renew(ctx, name, le.Token, 10*time.Second); err != nil {
 				t.Fatalf("dsctl renew after ShedLock's failed extend: %v", err)
@@ -464,12 +262,8 @@ func TestInteropShedLockOverrun(t *testing.T) {
 			if _, err := l.Renew(ctx, name, le.Token, 10*time.Second); err != nil {
 				t.Fatalf("dsctl renew before ShedLock's unlock: %v", err)
 			}
-			if err := os.WriteFile(release, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if code, last := java.wait(t, 30*time.Second); code != 0 || last != "done acquired=1 violations=0" {
-				t.Fatalf("shedlock exit %d, last %q; events:\n%s\nstderr:\n%s", code, last, java.events(), java.stderr.String())
-			}
+			locktest.Touch(t, release)
+			java.WaitDone(t, 30*time.Second, 1)
 			_, err := l.Renew(ctx, name, le.Token, 10*time.Second)
 			if errs.KindOf(err) != errs.KindLockLost {
 				t.Fatalf("dsctl renew after ShedLock's late unlock: %v (want lock lost: ShedLock's unlock ends any holder)", err)

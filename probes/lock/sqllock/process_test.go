@@ -3,15 +3,10 @@
 package sqllock_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -55,116 +50,34 @@ func (a dbAdapter) Exec(q string, args ...any) (interface{ RowsAffected() (int64
 
 // TestHelperHolder is the holder process of the process tests (it runs only when they
 // start it): it takes the lock, then every 100ms writes to the fenced resource and
-// renews, printing what happened.
+// renews, printing what happened (locktest.RunHolder).
 func TestHelperHolder(t *testing.T) {
 	if os.Getenv("SQLLOCK_HELPER") != "1" {
 		t.Skip("helper process for the process tests")
 	}
 	ctx := context.Background()
 	dsn := os.Getenv("SQLLOCK_DSN")
-	l, err := sqllock.New(ctx, endpoint.Dialer{Timeout: 2 * time.Second}, endpoint.SQL{}.WithDSNValue(dsn),
-		sqllock.Options{Mode: sqllock.Mode(os.Getenv("SQLLOCK_MODE")), Table: os.Getenv("SQLLOCK_TABLE")})
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
+	var l *sqllock.Locker
+	open := func() (lock.Locker, error) {
+		var err error
+		l, err = sqllock.New(ctx, endpoint.Dialer{Timeout: 2 * time.Second}, endpoint.SQL{}.WithDSNValue(dsn),
+			sqllock.Options{Mode: sqllock.Mode(os.Getenv("SQLLOCK_MODE")), Table: os.Getenv("SQLLOCK_TABLE")})
+		return l, err
 	}
-	name, res := os.Getenv("SQLLOCK_NAME"), os.Getenv("SQLLOCK_RES")
-	le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: helperTTL, Owner: owner})
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	fmt.Println("held", le.Token, le.Fence, le.ExpiresAt.UnixNano())
-	for {
-		time.Sleep(100 * time.Millisecond)
+	res := os.Getenv("SQLLOCK_RES")
+	locktest.RunHolder(ctx, open, os.Getenv("SQLLOCK_NAME"), lock.AcquireOptions{TTL: helperTTL, Owner: owner}, func(le *lock.Lease) {
 		if fencedWrite(dbAdapter{l}, isMySQL(dsn), res, le.Fence) {
 			fmt.Println("write ok", le.Fence)
 		} else {
 			fmt.Println("write rejected", le.Fence)
 		}
-		r, err := l.Renew(ctx, name, le.Token, helperTTL)
-		if nh, ok := lock.AsNotHeld(err); ok {
-			fmt.Println("lost", nh.Reason)
-			os.Exit(0)
-		}
-		if err == nil {
-			fmt.Println("renewed", r.ExpiresAt.UnixNano())
-		}
-	}
+	})
 }
 
-type holderProc struct {
-	cmd   *exec.Cmd
-	mu    sync.Mutex
-	lines []string
-	held  chan string
-	lost  chan string
-}
-
-func startHolder(t *testing.T, dsn string, mode sqllock.Mode, name, res string) *holderProc {
+func startHolder(t *testing.T, dsn string, mode sqllock.Mode, name, res string) *locktest.HolderProcess {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHolder$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "SQLLOCK_HELPER=1", "SQLLOCK_DSN="+dsn, "SQLLOCK_MODE="+string(mode),
+	return locktest.StartHolder(t, "SQLLOCK_HELPER=1", "SQLLOCK_DSN="+dsn, "SQLLOCK_MODE="+string(mode),
 		"SQLLOCK_TABLE="+table("locks"), "SQLLOCK_NAME="+name, "SQLLOCK_RES="+res)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &holderProc{cmd: cmd, held: make(chan string, 1), lost: make(chan string, 1)}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGCONT); _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.lines = append(p.lines, line)
-			p.mu.Unlock()
-			switch {
-			case strings.HasPrefix(line, "held "):
-				p.held <- line
-			case strings.HasPrefix(line, "lost "):
-				p.lost <- line
-			}
-		}
-	}()
-	select {
-	case <-p.held:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("the holder process did not take the lock: %v", p.lines)
-	}
-	return p
-}
-
-// deadline is the holder's last reported local deadline.
-func (p *holderProc) deadline(t *testing.T) time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i := len(p.lines) - 1; i >= 0; i-- {
-		f := strings.Fields(p.lines[i])
-		if len(f) > 1 && (f[0] == "renewed" || f[0] == "held") {
-			ns, err := strconv.ParseInt(f[len(f)-1], 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return time.Unix(0, ns)
-		}
-	}
-	t.Fatal("no deadline reported")
-	return time.Time{}
-}
-
-func (p *holderProc) saw(prefix string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, l := range p.lines {
-		if strings.HasPrefix(l, prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 // A holder killed with SIGKILL, or stopped with SIGSTOP past its lease:
@@ -189,9 +102,7 @@ func TestHolderProcessKilledOrStopped(t *testing.T) {
 					p := startHolder(t, dsn, mode, name, res)
 					time.Sleep(300 * time.Millisecond) // a few renewals and writes
 					signalled := time.Now()
-					if err := p.cmd.Process.Signal(sig); err != nil {
-						t.Fatal(err)
-					}
+					p.Signal(t, sig)
 					le, err := waiter.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Wait: lock.WaitFor(15 * time.Second), Owner: owner})
 					if err != nil {
 						t.Fatal(err)
@@ -204,25 +115,17 @@ func TestHolderProcessKilledOrStopped(t *testing.T) {
 					if d := took.Sub(signalled); d > limit {
 						t.Errorf("the waiter held %s after the holder's %s; want within %s", d, sig, limit)
 					}
-					if dl := p.deadline(t); took.Before(dl) {
-						t.Errorf("the waiter held at %s, before the holder's local deadline %s", took.Format("15:04:05.000"), dl.Format("15:04:05.000"))
-					}
+					p.CheckTookAfterDeadline(t, took)
 					t.Logf("%s %s: next holder after %s (fence %d)", mode, sig, took.Sub(signalled).Round(time.Millisecond), le.Fence)
 					if !fencedWrite(dbAdapter{waiter}, isMySQL(dsn), res, le.Fence) {
 						t.Fatal("the new holder's fenced write was rejected")
 					}
 					if sig == syscall.SIGSTOP {
-						_ = p.cmd.Process.Signal(syscall.SIGCONT)
-						select {
-						case line := <-p.lost:
-							if mode == sqllock.ModeLease && line != "lost "+string(lock.LostTaken) {
-								t.Fatalf("resumed holder: %q, want lost taken", line)
-							}
-						case <-time.After(10 * time.Second):
-							t.Fatal("the resumed holder did not learn it lost the lock")
+						if line := p.Resume(t); mode == sqllock.ModeLease && line != "lost "+string(lock.LostTaken) {
+							t.Fatalf("resumed holder: %q, want lost taken", line)
 						}
-						if !p.saw("write rejected") {
-							t.Fatalf("the resumed holder's stale write was not rejected: %v", p.lines)
+						if !p.Saw("write rejected") {
+							t.Fatalf("the resumed holder's stale write was not rejected: %v", p.Lines())
 						}
 					}
 					_ = waiter.Release(ctx, name, le.Token)
@@ -280,18 +183,7 @@ func TestRunSessionConnectionKilledStopsChild(t *testing.T) {
 			t.Fatal("the child did not start")
 		}
 		time.Sleep(200 * time.Millisecond)
-		sid := sessionID(t, l, dsn, name)
-		db := rawDB(t, dsn)
-		killed := time.Now()
-		var err error
-		if isMySQL(dsn) {
-			_, err = db.Exec("KILL CONNECTION ?", sid)
-		} else {
-			_, err = db.Exec("SELECT pg_terminate_backend($1::int, 5000)", sid)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		killed := killSessionConn(t, l, dsn, name)
 		var o out
 		select {
 		case o = <-done:

@@ -15,6 +15,26 @@ import (
 
 func isMySQL(dsn string) bool { return !strings.HasPrefix(dsn, "postgres") }
 
+// killSessionConn ends, server-side, the connection that holds name's session lock
+// (KILL CONNECTION on MySQL/MariaDB, pg_terminate_backend on PostgreSQL) and returns
+// when it sent the statement.
+func killSessionConn(t *testing.T, l *sqllock.Locker, dsn, name string) time.Time {
+	t.Helper()
+	sid := sessionID(t, l, dsn, name)
+	db := rawDB(t, dsn)
+	sent := time.Now()
+	var err error
+	if isMySQL(dsn) {
+		_, err = db.Exec("KILL CONNECTION ?", sid)
+	} else {
+		_, err = db.Exec("SELECT pg_terminate_backend($1::int, 5000)", sid)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sent
+}
+
 // sessionID reads the connection id / backend pid recorded in a lock's row.
 func sessionID(t *testing.T, l *sqllock.Locker, dsn, name string) int64 {
 	t.Helper()
@@ -46,16 +66,7 @@ func TestSessionConnectionKilledIsLost(t *testing.T) {
 		if l.Backend().Detached || !l.Backend().Notify {
 			t.Fatalf("backend %+v", l.Backend())
 		}
-		sid := sessionID(t, l, dsn, name)
-		db := rawDB(t, dsn)
-		if isMySQL(dsn) {
-			_, err = db.Exec("KILL CONNECTION ?", sid)
-		} else {
-			_, err = db.Exec("SELECT pg_terminate_backend($1::int, 5000)", sid)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		killSessionConn(t, l, dsn, name)
 		_, err = l.Renew(ctx, name, lease.Token, 2*time.Second)
 		if nh, ok := lock.AsNotHeld(err); !ok || errs.KindOf(err) != errs.KindLockLost || !strings.Contains(nh.Detail, "connection") {
 			t.Fatalf("renew after the connection was killed: %v", err)
@@ -274,16 +285,7 @@ func TestSessionBreakAfterConnectionEnded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sid := sessionID(t, l, dsn, name)
-		db := rawDB(t, dsn)
-		if isMySQL(dsn) {
-			_, err = db.Exec("KILL CONNECTION ?", sid)
-		} else {
-			_, err = db.Exec("SELECT pg_terminate_backend($1::int, 5000)", sid)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		killSessionConn(t, l, dsn, name)
 		info, err := other.Inspect(ctx, name)
 		if err != nil || !info.Held || len(info.Notes) == 0 || !strings.Contains(info.Notes[len(info.Notes)-1], "ended") {
 			t.Fatalf("inspect after the holder's connection ended: %+v %v", info, err)

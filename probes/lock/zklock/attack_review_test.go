@@ -24,6 +24,8 @@ import (
 	"github.com/dsctl/dsctl/probes/sandbox/zkserver/zktest"
 )
 
+// reviewServer is a private embedded ZooKeeper server (tg.Embedded expires sessions on
+// demand), closed when the test ends.
 func reviewServer(t *testing.T) zktest.Target {
 	t.Helper()
 	srv, err := zkserver.Start(context.Background(), zkserver.Options{})
@@ -44,16 +46,11 @@ func TestReviewAttackBreakOfASemaphore(t *testing.T) {
 	ctx := context.Background()
 	name := locktest.Name(t, "sembreak")
 	a, b, breaker := newLocker(t, tg), newLocker(t, tg), newLocker(t, tg)
-	la, err := a.Acquire(ctx, name, semOpt(2, lock.WaitFor(5*time.Second)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lb, err := b.Acquire(ctx, name, semOpt(2, lock.WaitFor(5*time.Second)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	held := takePermits(t, name, 2, a, b)
+	la, lb := held[0], held[1]
 	before := leaseNodes(t, breaker, name)
 	var info *lock.Info
+	var err error
 	var panicked any
 	func() {
 		defer func() { panicked = recover() }()
@@ -83,15 +80,7 @@ func TestReviewAttackReleaseWithForeignTokenDeletesALiveHolder(t *testing.T) {
 	ctx := context.Background()
 	name := locktest.Name(t, "foreignrelease")
 	dsctl := newLocker(t, tg)
-	conn, events, err := gozk.Connect(tg.Servers, 5*time.Second, gozk.WithLogInfo(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	go func() {
-		for range events {
-		}
-	}()
+	conn := goZKConn(t, tg)
 	path := dsctl.Root() + "/" + name
 	gl := gozk.NewLock(conn, path, gozk.WorldACL(gozk.PermAll))
 	if err := gl.Lock(); err != nil { // a go-zookeeper Lock holder: it believes it holds until Unlock
@@ -159,6 +148,99 @@ func lockerVia(t *testing.T, addr string, timeout, session time.Duration) *zkloc
 	return l
 }
 
+// goZKConn is a plain go-zookeeper connection to tg (another library's client), closed
+// when the test ends.
+func goZKConn(t *testing.T, tg zktest.Target) *gozk.Conn {
+	t.Helper()
+	conn, events, err := gozk.Connect(tg.Servers, 5*time.Second, gozk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	go func() {
+		for range events {
+		}
+	}()
+	return conn
+}
+
+// createParents creates the ancestors of path that are missing, as a library that
+// locks on path would.
+func createParents(conn *gozk.Conn, path string) {
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for i := 1; i < len(parts); i++ {
+		_, _ = conn.Create("/"+strings.Join(parts[:i], "/"), nil, 0, gozk.WorldACL(gozk.PermAll))
+	}
+}
+
+// warmUp takes and releases name once, so the session is up and the lock's parents
+// exist before a fault hits the next acquire.
+func warmUp(t *testing.T, l *zklock.Locker, name string) {
+	t.Helper()
+	ctx := context.Background()
+	warm, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(ctx, name, warm.Token); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// acquireAsync starts an acquire of name (TTL 20s, no wait) that a fault is about to
+// hit; the function it returns waits for its result, failing the test after 15s.
+func acquireAsync(l *zklock.Locker, name string) func(t *testing.T) (*lock.Lease, error) {
+	type res struct {
+		lease *lock.Lease
+		err   error
+	}
+	got := make(chan res, 1)
+	go func() {
+		le, err := l.Acquire(context.Background(), name, lock.AcquireOptions{TTL: 20 * time.Second, Owner: owner})
+		got <- res{le, err}
+	}()
+	return func(t *testing.T) (*lock.Lease, error) {
+		t.Helper()
+		select {
+		case r := <-got:
+			return r.lease, r.err
+		case <-time.After(15 * time.Second):
+			t.Fatal("acquire did not return within 15s")
+			return nil, nil
+		}
+	}
+}
+
+// lostOwnNode reports whether an acquire failed because its own queue node vanished
+// while its session (sid) lived on: nobody else deleted it, its Locker did.
+func lostOwnNode(err error, l *zklock.Locker, sid int64) bool {
+	return strings.Contains(err.Error(), "disappeared") && l.Client().SessionID() == sid
+}
+
+// checkLeaseKeepsItsNode watches, for d, the invariant "while a returned lease is
+// believed held, its node is the lock's only node and nobody else can acquire the
+// name"; on a violation it tries another client's acquire and reports both.
+func checkLeaseKeepsItsNode(t *testing.T, trial int, other *zklock.Locker, name string, lease *lock.Lease, d time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	for until := time.Now().Add(d); time.Now().Before(until); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(lease.ExpiresAt) {
+			t.Fatalf("trial %d: lease expired during the check (ExpiresAt %s)", trial, lease.ExpiresAt)
+		}
+		kids := children(t, other, name)
+		if len(kids) == 1 && strings.Contains(kids[0], lease.Token) {
+			continue
+		}
+		stolen, err := other.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+		if err == nil {
+			_ = other.Release(ctx, name, stolen.Token)
+		}
+		t.Fatalf("trial %d: the lease (token %s, fence %d) is believed held until %s (%s from now), but the lock's nodes are %v; "+
+			"another client's acquire: err %v (nil = it took the lock: two holders)",
+			trial, lease.Token, lease.Fence, lease.ExpiresAt.Format("15:04:05.000"), time.Until(lease.ExpiresAt).Round(time.Millisecond), kids, err)
+	}
+}
+
 // Claims 1 and 4: "create succeeded but the reply was lost" and no orphan node. A
 // server restart (the connection is reset while the create is in flight, the create
 // is not applied) followed by an outage longer than the request timeout but shorter
@@ -191,64 +273,29 @@ func TestReviewAttackRetriedCreateIsDeletedByItsOwnCleanup(t *testing.T) {
 		p := startProxy(t, tg.Servers[0])
 		l := lockerVia(t, p.addr(), timeout, session)
 		name := locktest.Name(t, fmt.Sprintf("retry%d", trial))
-		warm, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Release(ctx, name, warm.Token); err != nil {
-			t.Fatal(err)
-		}
-		type res struct {
-			lease *lock.Lease
-			err   error
-			at    time.Time
-		}
-		got := make(chan res, 1)
+		warmUp(t, l, name)
 		sid := l.Client().SessionID()
 		p.blackhole.Store(true) // the server stops answering: the create is held ...
-		go func() {
-			le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 20 * time.Second, Owner: owner})
-			got <- res{le, err, time.Now()}
-		}()
+		result := acquireAsync(l, name)
 		time.Sleep(150 * time.Millisecond)
 		p.reset() // ... and the connection is reset: the held create is never delivered
 		// findOwn gives up after the timeout (forget), create is retried; the server
 		// comes back a little later, well within the session timeout.
 		time.Sleep(timeout + 300*time.Millisecond)
 		p.blackhole.Store(false)
-		var r res
-		select {
-		case r = <-got:
-		case <-time.After(15 * time.Second):
-			t.Fatal("acquire did not return within 15s")
-		}
-		if r.err != nil {
-			t.Logf("trial %d: acquire failed: %v", trial, r.err)
-			if strings.Contains(r.err.Error(), "disappeared") && l.Client().SessionID() == sid {
-				selfDeleted = append(selfDeleted, fmt.Sprintf("trial %d: %v", trial, r.err))
+		lease, err := result(t)
+		if err != nil {
+			t.Logf("trial %d: acquire failed: %v", trial, err)
+			if lostOwnNode(err, l, sid) {
+				selfDeleted = append(selfDeleted, fmt.Sprintf("trial %d: %v", trial, err))
 			}
 			continue
 		}
 		held++
 		// The lease is believed held until ExpiresAt (min(TTL, session) - drift: ~7.9s).
 		// Watch it for 1.5s (six cleanup ticks).
-		for until := time.Now().Add(1500 * time.Millisecond); time.Now().Before(until); time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(r.lease.ExpiresAt) {
-				t.Fatalf("trial %d: lease expired during the check (ExpiresAt %s)", trial, r.lease.ExpiresAt)
-			}
-			kids := children(t, other, name)
-			if len(kids) == 1 && strings.Contains(kids[0], r.lease.Token) {
-				continue
-			}
-			stolen, err := other.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
-			if err == nil {
-				_ = other.Release(ctx, name, stolen.Token)
-			}
-			t.Fatalf("trial %d: the lease (token %s, fence %d) is believed held until %s (%s from now), but the lock's nodes are %v; "+
-				"another client's acquire: err %v (nil = it took the lock: two holders)",
-				trial, r.lease.Token, r.lease.Fence, r.lease.ExpiresAt.Format("15:04:05.000"), time.Until(r.lease.ExpiresAt).Round(time.Millisecond), kids, err)
-		}
-		if err := l.Release(ctx, name, r.lease.Token); err != nil {
+		checkLeaseKeepsItsNode(t, trial, other, name, lease, 1500*time.Millisecond)
+		if err := l.Release(ctx, name, lease.Token); err != nil {
 			t.Fatalf("trial %d: release: %v", trial, err)
 		}
 	}
@@ -275,21 +322,10 @@ func TestReviewAttackBreakOverwritesTheLockNodesData(t *testing.T) {
 	ctx := context.Background()
 	name := locktest.Name(t, "appdata")
 	l := newLocker(t, tg)
-	conn, events, err := gozk.Connect(tg.Servers, 5*time.Second, gozk.WithLogInfo(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	go func() {
-		for range events {
-		}
-	}()
+	conn := goZKConn(t, tg)
 	path := l.Root() + "/" + name
 	// The application's node, with its data (parents first).
-	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
-	for i := 1; i < len(parts); i++ {
-		_, _ = conn.Create("/"+strings.Join(parts[:i], "/"), nil, 0, gozk.WorldACL(gozk.PermAll))
-	}
+	createParents(conn, path)
 	appData := []byte(`db.primary=10.0.0.5:5432`)
 	if _, err := conn.Create(path, appData, 0, gozk.WorldACL(gozk.PermAll)); err != nil {
 		t.Fatal(err)
@@ -341,36 +377,17 @@ func TestReviewAttackLateCreateAnswerDeletesTheFoundNode(t *testing.T) {
 		t.Cleanup(func() { _ = p.Close() })
 		l := lockerVia(t, p.Addr(), timeout, 8*time.Second)
 		name := locktest.Name(t, fmt.Sprintf("late%d", trial))
-		warm, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Release(ctx, name, warm.Token); err != nil {
-			t.Fatal(err)
-		}
+		warmUp(t, l, name)
 		sid := l.Client().SessionID()
 		p.SetLatency(timeout+200*time.Millisecond, 0) // the create is slower than the timeout ...
-		type res struct {
-			lease *lock.Lease
-			err   error
-		}
-		got := make(chan res, 1)
-		go func() {
-			le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 20 * time.Second, Owner: owner})
-			got <- res{le, err}
-		}()
+		result := acquireAsync(l, name)
 		time.Sleep(timeout + 50*time.Millisecond)
 		p.SetLatency(0, 0) // ... and the link is fast again when findOwn looks
-		var r res
-		select {
-		case r = <-got:
-		case <-time.After(15 * time.Second):
-			t.Fatal("acquire did not return within 15s")
-		}
-		if r.err != nil {
-			t.Logf("trial %d: acquire failed: %v", trial, r.err)
-			if strings.Contains(r.err.Error(), "disappeared") && l.Client().SessionID() == sid {
-				selfDeleted = append(selfDeleted, fmt.Sprintf("trial %d: %v", trial, r.err))
+		lease, err := result(t)
+		if err != nil {
+			t.Logf("trial %d: acquire failed: %v", trial, err)
+			if lostOwnNode(err, l, sid) {
+				selfDeleted = append(selfDeleted, fmt.Sprintf("trial %d: %v", trial, err))
 			}
 			time.Sleep(300 * time.Millisecond)
 			if kids := children(t, other, name); len(kids) != 0 {
@@ -379,20 +396,8 @@ func TestReviewAttackLateCreateAnswerDeletesTheFoundNode(t *testing.T) {
 			continue
 		}
 		held++
-		for until := time.Now().Add(time.Second); time.Now().Before(until); time.Sleep(50 * time.Millisecond) {
-			kids := children(t, other, name)
-			if len(kids) == 1 && strings.Contains(kids[0], r.lease.Token) {
-				continue
-			}
-			stolen, err := other.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
-			if err == nil {
-				_ = other.Release(ctx, name, stolen.Token)
-			}
-			t.Fatalf("trial %d: the lease (token %s, fence %d) is believed held until %s (%s from now), but the lock's nodes are %v; "+
-				"another client's acquire: err %v (nil = it took the lock: two holders)",
-				trial, r.lease.Token, r.lease.Fence, r.lease.ExpiresAt.Format("15:04:05.000"), time.Until(r.lease.ExpiresAt).Round(time.Millisecond), kids, err)
-		}
-		if err := l.Release(ctx, name, r.lease.Token); err != nil {
+		checkLeaseKeepsItsNode(t, trial, other, name, lease, time.Second)
+		if err := l.Release(ctx, name, lease.Token); err != nil {
 			t.Fatalf("trial %d: release: %v", trial, err)
 		}
 	}
@@ -413,20 +418,10 @@ func TestReviewAttackCuratorWriteLockHolderIsIgnoredByAcquire(t *testing.T) {
 	ctx := context.Background()
 	name := locktest.Name(t, "rw")
 	l := newLocker(t, tg)
-	conn, events, err := gozk.Connect(tg.Servers, 5*time.Second, gozk.WithLogInfo(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	go func() {
-		for range events {
-		}
-	}()
+	conn := goZKConn(t, tg)
 	path := l.Root() + "/" + name
-	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
-	for i := 1; i <= len(parts); i++ {
-		_, _ = conn.Create("/"+strings.Join(parts[:i], "/"), nil, 0, gozk.WorldACL(gozk.PermAll))
-	}
+	createParents(conn, path)
+	_, _ = conn.Create(path, nil, 0, gozk.WorldACL(gozk.PermAll))
 	defer func() { _ = conn.Delete(path, -1) }()
 	writer, err := conn.Create(path+"/_c_9b2f6a8e-1c3d-4e5f-8a7b-0c1d2e3f4a5b-__WRIT__", nil, gozk.FlagEphemeral|gozk.FlagSequence, gozk.WorldACL(gozk.PermAll))
 	if err != nil {

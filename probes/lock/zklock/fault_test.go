@@ -176,13 +176,7 @@ func TestCreateReplyLostFindsOwnNode(t *testing.T) {
 		l := newLockerVia(t, p.addr(), 4*time.Second)
 		name := locktest.Name(t, "lostreply")
 		// A first lease creates the parents, so the cut hits the lock node's create.
-		warm, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Release(ctx, name, warm.Token); err != nil {
-			t.Fatal(err)
-		}
+		warmUp(t, l, name)
 		p.cutCreate.Store(true)
 		lease, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
 		if err != nil {

@@ -1,189 +1,30 @@
 package zklock_test
 
-// The harness of the interoperability tests with the real libraries
-// (interop_curator_test.go, interop_kazoo_test.go): contenders built by
-// scripts/interop/setup run as processes against the real ensemble, dsctl runs in this
-// process, and all of them prove exclusion with one critical-section marker file:
-// whoever holds the lock creates it with O_EXCL right after acquiring and deletes it
-// right before releasing, so two holders at once make a create fail (a violation).
+// The ZooKeeper side of the interoperability tests with the real libraries
+// (interop_curator_test.go, interop_kazoo_test.go): how to start Curator and kazoo
+// against the real ensemble, and dsctl's side of the contention. The process harness
+// and the critical-section marker they share with the ShedLock tests are in
+// locktest (contender.go).
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
 	"github.com/dsctl/dsctl/probes/lock/zklock"
 	"github.com/dsctl/dsctl/probes/testenv"
 )
 
-// interopDir is where scripts/interop/setup put the contenders: DSCTL_TEST_INTEROP_DIR.
-// Unset: the test skips (scripts/test sets it in its interop phase, after the main run,
-// like the fault tests' DSCTL_TEST_FAULTS). Set but the contender or its runtime is
-// missing: skip, or fail under CI=true.
-func interopDir(t *testing.T, part string) string {
-	t.Helper()
-	dir := os.Getenv("DSCTL_TEST_INTEROP_DIR")
-	if dir == "" {
-		t.Skip("interop test: set DSCTL_TEST_INTEROP_DIR with `eval \"$(scripts/interop/setup)\"` (Java 17 + Maven, Python 3); scripts/test runs these in its interop phase")
-	}
-	var want string
-	switch part {
-	case "curator":
-		want = filepath.Join(dir, "curator", "curator-contender.jar")
-	case "kazoo":
-		want = filepath.Join(dir, "venv", "bin", "python")
-	case "shedlock":
-		want = filepath.Join(dir, "shedlock", "shedlock-contender.jar")
-	}
-	tool := map[string]string{"curator": "java", "shedlock": "java", "kazoo": "python3"}[part]
-	_, toolErr := exec.LookPath(tool)
-	_, fileErr := os.Stat(want)
-	if (toolErr == nil || part == "kazoo") && fileErr == nil {
-		return dir
-	}
-	msg := fmt.Sprintf("%s interop contender not available (%s: %v; %s on PATH: %v): run `eval \"$(scripts/interop/setup)\"`",
-		part, want, fileErr, tool, toolErr == nil)
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s, but CI=true: the interop tests must run", msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 // zkConnect is the real ensemble's connect string (the libraries take one string).
 func zkConnect(t *testing.T) []string { return testenv.List(t, testenv.ZK) }
-
-// libProc is one library process (a contender): its stdout events, in order, and its exit.
-type libProc struct {
-	name   string
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	lines  []string
-	notify chan struct{}
-	done   chan struct{}
-	err    error
-	stderr bytes.Buffer
-}
-
-func startContender(t *testing.T, name string, cmd *exec.Cmd) *libProc {
-	t.Helper()
-	c := &libProc{name: name, cmd: cmd, notify: make(chan struct{}, 1), done: make(chan struct{})}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = &c.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: start %s: %v", name, cmd, err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			c.mu.Lock()
-			c.lines = append(c.lines, sc.Text())
-			c.mu.Unlock()
-			select {
-			case c.notify <- struct{}{}:
-			default:
-			}
-		}
-		c.err = cmd.Wait()
-		close(c.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-c.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-c.done
-		}
-	})
-	return c
-}
-
-// next waits (bounded) for the first event at index >= *from that starts with prefix
-// and returns it; *from moves past it.
-func (c *libProc) next(t *testing.T, from *int, prefix string, within time.Duration) string {
-	t.Helper()
-	deadline := time.After(within)
-	for {
-		c.mu.Lock()
-		for ; *from < len(c.lines); *from++ {
-			if l := c.lines[*from]; strings.HasPrefix(l, prefix) {
-				*from++
-				c.mu.Unlock()
-				return l
-			}
-		}
-		c.mu.Unlock()
-		select {
-		case <-c.notify:
-		case <-c.done:
-			c.mu.Lock()
-			n := len(c.lines)
-			c.mu.Unlock()
-			if *from >= n {
-				t.Fatalf("%s exited (%v) before %q; events:\n%s\nstderr:\n%s", c.name, c.err, prefix, c.events(), c.stderr.String())
-			}
-		case <-deadline:
-			t.Fatalf("%s: no %q within %s; events:\n%s\nstderr:\n%s", c.name, prefix, within, c.events(), c.stderr.String())
-		}
-	}
-}
-
-// seen reports whether any event so far starts with prefix.
-func (c *libProc) seen(prefix string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, l := range c.lines {
-		if strings.HasPrefix(l, prefix) {
-			return true
-		}
-	}
-	return false
-}
-
-func (c *libProc) events() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return strings.Join(c.lines, "\n")
-}
-
-// wait waits (bounded) for the process to exit and returns its exit code and last line.
-func (c *libProc) wait(t *testing.T, within time.Duration) (int, string) {
-	t.Helper()
-	select {
-	case <-c.done:
-	case <-time.After(within):
-		t.Fatalf("%s still running after %s; events:\n%s\nstderr:\n%s", c.name, within, c.events(), c.stderr.String())
-	}
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(c.err, &ee) {
-		code = ee.ExitCode()
-	} else if c.err != nil {
-		t.Fatalf("%s: %v", c.name, c.err)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	last := ""
-	if len(c.lines) > 0 {
-		last = c.lines[len(c.lines)-1]
-	}
-	return code, last
-}
 
 // contenderArgs are the arguments both contenders take.
 func contenderArgs(t *testing.T, path, marker string, iterations int, hold time.Duration, extra ...string) []string {
@@ -191,63 +32,20 @@ func contenderArgs(t *testing.T, path, marker string, iterations int, hold time.
 		"--iterations", fmt.Sprint(iterations), "--hold-ms", fmt.Sprint(hold.Milliseconds()), "--wait-ms", "30000"}, extra...)
 }
 
-func startCurator(t *testing.T, args ...string) *libProc {
+func startCurator(t *testing.T, args ...string) *locktest.Contender {
 	t.Helper()
-	dir := interopDir(t, "curator")
-	return startContender(t, "curator", exec.Command("java", append([]string{"-Xmx128m", "-XX:TieredStopAtLevel=1", "-jar",
-		filepath.Join(dir, "curator", "curator-contender.jar")}, args...)...))
+	dir := locktest.InteropDir(t, "curator")
+	return locktest.StartContender(t, "curator", locktest.JavaCommand(locktest.ContenderJar(dir, "curator"), args...))
 }
 
-func startKazoo(t *testing.T, args ...string) *libProc {
+func startKazoo(t *testing.T, args ...string) *locktest.Contender {
 	t.Helper()
-	dir := interopDir(t, "kazoo")
+	dir := locktest.InteropDir(t, "kazoo")
 	script, err := filepath.Abs("../../../scripts/interop/kazoo/contender.py")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startContender(t, "kazoo", exec.Command(filepath.Join(dir, "venv", "bin", "python"), append([]string{script}, args...)...))
-}
-
-// marker is the shared critical-section marker (see the file comment).
-type marker struct{ path string }
-
-func newMarker(t *testing.T) marker { return marker{filepath.Join(t.TempDir(), "critical-section")} }
-
-// enter creates the marker with O_EXCL; a non-empty violation names who was inside.
-func (m marker) enter(who string) (leave func(), violation string) {
-	f, err := os.OpenFile(m.path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		inside, _ := os.ReadFile(m.path)
-		return func() {}, fmt.Sprintf("%s found the marker taken by: %s", who, strings.TrimSpace(string(inside)))
-	}
-	_, _ = f.WriteString(who + "\n")
-	_ = f.Close()
-	h, err := os.OpenFile(m.path+".history", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err == nil {
-		_, _ = h.WriteString(who + "\n")
-		_ = h.Close()
-	}
-	return func() { _ = os.Remove(m.path) }, ""
-}
-
-// sides counts the holders per side and the handoffs between different sides.
-func (m marker) sides(t *testing.T) (count map[string]int, handoffs int) {
-	t.Helper()
-	b, err := os.ReadFile(m.path + ".history")
-	if err != nil {
-		t.Fatal(err)
-	}
-	count = map[string]int{}
-	prev := ""
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		side, _, _ := strings.Cut(line, " ")
-		count[side]++
-		if prev != "" && side != prev {
-			handoffs++
-		}
-		prev = side
-	}
-	return count, handoffs
+	return locktest.StartContender(t, "kazoo", exec.Command(filepath.Join(dir, "venv", "bin", "python"), append([]string{script}, args...)...))
 }
 
 // newInteropLocker is a dsctl Locker on the real ensemble.
@@ -264,14 +62,14 @@ func newInteropLocker(t *testing.T) *zklock.Locker {
 
 // dsctlLoop takes the lock iterations times (waiting up to 30s each), holding it for
 // hold inside the marker, and returns the violations it saw.
-func dsctlLoop(ctx context.Context, l *zklock.Locker, name string, m marker, iterations int, hold time.Duration) ([]string, error) {
+func dsctlLoop(ctx context.Context, l *zklock.Locker, name string, m locktest.Marker, iterations int, hold time.Duration) ([]string, error) {
 	var violations []string
 	for i := 0; i < iterations; i++ {
 		le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Wait: lock.WaitFor(30 * time.Second), Owner: owner})
 		if err != nil {
 			return violations, fmt.Errorf("dsctl acquire %d: %w", i, err)
 		}
-		leave, v := m.enter("dsctl " + le.Token)
+		leave, v := m.Enter("dsctl " + le.Token)
 		if v != "" {
 			violations = append(violations, v)
 		}
@@ -282,6 +80,131 @@ func dsctlLoop(ctx context.Context, l *zklock.Locker, name string, m marker, ite
 		}
 	}
 	return violations, nil
+}
+
+// handoffCase is one library in the handoff scenario (handoffBothWays).
+type handoffCase struct {
+	who    string      // the library in messages: "Curator", "kazoo"
+	format lock.Format // inspect's format of its mutex
+	start  func(t *testing.T, args ...string) *locktest.Contender
+	// checkHolder adds the library's own checks of its holder: its node's name and
+	// the owner inspect reads from it.
+	checkHolder func(t *testing.T, node string, info *lock.Info)
+}
+
+// handoffBothWays is the scenario of the libraries' HandoffAndInspect tests. The
+// library holds and a dsctl waiter queues behind it: inspect names the library's
+// holder and its node, the queue is the library's node then dsctl's in sequence
+// order, and dsctl does not get the lock until the library releases. Then dsctl holds
+// and a second library process queues behind it: the queue and inspect show dsctl
+// holding with the library's waiter, which does not enter until dsctl releases and
+// then takes the lock once. The marker proves nobody was inside together.
+func handoffBothWays(t *testing.T, c handoffCase) {
+	ctx := context.Background()
+	l := newInteropLocker(t)
+	name := locktest.Name(t, strings.ToLower(c.who))
+	path := l.Root() + "/" + name
+	m := locktest.NewMarker(t)
+	release := filepath.Join(t.TempDir(), "release")
+
+	// The library holds; a dsctl waiter queues behind it.
+	lib := c.start(t, contenderArgs(t, path, m.Path, 1, 30*time.Second, "--release-file", release)...)
+	from := 0
+	lib.Next(t, &from, "ready", 30*time.Second)
+	node := strings.Fields(lib.Next(t, &from, "enter ", 30*time.Second))[2]
+	info, err := l.Inspect(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Held || info.Format != c.format || info.Holder == nil || info.Holder.Token != tokenOf(node) || info.Holder.Fence == 0 {
+		t.Fatalf("inspect while %s holds %s: %+v", c.who, node, info)
+	}
+	c.checkHolder(t, node, info)
+	if !shows(t, info, path+"/"+node) {
+		t.Fatalf("inspect does not name %s's node %s: %+v", c.who, node, info)
+	}
+	waiter := locktest.AcquireInBackground(t, l, name, lock.AcquireOptions{TTL: 30 * time.Second, Wait: lock.WaitFor(30 * time.Second), Owner: owner})
+	q := waitQueue(t, l, name, 2)
+	if q[0].Format != c.format || !strings.HasSuffix(q[0].Node, "/"+node) || q[1].Format != lock.FormatDsctl || q[0].Seq >= q[1].Seq {
+		t.Fatalf("queue while %s holds and dsctl waits: %+v", c.who, q)
+	}
+	info, err = l.Inspect(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Waiters != 1 || info.Format != c.format || !shows(t, info, path+"/"+node) || !shows(t, info, strings.TrimPrefix(q[1].Node, path+"/")) {
+		t.Fatalf("inspect with a dsctl waiter (%s) behind %s: %+v", q[1].Node, c.who, info)
+	}
+	waiter.StillWaiting(t, 200*time.Millisecond, "dsctl acquired while "+c.who+" held")
+	locktest.Touch(t, release)
+	ours := waiter.Lease(t, 15*time.Second, "dsctl waiter not woken by "+c.who+"'s release")
+	leave, v := m.Enter("dsctl " + ours.Token)
+	if v != "" {
+		t.Fatal(v)
+	}
+	lib.WaitDone(t, 15*time.Second, 1)
+
+	// dsctl holds; the library queues behind it and takes the lock when dsctl releases.
+	lib2 := c.start(t, contenderArgs(t, path, m.Path, 1, 0)...)
+	from2 := 0
+	lib2.Next(t, &from2, "ready", 30*time.Second)
+	q = waitQueue(t, l, name, 2)
+	if q[0].Format != lock.FormatDsctl || q[0].Token != ours.Token || q[1].Format != c.format {
+		t.Fatalf("queue while dsctl holds and %s waits: %+v", c.who, q)
+	}
+	info, err = l.Inspect(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Format != lock.FormatDsctl || info.Holder == nil || info.Holder.Token != ours.Token || info.Waiters != 1 ||
+		!shows(t, info, strings.TrimPrefix(q[1].Node, path+"/")) {
+		t.Fatalf("inspect with a %s waiter behind dsctl: %+v", c.who, info)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if lib2.Seen("enter") {
+		t.Fatalf("%s entered while dsctl held:\n%s", c.who, lib2.Events())
+	}
+	leave()
+	if err := l.Release(ctx, name, ours.Token); err != nil {
+		t.Fatal(err)
+	}
+	lib2.Next(t, &from2, "enter ", 15*time.Second)
+	lib2.WaitDone(t, 15*time.Second, 1)
+}
+
+// contendWithDsctl is the scenario of the libraries' Contention tests: the library
+// (who in messages, side in the marker's history) and dsctl loop on the same lock at
+// once, 20 holds each: no overlap either way, each side gets it every time it asks,
+// and the lock goes back and forth.
+func contendWithDsctl(t *testing.T, who, side string, start func(t *testing.T, args ...string) *locktest.Contender) {
+	const rounds = 20
+	hold := 10 * time.Millisecond
+	l := newInteropLocker(t)
+	name := locktest.Name(t, side+"-contention")
+	m := locktest.NewMarker(t)
+	lib := start(t, contenderArgs(t, l.Root()+"/"+name, m.Path, rounds, hold, "--side", side)...)
+	from := 0
+	lib.Next(t, &from, "ready", 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	violations, err := dsctlLoop(ctx, l, name, m, rounds, hold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(violations) > 0 {
+		t.Fatalf("dsctl saw %d overlaps: %v", len(violations), violations)
+	}
+	lib.WaitDone(t, time.Minute, rounds)
+	count, handoffs := m.Sides(t)
+	if count["dsctl"] != rounds || count[side] != rounds {
+		t.Fatalf("holds per side %v, want %d each", count, rounds)
+	}
+	// Both loops ask again right after releasing, so with fair FIFO queues the lock
+	// alternates; a quarter of the possible handoffs proves they really contended.
+	if handoffs < rounds/2 {
+		t.Fatalf("only %d handoffs between dsctl and %s in %d holds: they did not contend", handoffs, who, 2*rounds)
+	}
+	t.Logf("%d holds each, %d handoffs between dsctl and %s", rounds, handoffs, who)
 }
 
 // waitQueue polls the lock's queue (bounded) until it has n entries and returns it.
@@ -298,6 +221,23 @@ func waitQueue(t *testing.T, l *zklock.Locker, name string, n int) []zklock.Queu
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("queue of %s has %d entries after 10s, want %d: %+v", name, len(q), n, q)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitWaiters polls inspect (bounded, 10s) until it reports n waiters and returns its
+// last answer, which the caller checks.
+func waitWaiters(t *testing.T, l *zklock.Locker, name string, n int) *lock.Info {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := l.Inspect(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Waiters == n || time.Now().After(deadline) {
+			return info
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -325,12 +265,4 @@ func shows(t *testing.T, info *lock.Info, s string) bool {
 		t.Fatal(err)
 	}
 	return strings.Contains(string(b), s)
-}
-
-// touch creates a file (the contenders' --release-file).
-func touch(t *testing.T, p string) {
-	t.Helper()
-	if err := os.WriteFile(p, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }

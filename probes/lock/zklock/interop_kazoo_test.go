@@ -2,7 +2,6 @@ package zklock_test
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,162 +30,52 @@ import (
 // both ways, kazoo (with the pattern) waits for Curator, but Curator does not wait for
 // kazoo. The tests below prove each of these, the failing combinations included.
 
-// kazooArgs are contender arguments plus kazoo's own.
-func kazooArgs(t *testing.T, path, marker string, iterations int, hold time.Duration, extra ...string) []string {
-	return contenderArgs(t, path, marker, iterations, hold, extra...)
-}
-
 // dsctl and kazoo's Lock (with extra_lock_patterns=["-lock-"]) exclude each other both
 // ways, one handoff at a time, and inspect names the kazoo holder and the mixed queue.
 func TestInteropKazooLockHandoffAndInspect(t *testing.T) {
-	interopDir(t, "kazoo")
-	ctx := context.Background()
-	l := newInteropLocker(t)
-	name := locktest.Name(t, "kazoo")
-	path := l.Root() + "/" + name
-	m := newMarker(t)
-	release := filepath.Join(t.TempDir(), "release")
-
-	// kazoo holds; a dsctl waiter queues behind it.
-	kz := startKazoo(t, kazooArgs(t, path, m.path, 1, 30*time.Second, "--release-file", release)...)
-	from := 0
-	node := strings.Fields(kz.next(t, &from, "enter ", 30*time.Second))[2]
-	if !strings.Contains(node, "__lock__") {
-		t.Fatalf("kazoo's node %q", node)
-	}
-	info, err := l.Inspect(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !info.Held || info.Format != zklock.FormatKazoo || info.Holder.Token != tokenOf(node) || info.Holder.Fence == 0 {
-		t.Fatalf("inspect while kazoo holds %s: %+v", node, info)
-	}
-	// kazoo writes the identifier the application passed (the contender's --side).
-	if o := info.Holder.Owner; o == nil || o.Tool != "kazoo" || o.Label != "kazoo" {
-		t.Fatalf("inspect's owner of a kazoo holder: %+v", o)
-	}
-	got := make(chan *lock.Lease, 1)
-	go func() {
-		le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Wait: lock.WaitFor(30 * time.Second), Owner: owner})
-		if err != nil {
-			t.Error(err)
-		}
-		got <- le
-	}()
-	q := waitQueue(t, l, name, 2)
-	if q[0].Format != zklock.FormatKazoo || !strings.HasSuffix(q[0].Node, "/"+node) || q[1].Format != lock.FormatDsctl {
-		t.Fatalf("queue while kazoo holds and dsctl waits: %+v", q)
-	}
-	info, err = l.Inspect(ctx, name)
-	if err != nil || info.Waiters != 1 || !shows(t, info, path+"/"+node) || !shows(t, info, strings.TrimPrefix(q[1].Node, path+"/")) {
-		t.Fatalf("inspect with a dsctl waiter behind kazoo: %+v %v", info, err)
-	}
-	select {
-	case <-got:
-		t.Fatal("dsctl acquired while kazoo held")
-	case <-time.After(200 * time.Millisecond):
-	}
-	touch(t, release)
-	var ours *lock.Lease
-	select {
-	case ours = <-got:
-	case <-time.After(15 * time.Second):
-		t.Fatal("dsctl waiter not woken by kazoo's release")
-	}
-	if ours == nil {
-		t.FailNow()
-	}
-	leave, v := m.enter("dsctl " + ours.Token)
-	if v != "" {
-		t.Fatal(v)
-	}
-	if code, last := kz.wait(t, 15*time.Second); code != 0 || last != "done acquired=1 violations=0" {
-		t.Fatalf("kazoo exit %d, last %q\n%s", code, last, kz.stderr.String())
-	}
-
-	// dsctl holds; kazoo queues behind it and takes the lock when dsctl releases.
-	kz2 := startKazoo(t, kazooArgs(t, path, m.path, 1, 0)...)
-	from2 := 0
-	kz2.next(t, &from2, "ready", 30*time.Second)
-	q = waitQueue(t, l, name, 2)
-	if q[0].Format != lock.FormatDsctl || q[0].Token != ours.Token || q[1].Format != zklock.FormatKazoo {
-		t.Fatalf("queue while dsctl holds and kazoo waits: %+v", q)
-	}
-	info, err = l.Inspect(ctx, name)
-	if err != nil || info.Format != lock.FormatDsctl || info.Waiters != 1 || !shows(t, info, strings.TrimPrefix(q[1].Node, path+"/")) {
-		t.Fatalf("inspect with a kazoo waiter behind dsctl: %+v %v", info, err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	if kz2.seen("enter") {
-		t.Fatalf("kazoo entered while dsctl held:\n%s", kz2.events())
-	}
-	leave()
-	if err := l.Release(ctx, name, ours.Token); err != nil {
-		t.Fatal(err)
-	}
-	kz2.next(t, &from2, "enter ", 15*time.Second)
-	if code, last := kz2.wait(t, 15*time.Second); code != 0 || last != "done acquired=1 violations=0" {
-		t.Fatalf("kazoo exit %d, last %q\n%s", code, last, kz2.stderr.String())
-	}
+	locktest.InteropDir(t, "kazoo")
+	handoffBothWays(t, handoffCase{who: "kazoo", format: zklock.FormatKazoo,
+		start: startKazoo,
+		checkHolder: func(t *testing.T, node string, info *lock.Info) {
+			if !strings.Contains(node, "__lock__") {
+				t.Fatalf("kazoo's node %q", node)
+			}
+			// kazoo writes the identifier the application passed (the contender's --side).
+			if o := info.Holder.Owner; o == nil || o.Tool != "kazoo" || o.Label != "kazoo" {
+				t.Fatalf("inspect's owner of a kazoo holder: %+v", o)
+			}
+		}})
 }
 
 // dsctl and kazoo loop on the same lock at once: no overlap, each side gets it every
 // time, and the lock goes back and forth.
 func TestInteropKazooLockContention(t *testing.T) {
-	interopDir(t, "kazoo")
-	const rounds = 20
-	hold := 10 * time.Millisecond
-	l := newInteropLocker(t)
-	name := locktest.Name(t, "kazoo-contention")
-	m := newMarker(t)
-	kz := startKazoo(t, kazooArgs(t, l.Root()+"/"+name, m.path, rounds, hold, "--side", "kazoo")...)
-	from := 0
-	kz.next(t, &from, "ready", 30*time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	violations, err := dsctlLoop(ctx, l, name, m, rounds, hold)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(violations) > 0 {
-		t.Fatalf("dsctl saw %d overlaps: %v", len(violations), violations)
-	}
-	code, last := kz.wait(t, time.Minute)
-	if code != 0 || last != fmt.Sprintf("done acquired=%d violations=0", rounds) {
-		t.Fatalf("kazoo exit %d, last %q; events:\n%s\nstderr:\n%s", code, last, kz.events(), kz.stderr.String())
-	}
-	count, handoffs := m.sides(t)
-	if count["dsctl"] != rounds || count["kazoo"] != rounds {
-		t.Fatalf("holds per side %v, want %d each", count, rounds)
-	}
-	if handoffs < rounds/2 {
-		t.Fatalf("only %d handoffs between dsctl and kazoo in %d holds: they did not contend", handoffs, 2*rounds)
-	}
-	t.Logf("%d holds each, %d handoffs between dsctl and kazoo", rounds, handoffs)
+	locktest.InteropDir(t, "kazoo")
+	contendWithDsctl(t, "kazoo", "kazoo", startKazoo)
 }
 
 // Without extra_lock_patterns kazoo does not see dsctl's node and takes the lock while
 // dsctl holds it: the marker check catches the overlap (this is why the pattern is
 // required, and proof that the check detects overlaps).
 func TestInteropKazooWithoutPatternIgnoresDsctl(t *testing.T) {
-	interopDir(t, "kazoo")
+	locktest.InteropDir(t, "kazoo")
 	ctx := context.Background()
 	l := newInteropLocker(t)
 	name := locktest.Name(t, "kazoo-nopattern")
-	m := newMarker(t)
+	m := locktest.NewMarker(t)
 	le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
 	if err != nil {
 		t.Fatal(err)
 	}
-	leave, v := m.enter("dsctl " + le.Token)
+	leave, v := m.Enter("dsctl " + le.Token)
 	if v != "" {
 		t.Fatal(v)
 	}
 	defer func() { leave(); _ = l.Release(ctx, name, le.Token) }()
-	kz := startKazoo(t, kazooArgs(t, l.Root()+"/"+name, m.path, 1, 0, "--no-foreign-patterns", "--blocking", "no")...)
-	code, last := kz.wait(t, 30*time.Second)
-	if code != 3 || last != "done acquired=1 violations=1" || !kz.seen("violation") || !strings.Contains(kz.events(), "taken by: dsctl "+le.Token) {
-		t.Fatalf("kazoo without extra_lock_patterns while dsctl holds: exit %d, last %q; events:\n%s\nstderr:\n%s", code, last, kz.events(), kz.stderr.String())
+	kz := startKazoo(t, contenderArgs(t, l.Root()+"/"+name, m.Path, 1, 0, "--no-foreign-patterns", "--blocking", "no")...)
+	code, last := kz.Wait(t, 30*time.Second)
+	if code != 3 || last != "done acquired=1 violations=1" || !kz.Seen("violation") || !strings.Contains(kz.Events(), "taken by: dsctl "+le.Token) {
+		t.Fatalf("kazoo without extra_lock_patterns while dsctl holds: exit %d, last %q; %s", code, last, kz.Report())
 	}
 }
 
@@ -194,87 +83,72 @@ func TestInteropKazooWithoutPatternIgnoresDsctl(t *testing.T) {
 // sorts kazoo's node after its own and takes the lock while kazoo holds it. dsctl, which
 // orders both by sequence, is the only one of the three that waits for both.
 func TestInteropCuratorAndKazoo(t *testing.T) {
-	interopDir(t, "curator")
-	interopDir(t, "kazoo")
+	locktest.InteropDir(t, "curator")
+	locktest.InteropDir(t, "kazoo")
 	l := newInteropLocker(t)
 
 	t.Run("kazoo waits for Curator", func(t *testing.T) {
 		name := locktest.Name(t, "cur-kz")
 		path := l.Root() + "/" + name
-		m := newMarker(t)
+		m := locktest.NewMarker(t)
 		release := filepath.Join(t.TempDir(), "release")
-		cur := startCurator(t, contenderArgs(t, path, m.path, 1, 30*time.Second, "--release-file", release)...)
+		cur := startCurator(t, contenderArgs(t, path, m.Path, 1, 30*time.Second, "--release-file", release)...)
 		from := 0
-		cur.next(t, &from, "enter ", 30*time.Second)
-		kz := startKazoo(t, kazooArgs(t, path, m.path, 1, 0)...)
+		cur.Next(t, &from, "enter ", 30*time.Second)
+		kz := startKazoo(t, contenderArgs(t, path, m.Path, 1, 0)...)
 		kfrom := 0
-		kz.next(t, &kfrom, "ready", 30*time.Second)
+		kz.Next(t, &kfrom, "ready", 30*time.Second)
 		waitQueue(t, l, name, 2)
 		time.Sleep(300 * time.Millisecond)
-		if kz.seen("enter") {
-			t.Fatalf("kazoo entered while Curator held:\n%s", kz.events())
+		if kz.Seen("enter") {
+			t.Fatalf("kazoo entered while Curator held:\n%s", kz.Events())
 		}
-		touch(t, release)
-		kz.next(t, &kfrom, "enter ", 15*time.Second)
-		for _, c := range []*libProc{cur, kz} {
-			if code, last := c.wait(t, 15*time.Second); code != 0 || last != "done acquired=1 violations=0" {
-				t.Fatalf("%s exit %d, last %q\n%s", c.name, code, last, c.stderr.String())
-			}
+		locktest.Touch(t, release)
+		kz.Next(t, &kfrom, "enter ", 15*time.Second)
+		for _, c := range []*locktest.Contender{cur, kz} {
+			c.WaitDone(t, 15*time.Second, 1)
 		}
 	})
 
 	t.Run("Curator does not wait for kazoo", func(t *testing.T) {
 		name := locktest.Name(t, "kz-cur")
 		path := l.Root() + "/" + name
-		m := newMarker(t)
+		m := locktest.NewMarker(t)
 		release := filepath.Join(t.TempDir(), "release")
-		kz := startKazoo(t, kazooArgs(t, path, m.path, 1, 30*time.Second, "--release-file", release)...)
+		kz := startKazoo(t, contenderArgs(t, path, m.Path, 1, 30*time.Second, "--release-file", release)...)
 		kfrom := 0
-		kz.next(t, &kfrom, "enter ", 30*time.Second)
-		cur := startCurator(t, contenderArgs(t, path, m.path, 1, 0, "--wait-ms", "10000")...)
-		code, last := cur.wait(t, 30*time.Second)
-		touch(t, release)
-		if code != 3 || last != "done acquired=1 violations=1" || !strings.Contains(cur.events(), "taken by: kazoo") {
-			t.Fatalf("Curator while kazoo holds: exit %d, last %q (expected it to jump the queue: if Curator now waits for kazoo, update the README's interop table); events:\n%s\nstderr:\n%s",
-				code, last, cur.events(), cur.stderr.String())
+		kz.Next(t, &kfrom, "enter ", 30*time.Second)
+		cur := startCurator(t, contenderArgs(t, path, m.Path, 1, 0, "--wait-ms", "10000")...)
+		code, last := cur.Wait(t, 30*time.Second)
+		locktest.Touch(t, release)
+		if code != 3 || last != "done acquired=1 violations=1" || !strings.Contains(cur.Events(), "taken by: kazoo") {
+			t.Fatalf("Curator while kazoo holds: exit %d, last %q (expected it to jump the queue: if Curator now waits for kazoo, update the README's interop table); %s",
+				code, last, cur.Report())
 		}
-		if code, last := kz.wait(t, 15*time.Second); code != 0 || last != "done acquired=1 violations=0" {
-			t.Fatalf("kazoo exit %d, last %q\n%s", code, last, kz.stderr.String())
-		}
+		kz.WaitDone(t, 15*time.Second, 1)
 	})
 }
 
 // kazoo's ReadLock nodes (<uuid>__rlock__<seq>) are recognised by inspect and list, and
 // a kazoo WriteLock (with the pattern) queues behind the reader.
 func TestInteropKazooReadWriteLockInspect(t *testing.T) {
-	interopDir(t, "kazoo")
+	locktest.InteropDir(t, "kazoo")
 	ctx := context.Background()
 	l := newInteropLocker(t)
 	name := locktest.Name(t, "kazoo-rw")
 	path := l.Root() + "/" + name
-	m := newMarker(t)
+	m := locktest.NewMarker(t)
 	release := filepath.Join(t.TempDir(), "release")
-	r := startKazoo(t, kazooArgs(t, path, m.path+".reader", 1, 30*time.Second, "--recipe", "read", "--release-file", release, "--side", "reader")...)
+	r := startKazoo(t, contenderArgs(t, path, m.Path+".reader", 1, 30*time.Second, "--recipe", "read", "--release-file", release, "--side", "reader")...)
 	rfrom := 0
-	reader := strings.Fields(r.next(t, &rfrom, "enter ", 30*time.Second))[2]
+	reader := strings.Fields(r.Next(t, &rfrom, "enter ", 30*time.Second))[2]
 	if !strings.Contains(reader, "__rlock__") {
 		t.Fatalf("kazoo's read lock node %q", reader)
 	}
-	w := startKazoo(t, kazooArgs(t, path, m.path, 1, 0, "--recipe", "write", "--side", "writer")...)
+	w := startKazoo(t, contenderArgs(t, path, m.Path, 1, 0, "--recipe", "write", "--side", "writer")...)
 	wfrom := 0
-	w.next(t, &wfrom, "ready", 30*time.Second)
-	var info *lock.Info
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var err error
-		if info, err = l.Inspect(ctx, name); err != nil {
-			t.Fatal(err)
-		}
-		if info.Waiters == 1 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	w.Next(t, &wfrom, "ready", 30*time.Second)
+	info := waitWaiters(t, l, name, 1)
 	if !info.Held || info.Format != zklock.FormatKazooRead || info.Holder.Token != tokenOf(strings.Replace(reader, "__rlock__", "__lock__", 1)) ||
 		info.Waiters != 1 || !shows(t, info, "kazoo read-write lock: the read lock is held by 1 reader(s)") {
 		t.Fatalf("inspect of a kazoo read lock with a writer waiting: %+v", info)
@@ -283,14 +157,12 @@ func TestInteropKazooReadWriteLockInspect(t *testing.T) {
 	if err != nil || len(listed) != 1 || listed[0].Format != zklock.FormatKazooRead {
 		t.Fatalf("list of a kazoo read lock: %+v %v", listed, err)
 	}
-	if w.seen("enter") {
+	if w.Seen("enter") {
 		t.Fatal("kazoo writer entered while a reader held")
 	}
-	touch(t, release)
-	w.next(t, &wfrom, "enter ", 15*time.Second)
-	for _, c := range []*libProc{r, w} {
-		if code, last := c.wait(t, 15*time.Second); code != 0 || last != "done acquired=1 violations=0" {
-			t.Fatalf("%s exit %d, last %q\n%s", c.name, code, last, c.stderr.String())
-		}
+	locktest.Touch(t, release)
+	w.Next(t, &wfrom, "enter ", 15*time.Second)
+	for _, c := range []*locktest.Contender{r, w} {
+		c.WaitDone(t, 15*time.Second, 1)
 	}
 }

@@ -22,14 +22,8 @@ func TestReviewFixSemaphoreInspectQueueAndBreak(t *testing.T) {
 	ctx := context.Background()
 	name := locktest.Name(t, "semq")
 	a, b, op := newLocker(t, tg), newLocker(t, tg), newLocker(t, tg)
-	la, err := a.Acquire(ctx, name, semOpt(2, lock.WaitFor(5*time.Second)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lb, err := b.Acquire(ctx, name, semOpt(2, lock.WaitFor(5*time.Second)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	held := takePermits(t, name, 2, a, b)
+	la, lb := held[0], held[1]
 	info, err := op.Inspect(ctx, name)
 	if err != nil {
 		t.Fatal(err)

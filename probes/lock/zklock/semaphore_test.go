@@ -30,6 +30,43 @@ func semOpt(n int, wait lock.Wait) lock.AcquireOptions {
 	return lock.AcquireOptions{TTL: 20 * time.Second, Wait: wait, Owner: owner, Permits: n}
 }
 
+// takePermits takes one permit of the n-permit semaphore name on each locker in turn,
+// without waiting (the same locker twice takes two leases on one session).
+func takePermits(t *testing.T, name string, n int, ls ...*zklock.Locker) []*lock.Lease {
+	t.Helper()
+	var leases []*lock.Lease
+	for _, l := range ls {
+		le, err := l.Acquire(context.Background(), name, semOpt(n, lock.NoWait))
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases = append(leases, le)
+	}
+	return leases
+}
+
+// waitLeaseNodes waits (at most within) until the semaphore has n lease nodes: a
+// waiter's has appeared beside the holders'.
+func waitLeaseNodes(t *testing.T, l *zklock.Locker, name string, n int, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); len(leaseNodes(t, l, name)) < n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the waiter's lease node never appeared: %v, want %d", leaseNodes(t, l, name), n)
+		}
+	}
+}
+
+// checkSemaphoreEmpty fails when lease nodes or the locks queue were left behind.
+func checkSemaphoreEmpty(t *testing.T, l *zklock.Locker, name string) {
+	t.Helper()
+	if kids := leaseNodes(t, l, name); len(kids) != 0 {
+		t.Fatalf("lease nodes left behind: %v", kids)
+	}
+	if kids := children(t, l, name+"/locks"); len(kids) != 0 {
+		t.Fatalf("locks queue left: %v", kids)
+	}
+}
+
 // Eight contenders on eight sessions, three permits: never more than three hold at
 // once (counted in-process and from the leases node), and three do hold at once
 // (a semaphore that degenerated into a mutex fails).
@@ -103,12 +140,7 @@ func TestSemaphoreNeverMoreThanNHolders(t *testing.T) {
 		if p := peak.Load(); p != permits {
 			t.Errorf("peak of %d holders at once, want %d (the permits were not shared)", p, permits)
 		}
-		if kids := leaseNodes(t, observer, name); len(kids) != 0 {
-			t.Fatalf("lease nodes left: %v", kids)
-		}
-		if kids := children(t, observer, name+"/locks"); len(kids) != 0 {
-			t.Fatalf("locks queue left: %v", kids)
-		}
+		checkSemaphoreEmpty(t, observer, name)
 	})
 }
 
@@ -119,14 +151,8 @@ func TestSemaphoreLayoutWakeAndInspect(t *testing.T) {
 		ctx := context.Background()
 		name := locktest.Name(t, "sem")
 		a, b, c := newLocker(t, tg), newLocker(t, tg), newLocker(t, tg)
-		la, err := a.Acquire(ctx, name, semOpt(2, lock.NoWait))
-		if err != nil {
-			t.Fatal(err)
-		}
-		lb, err := b.Acquire(ctx, name, semOpt(2, lock.NoWait))
-		if err != nil {
-			t.Fatal(err)
-		}
+		held := takePermits(t, name, 2, a, b)
+		la, lb := held[0], held[1]
 		kids := leaseNodes(t, a, name)
 		if len(kids) != 2 || !leaseName.MatchString(kids[0]) || !leaseName.MatchString(kids[1]) {
 			t.Fatalf("lease nodes %v, want two _c_<uuid>-lease-<seq>", kids)
@@ -136,25 +162,12 @@ func TestSemaphoreLayoutWakeAndInspect(t *testing.T) {
 			t.Fatalf("children of the semaphore node: %v, want locks and leases", top)
 		}
 		// Full: --wait 0 fails at once with the holders named, nothing left behind.
-		_, err = c.Acquire(ctx, name, semOpt(2, lock.NoWait))
-		if errs.KindOf(err) != errs.KindLockNotAcquired {
+		if _, err := c.Acquire(ctx, name, semOpt(2, lock.NoWait)); errs.KindOf(err) != errs.KindLockNotAcquired {
 			t.Fatalf("third acquire of 2 permits: %v, want not acquired", err)
 		}
-		got := make(chan *lock.Lease, 1)
-		go func() {
-			l, err := c.Acquire(ctx, name, semOpt(2, lock.WaitFor(20*time.Second)))
-			if err != nil {
-				t.Error(err)
-			}
-			got <- l
-		}()
+		waiter := locktest.AcquireInBackground(t, c, name, semOpt(2, lock.WaitFor(20*time.Second)))
 		// The waiter holds the locks mutex and has its lease node queued.
-		for deadline := time.Now().Add(10 * time.Second); len(leaseNodes(t, a, name)) < 3; {
-			if time.Now().After(deadline) {
-				t.Fatalf("the waiter's lease node never appeared: %v", leaseNodes(t, a, name))
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitLeaseNodes(t, a, name, 3, 10*time.Second)
 		info, err := a.Inspect(ctx, name)
 		if err != nil {
 			t.Fatal(err)
@@ -186,23 +199,11 @@ func TestSemaphoreLayoutWakeAndInspect(t *testing.T) {
 			}
 			t.Fatalf("list: %v, want the semaphore %s once", got, name)
 		}
-		select {
-		case <-got:
-			t.Fatal("a third holder with 2 permits")
-		case <-time.After(200 * time.Millisecond):
-		}
+		waiter.StillWaiting(t, 200*time.Millisecond, "a third holder with 2 permits")
 		if err := a.Release(ctx, name, la.Token); err != nil {
 			t.Fatal(err)
 		}
-		var lc *lock.Lease
-		select {
-		case lc = <-got:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the waiter was not woken by the release")
-		}
-		if lc == nil {
-			t.Fatal("no lease")
-		}
+		lc := waiter.Lease(t, 10*time.Second, "the waiter was not woken by the release")
 		if lc.Fence <= lb.Fence || lb.Fence <= la.Fence {
 			t.Fatalf("fences %d, %d, %d do not increase", la.Fence, lb.Fence, lc.Fence)
 		}
@@ -225,12 +226,7 @@ func TestSemaphoreLayoutWakeAndInspect(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if kids := leaseNodes(t, a, name); len(kids) != 0 {
-			t.Fatalf("left behind: %v", kids)
-		}
-		if kids := children(t, a, name+"/locks"); len(kids) != 0 {
-			t.Fatalf("locks queue left: %v", kids)
-		}
+		checkSemaphoreEmpty(t, a, name)
 	})
 }
 
@@ -241,28 +237,10 @@ func TestSemaphoreSessionLossFreesTheLease(t *testing.T) {
 		ctx := context.Background()
 		name := locktest.Name(t, "sem")
 		a, b, c := newLocker(t, tg), newLocker(t, tg), newLocker(t, tg)
-		la, err := a.Acquire(ctx, name, semOpt(2, lock.NoWait))
-		if err != nil {
-			t.Fatal(err)
-		}
-		lb, err := b.Acquire(ctx, name, semOpt(2, lock.NoWait))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := make(chan *lock.Lease, 1)
-		go func() {
-			l, err := c.Acquire(ctx, name, semOpt(2, lock.WaitFor(30*time.Second)))
-			if err != nil {
-				t.Error(err)
-			}
-			got <- l
-		}()
-		for deadline := time.Now().Add(10 * time.Second); len(leaseNodes(t, b, name)) < 3; {
-			if time.Now().After(deadline) {
-				t.Fatal("the waiter's lease node never appeared")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		held := takePermits(t, name, 2, a, b)
+		la, lb := held[0], held[1]
+		waiter := locktest.AcquireInBackground(t, c, name, semOpt(2, lock.WaitFor(30*time.Second)))
+		waitLeaseNodes(t, b, name, 3, 10*time.Second)
 		if tg.Embedded != nil {
 			if !tg.Embedded.ExpireSession(a.Client().SessionID()) {
 				t.Fatal("no such session")
@@ -270,16 +248,12 @@ func TestSemaphoreSessionLossFreesTheLease(t *testing.T) {
 		} else {
 			_ = a.Close()
 		}
-		select {
-		case lc := <-got:
-			if lc == nil || lc.Fence <= lb.Fence {
-				t.Fatalf("lease %+v after %d", lc, lb.Fence)
-			}
-			if err := c.Release(ctx, name, lc.Token); err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("the permit of the lost session was not freed")
+		lc := waiter.Lease(t, 20*time.Second, "the permit of the lost session was not freed")
+		if lc.Fence <= lb.Fence {
+			t.Fatalf("lease %+v after %d", lc, lb.Fence)
+		}
+		if err := c.Release(ctx, name, lc.Token); err != nil {
+			t.Fatal(err)
 		}
 		if tg.Embedded != nil {
 			// The expired holder learns it: its lease is not held any more.
@@ -298,9 +272,7 @@ func TestSemaphoreSessionLossFreesTheLease(t *testing.T) {
 		if err := b.Release(ctx, name, lb.Token); err != nil {
 			t.Fatal(err)
 		}
-		if kids := leaseNodes(t, b, name); len(kids) != 0 {
-			t.Fatalf("left behind: %v", kids)
-		}
+		checkSemaphoreEmpty(t, b, name)
 	})
 }
 
@@ -310,14 +282,8 @@ func TestSemaphoreNoOrphansOnFailure(t *testing.T) {
 		ctx := context.Background()
 		name := locktest.Name(t, "sem")
 		a, c := newLocker(t, tg), newLocker(t, tg)
-		la, err := a.Acquire(ctx, name, semOpt(2, lock.NoWait))
-		if err != nil {
-			t.Fatal(err)
-		}
-		lb, err := a.Acquire(ctx, name, semOpt(2, lock.NoWait)) // two leases on one session
-		if err != nil {
-			t.Fatal(err)
-		}
+		held := takePermits(t, name, 2, a, a) // two leases on one session
+		la, lb := held[0], held[1]
 		clean := func(step string) {
 			t.Helper()
 			if kids := leaseNodes(t, a, name); len(kids) != 2 {
@@ -328,7 +294,7 @@ func TestSemaphoreNoOrphansOnFailure(t *testing.T) {
 			}
 		}
 		start := time.Now()
-		_, err = c.Acquire(ctx, name, semOpt(2, lock.WaitFor(300*time.Millisecond)))
+		_, err := c.Acquire(ctx, name, semOpt(2, lock.WaitFor(300*time.Millisecond)))
 		var na *lock.NotAcquiredError
 		if !errors.As(err, &na) || na.Holder == nil || na.Holder.Token != la.Token {
 			t.Fatalf("timed-out wait: %v", err)
@@ -359,9 +325,7 @@ func TestSemaphoreNoOrphansOnFailure(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if kids := leaseNodes(t, a, name); len(kids) != 0 {
-			t.Fatalf("left behind: %v", kids)
-		}
+		checkSemaphoreEmpty(t, a, name)
 		if c.PendingCleanup() != 0 || a.PendingCleanup() != 0 {
 			t.Fatalf("cleanup pending: %d %d", c.PendingCleanup(), a.PendingCleanup())
 		}
@@ -375,15 +339,9 @@ func TestSemaphoreBreakOneLease(t *testing.T) {
 		ctx := context.Background()
 		name := locktest.Name(t, "sem")
 		a, b, op := newLocker(t, tg), newLocker(t, tg), newLocker(t, tg)
-		la, err := a.Acquire(ctx, name, semOpt(2, lock.NoWait))
-		if err != nil {
-			t.Fatal(err)
-		}
-		lb, err := b.Acquire(ctx, name, semOpt(2, lock.NoWait))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = op.Break(ctx, name, lock.BreakOptions{By: "oncall@host"})
+		held := takePermits(t, name, 2, a, b)
+		la, lb := held[0], held[1]
+		_, err := op.Break(ctx, name, lock.BreakOptions{By: "oncall@host"})
 		if errs.KindOf(err) != errs.KindUsage || !strings.Contains(err.Error(), la.Token) || !strings.Contains(err.Error(), lb.Token) {
 			t.Fatalf("break without a token: %v, want a usage error naming both leases", err)
 		}
@@ -422,14 +380,7 @@ func TestSemaphoreReleaseWakesNoHerd(t *testing.T) {
 		ctx := context.Background()
 		name := locktest.Name(t, "sem")
 		a := newLocker(t, tg)
-		first := make([]*lock.Lease, 2)
-		for i := range first {
-			le, err := a.Acquire(ctx, name, semOpt(2, lock.NoWait))
-			if err != nil {
-				t.Fatal(err)
-			}
-			first[i] = le
-		}
+		first := takePermits(t, name, 2, a, a)
 		const waiters = 5
 		ls := make([]*zklock.Locker, waiters)
 		leases := make([]*lock.Lease, waiters)
@@ -489,9 +440,7 @@ func TestSemaphoreReleaseWakesNoHerd(t *testing.T) {
 		if err := a.Release(ctx, name, first[1].Token); err != nil {
 			t.Fatal(err)
 		}
-		if kids := leaseNodes(t, a, name); len(kids) != 0 {
-			t.Fatalf("left behind: %v", kids)
-		}
+		checkSemaphoreEmpty(t, a, name)
 	})
 }
 
@@ -503,36 +452,15 @@ func TestSemaphoreWaiterRequeuesAfterItsSessionExpired(t *testing.T) {
 	if raceEnabled {
 		t.Skip("a waiting client that reconnects trips go-zookeeper's own data race under -race (see race_on_test.go)")
 	}
-	srv, err := zkserver.Start(context.Background(), zkserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	tg := zktest.Target{Name: "embedded", Servers: []string{srv.Addr()}, Embedded: srv}
+	tg := reviewServer(t)
+	srv := tg.Embedded
 	ctx := context.Background()
 	holder, waiter := newLocker(t, tg), newLocker(t, tg)
 	name := locktest.Name(t, "sem")
-	lease, err := holder.Acquire(ctx, name, semOpt(2, lock.NoWait))
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := holder.Acquire(ctx, name, semOpt(2, lock.NoWait))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan *lock.Lease, 1)
-	go func() {
-		le, err := waiter.Acquire(ctx, name, semOpt(2, lock.WaitFor(15*time.Second)))
-		if err != nil {
-			t.Error(err)
-		}
-		got <- le
-	}()
-	for deadline := time.Now().Add(5 * time.Second); len(leaseNodes(t, holder, name)) < 3; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("waiter not queued")
-		}
-	}
+	held := takePermits(t, name, 2, holder, holder)
+	lease, second := held[0], held[1]
+	queued := locktest.AcquireInBackground(t, waiter, name, semOpt(2, lock.WaitFor(15*time.Second)))
+	waitLeaseNodes(t, holder, name, 3, 5*time.Second)
 	old := waiter.Client().SessionID()
 	if !srv.ExpireSession(old) {
 		t.Fatal("no such session")
@@ -541,15 +469,7 @@ func TestSemaphoreWaiterRequeuesAfterItsSessionExpired(t *testing.T) {
 	if err := holder.Release(ctx, name, lease.Token); err != nil {
 		t.Fatal(err)
 	}
-	var le *lock.Lease
-	select {
-	case le = <-got:
-	case <-time.After(15 * time.Second):
-		t.Fatal("the waiter never got a permit")
-	}
-	if le == nil {
-		t.Fatal("no lease")
-	}
+	le := queued.Lease(t, 15*time.Second, "the waiter never got a permit")
 	if sid := waiter.Client().SessionID(); sid == old {
 		t.Fatal("the waiter's session did not change")
 	}
@@ -565,10 +485,5 @@ func TestSemaphoreWaiterRequeuesAfterItsSessionExpired(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if kids := leaseNodes(t, holder, name); len(kids) != 0 {
-		t.Fatalf("left behind: %v", kids)
-	}
-	if kids := children(t, holder, name+"/locks"); len(kids) != 0 {
-		t.Fatalf("locks queue left: %v", kids)
-	}
+	checkSemaphoreEmpty(t, holder, name)
 }

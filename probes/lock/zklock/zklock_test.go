@@ -237,12 +237,8 @@ func TestNodeLayoutIsCuratorCompatible(t *testing.T) {
 }
 
 func TestSessionExpiryLosesTheLease(t *testing.T) {
-	srv, err := zkserver.Start(context.Background(), zkserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	tg := zktest.Target{Name: "embedded", Servers: []string{srv.Addr()}, Embedded: srv}
+	tg := reviewServer(t)
+	srv := tg.Embedded
 	ctx := context.Background()
 	a, b := newLocker(t, tg), newLocker(t, tg)
 	name := locktest.Name(t, "expiry")
@@ -363,12 +359,8 @@ func TestBadLockPaths(t *testing.T) {
 
 // A waiter whose session expires while it waits queues again and still gets the lock.
 func TestWaiterRequeuesAfterItsSessionExpired(t *testing.T) {
-	srv, err := zkserver.Start(context.Background(), zkserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	tg := zktest.Target{Name: "embedded", Servers: []string{srv.Addr()}, Embedded: srv}
+	tg := reviewServer(t)
+	srv := tg.Embedded
 	ctx := context.Background()
 	holder, waiter := newLocker(t, tg), newLocker(t, tg)
 	name := locktest.Name(t, "requeue")

@@ -1,16 +1,14 @@
 package dsctl.interop;
 
-import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.Files;
+import static dsctl.interop.ContenderSupport.emit;
+import static dsctl.interop.ContenderSupport.enterMarker;
+import static dsctl.interop.ContenderSupport.hold;
+import static dsctl.interop.ContenderSupport.leaveMarker;
+import static dsctl.interop.ContenderSupport.need;
+import static dsctl.interop.ContenderSupport.parse;
+
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
 import java.util.Collection;
-import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
@@ -27,12 +25,8 @@ import org.apache.curator.retry.ExponentialBackoffRetry;
  * lock in a loop and proves exclusion with a critical-section marker shared with the
  * other contenders (dsctl, kazoo).
  *
- * <p>Exclusion check: whoever holds the lock creates the marker file with CREATE_NEW
- * (O_EXCL) right after acquiring and deletes it right before releasing. If the create
- * fails, another holder is inside: a violation. With --leases N (semaphore) the marker is
- * N slot files MARKER.0 .. MARKER.N-1 and a holder that finds all N taken is a violation.
- * Every holder also appends one line to MARKER.history while inside, so the order of
- * holders (and the handoffs between contenders) can be read back.
+ * <p>Exclusion check: the critical-section marker of ContenderSupport (scripts/interop/
+ * common), one slot per lease with --leases N (semaphore).
  *
  * <p>Output, one line per event on stdout (flushed) and appended to --out when given:
  * {@code ready <ms>}, {@code enter <ms> <node>}, {@code exit <ms> <node>},
@@ -41,13 +35,13 @@ import org.apache.curator.retry.ExponentialBackoffRetry;
  * out, 2 bad arguments, 1 anything else.
  */
 public final class CuratorContender {
-    private static PrintStream out;
-    private static PrintStream file;
-
     public static void main(String[] args) throws Exception {
         // Curator's and ZooKeeper's INFO lines would drown the events: warnings and up only.
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
-        Map<String, String> a = parse(args);
+        Map<String, String> a = parse(args, "curator", "java -jar curator-contender.jar --connect HOST:PORT,... --path /lock/path"
+                + " --marker FILE [--recipe mutex|write|read|semaphore] [--leases N] [--iterations N]"
+                + " [--hold-ms MS] [--gap-ms MS] [--wait-ms MS] [--side NAME] [--out FILE]"
+                + " [--release-file FILE] [--session-timeout-ms MS]");
         String connect = need(a, "connect");
         String path = need(a, "path");
         String recipe = a.getOrDefault("recipe", "mutex");
@@ -61,11 +55,6 @@ public final class CuratorContender {
         // --release-file F: hold until F exists (at most --hold-ms), so a test decides when.
         String releaseFile = a.get("release-file");
         int sessionMs = Integer.parseInt(a.getOrDefault("session-timeout-ms", "10000"));
-        out = System.out;
-        if (a.containsKey("out")) {
-            file = new PrintStream(Files.newOutputStream(Path.of(a.get("out")),
-                    StandardOpenOption.CREATE, StandardOpenOption.APPEND), true, StandardCharsets.UTF_8);
-        }
 
         int violations = 0;
         int acquired = 0;
@@ -94,15 +83,9 @@ public final class CuratorContender {
                 Path slot = enterMarker(marker, leases, side + " " + node);
                 if (slot == null) {
                     violations++;
-                    emit("violation " + System.currentTimeMillis() + " " + side + " " + node
-                            + " found the marker taken by: " + markerHolders(marker, leases));
                 }
-                Files.writeString(Path.of(marker + ".history"), side + " " + node + "\n",
-                        StandardOpenOption.CREATE, StandardOpenOption.APPEND);
                 hold(holdMs, releaseFile);
-                if (slot != null) {
-                    Files.deleteIfExists(slot);
-                }
+                leaveMarker(slot);
                 emit("exit " + System.currentTimeMillis() + " " + node);
                 holder.release();
                 if (gapMs > 0) {
@@ -112,19 +95,6 @@ public final class CuratorContender {
         }
         emit("done acquired=" + acquired + " violations=" + violations);
         System.exit(violations > 0 ? 3 : 0);
-    }
-
-    static void hold(long holdMs, String releaseFile) throws InterruptedException {
-        if (releaseFile == null) {
-            if (holdMs > 0) {
-                Thread.sleep(holdMs);
-            }
-            return;
-        }
-        long end = System.nanoTime() + holdMs * 1_000_000L;
-        while (System.nanoTime() < end && !Files.exists(Path.of(releaseFile))) {
-            Thread.sleep(5);
-        }
     }
 
     /** One Curator recipe behind a common acquire/release. */
@@ -182,69 +152,5 @@ public final class CuratorContender {
                 m.release();
             }
         };
-    }
-
-    /** Takes a free marker slot with CREATE_NEW; null when every slot is taken (a violation). */
-    static Path enterMarker(String marker, int slots, String who) throws IOException {
-        for (int i = 0; i < slots; i++) {
-            Path p = Path.of(slots == 1 ? marker : marker + "." + i);
-            try {
-                Files.writeString(p, who + "\n", StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-                return p;
-            } catch (FileAlreadyExistsException e) {
-                // taken: try the next slot
-            }
-        }
-        return null;
-    }
-
-    static String markerHolders(String marker, int slots) {
-        List<String> who = new ArrayList<>();
-        for (int i = 0; i < slots; i++) {
-            Path p = Path.of(slots == 1 ? marker : marker + "." + i);
-            try {
-                who.add(Files.readString(p).trim());
-            } catch (IOException e) {
-                who.add("(gone)");
-            }
-        }
-        return String.join("; ", who);
-    }
-
-    static synchronized void emit(String line) {
-        out.println(line);
-        out.flush();
-        if (file != null) {
-            file.println(line);
-        }
-    }
-
-    static Map<String, String> parse(String[] args) {
-        Map<String, String> m = new HashMap<>();
-        for (int i = 0; i < args.length; i++) {
-            String k = args[i];
-            if (!k.startsWith("--") || i + 1 >= args.length) {
-                usage("unexpected argument " + k);
-            }
-            m.put(k.substring(2), args[++i]);
-        }
-        return m;
-    }
-
-    static String need(Map<String, String> a, String k) {
-        String v = a.get(k);
-        if (v == null) {
-            usage("--" + k + " is required");
-        }
-        return v;
-    }
-
-    static void usage(String why) {
-        System.err.println("curator contender: " + why);
-        System.err.println("usage: java -jar curator-contender.jar --connect HOST:PORT,... --path /lock/path"
-                + " --marker FILE [--recipe mutex|write|read|semaphore] [--leases N] [--iterations N]"
-                + " [--hold-ms MS] [--gap-ms MS] [--wait-ms MS] [--side NAME] [--out FILE]"
-                + " [--release-file FILE] [--session-timeout-ms MS]");
-        System.exit(2);
     }
 }

@@ -1,12 +1,14 @@
 package dsctl.interop;
 
-import java.io.PrintStream;
+import static dsctl.interop.ContenderSupport.emit;
+import static dsctl.interop.ContenderSupport.enterMarker;
+import static dsctl.interop.ContenderSupport.hold;
+import static dsctl.interop.ContenderSupport.leaveMarker;
+import static dsctl.interop.ContenderSupport.need;
+import static dsctl.interop.ContenderSupport.parse;
+
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
@@ -15,7 +17,6 @@ import java.sql.SQLFeatureNotSupportedException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
@@ -34,9 +35,10 @@ import net.javacrumbs.shedlock.provider.jdbc.JdbcLockProvider;
  *
  * <p>ShedLock never waits: lock() returns empty while another holder's lock_until is in
  * the future, so this polls every --poll-ms until --wait-ms. Exclusion is proven with
- * the same critical-section marker as the ZooKeeper contenders: the holder creates
- * MARKER with CREATE_NEW (O_EXCL) after acquiring and deletes it before unlocking; a
- * failed create is a violation. Every holder appends a line to MARKER.history.
+ * the same critical-section marker as the ZooKeeper contenders (ContenderSupport in
+ * scripts/interop/common): the holder creates MARKER with CREATE_NEW (O_EXCL) after
+ * acquiring and deletes it before unlocking; a failed create is a violation. Every
+ * holder appends a line to MARKER.history.
  *
  * <p>It creates ShedLock's standard table when it is missing (the DDL from ShedLock's
  * documentation for MySQL/MariaDB or PostgreSQL).
@@ -48,12 +50,13 @@ import net.javacrumbs.shedlock.provider.jdbc.JdbcLockProvider;
  * violations, 4 an acquire timed out, 2 bad arguments, 1 anything else.
  */
 public final class ShedLockContender {
-    private static PrintStream out = System.out;
-    private static PrintStream file;
-
     public static void main(String[] args) throws Exception {
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
-        Map<String, String> a = parse(args);
+        Map<String, String> a = parse(args, "shedlock", "java -jar shedlock-contender.jar --jdbc-url jdbc:mariadb://HOST:PORT/DB|jdbc:postgresql://HOST:PORT/DB"
+                + " [--user U] --name LOCK --marker FILE [--table shedlock] [--iterations N] [--hold-ms MS] [--gap-ms MS]"
+                + " [--wait-ms MS] [--poll-ms MS] [--lock-at-most-ms MS] [--extend yes|no] [--release-file FILE] [--side NAME]"
+                + " [--out FILE]"
+                + " (password: env SHEDLOCK_JDBC_PASSWORD)");
         String url = need(a, "jdbc-url");
         String user = a.getOrDefault("user", "");
         // The password comes from the environment, never from argv.
@@ -70,10 +73,6 @@ public final class ShedLockContender {
         long atMostMs = Long.parseLong(a.getOrDefault("lock-at-most-ms", "10000"));
         String releaseFile = a.get("release-file");
         boolean extend = !"no".equals(a.getOrDefault("extend", "yes"));
-        if (a.containsKey("out")) {
-            file = new PrintStream(Files.newOutputStream(Path.of(a.get("out")),
-                    StandardOpenOption.CREATE, StandardOpenOption.APPEND), true, StandardCharsets.UTF_8);
-        }
 
         DataSource ds = new DriverDataSource(url, user, password);
         String product = createTable(ds, table);
@@ -98,23 +97,10 @@ public final class ShedLockContender {
             acquired++;
             String who = side + " " + lockedBy(ds, table, name);
             emit("enter " + System.currentTimeMillis() + " " + name + " " + who);
-            Path mark = Path.of(marker);
-            boolean inside = true;
-            try {
-                Files.writeString(mark, who + "\n", StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-            } catch (FileAlreadyExistsException e) {
-                inside = false;
+            Path mark = enterMarker(marker, 1, who);
+            if (mark == null) {
                 violations++;
-                String other;
-                try {
-                    other = Files.readString(mark).trim();
-                } catch (Exception gone) {
-                    other = "(gone)";
-                }
-                emit("violation " + System.currentTimeMillis() + " " + who + " found the marker taken by: " + other);
             }
-            Files.writeString(Path.of(marker + ".history"), who + "\n",
-                    StandardOpenOption.CREATE, StandardOpenOption.APPEND);
             hold(holdMs / 2, releaseFile);
             // Extend, as a long task does (ShedLock's SimpleLock.extend). ShedLock
             // invalidates the lock object on every extend: after a failed one it cannot
@@ -132,9 +118,7 @@ public final class ShedLockContender {
                 }
             }
             hold(holdMs - holdMs / 2, releaseFile);
-            if (inside) {
-                Files.deleteIfExists(mark);
-            }
+            leaveMarker(mark);
             emit("exit " + System.currentTimeMillis() + " " + name);
             if (valid) {
                 held.unlock();
@@ -187,19 +171,6 @@ public final class ShedLockContender {
         }
     }
 
-    static void hold(long ms, String releaseFile) throws InterruptedException {
-        if (releaseFile == null) {
-            if (ms > 0) {
-                Thread.sleep(ms);
-            }
-            return;
-        }
-        long end = System.nanoTime() + ms * 1_000_000L;
-        while (System.nanoTime() < end && !Files.exists(Path.of(releaseFile))) {
-            Thread.sleep(5);
-        }
-    }
-
     /** A DataSource over DriverManager: a new connection each time, as ShedLock expects of a pool. */
     static final class DriverDataSource implements DataSource {
         private final String url;
@@ -249,43 +220,5 @@ public final class ShedLockContender {
         public boolean isWrapperFor(Class<?> iface) {
             return false;
         }
-    }
-
-    static synchronized void emit(String line) {
-        out.println(line);
-        out.flush();
-        if (file != null) {
-            file.println(line);
-        }
-    }
-
-    static Map<String, String> parse(String[] args) {
-        Map<String, String> m = new HashMap<>();
-        for (int i = 0; i < args.length; i++) {
-            String k = args[i];
-            if (!k.startsWith("--") || i + 1 >= args.length) {
-                usage("unexpected argument " + k);
-            }
-            m.put(k.substring(2), args[++i]);
-        }
-        return m;
-    }
-
-    static String need(Map<String, String> a, String k) {
-        String v = a.get(k);
-        if (v == null) {
-            usage("--" + k + " is required");
-        }
-        return v;
-    }
-
-    static void usage(String why) {
-        System.err.println("shedlock contender: " + why);
-        System.err.println("usage: java -jar shedlock-contender.jar --jdbc-url jdbc:mariadb://HOST:PORT/DB|jdbc:postgresql://HOST:PORT/DB"
-                + " [--user U] --name LOCK --marker FILE [--table shedlock] [--iterations N] [--hold-ms MS] [--gap-ms MS]"
-                + " [--wait-ms MS] [--poll-ms MS] [--lock-at-most-ms MS] [--extend yes|no] [--release-file FILE] [--side NAME]"
-                + " [--out FILE]"
-                + " (password: env SHEDLOCK_JDBC_PASSWORD)");
-        System.exit(2);
     }
 }
