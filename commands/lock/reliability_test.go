@@ -350,13 +350,20 @@ func TestPausedHolderIsFencedOffAndExits4(t *testing.T) {
 	syscall.Kill(-child, syscall.SIGSTOP)
 	a.cmd.Process.Signal(syscall.SIGSTOP)
 	paused := time.Now()
+	// A's lease runs from its last renewal (every TTL/3), not from the pause: ask
+	// Redis how long it has left now; B must not get the lock before that.
+	info, err := l.Inspect(context.Background(), name)
+	if err != nil || !info.Held || info.Holder.TTLLeft <= 0 || info.Holder.TTLLeft > time.Second {
+		t.Fatalf("A's lease right after the pause: %+v %v", info, err)
+	}
+	left := info.Holder.TTLLeft
 
 	b := start(t, append(env("B"), "DSCTL_LOCK_TEST_ONCE=1"), "lock", "run", name, "--redis", addr, "--ttl", "5s", "--wait", "10s", "--", self)
 	if code := b.wait(t, 10*time.Second); code != 0 {
 		t.Fatalf("B exit %d: %s", code, b.stderr)
 	}
-	if time.Since(paused) < time.Second {
-		t.Fatal("B got the lock before A's TTL ran out")
+	if got := time.Since(paused); got < left-5*time.Millisecond {
+		t.Fatalf("B got the lock %s after A paused, but A's lease had %s left then", got, left)
 	}
 	if store.count("B", true) != 1 {
 		t.Fatal("B's write was not accepted")
