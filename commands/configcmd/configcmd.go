@@ -594,18 +594,7 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 		if err := setSecret(&r.Password, "redis-password", o.RedisPasswordEnv, o.RedisPasswordFile, changed, warn); err != nil {
 			return err
 		}
-		if any("redis-tls", "redis-tls-ca") {
-			if r.TLS == nil {
-				r.TLS = &endpoint.TLS{}
-			}
-			if changed("redis-tls") {
-				r.TLS.Enabled = o.RedisTLS
-			}
-			if changed("redis-tls-ca") {
-				warnMissingFile("redis-tls-ca", o.RedisTLSCA, warn)
-				r.TLS.CA = absPath(o.RedisTLSCA)
-			}
-		}
+		setTLS(&r.TLS, "redis", o.RedisTLS, o.RedisTLSCA, changed, warn)
 	}
 	if any("zk", "zk-session-timeout", "zk-digest-user", "zk-digest-password-env", "zk-digest-password-file") {
 		if c.ZooKeeper == nil {
@@ -649,18 +638,7 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 		if changed("kafka-version") {
 			k.Version = o.KafkaVersion
 		}
-		if any("kafka-tls", "kafka-tls-ca") {
-			if k.TLS == nil {
-				k.TLS = &endpoint.TLS{}
-			}
-			if changed("kafka-tls") {
-				k.TLS.Enabled = o.KafkaTLS
-			}
-			if changed("kafka-tls-ca") {
-				warnMissingFile("kafka-tls-ca", o.KafkaTLSCA, warn)
-				k.TLS.CA = absPath(o.KafkaTLSCA)
-			}
-		}
+		setTLS(&k.TLS, "kafka", o.KafkaTLS, o.KafkaTLSCA, changed, warn)
 		if any("kafka-sasl", "kafka-username", "kafka-password-env", "kafka-password-file") {
 			if k.SASL == nil {
 				k.SASL = &endpoint.SASL{}
@@ -725,6 +703,24 @@ func setSecret(s *endpoint.Secret, name, env, file string, changed func(string) 
 		*s = endpoint.Secret{File: absPath(file)}
 	}
 	return nil
+}
+
+// setTLS applies --NAME-tls and --NAME-tls-ca to *t, created when either is given. A
+// CA file that does not exist yet is accepted with a warning, as for secrets.
+func setTLS(t **endpoint.TLS, name string, enabled bool, ca string, changed func(string) bool, warn func(string)) {
+	if !changed(name+"-tls") && !changed(name+"-tls-ca") {
+		return
+	}
+	if *t == nil {
+		*t = &endpoint.TLS{}
+	}
+	if changed(name + "-tls") {
+		(*t).Enabled = enabled
+	}
+	if changed(name + "-tls-ca") {
+		warnMissingFile(name+"-tls-ca", ca, warn)
+		(*t).CA = absPath(ca)
+	}
 }
 
 // absPath makes a relative file path absolute, so the context works from any
