@@ -161,9 +161,6 @@ func (l *Locker) inspectDir(ctx context.Context, name, dir string) (*lock.Info, 
 		ms, others = foreignMembers(ms, others) // Curator read-write locks (formats_foreign.go)
 		info.Waiters = max(len(ms)-1, 0)
 		if len(ms) == 0 {
-			if fi, ok, err := l.inspectForeign(ctx, dir, others, info); ok { // Curator semaphores
-				return fi, err
-			}
 			if b, err := l.lastBreak(ctx, dir); err == nil {
 				info.LastBreak = b
 			}
@@ -269,7 +266,7 @@ func (l *Locker) List(ctx context.Context, opt lock.ListOptions) ([]lock.Info, e
 		}
 		isLock := false
 		for _, c := range children {
-			if _, ok := parseMember(c); ok || isForeignNode(c, children) { // formats_foreign.go
+			if _, ok := parseMember(c); ok || isForeignNode(c) { // formats_foreign.go
 				isLock = true
 				continue
 			}
@@ -339,7 +336,7 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		if opt.IfToken != "" && h.Token != opt.IfToken {
 			return nil, l.notHeld(ctx, name, dir, opt.IfToken)
 		}
-		if info.Format == FormatCuratorSemaphore || len(info.Queue) == 0 || info.Queue[0].Token != h.Token {
+		if info.Format == FormatSemaphore || len(info.Queue) == 0 || info.Queue[0].Token != h.Token {
 			// A semaphore has several holders (break one lease by its token); and
 			// without the holder's node in the queue there is nothing exact to delete.
 			return nil, errs.Usage("lock %q (%s) has no single holder node to break; nothing was deleted", name, describe(info.Format)).
