@@ -879,25 +879,18 @@ func (l *Locker) reapOrphan(ctx context.Context, dir string, m member, w *orphan
 		return false
 	}
 	p := dir + "/" + m.name
-	type gd struct {
-		b  []byte
-		st *gozk.Stat
-	}
-	r, err := call(ctx, l, "get", p, func() (gd, error) {
-		b, st, err := l.conn.Get(p)
-		return gd{b, st}, err
-	}, nil)
+	data, st, err := l.getNode(ctx, p)
 	if err != nil {
 		*w = orphanWatch{}
 		return false
 	}
-	d, ok := decodeData(r.b)
-	if !ok || d.WaitingTouchMs <= 0 || r.st.EphemeralOwner != 0 {
+	d, ok := decodeData(data)
+	if !ok || d.WaitingTouchMs <= 0 || st.EphemeralOwner != 0 {
 		*w = orphanWatch{}
 		return false
 	}
-	if w.node != p || w.version != r.st.Version {
-		*w = orphanWatch{node: p, version: r.st.Version, since: time.Now(), stale: staleWaiting(time.Duration(d.WaitingTouchMs) * time.Millisecond)}
+	if w.node != p || w.version != st.Version {
+		*w = orphanWatch{node: p, version: st.Version, since: time.Now(), stale: staleWaiting(time.Duration(d.WaitingTouchMs) * time.Millisecond)}
 		return false
 	}
 	if time.Since(w.since) < w.stale {

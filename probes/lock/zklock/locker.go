@@ -379,6 +379,27 @@ func call[T any](ctx context.Context, l *Locker, what, path string, fn func() (T
 	}
 }
 
+// getNode reads a node's data and stat through call.
+func (l *Locker) getNode(ctx context.Context, path string) ([]byte, *gozk.Stat, error) {
+	type dataStat struct {
+		data []byte
+		st   *gozk.Stat
+	}
+	r, err := call(ctx, l, "get", path, func() (dataStat, error) {
+		data, st, err := l.conn.Get(path)
+		return dataStat{data, st}, err
+	}, nil)
+	return r.data, r.st, err
+}
+
+// getChildren lists a node's children through call.
+func (l *Locker) getChildren(ctx context.Context, path string) ([]string, error) {
+	return call(ctx, l, "list", path, func() ([]string, error) {
+		kids, _, err := l.conn.Children(path)
+		return kids, err
+	}, nil)
+}
+
 // classify keeps the errors callers test for (no node, exists, not empty) as they are
 // and turns the rest into typed errors naming the path.
 func (l *Locker) classify(what, path string, err error) error {
@@ -545,10 +566,7 @@ func isHex(s string) bool {
 // queue lists a lock's queue in order (lowest sequence first) and the children that
 // are not queue nodes. A missing lock node is an empty queue.
 func (l *Locker) queue(ctx context.Context, dir string) (members []member, others []string, err error) {
-	children, err := call(ctx, l, "list", dir, func() ([]string, error) {
-		c, _, err := l.conn.Children(dir)
-		return c, err
-	}, nil)
+	children, err := l.getChildren(ctx, dir)
 	if errors.Is(err, gozk.ErrNoNode) {
 		return nil, nil, nil
 	}
