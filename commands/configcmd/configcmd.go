@@ -542,22 +542,27 @@ func checkExplicitConfigDir(path string) error {
 	return nil
 }
 
-// addrList checks the addresses given to an address flag before they are stored.
-func addrList(flag string, vals []string, check func(string) error, secretHint string) ([]string, error) {
+// setAddrs stores the addresses given to --FLAG in *dst, when the flag is given, after
+// checking them: at least one, none carrying a password, each valid for check.
+func setAddrs(dst *[]string, flag string, vals []string, check func(string) error, secretHint string, changed func(string) bool) error {
+	if !changed(flag) {
+		return nil
+	}
 	list := config.SplitList(strings.Join(vals, ","))
 	if len(list) == 0 {
-		return nil, errs.Usage("--%s needs at least one address", flag).WithHint("e.g. --%s 127.0.0.1:PORT; several are comma-separated", flag)
+		return errs.Usage("--%s needs at least one address", flag).WithHint("e.g. --%s 127.0.0.1:PORT; several are comma-separated", flag)
 	}
 	for _, a := range list {
 		if endpoint.CarriesSecret(a) {
-			return nil, errs.Usage("--%s %s: the address carries a password, and secrets are never stored in the config file",
+			return errs.Usage("--%s %s: the address carries a password, and secrets are never stored in the config file",
 				flag, endpoint.MaskURL(a)).WithHint("%s", secretHint)
 		}
 		if err := check(a); err != nil {
-			return nil, errs.Usage("--%s %q: %v", flag, a, err)
+			return errs.Usage("--%s %q: %v", flag, a, err)
 		}
 	}
-	return list, nil
+	*dst = list
+	return nil
 }
 
 func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool, warn func(string)) error {
@@ -574,13 +579,9 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 			c.Redis = &endpoint.Redis{}
 		}
 		r := c.Redis
-		if changed("redis") {
-			list, err := addrList("redis", o.Redis, endpoint.CheckRedisAddr,
-				"give the address without the password and name it with --redis-password-env VAR or --redis-password-file PATH (--redis-username for an ACL user)")
-			if err != nil {
-				return err
-			}
-			r.Addrs = list
+		if err := setAddrs(&r.Addrs, "redis", o.Redis, endpoint.CheckRedisAddr,
+			"give the address without the password and name it with --redis-password-env VAR or --redis-password-file PATH (--redis-username for an ACL user)", changed); err != nil {
+			return err
 		}
 		if changed("redis-db") {
 			if o.RedisDB < 0 {
@@ -601,13 +602,9 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 			c.ZooKeeper = &endpoint.ZooKeeper{}
 		}
 		z := c.ZooKeeper
-		if changed("zk") {
-			list, err := addrList("zk", o.ZK, func(a string) error { return endpoint.CheckHostPort(a, "2181") },
-				"give host:port and name the digest password with --zk-digest-user and --zk-digest-password-env VAR or --zk-digest-password-file PATH")
-			if err != nil {
-				return err
-			}
-			z.Servers = list
+		if err := setAddrs(&z.Servers, "zk", o.ZK, func(a string) error { return endpoint.CheckHostPort(a, "2181") },
+			"give host:port and name the digest password with --zk-digest-user and --zk-digest-password-env VAR or --zk-digest-password-file PATH", changed); err != nil {
+			return err
 		}
 		if changed("zk-session-timeout") {
 			if o.ZKSessionTimeout <= 0 {
@@ -627,13 +624,9 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 			c.Kafka = &endpoint.Kafka{}
 		}
 		k := c.Kafka
-		if changed("brokers") {
-			list, err := addrList("brokers", o.Brokers, func(a string) error { return endpoint.CheckHostPort(a, "9092") },
-				"give host:port and name the SASL password with --kafka-password-env VAR or --kafka-password-file PATH")
-			if err != nil {
-				return err
-			}
-			k.Brokers = list
+		if err := setAddrs(&k.Brokers, "brokers", o.Brokers, func(a string) error { return endpoint.CheckHostPort(a, "9092") },
+			"give host:port and name the SASL password with --kafka-password-env VAR or --kafka-password-file PATH", changed); err != nil {
+			return err
 		}
 		if changed("kafka-version") {
 			k.Version = o.KafkaVersion
