@@ -73,11 +73,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	}
 	if err != nil {
 		// Whatever went wrong, our node must not stay in the queue.
-		dctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-		if derr := l.deleteNode(dctx, node); derr != nil {
-			l.forget(dir, uuid)
-		}
-		cancel()
+		l.deleteOrForget(dir, node, uuid)
 		if errs.KindOf(err) != errs.KindInterrupted && errors.Is(ctx.Err(), context.Canceled) {
 			return nil, errs.New(errs.KindInterrupted, "interrupted while acquiring lock %q", name)
 		}
@@ -546,11 +542,7 @@ func (l *Locker) giveUp(h *held) {
 		l.mu.Unlock()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-	defer cancel()
-	if err := l.deleteNode(ctx, h.node); err != nil {
-		l.forget(h.dir, h.token)
-	}
+	l.deleteOrForget(h.dir, h.node, h.token)
 }
 
 // reapStale deletes the node of a stale lease (see expire); true when it was stale.
@@ -563,11 +555,7 @@ func (l *Locker) reapStale(token string) bool {
 		return false
 	}
 	h.timer.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-	defer cancel()
-	if err := l.deleteNode(ctx, h.node); err != nil {
-		l.forget(h.dir, h.token)
-	}
+	l.deleteOrForget(h.dir, h.node, h.token)
 	return true
 }
 

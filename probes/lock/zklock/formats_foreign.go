@@ -46,12 +46,9 @@ func parseKazooRead(child string) (member, bool) {
 	if len(child) != 32+len(kazooRead)+10 || child[32:32+len(kazooRead)] != kazooRead || !isHex(child[:32]) {
 		return member{}, false
 	}
-	var seq int64
-	for _, r := range child[32+len(kazooRead):] {
-		if r < '0' || r > '9' {
-			return member{}, false
-		}
-		seq = seq*10 + int64(r-'0')
+	seq, ok := seqOf(child)
+	if !ok {
+		return member{}, false
 	}
 	return member{name: child, token: child[:32], seq: seq, format: FormatKazooRead}, true
 }
@@ -66,12 +63,9 @@ func parseProtected(child, kind string) (member, bool) {
 	if strings.Count(id, "-") != 4 || rest[0] != '-' || rest[1:1+len(kind)] != kind {
 		return member{}, false
 	}
-	var seq int64
-	for _, r := range rest[1+len(kind):] {
-		if r < '0' || r > '9' {
-			return member{}, false
-		}
-		seq = seq*10 + int64(r-'0')
+	seq, ok := seqOf(child)
+	if !ok {
+		return member{}, false
 	}
 	return member{name: child, token: id, seq: seq}, true
 }

@@ -183,21 +183,13 @@ func (l *Locker) semaphoreRound(ctx context.Context, name, leasesDir string, opt
 	// node exists: a mutex acquirer checks after its queue node exists, so of two
 	// racing acquirers at least one sees the other (refuseSemaphore).
 	if err := l.refuseMutex(ctx, name, parentOf(leasesDir)); err != nil {
-		dctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-		if derr := l.deleteNode(dctx, node); derr != nil {
-			l.forget(leasesDir, uuid)
-		}
-		cancel()
+		l.deleteOrForget(leasesDir, node, uuid)
 		return nil, err
 	}
 	lease, err := l.waitLease(ctx, name, leasesDir, node, uuid, opt, mutex, start, deadline)
 	if err != nil {
 		// Whatever went wrong, our lease node must not stay.
-		dctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-		if derr := l.deleteNode(dctx, node); derr != nil {
-			l.forget(leasesDir, uuid)
-		}
-		cancel()
+		l.deleteOrForget(leasesDir, node, uuid)
 		return nil, err
 	}
 	return lease, nil
@@ -340,20 +332,6 @@ func sortLeases(kids []string) []string {
 		return out[i] < out[j]
 	})
 	return out
-}
-
-func seqOf(child string) (int64, bool) {
-	if len(child) < 10 {
-		return 0, false
-	}
-	var seq int64
-	for _, r := range child[len(child)-10:] {
-		if r < '0' || r > '9' {
-			return 0, false
-		}
-		seq = seq*10 + int64(r-'0')
-	}
-	return seq, true
 }
 
 // leaseHolder reads one lease node into a Holder.
