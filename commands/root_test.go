@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dsctl/dsctl/commands/cmdutil"
+	"github.com/dsctl/dsctl/probes/config"
 	"github.com/dsctl/dsctl/probes/errs"
 )
 
@@ -464,5 +465,29 @@ func TestRelativeSecretFileIsStoredAbsolute(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("config does not name %s:\n%s", want, b)
 		}
+	}
+}
+
+// --redis-tls / --kafka-tls and their CA files land on their own endpoint; a CA file
+// that does not exist yet is stored with a warning naming the flag.
+func TestSetContextTLSFlags(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	cfg := filepath.Join(dir, "config.yaml")
+	env := map[string]string{"DSCTL_CONFIG": cfg}
+	r := dsctl(t, env, "config", "set-context", "tls", "--redis", "127.0.0.1:6379", "--redis-tls",
+		"--brokers", "127.0.0.1:9092", "--kafka-tls-ca", "kafka-ca.pem")
+	if r.code != 0 || !strings.Contains(r.errOut, "--kafka-tls-ca kafka-ca.pem does not exist yet") || strings.Contains(r.errOut, "--redis-tls-ca") {
+		t.Fatalf("set-context: exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+	c, err := config.Load(cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := c.Contexts["tls"]
+	if ctx == nil || ctx.Redis == nil || ctx.Redis.TLS == nil || !ctx.Redis.TLS.Enabled || ctx.Redis.TLS.CA != "" ||
+		ctx.Kafka == nil || ctx.Kafka.TLS == nil || ctx.Kafka.TLS.Enabled || ctx.Kafka.TLS.CA != filepath.Join(dir, "kafka-ca.pem") {
+		b, _ := os.ReadFile(cfg)
+		t.Fatalf("stored context:\n%s", b)
 	}
 }

@@ -138,17 +138,12 @@ func (l *Live) Kafka(ctx context.Context) (*KafkaData, error) {
 	if !l.has("kafka") {
 		return nil, errors.New("kafka is not configured")
 	}
-	// The audit's own reads (kafka.PreparedAudit.Run reads the same), kept here because
-	// the pane also needs the snapshot for partitions and topic summaries.
-	snap, err := kafka.Collect(ctx, l.d, l.e.Kafka, kafka.CollectOptions{TopicConfigs: kafka.AuditTopicConfigs, BrokerConfigs: kafka.BrokerKeyConfigs})
+	// Fix commands name every broker, so they work while any one of them is up.
+	rep, err := kafka.RunAudit(ctx, l.d, l.e.Kafka, kafka.AuditRequest{Bootstrap: strings.Join(endpoint.KafkaBrokers(l.e.Kafka), ",")})
 	if err != nil {
 		return nil, err
 	}
-	rep, err := kafka.Audit(kafka.AuditInput{Snapshot: snap, Bootstrap: strings.Join(endpoint.KafkaBrokers(l.e.Kafka), ","), Now: time.Now()})
-	if err != nil {
-		return nil, err
-	}
-	d := &KafkaData{Snapshot: snap, Report: rep, Topics: kafka.SummarizeTopics(snap)}
+	d := &KafkaData{Snapshot: rep.Snapshot, Report: rep.Report, Topics: kafka.SummarizeTopics(rep.Snapshot)}
 	g, err := kafka.Groups(ctx, l.d, l.e.Kafka, kafka.GroupsOptions{})
 	if err != nil {
 		d.GroupsErr = firstLine(err.Error())

@@ -542,22 +542,27 @@ func checkExplicitConfigDir(path string) error {
 	return nil
 }
 
-// addrList checks the addresses given to an address flag before they are stored.
-func addrList(flag string, vals []string, check func(string) error, secretHint string) ([]string, error) {
+// setAddrs stores the addresses given to --FLAG in *dst, when the flag is given, after
+// checking them: at least one, none carrying a password, each valid for check.
+func setAddrs(dst *[]string, flag string, vals []string, check func(string) error, secretHint string, changed func(string) bool) error {
+	if !changed(flag) {
+		return nil
+	}
 	list := config.SplitList(strings.Join(vals, ","))
 	if len(list) == 0 {
-		return nil, errs.Usage("--%s needs at least one address", flag).WithHint("e.g. --%s 127.0.0.1:PORT; several are comma-separated", flag)
+		return errs.Usage("--%s needs at least one address", flag).WithHint("e.g. --%s 127.0.0.1:PORT; several are comma-separated", flag)
 	}
 	for _, a := range list {
 		if endpoint.CarriesSecret(a) {
-			return nil, errs.Usage("--%s %s: the address carries a password, and secrets are never stored in the config file",
+			return errs.Usage("--%s %s: the address carries a password, and secrets are never stored in the config file",
 				flag, endpoint.MaskURL(a)).WithHint("%s", secretHint)
 		}
 		if err := check(a); err != nil {
-			return nil, errs.Usage("--%s %q: %v", flag, a, err)
+			return errs.Usage("--%s %q: %v", flag, a, err)
 		}
 	}
-	return list, nil
+	*dst = list
+	return nil
 }
 
 func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool, warn func(string)) error {
@@ -574,13 +579,9 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 			c.Redis = &endpoint.Redis{}
 		}
 		r := c.Redis
-		if changed("redis") {
-			list, err := addrList("redis", o.Redis, endpoint.CheckRedisAddr,
-				"give the address without the password and name it with --redis-password-env VAR or --redis-password-file PATH (--redis-username for an ACL user)")
-			if err != nil {
-				return err
-			}
-			r.Addrs = list
+		if err := setAddrs(&r.Addrs, "redis", o.Redis, endpoint.CheckRedisAddr,
+			"give the address without the password and name it with --redis-password-env VAR or --redis-password-file PATH (--redis-username for an ACL user)", changed); err != nil {
+			return err
 		}
 		if changed("redis-db") {
 			if o.RedisDB < 0 {
@@ -594,31 +595,16 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 		if err := setSecret(&r.Password, "redis-password", o.RedisPasswordEnv, o.RedisPasswordFile, changed, warn); err != nil {
 			return err
 		}
-		if any("redis-tls", "redis-tls-ca") {
-			if r.TLS == nil {
-				r.TLS = &endpoint.TLS{}
-			}
-			if changed("redis-tls") {
-				r.TLS.Enabled = o.RedisTLS
-			}
-			if changed("redis-tls-ca") {
-				warnMissingFile("redis-tls-ca", o.RedisTLSCA, warn)
-				r.TLS.CA = absPath(o.RedisTLSCA)
-			}
-		}
+		setTLS(&r.TLS, "redis", o.RedisTLS, o.RedisTLSCA, changed, warn)
 	}
 	if any("zk", "zk-session-timeout", "zk-digest-user", "zk-digest-password-env", "zk-digest-password-file") {
 		if c.ZooKeeper == nil {
 			c.ZooKeeper = &endpoint.ZooKeeper{}
 		}
 		z := c.ZooKeeper
-		if changed("zk") {
-			list, err := addrList("zk", o.ZK, func(a string) error { return endpoint.CheckHostPort(a, "2181") },
-				"give host:port and name the digest password with --zk-digest-user and --zk-digest-password-env VAR or --zk-digest-password-file PATH")
-			if err != nil {
-				return err
-			}
-			z.Servers = list
+		if err := setAddrs(&z.Servers, "zk", o.ZK, func(a string) error { return endpoint.CheckHostPort(a, "2181") },
+			"give host:port and name the digest password with --zk-digest-user and --zk-digest-password-env VAR or --zk-digest-password-file PATH", changed); err != nil {
+			return err
 		}
 		if changed("zk-session-timeout") {
 			if o.ZKSessionTimeout <= 0 {
@@ -638,29 +624,14 @@ func applySetOptions(c *config.Context, o *SetOptions, changed func(string) bool
 			c.Kafka = &endpoint.Kafka{}
 		}
 		k := c.Kafka
-		if changed("brokers") {
-			list, err := addrList("brokers", o.Brokers, func(a string) error { return endpoint.CheckHostPort(a, "9092") },
-				"give host:port and name the SASL password with --kafka-password-env VAR or --kafka-password-file PATH")
-			if err != nil {
-				return err
-			}
-			k.Brokers = list
+		if err := setAddrs(&k.Brokers, "brokers", o.Brokers, func(a string) error { return endpoint.CheckHostPort(a, "9092") },
+			"give host:port and name the SASL password with --kafka-password-env VAR or --kafka-password-file PATH", changed); err != nil {
+			return err
 		}
 		if changed("kafka-version") {
 			k.Version = o.KafkaVersion
 		}
-		if any("kafka-tls", "kafka-tls-ca") {
-			if k.TLS == nil {
-				k.TLS = &endpoint.TLS{}
-			}
-			if changed("kafka-tls") {
-				k.TLS.Enabled = o.KafkaTLS
-			}
-			if changed("kafka-tls-ca") {
-				warnMissingFile("kafka-tls-ca", o.KafkaTLSCA, warn)
-				k.TLS.CA = absPath(o.KafkaTLSCA)
-			}
-		}
+		setTLS(&k.TLS, "kafka", o.KafkaTLS, o.KafkaTLSCA, changed, warn)
 		if any("kafka-sasl", "kafka-username", "kafka-password-env", "kafka-password-file") {
 			if k.SASL == nil {
 				k.SASL = &endpoint.SASL{}
@@ -725,6 +696,24 @@ func setSecret(s *endpoint.Secret, name, env, file string, changed func(string) 
 		*s = endpoint.Secret{File: absPath(file)}
 	}
 	return nil
+}
+
+// setTLS applies --NAME-tls and --NAME-tls-ca to *t, created when either is given. A
+// CA file that does not exist yet is accepted with a warning, as for secrets.
+func setTLS(t **endpoint.TLS, name string, enabled bool, ca string, changed func(string) bool, warn func(string)) {
+	if !changed(name+"-tls") && !changed(name+"-tls-ca") {
+		return
+	}
+	if *t == nil {
+		*t = &endpoint.TLS{}
+	}
+	if changed(name + "-tls") {
+		(*t).Enabled = enabled
+	}
+	if changed(name + "-tls-ca") {
+		warnMissingFile(name+"-tls-ca", ca, warn)
+		(*t).CA = absPath(ca)
+	}
 }
 
 // absPath makes a relative file path absolute, so the context works from any

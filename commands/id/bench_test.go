@@ -38,7 +38,7 @@ func runDecodeBench(b testing.TB, format, input string) {
 	ios.Out = io.Discard
 	f := cmdutil.New(ios, cmdutil.BuildInfo{})
 	f.Global.Output = format
-	p, err := f.Printer(decodeFormats)
+	p, err := f.Printer(recordFormats)
 	if err != nil {
 		b.Fatal(err)
 	}

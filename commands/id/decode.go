@@ -29,8 +29,6 @@ type DecodeOptions struct {
 	Now time.Time
 }
 
-var decodeFormats = []output.Format{output.Table, output.JSON, output.YAML, output.JSONL, output.CSV}
-
 func newDecodeCmd(f *cmdutil.Factory) *cobra.Command {
 	o := &DecodeOptions{}
 	cmd := &cobra.Command{
@@ -80,7 +78,7 @@ node, warnings.`,
   zcat ids.gz | dsctl id decode --layout twitter - -o jsonl`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.IDs = args
-			p, err := f.Printer(decodeFormats)
+			p, err := f.Printer(recordFormats)
 			if err != nil {
 				return err
 			}
@@ -91,7 +89,7 @@ node, warnings.`,
 	cmd.Flags().StringVarP(&o.Layout, "layout", "l", "", layoutHelp(", or auto (default for arguments: rank every preset)"))
 	cmd.Flags().StringVar(&o.Epoch, "epoch", "", epochFlagHelp)
 	cmdutil.RegisterFlag(cmd, "layout", layoutCompletion(true, true))
-	cmdutil.SetOutputFormats(cmd, decodeFormats)
+	cmdutil.SetOutputFormats(cmd, recordFormats)
 	return cmd
 }
 

@@ -34,8 +34,6 @@ type GenerateOptions struct {
 	Clock snowflake.Clock
 }
 
-var generateFormats = []output.Format{output.Table, output.JSON, output.YAML, output.JSONL, output.CSV}
-
 func newGenerateCmd(f *cmdutil.Factory) *cobra.Command {
 	o := &GenerateOptions{}
 	cmd := &cobra.Command{
@@ -63,7 +61,7 @@ Output: -o table (the default: one ID per line, ready for 'dsctl id decode' and
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.WorkerSet = cmd.Flags().Changed("worker")
 			o.DatacenterSet = cmd.Flags().Changed("datacenter")
-			p, err := f.Printer(generateFormats)
+			p, err := f.Printer(recordFormats)
 			if err != nil {
 				return err
 			}
@@ -81,7 +79,7 @@ Output: -o table (the default: one ID per line, ready for 'dsctl id decode' and
 	fl.DurationVar(&o.MaxRollback, "max-rollback", snowflake.DefaultMaxRollback, "longest wait for a clock that moved backwards")
 	cmdutil.RegisterFlag(cmd, "layout", layoutCompletion(false, false))
 	cmdutil.RegisterFlag(cmd, "on-clock-rollback", cmdutil.Fixed("wait\twait up to --max-rollback", "fail\tfail at once"))
-	cmdutil.SetOutputFormats(cmd, generateFormats)
+	cmdutil.SetOutputFormats(cmd, recordFormats)
 	return cmd
 }
 

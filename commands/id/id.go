@@ -17,6 +17,10 @@ import (
 	"github.com/dsctl/dsctl/probes/snowflake"
 )
 
+// recordFormats are the outputs of decode, generate and layout: one record per ID or
+// layout, so CSV too.
+var recordFormats = []output.Format{output.Table, output.JSON, output.YAML, output.JSONL, output.CSV}
+
 // NewCmd builds `dsctl id`.
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{

@@ -24,8 +24,6 @@ type LayoutOptions struct {
 	Now time.Time
 }
 
-var layoutFormats = []output.Format{output.Table, output.JSON, output.YAML, output.JSONL, output.CSV}
-
 func newLayoutCmd(f *cmdutil.Factory) *cobra.Command {
 	o := &LayoutOptions{}
 	cmd := &cobra.Command{
@@ -53,7 +51,7 @@ CSV columns: name, fields, unit, epoch, runs_out, ids_per_s_per_node, nodes, exp
 			if len(args) == 1 {
 				o.Name = args[0]
 			}
-			p, err := f.Printer(layoutFormats)
+			p, err := f.Printer(recordFormats)
 			if err != nil {
 				return err
 			}
@@ -62,7 +60,7 @@ CSV columns: name, fields, unit, epoch, runs_out, ids_per_s_per_node, nodes, exp
 	}
 	cmd.Flags().StringVar(&o.Epoch, "epoch", "", epochFlagHelp)
 	cmd.ValidArgsFunction = cmdutil.FirstArg(layoutCompletion(false, false))
-	cmdutil.SetOutputFormats(cmd, layoutFormats)
+	cmdutil.SetOutputFormats(cmd, recordFormats)
 	return cmd
 }
 

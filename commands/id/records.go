@@ -199,12 +199,15 @@ func (r uuidRecord) csv() []string {
 }
 
 // Row is the record's table row, in uuidHeader's order.
-func (r uuidRecord) Row() []output.Cell {
-	rec := r.csv()
+func (r uuidRecord) Row() []output.Cell { return csvRow(r.csv(), "-") }
+
+// csvRow is a CSV record as a table row: an empty value shows as empty, and the last
+// value (warning codes joined by ';') comma-separated in the warning style.
+func csvRow(rec []string, empty string) []output.Cell {
 	cells := make([]output.Cell, len(rec))
 	for i, s := range rec {
 		if s == "" {
-			s = "-"
+			s = empty
 		}
 		cells[i] = output.C(s)
 	}
@@ -286,16 +289,7 @@ func (r sortIDRecord) csv() []string {
 }
 
 // Row is the record's table row, in sortIDHeader's order.
-func (r sortIDRecord) Row() []output.Cell {
-	rec := r.csv()
-	cells := make([]output.Cell, len(rec))
-	for i, s := range rec {
-		cells[i] = output.C(s)
-	}
-	last := len(cells) - 1
-	cells[last] = output.S(strings.ReplaceAll(rec[last], ";", ","), output.Warn)
-	return cells
-}
+func (r sortIDRecord) Row() []output.Cell { return csvRow(r.csv(), "") }
 
 // sortIDTable lists ULIDs and KSUIDs, with each warning spelled out under the table.
 func sortIDTable(rs []sortIDRecord) section {

@@ -99,14 +99,9 @@ backend {kind, mode, endpoints, fencing_safe, notify, detached}, note.`,
   dsctl lock acquire report --backend mysql --mode session --for 5m   # GET_LOCK, held in the foreground
   dsctl lock acquire pool --zk zk1:2181 --semaphore 3   # one of 3 permits`,
 		Args: oneName,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			p, err := f.Printer(leaseFormats)
-			if err != nil {
-				return err
-			}
-			return RunAcquire(cmd.Context(), f, p, o)
-		},
+		RunE: runOnName(f, &o.Name, leaseFormats, func(ctx context.Context, p *output.Printer) error {
+			return RunAcquire(ctx, f, p, o)
+		}),
 	}
 	o.acquireFlags.register(cmd)
 	cmd.Flags().BoolVar(&o.Detach, "detach", false, "let the lease outlive this command until its TTL (ZooKeeper: a TTL node; Redis and SQL lease-mode leases always do; refused in SQL session mode)")

@@ -75,14 +75,9 @@ read; a server where the key is not a lock is named in a note.
   dsctl lock inspect reportJob --backend postgres --table shedlock   # a ShedLock row
   dsctl lock list --backend mysql --table method_lock                 # a unique-key table`,
 		Args: oneName,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			p, err := f.Printer(output.Standard)
-			if err != nil {
-				return err
-			}
-			return RunInspect(cmd.Context(), f, p, o)
-		},
+		RunE: runOnName(f, &o.Name, output.Standard, func(ctx context.Context, p *output.Printer) error {
+			return RunInspect(ctx, f, p, o)
+		}),
 	}
 	o.Backend.register(cmd)
 	cmd.ValidArgsFunction = cmdutil.FirstArg(completeLockName(f, &o.Backend))

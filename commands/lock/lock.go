@@ -243,6 +243,19 @@ func oneName(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// runOnName is the RunE of a command on one lock (its Args is oneName): it sets *name
+// to the argument, makes a printer for formats, then calls run.
+func runOnName(f *cmdutil.Factory, name *string, formats []output.Format, run func(ctx context.Context, p *output.Printer) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		*name = args[0]
+		p, err := f.Printer(formats)
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), p)
+	}
+}
+
 // acquireFlags are the flags of acquire and run.
 type acquireFlags struct {
 	TTL            time.Duration

@@ -37,14 +37,9 @@ JSON keys: name, released, token.`,
 		Example: `  dsctl lock release nightly --token 4f9c2d0e8a1b4c6d9e7f0a1b2c3d4e5f
   eval "$(dsctl lock acquire nightly -o env)"; ./batch.sh; dsctl lock release nightly`,
 		Args: oneName,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			p, err := f.Printer(output.Standard)
-			if err != nil {
-				return err
-			}
-			return RunRelease(cmd.Context(), f, p, o)
-		},
+		RunE: runOnName(f, &o.Name, output.Standard, func(ctx context.Context, p *output.Printer) error {
+			return RunRelease(ctx, f, p, o)
+		}),
 	}
 	cmd.Flags().StringVar(&o.Token, "token", "", "the holder token printed by acquire (default: $DSCTL_LOCK_TOKEN)")
 	o.Backend.register(cmd)
@@ -99,14 +94,9 @@ JSON keys: as for acquire, without owner; acquired_at is when this renewal was s
 		Example: `  dsctl lock renew nightly --ttl 10m
   while ./step.sh; do dsctl lock renew nightly --ttl 1m >/dev/null || exit 4; done`,
 		Args: oneName,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
-			p, err := f.Printer(leaseFormats)
-			if err != nil {
-				return err
-			}
-			return RunRenew(cmd.Context(), f, p, o)
-		},
+		RunE: runOnName(f, &o.Name, leaseFormats, func(ctx context.Context, p *output.Printer) error {
+			return RunRenew(ctx, f, p, o)
+		}),
 	}
 	cmd.Flags().StringVar(&o.Token, "token", "", "the holder token printed by acquire (default: $DSCTL_LOCK_TOKEN)")
 	cmd.Flags().DurationVar(&o.TTL, "ttl", lock.DefaultTTL, "new TTL, from now (min 100ms)")

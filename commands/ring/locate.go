@@ -16,10 +16,7 @@ import (
 // LocateOptions are the flags and arguments of `dsctl ring locate`.
 type LocateOptions struct {
 	ClusterOptions
-	Vnodes   int
-	MaglevM  int
-	Algos    string // --algo; "" means all (or only the --compat mode)
-	Compat   string
+	PlacementOptions
 	Replicas int
 	Keys     []string
 }
@@ -57,11 +54,8 @@ algo, hash, owners (array, preference order), note (bounded only).`,
 		},
 	}
 	addClusterFlags(cmd, &o.ClusterOptions)
+	addPlacementFlags(cmd, &o.PlacementOptions)
 	fl := cmd.Flags()
-	fl.IntVar(&o.Vnodes, "vnodes", hashring.DefaultVnodes, "virtual nodes per node (per unit of weight) for ring, bounded, groupcache, stathat")
-	fl.IntVar(&o.MaglevM, "maglev-m", 0, maglevMHelp)
-	fl.StringVar(&o.Algos, "algo", "", algoHelp+` (default "all", or only the --compat mode)`)
-	fl.StringVar(&o.Compat, "compat", "", "reproduce a library's placement exactly: "+strings.Join(compatModes(), ", "))
 	fl.IntVar(&o.Replicas, "replicas", 1, "owners per key, in preference order")
 	registerCompletions(cmd, false)
 	return cmd
@@ -69,11 +63,7 @@ algo, hash, owners (array, preference order), note (bounded only).`,
 
 // RunLocate prints the owners of each key under each algorithm.
 func RunLocate(_ context.Context, _ *cmdutil.Factory, p *output.Printer, o *LocateOptions) error {
-	c, err := o.cluster(o.Vnodes, o.MaglevM)
-	if err != nil {
-		return err
-	}
-	algos, err := resolveAlgos(o.Algos, o.Compat, "all")
+	c, algos, err := o.resolve(o.ClusterOptions)
 	if err != nil {
 		return err
 	}

@@ -12,11 +12,10 @@ import (
 
 func locOpts(mod func(*LocateOptions)) *LocateOptions {
 	o := &LocateOptions{
-		ClusterOptions: ClusterOptions{NodeSpecs: []string{"cache-a", "cache-b", "cache-c", "cache-d"}, Hash: hashring.DefaultHash, BalanceFactor: hashring.DefaultBalanceFactor},
-		Vnodes:         hashring.DefaultVnodes,
-		MaglevM:        hashring.DefaultMaglevM,
-		Replicas:       1,
-		Keys:           []string{"user:42", "session:9", ""},
+		ClusterOptions:   ClusterOptions{NodeSpecs: []string{"cache-a", "cache-b", "cache-c", "cache-d"}, Hash: hashring.DefaultHash, BalanceFactor: hashring.DefaultBalanceFactor},
+		PlacementOptions: PlacementOptions{Vnodes: hashring.DefaultVnodes, MaglevM: hashring.DefaultMaglevM},
+		Replicas:         1,
+		Keys:             []string{"user:42", "session:9", ""},
 	}
 	if mod != nil {
 		mod(o)

@@ -4,6 +4,7 @@
 package ring
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dsctl/dsctl/commands/cmdutil"
+	"github.com/dsctl/dsctl/commands/output"
 	"github.com/dsctl/dsctl/probes/errs"
 	hashring "github.com/dsctl/dsctl/probes/ring"
 )
@@ -173,6 +175,35 @@ func resolveAlgos(list, compat, def string) ([]hashring.Algo, error) {
 var maglevMHelp = fmt.Sprintf("maglev lookup table size, a prime well above the node count (default: the next prime above %dx the nodes, at least %d, at most %d)",
 	hashring.MaglevFactor, hashring.DefaultMaglevM, hashring.MaxAutoMaglevM)
 
+// PlacementOptions pick the algorithms and size their tables (simulate, locate).
+type PlacementOptions struct {
+	Vnodes  int
+	MaglevM int
+	Algos   string // --algo; "" means all (or only the --compat mode)
+	Compat  string
+}
+
+func addPlacementFlags(cmd *cobra.Command, o *PlacementOptions) {
+	fl := cmd.Flags()
+	fl.IntVar(&o.Vnodes, "vnodes", hashring.DefaultVnodes, "virtual nodes per node (per unit of weight) for ring, bounded, groupcache, stathat")
+	fl.IntVar(&o.MaglevM, "maglev-m", 0, maglevMHelp)
+	fl.StringVar(&o.Algos, "algo", "", algoHelp+` (default "all", or only the --compat mode)`)
+	fl.StringVar(&o.Compat, "compat", "", "reproduce a library's placement exactly: "+strings.Join(compatModes(), ", "))
+}
+
+// resolve builds the cluster c names with o's table sizes, and the algorithms to run.
+func (o PlacementOptions) resolve(c ClusterOptions) (hashring.Cluster, []hashring.Algo, error) {
+	cluster, err := c.cluster(o.Vnodes, o.MaglevM)
+	if err != nil {
+		return hashring.Cluster{}, nil, err
+	}
+	algos, err := resolveAlgos(o.Algos, o.Compat, "all")
+	if err != nil {
+		return hashring.Cluster{}, nil, err
+	}
+	return cluster, algos, nil
+}
+
 const algoHelp = "algorithms, comma-separated: modulo, ring, jump, rendezvous, maglev, bounded, or all (compat modes groupcache, stathat, ketama too)"
 
 // KeysOptions say where keys come from: generated (--keys, --dist, --seed) or a file.
@@ -195,6 +226,24 @@ func addKeysFlags(cmd *cobra.Command, o *KeysOptions) {
 
 // checkKeysFlags rejects --keys or --dist next to --keys-file: they describe generated
 // keys, and silently ignoring them would mislead.
+// runWithKeys is the RunE of a command that places keys (simulate, sweep): it checks
+// the numeric flags and the key flags, then calls run with the standard printer.
+func runWithKeys(f *cmdutil.Factory, c *ClusterOptions, k *KeysOptions, run func(ctx context.Context, p *output.Printer) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		if err := checkNumericFlags(cmd, c.Nodes); err != nil {
+			return err
+		}
+		if err := checkKeysFlags(cmd, k); err != nil {
+			return err
+		}
+		p, err := f.Printer(output.Standard)
+		if err != nil {
+			return err
+		}
+		return run(cmdutil.Context(cmd), p)
+	}
+}
+
 func checkKeysFlags(cmd *cobra.Command, o *KeysOptions) error {
 	if o.KeysFile == "" {
 		return nil

@@ -17,12 +17,9 @@ import (
 type SimulateOptions struct {
 	ClusterOptions
 	KeysOptions
-	Vnodes  int
-	MaglevM int
-	Algos   string // --algo; "" means all (or only the --compat mode)
-	Compat  string
-	Add     []string // NAME[=WEIGHT]
-	Remove  []string
+	PlacementOptions
+	Add    []string // NAME[=WEIGHT]
+	Remove []string
 }
 
 // maxNodeRows is the most nodes the per-node table lists; beyond that the JSON output
@@ -64,27 +61,14 @@ max_over_mean, min_over_mean before it).`,
   dsctl ring simulate --nodes 10 --remove node-3 --compat ketama --keys-file keys.txt
   dsctl ring simulate --nodes 20 --dist zipf:1.1 --algo ring,bounded --balance-factor 125`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkNumericFlags(cmd, o.Nodes); err != nil {
-				return err
-			}
-			if err := checkKeysFlags(cmd, &o.KeysOptions); err != nil {
-				return err
-			}
-			p, err := f.Printer(output.Standard)
-			if err != nil {
-				return err
-			}
-			return RunSimulate(cmdutil.Context(cmd), f, p, o)
-		},
+		RunE: runWithKeys(f, &o.ClusterOptions, &o.KeysOptions, func(ctx context.Context, p *output.Printer) error {
+			return RunSimulate(ctx, f, p, o)
+		}),
 	}
 	addClusterFlags(cmd, &o.ClusterOptions)
 	addKeysFlags(cmd, &o.KeysOptions)
+	addPlacementFlags(cmd, &o.PlacementOptions)
 	fl := cmd.Flags()
-	fl.IntVar(&o.Vnodes, "vnodes", hashring.DefaultVnodes, "virtual nodes per node (per unit of weight) for ring, bounded, groupcache, stathat")
-	fl.IntVar(&o.MaglevM, "maglev-m", 0, maglevMHelp)
-	fl.StringVar(&o.Algos, "algo", "", algoHelp+` (default "all", or only the --compat mode)`)
-	fl.StringVar(&o.Compat, "compat", "", "reproduce a library's placement exactly: "+strings.Join(compatModes(), ", "))
 	fl.StringSliceVar(&o.Add, "add", nil, "add a node NAME[=WEIGHT] and count the keys that move (repeatable)")
 	fl.StringSliceVar(&o.Remove, "remove", nil, "remove node NAME and count the keys that move (repeatable)")
 	registerCompletions(cmd, false)
@@ -93,11 +77,7 @@ max_over_mean, min_over_mean before it).`,
 
 // RunSimulate runs the simulation and prints one result per algorithm.
 func RunSimulate(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *SimulateOptions) error {
-	c, err := o.cluster(o.Vnodes, o.MaglevM)
-	if err != nil {
-		return err
-	}
-	algos, err := resolveAlgos(o.Algos, o.Compat, "all")
+	c, algos, err := o.resolve(o.ClusterOptions)
 	if err != nil {
 		return err
 	}

@@ -55,8 +55,8 @@ func simOpts(mod func(*SimulateOptions)) *SimulateOptions {
 	o := &SimulateOptions{
 		ClusterOptions: ClusterOptions{Nodes: 10, Hash: hashring.DefaultHash, BalanceFactor: hashring.DefaultBalanceFactor},
 		KeysOptions:    KeysOptions{Keys: 100_000, Dist: "uniform", Seed: 1},
-		Vnodes:         hashring.DefaultVnodes,
-		MaglevM:        0, // the flag default: sized from the node count
+		PlacementOptions: PlacementOptions{Vnodes: hashring.DefaultVnodes,
+			MaglevM: 0}, // the flag default: sized from the node count
 	}
 	if mod != nil {
 		mod(o)

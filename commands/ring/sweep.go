@@ -53,19 +53,9 @@ memory_bytes), smallest_vnodes (null when no V meets the target).`,
   dsctl ring sweep --nodes 50 --keys 2000000 --plot docs/ring-sweep.png
   dsctl ring sweep --node a,b,c --compat groupcache --keys-file keys.txt -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkNumericFlags(cmd, o.Nodes); err != nil {
-				return err
-			}
-			if err := checkKeysFlags(cmd, &o.KeysOptions); err != nil {
-				return err
-			}
-			p, err := f.Printer(output.Standard)
-			if err != nil {
-				return err
-			}
-			return RunSweep(cmdutil.Context(cmd), f, p, o)
-		},
+		RunE: runWithKeys(f, &o.ClusterOptions, &o.KeysOptions, func(ctx context.Context, p *output.Printer) error {
+			return RunSweep(ctx, f, p, o)
+		}),
 	}
 	addClusterFlags(cmd, &o.ClusterOptions)
 	addKeysFlags(cmd, &o.KeysOptions)

@@ -150,7 +150,11 @@ func TestBadInputExitCodes(t *testing.T) {
 			{"digest auth from env", map[string]string{"DSCTL_ZK_DIGEST_USER": "owner"}, []string{"get", root + "/locked"}, 2, "needs a password"},
 			{"not JSON", nil, []string{"get", root, "--as", "json"}, 2, "not JSON"},
 			{"bad rendering", nil, []string{"get", root, "--as", "yaml"}, 2, "--as auto|text|hex|json"},
-			{"two paths", nil, []string{"stat", "/a", "/b"}, 2, "takes one path"},
+			{"two paths", nil, []string{"stat", "/a", "/b"}, 2, "zk stat takes one path"},
+			{"two paths to ls", nil, []string{"ls", "/a", "/b"}, 2, "zk ls takes one path"},
+			{"two paths to tree", nil, []string{"tree", "/a", "/b"}, 2, "zk tree takes one path"},
+			{"get without path", nil, []string{"get"}, 2, "zk get needs a path"},
+			{"stat without path", nil, []string{"stat"}, 2, "zk stat needs a path"},
 			{"watch without path", nil, []string{"watch"}, 2, "at least one path"},
 			{"depth without recursive", nil, []string{"watch", "/", "--depth", "2"}, 2, "--depth needs --recursive"},
 		} {

@@ -65,18 +65,10 @@ path in the subtree, depth-first, read with pipelined requests and capped by
 JSON keys: path, children (without -R), paths (with -R), truncated, unlisted.`,
 		Example: `  dsctl zk ls /
   dsctl zk ls -R /app --max-nodes 50000 -o json`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := onePath(args, "ls")
-			if err != nil {
-				return err
-			}
-			o.Path = p
-			pr, err := f.Printer(output.Standard)
-			if err != nil {
-				return err
-			}
-			return RunLs(cmd.Context(), f, conn, pr, o)
-		},
+		RunE: runOnPath(f, "ls", onePath, func(ctx context.Context, pr *output.Printer, path string) error {
+			o.Path = path
+			return RunLs(ctx, f, conn, pr, o)
+		}),
 	}
 	cmd.Flags().BoolVarP(&o.Recursive, "recursive", "R", false, "list the whole subtree")
 	cmd.Flags().IntVar(&o.MaxNodes, "max-nodes", DefaultMaxNodes, "with -R, stop listing after this many nodes")
@@ -164,18 +156,10 @@ version, cversion, aversion, ephemeral_owner, data_length, num_children}.`,
 		Example: `  dsctl zk get /app/config
   dsctl zk get /app/blob --as hex
   dsctl zk get /app/config -o json | jq .value`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := exactlyOnePath(args, "get")
-			if err != nil {
-				return err
-			}
-			o.Path = p
-			pr, err := f.Printer(output.Standard)
-			if err != nil {
-				return err
-			}
-			return RunGet(cmd.Context(), f, conn, pr, o)
-		},
+		RunE: runOnPath(f, "get", exactlyOnePath, func(ctx context.Context, pr *output.Printer, path string) error {
+			o.Path = path
+			return RunGet(ctx, f, conn, pr, o)
+		}),
 	}
 	cmd.Flags().StringVar(&o.As, "as", "auto", "rendering: auto|text|hex|json")
 	cmd.ValidArgsFunction = cmdutil.FirstArg(completePath(f, conn))
@@ -270,17 +254,9 @@ JSON keys: path, czxid, mzxid, pzxid (hex strings), ctime, mtime, version, cvers
 aversion, ephemeral_owner (hex, "0x0" when persistent), data_length, num_children.`,
 		Example: `  dsctl zk stat /app/config
   dsctl zk stat /app/locks/lock-0000000001 -o json`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := exactlyOnePath(args, "stat")
-			if err != nil {
-				return err
-			}
-			pr, err := f.Printer(output.Standard)
-			if err != nil {
-				return err
-			}
-			return RunStat(cmd.Context(), f, conn, pr, p)
-		},
+		RunE: runOnPath(f, "stat", exactlyOnePath, func(ctx context.Context, pr *output.Printer, path string) error {
+			return RunStat(ctx, f, conn, pr, path)
+		}),
 	}
 	cmd.ValidArgsFunction = cmdutil.FirstArg(completePath(f, conn))
 	return cmd
@@ -379,18 +355,10 @@ vanished, requests, elapsed_ms.`,
 		Example: `  dsctl zk tree /app
   dsctl zk tree / --depth 1
   dsctl zk tree /services --max-nodes 200000 -o json`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := onePath(args, "tree")
-			if err != nil {
-				return err
-			}
-			o.Path = p
-			pr, err := f.Printer(output.Standard)
-			if err != nil {
-				return err
-			}
-			return RunTree(cmd.Context(), f, conn, pr, o)
-		},
+		RunE: runOnPath(f, "tree", onePath, func(ctx context.Context, pr *output.Printer, path string) error {
+			o.Path = path
+			return RunTree(ctx, f, conn, pr, o)
+		}),
 	}
 	cmd.Flags().IntVar(&o.Depth, "depth", -1, "levels below PATH to descend (-1: all)")
 	cmd.Flags().IntVar(&o.MaxNodes, "max-nodes", DefaultMaxNodes, "stop listing after this many nodes")

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dsctl/dsctl/commands/cmdutil"
+	"github.com/dsctl/dsctl/commands/output"
 	"github.com/dsctl/dsctl/probes/config"
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
@@ -160,4 +161,21 @@ func exactlyOnePath(args []string, what string) (string, error) {
 		return "", errs.Usage("zk %s needs a path", what).WithHint("e.g. dsctl zk %s /app/config", what)
 	}
 	return onePath(args, what)
+}
+
+// runOnPath is the RunE of a read command: it checks the PATH argument with pathArg
+// (onePath or exactlyOnePath), makes the standard printer, then calls run.
+func runOnPath(f *cmdutil.Factory, what string, pathArg func(args []string, what string) (string, error),
+	run func(ctx context.Context, pr *output.Printer, path string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		path, err := pathArg(args, what)
+		if err != nil {
+			return err
+		}
+		pr, err := f.Printer(output.Standard)
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), pr, path)
+	}
 }

@@ -165,25 +165,10 @@ func ids(in []int32) []int32 {
 	return out
 }
 
-// describeConfigsVersion picks the request version the way sarama's admin does.
-func describeConfigsVersion(v sarama.KafkaVersion) int16 {
-	switch {
-	case v.IsAtLeast(sarama.V2_8_0_0):
-		return 4
-	case v.IsAtLeast(sarama.V2_6_0_0):
-		return 3
-	case v.IsAtLeast(sarama.V2_0_0_0):
-		return 2
-	case v.IsAtLeast(sarama.V1_1_0_0):
-		return 1
-	}
-	return 0
-}
-
 // describeTopicConfigs sends one DescribeConfigs request for all the snapshot's topics
 // to the broker that answered the Metadata request.
 func describeTopicConfigs(sess *endpoint.KafkaSession, snap *Snapshot, names []string) error {
-	req := &sarama.DescribeConfigsRequest{Version: describeConfigsVersion(sess.Config.Version), IncludeSynonyms: true}
+	req := &sarama.DescribeConfigsRequest{Version: requestVersion(describeConfigsVersions, sess.Config.Version), IncludeSynonyms: true}
 	for _, t := range snap.Topics {
 		req.Resources = append(req.Resources, &sarama.ConfigResource{Type: sarama.TopicResource, Name: t.Name, ConfigNames: names})
 	}
@@ -216,7 +201,7 @@ func describeBrokerConfigs(sess *endpoint.KafkaSession, b *Broker, names []strin
 	conn, err := sess.Broker(b.ID)
 	if err == nil {
 		var resp *sarama.DescribeConfigsResponse
-		req := &sarama.DescribeConfigsRequest{Version: describeConfigsVersion(sess.Config.Version), IncludeSynonyms: true,
+		req := &sarama.DescribeConfigsRequest{Version: requestVersion(describeConfigsVersions, sess.Config.Version), IncludeSynonyms: true,
 			Resources: []*sarama.ConfigResource{{Type: sarama.BrokerResource, Name: strconv.Itoa(int(b.ID)), ConfigNames: names}}}
 		if resp, err = conn.DescribeConfigs(req); err == nil {
 			for _, r := range resp.Resources {

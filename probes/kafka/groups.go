@@ -287,7 +287,7 @@ func (g *groupReader) listAll() (out map[int32][]string, complete bool) {
 			conn, err := g.sess.Broker(id)
 			var resp *sarama.ListGroupsResponse
 			if err == nil {
-				resp, err = conn.ListGroups(&sarama.ListGroupsRequest{Version: listGroupsVersion(v)})
+				resp, err = conn.ListGroups(&sarama.ListGroupsRequest{Version: requestVersion(listGroupsVersions, v)})
 			}
 			if err == nil && resp.Err != sarama.ErrNoError {
 				err = resp.Err
@@ -326,7 +326,7 @@ func (g *groupReader) findEach(names []string) map[int32][]string {
 					time.Sleep(time.Duration(attempt) * 250 * time.Millisecond)
 				}
 				resp, err = g.sess.Seed.FindCoordinator(&sarama.FindCoordinatorRequest{
-					Version: findCoordinatorVersion(v), CoordinatorKey: name, CoordinatorType: sarama.CoordinatorGroup})
+					Version: requestVersion(findCoordinatorVersions, v), CoordinatorKey: name, CoordinatorType: sarama.CoordinatorGroup})
 				if err == nil && resp.Err != sarama.ErrNoError {
 					err = resp.Err
 				}
@@ -409,7 +409,7 @@ func (g *groupReader) readCoordinator(id int32, names []string, v sarama.KafkaVe
 		g.brokerError(id, "DescribeGroups", err)
 		return fail(fmt.Sprintf("coordinator %d did not answer: %s", id, describeCause(err)))
 	}
-	desc, err := conn.DescribeGroups(&sarama.DescribeGroupsRequest{Version: describeGroupsVersion(v), Groups: names})
+	desc, err := conn.DescribeGroups(&sarama.DescribeGroupsRequest{Version: requestVersion(describeGroupsVersions, v), Groups: names})
 	if err != nil {
 		g.brokerError(id, "DescribeGroups", err)
 		return fail(fmt.Sprintf("coordinator %d did not answer DescribeGroups: %s", id, describeCause(err)))
@@ -695,44 +695,4 @@ func (r *groupRound) compare(earlier *groupRound) {
 		}
 		gl.summarize()
 	}
-}
-
-func listGroupsVersion(v sarama.KafkaVersion) int16 {
-	switch {
-	case v.IsAtLeast(sarama.V3_8_0_0):
-		return 5
-	case v.IsAtLeast(sarama.V2_6_0_0):
-		return 4
-	case v.IsAtLeast(sarama.V2_4_0_0):
-		return 3
-	case v.IsAtLeast(sarama.V2_0_0_0):
-		return 2
-	case v.IsAtLeast(sarama.V0_11_0_0):
-		return 1
-	}
-	return 0
-}
-
-func describeGroupsVersion(v sarama.KafkaVersion) int16 {
-	switch {
-	case v.IsAtLeast(sarama.V2_4_0_0):
-		return 5
-	case v.IsAtLeast(sarama.V2_3_0_0):
-		return 3
-	case v.IsAtLeast(sarama.V2_0_0_0):
-		return 2
-	case v.IsAtLeast(sarama.V1_1_0_0):
-		return 1
-	}
-	return 0
-}
-
-func findCoordinatorVersion(v sarama.KafkaVersion) int16 {
-	switch {
-	case v.IsAtLeast(sarama.V2_0_0_0):
-		return 2
-	case v.IsAtLeast(sarama.V0_11_0_0):
-		return 1
-	}
-	return 0
 }

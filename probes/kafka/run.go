@@ -79,6 +79,9 @@ type AuditRequest struct {
 	WriteBaseline string
 	// ClientsOnly audits the client files only (Run does not contact the cluster).
 	ClientsOnly bool
+	// Bootstrap is the address the suggested fix commands name (--bootstrap-server);
+	// empty: the first broker of the endpoint Run reads.
+	Bootstrap string
 	// Now is the clock for ignore expiry and baseline dates (time.Now when nil).
 	Now func() time.Time
 }
@@ -107,6 +110,9 @@ type AuditReport struct {
 	BaselineWritten int
 	// Took is how long the run took, cluster reads included.
 	Took time.Duration
+	// Snapshot is the cluster as Run read it (nil when clients-only), for callers
+	// that show more of it than the report does.
+	Snapshot *Snapshot
 }
 
 // LoadAudit reads and checks every input of the request: policy, client files,
@@ -186,13 +192,16 @@ func (a *PreparedAudit) Run(ctx context.Context, d endpoint.Dialer, ep endpoint.
 		if err != nil {
 			return nil, err
 		}
-		in.Snapshot, in.Bootstrap = snap, endpoint.KafkaBrokers(ep)[0]
+		in.Snapshot, in.Bootstrap = snap, a.req.Bootstrap
+		if in.Bootstrap == "" {
+			in.Bootstrap = endpoint.KafkaBrokers(ep)[0]
+		}
 	}
 	rep, err := Audit(in)
 	if err != nil {
 		return nil, err
 	}
-	out := &AuditReport{Report: rep}
+	out := &AuditReport{Report: rep, Snapshot: in.Snapshot}
 	if !a.req.ClientsOnly {
 		rep.Requests = &Requests{Total: counter.Total(), ByAPI: counter.ByAPI()}
 		if len(patterns) > 0 && len(in.Snapshot.Topics) == 0 {

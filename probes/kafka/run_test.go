@@ -58,8 +58,8 @@ func TestRunAuditClientsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Cluster != nil || rep.Requests != nil {
-		t.Fatalf("clients-only audit touched the cluster: %+v", rep.Report)
+	if rep.Cluster != nil || rep.Requests != nil || rep.Snapshot != nil {
+		t.Fatalf("clients-only audit touched the cluster: %+v (snapshot %v)", rep.Report, rep.Snapshot)
 	}
 	wantFailing := 0
 	for _, f := range rep.Findings {
@@ -189,6 +189,9 @@ func TestRunAuditRealCluster(t *testing.T) {
 	if rf1 != 1 {
 		t.Fatalf("want one error topic-replication-factor finding for %s, got %+v", name, rep.Findings)
 	}
+	if rep.Snapshot == nil || len(rep.Snapshot.Topics) != 1 || rep.Snapshot.Topics[0].Name != name || rep.Cluster.Bootstrap != brokers[0] {
+		t.Fatalf("snapshot %+v, bootstrap %q: want the topic read and the first broker %q", rep.Snapshot, rep.Cluster.Bootstrap, brokers[0])
+	}
 	if !rep.Failed || rep.Failing != FailingCount(rep.Findings, Error) || rep.Failing < 1 {
 		t.Fatalf("failed %v failing %d (recount %d)", rep.Failed, rep.Failing, FailingCount(rep.Findings, Error))
 	}
@@ -198,6 +201,23 @@ func TestRunAuditRealCluster(t *testing.T) {
 		AuditRequest{Topics: []string{name + "-no-such"}})
 	if err != nil || rep.NoTopicMatched == "" || rep.Cluster.TopicsAudited != 0 {
 		t.Fatalf("no match: note %q audited %d, %v", rep.NoTopicMatched, rep.Cluster.TopicsAudited, err)
+	}
+
+	// A request's Bootstrap is what the report and the fix commands name.
+	all := strings.Join(brokers, ",")
+	rep, err = RunAudit(context.Background(), endpoint.Dialer{Timeout: 10 * time.Second}, endpoint.Kafka{Brokers: brokers},
+		AuditRequest{Topics: []string{regexpQuote(name)}, Bootstrap: all})
+	if err != nil || rep.Cluster.Bootstrap != all {
+		t.Fatalf("bootstrap %q, want %q, %v", rep.Cluster.Bootstrap, all, err)
+	}
+	named := 0
+	for _, f := range rep.Findings {
+		if f.Topic == name && f.Rule == "topic-replication-factor" && strings.Contains(f.Fix, "--bootstrap-server "+all+" ") {
+			named++
+		}
+	}
+	if named != 1 {
+		t.Fatalf("want the replication-factor fix to name --bootstrap-server %s, findings %+v", all, rep.Findings)
 	}
 }
 

@@ -73,11 +73,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	}
 	if err != nil {
 		// Whatever went wrong, our node must not stay in the queue.
-		dctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-		if derr := l.deleteNode(dctx, node); derr != nil {
-			l.forget(dir, uuid)
-		}
-		cancel()
+		l.deleteOrForget(dir, node, uuid)
 		if errs.KindOf(err) != errs.KindInterrupted && errors.Is(ctx.Err(), context.Canceled) {
 			return nil, errs.New(errs.KindInterrupted, "interrupted while acquiring lock %q", name)
 		}
@@ -546,11 +542,7 @@ func (l *Locker) giveUp(h *held) {
 		l.mu.Unlock()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-	defer cancel()
-	if err := l.deleteNode(ctx, h.node); err != nil {
-		l.forget(h.dir, h.token)
-	}
+	l.deleteOrForget(h.dir, h.node, h.token)
 }
 
 // reapStale deletes the node of a stale lease (see expire); true when it was stale.
@@ -563,11 +555,7 @@ func (l *Locker) reapStale(token string) bool {
 		return false
 	}
 	h.timer.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-	defer cancel()
-	if err := l.deleteNode(ctx, h.node); err != nil {
-		l.forget(h.dir, h.token)
-	}
+	l.deleteOrForget(h.dir, h.node, h.token)
 	return true
 }
 
@@ -879,25 +867,18 @@ func (l *Locker) reapOrphan(ctx context.Context, dir string, m member, w *orphan
 		return false
 	}
 	p := dir + "/" + m.name
-	type gd struct {
-		b  []byte
-		st *gozk.Stat
-	}
-	r, err := call(ctx, l, "get", p, func() (gd, error) {
-		b, st, err := l.conn.Get(p)
-		return gd{b, st}, err
-	}, nil)
+	data, st, err := l.getNode(ctx, p)
 	if err != nil {
 		*w = orphanWatch{}
 		return false
 	}
-	d, ok := decodeData(r.b)
-	if !ok || d.WaitingTouchMs <= 0 || r.st.EphemeralOwner != 0 {
+	d, ok := decodeData(data)
+	if !ok || d.WaitingTouchMs <= 0 || st.EphemeralOwner != 0 {
 		*w = orphanWatch{}
 		return false
 	}
-	if w.node != p || w.version != r.st.Version {
-		*w = orphanWatch{node: p, version: r.st.Version, since: time.Now(), stale: staleWaiting(time.Duration(d.WaitingTouchMs) * time.Millisecond)}
+	if w.node != p || w.version != st.Version {
+		*w = orphanWatch{node: p, version: st.Version, since: time.Now(), stale: staleWaiting(time.Duration(d.WaitingTouchMs) * time.Millisecond)}
 		return false
 	}
 	if time.Since(w.since) < w.stale {

@@ -59,33 +59,26 @@ func (e *entry) data() (nodeData, bool) { return decodeData(e.raw) }
 
 func (l *Locker) entry(ctx context.Context, dir string, m member) (*entry, error) {
 	p := dir + "/" + m.name
-	type gd struct {
-		b  []byte
-		st *gozk.Stat
-	}
-	r, err := call(ctx, l, "get", p, func() (gd, error) {
-		b, st, err := l.conn.Get(p)
-		return gd{b, st}, err
-	}, nil)
+	data, st, err := l.getNode(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{raw: r.b, modified: time.UnixMilli(r.st.Mtime), version: r.st.Version}
-	if r.st.EphemeralOwner != 0 {
+	e := &entry{raw: data, modified: time.UnixMilli(st.Mtime), version: st.Version}
+	if st.EphemeralOwner != 0 {
 		e.version = -1
 	}
-	e.QueueEntry = QueueEntry{Node: p, Token: m.token, Seq: m.seq, Fence: lock.FencingToken(r.st.Czxid), Format: m.format,
-		Session: fmt.Sprintf("0x%x", r.st.EphemeralOwner), Created: time.UnixMilli(r.st.Ctime)}
-	if r.st.EphemeralOwner == 0 {
+	e.QueueEntry = QueueEntry{Node: p, Token: m.token, Seq: m.seq, Fence: lock.FencingToken(st.Czxid), Format: m.format,
+		Session: fmt.Sprintf("0x%x", st.EphemeralOwner), Created: time.UnixMilli(st.Ctime)}
+	if st.EphemeralOwner == 0 {
 		e.Session = "" // a TTL node (a detached lease): no session
 	}
 	e.Age = max(time.Since(e.Created), 0)
 	e.AgeMs = e.Age.Milliseconds()
-	if d, ok := decodeData(r.b); ok {
+	if d, ok := decodeData(data); ok {
 		o := d.Owner
 		e.Owner = &o
 		e.Format = lock.FormatDsctl
-	} else if o := foreignOwner(m.format, r.b); o != nil { // formats_foreign.go
+	} else if o := foreignOwner(m.format, data); o != nil { // formats_foreign.go
 		e.Owner = o
 	}
 	return e, nil
@@ -118,10 +111,7 @@ func (l *Locker) Queue(ctx context.Context, name string) ([]QueueEntry, error) {
 
 // lastBreak reads the break record on the lock node, if any.
 func (l *Locker) lastBreak(ctx context.Context, dir string) (*lock.Break, error) {
-	b, err := call(ctx, l, "get", dir, func() ([]byte, error) {
-		b, _, err := l.conn.Get(dir)
-		return b, err
-	}, nil)
+	b, _, err := l.getNode(ctx, dir)
 	if errors.Is(err, gozk.ErrNoNode) {
 		return nil, nil
 	}
@@ -161,9 +151,6 @@ func (l *Locker) inspectDir(ctx context.Context, name, dir string) (*lock.Info, 
 		ms, others = foreignMembers(ms, others) // Curator read-write locks (formats_foreign.go)
 		info.Waiters = max(len(ms)-1, 0)
 		if len(ms) == 0 {
-			if fi, ok, err := l.inspectForeign(ctx, dir, others, info); ok { // Curator semaphores
-				return fi, err
-			}
 			if b, err := l.lastBreak(ctx, dir); err == nil {
 				info.LastBreak = b
 			}
@@ -252,10 +239,7 @@ func (l *Locker) List(ctx context.Context, opt lock.ListOptions) ([]lock.Info, e
 	for len(stack) > 0 {
 		dir := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		children, err := call(ctx, l, "list", dir, func() ([]string, error) {
-			c, _, err := l.conn.Children(dir)
-			return c, err
-		}, nil)
+		children, err := l.getChildren(ctx, dir)
 		if errors.Is(err, gozk.ErrNoNode) {
 			continue
 		}
@@ -269,7 +253,7 @@ func (l *Locker) List(ctx context.Context, opt lock.ListOptions) ([]lock.Info, e
 		}
 		isLock := false
 		for _, c := range children {
-			if _, ok := parseMember(c); ok || isForeignNode(c, children) { // formats_foreign.go
+			if _, ok := parseMember(c); ok || isForeignNode(c) { // formats_foreign.go
 				isLock = true
 				continue
 			}
@@ -339,7 +323,7 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		if opt.IfToken != "" && h.Token != opt.IfToken {
 			return nil, l.notHeld(ctx, name, dir, opt.IfToken)
 		}
-		if info.Format == FormatCuratorSemaphore || len(info.Queue) == 0 || info.Queue[0].Token != h.Token {
+		if info.Format == FormatSemaphore || len(info.Queue) == 0 || info.Queue[0].Token != h.Token {
 			// A semaphore has several holders (break one lease by its token); and
 			// without the holder's node in the queue there is nothing exact to delete.
 			return nil, errs.Usage("lock %q (%s) has no single holder node to break; nothing was deleted", name, describe(info.Format)).
@@ -375,15 +359,8 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 // cannot parse.) A non-empty note says why no record was written.
 func (l *Locker) recordBreak(ctx context.Context, dir string, b *lock.Break) (string, error) {
 	rec, _ := json.Marshal(breakRecord{Break: b})
-	type gd struct {
-		b  []byte
-		st *gozk.Stat
-	}
 	for attempt := 0; attempt < 3; attempt++ {
-		r, err := call(ctx, l, "get", dir, func() (gd, error) {
-			b, st, err := l.conn.Get(dir)
-			return gd{b, st}, err
-		}, nil)
+		data, st, err := l.getNode(ctx, dir)
 		if errors.Is(err, gozk.ErrNoNode) {
 			return "", nil
 		}
@@ -391,10 +368,10 @@ func (l *Locker) recordBreak(ctx context.Context, dir string, b *lock.Break) (st
 			return "", err
 		}
 		var old breakRecord
-		if len(r.b) > 0 && (json.Unmarshal(r.b, &old) != nil || old.Break == nil) {
-			return fmt.Sprintf("no break record written: the lock node %s holds other data (%d bytes), which dsctl never overwrites; the broken holder will not be told who broke it", dir, len(r.b)), nil
+		if len(data) > 0 && (json.Unmarshal(data, &old) != nil || old.Break == nil) {
+			return fmt.Sprintf("no break record written: the lock node %s holds other data (%d bytes), which dsctl never overwrites; the broken holder will not be told who broke it", dir, len(data)), nil
 		}
-		_, err = call(ctx, l, "set", dir, func() (*gozk.Stat, error) { return l.conn.Set(dir, rec, r.st.Version) }, nil)
+		_, err = call(ctx, l, "set", dir, func() (*gozk.Stat, error) { return l.conn.Set(dir, rec, st.Version) }, nil)
 		if errors.Is(err, gozk.ErrBadVersion) {
 			continue // written meanwhile: look again
 		}

@@ -37,7 +37,7 @@ func TestForeignNodeNames(t *testing.T) {
 			t.Errorf("parseForeignMember(%q) = %+v, %v; want format %q token %q seq %d reader %v", tc.node, m, ok, tc.format, tc.token, tc.seq, tc.reader)
 		}
 	}
-	lease, ok := parseProtected("_c_3275e120-4d3c-4fea-80d6-69f30c3589bd-lease-0000000004", curatorLease)
+	lease, ok := parseProtected("_c_3275e120-4d3c-4fea-80d6-69f30c3589bd-lease-0000000004", "lease-")
 	if !ok || lease.seq != 4 || lease.token != "3275e120-4d3c-4fea-80d6-69f30c3589bd" {
 		t.Errorf("lease node: %+v %v", lease, ok)
 	}
@@ -68,32 +68,14 @@ func TestForeignQueueOrderAndNotes(t *testing.T) {
 	}
 }
 
-func TestForeignSemaphoreLayoutAndOwner(t *testing.T) {
-	for _, tc := range []struct {
-		children []string
-		want     bool
-	}{
-		{[]string{"leases", "locks"}, true},
-		{[]string{"locks", "leases"}, true},
-		{[]string{"leases"}, true},
-		{[]string{"leases", "locks", "other"}, false},
-		{[]string{"leases", "data"}, false},
-		{nil, false},
-	} {
-		if got := isSemaphore(tc.children); got != tc.want {
-			t.Errorf("isSemaphore(%v) = %v", tc.children, got)
-		}
-		if got := isForeignNode("leases", tc.children); got != (tc.want && contains(tc.children, "leases")) {
-			t.Errorf("isForeignNode(leases, %v) = %v", tc.children, got)
-		}
-	}
+func TestForeignOwner(t *testing.T) {
 	for _, tc := range []struct {
 		f    lock.Format
 		raw  string
 		want *lock.Owner
 	}{
 		{FormatCurator, "10.1.2.3", &lock.Owner{Host: "10.1.2.3", Tool: "Apache Curator"}},
-		{FormatCuratorSemaphore, "::1", &lock.Owner{Host: "::1", Tool: "Apache Curator"}},
+		{FormatSemaphore, "::1", &lock.Owner{Host: "::1", Tool: "Apache Curator"}},
 		{FormatCuratorRW, "billing job", &lock.Owner{Label: "billing job", Tool: "Apache Curator"}},
 		{FormatKazoo, "worker-7", &lock.Owner{Label: "worker-7", Tool: "kazoo"}},
 		{FormatKazooRead, " r ", &lock.Owner{Label: "r", Tool: "kazoo"}},
@@ -109,15 +91,6 @@ func TestForeignSemaphoreLayoutAndOwner(t *testing.T) {
 	}
 }
 
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // Node names come from the server: whatever they are, the parsers neither panic nor
 // accept a name they cannot give back.
 func FuzzForeignNodeNames(f *testing.F) {
@@ -131,11 +104,11 @@ func FuzzForeignNodeNames(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		if m, ok := parseForeignMember(s); ok {
-			if m.name != s || m.seq < 0 || !strings.Contains(s, m.token) || !isForeignNode(s, []string{s}) {
+			if m.name != s || m.seq < 0 || !strings.Contains(s, m.token) || !isForeignNode(s) {
 				t.Fatalf("parseForeignMember(%q) = %+v", s, m)
 			}
 		}
-		if m, ok := parseProtected(s, curatorLease); ok && (m.name != s || m.seq < 0) {
+		if m, ok := parseProtected(s, "lease-"); ok && (m.name != s || m.seq < 0) {
 			t.Fatalf("parseProtected(%q) = %+v", s, m)
 		}
 		_ = foreignOwner(FormatCurator, []byte(s))

@@ -379,6 +379,27 @@ func call[T any](ctx context.Context, l *Locker, what, path string, fn func() (T
 	}
 }
 
+// getNode reads a node's data and stat through call.
+func (l *Locker) getNode(ctx context.Context, path string) ([]byte, *gozk.Stat, error) {
+	type dataStat struct {
+		data []byte
+		st   *gozk.Stat
+	}
+	r, err := call(ctx, l, "get", path, func() (dataStat, error) {
+		data, st, err := l.conn.Get(path)
+		return dataStat{data, st}, err
+	}, nil)
+	return r.data, r.st, err
+}
+
+// getChildren lists a node's children through call.
+func (l *Locker) getChildren(ctx context.Context, path string) ([]string, error) {
+	return call(ctx, l, "list", path, func() ([]string, error) {
+		kids, _, err := l.conn.Children(path)
+		return kids, err
+	}, nil)
+}
+
 // classify keeps the errors callers test for (no node, exists, not empty) as they are
 // and turns the rest into typed errors naming the path.
 func (l *Locker) classify(what, path string, err error) error {
@@ -497,18 +518,27 @@ type member struct {
 	format lock.Format // by name; dsctl is decided from the data
 }
 
-// parseMember recognises a queue node by its name; ok is false for anything else.
-func parseMember(child string) (member, bool) {
-	if len(child) < 11 {
-		return member{}, false
+// seqOf reads the sequence number ZooKeeper appends to a sequential node's name: its
+// last 10 characters, all digits.
+func seqOf(child string) (int64, bool) {
+	if len(child) < 10 {
+		return 0, false
 	}
-	seqStr := child[len(child)-10:]
 	var seq int64
-	for _, r := range seqStr {
+	for _, r := range child[len(child)-10:] {
 		if r < '0' || r > '9' {
-			return member{}, false
+			return 0, false
 		}
 		seq = seq*10 + int64(r-'0')
+	}
+	return seq, true
+}
+
+// parseMember recognises a queue node by its name; ok is false for anything else.
+func parseMember(child string) (member, bool) {
+	seq, ok := seqOf(child)
+	if !ok || len(child) < 11 {
+		return member{}, false
 	}
 	head := child[:len(child)-10]
 	switch {
@@ -545,10 +575,7 @@ func isHex(s string) bool {
 // queue lists a lock's queue in order (lowest sequence first) and the children that
 // are not queue nodes. A missing lock node is an empty queue.
 func (l *Locker) queue(ctx context.Context, dir string) (members []member, others []string, err error) {
-	children, err := call(ctx, l, "list", dir, func() ([]string, error) {
-		c, _, err := l.conn.Children(dir)
-		return c, err
-	}, nil)
+	children, err := l.getChildren(ctx, dir)
 	if errors.Is(err, gozk.ErrNoNode) {
 		return nil, nil, nil
 	}
@@ -575,6 +602,17 @@ func sortMembers(ms []member) {
 }
 
 // ---- cleanup of nodes whose fate is unknown ----
+
+// deleteOrForget deletes our node (token uuid, under dir) within the timeout, even
+// when the caller's context is done; a node it cannot delete now is left to the
+// cleanup (forget).
+func (l *Locker) deleteOrForget(dir, node, uuid string) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	defer cancel()
+	if err := l.deleteNode(ctx, node); err != nil {
+		l.forget(dir, uuid)
+	}
+}
 
 // forget schedules the deletion of our node with uuid under dir, if it exists: a
 // create whose reply was lost, or a delete that could not be sent.

@@ -183,21 +183,13 @@ func (l *Locker) semaphoreRound(ctx context.Context, name, leasesDir string, opt
 	// node exists: a mutex acquirer checks after its queue node exists, so of two
 	// racing acquirers at least one sees the other (refuseSemaphore).
 	if err := l.refuseMutex(ctx, name, parentOf(leasesDir)); err != nil {
-		dctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-		if derr := l.deleteNode(dctx, node); derr != nil {
-			l.forget(leasesDir, uuid)
-		}
-		cancel()
+		l.deleteOrForget(leasesDir, node, uuid)
 		return nil, err
 	}
 	lease, err := l.waitLease(ctx, name, leasesDir, node, uuid, opt, mutex, start, deadline)
 	if err != nil {
 		// Whatever went wrong, our lease node must not stay.
-		dctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-		if derr := l.deleteNode(dctx, node); derr != nil {
-			l.forget(leasesDir, uuid)
-		}
-		cancel()
+		l.deleteOrForget(leasesDir, node, uuid)
 		return nil, err
 	}
 	return lease, nil
@@ -318,10 +310,7 @@ func (l *Locker) waitLease(ctx context.Context, name, leasesDir, node, uuid stri
 // leases lists the lease nodes (all children of the leases node, as Curator counts
 // them); a missing leases node is none.
 func (l *Locker) leases(ctx context.Context, leasesDir string) ([]string, error) {
-	kids, err := call(ctx, l, "list", leasesDir, func() ([]string, error) {
-		k, _, err := l.conn.Children(leasesDir)
-		return k, err
-	}, nil)
+	kids, err := l.getChildren(ctx, leasesDir)
 	if errors.Is(err, gozk.ErrNoNode) {
 		return nil, nil
 	}
@@ -343,20 +332,6 @@ func sortLeases(kids []string) []string {
 		return out[i] < out[j]
 	})
 	return out
-}
-
-func seqOf(child string) (int64, bool) {
-	if len(child) < 10 {
-		return 0, false
-	}
-	var seq int64
-	for _, r := range child[len(child)-10:] {
-		if r < '0' || r > '9' {
-			return 0, false
-		}
-		seq = seq*10 + int64(r-'0')
-	}
-	return seq, true
 }
 
 // leaseHolder reads one lease node into a Holder.
@@ -386,10 +361,7 @@ func (l *Locker) semNotAcquired(ctx context.Context, name, leasesDir string, kid
 // larger N's acquirers). Curator clients record no N, so a Curator client with
 // another N is not detected.
 func (l *Locker) checkPermits(ctx context.Context, name, leasesDir string, n int) error {
-	b, err := call(ctx, l, "get", leasesDir, func() ([]byte, error) {
-		b, _, err := l.conn.Get(leasesDir)
-		return b, err
-	}, nil)
+	b, _, err := l.getNode(ctx, leasesDir)
 	if errors.Is(err, gozk.ErrNoNode) {
 		return nil
 	}
@@ -415,24 +387,17 @@ func (l *Locker) checkPermits(ctx context.Context, name, leasesDir string, n int
 // recordPermits writes N on the leases node for Inspect when it differs (under the
 // locks mutex, so acquirers do not race each other; a failure only costs Inspect).
 func (l *Locker) recordPermits(ctx context.Context, leasesDir string, n int) {
-	type gd struct {
-		b  []byte
-		st *gozk.Stat
-	}
-	r, err := call(ctx, l, "get", leasesDir, func() (gd, error) {
-		b, st, err := l.conn.Get(leasesDir)
-		return gd{b, st}, err
-	}, nil)
+	data, st, err := l.getNode(ctx, leasesDir)
 	if err != nil {
 		return
 	}
 	var m semMeta
-	if json.Unmarshal(r.b, &m) == nil && m.Semaphore.Permits == n {
+	if json.Unmarshal(data, &m) == nil && m.Semaphore.Permits == n {
 		return
 	}
 	m.Semaphore.Permits = n
 	b, _ := json.Marshal(m)
-	_, _ = call(ctx, l, "set", leasesDir, func() (*gozk.Stat, error) { return l.conn.Set(leasesDir, b, r.st.Version) }, nil)
+	_, _ = call(ctx, l, "set", leasesDir, func() (*gozk.Stat, error) { return l.conn.Set(leasesDir, b, st.Version) }, nil)
 }
 
 // inspectSemaphore reports a semaphore (a lock node with a leases child): ok is false
@@ -451,14 +416,7 @@ func (l *Locker) inspectSemaphore(ctx context.Context, name, dir string) (*lock.
 	leasesDir := dir + "/" + semLeases
 	info := &lock.Info{Name: name, Key: dir, Format: FormatSemaphore, Backend: l.backend,
 		FormatDetail: "Curator InterProcessSemaphoreV2 (a locks mutex guarding a leases node of ephemeral-sequential leases)"}
-	type gd struct {
-		b  []byte
-		st *gozk.Stat
-	}
-	meta, err := call(ctx, l, "get", leasesDir, func() (gd, error) {
-		b, st, err := l.conn.Get(leasesDir)
-		return gd{b, st}, err
-	}, nil)
+	meta, _, err := l.getNode(ctx, leasesDir)
 	if errors.Is(err, gozk.ErrNoNode) {
 		return info, true, nil
 	}
@@ -467,7 +425,7 @@ func (l *Locker) inspectSemaphore(ctx context.Context, name, dir string) (*lock.
 	}
 	permits := 0
 	var m semMeta
-	if json.Unmarshal(meta.b, &m) == nil {
+	if json.Unmarshal(meta, &m) == nil {
 		permits = m.Semaphore.Permits
 	}
 	kids, err := l.leases(ctx, leasesDir)
@@ -574,10 +532,7 @@ func (l *Locker) isSemaphore(ctx context.Context, dir string, top []string) (boo
 			return true, nil
 		}
 	}
-	b, err := call(ctx, l, "get", leasesDir, func() ([]byte, error) {
-		b, _, err := l.conn.Get(leasesDir)
-		return b, err
-	}, nil)
+	b, _, err := l.getNode(ctx, leasesDir)
 	if errors.Is(err, gozk.ErrNoNode) {
 		return false, nil
 	}

@@ -119,7 +119,13 @@ func (s *Server) SeedDemo(opt DemoOptions) (*Demo, error) {
 		d.LockQueue = append(d.LockQueue, p) // created in order: ascending sequence
 	}
 	s.wg.Add(1)
-	go s.changeConfig(ss, opt.ConfigInterval)
+	rev := 0
+	go s.everyTick(opt.ConfigInterval, func(time.Time) { // rewrite the config node until Close
+		rev++
+		tx := s.begin()
+		_, code := tx.setData(ss, nil, DemoConfigPath, demoConfig(rev), -1)
+		s.finish(tx, code)
+	})
 	return d, nil
 }
 
@@ -137,23 +143,4 @@ func splitHostPort(hp string) (string, int) {
 func demoConfig(rev int) []byte {
 	b, _ := json.Marshal(map[string]any{"revision": rev, "max_connections": 100 + rev%5*10, "timeout_ms": 250 + rev%3*50})
 	return b
-}
-
-// changeConfig rewrites the demo config node every interval until Close.
-func (s *Server) changeConfig(ss *session, every time.Duration) {
-	defer s.wg.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for rev := 1; ; rev++ {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.mu.Lock()
-			tx := s.begin()
-			_, code := tx.setData(ss, nil, DemoConfigPath, demoConfig(rev), -1)
-			s.finish(tx, code)
-			s.mu.Unlock()
-		}
-	}
 }

@@ -350,6 +350,18 @@ func (s *Server) dispatch(c *conn, ss *session, r *reader, xid, op int32) bool {
 		c.reply(xid, s.zxid, code, body)
 		return true
 	}
+	// write applies one write request in a transaction of its own (committed when its
+	// code is OK) and replies with that transaction's zxid.
+	write := func(apply func(t *txn) (Code, func(*writer))) bool {
+		if r.err != nil {
+			return false
+		}
+		t := s.begin()
+		code, body := apply(t)
+		s.finish(t, code)
+		c.reply(xid, t.zxid, code, body)
+		return true
+	}
 	switch op {
 	case opPing:
 		c.reply(xidPing, s.zxid, CodeOK, nil)
@@ -403,47 +415,28 @@ func (s *Server) dispatch(c *conn, ss *session, r *reader, xid, op int32) bool {
 
 	case opCreate, opCreate2, opCreateContainer, opCreateTTL:
 		rq := readCreate(r, op)
-		if r.err != nil {
-			return false
-		}
-		t := s.begin()
-		path, st, code := t.create(ss, c, rq)
-		s.finish(t, code)
-		c.reply(xid, t.zxid, code, func(w *writer) { writeCreate(w, op, path, st) })
-		return true
+		return write(func(t *txn) (Code, func(*writer)) {
+			path, st, code := t.create(ss, c, rq)
+			return code, func(w *writer) { writeCreate(w, op, path, st) }
+		})
 
 	case opDelete:
 		path, version := r.string(), r.int()
-		if r.err != nil {
-			return false
-		}
-		t := s.begin()
-		code := t.delete(ss, c, path, version)
-		s.finish(t, code)
-		c.reply(xid, t.zxid, code, nil)
-		return true
+		return write(func(t *txn) (Code, func(*writer)) { return t.delete(ss, c, path, version), nil })
 
 	case opSetData:
 		path, data, version := r.string(), r.buffer(), r.int()
-		if r.err != nil {
-			return false
-		}
-		t := s.begin()
-		st, code := t.setData(ss, c, path, data, version)
-		s.finish(t, code)
-		c.reply(xid, t.zxid, code, func(w *writer) { w.stat(st) })
-		return true
+		return write(func(t *txn) (Code, func(*writer)) {
+			st, code := t.setData(ss, c, path, data, version)
+			return code, func(w *writer) { w.stat(st) }
+		})
 
 	case opSetACL:
 		path, acl, version := r.string(), r.acls(), r.int()
-		if r.err != nil {
-			return false
-		}
-		t := s.begin()
-		st, code := t.setACL(ss, c, path, acl, version)
-		s.finish(t, code)
-		c.reply(xid, t.zxid, code, func(w *writer) { w.stat(st) })
-		return true
+		return write(func(t *txn) (Code, func(*writer)) {
+			st, code := t.setACL(ss, c, path, acl, version)
+			return code, func(w *writer) { w.stat(st) }
+		})
 
 	case opMulti:
 		return s.multi(c, ss, r, xid)

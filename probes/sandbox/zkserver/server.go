@@ -135,8 +135,8 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	s.initTree()
 	s.wg.Add(3)
 	go s.acceptLoop()
-	go s.expiryLoop()
-	go s.containerLoop()
+	go s.everyTick(s.opt.TickTime, s.expireSessions)
+	go s.everyTick(s.opt.ContainerCheckInterval, s.reapContainers)
 	return s, nil
 }
 
@@ -207,12 +207,11 @@ func (s *Server) acceptLoop() {
 	}
 }
 
-// expiryLoop expires sessions not heard from within their timeout, checked every
-// tick as ZooKeeper's SessionTracker does (so expiry lands between timeout and
-// timeout + tickTime).
-func (s *Server) expiryLoop() {
+// everyTick calls f with the tick's time, holding s.mu, every interval until Close.
+// The caller has added it to s.wg.
+func (s *Server) everyTick(interval time.Duration, f func(now time.Time)) {
 	defer s.wg.Done()
-	t := time.NewTicker(s.opt.TickTime)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -220,41 +219,32 @@ func (s *Server) expiryLoop() {
 			return
 		case now := <-t.C:
 			s.mu.Lock()
-			var due []*session
-			for _, ss := range s.sessions {
-				if !ss.internal && now.Sub(ss.lastSeen) > ss.timeout {
-					due = append(due, ss)
-				}
-			}
-			sort.Slice(due, func(i, j int) bool { return due[i].id < due[j].id })
-			for _, ss := range due {
-				s.logf("zkserver: session 0x%x expired", ss.id)
-				s.killSession(ss)
-			}
+			f(now)
 			s.mu.Unlock()
 		}
 	}
 }
 
-// containerLoop is ZooKeeper's ContainerManager: it deletes containers that had
+// expireSessions expires sessions not heard from within their timeout; called every
+// tick, as ZooKeeper's SessionTracker checks (so expiry lands between timeout and
+// timeout + tickTime).
+func (s *Server) expireSessions(now time.Time) {
+	var due []*session
+	for _, ss := range s.sessions {
+		if !ss.internal && now.Sub(ss.lastSeen) > ss.timeout {
+			due = append(due, ss)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].id < due[j].id })
+	for _, ss := range due {
+		s.logf("zkserver: session 0x%x expired", ss.id)
+		s.killSession(ss)
+	}
+}
+
+// reapContainers is ZooKeeper's ContainerManager: it deletes containers that had
 // children and have none left, and TTL nodes without children not modified within
 // their TTL.
-func (s *Server) containerLoop() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.opt.ContainerCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case now := <-t.C:
-			s.mu.Lock()
-			s.reapContainers(now)
-			s.mu.Unlock()
-		}
-	}
-}
-
 func (s *Server) reapContainers(now time.Time) {
 	var due []string
 	for p, n := range s.nodes {
