@@ -1,0 +1,438 @@
+package zk
+
+// Adversarial review of `dsctl zk watch` (issue 11): each TestAttack... test makes
+// changes a watcher must account for and asserts the exact events. Tests that expose a
+// confirmed bug are skipped unless DSCTL_ATTACK=1 (the finding number is in the skip
+// message); run them with
+//
+//	DSCTL_ATTACK=1 go test -race -count=1 -run 'TestAttack' ./probes/zk/
+//
+// The others are regression tests for claims that held.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	gozk "github.com/go-zookeeper/zk"
+
+	"github.com/dsctl/dsctl/probes/endpoint"
+	"github.com/dsctl/dsctl/probes/sandbox/zkserver"
+	zkt "github.com/dsctl/dsctl/probes/sandbox/zkserver/zktest"
+)
+
+func attackGuard(t *testing.T, finding string) {
+	t.Helper()
+	if os.Getenv("DSCTL_ATTACK") == "" {
+		t.Skip(finding + " (set DSCTL_ATTACK=1 to run)")
+	}
+}
+
+// multi runs ops as one transaction: every watch notification it triggers is sent
+// after the whole transaction committed, so a watcher's re-read sees its final state.
+func multi(t *testing.T, c *Client, ops ...interface{}) {
+	t.Helper()
+	if _, err := c.Conn().Multi(ops...); err != nil {
+		t.Fatalf("multi: %v", err)
+	}
+}
+
+func mkCreate(p string) *gozk.CreateRequest {
+	return &gozk.CreateRequest{Path: p, Data: []byte("x"), Acl: gozk.WorldACL(gozk.PermAll)}
+}
+func mkSet(p string) *gozk.SetDataRequest {
+	return &gozk.SetDataRequest{Path: p, Data: []byte("v"), Version: -1}
+}
+func mkDelete(p string) *gozk.DeleteRequest { return &gozk.DeleteRequest{Path: p, Version: -1} }
+
+// kidsAccounted sums the child changes events show for path: names added and removed
+// by children_changed, plus the Missed of children gaps (what cversion moved by).
+func kidsAccounted(evs []Event, path string) int64 {
+	var n int64
+	for _, ev := range evs {
+		if ev.Path != path {
+			continue
+		}
+		switch {
+		case ev.Type == EventChildrenChanged:
+			n += int64(len(ev.Added) + len(ev.Removed))
+		case ev.Type == EventGap && ev.Change == EventChildrenChanged:
+			n += ev.Missed
+		}
+	}
+	return n
+}
+
+func describe(evs []Event) string {
+	s := ""
+	for _, ev := range evs {
+		s += fmt.Sprintf("\n  %s %s change=%s v%d->%d cv%d->%d missed=%d +%v -%v src=%s %s",
+			ev.Type, ev.Path, ev.Change, ev.OldVersion, ev.Version, ev.OldCversion, ev.Cversion, ev.Missed, ev.Added, ev.Removed, ev.Source, ev.Message)
+	}
+	return s
+}
+
+// settle waits for the watcher to process what is in flight: it touches a sentinel
+// node under the same watch and waits for its event (notifications arrive in zxid
+// order on one session, so everything earlier has been delivered).
+func settle(t *testing.T, c *Client, col *collector, sentinel string) []Event {
+	t.Helper()
+	before := accounted(col.snapshot())[sentinel]
+	if _, err := c.Set(context.Background(), sentinel, []byte("s"), -1); err != nil {
+		t.Fatal(err)
+	}
+	col.waitFor(t, 10*time.Second, "sentinel "+sentinel, func(evs []Event) bool { return accounted(evs)[sentinel] > before })
+	time.Sleep(300 * time.Millisecond) // re-reads scheduled by earlier notifications
+	return col.snapshot()
+}
+
+// Finding 1: a child of a --recursive root deleted and created again before the
+// parent's children are re-read is never watched again: its NodeDeleted removes it
+// from the watched set, and the parent's re-read shows the same names (only a
+// children gap of 2), so nothing re-arms the new node. Every later change to it is
+// silently lost, and no created event is printed.
+func TestAttackRecreatedChildStaysWatched(t *testing.T) {
+	attackGuard(t, "finding 1: a recursive child deleted and re-created with the same name is never watched again")
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		a, s := root+"/a", root+"/sentinel"
+		if err := c.CreateAll(ctx, []string{a, s}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		wc := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{root}, Recursive: true, Depth: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		multi(t, c, mkDelete(a), mkCreate(a))
+		settle(t, c, col, s)
+		if _, err := c.Set(ctx, a, []byte("after"), -1); err != nil {
+			t.Fatal(err)
+		}
+		evs := settle(t, c, col, s)
+		if count(evs, EventDeleted, a) != 1 || count(evs, EventCreated, a) != 1 || accounted(evs)[a] != 1 {
+			t.Fatalf("after delete+create of %s and one set: want 1 deleted, 1 created, 1 data change; got %d, %d, %d:%s",
+				a, count(evs, EventDeleted, a), count(evs, EventCreated, a), accounted(evs)[a], describe(evs))
+		}
+	})
+}
+
+// Finding 2: data changes made just before a delete are not counted: the data
+// notification's re-read finds no node, and the deleted event carries the last version
+// the watcher saw. The watcher cannot know how many sets there were, but the
+// notification proves at least one: no data_changed, no gap, nothing.
+func TestAttackChangesBeforeDeleteCounted(t *testing.T) {
+	attackGuard(t, "finding 2: sets right before a delete are not counted (no data_changed, no gap)")
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		a, s := root+"/a", root+"/sentinel"
+		if err := c.CreateAll(ctx, []string{a, s}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		wc := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{root}, Recursive: true, Depth: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		multi(t, c, mkSet(a), mkSet(a), mkSet(a), mkDelete(a))
+		evs := settle(t, c, col, s)
+		if count(evs, EventDeleted, a) != 1 || accounted(evs)[a] < 1 {
+			t.Fatalf("3 sets then delete of %s: want deleted once and >= 1 data change accounted (3 made); got %d deleted, %d accounted:%s",
+				a, count(evs, EventDeleted, a), accounted(evs)[a], describe(evs))
+		}
+	})
+}
+
+// Finding 3: a watched path that does not exist, created and deleted before the
+// watcher re-reads it, leaves no trace: the NodeCreated notification's re-read finds
+// no node and the watcher prints nothing (no created, no deleted, no gap), though
+// the notification proves it existed.
+func TestAttackAbsentRootCreateDeleteCounted(t *testing.T) {
+	attackGuard(t, "finding 3: an absent watched path created and deleted before the re-read leaves no event")
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		later := root + "/later"
+		wc := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{later}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		multi(t, c, mkCreate(later), mkDelete(later))
+		if _, err := c.Create(ctx, later, nil, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		evs := col.waitFor(t, 10*time.Second, "created "+later, func(evs []Event) bool { return has(evs, EventCreated, later) })
+		time.Sleep(300 * time.Millisecond)
+		evs = col.snapshot()
+		var gapped int64
+		for _, ev := range evs {
+			if ev.Type == EventGap && ev.Path == later {
+				gapped += ev.Missed
+			}
+		}
+		shown := int64(count(evs, EventCreated, later) + count(evs, EventDeleted, later))
+		if shown+gapped != 3 {
+			t.Fatalf("create, delete, create of %s: want 3 changes accounted, got %d shown + %d in gaps:%s", later, shown, gapped, describe(evs))
+		}
+	})
+}
+
+// Finding 4: a data re-read that lands between a child change and the children re-read
+// copies the new cversion into what the watcher knows (mergeDataStat), so the children
+// re-read computes its gap from the new cversion: child changes no name difference
+// shows (a child created and deleted) are silently not counted, and children_changed
+// carries old_cversion == cversion.
+func TestAttackCversionAbsorbedByDataRead(t *testing.T) {
+	attackGuard(t, "finding 4: a data re-read absorbs the cversion jump, so children gaps are under-counted")
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		s := root + "/sentinel"
+		if err := c.CreateAll(ctx, []string{s}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		wc := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{root, s}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		const rounds = 3
+		for i := 0; i < rounds; i++ {
+			// set first: the data notification (and re-read) goes out before the children one
+			multi(t, c, mkSet(root), mkCreate(fmt.Sprintf("%s/tmp%d", root, i)), mkDelete(fmt.Sprintf("%s/tmp%d", root, i)),
+				mkCreate(fmt.Sprintf("%s/kid%d", root, i)))
+			settle(t, c, col, s)
+		}
+		evs := col.snapshot()
+		// each round: 1 data change, 3 child changes (cversion +3)
+		if got := accounted(evs)[root]; got != rounds {
+			t.Errorf("data changes of %s: accounted %d, made %d", root, got, rounds)
+		}
+		if got := kidsAccounted(evs, root); got != 3*rounds {
+			t.Fatalf("child changes of %s: accounted %d, made %d:%s", root, got, 3*rounds, describe(evs))
+		}
+	})
+}
+
+// Finding 5: nodes whose ACL is changed mid-watch to deny READ silently stop firing:
+// setACL triggers no watch, the server then delivers no notification for the node,
+// and the watcher never re-reads it, so no limit event names it.
+func TestAttackACLRevokedMidWatchNamed(t *testing.T) {
+	attackGuard(t, "finding 5: a node whose ACL is changed mid-watch to deny READ goes silent, unnamed")
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		x := root + "/x"
+		if err := c.CreateAll(ctx, []string{x}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("DSCTL_TEST_ZK_OWNER", "pw")
+		owner := connect(t, endpoint.ZooKeeper{Servers: tg.Servers, DigestUser: "owner", DigestPassword: endpoint.Secret{Env: "DSCTL_TEST_ZK_OWNER"}})
+		wc := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{x}, Data: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		if _, err := c.Conn().SetACL(x, gozk.DigestACL(gozk.PermAll, "owner", "pw"), -1); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ {
+			if _, err := owner.Set(ctx, x, []byte("secret"), -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			evs := col.snapshot()
+			if has(evs, EventLimit, x) || accounted(evs)[x] == 3 {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("%s: READ revoked, then 3 sets: neither a limit event naming it nor 3 changes accounted within 5s:%s", x, describe(col.snapshot()))
+	})
+}
+
+// Finding 6: the resync after a session expiry under-counts nodes created (or deleted
+// and created again) meanwhile: missed is 1 (or 2) whatever the new node's version, so
+// the sets made to it while unwatched are not counted anywhere.
+func TestAttackResyncCountsRecreatedNodes(t *testing.T) {
+	attackGuard(t, "finding 6: resync counts a created node as 1 change and a re-created one as 2, ignoring their versions")
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		r, n := root+"/r", root+"/n"
+		if err := c.CreateAll(ctx, []string{r}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		px := startProxy(t, tg.Servers[0])
+		wc := connect(t, endpoint.ZooKeeper{Servers: []string{px.Addr()}, SessionTimeout: endpoint.Duration(2 * time.Second)})
+		sid := wc.SessionID()
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{root}, Recursive: true, Depth: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		px.Pause()
+		col.waitFor(t, 10*time.Second, "disconnected", func(evs []Event) bool { return has(evs, EventDisconnected, "") })
+		// r: delete, create, 2 sets = 4 changes; n: create, 3 sets = 4; root: cversion +3
+		multi(t, c, mkDelete(r), mkCreate(r), mkSet(r), mkSet(r), mkCreate(n), mkSet(n), mkSet(n), mkSet(n))
+		if tg.Embedded != nil {
+			tg.Embedded.ExpireSession(sid)
+		} else {
+			time.Sleep(4 * time.Second) // past the 2s session timeout
+		}
+		px.Resume()
+		evs := col.waitFor(t, 30*time.Second, "resync armed", func(evs []Event) bool {
+			for _, ev := range evs {
+				if ev.Type == EventArmed && ev.Source == "resync" {
+					return true
+				}
+			}
+			return false
+		})
+		got := map[string]int64{}
+		for _, ev := range evs {
+			if ev.Type == EventResync {
+				got[ev.Path] += ev.Missed
+			}
+		}
+		want := map[string]int64{root: 3, r: 4, n: 4}
+		for p, m := range want {
+			if got[p] != m {
+				t.Errorf("resync %s: missed %d, changes made %d", p, got[p], m)
+			}
+		}
+		if t.Failed() {
+			t.Log(describe(evs))
+		}
+	})
+}
+
+// Held: a child deleted and created again with the same name under a non-recursive
+// watch: no name changes, a children gap of exactly 2 (cversion +2).
+func TestAttackChildRecreatedSameNameGap(t *testing.T) {
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		a, s := root+"/a", root+"/sentinel"
+		if err := c.CreateAll(ctx, []string{a, s}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		wc := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{root, s}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		multi(t, c, mkDelete(a), mkCreate(a))
+		evs := settle(t, c, col, s)
+		if has(evs, EventChildrenChanged, root) || kidsAccounted(evs, root) != 2 {
+			t.Fatalf("delete+create of %s: want only a children gap of 2, got %d accounted:%s", a, kidsAccounted(evs, root), describe(evs))
+		}
+	})
+}
+
+// Held: the same node under two watched roots (root and root/a, both --recursive) is
+// one watched node: each change is reported once, never twice.
+func TestAttackOverlappingRootsNoDoubleCount(t *testing.T) {
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		a, b, s := root+"/a", root+"/a/b", root+"/sentinel"
+		if err := c.CreateAll(ctx, []string{a, b, s}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		wc := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{root, a, b, root}, Recursive: true, Depth: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		for i := 0; i < 5; i++ {
+			if _, err := c.Set(ctx, b, nil, -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.Create(ctx, b+"/c", nil, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		evs := settle(t, c, col, s)
+		if accounted(evs)[b] != 5 || kidsAccounted(evs, b) != 1 || count(evs, EventCreated, b+"/c") != 1 {
+			t.Fatalf("%s: want 5 data changes, 1 child change, 1 created; got %d, %d, %d:%s",
+				b, accounted(evs)[b], kidsAccounted(evs, b), count(evs, EventCreated, b+"/c"), describe(evs))
+		}
+		if evs[0].Type != EventArmed || evs[0].Nodes != 4 {
+			t.Errorf("armed: %+v (want 4 nodes: root, a, b, sentinel)", evs[0])
+		}
+	})
+}
+
+// Held: ephemeral children vanishing when their owner's session closes are each
+// reported deleted once, and the parent's children account for all of them.
+func TestAttackEphemeralsVanish(t *testing.T) {
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		s := root + "/sentinel"
+		if err := c.CreateAll(ctx, []string{s}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		owner, err := Connect(ctx, dialer(), Options{Endpoint: endpoint.ZooKeeper{Servers: tg.Servers}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer owner.Close()
+		const n = 5
+		for i := 0; i < n; i++ {
+			if _, err := owner.Create(ctx, fmt.Sprintf("%s/e%d", root, i), nil, gozk.FlagEphemeral, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wc := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{root}, Recursive: true, Depth: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		owner.Close()
+		evs := col.waitFor(t, 10*time.Second, "ephemerals gone", func(evs []Event) bool { return kidsAccounted(evs, root) >= n })
+		evs = settle(t, c, col, s)
+		for i := 0; i < n; i++ {
+			if p := fmt.Sprintf("%s/e%d", root, i); count(evs, EventDeleted, p) != 1 {
+				t.Errorf("%s deleted %d times", p, count(evs, EventDeleted, p))
+			}
+		}
+		if kidsAccounted(evs, root) != n {
+			t.Fatalf("%s: %d child changes accounted, %d made:%s", root, kidsAccounted(evs, root), n, describe(evs))
+		}
+	})
+}
