@@ -436,3 +436,215 @@ func TestAttackEphemeralsVanish(t *testing.T) {
 		}
 	})
 }
+
+// Held: a watched root with a child, both deleted and created again in one
+// transaction (same names): the root and the child are each reported deleted and
+// created once, and both are watched afterwards.
+func TestAttackRootRecreatedWithChild(t *testing.T) {
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		top := base(t, c)
+		root, k, s := top+"/r", top+"/r/k", top+"/sentinel"
+		if err := c.CreateAll(ctx, []string{root, k, s}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		wc := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{root, s}, Recursive: true, Depth: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		multi(t, c, mkDelete(k), mkDelete(root), mkCreate(root), mkCreate(k))
+		settle(t, c, col, s)
+		for _, p := range []string{root, k} {
+			if _, err := c.Set(ctx, p, []byte("after"), -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		evs := settle(t, c, col, s)
+		for _, p := range []string{root, k} {
+			if count(evs, EventDeleted, p) != 1 || count(evs, EventCreated, p) != 1 || accounted(evs)[p] != 1 {
+				t.Errorf("%s: want 1 deleted, 1 created, 1 data change; got %d, %d, %d",
+					p, count(evs, EventDeleted, p), count(evs, EventCreated, p), accounted(evs)[p])
+			}
+		}
+		if t.Failed() {
+			t.Log(describe(evs))
+		}
+	})
+}
+
+// Held: children created and deleted at full speed (unique names, 8 writers, 400
+// create+delete pairs, plus one multi of 50 creates) under a --recursive root: the
+// root's children_changed names plus its children gaps equal the cversion moves made,
+// and every surviving child is watched (a set on each is seen).
+func TestAttackChildChurnAccounted(t *testing.T) {
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		top := base(t, c)
+		root, s := top+"/churn", top+"/sentinel"
+		if err := c.CreateAll(ctx, []string{root, s}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		wc := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{root, s}, Recursive: true, Depth: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		const writers, pairs = 8, 50
+		errc := make(chan error, writers)
+		for g := 0; g < writers; g++ {
+			go func() {
+				for i := 0; i < pairs; i++ {
+					p := fmt.Sprintf("%s/w%d-%d", root, g, i)
+					if _, err := c.Create(ctx, p, nil, 0, nil); err != nil {
+						errc <- err
+						return
+					}
+					if err := c.Delete(ctx, p, -1); err != nil {
+						errc <- err
+						return
+					}
+				}
+				errc <- nil
+			}()
+		}
+		for g := 0; g < writers; g++ {
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		}
+		var ops []interface{}
+		var survivors []string
+		for i := 0; i < 50; i++ {
+			p := fmt.Sprintf("%s/m%02d", root, i)
+			ops = append(ops, mkCreate(p))
+			survivors = append(survivors, p)
+		}
+		multi(t, c, ops...)
+		made := int64(writers*pairs*2 + len(survivors))
+		col.waitFor(t, 20*time.Second, "churn accounted", func(evs []Event) bool { return kidsAccounted(evs, root) >= made })
+		for _, p := range survivors {
+			if _, err := c.Set(ctx, p, nil, -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		evs := settle(t, c, col, s)
+		if got := kidsAccounted(evs, root); got != made {
+			t.Errorf("%s: %d child changes accounted, %d made", root, got, made)
+		}
+		for _, p := range survivors {
+			if count(evs, EventCreated, p) != 1 || accounted(evs)[p] != 1 {
+				t.Errorf("%s: %d created, %d data changes (want 1, 1)", p, count(evs, EventCreated, p), accounted(evs)[p])
+			}
+		}
+		if sum := w.Summary(); sum.Watched != len(survivors)+2 {
+			t.Errorf("summary: %d nodes watched, want %d", sum.Watched, len(survivors)+2)
+		}
+	})
+}
+
+// Held: a value near ZooKeeper's 1 MB limit is delivered whole with --data.
+func TestAttackLargeValue(t *testing.T) {
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		x := root + "/big"
+		if err := c.CreateAll(ctx, []string{x}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		wc := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{x}, Data: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		big := make([]byte, 1000*1024)
+		for i := range big {
+			big[i] = byte('a' + i%26)
+		}
+		if _, err := c.Set(ctx, x, big, -1); err != nil {
+			t.Fatal(err)
+		}
+		evs := col.waitFor(t, 10*time.Second, "data_changed "+x, func(evs []Event) bool { return has(evs, EventDataChanged, x) })
+		for _, ev := range evs {
+			if ev.Type == EventDataChanged && string(ev.Data) != string(big) {
+				t.Fatalf("data_changed carries %d bytes, want %d", len(ev.Data), len(big))
+			}
+		}
+	})
+}
+
+// Reconnect within the session after an outage during which: /x was set 3 times, /y
+// deleted and created again (then set once), /z created, /w deleted. After the
+// reconnect every change is accounted exactly once (watch re-set by go-zookeeper plus
+// dsctl's verifying re-read must not double count), and /y and /z are watched.
+func TestAttackReconnectAccountsOutage(t *testing.T) {
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		x, y, z, wn, s := root+"/x", root+"/y", root+"/z", root+"/w", root+"/sentinel"
+		if err := c.CreateAll(ctx, []string{x, y, wn, s}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		px := startProxy(t, tg.Servers[0])
+		wc := connect(t, endpoint.ZooKeeper{Servers: []string{px.Addr()}, SessionTimeout: endpoint.Duration(8 * time.Second)})
+		sid := wc.SessionID()
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{root}, Recursive: true, Depth: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		px.Pause()
+		col.waitFor(t, 10*time.Second, "disconnected", func(evs []Event) bool { return has(evs, EventDisconnected, "") })
+		multi(t, c, mkSet(x), mkSet(x), mkSet(x), mkDelete(y), mkCreate(y), mkSet(y), mkCreate(z), mkDelete(wn))
+		px.Resume()
+		col.waitFor(t, 20*time.Second, "reconnected", func(evs []Event) bool { return has(evs, EventReconnected, "") })
+		time.Sleep(500 * time.Millisecond) // the verifying re-read (50ms settle) and re-set watches
+		for _, p := range []string{y, z} {
+			if _, err := c.Set(ctx, p, []byte("after"), -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		evs := settle(t, c, col, s)
+		if wc.SessionID() != sid || has(evs, EventSessionExpired, "") {
+			t.Fatalf("the session should have survived")
+		}
+		acc := accounted(evs)
+		check := func(what string, got, want int64) {
+			t.Helper()
+			if got != want {
+				t.Errorf("%s: got %d, want %d", what, got, want)
+			}
+		}
+		check("/x data changes", acc[x], 3)
+		check("/y deleted", int64(count(evs, EventDeleted, y)), 1)
+		check("/y created", int64(count(evs, EventCreated, y)), 1)
+		check("/y data changes (1 during the outage, 1 after)", acc[y], 2)
+		check("/z created", int64(count(evs, EventCreated, z)), 1)
+		check("/z data changes after", acc[z], 1)
+		check("/w deleted", int64(count(evs, EventDeleted, wn)), 1)
+		check("root child changes (-y +y +z -w)", kidsAccounted(evs, root), 4)
+		var gapMissed int64
+		for _, ev := range evs {
+			if ev.Type == EventGap {
+				gapMissed += ev.Missed
+			}
+		}
+		sum := w.Summary()
+		check("summary events", sum.Events, int64(len(evs)))
+		check("summary missed", sum.Missed, gapMissed)
+		if t.Failed() {
+			t.Log(describe(evs))
+		}
+	})
+}
