@@ -707,3 +707,47 @@ func TestAttackReconnectAccountsOutage(t *testing.T) {
 		}
 	})
 }
+
+// Finding 8 (low): a node created while --max-nodes is reached is reported once
+// (limit) and then never watched, even after deletions free room under the cap: its
+// later changes are silently not shown (the parent still reports child names).
+func TestAttackMaxNodesFreedSlot(t *testing.T) {
+	attackGuard(t, "finding 8: a node refused at --max-nodes stays unwatched after room frees up")
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		a, b, late := root+"/a", root+"/b", root+"/late"
+		if err := c.CreateAll(ctx, []string{a, b}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		wc := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{root}, Recursive: true, Depth: -1, MaxNodes: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		if _, err := c.Create(ctx, late, nil, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		col.waitFor(t, 10*time.Second, "limit "+late, func(evs []Event) bool { return has(evs, EventLimit, late) })
+		if err := c.Delete(ctx, a, -1); err != nil {
+			t.Fatal(err)
+		}
+		col.waitFor(t, 10*time.Second, "deleted "+a, func(evs []Event) bool { return has(evs, EventDeleted, a) })
+		time.Sleep(300 * time.Millisecond)
+		if _, err := c.Set(ctx, late, []byte("now"), -1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Set(ctx, b, []byte("sync"), -1); err != nil {
+			t.Fatal(err)
+		}
+		evs := col.waitFor(t, 10*time.Second, "data_changed "+b, func(evs []Event) bool { return has(evs, EventDataChanged, b) })
+		time.Sleep(300 * time.Millisecond)
+		evs = col.snapshot()
+		if accounted(evs)[late] != 1 {
+			t.Fatalf("%s: room under --max-nodes 3 freed by deleting %s, then set once: %d changes shown:%s", late, a, accounted(evs)[late], describe(evs))
+		}
+	})
+}
