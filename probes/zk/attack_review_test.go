@@ -21,6 +21,7 @@ import (
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/sandbox/zkserver"
 	zkt "github.com/dsctl/dsctl/probes/sandbox/zkserver/zktest"
+	"github.com/dsctl/dsctl/probes/zk/zktest"
 )
 
 func attackGuard(t *testing.T, finding string) {
@@ -748,6 +749,80 @@ func TestAttackMaxNodesFreedSlot(t *testing.T) {
 		evs = col.snapshot()
 		if accounted(evs)[late] != 1 {
 			t.Fatalf("%s: room under --max-nodes 3 freed by deleting %s, then set once: %d changes shown:%s", late, a, accounted(evs)[late], describe(evs))
+		}
+	})
+}
+
+// Held: connections dropped repeatedly (moving between members through private
+// proxies, one per member) while a writer sets 10 nodes at full speed: after the
+// writes, per node, changes shown + gap-counted == changes made, with no double count
+// from the re-set watches and the verifying re-reads.
+func TestAttackReconnectStormAccounted(t *testing.T) {
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		const nodes, perNode = 10, 60
+		var paths []string
+		for i := 0; i < nodes; i++ {
+			paths = append(paths, fmt.Sprintf("%s/n%d", root, i))
+		}
+		if err := c.CreateAll(ctx, paths, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		var proxies []*zktest.Proxy
+		var addrs []string
+		for _, srv := range tg.Servers {
+			px := startProxy(t, srv)
+			proxies = append(proxies, px)
+			addrs = append(addrs, px.Addr())
+		}
+		wc := connect(t, endpoint.ZooKeeper{Servers: addrs, SessionTimeout: endpoint.Duration(10 * time.Second)})
+		sid := wc.SessionID()
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{root}, Recursive: true, Depth: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		drops := 0
+		for i := 0; i < perNode; i++ {
+			if i%10 == 5 { // cut the watcher off every 10 rounds, writes in flight
+				for _, px := range proxies {
+					px.DropAll()
+				}
+				drops++
+			}
+			for _, p := range paths {
+				if _, err := c.Set(ctx, p, nil, -1); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		col.waitFor(t, 30*time.Second, "every change accounted", func(evs []Event) bool {
+			acc := accounted(evs)
+			for _, p := range paths {
+				if acc[p] < perNode {
+					return false
+				}
+			}
+			return true
+		})
+		time.Sleep(500 * time.Millisecond) // late verifying re-reads would over-count
+		evs := col.snapshot()
+		acc := accounted(evs)
+		for _, p := range paths {
+			if acc[p] != perNode {
+				t.Errorf("%s: accounted %d, made %d", p, acc[p], perNode)
+			}
+		}
+		if wc.SessionID() != sid {
+			t.Errorf("session changed")
+		}
+		sum := w.Summary()
+		t.Logf("%s: %d drops, %d reconnects, %d gaps, %d missed", tg.Name, drops, sum.Reconnects, sum.Gaps, sum.Missed)
+		if sum.Reconnects == 0 {
+			t.Errorf("no reconnect seen after %d drops", drops)
 		}
 	})
 }
