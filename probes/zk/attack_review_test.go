@@ -826,3 +826,103 @@ func TestAttackReconnectStormAccounted(t *testing.T) {
 		}
 	})
 }
+
+// Session expiry while a writer sets 10 nodes at full speed (before, during and after
+// the outage and the resync): per node, data_changed + data gaps + resync version
+// differences == the node's final version (every set made). Stale replies from the
+// expired session, or changes between the resync's reads, must not be lost or
+// double counted.
+func TestAttackExpiryUnderLoadAccounted(t *testing.T) {
+	attackGuard(t, "held, but slow (about 9 s: a 3.5 s outage on the ensemble)")
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		const nodes = 10
+		var paths []string
+		for i := 0; i < nodes; i++ {
+			paths = append(paths, fmt.Sprintf("%s/n%d", root, i))
+		}
+		if err := c.CreateAll(ctx, paths, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		px := startProxy(t, tg.Servers[0])
+		wc := connect(t, endpoint.ZooKeeper{Servers: []string{px.Addr()}, SessionTimeout: endpoint.Duration(2 * time.Second)})
+		sid := wc.SessionID()
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{root}, Recursive: true, Depth: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		stop := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			for round := 0; round < 100_000; round++ {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				for _, p := range paths {
+					if _, err := c.Set(ctx, p, nil, -1); err != nil {
+						done <- err
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+		time.Sleep(100 * time.Millisecond)
+		if tg.Embedded != nil {
+			tg.Embedded.ExpireSession(sid)
+		} else {
+			px.Pause()
+			time.Sleep(3500 * time.Millisecond) // past the 2s session timeout
+			px.Resume()
+		}
+		col.waitFor(t, 30*time.Second, "resync armed", func(evs []Event) bool {
+			for _, ev := range evs {
+				if ev.Type == EventArmed && ev.Source == "resync" {
+					return true
+				}
+			}
+			return false
+		})
+		time.Sleep(200 * time.Millisecond) // writes go on after the resync
+		close(stop)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		made := map[string]int64{}
+		for _, p := range paths {
+			st, err := c.Stat(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			made[p] = int64(st.Version)
+		}
+		col.waitFor(t, 30*time.Second, "every change accounted", func(evs []Event) bool {
+			acc := accounted(evs)
+			for _, p := range paths {
+				if acc[p] < made[p] {
+					return false
+				}
+			}
+			return true
+		})
+		time.Sleep(500 * time.Millisecond)
+		evs := col.snapshot()
+		acc := accounted(evs)
+		for _, p := range paths {
+			if acc[p] != made[p] {
+				t.Errorf("%s: accounted %d, made %d", p, acc[p], made[p])
+			}
+		}
+		if s := w.Summary(); s.Expirations != 1 || s.Resyncs != 1 {
+			t.Errorf("summary: %d expirations, %d resyncs (want 1, 1)", s.Expirations, s.Resyncs)
+		}
+		t.Logf("%s: %d sets to node 0", tg.Name, made[paths[0]])
+	})
+}
