@@ -815,6 +815,7 @@ func TestAttackReconnectStormAccounted(t *testing.T) {
 			if acc[p] != perNode {
 				t.Errorf("%s: accounted %d, made %d", p, acc[p], perNode)
 			}
+			checkChain(t, evs, p, perNode)
 		}
 		if wc.SessionID() != sid {
 			t.Errorf("session changed")
@@ -924,5 +925,118 @@ func TestAttackExpiryUnderLoadAccounted(t *testing.T) {
 			t.Errorf("summary: %d expirations, %d resyncs (want 1, 1)", s.Expirations, s.Resyncs)
 		}
 		t.Logf("%s: %d sets to node 0", tg.Name, made[paths[0]])
+	})
+}
+
+// checkChain checks that path's data events form an unbroken chain of versions: each
+// data_changed starts where the last event ended, a gap covers exactly the versions
+// between its old and new, and the chain ends at final.
+func checkChain(t *testing.T, evs []Event, path string, final int32) {
+	t.Helper()
+	last := int32(-1)
+	for _, ev := range evs {
+		if ev.Path != path {
+			continue
+		}
+		switch {
+		case ev.Type == EventDataChanged:
+			if last >= 0 && ev.OldVersion != last {
+				t.Errorf("%s: data_changed %d -> %d after version %d", path, ev.OldVersion, ev.Version, last)
+			}
+			last = ev.Version
+		case ev.Type == EventGap && ev.Change == EventDataChanged:
+			if ev.Version != last || ev.Missed != int64(ev.Version-ev.OldVersion-1) {
+				t.Errorf("%s: gap %d -> %d missed %d after version %d", path, ev.OldVersion, ev.Version, ev.Missed, last)
+			}
+		}
+	}
+	if last >= 0 && last != final {
+		t.Errorf("%s: chain ends at version %d, the node is at %d", path, last, final)
+	}
+}
+
+// Held: a writer sets 20 nodes at full speed while a 1,000-node tree is armed (the
+// watches are set level by level, so some nodes are read before the writes and some
+// after): every node's data events form an unbroken version chain from the version
+// read at arming to its final version.
+func TestAttackChangesDuringArming(t *testing.T) {
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		var all, hot []string
+		for i := 0; i < 20; i++ {
+			d := fmt.Sprintf("%s/d%02d", root, i)
+			all = append(all, d)
+			for j := 0; j < 49; j++ {
+				all = append(all, fmt.Sprintf("%s/k%02d", d, j))
+			}
+			hot = append(hot, fmt.Sprintf("%s/k48", d)) // deepest level: armed last
+		}
+		if err := c.CreateAll(ctx, all, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			for round := 0; round < 100_000; round++ {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				for _, p := range hot {
+					if _, err := c.Set(ctx, p, nil, -1); err != nil {
+						done <- err
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+		time.Sleep(20 * time.Millisecond)
+		wc := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{root}, Recursive: true, Depth: -1, Concurrency: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		time.Sleep(100 * time.Millisecond)
+		close(stop)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		final := map[string]int32{}
+		for _, p := range hot {
+			st, err := c.Stat(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			final[p] = st.Version
+		}
+		col.waitFor(t, 30*time.Second, "every hot node at its final version", func(evs []Event) bool {
+			at := map[string]int32{}
+			for _, ev := range evs {
+				if ev.Type == EventDataChanged {
+					at[ev.Path] = ev.Version
+				}
+			}
+			for _, p := range hot {
+				if at[p] != final[p] {
+					return false
+				}
+			}
+			return true
+		})
+		time.Sleep(300 * time.Millisecond)
+		evs := col.snapshot()
+		for _, p := range hot {
+			checkChain(t, evs, p, final[p])
+		}
+		if evs[0].Type != EventArmed || evs[0].Nodes != len(all)+1 {
+			t.Errorf("armed: %+v", evs[0])
+		}
 	})
 }
