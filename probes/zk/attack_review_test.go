@@ -266,6 +266,9 @@ func TestAttackACLRevokedMidWatchNamed(t *testing.T) {
 		for time.Now().Before(deadline) {
 			evs := col.snapshot()
 			if has(evs, EventLimit, x) || accounted(evs)[x] == 3 {
+				// The embedded server gets here by delivering the notifications to a
+				// session without READ (a fidelity gap: ZooKeeper 3.8 does not).
+				t.Logf("%s: limit event %v, %d changes accounted", tg.Name, has(evs, EventLimit, x), accounted(evs)[x])
 				return
 			}
 			time.Sleep(100 * time.Millisecond)
