@@ -176,9 +176,9 @@ func TestAttackAbsentRootCreateDeleteCounted(t *testing.T) {
 		if _, err := c.Create(ctx, later, nil, 0, nil); err != nil {
 			t.Fatal(err)
 		}
-		evs := col.waitFor(t, 10*time.Second, "created "+later, func(evs []Event) bool { return has(evs, EventCreated, later) })
+		col.waitFor(t, 10*time.Second, "created "+later, func(evs []Event) bool { return has(evs, EventCreated, later) })
 		time.Sleep(300 * time.Millisecond)
-		evs = col.snapshot()
+		evs := col.snapshot()
 		var gapped int64
 		for _, ev := range evs {
 			if ev.Type == EventGap && ev.Path == later {
@@ -428,8 +428,8 @@ func TestAttackEphemeralsVanish(t *testing.T) {
 		}
 		col := collect(w)
 		owner.Close()
-		evs := col.waitFor(t, 10*time.Second, "ephemerals gone", func(evs []Event) bool { return kidsAccounted(evs, root) >= n })
-		evs = settle(t, c, col, s)
+		col.waitFor(t, 10*time.Second, "ephemerals gone", func(evs []Event) bool { return kidsAccounted(evs, root) >= n })
+		evs := settle(t, c, col, s)
 		for i := 0; i < n; i++ {
 			if p := fmt.Sprintf("%s/e%d", root, i); count(evs, EventDeleted, p) != 1 {
 				t.Errorf("%s deleted %d times", p, count(evs, EventDeleted, p))
@@ -747,9 +747,9 @@ func TestAttackMaxNodesFreedSlot(t *testing.T) {
 		if _, err := c.Set(ctx, b, []byte("sync"), -1); err != nil {
 			t.Fatal(err)
 		}
-		evs := col.waitFor(t, 10*time.Second, "data_changed "+b, func(evs []Event) bool { return has(evs, EventDataChanged, b) })
+		col.waitFor(t, 10*time.Second, "data_changed "+b, func(evs []Event) bool { return has(evs, EventDataChanged, b) })
 		time.Sleep(300 * time.Millisecond)
-		evs = col.snapshot()
+		evs := col.snapshot()
 		if accounted(evs)[late] != 1 {
 			t.Fatalf("%s: room under --max-nodes 3 freed by deleting %s, then set once: %d changes shown:%s", late, a, accounted(evs)[late], describe(evs))
 		}
