@@ -38,7 +38,7 @@ type Client struct {
 	servers string
 
 	mu     sync.Mutex
-	subs   []*eventQueue
+	subs   []subscriber
 	closed bool
 }
 
@@ -175,20 +175,39 @@ type Notification struct {
 	Received time.Time
 }
 
+// subscriber receives every event dispatched; push must never block.
+type subscriber interface {
+	push(Notification)
+	close()
+}
+
 // Subscribe returns every event go-zookeeper reports from now on (session state
 // changes and watch notifications), in order and without loss, until cancel is called
 // or the client is closed (then the channel is closed).
 func (c *Client) Subscribe() (events <-chan Notification, cancel func()) {
 	q := newEventQueue()
+	return q.out, c.subscribe(q)
+}
+
+// SubscribeInbox is Subscribe for a consumer that pulls: the inbox holds every event
+// dispatched so far. go-zookeeper dispatches a notification on its receive goroutine
+// before it hands over any reply that follows it on the wire, so taking the inbox
+// after a reply arrived yields every notification the server sent before that reply.
+func (c *Client) SubscribeInbox() (in *Inbox, cancel func()) {
+	in = &Inbox{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return in, c.subscribe(in)
+}
+
+func (c *Client) subscribe(q subscriber) (cancel func()) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		q.close()
-		return q.out, func() {}
+		return func() {}
 	}
 	c.subs = append(c.subs, q)
 	c.mu.Unlock()
-	return q.out, func() {
+	return func() {
 		c.mu.Lock()
 		for i, s := range c.subs {
 			if s == q {
@@ -199,6 +218,51 @@ func (c *Client) Subscribe() (events <-chan Notification, cancel func()) {
 		c.mu.Unlock()
 		q.close()
 	}
+}
+
+// Inbox is an unbounded FIFO of notifications that its consumer drains with Take.
+type Inbox struct {
+	mu     sync.Mutex
+	items  []Notification
+	wake   chan struct{}
+	done   chan struct{}
+	closed bool
+}
+
+// Ready has a value when notifications may be waiting.
+func (in *Inbox) Ready() <-chan struct{} { return in.wake }
+
+// Done is closed when the subscription ends (cancel, or the client closed).
+func (in *Inbox) Done() <-chan struct{} { return in.done }
+
+// Take returns the notifications dispatched so far, oldest first, and empties the inbox.
+func (in *Inbox) Take() []Notification {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	items := in.items
+	in.items = nil
+	return items
+}
+
+func (in *Inbox) push(ev Notification) {
+	in.mu.Lock()
+	if !in.closed {
+		in.items = append(in.items, ev)
+	}
+	in.mu.Unlock()
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (in *Inbox) close() {
+	in.mu.Lock()
+	if !in.closed {
+		in.closed = true
+		close(in.done)
+	}
+	in.mu.Unlock()
 }
 
 // dispatch runs on go-zookeeper's receive goroutine: it must never block.

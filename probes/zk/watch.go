@@ -139,6 +139,9 @@ const (
 )
 
 type readReply struct {
+	// node is the watched node the read is for: a reply for a node since forgotten
+	// (deleted, or replaced by a resync) is dropped.
+	node   *wnode
 	path   string
 	kind   readKind
 	exists bool
@@ -202,7 +205,7 @@ func (c *Client) Watch(ctx context.Context, opt WatchOptions) (*Watcher, error) 
 	w.summary = Summary{ByType: map[EventType]int64{}, Started: time.Now()}
 	// Subscribe before arming: nothing that happens after the first watch is set can
 	// be missed.
-	events, cancel := c.Subscribe()
+	inbox, cancel := c.SubscribeInbox()
 	nodes, err := w.snapshot(ctx)
 	if err != nil {
 		cancel()
@@ -215,7 +218,7 @@ func (c *Client) Watch(ctx context.Context, opt WatchOptions) (*Watcher, error) 
 		msg += fmt.Sprintf(" (%d not readable by this session: ZooKeeper sends no notifications for them; authenticate with a user their ACL allows)", hidden)
 	}
 	w.emit(Event{Type: EventArmed, Nodes: len(nodes), SessionID: c.SessionID(), Server: c.conn.Server(), Source: "arm", Message: msg})
-	go w.run(ctx, events, cancel)
+	go w.run(ctx, inbox, cancel)
 	return w, nil
 }
 
@@ -464,7 +467,7 @@ func (w *Watcher) fetch(path string, kind readKind) (readRes, error) {
 
 // ---- the event loop ----
 
-func (w *Watcher) run(ctx context.Context, events <-chan Notification, cancel func()) {
+func (w *Watcher) run(ctx context.Context, inbox *Inbox, cancel func()) {
 	defer close(w.done)
 	defer close(w.out)
 	defer cancel()
@@ -474,12 +477,15 @@ func (w *Watcher) run(ctx context.Context, events <-chan Notification, cancel fu
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-events:
-			if !ok {
-				return
-			}
-			w.onZKEvent(ctx, ev)
+		case <-inbox.Done():
+			return
+		case <-inbox.Ready():
+			w.takeEvents(ctx, inbox)
 		case r := <-w.replies:
+			// Every notification the server sent before this reply is in the inbox:
+			// handle them first, so the reply is applied in the server's order (a
+			// child's NodeDeleted before its parent's children re-read, say).
+			w.takeEvents(ctx, inbox)
 			w.inflight--
 			w.onReply(r)
 			w.pump(ctx)
@@ -496,6 +502,12 @@ func (w *Watcher) run(ctx context.Context, events <-chan Notification, cancel fu
 				w.retryDirty(ctx)
 			}
 		}
+	}
+}
+
+func (w *Watcher) takeEvents(ctx context.Context, inbox *Inbox) {
+	for _, ev := range inbox.Take() {
+		w.onZKEvent(ctx, ev)
 	}
 }
 
@@ -522,9 +534,15 @@ func (w *Watcher) onZKEvent(ctx context.Context, note Notification) {
 		w.schedule(ctx, n, readData)
 	case gozk.EventNodeDeleted:
 		n.dataArmed, n.kidsArmed = false, false
-		if n.isRoot {
+		switch {
+		case n.dataInflight:
+			// The reply may predate the deletion (a node just learned from its
+			// parent, whose arming read answered "exists"): read again after it,
+			// and let that read decide.
+			n.dataDirty = true
+		case n.isRoot:
 			w.schedule(ctx, n, readData)
-		} else if n.exists {
+		case n.exists:
 			w.notified = note.Received
 			w.nodeDeleted(n, "watch")
 			w.notified = time.Time{}
@@ -584,7 +602,7 @@ func (w *Watcher) schedule(ctx context.Context, n *wnode, kind readKind) {
 		}
 		n.kidsInflight, n.kidsDirty = true, false
 	}
-	w.queue = append(w.queue, readReply{path: n.path, kind: kind})
+	w.queue = append(w.queue, readReply{node: n, path: n.path, kind: kind})
 	w.pump(ctx)
 }
 
@@ -594,7 +612,11 @@ func (w *Watcher) pump(ctx context.Context) {
 		q := w.queue[0]
 		w.queue = w.queue[1:]
 		w.inflight++
-		go func() { w.replies <- w.readNow(q.path, q.kind) }()
+		go func() {
+			r := w.readNow(q.path, q.kind)
+			r.node = q.node
+			w.replies <- r
+		}()
 	}
 	if len(w.queue) == 0 {
 		w.queue = nil // let the backing array go
@@ -603,7 +625,7 @@ func (w *Watcher) pump(ctx context.Context) {
 
 func (w *Watcher) onReply(r readReply) {
 	n := w.nodes[r.path]
-	if n == nil {
+	if n == nil || n != r.node {
 		return
 	}
 	switch r.kind {
@@ -844,7 +866,7 @@ func (w *Watcher) verifyAll(ctx context.Context) {
 		if !n.dataArmed || n.dataDirty {
 			w.schedule(ctx, n, readData)
 		} else {
-			w.queue = append(w.queue, readReply{path: n.path, kind: verifyData})
+			w.queue = append(w.queue, readReply{node: n, path: n.path, kind: verifyData})
 		}
 		if !n.exists {
 			continue
@@ -852,7 +874,7 @@ func (w *Watcher) verifyAll(ctx context.Context) {
 		if !n.kidsArmed || n.kidsDirty {
 			w.schedule(ctx, n, readKids)
 		} else {
-			w.queue = append(w.queue, readReply{path: n.path, kind: verifyKids})
+			w.queue = append(w.queue, readReply{node: n, path: n.path, kind: verifyKids})
 		}
 	}
 	w.pump(ctx)
