@@ -1,14 +1,11 @@
 package zk_test
 
 // CLI-level attack on `dsctl zk watch` (see probes/zk/attack_review_test.go for the
-// probe-level ones). Guarded: run with
-//
-//	DSCTL_ATTACK=1 go test -race -count=1 -run TestAttack ./commands/zk/
+// probe-level ones).
 
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,9 +18,6 @@ import (
 // pattern), then sets it: the stream shows the deletion and a children gap of 2, never
 // the creation, and nothing for the set; the summary counts the node as unwatched.
 func TestAttackCLIReplacedNodeGoesSilent(t *testing.T) {
-	if os.Getenv("DSCTL_ATTACK") == "" {
-		t.Skip("finding 1: a recursive child deleted and re-created with the same name is never watched again (set DSCTL_ATTACK=1 to run)")
-	}
 	eachTarget(t, func(t *testing.T, tg target) {
 		c := client(t, tg)
 		root := base(t, c)

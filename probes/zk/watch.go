@@ -114,10 +114,6 @@ type wnode struct {
 	exists bool
 	stat   Stat
 	kids   map[string]struct{}
-	// fresh means the node was learned from its parent's children: its first read
-	// reports it as created.
-	fresh bool
-
 	// noList: the session has no READ permission on the node (found when listing its
 	// children fails): the server sends no notifications for it.
 	noList bool
@@ -158,7 +154,10 @@ type Watcher struct {
 	out  chan Event
 	done chan struct{}
 
-	nodes    map[string]*wnode
+	nodes map[string]*wnode
+	// refused are children not watched because --max-nodes was reached (reported
+	// once each with a limit event).
+	refused  map[string]bool
 	replies  chan readReply
 	queue    []readReply // reads waiting for a slot (only path and kind set)
 	inflight int
@@ -201,7 +200,7 @@ func (c *Client) Watch(ctx context.Context, opt WatchOptions) (*Watcher, error) 
 		opt.Concurrency = DefaultConcurrency
 	}
 	w := &Watcher{c: c, opt: opt, out: make(chan Event, 4096), done: make(chan struct{}),
-		replies: make(chan readReply, 1024), connected: true, sessionID: c.SessionID()}
+		replies: make(chan readReply, 1024), connected: true, sessionID: c.SessionID(), refused: map[string]bool{}}
 	w.summary = Summary{ByType: map[EventType]int64{}, Started: time.Now()}
 	// Subscribe before arming: nothing that happens after the first watch is set can
 	// be missed.
@@ -708,7 +707,6 @@ func (w *Watcher) applyData(n *wnode, r readReply) {
 			w.emit(Event{Type: EventGap, Path: n.path, Change: EventDataChanged, OldVersion: 0, Version: r.stat.Version,
 				Missed: int64(r.stat.Version), Stat: r.stat, Source: src})
 		}
-		n.fresh = false
 		n.kids = map[string]struct{}{}
 		w.schedule(context.Background(), n, readKids)
 		w.setWatched()
@@ -782,6 +780,7 @@ func (w *Watcher) applyKids(n *wnode, r readReply) {
 			Missed: d, Stat: n.stat, Source: src})
 	}
 	for _, k := range removed {
+		delete(w.refused, Join(n.path, k))
 		if c := w.nodes[Join(n.path, k)]; c != nil && !c.isRoot && c.exists {
 			w.nodeDeleted(c, src)
 		}
@@ -789,17 +788,24 @@ func (w *Watcher) applyKids(n *wnode, r readReply) {
 	if !w.descend(n) {
 		return
 	}
-	for _, k := range added {
+	// Every listed child not watched yet, not only the added names: a child deleted
+	// and created again under the same name is no name change, but its deletion
+	// forgot it, and the new node must be watched (and reported created).
+	for _, k := range r.kids {
 		cp := Join(n.path, k)
 		if _, dup := w.nodes[cp]; dup {
 			continue
 		}
 		if len(w.nodes) >= w.opt.MaxNodes {
-			w.emit(Event{Type: EventLimit, Path: cp, Source: src,
-				Message: fmt.Sprintf("not watched: --max-nodes %d reached", w.opt.MaxNodes)})
+			if !w.refused[cp] { // reported once
+				w.refused[cp] = true
+				w.emit(Event{Type: EventLimit, Path: cp, Source: src,
+					Message: fmt.Sprintf("not watched: --max-nodes %d reached", w.opt.MaxNodes)})
+			}
 			continue
 		}
-		child := &wnode{path: cp, root: n.root, depth: n.depth + 1, fresh: true}
+		delete(w.refused, cp)
+		child := &wnode{path: cp, root: n.root, depth: n.depth + 1}
 		w.nodes[cp] = child
 		w.schedule(context.Background(), child, readData)
 	}
@@ -897,6 +903,7 @@ func (w *Watcher) resync(ctx context.Context) {
 	}
 	w.needResync, w.resyncErr = false, ""
 	w.nodes = after
+	w.refused = map[string]bool{}
 	w.queue = nil
 	w.mu.Lock()
 	w.summary.Resyncs++
