@@ -735,16 +735,13 @@ func (w *Watcher) applyData(n *wnode, r readReply) {
 	}
 }
 
-// mergeDataStat takes the data fields of a newer read, keeping child fields that may
-// be newer from a children read.
+// mergeDataStat takes the data fields of a newer data read and keeps the child fields
+// (Pzxid, Cversion, NumChildren) from the last children read: only a children read,
+// which also lists the names, may move them, or the cversion it compares against
+// would already include the changes it has to account for.
 func mergeDataStat(known, read Stat) Stat {
-	kidsNewer := known.Pzxid > read.Pzxid
-	p, cv, nc := known.Pzxid, known.Cversion, known.NumChildren
-	known = read
-	if kidsNewer {
-		known.Pzxid, known.Cversion, known.NumChildren = p, cv, nc
-	}
-	return known
+	read.Pzxid, read.Cversion, read.NumChildren = known.Pzxid, known.Cversion, known.NumChildren
+	return read
 }
 
 // applyKids compares a children read with the known children and emits what changed.
