@@ -928,10 +928,18 @@ func (w *Watcher) resync(ctx context.Context) {
 		case bx && !ax:
 			ev.Change, ev.OldVersion, ev.OldCversion, ev.Missed = EventDeleted, b.stat.Version, b.stat.Cversion, 1
 		case !bx && ax:
-			ev.Change, ev.Version, ev.Cversion, ev.Stat, ev.Missed = EventCreated, a.stat.Version, a.stat.Cversion, a.stat, 1
+			// a new node starts at version 0 and each set adds 1: the creation, then
+			// Version sets
+			ev.Change, ev.Version, ev.Cversion, ev.Stat = EventCreated, a.stat.Version, a.stat.Cversion, a.stat
+			ev.Missed = 1 + int64(a.stat.Version)
+			if a.stat.Version > 0 {
+				ev.Message = fmt.Sprintf("created, then %d data changes", a.stat.Version)
+			}
 		case a.stat.Czxid != b.stat.Czxid:
-			ev.Change, ev.OldVersion, ev.Version, ev.Stat, ev.Missed = EventCreated, b.stat.Version, a.stat.Version, a.stat, 2
-			ev.Message = "deleted and created again"
+			ev.Change, ev.OldVersion, ev.Version, ev.Stat = EventCreated, b.stat.Version, a.stat.Version, a.stat
+			ev.OldCversion, ev.Cversion = b.stat.Cversion, a.stat.Cversion
+			ev.Missed = 2 + int64(a.stat.Version)
+			ev.Message = fmt.Sprintf("deleted and created again, then %d data changes (changes to the old node before its deletion cannot be known)", a.stat.Version)
 		default:
 			dv := int64(a.stat.Version) - int64(b.stat.Version)
 			dc := int64(a.stat.Cversion) - int64(b.stat.Cversion)
