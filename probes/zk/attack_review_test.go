@@ -128,7 +128,6 @@ func TestAttackRecreatedChildStaysWatched(t *testing.T) {
 // the watcher saw. The watcher cannot know how many sets there were, but the
 // notification proves at least one: no data_changed, no gap, nothing.
 func TestAttackChangesBeforeDeleteCounted(t *testing.T) {
-	attackGuard(t, "finding 2: sets right before a delete are not counted (no data_changed, no gap)")
 	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
 		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
 		ctx, cancel := context.WithCancel(context.Background())
@@ -156,9 +155,9 @@ func TestAttackChangesBeforeDeleteCounted(t *testing.T) {
 // Finding 3: a watched path that does not exist, created and deleted before the
 // watcher re-reads it, leaves no trace: the NodeCreated notification's re-read finds
 // no node and the watcher prints nothing (no created, no deleted, no gap), though
-// the notification proves it existed.
+// the notification proves it existed. Fixed: a gap of 2 (created, deleted) when the
+// re-read after the created notification finds nothing.
 func TestAttackAbsentRootCreateDeleteCounted(t *testing.T) {
-	attackGuard(t, "finding 3: an absent watched path created and deleted before the re-read leaves no event")
 	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
 		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
 		ctx, cancel := context.WithCancel(context.Background())
@@ -172,6 +171,11 @@ func TestAttackAbsentRootCreateDeleteCounted(t *testing.T) {
 		}
 		col := collect(w)
 		multi(t, c, mkCreate(later), mkDelete(later))
+		// Wait for the watcher's re-read before creating it again: a creation right
+		// after could reach the server first, and then nothing the client gets can tell
+		// create-delete-create from one create (notifications carry no zxid): a
+		// documented limit, not tested.
+		col.waitFor(t, 10*time.Second, "gap "+later, func(evs []Event) bool { return has(evs, EventGap, later) })
 		if _, err := c.Create(ctx, later, nil, 0, nil); err != nil {
 			t.Fatal(err)
 		}

@@ -123,6 +123,20 @@ type wnode struct {
 	dataArmed, kidsArmed       bool
 	dataInflight, kidsInflight bool
 	dataDirty, kidsDirty       bool
+
+	// notes counts the data notifications (created, data changed, deleted) handled;
+	// each read records it when issued, so a reply tells whether it was read after a
+	// given notification.
+	notes int
+	// changeNoted: a data-changed notification proves a change past version
+	// noteBase that no data read has shown yet. If the node turns out deleted first,
+	// a gap of at least 1 says so.
+	changeNoted bool
+	noteBase    int32
+	// createNote is the notes count of a created notification for a node not known to
+	// exist (0: none pending): a read issued after it that finds no node proves a
+	// creation and a deletion nobody saw.
+	createNote int
 }
 
 type readKind int
@@ -137,7 +151,9 @@ const (
 type readReply struct {
 	// node is the watched node the read is for: a reply for a node since forgotten
 	// (deleted, or replaced by a resync) is dropped.
-	node   *wnode
+	node *wnode
+	// notes is node.notes when the read was issued.
+	notes  int
 	path   string
 	kind   readKind
 	exists bool
@@ -528,7 +544,17 @@ func (w *Watcher) onZKEvent(ctx context.Context, note Notification) {
 		n.triggered = note.Received
 	}
 	switch ev.Type {
+	case gozk.EventNodeDataChanged, gozk.EventNodeCreated, gozk.EventNodeDeleted:
+		n.notes++
+	}
+	switch ev.Type {
 	case gozk.EventNodeDataChanged, gozk.EventNodeCreated:
+		if ev.Type == gozk.EventNodeDataChanged && !n.changeNoted {
+			n.changeNoted, n.noteBase = true, n.stat.Version
+		}
+		if ev.Type == gozk.EventNodeCreated && !n.exists {
+			n.createNote = n.notes
+		}
 		n.dataArmed = false
 		w.schedule(ctx, n, readData)
 	case gozk.EventNodeDeleted:
@@ -611,9 +637,13 @@ func (w *Watcher) pump(ctx context.Context) {
 		q := w.queue[0]
 		w.queue = w.queue[1:]
 		w.inflight++
+		notes := 0
+		if q.node != nil {
+			notes = q.node.notes
+		}
 		go func() {
 			r := w.readNow(q.path, q.kind)
-			r.node = q.node
+			r.node, r.notes = q.node, notes
 			w.replies <- r
 		}()
 	}
@@ -692,14 +722,24 @@ func (w *Watcher) source(r readReply) string {
 // applyData compares a data read with what was known and emits what changed.
 func (w *Watcher) applyData(n *wnode, r readReply) {
 	src := w.source(r)
+	if r.exists && r.stat.Version > n.noteBase {
+		n.changeNoted = false // a read after the change shows it
+	}
 	switch {
 	case !r.exists && !n.exists:
+		if n.createNote > 0 && r.notes >= n.createNote {
+			// read after a created notification, and gone again
+			n.createNote = 0
+			w.emit(Event{Type: EventGap, Path: n.path, Change: EventCreated, Missed: 2, Source: src,
+				Message: "created and deleted before it could be read: at least 2 changes (the node is gone, so how many more is unknowable)"})
+		}
 		if !n.isRoot {
 			delete(w.nodes, n.path)
 		}
 	case !r.exists && n.exists:
 		w.nodeDeleted(n, src)
 	case r.exists && !n.exists:
+		n.createNote, n.changeNoted = 0, false
 		n.exists, n.stat = true, r.stat
 		w.emit(Event{Type: EventCreated, Path: n.path, Stat: r.stat, Version: r.stat.Version, Cversion: r.stat.Cversion,
 			Data: r.data, Source: src})
@@ -712,6 +752,10 @@ func (w *Watcher) applyData(n *wnode, r readReply) {
 		w.setWatched()
 	case r.stat.Czxid != n.stat.Czxid:
 		// deleted and created again between two reads
+		if r.stat.Version > 0 {
+			// a data notification may be for the new node, whose sets the version counts
+			n.changeNoted = false
+		}
 		w.nodeDeleted(n, src)
 		if w.nodes[n.path] == nil {
 			w.nodes[n.path] = n
@@ -815,6 +859,12 @@ func (w *Watcher) nodeDeleted(n *wnode, src string) {
 		if c := w.nodes[Join(n.path, k)]; c != nil && !c.isRoot && c.exists {
 			w.nodeDeleted(c, src)
 		}
+	}
+	if n.changeNoted {
+		n.changeNoted = false
+		w.emit(Event{Type: EventGap, Path: n.path, Change: EventDataChanged, OldVersion: n.stat.Version, Version: n.stat.Version,
+			Missed: 1, Stat: n.stat, Source: src,
+			Message: "at least 1 data change before the node was deleted: it was gone before it could be re-read, so the exact count is unknowable"})
 	}
 	w.emit(Event{Type: EventDeleted, Path: n.path, OldVersion: n.stat.Version, OldCversion: n.stat.Cversion,
 		Stat: Stat{Czxid: n.stat.Czxid, Mzxid: n.stat.Mzxid, Pzxid: n.stat.Pzxid}, Source: src})
