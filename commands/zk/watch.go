@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -90,7 +91,10 @@ After every trigger the node is re-read and the watch re-armed in the same reque
 ZooKeeper watches fire once, so changes made between a trigger and the re-arm are
 not seen one by one; dsctl counts them from the version jump and emits a gap event
 ("version 3 -> 6: 2 changes not observed"), likewise for children (cversion).
-Changes shown plus changes counted in gaps equal the changes made.
+Changes shown plus changes counted in gaps equal the changes made. When a
+notification proves changes but the node is deleted before the re-read, the gap says
+"at least" (sets before a delete: at least 1; a watched absent path created and
+deleted: 2), since no one can count them any more.
 
 Without --recursive each PATH is watched for its data and its children; with it,
 every descendant down to --depth levels is watched too (new nodes are armed as they
@@ -100,7 +104,8 @@ Connection loss: a disconnected event; on reconnect within the session, reconnec
 and every watched node is re-read to verify nothing was missed (source "verify").
 Session expiry: session_expired, then the watched subtree is re-read and re-armed on a
 new session and what changed meanwhile is printed as resync events (change, old and
-new versions, missed = changes it stands for), then armed again. No session event is
+new versions, missed = changes it stands for: a node created meanwhile is 1 + its
+version, one deleted and created again 2 + its version), then armed again. No session event is
 dropped.
 
 ctrl-C (or --duration) ends the watch with a summary (events, gaps, changes missed,
@@ -282,10 +287,14 @@ func Record(ev zkprobe.Event, as zkprobe.Rendering) EventRecord {
 		d.WriteString(kidsText(ev.Added, ev.Removed))
 		fmt.Fprintf(&d, " (cversion %d -> %d)", ev.OldCversion, ev.Cversion)
 	case zkprobe.EventGap:
-		if ev.Change == zkprobe.EventChildrenChanged {
+		switch {
+		case ev.Change == zkprobe.EventChildrenChanged:
 			r.OldCversion, r.Cversion = i32(ev.OldCversion), i32(ev.Cversion)
 			fmt.Fprintf(&d, "cversion %d -> %d: %s not observed", ev.OldCversion, ev.Cversion, output.Plural(int(ev.Missed), "child change"))
-		} else {
+		case ev.Message != "":
+			// changes proven by a notification, but the node was gone at the re-read
+			fmt.Fprintf(&d, "%s not observed: %s", output.Plural(int(ev.Missed), "change"), ev.Message)
+		default:
 			r.OldVersion, r.Version = i32(ev.OldVersion), i32(ev.Version)
 			fmt.Fprintf(&d, "version %d -> %d: %s not observed", ev.OldVersion, ev.Version, output.Plural(int(ev.Missed), "change"))
 		}
@@ -293,7 +302,10 @@ func Record(ev zkprobe.Event, as zkprobe.Rendering) EventRecord {
 		switch ev.Change {
 		case zkprobe.EventCreated:
 			r.Version = i32(ev.Version)
-			fmt.Fprintf(&d, "created while unwatched (version %d)", ev.Version)
+			fmt.Fprintf(&d, "created while unwatched (version %d; %s)", ev.Version, output.Plural(int(ev.Missed), "change"))
+			if ev.Message != "" {
+				d.WriteString(": " + ev.Message)
+			}
 		case zkprobe.EventDeleted:
 			r.OldVersion = i32(ev.OldVersion)
 			fmt.Fprintf(&d, "deleted while unwatched (was version %d)", ev.OldVersion)
@@ -335,7 +347,11 @@ func Record(ev zkprobe.Event, as zkprobe.Rendering) EventRecord {
 		if len(v) > 120 || strings.Contains(v, "\n") {
 			v = strings.ReplaceAll(v, "\n", " ")
 			if len(v) > 120 {
-				v = v[:117] + "..."
+				cut := 117
+				for cut > 0 && !utf8.RuneStart(v[cut]) {
+					cut-- // never split a UTF-8 character
+				}
+				v = v[:cut] + "..."
 			}
 		}
 		d.WriteString(" data: " + v)

@@ -761,7 +761,8 @@ func (w *Watcher) applyData(n *wnode, r readReply) {
 			w.nodes[n.path] = n
 		}
 		n.exists, n.stat, n.kids = true, r.stat, map[string]struct{}{}
-		w.emit(Event{Type: EventCreated, Path: n.path, Stat: r.stat, Version: r.stat.Version, Data: r.data, Source: src})
+		w.emit(Event{Type: EventCreated, Path: n.path, Stat: r.stat, Version: r.stat.Version, Cversion: r.stat.Cversion,
+			Data: r.data, Source: src})
 		if r.stat.Version > 0 {
 			w.emit(Event{Type: EventGap, Path: n.path, Change: EventDataChanged, Version: r.stat.Version,
 				Missed: int64(r.stat.Version), Stat: r.stat, Source: src})
