@@ -133,6 +133,9 @@ type wnode struct {
 	// a gap of at least 1 says so.
 	changeNoted bool
 	noteBase    int32
+	// adopted: refused at --max-nodes, watched once room was freed: its first read
+	// reports it armed, not created.
+	adopted bool
 	// createNote is the notes count of a created notification for a node not known to
 	// exist (0: none pending): a read issued after it that finds no node proves a
 	// creation and a deletion nobody saw.
@@ -496,6 +499,7 @@ func (w *Watcher) run(ctx context.Context, inbox *Inbox, cancel func()) {
 			return
 		case <-inbox.Ready():
 			w.takeEvents(ctx, inbox)
+			w.adoptRefused(ctx)
 		case r := <-w.replies:
 			// Every notification the server sent before this reply is in the inbox:
 			// handle them first, so the reply is applied in the server's order (a
@@ -503,6 +507,7 @@ func (w *Watcher) run(ctx context.Context, inbox *Inbox, cancel func()) {
 			w.takeEvents(ctx, inbox)
 			w.inflight--
 			w.onReply(r)
+			w.adoptRefused(ctx)
 			w.pump(ctx)
 		case <-w.verifyAfter:
 			w.verifyAfter = nil
@@ -738,6 +743,13 @@ func (w *Watcher) applyData(n *wnode, r readReply) {
 		}
 	case !r.exists && n.exists:
 		w.nodeDeleted(n, src)
+	case r.exists && !n.exists && n.adopted:
+		n.adopted, n.createNote, n.changeNoted = false, 0, false
+		n.exists, n.stat, n.kids = true, r.stat, map[string]struct{}{}
+		w.emit(Event{Type: EventArmed, Path: n.path, Nodes: 1, Stat: r.stat, Version: r.stat.Version, Cversion: r.stat.Cversion,
+			Data: r.data, SessionID: w.sessionID, Server: w.c.conn.Server(), Source: "arm", Message: "(room freed under --max-nodes)"})
+		w.schedule(context.Background(), n, readKids)
+		w.setWatched()
 	case r.exists && !n.exists:
 		n.createNote, n.changeNoted = 0, false
 		n.exists, n.stat = true, r.stat
@@ -850,6 +862,43 @@ func (w *Watcher) applyKids(n *wnode, r readReply) {
 		child := &wnode{path: cp, root: n.root, depth: n.depth + 1}
 		w.nodes[cp] = child
 		w.schedule(context.Background(), child, readData)
+	}
+}
+
+// adoptRefused watches children refused at --max-nodes once deletions made room,
+// oldest path order first; a refused name its parent no longer lists is forgotten.
+func (w *Watcher) adoptRefused(ctx context.Context) {
+	if len(w.refused) == 0 || len(w.nodes) >= w.opt.MaxNodes {
+		return
+	}
+	paths := make([]string, 0, len(w.refused))
+	for p := range w.refused {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		if len(w.nodes) >= w.opt.MaxNodes {
+			return
+		}
+		delete(w.refused, p)
+		i := strings.LastIndexByte(p, '/')
+		dir, name := p[:i], p[i+1:]
+		if dir == "" {
+			dir = "/"
+		}
+		parent := w.nodes[dir]
+		if parent == nil || !parent.exists || !w.descend(parent) {
+			continue
+		}
+		if _, listed := parent.kids[name]; !listed {
+			continue
+		}
+		if _, dup := w.nodes[p]; dup {
+			continue
+		}
+		child := &wnode{path: p, root: parent.root, depth: parent.depth + 1, adopted: true}
+		w.nodes[p] = child
+		w.schedule(ctx, child, readData)
 	}
 }
 
