@@ -238,7 +238,11 @@ func TestAttackCversionAbsorbedByDataRead(t *testing.T) {
 // setACL triggers no watch, the server then delivers no notification for the node,
 // and the watcher never re-reads it, so no limit event names it.
 func TestAttackACLRevokedMidWatchNamed(t *testing.T) {
-	attackGuard(t, "finding 5: a node whose ACL is changed mid-watch to deny READ goes silent, unnamed")
+	// Not fixed: setACL fires no watch and ZooKeeper 3.8 sends no notification to a
+	// session without READ on the node, so the watcher gets no signal and issues no
+	// read that could fail with NoAuth; naming it would take polling every watched
+	// node's aversion (exists needs no permission), which the watcher does not do.
+	attackGuard(t, "finding 5: a node whose ACL is changed mid-watch to deny READ goes silent, unnamed (a documented limit: no signal without polling)")
 	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
 		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
 		ctx, cancel := context.WithCancel(context.Background())
