@@ -288,12 +288,16 @@ func Record(ev zkprobe.Event, as zkprobe.Rendering) EventRecord {
 		fmt.Fprintf(&d, " (cversion %d -> %d)", ev.OldCversion, ev.Cversion)
 	case zkprobe.EventGap:
 		switch {
+		case ev.Message != "":
+			// changes proven by a notification, but the node was gone at the re-read
+			what := "change"
+			if ev.Change == zkprobe.EventChildrenChanged {
+				what = "child change"
+			}
+			fmt.Fprintf(&d, "%s not observed: %s", output.Plural(int(ev.Missed), what), ev.Message)
 		case ev.Change == zkprobe.EventChildrenChanged:
 			r.OldCversion, r.Cversion = i32(ev.OldCversion), i32(ev.Cversion)
 			fmt.Fprintf(&d, "cversion %d -> %d: %s not observed", ev.OldCversion, ev.Cversion, output.Plural(int(ev.Missed), "child change"))
-		case ev.Message != "":
-			// changes proven by a notification, but the node was gone at the re-read
-			fmt.Fprintf(&d, "%s not observed: %s", output.Plural(int(ev.Missed), "change"), ev.Message)
 		default:
 			r.OldVersion, r.Version = i32(ev.OldVersion), i32(ev.Version)
 			fmt.Fprintf(&d, "version %d -> %d: %s not observed", ev.OldVersion, ev.Version, output.Plural(int(ev.Missed), "change"))

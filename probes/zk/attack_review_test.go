@@ -152,6 +152,34 @@ func TestAttackChangesBeforeDeleteCounted(t *testing.T) {
 	})
 }
 
+// Like finding 2, for children: a watched node (not --recursive) gets a child that is
+// deleted again, then the node itself is deleted, all before the children re-read:
+// the notification proves a child created and deleted; a gap of at least 2 says so.
+func TestAttackChildChangesBeforeDeleteCounted(t *testing.T) {
+	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
+		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		root := base(t, c)
+		p, s := root+"/p", root+"/sentinel"
+		if err := c.CreateAll(ctx, []string{p, s}, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		wc := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
+		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{p, s}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := collect(w)
+		multi(t, c, mkCreate(p+"/x"), mkDelete(p+"/x"), mkDelete(p))
+		evs := settle(t, c, col, s)
+		if count(evs, EventDeleted, p) != 1 || kidsAccounted(evs, p) != 2 {
+			t.Fatalf("child created and deleted, then %s deleted: want deleted once and 2 child changes accounted; got %d deleted, %d accounted:%s",
+				p, count(evs, EventDeleted, p), kidsAccounted(evs, p), describe(evs))
+		}
+	})
+}
+
 // Finding 3: a watched path that does not exist, created and deleted before the
 // watcher re-reads it, leaves no trace: the NodeCreated notification's re-read finds
 // no node and the watcher prints nothing (no created, no deleted, no gap), though

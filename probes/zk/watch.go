@@ -133,6 +133,10 @@ type wnode struct {
 	// a gap of at least 1 says so.
 	changeNoted bool
 	noteBase    int32
+	// kidsNoted: likewise for a children-changed notification past cversion
+	// kidsBase.
+	kidsNoted bool
+	kidsBase  int32
 	// adopted: refused at --max-nodes, watched once room was freed: its first read
 	// reports it armed, not created.
 	adopted bool
@@ -578,6 +582,9 @@ func (w *Watcher) onZKEvent(ctx context.Context, note Notification) {
 			w.notified = time.Time{}
 		}
 	case gozk.EventNodeChildrenChanged:
+		if !n.kidsNoted {
+			n.kidsNoted, n.kidsBase = true, n.stat.Cversion
+		}
 		n.kidsArmed = false
 		w.schedule(ctx, n, readKids)
 	case gozk.EventNotWatching:
@@ -751,7 +758,7 @@ func (w *Watcher) applyData(n *wnode, r readReply) {
 		w.schedule(context.Background(), n, readKids)
 		w.setWatched()
 	case r.exists && !n.exists:
-		n.createNote, n.changeNoted = 0, false
+		n.createNote, n.changeNoted, n.kidsNoted = 0, false, false
 		n.exists, n.stat = true, r.stat
 		w.emit(Event{Type: EventCreated, Path: n.path, Stat: r.stat, Version: r.stat.Version, Cversion: r.stat.Cversion,
 			Data: r.data, Source: src})
@@ -805,6 +812,9 @@ func mergeDataStat(known, read Stat) Stat {
 func (w *Watcher) applyKids(n *wnode, r readReply) {
 	if !n.exists || r.stat.Czxid != n.stat.Czxid || r.stat.Pzxid < n.stat.Pzxid {
 		return // stale, or the data read will report the node's re-creation first
+	}
+	if r.stat.Cversion > n.kidsBase {
+		n.kidsNoted = false // a read after the change shows it
 	}
 	now := make(map[string]struct{}, len(r.kids))
 	var added, removed []string
@@ -910,6 +920,15 @@ func (w *Watcher) nodeDeleted(n *wnode, src string) {
 			w.nodeDeleted(c, src)
 		}
 	}
+	if n.kidsNoted && len(n.kids) == 0 {
+		// a child change on a node with no known child, and the node is gone: a
+		// child was created and deleted (removing children it was known to have
+		// is implied by its deletion)
+		w.emit(Event{Type: EventGap, Path: n.path, Change: EventChildrenChanged, OldCversion: n.stat.Cversion, Cversion: n.stat.Cversion,
+			Missed: 2, Stat: n.stat, Source: src,
+			Message: "at least 2 child changes (a child created and deleted) before the node was deleted: it was gone before its children could be re-read, so the exact count is unknowable"})
+	}
+	n.kidsNoted = false
 	if n.changeNoted {
 		n.changeNoted = false
 		w.emit(Event{Type: EventGap, Path: n.path, Change: EventDataChanged, OldVersion: n.stat.Version, Version: n.stat.Version,
