@@ -93,7 +93,8 @@ func settle(t *testing.T, c *Client, col *collector, sentinel string) []Event {
 // parent's children are re-read is never watched again: its NodeDeleted removes it
 // from the watched set, and the parent's re-read shows the same names (only a
 // children gap of 2), so nothing re-arms the new node. Every later change to it is
-// silently lost, and no created event is printed.
+// silently lost, and no created event is printed. Fixed: every listed child not
+// watched is armed, not only added names.
 func TestAttackRecreatedChildStaysWatched(t *testing.T) {
 	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
 		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
@@ -126,7 +127,8 @@ func TestAttackRecreatedChildStaysWatched(t *testing.T) {
 // Finding 2: data changes made just before a delete are not counted: the data
 // notification's re-read finds no node, and the deleted event carries the last version
 // the watcher saw. The watcher cannot know how many sets there were, but the
-// notification proves at least one: no data_changed, no gap, nothing.
+// notification proves at least one: no data_changed, no gap, nothing. Fixed: a gap of
+// at least 1 whose message says the exact count is unknowable.
 func TestAttackChangesBeforeDeleteCounted(t *testing.T) {
 	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
 		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
@@ -227,7 +229,7 @@ func TestAttackAbsentRootCreateDeleteCounted(t *testing.T) {
 // copies the new cversion into what the watcher knows (mergeDataStat), so the children
 // re-read computes its gap from the new cversion: child changes no name difference
 // shows (a child created and deleted) are silently not counted, and children_changed
-// carries old_cversion == cversion.
+// carries old_cversion == cversion. Fixed: only children reads move the child fields.
 func TestAttackCversionAbsorbedByDataRead(t *testing.T) {
 	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
 		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
@@ -313,7 +315,8 @@ func TestAttackACLRevokedMidWatchNamed(t *testing.T) {
 
 // Finding 6: the resync after a session expiry under-counts nodes created (or deleted
 // and created again) meanwhile: missed is 1 (or 2) whatever the new node's version, so
-// the sets made to it while unwatched are not counted anywhere.
+// the sets made to it while unwatched are not counted anywhere. Fixed: 1 + version and
+// 2 + version (a node starts at version 0, each set adds 1).
 func TestAttackResyncCountsRecreatedNodes(t *testing.T) {
 	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
 		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
@@ -589,7 +592,9 @@ func TestAttackChildChurnAccounted(t *testing.T) {
 // ignores NodeDeleted for a node not yet known to exist, then the stale reply marks it
 // existing and prints created. The node stays "watched" forever (a ghost: the summary
 // counts it) and its deleted event is never printed. Seen under -race in the churn
-// test; this test churns until a ghost appears (up to 10 rounds).
+// test; this test churns until a ghost appears (up to 10 rounds). Fixed: notifications
+// are taken before each reply is applied, and a NodeDeleted for a node with a read in
+// flight makes a re-read decide.
 func TestAttackChurnNoGhostNodes(t *testing.T) {
 	zkt.Run(t, zkserver.Options{}, func(t *testing.T, tg zkt.Target) {
 		c := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})

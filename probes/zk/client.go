@@ -194,8 +194,12 @@ func (c *Client) Subscribe() (events <-chan Notification, cancel func()) {
 // before it hands over any reply that follows it on the wire, so taking the inbox
 // after a reply arrived yields every notification the server sent before that reply.
 func (c *Client) SubscribeInbox() (in *Inbox, cancel func()) {
-	in = &Inbox{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	in = newInbox()
 	return in, c.subscribe(in)
+}
+
+func newInbox() *Inbox {
+	return &Inbox{wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 func (c *Client) subscribe(q subscriber) (cancel func()) {
@@ -275,50 +279,22 @@ func (c *Client) dispatch(ev gozk.Event) {
 	}
 }
 
-// eventQueue is an unbounded FIFO in front of a channel: push never blocks.
+// eventQueue is an Inbox that a goroutine feeds into a channel: push never blocks.
 type eventQueue struct {
-	mu     sync.Mutex
-	items  []Notification
-	wake   chan struct{}
-	done   chan struct{}
-	out    chan Notification
-	closed bool
+	*Inbox
+	out chan Notification
 }
 
 func newEventQueue() *eventQueue {
-	q := &eventQueue{wake: make(chan struct{}, 1), done: make(chan struct{}), out: make(chan Notification)}
+	q := &eventQueue{Inbox: newInbox(), out: make(chan Notification)}
 	go q.pump()
 	return q
-}
-
-func (q *eventQueue) push(ev Notification) {
-	q.mu.Lock()
-	if !q.closed {
-		q.items = append(q.items, ev)
-	}
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (q *eventQueue) close() {
-	q.mu.Lock()
-	if !q.closed {
-		q.closed = true
-		close(q.done)
-	}
-	q.mu.Unlock()
 }
 
 func (q *eventQueue) pump() {
 	defer close(q.out)
 	for {
-		q.mu.Lock()
-		batch := q.items
-		q.items = nil
-		q.mu.Unlock()
+		batch := q.Take()
 		for _, ev := range batch {
 			select {
 			case q.out <- ev:

@@ -40,7 +40,10 @@ type Event struct {
 	Time time.Time
 	Path string
 	// Change is the kind of change a gap or resync event stands for: created,
-	// deleted, data_changed, children_changed (gap: data_changed or children_changed).
+	// deleted, data_changed, children_changed (gap: data_changed or children_changed,
+	// or created for a watched absent path created and deleted before its re-read). A
+	// gap with a Message counts changes a notification proved on a node deleted before
+	// it could be re-read: Missed is a lower bound.
 	Change EventType
 	// Stat is the node's stat after the event (zero for deleted).
 	Stat Stat
