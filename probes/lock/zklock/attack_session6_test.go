@@ -1,0 +1,139 @@
+package zklock_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
+	"github.com/dsctl/dsctl/probes/lock/zklock"
+)
+
+// Session-6 attack tests on the semaphore path shared by list and inspect.
+
+// Finding 3: "a user's mutex named X/locks must not make X a semaphore" holds only when
+// X has no child named leases. With a held mutex X/locks and any node X/leases (here
+// the parent of another user lock, X/leases/y), isSemaphore takes the X/locks queue for
+// semaphore acquirers: Inspect X says "semaphore" with one acquirer, not "not a lock",
+// while List shows the two mutexes under their own names.
+func TestAttackSession6MutexLocksBesideLeasesParent(t *testing.T) {
+	if os.Getenv("DSCTL_ATTACK") == "" {
+		t.Skip("finding 3: mutex X/locks plus a node X/leases (parent of lock X/leases/y) makes inspect X a semaphore")
+	}
+	tg := reviewServer(t)
+	ctx := context.Background()
+	a, b := newLocker(t, tg), newLocker(t, tg)
+	x := locktest.Name(t, "x")
+	opt := lock.AcquireOptions{TTL: 20 * time.Second, Owner: owner}
+	l1, err := a.Acquire(ctx, x+"/locks", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = a.Release(context.Background(), x+"/locks", l1.Token) }()
+	l2, err := a.Acquire(ctx, x+"/leases/y", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = a.Release(context.Background(), x+"/leases/y", l2.Token) }()
+	info, err := b.Inspect(ctx, x)
+	if err != nil || info.Format == zklock.FormatSemaphore {
+		t.Fatalf("inspect %s beside the mutexes %s/locks and %s/leases/y: format %s, waiters %d, notes %v, err %v; want no semaphore",
+			x, x, x, info.Format, info.Waiters, info.Notes, err)
+	}
+}
+
+// Finding 4: a semaphore acquirer holds the semaphore's internal mutex (locks/) before
+// it creates its lease node (dsctl's semaphoreRound and Curator both do). In that
+// moment, and for as long as such an acquirer stalls there, Inspect X describes the
+// semaphore (semaphore.go), but List reports a held mutex named X/locks: foldSemaphores
+// folds X/locks into X only when X/leases has a lease node. (Before this change the
+// formats_foreign walk listed X, never X/locks.) Built here as the state of an idle
+// dsctl semaphore (permit record on leases/, no lease) plus a holder of locks/.
+func TestAttackSession6ListDuringSemaphoreMutexWindow(t *testing.T) {
+	if os.Getenv("DSCTL_ATTACK") == "" {
+		t.Skip("finding 4: list shows a semaphore's internal mutex as a lock named X/locks while an acquirer holds it without a lease")
+	}
+	tg := reviewServer(t)
+	ctx := context.Background()
+	a, b := newLocker(t, tg), newLocker(t, tg)
+	x := locktest.Name(t, "sem")
+	le, err := a.Acquire(ctx, x, semOpt(2, lock.NoWait))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Release(ctx, x, le.Token); err != nil {
+		t.Fatal(err)
+	}
+	// An acquirer between its two steps: it holds locks/ and has no lease node yet.
+	m, err := b.Acquire(ctx, x+"/locks", lock.AcquireOptions{TTL: 20 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Release(context.Background(), x+"/locks", m.Token) }()
+	info, err := a.Inspect(ctx, x)
+	if err != nil || info.Format != zklock.FormatSemaphore {
+		t.Fatalf("inspect %s: %+v %v; want the semaphore", x, info, err)
+	}
+	listed, err := a.List(ctx, lock.ListOptions{Prefix: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, li := range listed {
+		if li.Name != x {
+			t.Fatalf("list %s while an acquirer holds the semaphore's locks mutex: %q (%s, held %v); inspect %s says %s with %d waiter(s)",
+				x, li.Name, li.Format, li.Held, x, info.Format, info.Waiters)
+		}
+	}
+}
+
+// Claim: list tolerates nodes deleted concurrently (getChildren ErrNoNode, a semaphore
+// whose last lease goes between foldSemaphores and inspectListed) and never names a
+// semaphore's leases/ child as a lock. Contenders cycle on a 1-permit semaphore and on
+// mutexes while List runs (bounded: 150 lists).
+func TestAttackSession6ListWhileNodesComeAndGo(t *testing.T) {
+	tg := reviewServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lister := newLocker(t, tg)
+	base := locktest.Name(t, "churn")
+	sem := base + "/sem"
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		l := newLocker(t, tg)
+		mutex := base + "/m" + string(rune('a'+i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if le, err := l.Acquire(ctx, sem, semOpt(1, lock.WaitFor(200*time.Millisecond))); err == nil {
+					_ = l.Release(context.Background(), sem, le.Token)
+				}
+				if le, err := l.Acquire(ctx, mutex, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner}); err == nil {
+					_ = l.Release(context.Background(), mutex, le.Token)
+				}
+			}
+		}()
+	}
+	var problems []string
+	for i := 0; i < 150 && len(problems) < 5; i++ {
+		listed, err := lister.List(context.Background(), lock.ListOptions{Prefix: base})
+		if err != nil {
+			problems = append(problems, "list: "+err.Error())
+			continue
+		}
+		for _, li := range listed {
+			if strings.HasPrefix(li.Name, sem+"/leases") {
+				problems = append(problems, "listed "+li.Name+" ("+string(li.Format)+")")
+			}
+		}
+	}
+	cancel()
+	wg.Wait()
+	if len(problems) > 0 {
+		t.Fatalf("%d problem(s): %v", len(problems), problems)
+	}
+}
