@@ -2,11 +2,14 @@ package zklock_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	gozk "github.com/go-zookeeper/zk"
 
 	"github.com/dsctl/dsctl/probes/lock"
 	"github.com/dsctl/dsctl/probes/lock/locktest"
@@ -135,5 +138,47 @@ func TestAttackSession6ListWhileNodesComeAndGo(t *testing.T) {
 	wg.Wait()
 	if len(problems) > 0 {
 		t.Fatalf("%d problem(s): %v", len(problems), problems)
+	}
+}
+
+// Claim: List and Inspect describe a Curator semaphore (no permit record; lease nodes
+// holding the client's IP, as Curator writes) the same way: one entry named X, with
+// Inspect's holder, waiters, notes and queue. Built by hand with go-zookeeper as
+// Curator lays it out: two leases and one acquirer queued on locks/.
+func TestAttackSession6CuratorSemaphoreListMatchesInspect(t *testing.T) {
+	tg := reviewServer(t)
+	ctx := context.Background()
+	l := newLocker(t, tg)
+	conn := goZKConn(t, tg)
+	x := locktest.Name(t, "cursem")
+	dir := "/dsctl/locks/" + x
+	createParents(conn, dir+"/leases/a")
+	createParents(conn, dir+"/locks/a")
+	acl := gozk.WorldACL(gozk.PermAll)
+	var made []string
+	for i, sub := range []string{"leases/_c_%s-lease-", "leases/_c_%s-lease-", "locks/_c_%s-lock-"} {
+		id := fmt.Sprintf("1234567%d-89ab-cdef-0123-456789abcdef", i)
+		p, err := conn.Create(dir+"/"+fmt.Sprintf(sub, id), []byte("127.0.0.1"), gozk.FlagEphemeral|gozk.FlagSequence, acl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, p)
+	}
+	info, err := l.Inspect(ctx, x)
+	if err != nil || info.Format != zklock.FormatSemaphore || !info.Held {
+		t.Fatalf("inspect the Curator semaphore %s (%v): %+v %v", x, made, info, err)
+	}
+	listed, err := l.List(ctx, lock.ListOptions{Prefix: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 1 {
+		t.Fatalf("list %s: %d entries %+v; want the semaphore once", x, len(listed), listed)
+	}
+	got := listed[0]
+	if got.Name != x || got.Format != info.Format || got.FormatDetail != info.FormatDetail || got.Holder == nil ||
+		got.Holder.Token != info.Holder.Token || got.Waiters != info.Waiters || len(got.Notes) != len(info.Notes) ||
+		len(got.Queue) != len(info.Queue) {
+		t.Fatalf("list %+v\ndiffers from inspect %+v", got, *info)
 	}
 }
