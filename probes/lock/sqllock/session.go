@@ -551,10 +551,14 @@ func (l *Locker) connectionLost(ctx context.Context, name, token string, err err
 	r, rerr := l.readRow(context.WithoutCancel(ctx), name)
 	switch {
 	case rerr != nil:
+	case r.breakToken.Valid && r.breakToken.String == token:
+		// broken (and perhaps taken since, the usual reason to break): say who broke it
+		e.Reason, e.Break, e.Detail = lock.LostBroken, r.lastBreak(), ""
+		if r.held() && r.token.String != token {
+			e.Current = r.holder()
+		}
 	case r.held() && r.token.String != token:
 		e.Reason, e.Current = lock.LostTaken, r.holder()
-	case !r.held() && r.breakToken.Valid && r.breakToken.String == token:
-		e.Reason, e.Break, e.Detail = lock.LostBroken, r.lastBreak(), ""
 	}
 	return lock.NotHeld(e)
 }

@@ -635,20 +635,25 @@ func (l *Locker) breakSemaphore(ctx context.Context, name, dir string, opt lock.
 // mutex (X/locks) is dropped (its members are acquirers, counted as X's waiters).
 func (l *Locker) foldSemaphores(ctx context.Context, names []string) ([]string, map[string]bool) {
 	sems := map[string]bool{}
+	checked := map[string]bool{}
 	for _, n := range names {
+		// A semaphore shows up as its leases child (lease nodes) or its locks child
+		// (an acquirer between its two steps holds that mutex with no lease yet).
 		parent, ok := strings.CutSuffix(n, "/"+semLeases)
 		if !ok {
+			parent, ok = strings.CutSuffix(n, "/"+semLocks)
+		}
+		if !ok || checked[parent] {
 			continue
 		}
-		kids, err := l.leases(ctx, l.root+"/"+n)
+		checked[parent] = true
+		dir := l.root + "/" + parent
+		top, err := l.getChildren(ctx, dir)
 		if err != nil {
 			continue // listed as it is
 		}
-		for _, k := range kids {
-			if m, ok := parseMember(k); ok && m.format == FormatSemaphore {
-				sems[parent] = true
-				break
-			}
+		if yes, err := l.isSemaphore(ctx, dir, top); err == nil && yes {
+			sems[parent] = true
 		}
 	}
 	if len(sems) == 0 {
@@ -660,7 +665,7 @@ func (l *Locker) foldSemaphores(ctx context.Context, names []string) ([]string, 
 		if p, ok := strings.CutSuffix(n, "/"+semLeases); ok && sems[p] {
 			n = p
 		} else if p, ok := strings.CutSuffix(n, "/"+semLocks); ok && sems[p] {
-			continue
+			n = p
 		}
 		if !seen[n] {
 			seen[n] = true
