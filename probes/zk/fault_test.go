@@ -73,7 +73,13 @@ func TestFaultWatchLeaderKilled(t *testing.T) {
 	wg.Wait()
 	final := map[string]int64{}
 	for _, p := range paths {
+		// The election may still run (and the writer reconnect): ask until it answers.
+		deadline := time.Now().Add(30 * time.Second)
 		s, err := writer.Stat(ctx, p)
+		for err != nil && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+			s, err = writer.Stat(ctx, p)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
