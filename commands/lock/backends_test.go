@@ -315,12 +315,31 @@ func TestZooKeeperForegroundAcquireExits4WhenTheSessionExpires(t *testing.T) {
 	defer srv.Close()
 	b := newZKBackend(t, zktest.Target{Name: "embedded", Servers: []string{srv.Addr()}, Embedded: srv})
 	done := background(context.Background(), t, nil, b.args("lock", "acquire", "exp", "--ttl", "3s")...)
-	info := waitHeld(t, b, "exp")
+	info := waitTaken(t, b, "exp")
 	expireHolder(t, srv, info)
 	r := await(t, done, 15*time.Second)
 	if r.code != 4 || !strings.Contains(r.errOut, `lock "exp" lost at`) || !strings.Contains(r.errOut, "the ZooKeeper session expired") {
 		t.Fatalf("session expired while holding: exit %d %q", r.code, r.errOut)
 	}
+}
+
+// waitTaken is waitHeld on ZooKeeper, and then waits until the holder's node has been
+// written by its confirming write (the last request of an acquire): a session expired
+// before it is a failed acquire, not a lost lease.
+func waitTaken(t *testing.T, b backendUnderTest, name string) map[string]any {
+	t.Helper()
+	info := waitHeld(t, b, name)
+	dir := b.zk.root + "/" + name
+	waitFor(t, "the grant confirmed", 10*time.Second, func() bool {
+		kids, _, _ := b.zk.conn.Children(dir)
+		for _, k := range kids {
+			if _, st, err := b.zk.conn.Get(dir + "/" + k); err == nil && st.Version > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	return info
 }
 
 // expireHolder expires the session of the holder that inspect showed.
@@ -707,7 +726,7 @@ func TestZooKeeperRunSessionExpiredIsLost(t *testing.T) {
 	defer srv.Close()
 	b := newZKBackend(t, zktest.Target{Name: "embedded", Servers: []string{srv.Addr()}, Embedded: srv})
 	done := background(context.Background(), t, nil, b.args("lock", "run", "exp", "--ttl", "3s", "--", "sleep", "30")...)
-	info := waitHeld(t, b, "exp")
+	info := waitTaken(t, b, "exp")
 	expireHolder(t, srv, info)
 	r := await(t, done, 15*time.Second)
 	for _, want := range []string{`lock "exp" lost at`, "the ZooKeeper session expired", "SIGTERM"} {

@@ -180,6 +180,38 @@ func (l *Locker) waitConnected(ctx context.Context) {
 	}
 }
 
+// reconnectWait paces looking again after requests failed with a lost connection:
+// for up to the timeout since the first failure in a row.
+type reconnectWait struct {
+	l       *Locker
+	failing time.Time // since when requests fail; zero: the last one succeeded
+}
+
+// again says whether to look again after err, having waited for go-zookeeper to
+// reconnect: err is a lost connection (or, with expired, the session's expiry) and
+// the failures in a row have not lasted the timeout.
+func (r *reconnectWait) again(ctx context.Context, err error, expired bool) bool {
+	isExpired := expired && errors.Is(err, gozk.ErrSessionExpired)
+	if !(transient(err) || isExpired) || ctx.Err() != nil {
+		return false
+	}
+	if r.failing.IsZero() {
+		r.failing = time.Now()
+	}
+	if time.Since(r.failing) > r.l.timeout {
+		return false
+	}
+	if isExpired {
+		r.l.waitConnected(ctx)
+	} else {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// ok records a request that succeeded.
+func (r *reconnectWait) ok() { r.failing = time.Time{} }
+
 func interrupted(ctx context.Context, dir string) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return errs.New(errs.KindInterrupted, "interrupted while queueing on %s", dir)
@@ -209,7 +241,6 @@ func (l *Locker) ensureParents(ctx context.Context, dir string) error {
 // ctx ends. It watches only the predecessor.
 func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt lock.AcquireOptions, start, deadline time.Time) (*lock.Lease, error) {
 	var lastHolder string
-	var failing time.Time // since when requests fail with a lost connection
 	var refresh <-chan time.Time
 	if opt.Detached {
 		// Our TTL node must outlive the wait, and show it is not an orphan: touch
@@ -220,19 +251,12 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 		refresh = tk.C
 	}
 	var orphan orphanWatch
-	retry := func(err error) bool {
-		if !transient(err) || ctx.Err() != nil {
-			return false
-		}
-		if failing.IsZero() {
-			failing = time.Now()
-		}
-		if time.Since(failing) > l.timeout {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond) // go-zookeeper reconnects meanwhile
-		return true
-	}
+	rw := reconnectWait{l: l}
+	// A session expiry is retried too: go-zookeeper opens a new session, and the
+	// next listing no longer finds an ephemeral node of ours (errNodeGone, which
+	// Acquire queues again for while the wait lasts); a detached acquirer's TTL node
+	// outlives the session and is found.
+	retry := func(err error) bool { return rw.again(ctx, err, true) }
 	checked := false
 	for {
 		sent := time.Now()
@@ -243,7 +267,7 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 			}
 			return nil, err
 		}
-		failing = time.Time{}
+		rw.ok()
 		if !checked {
 			// Our node exists now: if a semaphore's lease exists too, its acquirer's
 			// own check (after its lease node was made) may have missed our node, so
@@ -272,10 +296,19 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 				WithHint("retry; see dsctl lock inspect %s", name).Wrap(errNodeGone)
 		}
 		if idx == 0 {
+			var lease *lock.Lease
 			if opt.Detached {
-				return l.takeDetached(ctx, name, node, uuid, opt)
+				lease, err = l.takeDetached(ctx, name, node, uuid, opt)
+			} else {
+				lease, err = l.take(ctx, name, dir, node, uuid, opt, sent)
 			}
-			return l.take(ctx, name, dir, node, uuid, opt, sent)
+			// The confirming write's answer was lost with the connection: look
+			// again (it is a plain rewrite of our node's data, safe to repeat, and
+			// the lease is counted from the write that is answered).
+			if err != nil && retry(err) {
+				continue
+			}
+			return lease, err
 		}
 		// The lowest node may be the waiting TTL node of a detached acquirer whose
 		// process died: nothing else would ever delete it before its TTL.

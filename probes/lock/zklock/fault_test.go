@@ -27,14 +27,17 @@ import (
 
 // faultProxy is a private TCP proxy between one Locker and a ZooKeeper server: it can
 // hold every byte in both directions until healed (a partition, or a stopped holder:
-// nothing is lost, as with TCP retransmission), or cut the
-// connection right after forwarding a create request (the reply is lost, the create
-// is applied). It disturbs nobody else on a shared ensemble.
+// nothing is lost, as with TCP retransmission), or cut the connection right after
+// forwarding a request (a create with cutCreate, any opcode with cutOp): the server
+// applies it, the reply is lost. It disturbs nobody else on a shared ensemble.
 type faultProxy struct {
 	ln        net.Listener
 	target    string
 	blackhole atomic.Bool
 	cutCreate atomic.Bool
+	cutOp     atomic.Int32 // the opcode of the next request to cut after (0: none)
+	cutSkip   atomic.Int32 // requests with cutOp to let through before the cut
+	onCut     func()       // called once the cut request was applied (before the close)
 	cuts      atomic.Int32
 	mu        sync.Mutex
 	conns     []net.Conn
@@ -120,7 +123,14 @@ func (p *faultProxy) upstream(c, s net.Conn, mute *atomic.Bool) {
 			return
 		}
 		p.waitHealed()
-		cut := !first && len(body) >= 8 && binary.BigEndian.Uint32(body[4:8]) == 1 && p.cutCreate.CompareAndSwap(true, false)
+		var op int32
+		if !first && len(body) >= 8 {
+			op = int32(binary.BigEndian.Uint32(body[4:8]))
+		}
+		cut := op == 1 && p.cutCreate.CompareAndSwap(true, false)
+		if op != 0 && p.cutOp.Load() == op && p.cutSkip.Add(-1) < 0 {
+			cut = p.cutOp.CompareAndSwap(op, 0)
+		}
 		if cut {
 			mute.Store(true)
 		}
@@ -129,6 +139,9 @@ func (p *faultProxy) upstream(c, s net.Conn, mute *atomic.Bool) {
 		}
 		if cut {
 			time.Sleep(100 * time.Millisecond) // the server applies it; the reply is lost
+			if p.onCut != nil {
+				p.onCut()
+			}
 			p.cuts.Add(1)
 			return
 		}
@@ -196,6 +209,153 @@ func TestCreateReplyLostFindsOwnNode(t *testing.T) {
 			t.Fatalf("left behind: %v", c)
 		}
 	})
+}
+
+// opSetData is ZooKeeper's setData opcode: the write that confirms a grant.
+const opSetData = 5
+
+// The confirming write of a grant (a setData on our lowest node) is applied but its
+// answer is lost with the connection: the session survives the reconnect, the
+// acquirer looks at the queue again, finds its node still lowest, confirms again and
+// holds the lock with that node. (It used to fail the acquire as unreachable, while
+// its node held the lock until the Locker was closed.)
+func TestConfirmReplyLostTakesTheLockOnReconnect(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		p := startProxy(t, tg.Servers[0])
+		l := newLockerVia(t, p.addr(), 4*time.Second)
+		name := locktest.Name(t, "lostconfirm")
+		warmUp(t, l, name)
+		session := l.Client().SessionID()
+		p.cutOp.Store(opSetData)
+		lease, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+		if err != nil {
+			t.Fatalf("acquire whose confirming write lost its answer: %v", err)
+		}
+		if p.cuts.Load() != 1 {
+			t.Fatalf("the proxy cut %d connections, want 1 (the test did not exercise the lost answer)", p.cuts.Load())
+		}
+		if l.Client().SessionID() != session {
+			t.Fatalf("session 0x%x -> 0x%x: want the same session", session, l.Client().SessionID())
+		}
+		c := children(t, l, name)
+		if len(c) != 1 || !strings.Contains(c[0], lease.Token) {
+			t.Fatalf("children %v, want only the node of lease %s", c, lease.Token)
+		}
+		if _, err := newLocker(t, tg).Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Owner: owner}); errs.KindOf(err) != errs.KindLockNotAcquired {
+			t.Fatalf("another client while the lease is held: %v", err)
+		}
+		if err := l.Release(ctx, name, lease.Token); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// The same lost answer for a semaphore's lease: its confirming write (after the
+// one that confirms the semaphore's locks mutex) is applied, its answer lost; the
+// acquirer looks again, its lease node is still within the permits, and it holds it.
+func TestSemaphoreConfirmReplyLostTakesThePermitOnReconnect(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		p := startProxy(t, tg.Servers[0])
+		l := newLockerVia(t, p.addr(), 4*time.Second)
+		name := locktest.Name(t, "semlostconfirm")
+		opt := lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner, Permits: 2}
+		warm, err := l.Acquire(ctx, name, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Release(ctx, name, warm.Token); err != nil {
+			t.Fatal(err)
+		}
+		p.cutSkip.Store(1) // the mutex's confirm goes through; the lease's is cut
+		p.cutOp.Store(opSetData)
+		lease, err := l.Acquire(ctx, name, opt)
+		if err != nil {
+			t.Fatalf("semaphore acquire whose confirming write lost its answer: %v", err)
+		}
+		if p.cuts.Load() != 1 {
+			t.Fatalf("the proxy cut %d connections, want 1", p.cuts.Load())
+		}
+		info, err := l.Inspect(ctx, name)
+		holders := 0
+		for _, n := range info.Notes {
+			if strings.HasPrefix(n, "holder ") {
+				holders++
+			}
+		}
+		if err != nil || !info.Held || holders != 1 || info.Holder == nil || info.Holder.Token != lease.Token {
+			t.Fatalf("inspect after the lost answer: %+v %v; want our one lease", info, err)
+		}
+		if err := l.Release(ctx, name, lease.Token); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// The session expires as the grant is confirmed (the write applied, its answer lost,
+// the session gone with our node): an acquirer that may still wait queues again with
+// a new session and holds the lock with a new node, whose fence is above the lost
+// node's; one that may not wait is told its node went away. Nothing is left behind.
+func TestSessionExpiredAsTheLockIsTakenQueuesAgain(t *testing.T) {
+	tg := reviewServer(t)
+	for _, waits := range []bool{true, false} {
+		t.Run(fmt.Sprintf("wait=%v", waits), func(t *testing.T) {
+			ctx := context.Background()
+			p := startProxy(t, tg.Servers[0])
+			l := newLockerVia(t, p.addr(), 4*time.Second)
+			name := locktest.Name(t, "expiredconfirm")
+			warmUp(t, l, name)
+			old := l.Client().SessionID()
+			obs := newLocker(t, tg).Client().Conn()
+			var lostFence atomic.Int64
+			p.onCut = func() {
+				// The applied write made our node the holder's: note its fence, then
+				// expire the session (the server deletes the node).
+				dir := l.Root() + "/" + name
+				kids, _, _ := obs.Children(dir)
+				for _, k := range kids {
+					if _, st, err := obs.Get(dir + "/" + k); err == nil && st.Version > 0 {
+						lostFence.Store(st.Czxid)
+					}
+				}
+				tg.Embedded.ExpireSession(old)
+			}
+			p.cutOp.Store(opSetData)
+			opt := lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner}
+			if waits {
+				opt.Wait = lock.WaitFor(10 * time.Second)
+			}
+			lease, err := l.Acquire(ctx, name, opt)
+			if p.cuts.Load() != 1 {
+				t.Fatalf("the proxy cut %d connections, want 1", p.cuts.Load())
+			}
+			if !waits {
+				if err == nil || !strings.Contains(err.Error(), "disappeared") {
+					t.Fatalf("no-wait acquire whose session expired as it took the lock: %v, want its node gone", err)
+				}
+				if c := children(t, l, name); len(c) != 0 {
+					t.Fatalf("left behind: %v", c)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("acquire whose session expired as it took the lock: %v", err)
+			}
+			if l.Client().SessionID() == old {
+				t.Fatal("still the expired session")
+			}
+			if lostFence.Load() == 0 || int64(lease.Fence) <= lostFence.Load() {
+				t.Fatalf("fence %d, the lost node's %d: want a new node above it", lease.Fence, lostFence.Load())
+			}
+			if c := children(t, l, name); len(c) != 1 || !strings.Contains(c[0], lease.Token) {
+				t.Fatalf("children %v, want only the node of lease %s", c, lease.Token)
+			}
+			if err := l.Release(ctx, name, lease.Token); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
 
 // A holder cut off from the ensemble (a partition, or SIGSTOP) keeps believing only

@@ -224,10 +224,11 @@ func (l *Locker) createLease(ctx context.Context, leasesDir string, data []byte)
 func (l *Locker) waitLease(ctx context.Context, name, leasesDir, node, uuid string, opt lock.AcquireOptions, mutex *lock.Lease,
 	start, deadline time.Time) (*lock.Lease, error) {
 	ours := node[strings.LastIndexByte(node, '/')+1:]
-	var failing time.Time
 	lastFirst := ""
 	renewEvery := max(opt.TTL/3, 50*time.Millisecond)
 	renewAt := time.Now().Add(renewEvery)
+	rw := reconnectWait{l: l}
+	retry := func(err error) bool { return rw.again(ctx, err, false) }
 	for {
 		sent := time.Now()
 		type cw struct {
@@ -239,18 +240,12 @@ func (l *Locker) waitLease(ctx context.Context, name, leasesDir, node, uuid stri
 			return cw{kids, ch}, err
 		}, nil)
 		if err != nil {
-			if transient(err) && ctx.Err() == nil {
-				if failing.IsZero() {
-					failing = time.Now()
-				}
-				if time.Since(failing) <= l.timeout {
-					time.Sleep(50 * time.Millisecond)
-					continue
-				}
+			if retry(err) {
+				continue
 			}
 			return nil, err
 		}
-		failing = time.Time{}
+		rw.ok()
 		found := false
 		for _, k := range r.kids {
 			found = found || k == ours
@@ -260,7 +255,11 @@ func (l *Locker) waitLease(ctx context.Context, name, leasesDir, node, uuid stri
 				WithHint("retry; see dsctl lock inspect %s", name).Wrap(errNodeGone)
 		}
 		if len(r.kids) <= opt.Permits {
-			return l.take(ctx, name, leasesDir, node, uuid, opt, sent)
+			lease, err := l.take(ctx, name, leasesDir, node, uuid, opt, sent)
+			if err != nil && retry(err) {
+				continue // the confirming write's answer was lost: look again
+			}
+			return lease, err
 		}
 		if !opt.Wait.Forever() && !time.Now().Before(deadline) {
 			return nil, l.semNotAcquired(ctx, name, leasesDir, r.kids, opt.Wait, start)
