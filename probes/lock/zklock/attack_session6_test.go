@@ -3,7 +3,6 @@ package zklock_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,15 +17,12 @@ import (
 
 // Session-6 attack tests on the semaphore path shared by list and inspect.
 
-// Finding 3: "a user's mutex named X/locks must not make X a semaphore" holds only when
-// X has no child named leases. With a held mutex X/locks and any node X/leases (here
+// Finding 3 (fixed in session 7): "a user's mutex named X/locks must not make X a
+// semaphore" held only when X had no child named leases. With a held mutex X/locks and any node X/leases (here
 // the parent of another user lock, X/leases/y), isSemaphore takes the X/locks queue for
 // semaphore acquirers: Inspect X says "semaphore" with one acquirer, not "not a lock",
 // while List shows the two mutexes under their own names.
 func TestAttackSession6MutexLocksBesideLeasesParent(t *testing.T) {
-	if os.Getenv("DSCTL_ATTACK") == "" {
-		t.Skip("finding 3: mutex X/locks plus a node X/leases (parent of lock X/leases/y) makes inspect X a semaphore")
-	}
 	tg := reviewServer(t)
 	ctx := context.Background()
 	a, b := newLocker(t, tg), newLocker(t, tg)

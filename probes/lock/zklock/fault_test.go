@@ -15,6 +15,7 @@ import (
 
 	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/errs"
+	"github.com/dsctl/dsctl/probes/faultproxy"
 	"github.com/dsctl/dsctl/probes/lock"
 	"github.com/dsctl/dsctl/probes/lock/locktest"
 	"github.com/dsctl/dsctl/probes/lock/supervisor"
@@ -356,6 +357,38 @@ func TestSessionExpiredAsTheLockIsTakenQueuesAgain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A renewal that finds its lease broken says so (who, why) even when the call's own
+// deadline is short next to the link's round trip (`lock run` bounds each renewal by
+// a fraction of the TTL): reading why gets its own time. (It used to say "free: the
+// lease expired or was released" once the deadline ran out during those reads.)
+func TestRenewOfABrokenLeaseSaysBrokenOnASlowLink(t *testing.T) {
+	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
+		ctx := context.Background()
+		px, err := faultproxy.New(tg.Servers[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = px.Close() })
+		holder := newLockerVia(t, px.Addr(), 4*time.Second)
+		name := locktest.Name(t, "slowwhy")
+		lease, err := holder.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := newLocker(t, tg).Break(ctx, name, lock.BreakOptions{By: "ops", Reason: "INC-7"}); err != nil {
+			t.Fatal(err)
+		}
+		px.SetLatency(100*time.Millisecond, 0) // 200ms a round trip
+		rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		_, err = holder.Renew(rctx, name, lease.Token, 10*time.Second)
+		cancel()
+		nh, ok := lock.AsNotHeld(err)
+		if !ok || nh.Reason != lock.LostBroken || nh.Break == nil || nh.Break.Reason != "INC-7" {
+			t.Fatalf("renew of a broken lease over a slow link with a short deadline: %v, want broken (INC-7)", err)
+		}
+	})
 }
 
 // A holder cut off from the ensemble (a partition, or SIGSTOP) keeps believing only

@@ -497,8 +497,9 @@ func (l *Locker) inspectSemaphore(ctx context.Context, name, dir string) (*lock.
 // lock with another lock below it named leases (lock names are slash-separated: a
 // mutex x and a mutex x/leases are both legal). It is one when it has a leases child,
 // no lock queue directly under it, no mutex queue nodes under leases, and either
-// semaphore lease nodes under leases, acquirers queued on its locks child, or dsctl's
-// permit record on its leases node (an idle dsctl semaphore).
+// semaphore lease nodes under leases, acquirers queued on its locks child while leases
+// has no other children, or dsctl's permit record on its leases node (an idle dsctl
+// semaphore).
 func (l *Locker) isSemaphore(ctx context.Context, dir string, top []string) (bool, error) {
 	if !hasChild(top, semLeases) {
 		return false, nil
@@ -511,7 +512,7 @@ func (l *Locker) isSemaphore(ctx context.Context, dir string, top []string) (boo
 	if err != nil {
 		return false, err
 	}
-	ms, _ := foreignMembers(queueMembers(kids))
+	ms, rest := foreignMembers(queueMembers(kids))
 	leaseNodes := 0
 	for _, m := range ms {
 		if m.format != FormatSemaphore {
@@ -522,7 +523,10 @@ func (l *Locker) isSemaphore(ctx context.Context, dir string, top []string) (boo
 	if leaseNodes > 0 {
 		return true, nil
 	}
-	if hasChild(top, semLocks) {
+	// Acquirers on locks make a semaphore only while leases holds nothing else: a
+	// leases node with other children (the parent of a lock <name>/leases/y) beside a
+	// held mutex <name>/locks is two user locks, not a semaphore.
+	if hasChild(top, semLocks) && len(rest) == 0 {
 		q, _, err := l.queue(ctx, dir+"/"+semLocks)
 		if err != nil {
 			return false, err
