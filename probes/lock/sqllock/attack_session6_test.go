@@ -2,7 +2,6 @@ package sqllock_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -13,14 +12,12 @@ import (
 
 // Session-6 attack tests on the stamp grace (inspect.go) and connectionLost (session.go).
 
-// Finding 1: a dsctl holder paused between its session-lock grant and its row stamp for
+// Finding 1 (fixed in session 7: dsctl's session-mode connections carry a client
+// marker): a dsctl holder paused between its session-lock grant and its row stamp for
 // longer than stampGrace (250 ms: a GC pause, a descheduled process on a busy host, a
 // slow round trip) is named "another program's session lock": Inspect misnames it and
 // `lock break` refuses to break a dsctl lock (asks for --raw).
 func TestAttackSession6BreakAfterLongStampPause(t *testing.T) {
-	if os.Getenv("DSCTL_ATTACK") == "" {
-		t.Skip("finding 1: a dsctl holder paused > 250 ms before its stamp is named another program's lock; break refuses it")
-	}
 	forEachDB(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
 		l := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})

@@ -86,6 +86,10 @@ type sessionHolder struct {
 	host  string
 	app   string
 	since sql.NullInt64 // epoch micros, when known
+	// dsctl: the holding connection carries dsctl's client marker (tryLockSQL): a
+	// dsctl session-mode client that has not stamped the row (it is between its two
+	// steps, or its lease expired while its connection lives).
+	dsctl bool
 }
 
 // sessionLockHolder reports who holds name's session lock, nil if nobody.
@@ -114,13 +118,15 @@ func (l *Locker) sessionInfo(name string, sh *sessionHolder) *lock.Info {
 
 func (l *Locker) mysqlUserLockHolder(ctx context.Context, lockName string) (*sessionHolder, error) {
 	var id sql.NullInt64
-	if _, err := l.queryRow(ctx, false, "inspect", "SELECT IS_USED_LOCK(?)", []any{lockName}, &id); err != nil {
+	var marked sql.NullBool
+	if _, err := l.queryRow(ctx, false, "inspect", "SELECT h, IS_USED_LOCK(CONCAT('"+mysqlClientMarker+"', h)) = h FROM (SELECT IS_USED_LOCK(?) AS h) AS x",
+		[]any{lockName}, &id, &marked); err != nil {
 		return nil, err
 	}
 	if !id.Valid {
 		return nil, nil
 	}
-	sh := &sessionHolder{id: id.Int64}
+	sh := &sessionHolder{id: id.Int64, dsctl: marked.Valid && marked.Bool}
 	var user, host sql.NullString
 	var secs sql.NullInt64
 	_, _ = l.queryRow(ctx, false, "inspect", "SELECT user, host, time FROM information_schema.processlist WHERE id = ?", []any{id.Int64}, &user, &host, &secs)
@@ -132,10 +138,12 @@ func (l *Locker) pgAdvisoryHolder(ctx context.Context, key int64) (*sessionHolde
 	hi, lo := advisoryParts(key)
 	sh := &sessionHolder{}
 	var user, app, addr sql.NullString
-	found, err := l.queryRow(ctx, false, "inspect", `SELECT a.pid, a.usename, a.application_name, COALESCE(host(a.client_addr), 'local'), (EXTRACT(EPOCH FROM a.backend_start) * 1000000)::bigint
+	found, err := l.queryRow(ctx, false, "inspect", `SELECT a.pid, a.usename, a.application_name, COALESCE(host(a.client_addr), 'local'), (EXTRACT(EPOCH FROM a.backend_start) * 1000000)::bigint,
+  EXISTS (SELECT 1 FROM pg_locks m WHERE m.locktype = 'advisory' AND m.granted AND m.objsubid = 2 AND m.classid = `+pgClientMarkerClass+`
+    AND m.objid = k.pid AND m.pid = k.pid AND m.database = k.database)
 FROM pg_locks k JOIN pg_stat_activity a ON a.pid = k.pid
 WHERE k.locktype = 'advisory' AND k.granted AND k.objsubid = 1 AND k.classid = $1::bigint::oid AND k.objid = $2::bigint::oid
-  AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())`, []any{hi, lo}, &sh.id, &user, &app, &addr, &sh.since)
+  AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())`, []any{hi, lo}, &sh.id, &user, &app, &addr, &sh.since, &sh.dsctl)
 	if err != nil || !found {
 		return nil, err
 	}
@@ -179,8 +187,8 @@ WHERE k.locktype = 'advisory' AND k.granted AND k.database = (SELECT oid FROM pg
 		} else {
 			name = fmt.Sprintf("advisory:%d,%d", int32(hi), int32(lo))
 		}
-		if !strings.HasPrefix(name, prefix) || mineListed(listed, sub == 1, key, sh.id) {
-			continue
+		if !strings.HasPrefix(name, prefix) || mineListed(listed, sub == 1, key, sh.id) || (sub == 2 && strconv.FormatInt(hi, 10) == pgClientMarkerClass && lo == sh.id) {
+			continue // (or a dsctl client marker)
 		}
 		info := l.sessionInfo(name, sh)
 		info.Key = strings.Replace(name, "advisory:", "pg_advisory_lock(", 1) + ")"
@@ -235,8 +243,8 @@ WHERE m.OBJECT_TYPE = 'USER LEVEL LOCK' AND m.LOCK_STATUS = 'GRANTED'`)
 		if err := rows.Scan(&name, &sh.id, &sh.user, &sh.host); err != nil {
 			return nil, l.classify(ctx, "list user locks", err)
 		}
-		if !strings.HasPrefix(name, prefix) {
-			continue
+		if !strings.HasPrefix(name, prefix) || name == mysqlClientMarker+strconv.FormatInt(sh.id, 10) {
+			continue // (or a dsctl client marker)
 		}
 		dup := false
 		for _, in := range listed {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,7 +71,28 @@ func (l *Locker) inspect(ctx context.Context, name string, settle bool) (*lock.I
 			return l.rowInfo(ctx, name, r)
 		}
 	}
+	if sh.dsctl {
+		return l.unstampedInfo(name, r, sh), nil
+	}
 	return l.sessionInfo(name, sh), nil
+}
+
+// unstampedInfo describes a session lock held by a dsctl client whose row is not
+// stamped: one paused between its two steps, or whose lease ran out while its
+// connection lives (a stopped process). It is dsctl's lock, held, with no token yet;
+// `lock break` ends that connection.
+func (l *Locker) unstampedInfo(name string, r *row, sh *sessionHolder) *lock.Info {
+	info := l.infoOf(name, r)
+	id := l.sessionWord() + " " + strconv.FormatInt(sh.id, 10)
+	h := &lock.Holder{Token: id, Owner: &lock.Owner{User: sh.user, Host: sh.host, Label: sh.app, Tool: "dsctl (" + id + ")"}}
+	h.SetTTLLeft(-1)
+	if sh.since.Valid {
+		h.AcquiredAt = time.UnixMicro(sh.since.Int64).UTC()
+	}
+	info.Held, info.Format, info.FormatDetail, info.Holder = true, lock.FormatDsctl, DescribeFormat(lock.FormatDsctl), h
+	info.Notes = append(info.Notes, fmt.Sprintf("session lock %s held by dsctl's %s with no lease on the row: that client is taking the lock (between its two steps), or its lease ran out while its connection lives (a stopped process); `lock break` ends that connection",
+		l.sessionLockName(name), id))
+	return info
 }
 
 // stampGrace bounds how long Inspect waits for the holder of a session lock to stamp
@@ -225,6 +247,13 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		h := info.Holder
 		if opt.IfToken != "" && h.Token != opt.IfToken {
 			return nil, l.notHeld(ctx, name, opt.IfToken)
+		}
+		if strings.HasPrefix(h.Token, l.sessionWord()+" ") {
+			// A dsctl client holding the session lock with no lease on the row
+			// (unstampedInfo): end its connection, if it still holds the session lock
+			// (its stamp then fails: it never holds the lease).
+			sid, _ := strconv.ParseInt(strings.TrimPrefix(h.Token, l.sessionWord()+" "), 10, 64)
+			return info, l.terminate(ctx, sid, name)
 		}
 		// A session-mode holder (whatever this Locker's mode: `lock break` runs in lease
 		// mode by default) also holds the session lock on its connection: freeing the row

@@ -43,12 +43,26 @@ const foreignPoll = 50 * time.Millisecond
 const maxGone = 4096
 
 // tryLockSQL tries the session lock without waiting and returns the session id.
+// In the same statement, before the session lock, the connection takes its client
+// marker (clientMarker): whoever finds the session lock held with no row stamped yet
+// can tell a dsctl client between its two steps from another program (IF and CASE
+// evaluate their condition first). The marker lives as long as the connection, which
+// dsctl closes when it is done with the session lock.
 func (l *Locker) tryLockSQL() string {
 	if l.dialect.name() == "mysql" {
-		return "SELECT COALESCE(GET_LOCK(?, 0), 0), CONNECTION_ID()"
+		return "SELECT IF(GET_LOCK(CONCAT('" + mysqlClientMarker + "', CONNECTION_ID()), 0) IS NULL, 0, COALESCE(GET_LOCK(?, 0), 0)), CONNECTION_ID()"
 	}
-	return "SELECT pg_try_advisory_lock($1::bigint)::int, pg_backend_pid()"
+	return "SELECT COALESCE(CASE WHEN pg_try_advisory_lock(" + pgClientMarkerClass + ", pg_backend_pid()) IS NOT NULL THEN pg_try_advisory_lock($1::bigint)::int END, 0), pg_backend_pid()"
 }
+
+// The client marker of a dsctl session-mode connection: on MySQL the user lock
+// "dsctl client <connection id>" (a space: never a dsctl lock's name), on PostgreSQL
+// the two-key advisory lock (pgClientMarkerClass, backend pid) (dsctl's own locks use
+// the one-key bigint form).
+const (
+	mysqlClientMarker   = "dsctl client "
+	pgClientMarkerClass = "1685283700" // "dsct" as a 4-byte integer
+)
 
 func (l *Locker) sessionKey(name string) any {
 	if l.dialect.name() == "mysql" {

@@ -1,0 +1,63 @@
+package sqllock_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
+	"github.com/dsctl/dsctl/probes/lock/sqllock"
+)
+
+// A dsctl session-mode client stopped between its two steps (the session lock taken,
+// the row not stamped) for longer than inspect's grace is still named dsctl's, held,
+// by its connection (its client marker says so); `lock break` (no --raw) ends that
+// connection, the stopped client's stamp then fails (it never holds the lease), and the
+// next client takes the lock. `lock list --foreign` does not show the markers.
+func TestUnstampedDsctlHolderIsNamedAndBroken(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		l := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		breaker := newLocker(t, dsn, sqllock.Options{}) // `lock break` runs in lease mode
+		name := locktest.Name(t, "unstamped")
+		conn, sid, err := sqllock.TakeSessionLock(ctx, holder, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // past the grace: the holder stays stopped
+		info, err := l.Inspect(ctx, name)
+		word := "backend pid "
+		if isMySQL(dsn) {
+			word = "connection "
+		}
+		if err != nil || !info.Held || info.Format != lock.FormatDsctl || info.Holder == nil || info.Holder.Token != word+itoa(sid) ||
+			len(info.Notes) == 0 || !strings.Contains(strings.Join(info.Notes, " "), "no lease on the row") {
+			t.Fatalf("inspect of a dsctl client stopped before its stamp: %+v (holder %+v) %v", info, info.Holder, err)
+		}
+		list, err := l.List(ctx, lock.ListOptions{Foreign: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range list {
+			if strings.Contains(in.Name, "dsctl client") || strings.HasPrefix(in.Key, "pg_advisory_lock(1685283700,") {
+				t.Fatalf("list --foreign shows a client marker: %+v", in)
+			}
+		}
+		if _, err := breaker.Break(ctx, name, lock.BreakOptions{By: "test", Reason: "stuck"}); err != nil {
+			t.Fatalf("break of a dsctl client stopped before its stamp: %v", err)
+		}
+		lease, gerr := sqllock.GrantSession(ctx, holder, conn, sid, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+		if gerr == nil && lease != nil {
+			_ = holder.Release(ctx, name, lease.Token)
+			t.Fatalf("the stopped client stamped a row on the connection break ended: %+v", lease)
+		}
+		next, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner, Wait: lock.WaitFor(2 * time.Second)})
+		if err != nil {
+			t.Fatalf("the lock after breaking a stopped unstamped client: %v", err)
+		}
+		_ = l.Release(ctx, name, next.Token)
+	})
+}
