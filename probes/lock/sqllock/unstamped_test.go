@@ -13,15 +13,15 @@ import (
 
 // A dsctl session-mode client stopped between its two steps (the session lock taken,
 // the row not stamped) for longer than inspect's grace is still named dsctl's, held,
-// by its connection (its client marker says so); `lock break` (no --raw) ends that
-// connection, the stopped client's stamp then fails (it never holds the lease), and the
-// next client takes the lock. `lock list --foreign` does not show the markers.
+// by its connection (its client marker says so); `lock break --mode session` (no
+// --raw) ends that connection, the stopped client's stamp then fails (it never holds
+// the lease), and the next client takes the lock. `lock list --foreign` does not show the markers.
 func TestUnstampedDsctlHolderIsNamedAndBroken(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
 		l := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
 		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
-		breaker := newLocker(t, dsn, sqllock.Options{}) // `lock break` runs in lease mode
+		breaker := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession}) // lock break --mode session
 		name := locktest.Name(t, "unstamped")
 		conn, sid, err := sqllock.TakeSessionLock(ctx, holder, name)
 		if err != nil {
