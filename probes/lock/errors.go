@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -130,4 +131,21 @@ func AsNotAcquired(err error) (*NotAcquiredError, bool) {
 func ErrFencingUnavailable(b Backend) error {
 	return errs.Usage("--require-fencing: %s cannot give safe fencing tokens", b).
 		WithHint("Redlock over independent servers has no common counter; use a single Redis server (one --redis address) for fenced work")
+}
+
+// WhyTimeout bounds the reads that tell a caller why its lease is gone.
+const WhyTimeout = 2 * time.Second
+
+// WhyContext is the context for those reads: the lease is gone whatever happens next,
+// so they get their own WhyTimeout, not what is left of the caller's deadline (`lock
+// run` bounds each renewal call by a fraction of the TTL); the caller's cancellation
+// (ctrl-C) still ends them at once.
+func WhyContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), WhyTimeout)
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			cancel()
+		}
+	})
+	return wctx, func() { stop(); cancel() }
 }

@@ -538,6 +538,8 @@ SELECT pg_notify($3, r.name)::text FROM r`, l.qtable, cond)
 // broken (the row's break record names the token), or it is free.
 func (l *Locker) notHeld(ctx context.Context, name, token string) error {
 	e := &lock.NotHeldError{Name: name, Token: token, Reason: lock.LostExpired}
+	ctx, done := lock.WhyContext(ctx) // reading why gets its own time
+	defer done()
 	r, err := l.readRow(ctx, name)
 	if err != nil {
 		return err

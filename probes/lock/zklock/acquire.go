@@ -845,19 +845,9 @@ func (l *Locker) notHeld(ctx context.Context, name, dir, token string) error {
 		e.Detail = "the ZooKeeper session expired, and its ephemeral lock node with it"
 	}
 	l.mu.Unlock()
-	// The lease is gone whatever happens next: reading why (the next holder, the
-	// break record) gets its own time, not what is left of a renewal's short deadline
-	// (`lock run` bounds each renewal call by a fraction of the TTL). ctrl-C still
-	// ends it.
-	parent := ctx
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), whyTimeout)
-	defer cancel()
-	stop := context.AfterFunc(parent, func() {
-		if errors.Is(parent.Err(), context.Canceled) {
-			cancel()
-		}
-	})
-	defer stop()
+	// Reading why (the next holder, the break record) gets its own time.
+	ctx, done := lock.WhyContext(ctx)
+	defer done()
 	_ = l.sync(ctx, dir)
 	ms, _, err := l.queue(ctx, dir)
 	if err == nil && len(ms) > 0 {
@@ -873,9 +863,6 @@ func (l *Locker) notHeld(ctx context.Context, name, dir, token string) error {
 	}
 	return lock.NotHeld(e)
 }
-
-// whyTimeout bounds the reads that tell a caller why its lease is gone.
-const whyTimeout = 2 * time.Second
 
 // transient reports a lost connection: the session may well live on, so the request
 // is worth repeating once go-zookeeper has reconnected.
