@@ -418,3 +418,45 @@ func TestAttackSession7IsSemaphoreListAndInspectAgree(t *testing.T) {
 		}
 	}
 }
+
+// Claim A, "nothing left behind", for a detached lease: its confirm (the touch that
+// turns the waiting TTL node into the lease) is applied, its answer lost, and the link
+// stays down past the timeout, so the re-look gives up and the acquire fails. The
+// node, now a granted detached lease, is deleted only by this Locker's in-memory
+// cleanup (forget), which never runs: `lock acquire --detach` exits (Close) with the
+// link still down. Nothing else deletes a granted TTL node (reapOrphan takes only
+// waiting ones), so the lock stays held by a lease nobody has a token for until its
+// TTL (+ the server's container check), while the user was told the acquire failed.
+// The failed acquire must leave the lock free (or at least name the node/token it may
+// have left, so it can be released).
+func TestAttackSession7DetachedConfirmLostThenLinkDownLeavesNoLease(t *testing.T) {
+	tg := reviewServer(t)
+	ctx := context.Background()
+	p := startProxy(t, tg.Servers[0])
+	l := newLockerVia(t, p.addr(), 4*time.Second)
+	name := locktest.Name(t, "detdown")
+	warmUp(t, l, name)
+	p.onCut = func() { p.blackhole.Store(true) } // the reconnect finds the link down
+	p.cutOp.Store(opSetData)
+	lease, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner, Detached: true})
+	if p.cuts.Load() != 1 {
+		t.Fatalf("the proxy cut %d connections, want 1", p.cuts.Load())
+	}
+	if lease != nil {
+		t.Skipf("the acquire held the lease through a link down past its timeout (%+v); nothing to check", lease)
+	}
+	_ = l.Close() // the process exits
+	p.blackhole.Store(false)
+	obs := newLocker(t, tg)
+	c := children(t, obs, name)
+	for _, n := range c {
+		defer func(n string) { _ = obs.Release(context.Background(), name, n) }(n)
+	}
+	if len(c) == 0 {
+		return
+	}
+	_, aerr := obs.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+	mentions := strings.Contains(err.Error(), strings.SplitN(strings.TrimPrefix(c[0], "_c_"), "-", 2)[0])
+	t.Fatalf("a detached acquire that failed (%v) left its confirmed TTL node %v behind (error names it: %v); another client: %v",
+		err, c, mentions, aerr)
+}
