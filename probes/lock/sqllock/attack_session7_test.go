@@ -350,3 +350,41 @@ func TestAttackSession7ListForeignNamesAnUnstampedDsctlClientForeign(t *testing.
 		t.Fatalf("list --foreign does not show the stopped dsctl client's session lock at all: %+v", list)
 	})
 }
+
+// Claim D, "is anyone told why?": `lock break` (session mode, where it does reach the
+// unstamped path) of a dsctl client stopped before its stamp ends that connection but
+// writes no break record: the client, resumed, fails its stamp with a bare connection
+// error (the database looks unreachable: exit 6 for `lock run`/`lock acquire`, and a
+// retry loop may just try again), and `lock inspect` keeps no trace of who broke what,
+// why, unlike every other break (break_by, break_reason on the row). Want: the client's
+// failure names the break (who, why) or is at least not "unreachable", and inspect
+// shows the break record.
+func TestAttackSession7BrokenUnstampedClientIsToldWhy(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		breaker := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession}) // `lock break --mode session`
+		name := locktest.Name(t, "unstampedwhy")
+		conn, sid := stalledClient(t, holder, name)
+		info, err := breaker.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "INC-77"})
+		if err != nil || info == nil || info.Holder == nil || info.Holder.Token != sessionWord(dsn)+itoa(sid) {
+			t.Fatalf("break of the stopped dsctl client: %+v %v (see TestUnstampedDsctlHolderIsNamedAndBroken)", info, err)
+		}
+		lease, gerr := sqllock.GrantSession(ctx, holder, conn, sid, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+		if lease != nil {
+			_ = holder.Release(ctx, name, lease.Token)
+			t.Fatalf("the broken client stamped a lease: %+v", lease)
+		}
+		after, ierr := breaker.Inspect(ctx, name)
+		recorded := ierr == nil && after.LastBreak != nil && after.LastBreak.By == "oncall"
+		told := gerr != nil && errs.KindOf(gerr) != errs.KindUnreachable && strings.Contains(gerr.Error(), "oncall")
+		if !told || !recorded {
+			var lb any
+			if after != nil {
+				lb = after.LastBreak
+			}
+			t.Fatalf("the stopped client, broken by oncall (INC-77), is told: %v (kind %v); the break record afterwards: %+v (inspect err %v)",
+				gerr, errs.KindOf(gerr), lb, ierr)
+		}
+	})
+}
