@@ -242,12 +242,18 @@ func TestAttackSession7MarkerOfAnotherIDIsNotDsctl(t *testing.T) {
 		}
 		defer plain.Close()
 		var id int64
+		// Another id, one no connection will have soon: connection ids and pids are
+		// handed out in order, and a marker-shaped lock of the NEXT id would take the
+		// next dsctl connection's marker (its GET_LOCK / pg_try_advisory_lock fails),
+		// leaving that dsctl client unmarked (named another program's, as before
+		// session 7: safe).
+		const otherID = 2000000000
 		if isMySQL(dsn) {
 			if err := plain.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
 				t.Fatal(err)
 			}
 			var a, b sql.NullInt64
-			if err := plain.QueryRowContext(ctx, "SELECT GET_LOCK(CONCAT('dsctl client ', ?), 0), GET_LOCK(?, 0)", itoa(id+1), sqllock.UserLockName(name)).Scan(&a, &b); err != nil || b.Int64 != 1 {
+			if err := plain.QueryRowContext(ctx, "SELECT GET_LOCK(CONCAT('dsctl client ', ?), 0), GET_LOCK(?, 0)", itoa(otherID), sqllock.UserLockName(name)).Scan(&a, &b); err != nil || b.Int64 != 1 {
 				t.Fatalf("plain program's locks: %v %v %v", a, b, err)
 			}
 		} else {
@@ -255,14 +261,14 @@ func TestAttackSession7MarkerOfAnotherIDIsNotDsctl(t *testing.T) {
 				t.Fatal(err)
 			}
 			var a, b bool
-			if err := plain.QueryRowContext(ctx, "SELECT pg_try_advisory_lock(1685283700, $1::int), pg_try_advisory_lock($2::bigint)", id+1, sqllock.AdvisoryKey(name)).Scan(&a, &b); err != nil || !b {
+			if err := plain.QueryRowContext(ctx, "SELECT pg_try_advisory_lock(1685283700, $1::int), pg_try_advisory_lock($2::bigint)", otherID, sqllock.AdvisoryKey(name)).Scan(&a, &b); err != nil || !b {
 				t.Fatalf("plain program's locks: %v %v %v", a, b, err)
 			}
 		}
 		info, err := l.Inspect(ctx, name)
 		if err != nil || !info.Held || info.Format == lock.FormatDsctl {
 			t.Fatalf("inspect of a plain program's session lock (its connection holds a marker-shaped lock of id %d, not its own %d): %+v %v; want another program's",
-				id+1, id, info, err)
+				otherID, id, info, err)
 		}
 		if _, err := l.Break(ctx, name, lock.BreakOptions{By: "test"}); errs.KindOf(err) != errs.KindUsage {
 			t.Fatalf("break (no --raw) of a plain program's session lock: %v, want refused (usage)", err)
