@@ -1,0 +1,396 @@
+package sqllock_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/errs"
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
+	"github.com/dsctl/dsctl/probes/lock/sqllock"
+)
+
+// Session-7 review: attack tests on the dsctl client marker of session mode (claim D:
+// session.go tryLockSQL, foreign.go, inspect.go unstampedInfo and Break).
+
+// stalledClient takes name's session lock on holder as a dsctl session-mode acquire
+// does (the marker with it) and stays stopped before its stamp, past inspect's grace.
+func stalledClient(t *testing.T, holder *sqllock.Locker, name string) (*sql.Conn, int64) {
+	t.Helper()
+	conn, sid, err := sqllock.TakeSessionLock(context.Background(), holder, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	time.Sleep(300 * time.Millisecond) // past the 250 ms grace
+	return conn, sid
+}
+
+func sessionWord(dsn string) string {
+	if isMySQL(dsn) {
+		return "connection "
+	}
+	return "backend pid "
+}
+
+// Claim D: "a session lock held with no live row by a marked connection is shown by
+// inspect ... as dsctl's lock, held ...; `lock break` (without --raw) then ends that
+// connection". `dsctl lock inspect` and `dsctl lock break` run in lease mode unless
+// --mode session is given (break.go's comment: "`lock break` runs in lease mode by
+// default"; TestUnstampedDsctlHolderIsNamedAndBroken breaks with a lease-mode Locker
+// too). But inspect looks for a session-lock holder only when the Locker's own mode
+// is session (`info.Held || l.mode != ModeSession` returns the row's state): in lease
+// mode the stopped dsctl client is "free", and Break, finding nothing held, returns
+// without ending anything; the stopped client then stamps and holds the lease.
+func TestAttackSession7LeaseModeInspectAndBreakOfAnUnstampedClient(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		ops := newLocker(t, dsn, sqllock.Options{}) // `dsctl lock inspect/break NAME`: lease mode
+		name := locktest.Name(t, "leasemodebreak")
+		conn, sid := stalledClient(t, holder, name)
+		info, err := ops.Inspect(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inspected := info.Held && info.Format == lock.FormatDsctl && info.Holder != nil && info.Holder.Token == sessionWord(dsn)+itoa(sid)
+		_, berr := ops.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "stuck"})
+		lease, gerr := sqllock.GrantSession(ctx, holder, conn, sid, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+		if lease != nil {
+			defer func() { _ = holder.Release(context.Background(), name, lease.Token) }()
+		}
+		if !inspected || berr != nil || (gerr == nil && lease != nil) {
+			holderStr := "<nil>"
+			if info.Holder != nil {
+				holderStr = info.Holder.Token
+			}
+			t.Fatalf("lease-mode (the default) inspect of a dsctl client stopped before its stamp: held %v, format %s, holder %s, notes %v; "+
+				"break: %v; the stopped client's stamp afterwards: lease %v, err %v (want: shown as dsctl's, held by %s%d; break ends it; the stamp fails)",
+				info.Held, info.Format, holderStr, info.Notes, berr, lease != nil, gerr, sessionWord(dsn), sid)
+		}
+	})
+}
+
+// hookProxy forwards TCP to a database; the first time a client request contains
+// trigger, it runs hook before forwarding that request (the server has not seen it).
+type hookProxy struct {
+	ln      net.Listener
+	target  string
+	trigger []byte
+	hook    func()
+	fired   atomic.Bool
+	mu      sync.Mutex
+	conns   []net.Conn
+}
+
+func newHookProxy(t *testing.T, target, trigger string, hook func()) *hookProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &hookProxy{ln: ln, target: target, trigger: []byte(trigger), hook: hook}
+	go p.accept()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.mu.Lock()
+		for _, c := range p.conns {
+			_ = c.Close()
+		}
+		p.mu.Unlock()
+	})
+	return p
+}
+
+func (p *hookProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *hookProxy) accept() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.DialTimeout("tcp", p.target, 2*time.Second)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, s)
+		p.mu.Unlock()
+		go func() {
+			defer s.Close()
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := c.Read(buf)
+				if n > 0 {
+					if bytes.Contains(buf[:n], p.trigger) && p.fired.CompareAndSwap(false, true) {
+						p.hook()
+					}
+					if _, werr := s.Write(buf[:n]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+		go func() {
+			defer c.Close()
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := s.Read(buf)
+				if n > 0 {
+					if _, werr := c.Write(buf[:n]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// Claim D, "a break racing with the stamp": `lock break --mode session` inspects a
+// dsctl client stopped before its stamp (dsctl's, held by its connection, no lease),
+// and the client stamps its row (its acquire returns a lease, with a fence) before
+// the break's terminate statement reaches the server. terminate checks only that the
+// connection still holds the session lock, which a stamped holder does: it ends the
+// connection of a holder that now has a lease, writes no break record, and leaves the
+// row held. So the client holds a lease it was granted ("it never holds the lease"
+// does not hold), its next renewal says only that its connection ended (not who broke
+// it, why), and the lock the operator just broke stays taken by a dead row until the
+// row's TTL: the next client cannot have it. (Never two holders: that part holds.)
+func TestAttackSession7BreakRacingTheStamp(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		other := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		name := locktest.Name(t, "breakrace")
+		conn, sid := stalledClient(t, holder, name)
+		var lease *lock.Lease
+		var gerr error
+		stamped := make(chan struct{})
+		trigger := "KILL CONNECTION"
+		if !isMySQL(dsn) {
+			trigger = "pg_terminate_backend"
+		}
+		// The client resumes and stamps just before the break's terminate arrives.
+		p := newHookProxy(t, dsnAddr(t, dsn), trigger, func() {
+			lease, gerr = sqllock.GrantSession(ctx, holder, conn, sid, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+			close(stamped)
+		})
+		breaker := newLocker(t, dsnWith(t, dsn, p.addr(), "", ""), sqllock.Options{Mode: sqllock.ModeSession})
+		info, berr := breaker.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "stuck"})
+		select {
+		case <-stamped:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the break never sent its terminate statement (%q): %+v %v", trigger, info, berr)
+		}
+		said := "<no info>"
+		if info != nil && info.Holder != nil {
+			said = info.Holder.Token
+		}
+		if gerr != nil || lease == nil {
+			t.Skipf("the client's stamp failed (%v): the race was not won by the client; nothing to check", gerr)
+		}
+		defer func() { _ = holder.Release(context.Background(), name, lease.Token) }()
+		_, rerr := holder.Renew(ctx, name, lease.Token, 30*time.Second)
+		next, nerr := other.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner, Wait: lock.WaitFor(2 * time.Second)})
+		if nerr == nil {
+			defer func() { _ = other.Release(context.Background(), name, next.Token) }()
+		}
+		if rerr == nil && nerr == nil {
+			t.Fatalf("two holders after a break that raced the stamp: %s (fence %d, renewed) and %s (fence %d)", lease.Token, lease.Fence, next.Token, next.Fence)
+		}
+		nh, broken := lock.AsNotHeld(rerr)
+		toldBroken := broken && nh.Reason == lock.LostBroken && nh.Break != nil && nh.Break.By == "oncall"
+		if rerr != nil && (!toldBroken || nerr != nil) {
+			t.Fatalf("break (said: held by %q, err %v) ended the connection of a client that had just stamped its lease (fence %d): its renewal says %v (told broken by oncall: %v); "+
+				"the next client (2s wait, the stamped row's TTL 30s): %v",
+				said, berr, lease.Fence, rerr, toldBroken, nerr)
+		}
+	})
+}
+
+// Claim D: "Markers cannot make another program's connection look like dsctl's by
+// accident": a plain program holding the lock's GET_LOCK / advisory lock on a
+// connection that also holds a marker-shaped lock of ANOTHER connection id / pid (a
+// copy-pasted script, a stale id) is still another program's; break refuses it
+// without --raw; and the dsctl client marker of a live dsctl connection is never listed
+// by list --foreign. Also checks that a dsctl session-mode connection does carry its
+// marker (the IF/CASE took it before the session lock).
+func TestAttackSession7MarkerOfAnotherIDIsNotDsctl(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		l := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		name := locktest.Name(t, "othermarker")
+		db := rawDB(t, dsn)
+		plain, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plain.Close()
+		var id int64
+		// Another id, one no connection will have soon: connection ids and pids are
+		// handed out in order, and a marker-shaped lock of the NEXT id would take the
+		// next dsctl connection's marker (its GET_LOCK / pg_try_advisory_lock fails),
+		// leaving that dsctl client unmarked (named another program's, as before
+		// session 7: safe).
+		const otherID = 2000000000
+		if isMySQL(dsn) {
+			if err := plain.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			var a, b sql.NullInt64
+			if err := plain.QueryRowContext(ctx, "SELECT GET_LOCK(CONCAT('dsctl client ', ?), 0), GET_LOCK(?, 0)", itoa(otherID), sqllock.UserLockName(name)).Scan(&a, &b); err != nil || b.Int64 != 1 {
+				t.Fatalf("plain program's locks: %v %v %v", a, b, err)
+			}
+		} else {
+			if err := plain.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			var a, b bool
+			if err := plain.QueryRowContext(ctx, "SELECT pg_try_advisory_lock(1685283700, $1::int), pg_try_advisory_lock($2::bigint)", otherID, sqllock.AdvisoryKey(name)).Scan(&a, &b); err != nil || !b {
+				t.Fatalf("plain program's locks: %v %v %v", a, b, err)
+			}
+		}
+		info, err := l.Inspect(ctx, name)
+		if err != nil || !info.Held || info.Format == lock.FormatDsctl {
+			t.Fatalf("inspect of a plain program's session lock (its connection holds a marker-shaped lock of id %d, not its own %d): %+v %v; want another program's",
+				otherID, id, info, err)
+		}
+		if _, err := l.Break(ctx, name, lock.BreakOptions{By: "test"}); errs.KindOf(err) != errs.KindUsage {
+			t.Fatalf("break (no --raw) of a plain program's session lock: %v, want refused (usage)", err)
+		}
+		if err := plain.PingContext(ctx); err != nil {
+			t.Fatalf("break without --raw ended the plain program's connection: %v", err)
+		}
+
+		// A real dsctl client carries its own marker, and list --foreign hides it.
+		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		other := locktest.Name(t, "marked")
+		_, sid, err := sqllock.TakeSessionLock(ctx, holder, other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var marked bool
+		if isMySQL(dsn) {
+			var h sql.NullInt64
+			if err := db.QueryRowContext(ctx, "SELECT IS_USED_LOCK(CONCAT('dsctl client ', ?))", itoa(sid)).Scan(&h); err != nil {
+				t.Fatal(err)
+			}
+			marked = h.Valid && h.Int64 == sid
+		} else {
+			if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2
+  AND classid = 1685283700 AND objid = $1::int AND pid = $1::int)`, sid).Scan(&marked); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !marked {
+			t.Fatalf("dsctl's session-mode connection %d holds no client marker", sid)
+		}
+		list, err := l.List(ctx, lock.ListOptions{Foreign: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range list {
+			if strings.Contains(in.Name, "dsctl client") || strings.HasPrefix(in.Key, "pg_advisory_lock(1685283700,") && strings.HasSuffix(in.Key, ","+itoa(sid)+")") {
+				t.Fatalf("list --foreign shows dsctl connection %d's client marker: %+v", sid, in)
+			}
+		}
+	})
+}
+
+// Claim D, the same lock seen two ways: inspect names a stopped dsctl client's
+// session lock dsctl's ("no lease on the row; `lock break` ends that connection"),
+// while `lock list --foreign` lists that very session lock as another program's
+// (pg-advisory / mysql-user-lock, under its raw key), because listSessionLocks
+// consults the markers only to hide them. An operator scanning list --foreign sees a
+// foreign program holding dsctl's key. (MariaDB lists user locks only with
+// performance_schema on: skipped when the lock is not listed at all.)
+func TestAttackSession7ListForeignNamesAnUnstampedDsctlClientForeign(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		l := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		name := locktest.Name(t, "listunstamped")
+		_, sid := stalledClient(t, holder, name)
+		info, err := l.Inspect(ctx, name)
+		if err != nil || info.Format != lock.FormatDsctl {
+			t.Fatalf("inspect: %+v %v; want dsctl's (see TestUnstampedDsctlHolderIsNamedAndBroken)", info, err)
+		}
+		list, err := l.List(ctx, lock.ListOptions{Foreign: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := "pg_advisory_lock(" + itoa(sqllock.AdvisoryKey(name)) + ")"
+		if isMySQL(dsn) {
+			key = "GET_LOCK('" + sqllock.UserLockName(name) + "')"
+		}
+		for _, in := range list {
+			if in.Key == key || in.Name == sqllock.UserLockName(name) {
+				if in.Format != lock.FormatDsctl {
+					t.Fatalf("list --foreign: the session lock of dsctl's stopped client (%s%d) is listed as %q, %s (%s); inspect %s says dsctl's",
+						sessionWord(dsn), sid, in.Name, in.Format, in.FormatDetail, name)
+				}
+				return
+			}
+			if in.Name == name && in.Format == lock.FormatDsctl {
+				return
+			}
+		}
+		if isMySQL(dsn) {
+			t.Skipf("the user lock is not listed (performance_schema off?): %d entries", len(list))
+		}
+		t.Fatalf("list --foreign does not show the stopped dsctl client's session lock at all: %+v", list)
+	})
+}
+
+// Claim D, "is anyone told why?": `lock break` (session mode, where it does reach the
+// unstamped path) of a dsctl client stopped before its stamp ends that connection but
+// writes no break record: the client, resumed, fails its stamp with a bare connection
+// error (the database looks unreachable: exit 6 for `lock run`/`lock acquire`, and a
+// retry loop may just try again), and `lock inspect` keeps no trace of who broke what,
+// why, unlike every other break (break_by, break_reason on the row). Want: the client's
+// failure names the break (who, why) or is at least not "unreachable", and inspect
+// shows the break record.
+func TestAttackSession7BrokenUnstampedClientIsToldWhy(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		breaker := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession}) // `lock break --mode session`
+		name := locktest.Name(t, "unstampedwhy")
+		conn, sid := stalledClient(t, holder, name)
+		info, err := breaker.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "INC-77"})
+		if err != nil || info == nil || info.Holder == nil || info.Holder.Token != sessionWord(dsn)+itoa(sid) {
+			t.Fatalf("break of the stopped dsctl client: %+v %v (see TestUnstampedDsctlHolderIsNamedAndBroken)", info, err)
+		}
+		lease, gerr := sqllock.GrantSession(ctx, holder, conn, sid, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+		if lease != nil {
+			_ = holder.Release(ctx, name, lease.Token)
+			t.Fatalf("the broken client stamped a lease: %+v", lease)
+		}
+		after, ierr := breaker.Inspect(ctx, name)
+		recorded := ierr == nil && after.LastBreak != nil && after.LastBreak.By == "oncall"
+		told := gerr != nil && errs.KindOf(gerr) != errs.KindUnreachable && strings.Contains(gerr.Error(), "oncall")
+		if !told || !recorded {
+			var lb any
+			if after != nil {
+				lb = after.LastBreak
+			}
+			t.Fatalf("the stopped client, broken by oncall (INC-77), is told: %v (kind %v); the break record afterwards: %+v (inspect err %v)",
+				gerr, errs.KindOf(gerr), lb, ierr)
+		}
+	})
+}
