@@ -163,6 +163,8 @@ func (l *Locker) listSessionLocks(ctx context.Context, prefix string, listed []l
 	l.statements.Add(1)
 	rows, err := l.db.QueryContext(cctx, `SELECT k.classid::bigint, k.objid::bigint, k.objsubid, a.pid, a.usename, a.application_name, COALESCE(host(a.client_addr), 'local'),
   (EXTRACT(EPOCH FROM a.backend_start) * 1000000)::bigint
+  , k.objsubid = 1 AND EXISTS (SELECT 1 FROM pg_locks m WHERE m.locktype = 'advisory' AND m.granted AND m.objsubid = 2 AND m.classid = `+pgClientMarkerClass+`
+    AND m.objid = k.pid AND m.pid = k.pid AND m.database = k.database)
 FROM pg_locks k JOIN pg_stat_activity a ON a.pid = k.pid
 WHERE k.locktype = 'advisory' AND k.granted AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
 	if err != nil {
@@ -175,7 +177,7 @@ WHERE k.locktype = 'advisory' AND k.granted AND k.database = (SELECT oid FROM pg
 		var sub int
 		sh := &sessionHolder{}
 		var user, app, addr sql.NullString
-		if err := rows.Scan(&hi, &lo, &sub, &sh.id, &user, &app, &addr, &sh.since); err != nil {
+		if err := rows.Scan(&hi, &lo, &sub, &sh.id, &user, &app, &addr, &sh.since, &sh.dsctl); err != nil {
 			return nil, l.classify(ctx, "list advisory locks", err)
 		}
 		sh.user, sh.app, sh.host = user.String, app.String, addr.String
@@ -190,8 +192,14 @@ WHERE k.locktype = 'advisory' AND k.granted AND k.database = (SELECT oid FROM pg
 		if !strings.HasPrefix(name, prefix) || mineListed(listed, sub == 1, key, sh.id) || (sub == 2 && strconv.FormatInt(hi, 10) == pgClientMarkerClass && lo == sh.id) {
 			continue // (or a dsctl client marker)
 		}
-		info := l.sessionInfo(name, sh)
-		info.Key = strings.Replace(name, "advisory:", "pg_advisory_lock(", 1) + ")"
+		fn := strings.Replace(name, "advisory:", "pg_advisory_lock(", 1) + ")"
+		var info *lock.Info
+		if sh.dsctl { // a dsctl client taking a lock (its name is not in the key)
+			info = l.unstampedInfo(name, fn, &row{}, sh)
+		} else {
+			info = l.sessionInfo(name, sh)
+		}
+		info.Key = fn
 		out = append(out, *info)
 	}
 	return out, l.classify(ctx, "list advisory locks", rows.Err())

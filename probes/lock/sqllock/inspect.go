@@ -20,8 +20,9 @@ func (l *Locker) key(name string) string {
 func quoteSQL(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // Inspect reports the lock's state. The table's format is recognised by its columns
-// (dsctl, ShedLock, unique-key); on a dsctl table in session mode, a row counts as held
-// only while its holder's session lock is.
+// (dsctl, ShedLock, unique-key); on a dsctl table with no live row for the name, the
+// holder of its session lock (GET_LOCK / advisory lock), if any, is shown: a dsctl
+// session-mode client taking the lock, or another program.
 func (l *Locker) Inspect(ctx context.Context, name string) (*lock.Info, error) {
 	return l.inspect(ctx, name, true)
 }
@@ -48,9 +49,11 @@ func (l *Locker) inspect(ctx context.Context, name string, settle bool) (*lock.I
 		return nil, err
 	}
 	info, err := l.rowInfo(ctx, name, r)
-	if err != nil || info.Held || l.mode != ModeSession {
+	if err != nil || info.Held {
 		return info, err
 	}
+	// (Whatever this Locker's mode: `lock inspect` and `lock break` run in lease mode
+	// unless told otherwise, and must still see a session-mode holder.)
 	// Someone may hold the session lock of this name without a live row: another
 	// program, or a dsctl client that has just taken it and is stamping the row (one
 	// round trip later). Give the latter that moment before naming another program.
@@ -72,7 +75,7 @@ func (l *Locker) inspect(ctx context.Context, name string, settle bool) (*lock.I
 		}
 	}
 	if sh.dsctl {
-		return l.unstampedInfo(name, r, sh), nil
+		return l.unstampedInfo(name, l.sessionLockName(name), r, sh), nil
 	}
 	return l.sessionInfo(name, sh), nil
 }
@@ -81,7 +84,7 @@ func (l *Locker) inspect(ctx context.Context, name string, settle bool) (*lock.I
 // stamped: one paused between its two steps, or whose lease ran out while its
 // connection lives (a stopped process). It is dsctl's lock, held, with no token yet;
 // `lock break` ends that connection.
-func (l *Locker) unstampedInfo(name string, r *row, sh *sessionHolder) *lock.Info {
+func (l *Locker) unstampedInfo(name, sessionLock string, r *row, sh *sessionHolder) *lock.Info {
 	info := l.infoOf(name, r)
 	id := l.sessionWord() + " " + strconv.FormatInt(sh.id, 10)
 	h := &lock.Holder{Token: id, Owner: &lock.Owner{User: sh.user, Host: sh.host, Label: sh.app, Tool: "dsctl (" + id + ")"}}
@@ -91,7 +94,7 @@ func (l *Locker) unstampedInfo(name string, r *row, sh *sessionHolder) *lock.Inf
 	}
 	info.Held, info.Format, info.FormatDetail, info.Holder = true, lock.FormatDsctl, DescribeFormat(lock.FormatDsctl), h
 	info.Notes = append(info.Notes, fmt.Sprintf("session lock %s held by dsctl's %s with no lease on the row: that client is taking the lock (between its two steps), or its lease ran out while its connection lives (a stopped process); `lock break` ends that connection",
-		l.sessionLockName(name), id))
+		sessionLock, id))
 	return info
 }
 
@@ -253,7 +256,24 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 			// (unstampedInfo): end its connection, if it still holds the session lock
 			// (its stamp then fails: it never holds the lease).
 			sid, _ := strconv.ParseInt(strings.TrimPrefix(h.Token, l.sessionWord()+" "), 10, 64)
-			return info, l.terminate(ctx, sid, name)
+			if err := l.terminate(ctx, sid, name); err != nil {
+				return nil, err
+			}
+			// It may have stamped its row just before its connection ended (a race
+			// with this break): it then holds a lease on a dead connection. Break that
+			// row too, with the record, so its holder is told who broke it and the
+			// next client need not wait out its TTL.
+			r, err := l.readRow(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			if r.held() && r.sessionID.Valid && r.sessionID.Int64 == sid {
+				if _, err := l.breakRow(ctx, name, r.token.String, opt); err != nil {
+					return nil, err
+				}
+				info.Holder = r.holder()
+			}
+			return info, nil
 		}
 		// A session-mode holder (whatever this Locker's mode: `lock break` runs in lease
 		// mode by default) also holds the session lock on its connection: freeing the row

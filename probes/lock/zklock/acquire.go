@@ -73,9 +73,20 @@ func (l *Locker) Acquire(ctx context.Context, name string, opt lock.AcquireOptio
 	}
 	if err != nil {
 		// Whatever went wrong, our node must not stay in the queue.
-		l.deleteOrForget(dir, node, uuid)
+		deleted := l.deleteOrForget(dir, node, uuid)
 		if errs.KindOf(err) != errs.KindInterrupted && errors.Is(ctx.Err(), context.Canceled) {
 			return nil, errs.New(errs.KindInterrupted, "interrupted while acquiring lock %q", name)
+		}
+		var e *errs.Error
+		if !deleted && opt.Detached && errors.As(err, &e) {
+			// Our TTL node outlives this process, which cannot delete it now: it may
+			// have been granted (a confirm whose answer was lost). Say how to free it.
+			hint := fmt.Sprintf("dsctl could not delete its node %s: if it was granted, it holds the lock until its TTL (%s) unless released, once the ensemble answers, with `dsctl lock release %s --token %s`",
+				node, lock.RoundDuration(opt.TTL), lock.QuoteCommand([]string{name}), uuid)
+			if e.Hint != "" {
+				hint = e.Hint + "; " + hint
+			}
+			return nil, e.WithHint("%s", hint)
 		}
 		return nil, err
 	}
@@ -257,6 +268,10 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 	// Acquire queues again for while the wait lasts); a detached acquirer's TTL node
 	// outlives the session and is found.
 	retry := func(err error) bool { return rw.again(ctx, err, true) }
+	// Lost confirmations are bounded on their own clock, from the first: the listing
+	// between two of them succeeds and resets rw (a link that drops after every
+	// setData must not keep the acquire going).
+	confirm := reconnectWait{l: l}
 	checked := false
 	for {
 		sent := time.Now()
@@ -305,7 +320,7 @@ func (l *Locker) wait(ctx context.Context, name, dir, node, uuid string, opt loc
 			// The confirming write's answer was lost with the connection: look
 			// again (it is a plain rewrite of our node's data, safe to repeat, and
 			// the lease is counted from the write that is answered).
-			if err != nil && retry(err) {
+			if err != nil && confirm.again(ctx, err, true) {
 				continue
 			}
 			return lease, err

@@ -606,12 +606,14 @@ func sortMembers(ms []member) {
 // deleteOrForget deletes our node (token uuid, under dir) within the timeout, even
 // when the caller's context is done; a node it cannot delete now is left to the
 // cleanup (forget).
-func (l *Locker) deleteOrForget(dir, node, uuid string) {
+func (l *Locker) deleteOrForget(dir, node, uuid string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
 	if err := l.deleteNode(ctx, node); err != nil {
 		l.forget(dir, uuid)
+		return false
 	}
+	return true
 }
 
 // forget schedules the deletion of our node with uuid under dir, if it exists: a

@@ -229,6 +229,7 @@ func (l *Locker) waitLease(ctx context.Context, name, leasesDir, node, uuid stri
 	renewAt := time.Now().Add(renewEvery)
 	rw := reconnectWait{l: l}
 	retry := func(err error) bool { return rw.again(ctx, err, false) }
+	confirm := reconnectWait{l: l} // lost confirmations, from the first (see wait)
 	for {
 		sent := time.Now()
 		type cw struct {
@@ -256,7 +257,7 @@ func (l *Locker) waitLease(ctx context.Context, name, leasesDir, node, uuid stri
 		}
 		if len(r.kids) <= opt.Permits {
 			lease, err := l.take(ctx, name, leasesDir, node, uuid, opt, sent)
-			if err != nil && retry(err) {
+			if err != nil && confirm.again(ctx, err, false) {
 				continue // the confirming write's answer was lost: look again
 			}
 			return lease, err
