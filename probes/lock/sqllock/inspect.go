@@ -256,6 +256,12 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 			// (unstampedInfo): end its connection, if it still holds the session lock
 			// (its stamp then fails: it never holds the lease).
 			sid, _ := strconv.ParseInt(strings.TrimPrefix(h.Token, l.sessionWord()+" "), 10, 64)
+			// First the break record, naming the connection, on a row with no live
+			// lease: the client's failing stamp reads it (brokenBeforeStamp), and
+			// inspect shows who broke what.
+			if err := l.recordUnstampedBreak(ctx, name, h.Token, sid, opt); err != nil {
+				return nil, err
+			}
 			if err := l.terminate(ctx, sid, name); err != nil {
 				return nil, err
 			}
@@ -299,6 +305,35 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		return info, nil
 	}
 	return nil, errs.New(errs.KindRuntime, "%s: lock %q changed holders five times while breaking it; nothing more was changed", l.target.Driver, name)
+}
+
+// recordUnstampedBreak writes the break record of a dsctl client that holds the session
+// lock with no live lease on the row (holder: "connection N" / "backend pid N"), on a
+// row that holds no live lease (created free if missing). The record names the client's
+// own expired lease when the row still carries it (a client stopped past its TTL: told
+// it was broken when it renews), else the connection (a client between its two steps:
+// told by its failing stamp). A row stamped meanwhile is left alone (Break then breaks
+// it).
+func (l *Locker) recordUnstampedBreak(ctx context.Context, name, holder string, sid int64, opt lock.BreakOptions) error {
+	by, reason := truncateRunes(opt.By, byLen), truncateRunes(opt.Reason, reasonLen)
+	if l.dialect.name() == "mysql" {
+		const free = "(token IS NULL OR expires_at <= UTC_TIMESTAMP(6))"
+		q := fmt.Sprintf(`INSERT INTO %s (name, fence, ttl_ms, expires_at, break_at, break_by, break_reason, break_token, break_fence)
+VALUES (?, 0, 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?, ?, 0)
+ON DUPLICATE KEY UPDATE break_fence = IF(%[2]s, fence, break_fence), break_by = IF(%[2]s, VALUES(break_by), break_by),
+  break_reason = IF(%[2]s, VALUES(break_reason), break_reason),
+  break_token = IF(%[2]s, IF(token IS NOT NULL AND session_id = ?, token, VALUES(break_token)), break_token),
+  break_at = IF(%[2]s, VALUES(break_at), break_at)`, l.qtable, free)
+		_, err := l.exec(ctx, true, "break "+name, q, name, by, reason, holder, sid)
+		return err
+	}
+	q := fmt.Sprintf(`INSERT INTO %s AS t (name, fence, ttl_ms, expires_at, break_at, break_by, break_reason, break_token, break_fence)
+VALUES ($1, 0, 0, clock_timestamp(), clock_timestamp(), $2, $3, $4, 0)
+ON CONFLICT (name) DO UPDATE SET break_at = EXCLUDED.break_at, break_by = EXCLUDED.break_by, break_reason = EXCLUDED.break_reason,
+  break_token = CASE WHEN t.token IS NOT NULL AND t.session_id = $5 THEN t.token ELSE EXCLUDED.break_token END, break_fence = t.fence
+WHERE t.token IS NULL OR t.expires_at <= clock_timestamp()`, l.qtable)
+	_, err := l.exec(ctx, true, "break "+name, q, name, by, reason, holder, sid)
+	return err
 }
 
 // breakRow frees the row of token, writing the break record, and notifies.

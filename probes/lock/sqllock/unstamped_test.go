@@ -61,3 +61,47 @@ func TestUnstampedDsctlHolderIsNamedAndBroken(t *testing.T) {
 		_ = l.Release(ctx, name, next.Token)
 	})
 }
+
+// A session-mode holder whose row lease ran out while its connection lives (a process
+// stopped past its TTL: its session lock stays held) is dsctl's, held by that
+// connection; `lock break` ends the connection, and the holder, resumed, is told who
+// broke its lease and why (the record names its own token), and the next client takes
+// the lock at once.
+func TestBreakOfAHolderStoppedPastItsTTLTellsIt(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		tbl := table("locks")
+		l := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession, Table: tbl})
+		admin := newLocker(t, dsn, sqllock.Options{Table: tbl})
+		breaker := newLocker(t, dsn, sqllock.Options{Table: tbl}) // lease mode, as `lock break` runs by default
+		ctx := context.Background()
+		name := "stopped-" + randHex(4)
+		le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		past := "UTC_TIMESTAMP(6) - INTERVAL 1 SECOND"
+		if !isMySQL(dsn) {
+			past = "clock_timestamp() - interval '1 second'"
+		}
+		if _, err := admin.DB().Exec("UPDATE "+tbl+" SET expires_at = "+past+" WHERE name = "+ph(admin, 1), name); err != nil {
+			t.Fatal(err)
+		}
+		info, err := breaker.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "INC-9"})
+		if err != nil || info.Format != lock.FormatDsctl || !info.Held {
+			t.Fatalf("break of a holder stopped past its TTL: %+v %v", info, err)
+		}
+		_, err = l.Renew(ctx, name, le.Token, 30*time.Second)
+		nh, ok := lock.AsNotHeld(err)
+		if !ok || nh.Reason != lock.LostBroken || nh.Break == nil || nh.Break.By != "oncall" || nh.Break.Reason != "INC-9" {
+			t.Fatalf("renew of the broken stopped holder: %v, want broken by oncall (INC-9)", err)
+		}
+		next, err := admin.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+		if err != nil {
+			t.Fatalf("the lock after the break: %v", err)
+		}
+		if next.Fence <= le.Fence {
+			t.Fatalf("fence %d after %d", next.Fence, le.Fence)
+		}
+		_ = admin.Release(ctx, name, next.Token)
+	})
+}
