@@ -47,8 +47,9 @@ const maxGone = 4096
 // In the same statement, before the session lock, the connection takes its client
 // marker (clientMarker): whoever finds the session lock held with no row stamped yet
 // can tell a dsctl client between its two steps from another program (IF and CASE
-// evaluate their condition first). The marker lives as long as the connection, which
-// dsctl closes when it is done with the session lock.
+// evaluate their condition first). The marker lives as long as the connection: one
+// released cleanly goes back to this Locker's pool still marked, which misnames
+// nothing (only this Locker's session-mode acquires take session locks on it).
 func (l *Locker) tryLockSQL() string {
 	if l.dialect.name() == "mysql" {
 		return "SELECT IF(GET_LOCK(CONCAT('" + mysqlClientMarker + "', CONNECTION_ID()), 0) IS NULL, 0, COALESCE(GET_LOCK(?, 0), 0)), CONNECTION_ID()"
