@@ -1,0 +1,353 @@
+package sqllock_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/dsctl/dsctl/probes/lock"
+	"github.com/dsctl/dsctl/probes/lock/locktest"
+	"github.com/dsctl/dsctl/probes/lock/sqllock"
+)
+
+// Session-7 second review (review7b): attack tests on lease-mode inspect/break of a
+// session-lock holder with no live row (inspect.go inspect, unstampedInfo, Break,
+// recordUnstampedBreak; session.go brokenBeforeStamp).
+
+// recordTrigger is a piece of recordUnstampedBreak's INSERT, and of no other statement.
+func recordTrigger(dsn string) string {
+	if isMySQL(dsn) {
+		return "0, 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)"
+	}
+	return "0, 0, clock_timestamp(), clock_timestamp()"
+}
+
+// Claims 3 and 4: "`lock break` of such a dsctl-marked holder ... ends that
+// connection"; "another program's session lock is never ended without --raw". The
+// session lock's key is the lock NAME only (GET_LOCK(name) / pg_advisory_lock(hash of
+// "dsctl:"+name)), not the table. A live, stamped session-mode holder of NAME on table
+// A holds that session lock on a marked connection. On table B (another --table, the
+// same database) NAME has no row: a lease-mode `lock inspect` there names the table-A
+// holder "dsctl's, held, between its two steps", and `lock break` on table B (no --raw)
+// writes a break record on table B and KILLS the table-A holder's connection. That
+// holder had a live lease on table A that nobody broke: its row on A stays held by a
+// dead connection (no break record there), and its renewal says only that its
+// connection ended.
+func TestAttackSession7bBreakOnAnotherTableEndsALiveHolder(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession}) // table A
+		ops := newLocker(t, dsn, sqllock.Options{Table: table("other7b")})      // `lock break --table B NAME`
+		name := locktest.Name(t, "crosstable")
+		le, err := holder.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = holder.Release(context.Background(), name, le.Token) }()
+		info, ierr := ops.Inspect(ctx, name)
+		said := "<nothing>"
+		if ierr == nil && info.Holder != nil {
+			said = string(info.Format) + " held by " + info.Holder.Token
+		}
+		_, berr := ops.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "cleanup on table B"})
+		_, rerr := holder.Renew(ctx, name, le.Token, 30*time.Second)
+		if rerr != nil {
+			t.Fatalf("lock break on table %s of %q (no row there; inspect said: %s, %v; break err %v) ended the live session-mode holder on table %s (fence %d): its renewal: %v",
+				table("other7b"), name, said, ierr, berr, table("locks"), le.Fence, rerr)
+		}
+	})
+}
+
+// Claim 3, with `lock break --if-token`: inspect shows the stopped client as "connection
+// N" (its token); `lock break --if-token 'connection N'` must break only that holder.
+// A dsctl process's connections are pooled: the client resumes, stamps, releases, and
+// its next acquire gets the same pooled connection N (same id, same pid) and a new
+// lease with a new token, all before the break's statements arrive. The break writes no
+// record (the row is live), terminate finds connection N holding the session lock and
+// kills it, and Break then breaks the new lease's row: a lease whose token the operator
+// never saw and --if-token did not name is broken.
+func TestAttackSession7bIfTokenOfAConnectionBreaksALaterLease(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		name := locktest.Name(t, "iftokenreuse")
+		conn, sid := stalledClient(t, holder, name)
+		var second *lock.Lease
+		var sid2 int64
+		var herr error
+		done := make(chan struct{})
+		p := newHookProxy(t, dsnAddr(t, dsn), recordTrigger(dsn), func() {
+			defer close(done)
+			first, err := sqllock.GrantSession(ctx, holder, conn, sid, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+			if err != nil {
+				herr = err
+				return
+			}
+			if err := holder.Release(ctx, name, first.Token); err != nil { // the connection goes back to the pool
+				herr = err
+				return
+			}
+			var c2 *sql.Conn
+			if c2, sid2, err = sqllock.TakeSessionLock(ctx, holder, name); err != nil {
+				herr = err
+				return
+			}
+			second, herr = sqllock.GrantSession(ctx, holder, c2, sid2, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+			if herr != nil {
+				_ = c2.Close()
+			}
+		})
+		breaker := newLocker(t, dsnWith(t, dsn, p.addr(), "", ""), sqllock.Options{}) // lease mode, the default
+		shown := sessionWord(dsn) + itoa(sid)
+		info, berr := breaker.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "stuck", IfToken: shown})
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the break never wrote its record (%+v, %v)", info, berr)
+		}
+		if herr != nil || second == nil {
+			t.Skipf("the client's release and re-acquire failed: %v", herr)
+		}
+		defer func() { _ = holder.Release(context.Background(), name, second.Token) }()
+		if sid2 != sid {
+			t.Skipf("the pool gave another connection (%d, not %d): not the case under test", sid2, sid)
+		}
+		if _, rerr := holder.Renew(ctx, name, second.Token, 30*time.Second); rerr != nil {
+			t.Fatalf("lock break --if-token %q (break err %v) broke a later lease %s (fence %d) on the same pooled connection, whose token it did not name: its renewal: %v",
+				shown, berr, second.Token, second.Fence, rerr)
+		}
+	})
+}
+
+// Claim 3 ("first writes a break record ... then ends that connection"): the record is
+// written before terminate checks that the connection still holds the session lock.
+// When the client stamped and released (a normal, quick use of the lock) between the
+// break's inspect and its record, the record lands on the free row naming "connection
+// N", terminate ends nothing, and Break returns success: the row now says connection N
+// was broken by oncall, though nothing was broken. That record also outlives the case:
+// the same pooled connection N, whose stamp later fails for any network reason, is told
+// brokenBeforeStamp's "was ended before the lease was written" by a stale record.
+func TestAttackSession7bBreakThatEndedNothingLeavesARecord(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		ops := newLocker(t, dsn, sqllock.Options{})
+		name := locktest.Name(t, "stalerecord")
+		conn, sid := stalledClient(t, holder, name)
+		var herr error
+		done := make(chan struct{})
+		p := newHookProxy(t, dsnAddr(t, dsn), recordTrigger(dsn), func() {
+			defer close(done)
+			first, err := sqllock.GrantSession(ctx, holder, conn, sid, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+			if err != nil {
+				herr = err
+				return
+			}
+			herr = holder.Release(ctx, name, first.Token)
+		})
+		breaker := newLocker(t, dsnWith(t, dsn, p.addr(), "", ""), sqllock.Options{})
+		binfo, berr := breaker.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "stuck"})
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the break never wrote its record (%+v, %v)", binfo, berr)
+		}
+		if herr != nil {
+			t.Skipf("the client's stamp and release failed: %v", herr)
+		}
+		info, err := ops.Inspect(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.LastBreak != nil && info.LastBreak.Token == sessionWord(dsn)+itoa(sid) {
+			t.Fatalf("a break that ended no connection and broke no lease (the client had released; break returned %v) left the record %+v on the free row",
+				berr, *info.LastBreak)
+		}
+	})
+}
+
+// Claim 2 (and the brief's performance question): a lease-mode `lock inspect` of a
+// name whose row is free and whose session lock another program holds (no dsctl
+// marker) now waits inspect's 250 ms stamp grace, polling the row every 10 ms, although
+// the missing marker already says it is not a dsctl client between its two steps.
+// Measured in statements (not time): one inspect costs the row read, the holder query,
+// and ~25 more row reads.
+func TestAttackSession7bLeaseInspectOfAnUnmarkedHolderPollsTheGrace(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		ops := newLocker(t, dsn, sqllock.Options{})
+		name := locktest.Name(t, "unmarkedgrace")
+		plain, err := rawDB(t, dsn).Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plain.Close()
+		var got sql.NullInt64
+		if isMySQL(dsn) {
+			err = plain.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", sqllock.UserLockName(name)).Scan(&got)
+		} else {
+			err = plain.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1::bigint)::int", sqllock.AdvisoryKey(name)).Scan(&got)
+		}
+		if err != nil || got.Int64 != 1 {
+			t.Fatalf("plain program's lock: %v %v", got, err)
+		}
+		if _, err := ops.Inspect(ctx, "warm-"+randHex(4)); err != nil { // table format cached
+			t.Fatal(err)
+		}
+		s0 := ops.Statements()
+		info, err := ops.Inspect(ctx, name)
+		n := ops.Statements() - s0
+		if err != nil || !info.Held || info.Format == lock.FormatDsctl {
+			t.Fatalf("inspect of another program's session lock: %+v %v", info, err)
+		}
+		if n > 5 {
+			t.Fatalf("a lease-mode inspect of a name held by another program's (unmarked) session lock ran %d statements (the 250 ms stamp grace, polled); want a few", n)
+		}
+	})
+}
+
+// Claim 3, fences: the row recordUnstampedBreak creates has fence 0; the next grant, in
+// either mode, gets a fence above every fence handed out before.
+func TestAttackSession7bFenceAfterABreakCreatedRow(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		session := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		lease := newLocker(t, dsn, sqllock.Options{})
+		name := locktest.Name(t, "breakfence")
+		conn, sid := stalledClient(t, holder, name)
+		if _, err := lease.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "stuck"}); err != nil {
+			t.Fatal(err)
+		}
+		info, err := lease.Inspect(ctx, name)
+		if err != nil || info.Held || info.LastFence != 0 || info.LastBreak == nil || info.LastBreak.Token != sessionWord(dsn)+itoa(sid) {
+			t.Fatalf("after the break of an unstamped client: %+v (break %+v) %v", info, info.LastBreak, err)
+		}
+		if le, gerr := sqllock.GrantSession(ctx, holder, conn, sid, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner}); gerr == nil && le != nil {
+			t.Fatalf("the broken client stamped: %+v", le)
+		}
+		a, err := lease.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner, Wait: lock.WaitFor(2 * time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lease.Release(ctx, name, a.Token); err != nil {
+			t.Fatal(err)
+		}
+		b, err := session.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner, Wait: lock.WaitFor(2 * time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = session.Release(context.Background(), name, b.Token) }()
+		if a.Fence < 1 || b.Fence <= a.Fence {
+			t.Fatalf("fences after a break-created row: lease %d, then session %d", a.Fence, b.Fence)
+		}
+	})
+}
+
+// Claim 4: a lease-mode `lock break` of a name held by a live lease-mode holder while
+// an unrelated program holds GET_LOCK / the advisory lock of the same name breaks the
+// row only: the program's connection lives and keeps its lock, and no holder string of
+// that program lands in the break record.
+func TestAttackSession7bLeaseBreakLeavesAnotherProgramsSessionLock(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		ops := newLocker(t, dsn, sqllock.Options{})
+		name := locktest.Name(t, "leaseandforeign")
+		plain, err := rawDB(t, dsn).Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plain.Close()
+		var got, id sql.NullInt64
+		if isMySQL(dsn) {
+			err = plain.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0), CONNECTION_ID()", sqllock.UserLockName(name)).Scan(&got, &id)
+		} else {
+			err = plain.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1::bigint)::int, pg_backend_pid()", sqllock.AdvisoryKey(name)).Scan(&got, &id)
+		}
+		if err != nil || got.Int64 != 1 {
+			t.Fatalf("plain program's lock: %v %v", got, err)
+		}
+		le, err := ops.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ops.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "stuck"}); err != nil {
+			t.Fatal(err)
+		}
+		info, err := ops.Inspect(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec sql.NullString
+		q := "SELECT break_token FROM " + table("locks") + " WHERE name = ?"
+		if !isMySQL(dsn) {
+			q = "SELECT break_token FROM " + table("locks") + " WHERE name = $1"
+		}
+		if err := rawDB(t, dsn).QueryRowContext(ctx, q, name).Scan(&rec); err != nil || rec.String != le.Token {
+			t.Fatalf("the row's break record after breaking lease %s: %v %v", le.Token, rec, err)
+		}
+		var one int
+		if err := plain.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatalf("the other program's connection (%d) was ended by a lease-mode break without --raw: %v", id.Int64, err)
+		}
+		if info.Format == lock.FormatDsctl || info.Holder == nil || info.Holder.Token != sessionWord(dsn)+itoa(id.Int64) {
+			t.Fatalf("after the break the other program's session lock should show: %+v", info)
+		}
+		// A second break (no --raw) refuses it.
+		if _, err := ops.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "again"}); err == nil {
+			t.Fatalf("a break without --raw of another program's session lock succeeded")
+		}
+		if err := plain.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatalf("the other program's connection was ended: %v", err)
+		}
+	})
+}
+
+// Claim 2: "on a dsctl table, when no live row holds a name, `lock inspect` shows the
+// holder of that name's session lock". Before session 7 a lease-mode inspect of such a
+// name showed the row: free, its last fence and its last break (`lock break` record).
+// Now, when another program holds the name's GET_LOCK / advisory lock, inspect returns
+// sessionInfo, built from scratch: the row's last_fence and last_break are gone from
+// `lock inspect` (and from `lock break`'s "before" output), though the row still has
+// them.
+func TestAttackSession7bInspectOfAForeignHolderDropsTheRowsRecord(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		ops := newLocker(t, dsn, sqllock.Options{})
+		name := locktest.Name(t, "foreigndropsrecord")
+		le, err := ops.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ops.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "stuck"}); err != nil {
+			t.Fatal(err)
+		}
+		before, err := ops.Inspect(ctx, name)
+		if err != nil || before.LastBreak == nil || before.LastFence != le.Fence {
+			t.Fatalf("inspect after the break, nobody holding: %+v %v", before, err)
+		}
+		plain, err := rawDB(t, dsn).Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plain.Close()
+		var got sql.NullInt64
+		if isMySQL(dsn) {
+			err = plain.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", sqllock.UserLockName(name)).Scan(&got)
+		} else {
+			err = plain.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1::bigint)::int", sqllock.AdvisoryKey(name)).Scan(&got)
+		}
+		if err != nil || got.Int64 != 1 {
+			t.Fatalf("plain program's lock: %v %v", got, err)
+		}
+		info, err := ops.Inspect(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.LastBreak == nil || info.LastFence != le.Fence {
+			t.Fatalf("lease-mode inspect of a name whose row was broken (fence %d, break by oncall) and whose session lock another program holds: format %s, last_fence %d, last_break %+v (the row's record is dropped)",
+				le.Fence, info.Format, info.LastFence, info.LastBreak)
+		}
+	})
+}
