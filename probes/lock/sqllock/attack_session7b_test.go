@@ -3,6 +3,7 @@ package sqllock_test
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,31 +132,8 @@ func TestAttackSession7bIfTokenOfAConnectionBreaksALaterLease(t *testing.T) {
 func TestAttackSession7bBreakThatEndedNothingLeavesARecord(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
-		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
 		ops := newLocker(t, dsn, sqllock.Options{})
-		name := locktest.Name(t, "stalerecord")
-		conn, sid := stalledClient(t, holder, name)
-		var herr error
-		done := make(chan struct{})
-		p := newHookProxy(t, dsnAddr(t, dsn), recordTrigger(dsn), func() {
-			defer close(done)
-			first, err := sqllock.GrantSession(ctx, holder, conn, sid, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
-			if err != nil {
-				herr = err
-				return
-			}
-			herr = holder.Release(ctx, name, first.Token)
-		})
-		breaker := newLocker(t, dsnWith(t, dsn, p.addr(), "", ""), sqllock.Options{})
-		binfo, berr := breaker.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "stuck"})
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("the break never wrote its record (%+v, %v)", binfo, berr)
-		}
-		if herr != nil {
-			t.Skipf("the client's stamp and release failed: %v", herr)
-		}
+		_, name, sid, berr := breakAfterARelease(t, dsn)
 		info, err := ops.Inspect(ctx, name)
 		if err != nil {
 			t.Fatal(err)
@@ -163,6 +141,80 @@ func TestAttackSession7bBreakThatEndedNothingLeavesARecord(t *testing.T) {
 		if info.LastBreak != nil && info.LastBreak.Token == sessionWord(dsn)+itoa(sid) {
 			t.Fatalf("a break that ended no connection and broke no lease (the client had released; break returned %v) left the record %+v on the free row",
 				berr, *info.LastBreak)
+		}
+	})
+}
+
+// breakAfterARelease is the case above: a dsctl client stopped between its two steps
+// on connection sid resumes, stamps and releases (the connection goes back to its
+// Locker's pool) after `lock break` inspected it and before the break's record.
+func breakAfterARelease(t *testing.T, dsn string) (holder *sqllock.Locker, name string, sid int64, berr error) {
+	t.Helper()
+	ctx := context.Background()
+	holder = newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+	name = locktest.Name(t, "stalerecord")
+	conn, sid := stalledClient(t, holder, name)
+	var herr error
+	done := make(chan struct{})
+	p := newHookProxy(t, dsnAddr(t, dsn), recordTrigger(dsn), func() {
+		defer close(done)
+		first, err := sqllock.GrantSession(ctx, holder, conn, sid, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+		if err != nil {
+			herr = err
+			return
+		}
+		herr = holder.Release(ctx, name, first.Token)
+	})
+	breaker := newLocker(t, dsnWith(t, dsn, p.addr(), "", ""), sqllock.Options{})
+	binfo, berr := breaker.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "stuck"})
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the break never wrote its record (%+v, %v)", binfo, berr)
+	}
+	if herr != nil {
+		t.Skipf("the client's stamp and release failed: %v", herr)
+	}
+	return holder, name, sid, berr
+}
+
+// Claim 3, "a client between its two steps: its stamp fails with a runtime error naming
+// the breaker": brokenBeforeStamp trusts any break record whose break_token is
+// "connection <my id>", whenever it was written. After the stale record above, the
+// same process acquires again on the same pooled connection N; that connection is then
+// ended by something else (a DBA's KILL, a proxy or network reset, wait_timeout) before
+// the stamp. The client is told "connection N ... was ended before the lease was
+// written: broken by oncall (stuck)": a break that happened before this acquire began,
+// and that broke nothing.
+func TestAttackSession7bStaleRecordMisnamesALaterConnectionLoss(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		holder, name, sid, _ := breakAfterARelease(t, dsn)
+		conn, sid2, err := sqllock.TakeSessionLock(ctx, holder, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if sid2 != sid {
+			t.Skipf("the pool gave another connection (%d, not %d): not the case under test", sid2, sid)
+		}
+		db := rawDB(t, dsn)
+		if isMySQL(dsn) {
+			_, err = db.ExecContext(ctx, "KILL CONNECTION "+itoa(sid))
+		} else {
+			_, err = db.ExecContext(ctx, "SELECT pg_terminate_backend($1::int, 5000)", sid)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond) // MySQL: KILL returns before the thread is gone
+		lease, gerr := sqllock.GrantSession(ctx, holder, conn, sid, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+		if lease != nil {
+			_ = holder.Release(ctx, name, lease.Token)
+			t.Fatalf("stamped on a killed connection: %+v", lease)
+		}
+		if gerr != nil && strings.Contains(gerr.Error(), "oncall") {
+			t.Fatalf("a connection lost to something other than lock break, on an acquire that began after the only break, is told it was broken: %v", gerr)
 		}
 	})
 }
