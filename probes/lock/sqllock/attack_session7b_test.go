@@ -7,9 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/dsctl/dsctl/probes/endpoint"
 	"github.com/dsctl/dsctl/probes/lock"
 	"github.com/dsctl/dsctl/probes/lock/locktest"
 	"github.com/dsctl/dsctl/probes/lock/sqllock"
+	"github.com/dsctl/dsctl/probes/testenv"
 )
 
 // Session-7 second review (review7b): attack tests on lease-mode inspect/break of a
@@ -402,4 +406,56 @@ func TestAttackSession7bInspectOfAForeignHolderDropsTheRowsRecord(t *testing.T) 
 				le.Fence, info.Format, info.LastFence, info.LastBreak)
 		}
 	})
+}
+
+// Claims 3 and 4, MySQL/MariaDB: user locks (GET_LOCK) are server-wide, not per
+// database. A live session-mode holder in one database (say production's) holds
+// GET_LOCK(NAME) on a marked connection; a lease-mode `lock break NAME` (no --raw)
+// against ANOTHER database on the same server (staging's dsctl table, where NAME has no
+// row) names it "dsctl's, between its two steps" and kills the production holder's
+// connection. (PostgreSQL advisory locks are filtered by database: not affected.)
+func TestAttackSession7bMySQLBreakInAnotherDatabaseEndsALiveHolder(t *testing.T) {
+	dsn := testenvMySQL(t)
+	ctx := context.Background()
+	db := rawDB(t, dsn)
+	other := "dsctl_t7b_" + runID
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+other); err != nil {
+		t.Skipf("cannot create a second database: %v", err)
+	}
+	defer func() { _, _ = db.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+other) }()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := cfg.DBName
+	cfg.DBName = other
+	holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession}) // "production"
+	staging, err := sqllock.New(ctx, endpoint.Dialer{Timeout: 5 * time.Second}, endpoint.SQL{}.WithDSNValue(cfg.FormatDSN()), sqllock.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer staging.Close()
+	if _, err := staging.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	name := locktest.Name(t, "crossdb")
+	le, err := holder.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Release(context.Background(), name, le.Token) }()
+	_, berr := staging.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "staging cleanup"})
+	if _, rerr := holder.Renew(ctx, name, le.Token, 30*time.Second); rerr != nil {
+		t.Fatalf("lock break in database %s (break err %v) ended the live session-mode holder of %q in database %s: its renewal: %v", other, berr, name, prod, rerr)
+	}
+}
+
+func testenvMySQL(t *testing.T) string {
+	for _, db := range dbs {
+		if db.name == "mysql" {
+			return testenv.Get(t, db.env)
+		}
+	}
+	t.Skip("no mysql in dbs")
+	return ""
 }
