@@ -3,6 +3,7 @@ package sqllock_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"strings"
 	"testing"
 	"time"
@@ -458,4 +459,63 @@ func testenvMySQL(t *testing.T) string {
 	}
 	t.Skip("no mysql in dbs")
 	return ""
+}
+
+// Claim 3, "never two holders; the next client takes the lock": the session lock
+// changes hands between the break's inspect and its record. The stopped client gives up
+// (its connection closes), and another dsctl client takes the session lock on another
+// connection and is between its two steps when the record ("connection N", the old
+// one) is written on the free row. terminate(N) finds N gone and ends nothing; the new
+// client's stamp succeeds (the stale record names another connection) and its lease
+// renews.
+func TestAttackSession7bBreakAfterTheSessionLockChangedHands(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		next := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
+		name := locktest.Name(t, "changedhands")
+		conn, sid := stalledClient(t, holder, name)
+		var c2 *sql.Conn
+		var sid2 int64
+		var herr error
+		done := make(chan struct{})
+		p := newHookProxy(t, dsnAddr(t, dsn), recordTrigger(dsn), func() {
+			defer close(done)
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // the stopped client gives up
+			_ = conn.Close()
+			deadline := time.Now().Add(3 * time.Second)
+			for {
+				c2, sid2, herr = sqllock.TakeSessionLock(ctx, next, name)
+				if herr == nil || time.Now().After(deadline) {
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+		breaker := newLocker(t, dsnWith(t, dsn, p.addr(), "", ""), sqllock.Options{})
+		_, berr := breaker.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "stuck"})
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the break never wrote its record (%v)", berr)
+		}
+		if herr != nil {
+			t.Fatalf("the next client could not take the session lock: %v", herr)
+		}
+		if sid2 == sid {
+			t.Skipf("the next client got the same connection id %d", sid)
+		}
+		le, err := sqllock.GrantSession(ctx, next, c2, sid2, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
+		if err != nil || le == nil {
+			_ = c2.Close()
+			t.Fatalf("the next client (%s%d), between its steps while a break of %s%d ran (break err %v), could not stamp: %v", sessionWord(dsn), sid2, sessionWord(dsn), sid, berr, err)
+		}
+		defer func() { _ = next.Release(context.Background(), name, le.Token) }()
+		if _, err := next.Renew(ctx, name, le.Token, 30*time.Second); err != nil {
+			t.Fatalf("the next client's lease after a break of the previous connection: %v", err)
+		}
+		if le.Fence < 1 {
+			t.Fatalf("fence %d", le.Fence)
+		}
+	})
 }
