@@ -519,3 +519,45 @@ func TestAttackSession7bBreakAfterTheSessionLockChangedHands(t *testing.T) {
 		}
 	})
 }
+
+// Claim 2: "lease-mode acquire/renew/release are unaffected ... the new lease-mode
+// inspect behaviour must not change what lease-mode clients can do". They are
+// unaffected; but what a lease-mode inspect now says contradicts them. With the dsctl
+// row free and another program holding GET_LOCK(NAME) / the advisory lock (UserLockName
+// is the name itself: an application's own `GET_LOCK('deploy', 10)`), a lease-mode
+// `lock inspect` says held (by that program), and `lock break --if-token` answers
+// "another program's session lock" (a usage error), while a lease-mode `lock acquire
+// --wait 0` gets the lock at once.
+func TestAttackSession7bLeaseInspectSaysHeldWhereLeaseAcquireGetsIt(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		ops := newLocker(t, dsn, sqllock.Options{})
+		name := locktest.Name(t, "leaseheldfree")
+		plain, err := rawDB(t, dsn).Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plain.Close()
+		var got sql.NullInt64
+		if isMySQL(dsn) {
+			err = plain.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", sqllock.UserLockName(name)).Scan(&got)
+		} else {
+			err = plain.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1::bigint)::int", sqllock.AdvisoryKey(name)).Scan(&got)
+		}
+		if err != nil || got.Int64 != 1 {
+			t.Fatalf("plain program's lock: %v %v", got, err)
+		}
+		info, err := ops.Inspect(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		le, aerr := ops.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+		if aerr == nil {
+			defer func() { _ = ops.Release(context.Background(), name, le.Token) }()
+		}
+		if info.Held && aerr == nil {
+			t.Fatalf("lease-mode inspect says %q is held (%s by %s), and a lease-mode acquire with no wait got it at once (fence %d)",
+				name, info.Format, info.Holder.Token, le.Fence)
+		}
+	})
+}
