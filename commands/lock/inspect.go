@@ -48,11 +48,14 @@ On MySQL and PostgreSQL the table (--table, default dsctl_locks) is recognised b
 columns: dsctl's lease rows, a ShedLock table (name, lock_until, locked_at, locked_by:
 the holder is locked_by, held while lock_until is ahead by the database's clock) or a
 classic unique-key table (e.g. method_lock(method_name unique, ...): a row is a held
-lock, with no expiry and no owner). In session mode, or when no row holds the name,
-the holder of the session lock is shown too: MySQL user locks (GET_LOCK: IS_USED_LOCK
-and the processlist; list reads performance_schema.metadata_locks) and PostgreSQL
-advisory locks (pg_locks joined with pg_stat_activity: pid, user, client address,
-application).
+lock, with no expiry and no owner). When no live row holds the name, the holder of
+its session lock is shown: MySQL user locks (GET_LOCK: IS_USED_LOCK and the
+processlist; list reads performance_schema.metadata_locks) and PostgreSQL advisory
+locks (pg_locks joined with pg_stat_activity: pid, user, client address,
+application). In session mode it holds the lock (a dsctl client's connection is named
+so; one whose lease on the row ran out while its connection lives is that lease's
+holder, which break ends); in lease mode it is a note, as lease clients do not wait
+for session locks.
 
 On Redis it recognises locks made by other libraries, looked up by their Redis key:
   redsync    go-redsync/redsync: a string of 16 random bytes in base64 (24 characters

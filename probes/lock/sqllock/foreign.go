@@ -106,14 +106,22 @@ func (l *Locker) sessionInfo(name string, sh *sessionHolder) *lock.Info {
 	if l.dialect.name() == "mysql" {
 		f, key = FormatMySQLUserLock, "GET_LOCK("+quoteSQL(UserLockName(name))+")"
 	}
-	h := &lock.Holder{Token: l.sessionWord() + " " + strconv.FormatInt(sh.id, 10),
-		Owner: &lock.Owner{User: sh.user, Host: sh.host, Label: sh.app, Tool: l.sessionWord() + " " + strconv.FormatInt(sh.id, 10)}}
+	id := l.sessionWord() + " " + strconv.FormatInt(sh.id, 10)
+	h := &lock.Holder{Token: id, Owner: &lock.Owner{User: sh.user, Host: sh.host, Label: sh.app, Tool: id}}
 	h.SetTTLLeft(-1)
 	if sh.since.Valid {
 		h.AcquiredAt = time.UnixMicro(sh.since.Int64).UTC()
 	}
+	notes := []string{"held while that connection lives; it has no fencing token"}
+	if sh.dsctl {
+		// Its connection carries dsctl's marker. Session locks are keyed by name
+		// only, so nothing ties it to this table: dsctl treats it as another program's
+		// (break needs --raw).
+		h.Owner.Tool = "dsctl (" + id + ")"
+		notes = append(notes, "held by a dsctl session-mode client with no lease on this table's row: it is taking this lock, or it holds the same name on another table or database (session locks are per name)")
+	}
 	return &lock.Info{Name: name, Key: key, Held: true, Format: f, FormatDetail: DescribeFormat(f), Holder: h, Waiters: -1,
-		Backend: l.Backend(), Notes: []string{"held while that connection lives; it has no fencing token"}}
+		Backend: l.Backend(), Notes: notes}
 }
 
 func (l *Locker) mysqlUserLockHolder(ctx context.Context, lockName string) (*sessionHolder, error) {
@@ -193,12 +201,7 @@ WHERE k.locktype = 'advisory' AND k.granted AND k.database = (SELECT oid FROM pg
 			continue // (or a dsctl client marker)
 		}
 		fn := strings.Replace(name, "advisory:", "pg_advisory_lock(", 1) + ")"
-		var info *lock.Info
-		if sh.dsctl { // a dsctl client taking a lock (its name is not in the key)
-			info = l.unstampedInfo(name, fn, &row{}, sh)
-		} else {
-			info = l.sessionInfo(name, sh)
-		}
+		info := l.sessionInfo(name, sh)
 		info.Key = fn
 		out = append(out, *info)
 	}

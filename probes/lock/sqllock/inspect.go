@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -52,17 +51,36 @@ func (l *Locker) inspect(ctx context.Context, name string, settle bool) (*lock.I
 	if err != nil || info.Held {
 		return info, err
 	}
-	// (Whatever this Locker's mode: `lock inspect` and `lock break` run in lease mode
-	// unless told otherwise, and must still see a session-mode holder.)
-	// Someone may hold the session lock of this name without a live row: another
-	// program, or a dsctl client that has just taken it and is stamping the row (one
-	// round trip later). Give the latter that moment before naming another program.
+	// No live row: someone may hold the name's session lock (GET_LOCK / advisory
+	// lock). Session locks are keyed by name only (on MySQL server-wide): the holder
+	// may be a dsctl client of this table, of another table or database, or another
+	// program. Only this row can tie it to this table.
 	sh, err := l.sessionLockHolder(ctx, name)
 	if err != nil || sh == nil {
+		return info, err
+	}
+	if l.mode != ModeSession {
+		// Lease-mode clients neither take nor wait for session locks: for them the
+		// lock is free. Say who holds the session lock anyway.
+		info.Notes = append(info.Notes, fmt.Sprintf("session lock %s is held by %s; lease-mode clients do not wait for it, session-mode clients do (see --mode session)",
+			l.sessionLockName(name), l.describeSessionHolder(sh)))
 		return info, nil
 	}
+	if r.token.Valid && r.token.String != "" && r.sessionID.Valid && r.sessionID.Int64 == sh.id {
+		// The row's lease (expired) is this connection's: a session-mode holder of
+		// this table whose lease ran out while its connection lives (a stopped
+		// process). It still holds the lock for every session-mode client; `lock
+		// break` breaks that lease (with the record) and ends the connection.
+		info = l.infoOf(name, r)
+		info.Held, info.Format, info.FormatDetail, info.Holder = true, lock.FormatDsctl, DescribeFormat(lock.FormatDsctl), r.holder()
+		info.Notes = append(info.Notes, fmt.Sprintf("its lease on the row ran out, but its connection (%s %d) still holds %s (a stopped process?): session-mode clients wait for it; `lock break` ends it",
+			l.sessionWord(), sh.id, l.sessionLockName(name)))
+		return info, nil
+	}
+	// A dsctl client (its connection carries dsctl's marker) may be between taking
+	// the session lock and stamping the row (one round trip): give it that moment.
 	deadline := time.Now().Add(stampGrace)
-	for settle && time.Now().Before(deadline) {
+	for settle && sh.dsctl && time.Now().Before(deadline) {
 		if err := sleepCtx(ctx, stampPoll); err != nil {
 			return nil, interrupted(ctx, name)
 		}
@@ -74,28 +92,18 @@ func (l *Locker) inspect(ctx context.Context, name string, settle bool) (*lock.I
 			return l.rowInfo(ctx, name, r)
 		}
 	}
-	if sh.dsctl {
-		return l.unstampedInfo(name, l.sessionLockName(name), r, sh), nil
-	}
-	return l.sessionInfo(name, sh), nil
+	si := l.sessionInfo(name, sh)
+	si.LastFence, si.LastBreak = info.LastFence, info.LastBreak // the row's history
+	return si, nil
 }
 
-// unstampedInfo describes a session lock held by a dsctl client whose row is not
-// stamped: one paused between its two steps, or whose lease ran out while its
-// connection lives (a stopped process). It is dsctl's lock, held, with no token yet;
-// `lock break` ends that connection.
-func (l *Locker) unstampedInfo(name, sessionLock string, r *row, sh *sessionHolder) *lock.Info {
-	info := l.infoOf(name, r)
-	id := l.sessionWord() + " " + strconv.FormatInt(sh.id, 10)
-	h := &lock.Holder{Token: id, Owner: &lock.Owner{User: sh.user, Host: sh.host, Label: sh.app, Tool: "dsctl (" + id + ")"}}
-	h.SetTTLLeft(-1)
-	if sh.since.Valid {
-		h.AcquiredAt = time.UnixMicro(sh.since.Int64).UTC()
+// describeSessionHolder names the holder of a session lock in words.
+func (l *Locker) describeSessionHolder(sh *sessionHolder) string {
+	who := fmt.Sprintf("%s %d", l.sessionWord(), sh.id)
+	if sh.dsctl {
+		return who + " (a dsctl session-mode client: taking this lock, or holding this name on another table or database)"
 	}
-	info.Held, info.Format, info.FormatDetail, info.Holder = true, lock.FormatDsctl, DescribeFormat(lock.FormatDsctl), h
-	info.Notes = append(info.Notes, fmt.Sprintf("session lock %s held by dsctl's %s with no lease on the row: that client is taking the lock (between its two steps), or its lease ran out while its connection lives (a stopped process); `lock break` ends that connection",
-		sessionLock, id))
-	return info
+	return who + " (another program)"
 }
 
 // stampGrace bounds how long Inspect waits for the holder of a session lock to stamp
@@ -251,36 +259,6 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		if opt.IfToken != "" && h.Token != opt.IfToken {
 			return nil, l.notHeld(ctx, name, opt.IfToken)
 		}
-		if strings.HasPrefix(h.Token, l.sessionWord()+" ") {
-			// A dsctl client holding the session lock with no lease on the row
-			// (unstampedInfo): end its connection, if it still holds the session lock
-			// (its stamp then fails: it never holds the lease).
-			sid, _ := strconv.ParseInt(strings.TrimPrefix(h.Token, l.sessionWord()+" "), 10, 64)
-			// First the break record, naming the connection, on a row with no live
-			// lease: the client's failing stamp reads it (brokenBeforeStamp), and
-			// inspect shows who broke what.
-			if err := l.recordUnstampedBreak(ctx, name, h.Token, sid, opt); err != nil {
-				return nil, err
-			}
-			if err := l.terminate(ctx, sid, name); err != nil {
-				return nil, err
-			}
-			// It may have stamped its row just before its connection ended (a race
-			// with this break): it then holds a lease on a dead connection. Break that
-			// row too, with the record, so its holder is told who broke it and the
-			// next client need not wait out its TTL.
-			r, err := l.readRow(ctx, name)
-			if err != nil {
-				return nil, err
-			}
-			if r.held() && r.sessionID.Valid && r.sessionID.Int64 == sid {
-				if _, err := l.breakRow(ctx, name, r.token.String, opt); err != nil {
-					return nil, err
-				}
-				info.Holder = r.holder()
-			}
-			return info, nil
-		}
 		// A session-mode holder (whatever this Locker's mode: `lock break` runs in lease
 		// mode by default) also holds the session lock on its connection: freeing the row
 		// alone would leave GET_LOCK / the advisory lock held.
@@ -305,35 +283,6 @@ func (l *Locker) Break(ctx context.Context, name string, opt lock.BreakOptions) 
 		return info, nil
 	}
 	return nil, errs.New(errs.KindRuntime, "%s: lock %q changed holders five times while breaking it; nothing more was changed", l.target.Driver, name)
-}
-
-// recordUnstampedBreak writes the break record of a dsctl client that holds the session
-// lock with no live lease on the row (holder: "connection N" / "backend pid N"), on a
-// row that holds no live lease (created free if missing). The record names the client's
-// own expired lease when the row still carries it (a client stopped past its TTL: told
-// it was broken when it renews), else the connection (a client between its two steps:
-// told by its failing stamp). A row stamped meanwhile is left alone (Break then breaks
-// it).
-func (l *Locker) recordUnstampedBreak(ctx context.Context, name, holder string, sid int64, opt lock.BreakOptions) error {
-	by, reason := truncateRunes(opt.By, byLen), truncateRunes(opt.Reason, reasonLen)
-	if l.dialect.name() == "mysql" {
-		const free = "(token IS NULL OR expires_at <= UTC_TIMESTAMP(6))"
-		q := fmt.Sprintf(`INSERT INTO %s (name, fence, ttl_ms, expires_at, break_at, break_by, break_reason, break_token, break_fence)
-VALUES (?, 0, 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?, ?, 0)
-ON DUPLICATE KEY UPDATE break_fence = IF(%[2]s, fence, break_fence), break_by = IF(%[2]s, VALUES(break_by), break_by),
-  break_reason = IF(%[2]s, VALUES(break_reason), break_reason),
-  break_token = IF(%[2]s, IF(token IS NOT NULL AND session_id = ?, token, VALUES(break_token)), break_token),
-  break_at = IF(%[2]s, VALUES(break_at), break_at)`, l.qtable, free)
-		_, err := l.exec(ctx, true, "break "+name, q, name, by, reason, holder, sid)
-		return err
-	}
-	q := fmt.Sprintf(`INSERT INTO %s AS t (name, fence, ttl_ms, expires_at, break_at, break_by, break_reason, break_token, break_fence)
-VALUES ($1, 0, 0, clock_timestamp(), clock_timestamp(), $2, $3, $4, 0)
-ON CONFLICT (name) DO UPDATE SET break_at = EXCLUDED.break_at, break_by = EXCLUDED.break_by, break_reason = EXCLUDED.break_reason,
-  break_token = CASE WHEN t.token IS NOT NULL AND t.session_id = $5 THEN t.token ELSE EXCLUDED.break_token END, break_fence = t.fence
-WHERE t.token IS NULL OR t.expires_at <= clock_timestamp()`, l.qtable)
-	_, err := l.exec(ctx, true, "break "+name, q, name, by, reason, holder, sid)
-	return err
 }
 
 // breakRow frees the row of token, writing the break record, and notifies.

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -232,7 +231,7 @@ func (l *Locker) grantSession(ctx context.Context, conn *sql.Conn, sid int64, na
 		sent, mono = l.now(), time.Now()
 		took, f, err := l.stampSession(ctx, conn, sid, name, token, string(ownerJSON), ms)
 		if err != nil {
-			return nil, l.brokenBeforeStamp(ctx, name, sid, err)
+			return nil, err
 		}
 		if took && expiredOnArrival(mono, opt.TTL) { // see Acquire
 			_, _ = l.releaseRow(cctx, conn, name, token, false)
@@ -294,22 +293,6 @@ func (l *Locker) grantSession(ctx context.Context, conn *sql.Conn, sid int64, na
 	lease := l.sessionLeaseOf(h)
 	h.mu.Unlock()
 	return lease, nil
-}
-
-// brokenBeforeStamp turns the failed stamp of a client whose connection `lock break`
-// ended before its lease was written (the row's break record names this connection)
-// into an error that says so, who broke it and why; other errors pass unchanged.
-func (l *Locker) brokenBeforeStamp(ctx context.Context, name string, sid int64, err error) error {
-	if errs.KindOf(err) != errs.KindUnreachable {
-		return err
-	}
-	r, rerr := l.readRow(context.WithoutCancel(ctx), name)
-	if rerr != nil || !r.breakToken.Valid || r.breakToken.String != l.sessionWord()+" "+strconv.FormatInt(sid, 10) {
-		return err
-	}
-	why := (&lock.NotHeldError{Reason: lock.LostBroken, Break: r.lastBreak()}).Why()
-	return errs.New(errs.KindRuntime, "lock %q not acquired: %s %d, which held its session lock, was ended before the lease was written: %s",
-		name, l.sessionWord(), sid, why).WithHint("retry; see `dsctl lock inspect %s`", lock.QuoteCommand([]string{name})).Wrap(err)
 }
 
 // stampSession writes the grant into the row when it is free or expired (one

@@ -6,22 +6,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsctl/dsctl/probes/errs"
 	"github.com/dsctl/dsctl/probes/lock"
 	"github.com/dsctl/dsctl/probes/lock/locktest"
 	"github.com/dsctl/dsctl/probes/lock/sqllock"
 )
 
 // A dsctl session-mode client stopped between its two steps (the session lock taken,
-// the row not stamped) for longer than inspect's grace is still named dsctl's, held,
-// by its connection (its client marker says so); `lock break --mode session` (no
-// --raw) ends that connection, the stopped client's stamp then fails (it never holds
-// the lease), and the next client takes the lock. `lock list --foreign` does not show the markers.
-func TestUnstampedDsctlHolderIsNamedAndBroken(t *testing.T) {
+// the row not stamped) for longer than inspect's grace is named a dsctl client, held
+// by its connection (its client marker says so), not "another program". Session locks
+// are keyed by the name only (on MySQL server-wide), so nothing ties it to this table:
+// `lock break` without --raw refuses it and ends nothing (the client then stamps and
+// holds the lease). `lock list --foreign` does not show the markers.
+func TestUnstampedDsctlHolderIsNamedADsctlClient(t *testing.T) {
 	forEachDB(t, func(t *testing.T, dsn string) {
 		ctx := context.Background()
 		l := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
 		holder := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
-		breaker := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession}) // lock break --mode session
 		name := locktest.Name(t, "unstamped")
 		conn, sid, err := sqllock.TakeSessionLock(ctx, holder, name)
 		if err != nil {
@@ -33,8 +34,8 @@ func TestUnstampedDsctlHolderIsNamedAndBroken(t *testing.T) {
 		if isMySQL(dsn) {
 			word = "connection "
 		}
-		if err != nil || !info.Held || info.Format != lock.FormatDsctl || info.Holder == nil || info.Holder.Token != word+itoa(sid) ||
-			len(info.Notes) == 0 || !strings.Contains(strings.Join(info.Notes, " "), "no lease on the row") {
+		if err != nil || !info.Held || info.Holder == nil || info.Holder.Token != word+itoa(sid) || info.Holder.Owner == nil ||
+			info.Holder.Owner.Tool != "dsctl ("+word+itoa(sid)+")" || !strings.Contains(strings.Join(info.Notes, " "), "dsctl session-mode client") {
 			t.Fatalf("inspect of a dsctl client stopped before its stamp: %+v (holder %+v) %v", info, info.Holder, err)
 		}
 		list, err := l.List(ctx, lock.ListOptions{Foreign: true})
@@ -46,19 +47,14 @@ func TestUnstampedDsctlHolderIsNamedAndBroken(t *testing.T) {
 				t.Fatalf("list --foreign shows a client marker: %+v", in)
 			}
 		}
-		if _, err := breaker.Break(ctx, name, lock.BreakOptions{By: "test", Reason: "stuck"}); err != nil {
-			t.Fatalf("break of a dsctl client stopped before its stamp: %v", err)
+		if _, err := l.Break(ctx, name, lock.BreakOptions{By: "test", Reason: "stuck"}); errs.KindOf(err) != errs.KindUsage {
+			t.Fatalf("break without --raw of a dsctl client's session lock with no row here: %v, want refused", err)
 		}
-		lease, gerr := sqllock.GrantSession(ctx, holder, conn, sid, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
-		if gerr == nil && lease != nil {
-			_ = holder.Release(ctx, name, lease.Token)
-			t.Fatalf("the stopped client stamped a row on the connection break ended: %+v", lease)
+		lease, err := sqllock.GrantSession(ctx, holder, conn, sid, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner})
+		if err != nil || lease == nil {
+			t.Fatalf("the client's stamp after a refused break: %v %v", lease, err)
 		}
-		next, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 5 * time.Second, Owner: owner, Wait: lock.WaitFor(2 * time.Second)})
-		if err != nil {
-			t.Fatalf("the lock after breaking a stopped unstamped client: %v", err)
-		}
-		_ = l.Release(ctx, name, next.Token)
+		_ = holder.Release(ctx, name, lease.Token)
 	})
 }
 
@@ -72,7 +68,7 @@ func TestBreakOfAHolderStoppedPastItsTTLTellsIt(t *testing.T) {
 		tbl := table("locks")
 		l := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession, Table: tbl})
 		admin := newLocker(t, dsn, sqllock.Options{Table: tbl})
-		breaker := newLocker(t, dsn, sqllock.Options{Table: tbl}) // lease mode, as `lock break` runs by default
+		breaker := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession, Table: tbl}) // lock break --mode session
 		ctx := context.Background()
 		name := "stopped-" + randHex(4)
 		le, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
