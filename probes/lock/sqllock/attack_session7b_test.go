@@ -108,20 +108,7 @@ func TestAttackSession7bLeaseInspectOfAnUnmarkedHolderPollsTheGrace(t *testing.T
 		ctx := context.Background()
 		ops := newLocker(t, dsn, sqllock.Options{})
 		name := locktest.Name(t, "unmarkedgrace")
-		plain, err := rawDB(t, dsn).Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer plain.Close()
-		var got sql.NullInt64
-		if isMySQL(dsn) {
-			err = plain.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", sqllock.UserLockName(name)).Scan(&got)
-		} else {
-			err = plain.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1::bigint)::int", sqllock.AdvisoryKey(name)).Scan(&got)
-		}
-		if err != nil || got.Int64 != 1 {
-			t.Fatalf("plain program's lock: %v %v", got, err)
-		}
+		plainSessionLock(t, dsn, name)
 		if _, err := ops.Inspect(ctx, "warm-"+randHex(4)); err != nil { // table format cached
 			t.Fatal(err)
 		}
@@ -146,20 +133,8 @@ func TestAttackSession7bLeaseBreakLeavesAnotherProgramsSessionLock(t *testing.T)
 		ctx := context.Background()
 		ops := newLocker(t, dsn, sqllock.Options{})
 		name := locktest.Name(t, "leaseandforeign")
-		plain, err := rawDB(t, dsn).Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer plain.Close()
-		var got, id sql.NullInt64
-		if isMySQL(dsn) {
-			err = plain.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0), CONNECTION_ID()", sqllock.UserLockName(name)).Scan(&got, &id)
-		} else {
-			err = plain.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1::bigint)::int, pg_backend_pid()", sqllock.AdvisoryKey(name)).Scan(&got, &id)
-		}
-		if err != nil || got.Int64 != 1 {
-			t.Fatalf("plain program's lock: %v %v", got, err)
-		}
+		plain, pid := plainSessionLock(t, dsn, name)
+		id := sql.NullInt64{Int64: pid, Valid: true}
 		le, err := ops.Acquire(ctx, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
 		if err != nil {
 			t.Fatal(err)
@@ -220,20 +195,7 @@ func TestAttackSession7bInspectOfAForeignHolderDropsTheRowsRecord(t *testing.T) 
 		if err != nil || before.LastBreak == nil || before.LastFence != le.Fence {
 			t.Fatalf("inspect after the break, nobody holding: %+v %v", before, err)
 		}
-		plain, err := rawDB(t, dsn).Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer plain.Close()
-		var got sql.NullInt64
-		if isMySQL(dsn) {
-			err = plain.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", sqllock.UserLockName(name)).Scan(&got)
-		} else {
-			err = plain.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1::bigint)::int", sqllock.AdvisoryKey(name)).Scan(&got)
-		}
-		if err != nil || got.Int64 != 1 {
-			t.Fatalf("plain program's lock: %v %v", got, err)
-		}
+		plainSessionLock(t, dsn, name)
 		info, err := ops.Inspect(ctx, name)
 		if err != nil {
 			t.Fatal(err)
@@ -310,20 +272,7 @@ func TestAttackSession7bLeaseInspectSaysHeldWhereLeaseAcquireGetsIt(t *testing.T
 		ctx := context.Background()
 		ops := newLocker(t, dsn, sqllock.Options{})
 		name := locktest.Name(t, "leaseheldfree")
-		plain, err := rawDB(t, dsn).Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer plain.Close()
-		var got sql.NullInt64
-		if isMySQL(dsn) {
-			err = plain.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", sqllock.UserLockName(name)).Scan(&got)
-		} else {
-			err = plain.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1::bigint)::int", sqllock.AdvisoryKey(name)).Scan(&got)
-		}
-		if err != nil || got.Int64 != 1 {
-			t.Fatalf("plain program's lock: %v %v", got, err)
-		}
+		plainSessionLock(t, dsn, name)
 		info, err := ops.Inspect(ctx, name)
 		if err != nil {
 			t.Fatal(err)

@@ -2,6 +2,7 @@ package sqllock_test
 
 import (
 	"context"
+	"database/sql"
 	"strconv"
 	"strings"
 	"testing"
@@ -86,6 +87,29 @@ func TestSessionConnectionKilledIsLost(t *testing.T) {
 	})
 }
 
+// plainSessionLock takes name's session lock as another program would (a plain
+// GET_LOCK / pg_try_advisory_lock on its own connection, no dsctl marker) and returns
+// that connection (closed at the test's end) and its id.
+func plainSessionLock(t *testing.T, dsn, name string) (*sql.Conn, int64) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := rawDB(t, dsn).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	var got, id int64
+	if isMySQL(dsn) {
+		err = conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0), CONNECTION_ID()", sqllock.UserLockName(name)).Scan(&got, &id)
+	} else {
+		err = conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1::bigint)::int, pg_backend_pid()", sqllock.AdvisoryKey(name)).Scan(&got, &id)
+	}
+	if err != nil || got != 1 {
+		t.Fatalf("another program's session lock of %q: %d %v", name, got, err)
+	}
+	return conn, id
+}
+
 // Another program's plain GET_LOCK / pg_advisory_lock on the same name excludes dsctl's
 // session lock and is shown by inspect (and, on PostgreSQL, list --foreign); break
 // refuses to end that program's connection without --raw.
@@ -94,23 +118,8 @@ func TestSessionForeignSessionLock(t *testing.T) {
 		ctx := context.Background()
 		l := newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
 		name := locktest.Name(t, "plain")
-		db := rawDB(t, dsn)
-		conn, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		var got int
-		var id int64
-		if isMySQL(dsn) {
-			err = conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0), CONNECTION_ID()", sqllock.UserLockName(name)).Scan(&got, &id)
-		} else {
-			err = conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1::bigint)::int, pg_backend_pid()", sqllock.AdvisoryKey(name)).Scan(&got, &id)
-		}
-		if err != nil || got != 1 {
-			t.Fatalf("plain session lock: %d %v", got, err)
-		}
-		_, err = l.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Owner: owner})
+		_, id := plainSessionLock(t, dsn, name)
+		_, err := l.Acquire(ctx, name, lock.AcquireOptions{TTL: time.Second, Owner: owner})
 		na, ok := lock.AsNotAcquired(err)
 		if !ok || na.Holder == nil || !strings.HasSuffix(na.Holder.Token, " "+itoa(id)) {
 			t.Fatalf("acquire against a plain session lock: %v", err)
