@@ -87,8 +87,8 @@ type sessionHolder struct {
 	app   string
 	since sql.NullInt64 // epoch micros, when known
 	// dsctl: the holding connection carries dsctl's client marker (tryLockSQL): a
-	// dsctl session-mode client that has not stamped the row (it is between its two
-	// steps, or its lease expired while its connection lives).
+	// dsctl session-mode client, of this table or of another one (session locks are
+	// keyed by the name only).
 	dsctl bool
 }
 
@@ -200,9 +200,8 @@ WHERE k.locktype = 'advisory' AND k.granted AND k.database = (SELECT oid FROM pg
 		if !strings.HasPrefix(name, prefix) || mineListed(listed, sub == 1, key, sh.id) || (sub == 2 && strconv.FormatInt(hi, 10) == pgClientMarkerClass && lo == sh.id) {
 			continue // (or a dsctl client marker)
 		}
-		fn := strings.Replace(name, "advisory:", "pg_advisory_lock(", 1) + ")"
 		info := l.sessionInfo(name, sh)
-		info.Key = fn
+		info.Key = strings.Replace(name, "advisory:", "pg_advisory_lock(", 1) + ")"
 		out = append(out, *info)
 	}
 	return out, l.classify(ctx, "list advisory locks", rows.Err())

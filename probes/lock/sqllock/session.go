@@ -44,8 +44,8 @@ const maxGone = 4096
 
 // tryLockSQL tries the session lock without waiting and returns the session id.
 // In the same statement, before the session lock, the connection takes its client
-// marker (clientMarker): whoever finds the session lock held with no row stamped yet
-// can tell a dsctl client between its two steps from another program (IF and CASE
+// marker (mysqlClientMarker, pgClientMarkerClass): whoever finds the session lock held
+// with no row stamped yet can tell a dsctl client from another program (IF and CASE
 // evaluate their condition first). The marker lives as long as the connection: one
 // released cleanly goes back to this Locker's pool still marked, which misnames
 // nothing (only this Locker's session-mode acquires take session locks on it).
