@@ -1,13 +1,9 @@
 package sqllock_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"net"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,89 +75,6 @@ func TestAttackSession7LeaseModeInspectAndBreakOfAnUnstampedClient(t *testing.T)
 				info.Held, info.Format, holderStr, info.Notes, berr, lease != nil, gerr, sessionWord(dsn), sid)
 		}
 	})
-}
-
-// hookProxy forwards TCP to a database; the first time a client request contains
-// trigger, it runs hook before forwarding that request (the server has not seen it).
-type hookProxy struct {
-	ln      net.Listener
-	target  string
-	trigger []byte
-	hook    func()
-	fired   atomic.Bool
-	mu      sync.Mutex
-	conns   []net.Conn
-}
-
-func newHookProxy(t *testing.T, target, trigger string, hook func()) *hookProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &hookProxy{ln: ln, target: target, trigger: []byte(trigger), hook: hook}
-	go p.accept()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.mu.Lock()
-		for _, c := range p.conns {
-			_ = c.Close()
-		}
-		p.mu.Unlock()
-	})
-	return p
-}
-
-func (p *hookProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *hookProxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		s, err := net.DialTimeout("tcp", p.target, 2*time.Second)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, s)
-		p.mu.Unlock()
-		go func() {
-			defer s.Close()
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := c.Read(buf)
-				if n > 0 {
-					if bytes.Contains(buf[:n], p.trigger) && p.fired.CompareAndSwap(false, true) {
-						p.hook()
-					}
-					if _, werr := s.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-		go func() {
-			defer c.Close()
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := s.Read(buf)
-				if n > 0 {
-					if _, werr := c.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-	}
 }
 
 // Claim D: "Markers cannot make another program's connection look like dsctl's by

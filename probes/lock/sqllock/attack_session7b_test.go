@@ -20,14 +20,6 @@ import (
 // session-lock holder with no live row (inspect.go inspect, unstampedInfo, Break,
 // recordUnstampedBreak; session.go brokenBeforeStamp).
 
-// recordTrigger is a piece of recordUnstampedBreak's INSERT, and of no other statement.
-func recordTrigger(dsn string) string {
-	if isMySQL(dsn) {
-		return "0, 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)"
-	}
-	return "0, 0, clock_timestamp(), clock_timestamp()"
-}
-
 // Claims 3 and 4: "`lock break` of such a dsctl-marked holder ... ends that
 // connection"; "another program's session lock is never ended without --raw". The
 // session lock's key is the lock NAME only (GET_LOCK(name) / pg_advisory_lock(hash of
@@ -62,39 +54,6 @@ func TestAttackSession7bBreakOnAnotherTableEndsALiveHolder(t *testing.T) {
 				table("other7b"), name, said, ierr, berr, table("locks"), le.Fence, rerr)
 		}
 	})
-}
-
-// breakAfterARelease is the case above: a dsctl client stopped between its two steps
-// on connection sid resumes, stamps and releases (the connection goes back to its
-// Locker's pool) after `lock break` inspected it and before the break's record.
-func breakAfterARelease(t *testing.T, dsn string) (holder *sqllock.Locker, name string, sid int64, berr error) {
-	t.Helper()
-	ctx := context.Background()
-	holder = newLocker(t, dsn, sqllock.Options{Mode: sqllock.ModeSession})
-	name = locktest.Name(t, "stalerecord")
-	conn, sid := stalledClient(t, holder, name)
-	var herr error
-	done := make(chan struct{})
-	p := newHookProxy(t, dsnAddr(t, dsn), recordTrigger(dsn), func() {
-		defer close(done)
-		first, err := sqllock.GrantSession(ctx, holder, conn, sid, name, lock.AcquireOptions{TTL: 30 * time.Second, Owner: owner})
-		if err != nil {
-			herr = err
-			return
-		}
-		herr = holder.Release(ctx, name, first.Token)
-	})
-	breaker := newLocker(t, dsnWith(t, dsn, p.addr(), "", ""), sqllock.Options{})
-	binfo, berr := breaker.Break(ctx, name, lock.BreakOptions{By: "oncall", Reason: "stuck"})
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("the break never wrote its record (%+v, %v)", binfo, berr)
-	}
-	if herr != nil {
-		t.Skipf("the client's stamp and release failed: %v", herr)
-	}
-	return holder, name, sid, berr
 }
 
 // Claim 2 (and the brief's performance question): a lease-mode `lock inspect` of a
