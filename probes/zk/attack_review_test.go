@@ -904,25 +904,7 @@ func TestAttackExpiryUnderLoadAccounted(t *testing.T) {
 			t.Fatal(err)
 		}
 		col := collect(w)
-		stop := make(chan struct{})
-		done := make(chan error, 1)
-		go func() {
-			for round := 0; round < 100_000; round++ {
-				select {
-				case <-stop:
-					done <- nil
-					return
-				default:
-				}
-				for _, p := range paths {
-					if _, err := c.Set(ctx, p, nil, -1); err != nil {
-						done <- err
-						return
-					}
-				}
-			}
-			done <- nil
-		}()
+		stopWrites := hammer(ctx, c, paths)
 		time.Sleep(100 * time.Millisecond)
 		if tg.Embedded != nil {
 			tg.Embedded.ExpireSession(sid)
@@ -940,8 +922,7 @@ func TestAttackExpiryUnderLoadAccounted(t *testing.T) {
 			return false
 		})
 		time.Sleep(200 * time.Millisecond) // writes go on after the resync
-		close(stop)
-		if err := <-done; err != nil {
+		if err := stopWrites(); err != nil {
 			t.Fatal(err)
 		}
 		made := map[string]int64{}
@@ -1025,25 +1006,7 @@ func TestAttackChangesDuringArming(t *testing.T) {
 		if err := c.CreateAll(ctx, all, nil, 0); err != nil {
 			t.Fatal(err)
 		}
-		stop := make(chan struct{})
-		done := make(chan error, 1)
-		go func() {
-			for round := 0; round < 100_000; round++ {
-				select {
-				case <-stop:
-					done <- nil
-					return
-				default:
-				}
-				for _, p := range hot {
-					if _, err := c.Set(ctx, p, nil, -1); err != nil {
-						done <- err
-						return
-					}
-				}
-			}
-			done <- nil
-		}()
+		stopWrites := hammer(ctx, c, hot)
 		time.Sleep(20 * time.Millisecond)
 		wc := connect(t, endpoint.ZooKeeper{Servers: tg.Servers})
 		w, err := wc.Watch(ctx, WatchOptions{Paths: []string{root}, Recursive: true, Depth: -1, Concurrency: 4})
@@ -1052,8 +1015,7 @@ func TestAttackChangesDuringArming(t *testing.T) {
 		}
 		col := collect(w)
 		time.Sleep(100 * time.Millisecond)
-		close(stop)
-		if err := <-done; err != nil {
+		if err := stopWrites(); err != nil {
 			t.Fatal(err)
 		}
 		final := map[string]int32{}
@@ -1087,4 +1049,33 @@ func TestAttackChangesDuringArming(t *testing.T) {
 			t.Errorf("armed: %+v", evs[0])
 		}
 	})
+}
+
+// hammer sets each of paths in turn (empty data, any version) in a loop, until the
+// function it returns is called (or 100,000 rounds); that function stops the writes and
+// returns the first write error.
+func hammer(ctx context.Context, c *Client, paths []string) func() error {
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for round := 0; round < 100_000; round++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			for _, p := range paths {
+				if _, err := c.Set(ctx, p, nil, -1); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+		done <- nil
+	}()
+	return func() error {
+		close(stop)
+		return <-done
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/dsctl/dsctl/probes/errs"
-	"github.com/dsctl/dsctl/probes/faultproxy"
 	"github.com/dsctl/dsctl/probes/lock"
 	"github.com/dsctl/dsctl/probes/lock/locktest"
 	"github.com/dsctl/dsctl/probes/lock/zklock"
@@ -309,20 +308,7 @@ func TestAttackSession7CtrlCAfterTheRenewDeadlineEndsTheWhyReads(t *testing.T) {
 	}
 	tg := reviewServer(t)
 	ctx := context.Background()
-	px, err := faultproxy.New(tg.Servers[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = px.Close() })
-	holder := newLockerVia(t, px.Addr(), 4*time.Second)
-	name := locktest.Name(t, "ctrlcwhy")
-	lease, err := holder.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second, Owner: owner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := newLocker(t, tg).Break(ctx, name, lock.BreakOptions{By: "ops", Reason: "INC-7"}); err != nil {
-		t.Fatal(err)
-	}
+	px, holder, name, lease := brokenBehindProxy(t, tg, "ctrlcwhy")
 	px.SetLatency(150*time.Millisecond, 0) // 300 ms a round trip
 	run, stop := context.WithCancel(ctx)   // lock run's ctx: ctrl-C cancels it
 	defer stop()
@@ -335,7 +321,7 @@ func TestAttackSession7CtrlCAfterTheRenewDeadlineEndsTheWhyReads(t *testing.T) {
 		cancelledNs.Store(time.Now().UnixNano())
 		stop()
 	}()
-	_, err = holder.Renew(renewCtx, name, lease.Token, 10*time.Second)
+	_, err := holder.Renew(renewCtx, name, lease.Token, 10*time.Second)
 	returned := time.Now()
 	if _, ok := lock.AsNotHeld(err); !ok {
 		t.Fatalf("renew of a broken lease: %v, want not held", err)

@@ -366,29 +366,38 @@ func TestSessionExpiredAsTheLockIsTakenQueuesAgain(t *testing.T) {
 func TestRenewOfABrokenLeaseSaysBrokenOnASlowLink(t *testing.T) {
 	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
 		ctx := context.Background()
-		px, err := faultproxy.New(tg.Servers[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = px.Close() })
-		holder := newLockerVia(t, px.Addr(), 4*time.Second)
-		name := locktest.Name(t, "slowwhy")
-		lease, err := holder.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second, Owner: owner})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := newLocker(t, tg).Break(ctx, name, lock.BreakOptions{By: "ops", Reason: "INC-7"}); err != nil {
-			t.Fatal(err)
-		}
+		px, holder, name, lease := brokenBehindProxy(t, tg, "slowwhy")
 		px.SetLatency(100*time.Millisecond, 0) // 200ms a round trip
 		rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		_, err = holder.Renew(rctx, name, lease.Token, 10*time.Second)
+		_, err := holder.Renew(rctx, name, lease.Token, 10*time.Second)
 		cancel()
 		nh, ok := lock.AsNotHeld(err)
 		if !ok || nh.Reason != lock.LostBroken || nh.Break == nil || nh.Break.Reason != "INC-7" {
 			t.Fatalf("renew of a broken lease over a slow link with a short deadline: %v, want broken (INC-7)", err)
 		}
 	})
+}
+
+// brokenBehindProxy takes a lease through a private fault proxy (a 4s session) and has
+// another client break it (by "ops", reason "INC-7"): the holder does not know yet.
+func brokenBehindProxy(t *testing.T, tg zktest.Target, label string) (*faultproxy.Proxy, *zklock.Locker, string, *lock.Lease) {
+	t.Helper()
+	ctx := context.Background()
+	px, err := faultproxy.New(tg.Servers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = px.Close() })
+	holder := newLockerVia(t, px.Addr(), 4*time.Second)
+	name := locktest.Name(t, label)
+	lease, err := holder.Acquire(ctx, name, lock.AcquireOptions{TTL: 10 * time.Second, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newLocker(t, tg).Break(ctx, name, lock.BreakOptions{By: "ops", Reason: "INC-7"}); err != nil {
+		t.Fatal(err)
+	}
+	return px, holder, name, lease
 }
 
 // A holder cut off from the ensemble (a partition, or SIGSTOP) keeps believing only
