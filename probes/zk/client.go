@@ -13,6 +13,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gozk "github.com/go-zookeeper/zk"
@@ -40,6 +41,93 @@ type Client struct {
 	mu     sync.Mutex
 	subs   []subscriber
 	closed bool
+
+	// settledAt is when requests may go out on the current connection (unix ns; 0
+	// while it has no session): at once for the first session, ReconnectSettle after
+	// the session comes back on a new connection. Written by dispatch, which
+	// go-zookeeper calls on its connection goroutine as the state changes.
+	settledAt  atomic.Int64
+	reconnect  atomic.Bool  // a session was had before: the next one is a reconnect
+	connecting atomic.Int64 // connection attempts so far (StateConnecting events)
+	nservers   int64
+}
+
+// ReconnectSettle is how long requests wait after a session comes back on a new
+// connection. Right after the handshake go-zookeeper re-sets its pending watches
+// (setWatches with the last zxid seen), reading that zxid while its receive loop may
+// be writing it from the replies to requests sent at once: a data race in the library
+// (go-zookeeper/zk#35, unfixed in v1.0.4; harmless on the 64-bit targets dsctl ships,
+// reported by -race). Requests sent after the settle come after the setWatches.
+const ReconnectSettle = 100 * time.Millisecond
+
+// Settled reports whether the connection has its session and requests sent now do
+// not meet go-zookeeper's re-set of its watches (see ReconnectSettle).
+func (c *Client) Settled() bool {
+	at := c.settledAt.Load()
+	return at != 0 && time.Now().UnixNano() >= at
+}
+
+// WaitSettled waits until Settled, ctx ends or until passes, polling; it reports
+// whether the connection is settled.
+func (c *Client) WaitSettled(ctx context.Context, until time.Time) bool {
+	for !c.Settled() {
+		if ctx.Err() != nil || !time.Now().Before(until) {
+			return false
+		}
+		wait := 10 * time.Millisecond
+		if at := c.settledAt.Load(); at != 0 {
+			wait = min(wait, time.Until(time.Unix(0, at)))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(max(wait, time.Millisecond)):
+		}
+	}
+	return true
+}
+
+// AwaitSettled waits until a request may go out (Settled) and returns nil, or fails
+// the request as go-zookeeper fails those queued while it has no connection: with
+// gozk.ErrNoServer once it has tried every server since the wait began (or at until,
+// or when ctx ends), with gozk.ErrClosing once the client is closed. A request made
+// while the connection is down would otherwise wait in go-zookeeper's queue and go
+// out with the first packets of the new connection, meeting its setWatches.
+func (c *Client) AwaitSettled(ctx context.Context, until time.Time) error {
+	start := c.connecting.Load()
+	for !c.Settled() {
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		switch {
+		case closed:
+			return gozk.ErrClosing
+		case c.conn.State() == gozk.StateHasSession:
+			// Settling: wait it out, whatever the deadline (ReconnectSettle at most).
+		case c.connecting.Load()-start >= c.nservers, ctx.Err() != nil, !time.Now().Before(until):
+			return gozk.ErrNoServer
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil
+}
+
+// trackSession keeps settledAt for a session event.
+func (c *Client) trackSession(ev gozk.Event) {
+	if ev.Type != gozk.EventSession {
+		return
+	}
+	if ev.State == gozk.StateConnecting {
+		c.connecting.Add(1)
+	}
+	if ev.State != gozk.StateHasSession {
+		c.settledAt.Store(0)
+		return
+	}
+	at := time.Now()
+	if c.reconnect.Swap(true) {
+		at = at.Add(ReconnectSettle)
+	}
+	c.settledAt.Store(at.UnixNano())
 }
 
 // Connect opens a session within the dialer's timeout.
@@ -50,7 +138,7 @@ func Connect(ctx context.Context, d endpoint.Dialer, opt Options) (*Client, erro
 	}
 	ep := opt.Endpoint
 	ep.Servers = append([]string(nil), ep.Servers...)
-	c := &Client{chroot: chroot, timeout: d.Limit()}
+	c := &Client{chroot: chroot, timeout: d.Limit(), nservers: int64(max(len(ep.Servers), 1))}
 	sess, err := connectOrDiagnose(ctx, d, ep, c.dispatch)
 	if err != nil {
 		return nil, err
@@ -271,6 +359,7 @@ func (in *Inbox) close() {
 
 // dispatch runs on go-zookeeper's receive goroutine: it must never block.
 func (c *Client) dispatch(ev gozk.Event) {
+	c.trackSession(ev)
 	n := Notification{Event: ev, Received: time.Now()}
 	c.mu.Lock()
 	defer c.mu.Unlock()

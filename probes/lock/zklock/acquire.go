@@ -180,15 +180,10 @@ func (l *Locker) createNode(ctx context.Context, dir, kind string, data []byte, 
 }
 
 // waitConnected waits, up to the timeout, until the session is connected again (a
-// create retried at once on a closed connection fails at once again).
+// create retried at once on a closed connection fails at once again) and settled (no
+// request meets go-zookeeper's re-set of its watches: zk.ReconnectSettle).
 func (l *Locker) waitConnected(ctx context.Context) {
-	until := time.Now().Add(l.timeout)
-	for time.Now().Before(until) && ctx.Err() == nil {
-		if st := l.conn.State(); st == gozk.StateHasSession {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	l.client.WaitSettled(ctx, time.Now().Add(l.timeout))
 }
 
 // reconnectWait paces looking again after requests failed with a lost connection:
@@ -212,11 +207,9 @@ func (r *reconnectWait) again(ctx context.Context, err error, expired bool) bool
 	if time.Since(r.failing) > r.l.timeout {
 		return false
 	}
-	if isExpired {
-		r.l.waitConnected(ctx)
-	} else {
-		time.Sleep(50 * time.Millisecond)
-	}
+	// A request made during the outage would wait in go-zookeeper's queue and go
+	// out with the first packets of the new connection: wait for the session here.
+	r.l.client.WaitSettled(ctx, r.failing.Add(r.l.timeout))
 	return true
 }
 

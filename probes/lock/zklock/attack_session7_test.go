@@ -54,12 +54,6 @@ func TestAttackSession7RepeatedConfirmCutsAreBounded(t *testing.T) {
 		{"semaphore", 2, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if raceEnabled && tc.permits > 0 {
-				// waitLease leaves a children watch pending when its confirm is cut, and
-				// every reconnect with a pending watch trips go-zookeeper's own data race
-				// (race_on_test.go; seen here). The mutex case shows the same loop.
-				t.Skip("go-zookeeper's own data race on a reconnect with a pending watch (see race_on_test.go)")
-			}
 			tg := reviewServer(t)
 			ctx := context.Background()
 			p := startProxy(t, tg.Servers[0])
@@ -111,6 +105,7 @@ func TestAttackSession7RepeatedConfirmCutsAreBounded(t *testing.T) {
 					p.cuts.Load(), bound, res.took.Round(time.Millisecond), res.err, res.lease != nil)
 			}
 			t.Logf("returned after %s with %d cuts: %v", res.took.Round(time.Millisecond), p.cuts.Load(), res.err)
+			p.checkSettledAfterReconnect(t)
 		})
 	}
 }

@@ -42,6 +42,45 @@ type faultProxy struct {
 	cuts      atomic.Int32
 	mu        sync.Mutex
 	conns     []net.Conn
+	accepted  int
+	gaps      []requestGap
+}
+
+// requestGap is, for one connection through the proxy, how long after the handshake
+// its first request other than a ping, setWatches or auth came.
+type requestGap struct {
+	conn int // the connection's ordinal: 0 is the first
+	op   int32
+	gap  time.Duration
+}
+
+// reconnectGaps returns the gaps of the connections after the first.
+func (p *faultProxy) reconnectGaps() []requestGap {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []requestGap
+	for _, g := range p.gaps {
+		if g.conn > 0 {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// checkSettledAfterReconnect fails unless every request on a reconnected connection
+// came zk.ReconnectSettle (less 20ms of slack) after its handshake, or later: none met
+// go-zookeeper's re-set of its watches, whose data race -race reports (zk#35).
+func (p *faultProxy) checkSettledAfterReconnect(t *testing.T) {
+	t.Helper()
+	gaps := p.reconnectGaps()
+	if len(gaps) == 0 {
+		t.Fatal("no request on a reconnected connection: the test did not exercise the reconnect")
+	}
+	for _, g := range gaps {
+		if g.gap < zk.ReconnectSettle-20*time.Millisecond {
+			t.Fatalf("connection %d sent op %d %s after its handshake, before go-zookeeper's setWatches had settled (%s)", g.conn, g.op, g.gap, zk.ReconnectSettle)
+		}
+	}
 }
 
 func startProxy(t *testing.T, target string) *faultProxy {
@@ -96,15 +135,17 @@ func (p *faultProxy) accept() {
 		}
 		p.mu.Lock()
 		p.conns = append(p.conns, c, s)
+		ordinal := p.accepted
+		p.accepted++
 		p.mu.Unlock()
 		var mute atomic.Bool // this pair's replies are dropped (a lost reply)
-		go p.upstream(c, s, &mute)
+		go p.upstream(c, s, &mute, ordinal)
 		go p.downstream(s, c, &mute)
 	}
 }
 
 // upstream forwards client frames; after the handshake each frame is xid, opcode, ....
-func (p *faultProxy) upstream(c, s net.Conn, mute *atomic.Bool) {
+func (p *faultProxy) upstream(c, s net.Conn, mute *atomic.Bool, ordinal int) {
 	defer c.Close()
 	// In a partition the server hears nothing, not even the close (ZooKeeper restarts
 	// a session's timeout when its connection closes): bytes and the close are held
@@ -114,7 +155,8 @@ func (p *faultProxy) upstream(c, s net.Conn, mute *atomic.Bool) {
 		s.Close()
 	}()
 	head := make([]byte, 4)
-	first := true
+	first, gapped := true, false
+	var handshake time.Time
 	for {
 		if _, err := io.ReadFull(c, head); err != nil {
 			return
@@ -127,6 +169,14 @@ func (p *faultProxy) upstream(c, s net.Conn, mute *atomic.Bool) {
 		var op int32
 		if !first && len(body) >= 8 {
 			op = int32(binary.BigEndian.Uint32(body[4:8]))
+		}
+		if first {
+			handshake = time.Now()
+		} else if !gapped && op != opPing && op != opSetWatches && op != opSetAuth {
+			gapped = true
+			p.mu.Lock()
+			p.gaps = append(p.gaps, requestGap{conn: ordinal, op: op, gap: time.Since(handshake)})
+			p.mu.Unlock()
 		}
 		cut := op == 1 && p.cutCreate.CompareAndSwap(true, false)
 		if op != 0 && p.cutOp.Load() == op && p.cutSkip.Add(-1) < 0 {
@@ -212,8 +262,13 @@ func TestCreateReplyLostFindsOwnNode(t *testing.T) {
 	})
 }
 
-// opSetData is ZooKeeper's setData opcode: the write that confirms a grant.
-const opSetData = 5
+// ZooKeeper opcodes: setData is the write that confirms a grant.
+const (
+	opSetData    = 5
+	opPing       = 11
+	opSetAuth    = 100
+	opSetWatches = 101
+)
 
 // The confirming write of a grant (a setData on our lowest node) is applied but its
 // answer is lost with the connection: the session survives the reconnect, the
@@ -236,6 +291,7 @@ func TestConfirmReplyLostTakesTheLockOnReconnect(t *testing.T) {
 		if p.cuts.Load() != 1 {
 			t.Fatalf("the proxy cut %d connections, want 1 (the test did not exercise the lost answer)", p.cuts.Load())
 		}
+		p.checkSettledAfterReconnect(t)
 		if l.Client().SessionID() != session {
 			t.Fatalf("session 0x%x -> 0x%x: want the same session", session, l.Client().SessionID())
 		}
@@ -278,6 +334,7 @@ func TestSemaphoreConfirmReplyLostTakesThePermitOnReconnect(t *testing.T) {
 		if p.cuts.Load() != 1 {
 			t.Fatalf("the proxy cut %d connections, want 1", p.cuts.Load())
 		}
+		p.checkSettledAfterReconnect(t)
 		info, err := l.Inspect(ctx, name)
 		holders := 0
 		for _, n := range info.Notes {

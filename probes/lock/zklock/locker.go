@@ -241,11 +241,19 @@ func (l *Locker) Close() error {
 }
 
 // eventLoop follows the session: disconnected is suspended; a new session (after an
-// expiry) means every node of the old one is gone; each (re)connection retries the
-// deletion of nodes whose fate was unknown.
+// expiry) means every node of the old one is gone; each (re)connection, once settled
+// (zk.ReconnectSettle), retries the deletion of nodes whose fate was unknown.
 func (l *Locker) eventLoop(events <-chan zk.Notification) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	var settled <-chan time.Time
+	cleanup := func() {
+		// Not while reconnecting: the deletes would go out with go-zookeeper's re-set
+		// of its watches (zk.ReconnectSettle); the session's return schedules them.
+		if l.client.Settled() {
+			l.runCleanup()
+		}
+	}
 	for {
 		select {
 		case ev, ok := <-events:
@@ -262,12 +270,15 @@ func (l *Locker) eventLoop(events <-chan zk.Notification) {
 				l.sessionLost()
 			case gozk.StateHasSession:
 				l.suspended.Store(false)
-				l.runCleanup()
+				settled = time.After(zk.ReconnectSettle)
 			}
+		case <-settled:
+			settled = nil
+			cleanup()
 		case <-l.kick:
-			l.runCleanup()
+			cleanup()
 		case <-tick.C:
-			l.runCleanup()
+			cleanup()
 		case <-l.done:
 			return
 		}
@@ -351,11 +362,21 @@ type result[T any] struct {
 // An abandoned request finishes in the background; late, when set, gets its result.
 func call[T any](ctx context.Context, l *Locker, what, path string, fn func() (T, error), late func(T, error)) (T, error) {
 	ch := make(chan result[T], 1)
+	deadline := time.Now().Add(l.timeout)
 	go func() {
+		// Never with go-zookeeper's re-set of its watches (zk.ReconnectSettle): while
+		// the connection is down or just back, the request waits for it to settle.
+		// Not bounded by ctx: an interrupted caller returns below (the request goes
+		// out late, or fails, as a queued one would), and is never told "no server".
+		if err := l.client.AwaitSettled(context.Background(), deadline); err != nil {
+			var zero T
+			ch <- result[T]{zero, err}
+			return
+		}
 		v, err := fn()
 		ch <- result[T]{v, err}
 	}()
-	timer := time.NewTimer(l.timeout)
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	var zero T
 	abandon := func() {

@@ -449,9 +449,6 @@ func TestSemaphoreReleaseWakesNoHerd(t *testing.T) {
 // mutex on the new session and takes the permit once one is free, leaving nothing of
 // the old session behind.
 func TestSemaphoreWaiterRequeuesAfterItsSessionExpired(t *testing.T) {
-	if raceEnabled {
-		t.Skip("a waiting client that reconnects trips go-zookeeper's own data race under -race (see race_on_test.go)")
-	}
 	tg := reviewServer(t)
 	srv := tg.Embedded
 	ctx := context.Background()
