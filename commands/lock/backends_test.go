@@ -689,11 +689,7 @@ func TestVerifyAndBenchOnZooKeeper(t *testing.T) {
 			res["backend"].(map[string]any)["kind"] != "zookeeper" || res["fencing_checked"] != true {
 			t.Fatalf("bench: %v exit %d\n%s%s", err, r.code, r.out, r.errOut)
 		}
-		faults := "all"
-		if raceEnabled { // resets and blackholes reconnect waiting clients: see race_on_test.go
-			faults = "latency,pause"
-		}
-		r = dsctl(t, nil, b.args("lock", "verify", "--workers", "3", "--duration", "3s", "--ttl", "300ms", "--timeout", "1s", "--faults", faults, "-o", "json")...)
+		r = dsctl(t, nil, b.args("lock", "verify", "--workers", "3", "--duration", "3s", "--ttl", "300ms", "--timeout", "1s", "--faults", "all", "-o", "json")...)
 		v := parseVerify(t, r.out)
 		checkVerdict(t, v, r.code, r.errOut)
 		if !v.Safe {

@@ -47,7 +47,7 @@ type Client struct {
 	// the session comes back on a new connection. Written by dispatch, which
 	// go-zookeeper calls on its connection goroutine as the state changes.
 	settledAt  atomic.Int64
-	reconnect  atomic.Bool  // a session was had before: the next one is a reconnect
+	reconnect  atomic.Bool  // the next session is the same one on a new connection
 	connecting atomic.Int64 // connection attempts so far (StateConnecting events)
 	nservers   int64
 }
@@ -116,8 +116,13 @@ func (c *Client) trackSession(ev gozk.Event) {
 	if ev.Type != gozk.EventSession {
 		return
 	}
-	if ev.State == gozk.StateConnecting {
+	switch ev.State {
+	case gozk.StateConnecting:
 		c.connecting.Add(1)
+	case gozk.StateExpired:
+		// go-zookeeper drops every watch of an expired session: the next session has
+		// none to re-set, so it is settled at once, like the first.
+		c.reconnect.Store(false)
 	}
 	if ev.State != gozk.StateHasSession {
 		c.settledAt.Store(0)
@@ -511,11 +516,18 @@ type result[T any] struct {
 // abandoned request finishes in the background (go-zookeeper has no cancellation).
 func call[T any](ctx context.Context, c *Client, what, path string, fn func() (T, error)) (T, error) {
 	ch := make(chan result[T], 1)
+	deadline := time.Now().Add(c.timeout)
 	go func() {
+		// Not with go-zookeeper's re-set of its watches after a reconnect (see
+		// ReconnectSettle); an interrupted caller returns below.
+		if err := c.AwaitSettled(context.Background(), deadline); err != nil {
+			ch <- result[T]{err: err}
+			return
+		}
 		v, err := fn()
 		ch <- result[T]{v, err}
 	}()
-	timer := time.NewTimer(c.timeout)
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	var zero T
 	select {

@@ -430,7 +430,13 @@ func (w *Watcher) read(ctx context.Context, path string, kind readKind) readRepl
 // redone on reconnect), and a reply that comes after the watch ended lands in the
 // buffered replies channel (at most Concurrency reads are in flight).
 func (w *Watcher) readNow(path string, kind readKind) readReply {
-	out, err := w.fetch(path, kind)
+	// A read made while the connection is down or just back waits for go-zookeeper's
+	// re-set of its watches (see ReconnectSettle), or fails as a queued one would.
+	var out readRes
+	err := w.c.AwaitSettled(context.Background(), time.Now().Add(w.c.timeout))
+	if err == nil {
+		out, err = w.fetch(path, kind)
+	}
 	if err != nil {
 		err = w.c.classify("watch", path, err)
 	}
@@ -973,14 +979,11 @@ func (w *Watcher) retryDirty(ctx context.Context) {
 	}
 }
 
-// reconnectSettle is how long the re-read after a reconnect within the session waits.
-// go-zookeeper re-sets its watches (setWatches with the last zxid seen) right after the
-// handshake, reading that zxid while its receive loop may already be updating it from
-// replies to requests sent at once: a data race in the library (go-zookeeper/zk#35,
-// unfixed in v1.0.4) that -race reports when the server answers within microseconds,
-// as the embedded sandbox server does. The server fires the re-set watches anyway;
-// the verifying re-read only needs to come after them.
-const reconnectSettle = 50 * time.Millisecond
+// reconnectSettle is how long the re-read after a reconnect within the session waits:
+// until the requests may go out (ReconnectSettle), after go-zookeeper's re-set of the
+// watches, which the server fires for the nodes changed meanwhile; the verifying
+// re-read only needs to come after them.
+const reconnectSettle = ReconnectSettle
 
 // verifyAll runs after a reconnect within the same session: go-zookeeper has re-set
 // the watches (the server fires those whose nodes changed since the last zxid seen);

@@ -16,17 +16,13 @@ import (
 
 // `lock verify` (workers behind fault proxies: latency, blackhole, reset, pause past
 // the TTL) finds no violation on the ZooKeeper backend, and leaves nothing behind.
-// Under -race only latency and pauses are injected (go-zookeeper's own race, see
-// race_on_test.go); `go test` without -race runs every fault.
+// Every fault, under -race too: resets and blackholes reconnect waiting clients, whose
+// requests wait for go-zookeeper's setWatches (zk.ReconnectSettle).
 func TestVerifyWithFaults(t *testing.T) {
 	zktest.Run(t, zkserver.Options{}, func(t *testing.T, tg zktest.Target) {
 		name := locktest.Name(t, "verify")
-		faults := verify.AllFaults
-		if raceEnabled { // see race_on_test.go: resets and blackholes reconnect waiting clients
-			faults = []string{verify.FaultLatency, verify.FaultPause}
-		}
 		out, err := verify.Run(context.Background(), verify.Options{
-			Workers: 6, Duration: 4 * time.Second, TTL: 300 * time.Millisecond, Faults: faults,
+			Workers: 6, Duration: 4 * time.Second, TTL: 300 * time.Millisecond, Faults: verify.AllFaults,
 			Name: name, Targets: tg.Servers, Tool: "dsctl test",
 			NewLocker: func(_ int, addrs []string) (lock.Locker, error) {
 				return zklock.New(context.Background(), endpoint.Dialer{Timeout: time.Second},

@@ -19,8 +19,8 @@
 //     the fake exposed; the command now shows them for every member that answers.
 //   - go-zookeeper v1.0.4 reads its last zxid for setWatches while its receive loop
 //     may be writing it (go-zookeeper/zk#35): replies from this server come fast
-//     enough for -race to report it after a reconnect. A client bug; dsctl's watcher
-//     now verifies after a short settle instead of at once.
+//     enough for -race to report it after a reconnect. A client bug; dsctl's
+//     requests now wait until the connection has settled (zk.ReconnectSettle).
 //   - Event order across different nodes in a zk watch stream, and how many changes
 //     one children_changed line stands for, follow timing (this server answers
 //     sooner); per-node accounting is identical. Not a difference in the protocol.
