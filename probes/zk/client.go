@@ -42,14 +42,56 @@ type Client struct {
 	subs   []subscriber
 	closed bool
 
-	// settledAt is when requests may go out on the current connection (unix ns; 0
-	// while it has no session): at once for the first session, ReconnectSettle after
-	// the session comes back on a new connection. Written by dispatch, which
-	// go-zookeeper calls on its connection goroutine as the state changes.
-	settledAt  atomic.Int64
-	reconnect  atomic.Bool  // the next session is the same one on a new connection
-	connecting atomic.Int64 // connection attempts so far (StateConnecting events)
-	nservers   int64
+	// settledAt is when requests may go out on the current connection, on the
+	// monotonic clock (nanoseconds since born; 0 while it has no session): at once for
+	// the first session and after an expiry, ReconnectSettle after the session comes
+	// back on a new connection. Written by trackSession, which go-zookeeper calls on
+	// its connection goroutine as the state changes.
+	born      time.Time
+	settledAt atomic.Int64
+	reconnect atomic.Bool // the next session is the same one on a new connection
+	attempts  attemptLog
+}
+
+// attemptLog records the servers go-zookeeper tries while it has no connection.
+type attemptLog struct {
+	mu   sync.Mutex
+	seq  int64
+	prev map[string]int64 // per server, the sequence number of its attempt before last
+	last map[string]int64 // per server, the sequence number of its last attempt
+}
+
+func (a *attemptLog) add(server string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == nil {
+		a.prev, a.last = map[string]int64{}, map[string]int64{}
+	}
+	a.seq++
+	if n, ok := a.last[server]; ok {
+		a.prev[server] = n
+	}
+	a.last[server] = a.seq
+}
+
+func (a *attemptLog) now() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.seq
+}
+
+// cycledSince reports whether some server was tried twice after start: go-zookeeper
+// tries its servers in turn, so every one was tried since then (each name DNS gave it
+// counts: one host name may stand for several addresses).
+func (a *attemptLog) cycledSince(start int64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, n := range a.prev {
+		if n > start {
+			return true
+		}
+	}
+	return false
 }
 
 // ReconnectSettle is how long requests wait after a session comes back on a new
@@ -57,14 +99,30 @@ type Client struct {
 // (setWatches with the last zxid seen), reading that zxid while its receive loop may
 // be writing it from the replies to requests sent at once: a data race in the library
 // (go-zookeeper/zk#35, unfixed in v1.0.4; harmless on the 64-bit targets dsctl ships,
-// reported by -race). Requests sent after the settle come after the setWatches.
-const ReconnectSettle = 100 * time.Millisecond
+// reported by -race). Requests sent after the settle come after the setWatches, whose
+// round trip on a working link is far shorter.
+const ReconnectSettle = 50 * time.Millisecond
+
+// ErrNotSent is the error of a request that AwaitSettled kept from going out: the
+// connection did not come back (or settle) in time. The server never saw it.
+var ErrNotSent = fmt.Errorf("%w (the request was not sent)", gozk.ErrNoServer)
+
+func (c *Client) mono() int64 { return int64(time.Since(c.born)) }
 
 // Settled reports whether the connection has its session and requests sent now do
 // not meet go-zookeeper's re-set of its watches (see ReconnectSettle).
 func (c *Client) Settled() bool {
 	at := c.settledAt.Load()
-	return at != 0 && time.Now().UnixNano() >= at
+	return at != 0 && c.mono() >= at
+}
+
+// settleLeft is how long the connection, which has its session, is still settling.
+func (c *Client) settleLeft() time.Duration {
+	at := c.settledAt.Load()
+	if at == 0 {
+		return ReconnectSettle
+	}
+	return max(time.Duration(at-c.mono()), 0)
 }
 
 // WaitSettled waits until Settled, ctx ends or until passes, polling; it reports
@@ -75,8 +133,8 @@ func (c *Client) WaitSettled(ctx context.Context, until time.Time) bool {
 			return false
 		}
 		wait := 10 * time.Millisecond
-		if at := c.settledAt.Load(); at != 0 {
-			wait = min(wait, time.Until(time.Unix(0, at)))
+		if c.settledAt.Load() != 0 {
+			wait = min(wait, c.settleLeft())
 		}
 		select {
 		case <-ctx.Done():
@@ -86,27 +144,45 @@ func (c *Client) WaitSettled(ctx context.Context, until time.Time) bool {
 	return true
 }
 
-// AwaitSettled waits until a request may go out (Settled) and returns nil, or fails
-// the request as go-zookeeper fails those queued while it has no connection: with
-// gozk.ErrNoServer once it has tried every server since the wait began (or at until,
-// or when ctx ends), with gozk.ErrClosing once the client is closed. A request made
-// while the connection is down would otherwise wait in go-zookeeper's queue and go
-// out with the first packets of the new connection, meeting its setWatches.
+// AwaitSettled waits until a request may go out and returns nil, or returns
+// ErrNotSent (the request must not be sent: its caller has given up or will):
+//   - settled (Settled): nil at once;
+//   - settling (the session is back): nil once settled, or at once when the rest of
+//     the settle would take more than half the time left before until or ctx's
+//     deadline (a short timeout is not spent waiting: the request goes now);
+//   - no connection: nil once the session is back and settled; ErrNotSent once
+//     go-zookeeper has tried every server since the wait began (as it fails the
+//     requests queued meanwhile), or when ctx ends or until passes;
+//   - closed: gozk.ErrClosing.
+//
+// A request made while the connection is down would otherwise wait in go-zookeeper's
+// queue and go out with the first packets of the new connection, meeting its
+// setWatches, and possibly after its caller was told it failed.
 func (c *Client) AwaitSettled(ctx context.Context, until time.Time) error {
-	start := c.connecting.Load()
+	if d, ok := ctx.Deadline(); ok && d.Before(until) {
+		until = d
+	}
+	start := c.attempts.now()
 	for !c.Settled() {
 		c.mu.Lock()
 		closed := c.closed
 		c.mu.Unlock()
+		wait := 5 * time.Millisecond
 		switch {
 		case closed:
 			return gozk.ErrClosing
+		case ctx.Err() != nil, !time.Now().Before(until):
+			return ErrNotSent
 		case c.conn.State() == gozk.StateHasSession:
-			// Settling: wait it out, whatever the deadline (ReconnectSettle at most).
-		case c.connecting.Load()-start >= c.nservers, ctx.Err() != nil, !time.Now().Before(until):
-			return gozk.ErrNoServer
+			left := c.settleLeft()
+			if 2*left > time.Until(until) {
+				return nil
+			}
+			wait = min(wait, max(left, 100*time.Microsecond))
+		case c.attempts.cycledSince(start):
+			return ErrNotSent
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(wait)
 	}
 	return nil
 }
@@ -118,7 +194,7 @@ func (c *Client) trackSession(ev gozk.Event) {
 	}
 	switch ev.State {
 	case gozk.StateConnecting:
-		c.connecting.Add(1)
+		c.attempts.add(ev.Server)
 	case gozk.StateExpired:
 		// go-zookeeper drops every watch of an expired session: the next session has
 		// none to re-set, so it is settled at once, like the first.
@@ -128,11 +204,11 @@ func (c *Client) trackSession(ev gozk.Event) {
 		c.settledAt.Store(0)
 		return
 	}
-	at := time.Now()
+	at := c.mono() + 1 // never 0
 	if c.reconnect.Swap(true) {
-		at = at.Add(ReconnectSettle)
+		at += int64(ReconnectSettle)
 	}
-	c.settledAt.Store(at.UnixNano())
+	c.settledAt.Store(at)
 }
 
 // Connect opens a session within the dialer's timeout.
@@ -143,7 +219,7 @@ func Connect(ctx context.Context, d endpoint.Dialer, opt Options) (*Client, erro
 	}
 	ep := opt.Endpoint
 	ep.Servers = append([]string(nil), ep.Servers...)
-	c := &Client{chroot: chroot, timeout: d.Limit(), nservers: int64(max(len(ep.Servers), 1))}
+	c := &Client{chroot: chroot, timeout: d.Limit(), born: time.Now()}
 	sess, err := connectOrDiagnose(ctx, d, ep, c.dispatch)
 	if err != nil {
 		return nil, err
@@ -253,6 +329,10 @@ func (c *Client) Close() {
 	c.mu.Unlock()
 	for _, q := range subs {
 		q.close()
+	}
+	if !c.Settled() && c.conn.State() == gozk.StateHasSession {
+		// The close request is a request too: not with the re-set of the watches.
+		time.Sleep(c.settleLeft())
 	}
 	done := make(chan struct{})
 	go func() { c.conn.Close(); close(done) }()
@@ -518,9 +598,9 @@ func call[T any](ctx context.Context, c *Client, what, path string, fn func() (T
 	ch := make(chan result[T], 1)
 	deadline := time.Now().Add(c.timeout)
 	go func() {
-		// Not with go-zookeeper's re-set of its watches after a reconnect (see
-		// ReconnectSettle); an interrupted caller returns below.
-		if err := c.AwaitSettled(context.Background(), deadline); err != nil {
+		// Not with go-zookeeper's re-set of its watches after a reconnect, and never
+		// after the caller has given up (see AwaitSettled).
+		if err := c.AwaitSettled(ctx, deadline); err != nil {
 			ch <- result[T]{err: err}
 			return
 		}
@@ -532,6 +612,9 @@ func call[T any](ctx context.Context, c *Client, what, path string, fn func() (T
 	var zero T
 	select {
 	case r := <-ch:
+		if errors.Is(r.err, ErrNotSent) && ctx.Err() != nil {
+			return zero, c.ctxErr(ctx, what, path)
+		}
 		if r.err != nil {
 			return r.v, c.classify(what, path, r.err)
 		}
@@ -540,11 +623,16 @@ func call[T any](ctx context.Context, c *Client, what, path string, fn func() (T
 		return zero, errs.Unreachable("zookeeper", c.servers, c.timeout,
 			fmt.Sprintf("%s %s got no answer; is the ensemble up and in quorum? try dsctl zk status", what, path), nil)
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.Canceled) {
-			return zero, errs.New(errs.KindInterrupted, "zookeeper: interrupted during %s %s", what, path)
-		}
-		return zero, errs.Unreachable("zookeeper", c.servers, c.timeout, "", ctx.Err())
+		return zero, c.ctxErr(ctx, what, path)
 	}
+}
+
+// ctxErr is the error of a call whose ctx ended.
+func (c *Client) ctxErr(ctx context.Context, what, path string) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return errs.New(errs.KindInterrupted, "zookeeper: interrupted during %s %s", what, path)
+	}
+	return errs.Unreachable("zookeeper", c.servers, c.timeout, "", ctx.Err())
 }
 
 // ErrNoNode reports whether err means the node does not exist.

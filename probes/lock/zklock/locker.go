@@ -365,10 +365,9 @@ func call[T any](ctx context.Context, l *Locker, what, path string, fn func() (T
 	deadline := time.Now().Add(l.timeout)
 	go func() {
 		// Never with go-zookeeper's re-set of its watches (zk.ReconnectSettle): while
-		// the connection is down or just back, the request waits for it to settle.
-		// Not bounded by ctx: an interrupted caller returns below (the request goes
-		// out late, or fails, as a queued one would), and is never told "no server".
-		if err := l.client.AwaitSettled(context.Background(), deadline); err != nil {
+		// the connection is down or just back, the request waits for it to settle;
+		// and never after the caller has given up (zk.ErrNotSent: not sent at all).
+		if err := l.client.AwaitSettled(ctx, deadline); err != nil {
 			var zero T
 			ch <- result[T]{zero, err}
 			return
@@ -386,6 +385,10 @@ func call[T any](ctx context.Context, l *Locker, what, path string, fn func() (T
 	}
 	select {
 	case r := <-ch:
+		if errors.Is(r.err, zk.ErrNotSent) && ctx.Err() != nil {
+			abandon()
+			return zero, ctxErr(ctx, l, what, path)
+		}
 		return r.v, l.classify(what, path, r.err)
 	case <-timer.C:
 		abandon()
@@ -393,11 +396,16 @@ func call[T any](ctx context.Context, l *Locker, what, path string, fn func() (T
 			fmt.Sprintf("%s %s got no answer; is the ensemble up and in quorum? try dsctl zk status", what, path), nil)
 	case <-ctx.Done():
 		abandon()
-		if errors.Is(ctx.Err(), context.Canceled) {
-			return zero, errs.New(errs.KindInterrupted, "zookeeper: interrupted during %s %s", what, path)
-		}
-		return zero, errs.Unreachable("zookeeper", l.client.Servers(), l.timeout, "", ctx.Err())
+		return zero, ctxErr(ctx, l, what, path)
 	}
+}
+
+// ctxErr is the error of a call whose ctx ended.
+func ctxErr(ctx context.Context, l *Locker, what, path string) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return errs.New(errs.KindInterrupted, "zookeeper: interrupted during %s %s", what, path)
+	}
+	return errs.Unreachable("zookeeper", l.client.Servers(), l.timeout, "", ctx.Err())
 }
 
 // getNode reads a node's data and stat through call.
