@@ -409,3 +409,100 @@ func TestAttackSession8NoSettleOnFirstOrExpiredSession(t *testing.T) {
 		t.Fatalf("AwaitSettled on a closed client: %v, want ErrClosing", err)
 	}
 }
+
+// twoAddrs is a HostProvider for one server name that DNS resolves to two addresses
+// (go-zookeeper's DNSHostProvider expands every A/AAAA record into its own server):
+// the list is kept in order, so the test knows which address comes next.
+type twoAddrs struct {
+	mu         sync.Mutex
+	addrs      []string
+	curr, last int
+}
+
+func (h *twoAddrs) Init([]string) error { h.curr, h.last = -1, -1; return nil }
+func (h *twoAddrs) Len() int            { return len(h.addrs) }
+func (h *twoAddrs) Next() (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.curr = (h.curr + 1) % len(h.addrs)
+	retry := h.curr == h.last
+	if h.last == -1 {
+		h.last = 0
+	}
+	return h.addrs[h.curr], retry
+}
+func (h *twoAddrs) Connected() { h.mu.Lock(); h.last = h.curr; h.mu.Unlock() }
+
+// Claim 3: a request made while the connection is down fails with ErrNoServer only
+// "once go-zookeeper has tried every server since the wait began".
+//
+// BROKEN (expected to FAIL on 1d6526e) when one configured name resolves to several
+// addresses: Connect counts configured names (nservers, client.go:141), go-zookeeper
+// tries every address (DNSHostProvider.Init). Here "zk.example:2181" is two
+// addresses A and B; the session was on A; both went away; go-zookeeper flushed its
+// queue at its retry start (A) and sleeps a second before dialing A. A request made
+// then, with B back, fails with "could not connect to a server" as soon as
+// go-zookeeper moves on to B (one StateConnecting >= nservers 1, client.go:106),
+// although B takes the session (its handshake takes 50ms here: a follower
+// revalidates the session with the leader); go-zookeeper itself would have sent it
+// on B. (While B's handshake is under way AwaitSettled's switch sees no session; once
+// HasSession is seen it waits instead, so a handshake under 5ms hides the bug.)
+// The Client is built as Connect builds it, with a host provider standing in for DNS.
+//
+// The control subtest counts addresses instead (nservers 2) and passes: the fix.
+func TestAttackSession8BrokenOneNameSeveralAddressesFailsEarly(t *testing.T) {
+	servers := []string{"zk.example:2181"} // what the user configured: one name
+	t.Run("nservers=names(as Connect)", func(t *testing.T) { s8oneName(t, servers, int64(max(len(servers), 1))) })
+	t.Run("control:nservers=addresses", func(t *testing.T) { s8oneName(t, servers, 2) })
+}
+
+func s8oneName(t *testing.T, servers []string, nservers int64) {
+	srv := s8server(t)
+	pa, pb := startHoldProxy(t, srv.Addr()), startHoldProxy(t, srv.Addr())
+	c := &Client{timeout: 3 * time.Second, nservers: nservers, servers: servers[0]}
+	conn, _, err := gozk.Connect(servers, 8*time.Second, gozk.WithLogInfo(false), gozk.WithLogger(silent{}),
+		gozk.WithHostProvider(&twoAddrs{addrs: []string{pa.addr(), pb.addr()}}), gozk.WithEventCallback(c.dispatch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.conn = conn
+	t.Cleanup(c.Close)
+	s8waitState(t, c, gozk.StateHasSession, 5*time.Second)
+	if conn.Server() != pa.addr() {
+		t.Fatalf("connected to %s, want the first address %s", conn.Server(), pa.addr())
+	}
+	pa.refuse.Store(true)
+	pb.refuse.Store(true)
+	pa.dropAll()
+	// go-zookeeper tries B (refused), then A again: its retry start, where it flushes
+	// its queue and sleeps a second before dialing.
+	deadline := time.Now().Add(5 * time.Second)
+	for !(conn.State() == gozk.StateConnecting && conn.Server() == pa.addr()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("go-zookeeper did not come back to A (state %s, server %s)", conn.State(), conn.Server())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // inside go-zookeeper's 1s sleep, after its flush
+	// B is back; A stays away. B's handshake takes 50ms (a follower revalidates the
+	// session with the leader: a round trip, and more on a loaded ensemble).
+	pb.hold.Store(true)
+	pb.refuse.Store(false)
+	go func() {
+		for i := 0; i < 3000 && !(conn.State() == gozk.StateConnected && conn.Server() == pb.addr()); i++ {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond)
+		pb.unhold()
+	}()
+	start := time.Now()
+	_, err = c.Get(context.Background(), "/zookeeper")
+	t.Logf("Get during the outage: %v after %s; now on %s (%s)", err, time.Since(start).Round(time.Millisecond), conn.Server(), conn.State())
+	if err != nil {
+		t.Fatalf("a read made while the connection was down failed (%v) after trying only one of the name's two addresses; B took the session right after", err)
+	}
+}
+
+type silent struct{}
+
+func (silent) Printf(string, ...any) {}
