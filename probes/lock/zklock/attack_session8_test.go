@@ -3,7 +3,8 @@ package zklock_test
 // Session 8 adversarial review of the reconnect settle in the ZooKeeper lock
 // (zk.ReconnectSettle, Client.AwaitSettled/WaitSettled; commits 87301d3 and 1d6526e).
 // Private embedded server (zkserver.Start) behind private proxies; never the shared
-// ensemble. Tests whose name says Broken are expected to FAIL on 1d6526e.
+// ensemble. The test failed on 1d6526e and passes since the fixes that followed the
+// review.
 
 import (
 	"context"
@@ -115,7 +116,7 @@ func (p *resetProxy) upstream(c, s net.Conn) {
 // reset; the client reconnects at once to the second server of its list (the same
 // session; here a second proxy to the same server), which answers in microseconds.
 //
-// BROKEN (expected to FAIL on 1d6526e): the retry at +30ms now waits out
+// Failed on 1d6526e (fixed after the review: see the zk.AwaitSettled doc): the retry at +30ms now waits out
 // ReconnectSettle (100ms from the handshake, about +101ms) in AwaitSettled
 // (locker.go:371, client.go:104), longer than its 50ms attempt (supervisor.go:503):
 // it fails at +80ms, the next retry succeeds at about +111ms, after SIGTERM went to
@@ -123,7 +124,7 @@ func (p *resetProxy) upstream(c, s net.Conn) {
 // while the session, the node and the server were fine all along. Before the change
 // the retry at +30ms went out on the new connection and succeeded. (With --on-lost
 // kill the run survives: SIGKILL comes at the lease's end - margin, +175ms.)
-func TestAttackSession8BrokenShortTTLRunSurvivesFastFailover(t *testing.T) {
+func TestAttackSession8ShortTTLRunSurvivesFastFailover(t *testing.T) {
 	srv, err := zkserver.Start(context.Background(), zkserver.Options{})
 	if err != nil {
 		t.Fatal(err)
