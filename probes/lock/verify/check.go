@@ -292,6 +292,7 @@ func Check(events []Event, o CheckOptions) *Report {
 	// latest; for each holder still working then, the next holder must come after it.
 	rs := Property{Name: PropRunStopsInTime}
 	minSlack := int64(math.MaxInt64)
+	var firstOvertaken string
 	for i, h := range sorted {
 		if !h.Overran {
 			continue
@@ -305,6 +306,10 @@ func Check(events []Event, o CheckOptions) *Report {
 			minSlack = min(minSlack, slack)
 			if slack < 0 {
 				rs.Violations++
+				if firstOvertaken == "" {
+					firstOvertaken = fmt.Sprintf("worker %d (fence %s, lease taken at %s, last renewed at %s) had its local deadline at %s; worker %d (fence %s) had the lock at %s, %s before it",
+						h.Worker, h.Fence, usText(h.OKUs), usText(h.lastOKUs), usText(h.DeadlineUs), n.Worker, n.Fence, usText(n.OKUs), usText(-slack))
+				}
 			}
 			break
 		}
@@ -313,7 +318,7 @@ func Check(events []Event, o CheckOptions) *Report {
 	case rs.Checked == 0:
 		rs.Detail = "no holder outlived its lease"
 	case rs.Violations > 0:
-		rs.Detail = fmt.Sprintf("%d of %d holders that outlived their lease were overtaken before their local deadline: `lock run` would not have stopped its child in time", rs.Violations, rs.Checked)
+		rs.Detail = fmt.Sprintf("%d of %d holders that outlived their lease were overtaken before their local deadline: `lock run` would not have stopped its child in time; first: %s", rs.Violations, rs.Checked, firstOvertaken)
 	case minSlack == math.MaxInt64:
 		rs.Detail = fmt.Sprintf("%d holders outlived their lease; nobody took the lock after them", rs.Checked)
 	default:

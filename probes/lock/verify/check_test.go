@@ -3,6 +3,7 @@ package verify
 import (
 	"compress/gzip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,6 +165,10 @@ func TestCheckRunWouldNotStopChildInTime(t *testing.T) {
 	p := verdicts(r)[PropRunStopsInTime]
 	if p.Verdict != VerdictViolated || p.Violations != 1 || p.Checked != 2 {
 		t.Fatalf("run_stops_in_time = %+v", p)
+	}
+	// The detail names the first pair, with the times, so a failure can be explained.
+	if !strings.Contains(p.Detail, "first: worker 2 (fence 12") || !strings.Contains(p.Detail, "worker 3 (fence 13) had the lock at") {
+		t.Fatalf("run_stops_in_time detail does not name the pair: %s", p.Detail)
 	}
 }
 

@@ -105,6 +105,38 @@ type Outcome struct {
 	Report *Report
 	// Faults counts the faults injected, by kind.
 	Faults map[string]int
+	// ClockStep is how far this machine's wall clock moved against its monotonic
+	// clock during the run, at most (sampled every 20ms). A lease server judges
+	// expiry by its wall clock and the holders by their monotonic one: a step larger
+	// than lock.ClockDrift(TTL) can end a lease before its local deadline whatever
+	// the backend does.
+	ClockStep time.Duration
+}
+
+// wallSkew is how far the wall clock has moved against the monotonic clock since t0.
+func wallSkew(t0, now time.Time) time.Duration {
+	return now.Round(0).Sub(t0.Round(0)) - now.Sub(t0)
+}
+
+// watchClock samples wallSkew until stop is closed and sends the largest seen.
+func watchClock(t0 time.Time, stop <-chan struct{}) <-chan time.Duration {
+	out := make(chan time.Duration, 1)
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		var worst time.Duration
+		for {
+			d := wallSkew(t0, time.Now())
+			worst = max(worst, d, -d)
+			select {
+			case <-tick.C:
+			case <-stop:
+				out <- worst
+				return
+			}
+		}
+	}()
+	return out
 }
 
 // Run runs the workers with faults, then checks the history.
@@ -123,6 +155,15 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		faults[f] = true
 	}
 	t0 := time.Now()
+	clockStop := make(chan struct{})
+	clockStep := watchClock(t0, clockStop)
+	defer func() {
+		select {
+		case <-clockStop:
+		default:
+			close(clockStop)
+		}
+	}()
 	r := &runner{o: o, faults: faults, counts: map[string]int{}, rnd: rand.New(rand.NewPCG(o.Seed, 0x5eed)),
 		holding: make([]bool, o.Workers), pauseNext: make([]atomic.Bool, o.Workers)}
 	r.rec = NewRecorder(t0, r.observe)
@@ -191,7 +232,8 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		backend = r.procBackend
 	}
 	rep := Check(events, CheckOptions{TTL: o.TTL, FencingSafe: backend.FencingSafe, EndsWithConnection: backend.EndsWithConnection})
-	return &Outcome{Events: events, Report: rep, Faults: r.counts}, nil
+	close(clockStop)
+	return &Outcome{Events: events, Report: rep, Faults: r.counts, ClockStep: <-clockStep}, nil
 }
 
 type runner struct {
