@@ -86,4 +86,3 @@ func TestVerifyWithFaults(t *testing.T) {
 func clockBlamed(prop string, step, ttl time.Duration) bool {
 	return (prop == verify.PropRunStopsInTime || prop == verify.PropLeaseDeadline) && step > lock.ClockDrift(ttl)
 }
-
