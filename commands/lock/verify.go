@@ -165,9 +165,12 @@ type VerifyView struct {
 	Processes      bool           `json:"processes"`
 	Seed           string         `json:"seed"`
 	FaultsInjected map[string]int `json:"faults_injected"`
-	*verify.Report                // safe, violations, properties, counts, worst_overlap, ...
-	HistoryFile    string         `json:"history_file,omitempty"`
-	ReportFile     string         `json:"report_file,omitempty"`
+	// ClockStepUs is how far this machine's wall clock moved against its monotonic
+	// clock during the run (not known for --check).
+	ClockStepUs    int64  `json:"clock_step_us"`
+	*verify.Report        // safe, violations, properties, counts, worst_overlap, ...
+	HistoryFile    string `json:"history_file,omitempty"`
+	ReportFile     string `json:"report_file,omitempty"`
 }
 
 // RunVerify validates the flags, runs the check and prints the verdicts. A violation
@@ -281,7 +284,8 @@ func RunVerify(ctx context.Context, f *cmdutil.Factory, p *output.Printer, o *Ve
 	}
 	view := VerifyView{Backend: backend, LockName: name, Workers: o.Workers, DurationMs: durationMs(outcome),
 		TTLMs: o.TTL.Milliseconds(), Faults: nonNil(faults), Processes: o.Processes, Seed: strconv.FormatUint(vo.Seed, 10),
-		FaultsInjected: outcome.Faults, Report: outcome.Report, HistoryFile: o.History, ReportFile: o.Report}
+		FaultsInjected: outcome.Faults, Report: outcome.Report, HistoryFile: o.History, ReportFile: o.Report,
+		ClockStepUs: outcome.ClockStep.Microseconds()}
 	if historyFile != nil {
 		head := verify.RunEvent(backend, o.TTL, "lock "+name+": "+verifyCommandLine(o, faults)+" --seed "+strconv.FormatUint(vo.Seed, 10))
 		if err := verify.WriteJSONL(historyFile, append([]verify.Event{head}, outcome.Events...)); err != nil {
@@ -562,6 +566,10 @@ func (v VerifyView) Table() *output.TableData {
 			verdict = fmt.Sprintf("VIOLATED ×%d", p.Violations)
 		}
 		kv(title, output.S(fmt.Sprintf("%-13s %s", verdict, p.Detail), style))
+	}
+	if step, drift := time.Duration(v.ClockStepUs)*time.Microsecond, lock.ClockDrift(time.Duration(v.TTLMs)*time.Millisecond); step > drift {
+		kv("clock", output.S(fmt.Sprintf("this machine's wall clock moved %s against its monotonic clock during the run, more than the %s drift allowance: a server on this machine ends leases by its wall clock, so leases could end before their local deadline whatever the lock does",
+			lock.RoundDuration(step), drift), output.Warn))
 	}
 	if r.Safe {
 		kv("verdict", output.S(fmt.Sprintf("SAFE: no violations in %d critical sections", c.Sections), output.OK))
