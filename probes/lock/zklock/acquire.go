@@ -158,6 +158,11 @@ func (l *Locker) createNode(ctx context.Context, dir, kind string, data []byte, 
 				l.waitConnected(ctx)
 				continue
 			}
+			if errors.Is(err, gozk.ErrNoServer) {
+				// Never sent (zk.ErrNotSent, or go-zookeeper's own flush of its queue
+				// while it had no server): no late answer to wait for.
+				return "", "", err
+			}
 			// No answer within the timeout: the late callback deletes the node if
 			// the create succeeds after all. Give it one more timeout, so that a
 			// failed acquire leaves nothing behind when the answer is merely late.
