@@ -293,13 +293,16 @@ func Check(events []Event, o CheckOptions) *Report {
 	rs := Property{Name: PropRunStopsInTime}
 	minSlack := int64(math.MaxInt64)
 	var firstOvertaken string
+	neverHeld := func(h *Holding) bool { return h.OKUs >= h.DeadlineUs } // as in fence order
 	for i, h := range sorted {
-		if !h.Overran {
+		if !h.Overran || neverHeld(h) {
 			continue
 		}
 		rs.Checked++
 		for _, n := range sorted[i+1:] {
-			if n.Worker == h.Worker {
+			if n.Worker == h.Worker || neverHeld(n) {
+				// An answer recorded at or after its own local deadline was never
+				// believed held: nobody ran anything under it.
 				continue
 			}
 			slack := n.OKUs - h.DeadlineUs

@@ -172,6 +172,21 @@ func TestCheckRunWouldNotStopChildInTime(t *testing.T) {
 	}
 }
 
+// A lease whose answer was recorded after its own local deadline (never believed held:
+// the fence-order check leaves it out too) is not "the next holder" of a holder that
+// outlived its lease: seen in CI, where such a late answer with an older fence came
+// 18ms after an overrunning holder took the lock and was reported as overtaking it.
+func TestCheckRunStopsIgnoresLeasesNeverHeld(t *testing.T) {
+	var h hist
+	h.lease(0, 1, 41, 90, 100, 500, 600, 601, TypeFail) // overran: released after its deadline
+	h.lease(2, 1, 40, 50, 110, 105, 111, 112, TypeFail) // answered after its own deadline
+	h.lease(1, 1, 42, 650, 700, 900, 710, 711, TypeOK)
+	r := Check(h.events, CheckOptions{TTL: ttl, FencingSafe: true})
+	if p := verdicts(r)[PropRunStopsInTime]; p.Verdict != VerdictOK || p.Checked != 1 {
+		t.Fatalf("run_stops_in_time = %+v", p)
+	}
+}
+
 // Real histories of dsctl's Redis lock before the fixes of issue 10 (recorded by
 // `dsctl lock verify --faults none`): the checker must keep flagging them.
 func TestCheckRecordedRedisHistoryWithHoles(t *testing.T) {
