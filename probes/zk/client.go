@@ -629,10 +629,16 @@ func call[T any](ctx context.Context, c *Client, what, path string, fn func() (T
 
 // ctxErr is the error of a call whose ctx ended.
 func (c *Client) ctxErr(ctx context.Context, what, path string) error {
+	return ContextError(ctx, c.servers, c.timeout, what, path)
+}
+
+// ContextError is the error of a request to servers whose ctx ended: interrupted when
+// it was cancelled, unreachable within timeout when its deadline passed.
+func ContextError(ctx context.Context, servers string, timeout time.Duration, what, path string) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return errs.New(errs.KindInterrupted, "zookeeper: interrupted during %s %s", what, path)
 	}
-	return errs.Unreachable("zookeeper", c.servers, c.timeout, "", ctx.Err())
+	return errs.Unreachable("zookeeper", servers, timeout, "", ctx.Err())
 }
 
 // ErrNoNode reports whether err means the node does not exist.

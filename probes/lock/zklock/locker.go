@@ -402,10 +402,7 @@ func call[T any](ctx context.Context, l *Locker, what, path string, fn func() (T
 
 // ctxErr is the error of a call whose ctx ended.
 func ctxErr(ctx context.Context, l *Locker, what, path string) error {
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return errs.New(errs.KindInterrupted, "zookeeper: interrupted during %s %s", what, path)
-	}
-	return errs.Unreachable("zookeeper", l.client.Servers(), l.timeout, "", ctx.Err())
+	return zk.ContextError(ctx, l.client.Servers(), l.timeout, what, path)
 }
 
 // getNode reads a node's data and stat through call.
